@@ -1,0 +1,54 @@
+/**
+ * The one place that builds AWS clients. Stages receive these clients and never look at where they
+ * point: the embedded endpoint, LocalStack and AWS differ only in the options chosen here.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Config } from '../config.js';
+
+export interface AwsClients {
+  readonly s3: S3Client;
+  readonly sqs: SQSClient;
+  destroy(): void;
+}
+
+/** The embedded S3 server (s3rver) checks signatures against this fixed local account. */
+export const embeddedCredentials = () => ({ accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' });
+
+export function createAwsClients(config: Config): AwsClients {
+  const { region, mode, sqsEndpoint, s3Endpoint, s3ForcePathStyle } = config.aws;
+  // A fresh object per client: the SDK annotates credentials objects it is given.
+  const credentials = mode === 'embedded' ? embeddedCredentials() : undefined;
+  const custom = (endpoint: string | undefined) =>
+    endpoint === undefined
+      ? {}
+      : {
+          endpoint,
+          // Third-party S3 implementations do not all speak the newer flexible checksums.
+          requestChecksumCalculation: 'WHEN_REQUIRED' as const,
+          responseChecksumValidation: 'WHEN_REQUIRED' as const,
+        };
+  const s3 = new S3Client({
+    region,
+    ...(credentials ? { credentials } : {}),
+    ...custom(s3Endpoint),
+    forcePathStyle: s3ForcePathStyle,
+    maxAttempts: 4,
+  });
+  const sqs = new SQSClient({
+    region,
+    ...(credentials ? { credentials } : {}),
+    ...(sqsEndpoint ? { endpoint: sqsEndpoint } : {}),
+    // Queue URLs from emulators name hosts that may not resolve; always talk to the configured endpoint.
+    useQueueUrlAsEndpoint: sqsEndpoint === undefined,
+    maxAttempts: 4,
+  });
+  return {
+    s3,
+    sqs,
+    destroy() {
+      s3.destroy();
+      sqs.destroy();
+    },
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * Buckets and queues, created idempotently: `npm start` runs this against the embedded endpoint,
+ * `npm run setup:aws` against LocalStack or AWS. Running it twice changes nothing the second time.
+ */
+import { CreateBucketCommand, HeadBucketCommand, type BucketLocationConstraint } from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueUrlCommand,
+  SetQueueAttributesCommand,
+  type QueueAttributeName,
+} from '@aws-sdk/client-sqs';
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { AwsClients } from './clients.js';
+
+export interface Resources {
+  readonly requestQueueUrl: string;
+}
+
+export class ResourceError extends Error {
+  override readonly name = 'ResourceError';
+  constructor(message: string, readonly context: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+const errorName = (err: unknown) => (err instanceof Error ? err.name : '');
+
+export async function ensureBucket(clients: AwsClients, bucket: string, region: string): Promise<'created' | 'exists'> {
+  try {
+    await clients.s3.send(
+      new CreateBucketCommand({
+        Bucket: bucket,
+        // us-east-1 is the one region that must not be named as a location constraint.
+        ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }),
+      }),
+    );
+    return 'created';
+  } catch (err) {
+    if (errorName(err) === 'BucketAlreadyOwnedByYou' || errorName(err) === 'BucketAlreadyExists') {
+      // BucketAlreadyExists means someone else may own it: HeadBucket tells whether we can use it.
+      await clients.s3.send(new HeadBucketCommand({ Bucket: bucket })).catch((cause: unknown) => {
+        throw new ResourceError(`bucket ${bucket} exists but is not accessible with these credentials`, { bucket }, { cause });
+      });
+      return 'exists';
+    }
+    throw new ResourceError(`could not create bucket ${bucket}`, { bucket, region }, { cause: err });
+  }
+}
+
+export async function ensureQueue(
+  clients: AwsClients,
+  name: string,
+  attributes: Partial<Record<QueueAttributeName, string>>,
+): Promise<string> {
+  try {
+    const created = await clients.sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    return mustHaveUrl(created.QueueUrl, name);
+  } catch (err) {
+    // An existing queue with other attributes: keep it, bring its attributes in line.
+    if (errorName(err) === 'QueueNameExists' || errorName(err) === 'QueueAlreadyExists') {
+      const { QueueUrl } = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+      const url = mustHaveUrl(QueueUrl, name);
+      await clients.sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: attributes }));
+      return url;
+    }
+    throw new ResourceError(`could not create queue ${name}`, { queue: name }, { cause: err });
+  }
+}
+
+function mustHaveUrl(url: string | undefined, name: string): string {
+  if (!url) throw new ResourceError(`the endpoint returned no URL for queue ${name}`, { queue: name });
+  return url;
+}
+
+/** Everything the pipeline needs that outlives a process: both buckets and the request queue. */
+export async function ensureResources(clients: AwsClients, config: Config): Promise<Resources> {
+  await ensureBucket(clients, config.names.inputBucket, config.aws.region);
+  await ensureBucket(clients, config.names.outputBucket, config.aws.region);
+  const requestQueueUrl = await ensureQueue(clients, config.names.requestQueue, {
+    VisibilityTimeout: String(config.worker.visibilityTimeoutSeconds),
+    ReceiveMessageWaitTimeSeconds: '20',
+  });
+  return { requestQueueUrl };
+}
+
+/** Checks that both buckets exist and are ours to use (replay needs nothing else). */
+export async function checkBuckets(clients: AwsClients, config: Config): Promise<void> {
+  for (const bucket of [config.names.inputBucket, config.names.outputBucket]) {
+    try {
+      await clients.s3.send(new HeadBucketCommand({ Bucket: bucket }));
+    } catch (err) {
+      throw new ResourceError(
+        `bucket ${bucket} is not reachable (endpoint ${config.aws.s3Endpoint ?? 'AWS'}); start the service with \`npm start\` or create it with \`npm run setup:aws\``,
+        { bucket },
+        { cause: err },
+      );
+    }
+  }
+}
+
+/** Looks the resources up without creating anything (workers, readiness). */
+export async function findResources(clients: AwsClients, config: Config): Promise<Resources> {
+  try {
+    const { QueueUrl } = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: config.names.requestQueue }));
+    await clients.s3.send(new HeadBucketCommand({ Bucket: config.names.inputBucket }));
+    await clients.s3.send(new HeadBucketCommand({ Bucket: config.names.outputBucket }));
+    return { requestQueueUrl: mustHaveUrl(QueueUrl, config.names.requestQueue) };
+  } catch (err) {
+    if (err instanceof ResourceError) throw err;
+    throw new ResourceError(
+      `queue ${config.names.requestQueue} or buckets ${config.names.inputBucket}/${config.names.outputBucket} are not reachable ` +
+        `(endpoint ${config.aws.sqsEndpoint ?? 'AWS'}); start the service with \`npm start\` or create them with \`npm run setup:aws\``,
+      { queue: config.names.requestQueue, inputBucket: config.names.inputBucket, outputBucket: config.names.outputBucket },
+      { cause: err },
+    );
+  }
+}
+
+/** A response queue of this process's own: unique name, removed again by `deleteQueue` on shutdown. */
+export async function createResponseQueue(clients: AwsClients, config: Config): Promise<{ name: string; url: string }> {
+  const name = `${config.names.responseQueuePrefix}${process.pid}-${randomBytes(4).toString('hex')}`;
+  const url = await ensureQueue(clients, name, {
+    // Answers nobody is waiting for any more should not pile up forever.
+    MessageRetentionPeriod: String(Math.max(60, Math.ceil(config.limits.requestTimeoutMs / 1000) * 2)),
+    VisibilityTimeout: '30',
+  });
+  return { name, url };
+}
+
+export async function deleteQueue(clients: AwsClients, url: string): Promise<void> {
+  await clients.sqs.send(new DeleteQueueCommand({ QueueUrl: url }));
+}

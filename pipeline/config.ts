@@ -1,0 +1,231 @@
+/**
+ * The one typed configuration module. Everything the service reads from the environment is read
+ * here, once, validated, and handed around as a frozen `Config`. A bad value fails start-up with a
+ * `ConfigError` that names the variable, what it expected and what it got.
+ */
+import { availableParallelism } from 'node:os';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project root (the folder holding package.json), whatever the working directory. */
+export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export type EndpointMode = 'embedded' | 'external';
+
+export interface Config {
+  readonly http: { readonly host: string; readonly port: number };
+  readonly aws: {
+    readonly region: string;
+    /**
+     * `embedded`: the project's own SQS + S3 endpoint on loopback (started by `npm start`).
+     * `external`: whatever the AWS SDK resolves — real AWS, or LocalStack via AWS_ENDPOINT_URL*.
+     */
+    readonly mode: EndpointMode;
+    /** Explicit endpoints (undefined = the SDK's default for the region). */
+    readonly sqsEndpoint: string | undefined;
+    readonly s3Endpoint: string | undefined;
+    /** Path-style S3 URLs: needed for LocalStack and the embedded endpoint. */
+    readonly s3ForcePathStyle: boolean;
+  };
+  readonly embedded: { readonly host: string; readonly sqsPort: number; readonly s3Port: number };
+  readonly names: {
+    readonly inputBucket: string;
+    readonly outputBucket: string;
+    readonly requestQueue: string;
+    /** Each web-tier process creates `<prefix><unique suffix>` at start and deletes it on exit. */
+    readonly responseQueuePrefix: string;
+  };
+  readonly model: {
+    /** Registry id, a path, an http(s):// URL or an s3:// URL. */
+    readonly source: string;
+    readonly modelsDir: string;
+    readonly cacheDir: string;
+    /** Intra-op threads per model session. */
+    readonly threads: number;
+  };
+  readonly worker: {
+    /** Worker processes started by `npm start`. */
+    readonly count: number;
+    /** Messages per SQS receive (1..10). */
+    readonly receiveBatch: number;
+    /** Largest inference batch. */
+    readonly maxBatch: number;
+    /** How long a worker waits to fill an inference batch. */
+    readonly maxBatchWaitMs: number;
+    readonly visibilityTimeoutSeconds: number;
+    /** SQS long-poll wait; also bounds how long a stopping worker waits for its last receive. */
+    readonly receiveWaitSeconds: number;
+  };
+  readonly limits: {
+    readonly maxUploadBytes: number;
+    readonly maxFilesPerRequest: number;
+    /** How long the web tier waits for a worker's answer before giving up on a request. */
+    readonly requestTimeoutMs: number;
+  };
+  readonly dataDir: string;
+  readonly logLevel: LogLevel;
+  /** The environment this configuration was read from (handed on to child processes). */
+  readonly env: Env;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    readonly expected: string,
+    readonly got: string | undefined,
+  ) {
+    super(`${variable} must be ${expected}, got ${got === undefined ? 'nothing' : JSON.stringify(got)}`);
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+class Reader {
+  constructor(private readonly env: Env) {}
+
+  raw(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  string(name: string, fallback: string, pattern?: RegExp, expected?: string): string {
+    const value = this.raw(name) ?? fallback;
+    if (pattern && !pattern.test(value)) throw new ConfigError(name, expected ?? `to match ${pattern}`, value);
+    return value;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new ConfigError(name, `an integer in ${min}..${max}`, value);
+    }
+    return n;
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, choices: readonly T[]): T {
+    const value = this.raw(name) ?? fallback;
+    if (!(choices as readonly string[]).includes(value)) {
+      throw new ConfigError(name, `one of ${choices.join(', ')}`, value);
+    }
+    return value as T;
+  }
+
+  url(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    try {
+      const url = new URL(value);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
+      return value.replace(/\/+$/, '');
+    } catch {
+      throw new ConfigError(name, 'an http:// or https:// URL', value);
+    }
+  }
+}
+
+// S3 bucket names: 3-63 chars, lowercase letters, digits, dots and hyphens.
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+// SQS queue names: up to 80 alphanumerics, hyphens and underscores.
+const QUEUE = /^[A-Za-z0-9_-]{1,80}$/;
+
+/** True when the AWS SDK would find credentials of its own (env, profile, container, web identity). */
+function hasAwsCredentialSource(r: Reader): boolean {
+  return (
+    r.raw('AWS_ACCESS_KEY_ID') !== undefined ||
+    r.raw('AWS_PROFILE') !== undefined ||
+    r.raw('AWS_WEB_IDENTITY_TOKEN_FILE') !== undefined ||
+    r.raw('AWS_CONTAINER_CREDENTIALS_FULL_URI') !== undefined ||
+    r.raw('AWS_CONTAINER_CREDENTIALS_RELATIVE_URI') !== undefined ||
+    existsSync(r.raw('AWS_SHARED_CREDENTIALS_FILE') ?? join(homedir(), '.aws', 'credentials'))
+  );
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const r = new Reader(env);
+
+  const sharedEndpoint = r.url('AWS_ENDPOINT_URL');
+  const sqsEndpoint = r.url('AWS_ENDPOINT_URL_SQS') ?? sharedEndpoint;
+  const s3Endpoint = r.url('AWS_ENDPOINT_URL_S3') ?? sharedEndpoint;
+  const requestedMode = r.oneOf('ENDPOINT_MODE', 'auto', ['auto', 'embedded', 'aws'] as const);
+  const mode: EndpointMode =
+    requestedMode === 'embedded'
+      ? 'embedded'
+      : requestedMode === 'aws' || sqsEndpoint || s3Endpoint || hasAwsCredentialSource(r)
+        ? 'external'
+        : 'embedded';
+
+  const embedded = {
+    host: '127.0.0.1',
+    sqsPort: r.int('EMBEDDED_SQS_PORT', 9324, 0, 65535),
+    s3Port: r.int('EMBEDDED_S3_PORT', 9325, 0, 65535),
+  };
+
+  const maxBatch = r.int('MAX_BATCH', 8, 1, 256);
+  const config: Config = {
+    http: { host: r.string('HOST', '127.0.0.1'), port: r.int('PORT', 3000, 0, 65535) },
+    aws: {
+      region: r.string('AWS_REGION', r.raw('AWS_DEFAULT_REGION') ?? 'us-east-1', /^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as us-east-1'),
+      mode,
+      sqsEndpoint: mode === 'embedded' ? `http://${embedded.host}:${embedded.sqsPort}` : sqsEndpoint,
+      s3Endpoint: mode === 'embedded' ? `http://${embedded.host}:${embedded.s3Port}` : s3Endpoint,
+      s3ForcePathStyle: mode === 'embedded' || s3Endpoint !== undefined,
+    },
+    embedded,
+    names: {
+      inputBucket: r.string('INPUT_BUCKET', 'image-recognition-input', BUCKET, 'a valid S3 bucket name'),
+      outputBucket: r.string('OUTPUT_BUCKET', 'image-recognition-output', BUCKET, 'a valid S3 bucket name'),
+      requestQueue: r.string('REQUEST_QUEUE', 'image-recognition-requests', QUEUE, 'a valid SQS queue name'),
+      responseQueuePrefix: r.string(
+        'RESPONSE_QUEUE_PREFIX',
+        'image-recognition-responses-',
+        /^[A-Za-z0-9_-]{1,40}$/,
+        'up to 40 letters, digits, hyphens or underscores',
+      ),
+    },
+    model: {
+      source: r.string('MODEL', 'mobilenet-v1-0.75-224-tfjs'),
+      modelsDir: resolve(r.string('MODELS_DIR', resolve(projectRoot, '..', 'shared', 'models'))),
+      cacheDir: resolve(r.string('MODEL_CACHE_DIR', join(r.raw('DATA_DIR') ?? join(projectRoot, 'data'), 'models'))),
+      threads: r.int('MODEL_THREADS', 1, 1, 64),
+    },
+    worker: {
+      count: r.int('WORKERS', availableParallelism(), 0, 256),
+      receiveBatch: r.int('RECEIVE_BATCH', 10, 1, 10),
+      maxBatch,
+      maxBatchWaitMs: r.int('MAX_BATCH_WAIT_MS', 5, 0, 10_000),
+      visibilityTimeoutSeconds: r.int('VISIBILITY_TIMEOUT_SECONDS', 60, 5, 43_200),
+      // Long polls save money on AWS; locally they only make Ctrl-C wait.
+      receiveWaitSeconds: r.int('RECEIVE_WAIT_SECONDS', mode === 'embedded' ? 2 : 20, 0, 20),
+    },
+    limits: {
+      maxUploadBytes: r.int('MAX_UPLOAD_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      maxFilesPerRequest: r.int('MAX_FILES', 16, 1, 1000),
+      requestTimeoutMs: r.int('REQUEST_TIMEOUT_MS', 120_000, 100, 3_600_000),
+    },
+    dataDir: resolve(r.raw('DATA_DIR') ?? join(projectRoot, 'data')),
+    logLevel: r.oneOf('LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const),
+    env: { ...env },
+  };
+  return Object.freeze(config);
+}
+
+/**
+ * The environment a child process (worker, endpoint) needs to see the same configuration,
+ * with the embedded endpoint's real addresses filled in.
+ */
+export function childEnv(config: Config, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...config.env, DATA_DIR: config.dataDir };
+  if (config.aws.mode === 'embedded') {
+    env.ENDPOINT_MODE = 'embedded';
+    env.EMBEDDED_SQS_PORT = String(config.embedded.sqsPort);
+    env.EMBEDDED_S3_PORT = String(config.embedded.s3Port);
+  }
+  return { ...env, ...extra };
+}

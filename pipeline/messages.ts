@@ -1,0 +1,107 @@
+/**
+ * What travels on the queues. Requests go web tier → request queue → worker; answers go worker →
+ * the web-tier process's own response queue. Both are versioned JSON, parsed and checked on receipt.
+ */
+import type { ClassScore } from '../models/types.js';
+import type { ErrorCode, Stage } from './errors.js';
+
+/** Milliseconds per stage; absent stages did not run for this image. */
+export type Timings = Partial<
+  Record<'upload' | 's3Put' | 'enqueue' | 'queueWait' | 's3Get' | 'decode' | 'infer' | 'persist' | 'respond' | 'total', number>
+>;
+
+export interface ImageRequest {
+  readonly v: 1;
+  readonly requestId: string;
+  readonly bucket: string;
+  readonly key: string;
+  /** Sanitized file name, e.g. `n01443537_goldfish.JPEG`. */
+  readonly file: string;
+  /** Queue URL to answer on; absent for work nobody waits for (replay). */
+  readonly replyTo?: string;
+  /** Epoch ms when the request was enqueued. */
+  readonly enqueuedAt: number;
+  /** Stage timings measured so far (by the web tier). */
+  readonly timings: Timings;
+}
+
+export interface ClassificationResult {
+  readonly id: string;
+  readonly file: string;
+  /** Short class name (text before the first comma of the top-1 label). */
+  readonly label: string;
+  readonly score: number;
+  readonly top5: readonly ClassScore[];
+  readonly model: string;
+  readonly backend: string;
+  /** Images classified together in the inference batch that held this one. */
+  readonly batch: number;
+  readonly timings: Timings;
+  readonly completedAt: string;
+}
+
+export interface AnswerError {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly stage: Stage;
+}
+
+export type Answer =
+  | { readonly v: 1; readonly requestId: string; readonly ok: true; readonly result: ClassificationResult }
+  | { readonly v: 1; readonly requestId: string; readonly ok: false; readonly error: AnswerError };
+
+export class MessageFormatError extends Error {
+  override readonly name = 'MessageFormatError';
+  constructor(message: string, readonly context: Record<string, unknown>) {
+    super(message);
+  }
+}
+
+function parseObject(body: string | undefined, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(body ?? '');
+  } catch {
+    throw new MessageFormatError(`${what} is not JSON`, { body: body?.slice(0, 200) });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new MessageFormatError(`${what} is not a JSON object`, { body: body?.slice(0, 200) });
+  }
+  const object = value as Record<string, unknown>;
+  if (object.v !== 1) throw new MessageFormatError(`${what} has unknown version ${String(object.v)}`, { v: object.v });
+  return object;
+}
+
+function requireString(object: Record<string, unknown>, field: string, what: string): string {
+  const value = object[field];
+  if (typeof value !== 'string' || value === '') throw new MessageFormatError(`${what} lacks ${field}`, { field });
+  return value;
+}
+
+export function parseImageRequest(body: string | undefined): ImageRequest {
+  const o = parseObject(body, 'request message');
+  const what = 'request message';
+  const replyTo = o.replyTo === undefined ? undefined : requireString(o, 'replyTo', what);
+  return {
+    v: 1,
+    requestId: requireString(o, 'requestId', what),
+    bucket: requireString(o, 'bucket', what),
+    key: requireString(o, 'key', what),
+    file: requireString(o, 'file', what),
+    ...(replyTo ? { replyTo } : {}),
+    enqueuedAt: typeof o.enqueuedAt === 'number' ? o.enqueuedAt : Date.now(),
+    timings: typeof o.timings === 'object' && o.timings !== null ? (o.timings as Timings) : {},
+  };
+}
+
+export function parseAnswer(body: string | undefined): Answer {
+  const o = parseObject(body, 'answer message');
+  const requestId = requireString(o, 'requestId', 'answer message');
+  if (o.ok === true && typeof o.result === 'object' && o.result !== null) {
+    return { v: 1, requestId, ok: true, result: o.result as ClassificationResult };
+  }
+  if (o.ok === false && typeof o.error === 'object' && o.error !== null) {
+    return { v: 1, requestId, ok: false, error: o.error as AnswerError };
+  }
+  throw new MessageFormatError('answer message has neither result nor error', { requestId });
+}

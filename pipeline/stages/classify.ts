@@ -1,0 +1,41 @@
+/**
+ * Worker side, stage 5: classify. Decoded images are gathered into batches (up to `maxBatch`, or
+ * whatever arrived `maxWaitMs` after the first) and run through the model one batch at a time.
+ */
+import { concatMap, mergeMap, from, type OperatorFunction, pipe } from 'rxjs';
+import type { Classifier } from '../../models/types.js';
+import { PipelineError } from '../errors.js';
+import { batchUntil, round, type Job } from '../job.js';
+
+export interface BatchOptions {
+  readonly maxBatch: number;
+  readonly maxWaitMs: number;
+}
+
+export function classify(classifier: Classifier, options: BatchOptions): OperatorFunction<Job, Job> {
+  return pipe(
+    batchUntil<Job>(options.maxBatch, options.maxWaitMs),
+    concatMap(async (batch) => {
+      const ready = batch.filter((job) => !job.failure && job.image);
+      if (ready.length === 0) return batch;
+      const started = performance.now();
+      try {
+        const predictions = await classifier.classify(ready.map((job) => job.image!));
+        const infer = round(performance.now() - started);
+        const byJob = new Map(ready.map((job, i) => [job, predictions[i]!]));
+        return batch.map((job) => {
+          const prediction = byJob.get(job);
+          return prediction
+            ? { ...job, prediction, image: undefined, batch: ready.length, timings: { ...job.timings, infer } }
+            : job;
+        });
+      } catch (err) {
+        const failure = (job: Job) =>
+          new PipelineError('MODEL_FAILED', `the model failed on a batch of ${ready.length}: ${(err as Error).message}`, 'classify',
+            false, { requestId: job.request.requestId, model: classifier.manifest.id }, { cause: err });
+        return batch.map((job) => (ready.includes(job) ? { ...job, failure: failure(job) } : job));
+      }
+    }),
+    mergeMap((batch) => from(batch)),
+  );
+}

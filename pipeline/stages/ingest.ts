@@ -1,0 +1,44 @@
+/** Web side, stage 1: store the upload in the input bucket under a key we build. */
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { mergeMap, type OperatorFunction } from 'rxjs';
+import { PipelineError, isTransientAwsError } from '../errors.js';
+import { round } from '../job.js';
+import { inputKey } from '../keys.js';
+import type { Timings } from '../messages.js';
+
+export interface Upload {
+  readonly requestId: string;
+  /** Sanitized file name. */
+  readonly file: string;
+  readonly bytes: Buffer;
+  /** Decided from the bytes, not from the client's claim. */
+  readonly contentType: string;
+  readonly timings: Timings;
+}
+
+export interface Ingested extends Upload {
+  readonly bucket: string;
+  readonly key: string;
+}
+
+export function ingest(s3: S3Client, bucket: string): OperatorFunction<Upload, Ingested> {
+  return mergeMap(async (upload) => {
+    const key = inputKey(upload.requestId, upload.file);
+    const started = performance.now();
+    try {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: upload.bytes,
+          ContentType: upload.contentType,
+          Metadata: { 'request-id': upload.requestId },
+        }),
+      );
+    } catch (err) {
+      throw new PipelineError('STORAGE_UNAVAILABLE', `could not store the upload: ${(err as Error).message}`, 'ingest',
+        isTransientAwsError(err), { requestId: upload.requestId, bucket, key }, { cause: err });
+    }
+    return { ...upload, bucket, key, timings: { ...upload.timings, s3Put: round(performance.now() - started) } };
+  });
+}

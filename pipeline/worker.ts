@@ -1,0 +1,79 @@
+/**
+ * The app tier: one worker = one model session fed by the request queue.
+ *
+ *   consume → fetch → decode → classify (batched) → persist → respond → done
+ *
+ * The same stages without `consume`/`respond` serve the replay script (see `classifyStored`).
+ */
+import sharp from 'sharp';
+import { Observable, pipe, type OperatorFunction } from 'rxjs';
+import type { Classifier } from '../models/types.js';
+import type { AwsClients } from './aws/clients.js';
+import type { Config } from './config.js';
+import type { Job } from './job.js';
+import type { Logger } from './log.js';
+import { classify } from './stages/classify.js';
+import { consume, fetchInput, type ConsumedJob } from './stages/consume.js';
+import { decode } from './stages/decode.js';
+import { persist } from './stages/persist.js';
+import { respond } from './stages/respond.js';
+
+export interface WorkerDeps {
+  readonly config: Config;
+  readonly clients: AwsClients;
+  readonly classifier: Classifier;
+  readonly log: Logger;
+}
+
+/** fetch → decode → classify → persist: what every image goes through, whoever asked for it. */
+export function classifyStored(deps: WorkerDeps): OperatorFunction<Job, Job> {
+  const { config, clients, classifier } = deps;
+  // Enough S3 and decode work in flight to keep the model fed while the next batch is prepared.
+  const io = Math.max(4, config.worker.maxBatch * 2);
+  return pipe(
+    fetchInput(clients.s3, io),
+    decode(classifier.manifest.input, Math.max(2, config.worker.maxBatch)),
+    classify(classifier, { maxBatch: config.worker.maxBatch, maxWaitMs: config.worker.maxBatchWaitMs }),
+    persist(clients.s3, config.names.outputBucket, classifier, io),
+  );
+}
+
+/** The whole worker pipeline over the request queue; completes after `signal` aborts and in-flight work is done. */
+export function workerPipeline(deps: WorkerDeps, queueUrl: string, signal: AbortSignal): Observable<Job> {
+  const { config, clients, log } = deps;
+  return consume(clients.sqs, {
+    queueUrl,
+    batchSize: config.worker.receiveBatch,
+    visibilityTimeoutSeconds: config.worker.visibilityTimeoutSeconds,
+    waitTimeSeconds: config.worker.receiveWaitSeconds,
+    pollers: 2,
+    signal,
+    log,
+  }).pipe(classifyStored(deps), respond(clients.sqs, 16)) as Observable<Job>;
+}
+
+/** Runs the worker until `signal` aborts; resolves when the last in-flight message is finished. */
+export function runWorker(deps: WorkerDeps, queueUrl: string, signal: AbortSignal): Promise<{ processed: number; failed: number }> {
+  // One libvips thread per worker process: the pool runs one process per core.
+  sharp.concurrency(1);
+  sharp.cache(false);
+  const counts = { processed: 0, failed: 0 };
+  return new Promise((resolve, reject) => {
+    workerPipeline(deps, queueUrl, signal).subscribe({
+      next(job) {
+        const consumed = job as ConsumedJob;
+        if (job.failure) {
+          counts.failed++;
+          const level = job.failure.retryable ? 'warn' : 'error';
+          deps.log[level]('image failed', { requestId: job.request.requestId, key: job.request.key, error: job.failure, willRetry: job.failure.retryable });
+        } else {
+          counts.processed++;
+          deps.log.debug('image classified', { requestId: job.request.requestId, label: job.result?.label, timings: job.timings });
+        }
+        consumed.done(job);
+      },
+      error: reject,
+      complete: () => resolve(counts),
+    });
+  });
+}

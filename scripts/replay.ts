@@ -1,0 +1,107 @@
+/**
+ * `npm run replay -- --missing | --all [--prefix P]`
+ *
+ * Re-runs the pipeline (fetch → decode → classify → persist) over stored inputs: `--missing` those
+ * without a result (work lost to a crash, say), `--all` every one (after a model change). Works
+ * with `npm start` running or not: in embedded mode it starts the endpoint itself when none answers.
+ */
+import { parseArgs } from 'node:util';
+import { from, lastValueFrom, tap, count } from 'rxjs';
+import { loadClassifier } from '../models/index.js';
+import { createAwsClients } from '../pipeline/aws/clients.js';
+import { startEmbeddedEndpoint, type EmbeddedEndpoint } from '../pipeline/aws/embedded.js';
+import { checkBuckets } from '../pipeline/aws/resources.js';
+import { ConfigError, loadConfig, type Config } from '../pipeline/config.js';
+import { takeInventory } from '../pipeline/inventory.js';
+import type { Job } from '../pipeline/job.js';
+import { createLogger, setLogLevel } from '../pipeline/log.js';
+import { classifyStored } from '../pipeline/worker.js';
+import { Progress } from './lib/progress.js';
+
+const log = createLogger('replay');
+const USAGE = 'usage: npm run replay -- --missing | --all [--prefix P]';
+
+class UsageError extends Error {}
+
+function parseCli(argv: string[]): { mode: 'missing' | 'all'; prefix: string | undefined } {
+  const { values } = parseArgs({
+    args: argv,
+    options: { missing: { type: 'boolean' }, all: { type: 'boolean' }, prefix: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) throw new UsageError(USAGE);
+  if (values.missing === values.all) throw new UsageError(`choose exactly one of --missing and --all\n${USAGE}`);
+  return { mode: values.all ? 'all' : 'missing', prefix: values.prefix };
+}
+
+/** In embedded mode with nothing listening, bring up the endpoint over the same data directory. */
+async function reachEndpoint(config: Config): Promise<EmbeddedEndpoint | undefined> {
+  if (config.aws.mode !== 'embedded') return undefined;
+  const clients = createAwsClients(config);
+  try {
+    await checkBuckets(clients, config);
+    return undefined;
+  } catch {
+    log.info('no embedded endpoint answering; starting one on the data directory', { dataDir: config.dataDir });
+    return startEmbeddedEndpoint({ ...config.embedded, dataDir: config.dataDir });
+  } finally {
+    clients.destroy();
+  }
+}
+
+async function main(): Promise<number> {
+  const cli = parseCli(process.argv.slice(2));
+  const config = loadConfig();
+  setLogLevel(config.logLevel);
+  const endpoint = await reachEndpoint(config);
+  const clients = createAwsClients(config);
+  try {
+    await checkBuckets(clients, config);
+    const inventory = await takeInventory(clients.s3, { input: config.names.inputBucket, output: config.names.outputBucket }, cli.prefix);
+    const todo = cli.mode === 'all' ? inventory.inputs : inventory.inputs.filter((r) => !inventory.finished.has(r.requestId));
+    process.stdout.write(
+      `${inventory.inputs.length} inputs${cli.prefix ? ` under ${cli.prefix}` : ''}, ${inventory.inputs.length - todo.length} with a result; replaying ${todo.length}` +
+        (inventory.foreign.length ? ` (${inventory.foreign.length} keys not made by this service skipped)` : '') + '\n',
+    );
+    if (todo.length === 0) return 0;
+
+    const classifier = await loadClassifier(config.model.source, {
+      modelsDir: config.model.modelsDir,
+      cacheDir: config.model.cacheDir,
+      s3: clients.s3,
+      threads: config.model.threads,
+    });
+    const progress = new Progress(todo.length);
+    const failures: Job[] = [];
+    const jobs = todo.map((request): Job => ({ request, timings: {} }));
+    await lastValueFrom(
+      from(jobs).pipe(
+        classifyStored({ config, clients, classifier, log }),
+        tap((job) => {
+          if (job.failure) failures.push(job);
+          progress.tick(!job.failure);
+        }),
+        count(),
+      ),
+    );
+    await classifier.dispose();
+    process.stdout.write(
+      `replayed ${todo.length} in ${progress.elapsedSeconds.toFixed(1)} s (${progress.rate().toFixed(1)} img/s): ` +
+        `${todo.length - failures.length} classified, ${failures.length} failed\n`,
+    );
+    for (const job of failures) process.stdout.write(`  ${job.request.key}: ${job.failure!.code} ${job.failure!.message}\n`);
+    return failures.length === 0 ? 0 : 1;
+  } finally {
+    clients.destroy();
+    await endpoint?.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError || err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+    else log.error('replay failed', { error: err });
+    process.exit(2);
+  },
+);

@@ -1,0 +1,60 @@
+/**
+ * `npm run worker`: one app-tier worker, as an EC2 instance of the Auto Scaling group runs it.
+ * Loads the model, finds the queue and buckets, consumes until SIGTERM/SIGINT, then finishes the
+ * messages in flight and exits 0. Under `npm start` it runs as a child and reports over IPC.
+ */
+import { loadClassifier } from '../models/index.js';
+import { createAwsClients } from '../pipeline/aws/clients.js';
+import { findResources } from '../pipeline/aws/resources.js';
+import { loadConfig } from '../pipeline/config.js';
+import { createLogger, serializeError, setLogLevel } from '../pipeline/log.js';
+import { runWorker } from '../pipeline/worker.js';
+import { retryUntil } from './lib/retry.js';
+
+const log = createLogger('worker');
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  setLogLevel(config.logLevel);
+  const clients = createAwsClients(config);
+  const started = performance.now();
+  const classifier = await loadClassifier(config.model.source, {
+    modelsDir: config.model.modelsDir,
+    cacheDir: config.model.cacheDir,
+    s3: clients.s3,
+    threads: config.model.threads,
+  });
+  const loadMs = Math.round(performance.now() - started);
+  // The endpoint may still be coming up (a standalone worker started first): keep asking for a while.
+  const resources = await retryUntil(() => findResources(clients, config), { timeoutMs: 30_000, log, what: 'request queue and buckets' });
+
+  const controller = new AbortController();
+  const stop = (signal: string) => {
+    if (controller.signal.aborted) return;
+    log.info('stopping: finishing in-flight messages', { signal });
+    controller.abort();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  // Ctrl-C reaches the whole process group; under `npm start` the parent decides when we stop.
+  if (!process.connected) process.on('SIGINT', () => stop('SIGINT'));
+  else process.on('SIGINT', () => undefined);
+  // Under `npm start`, the parent going away means we should go too.
+  process.on('disconnect', () => stop('parent disconnected'));
+
+  log.info('worker ready', { model: classifier.manifest.id, backend: classifier.backend, loadMs, queue: resources.requestQueueUrl });
+  process.send?.({ type: 'ready', model: classifier.manifest.id, backend: classifier.backend });
+  const counts = await runWorker({ config, clients, classifier, log }, resources.requestQueueUrl, controller.signal);
+  await classifier.dispose();
+  clients.destroy();
+  log.info('worker stopped', counts);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log.error('worker failed', { error: err });
+    process.send?.({ type: 'fatal', error: serializeError(err) });
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 100);
+  },
+);

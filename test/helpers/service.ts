@@ -1,0 +1,67 @@
+/**
+ * The real service for end-to-end tests: `startService` exactly as `npm start` runs it (embedded
+ * endpoint in its own process, worker processes, web tier), on free ports and a temp data dir.
+ */
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../pipeline/config.js';
+import { createLogger } from '../../pipeline/log.js';
+import { startService, type Service } from '../../scripts/lib/service.js';
+
+export async function tempDataDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `eir-${prefix}-`));
+}
+
+/** The environment of a test service: free ports, quiet logs, short polls. */
+export function testEnv(dataDir: string, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...(process.env as Record<string, string>),
+    ENDPOINT_MODE: 'embedded',
+    PORT: '0',
+    EMBEDDED_SQS_PORT: '0',
+    EMBEDDED_S3_PORT: '0',
+    DATA_DIR: dataDir,
+    WORKERS: '1',
+    LOG_LEVEL: 'warn',
+    RECEIVE_WAIT_SECONDS: '1',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    ...overrides,
+  };
+}
+
+export async function startTestService(dataDir: string, overrides: Record<string, string> = {}): Promise<Service> {
+  return startService(loadConfig(testEnv(dataDir, overrides)), createLogger('test-service'));
+}
+
+/** A classic-protocol upload: multipart field `myfile`. */
+export async function postClassic(url: string, path: string, fileName: string, field = 'myfile'): Promise<{ status: number; type: string; body: string }> {
+  const form = new FormData();
+  form.append(field, new Blob([await readFile(path)]), fileName);
+  const response = await fetch(`${url}/`, { method: 'POST', body: form });
+  return { status: response.status, type: response.headers.get('content-type') ?? '', body: await response.text() };
+}
+
+export async function postForm(url: string, route: string, files: { field: string; name: string; bytes: Uint8Array }[]): Promise<{ status: number; json: any }> {
+  const form = new FormData();
+  for (const file of files) form.append(file.field, new Blob([file.bytes]), file.name);
+  const response = await fetch(`${url}${route}`, { method: 'POST', body: form });
+  return { status: response.status, json: await response.json() };
+}
+
+/** Runs `tasks` with at most `limit` in flight. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await task(items[i]!, i);
+      }
+    }),
+  );
+  return results;
+}
+
+export const shortLabel = (label: string): string => label.split(',')[0]!.trim();

@@ -1,0 +1,267 @@
+/**
+ * The pipeline's pieces one by one, against the real embedded endpoint (in this process) and the
+ * real default model: keys, messages, config, the batching operator, decode, and each stage.
+ */
+import { readFile } from 'node:fs/promises';
+import { GetObjectCommand, PutObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import test from 'ava';
+import { Subject, from, lastValueFrom, toArray } from 'rxjs';
+import sharp from 'sharp';
+import { Producer } from 'sqs-producer';
+import { loadClassifier, type Classifier } from '../models/index.js';
+import { createAwsClients, type AwsClients } from '../pipeline/aws/clients.js';
+import { startEmbeddedEndpoint, type EmbeddedEndpoint } from '../pipeline/aws/embedded.js';
+import { createResponseQueue, ensureQueue, ensureResources, type Resources } from '../pipeline/aws/resources.js';
+import { ConfigError, loadConfig, type Config } from '../pipeline/config.js';
+import { listKeys } from '../pipeline/inventory.js';
+import { batchUntil, type Job } from '../pipeline/job.js';
+import { parseInputKey, resultKey, sanitizeFileName, stem } from '../pipeline/keys.js';
+import { createLogger } from '../pipeline/log.js';
+import { MessageFormatError, parseAnswer, parseImageRequest } from '../pipeline/messages.js';
+import { AnswerInbox } from '../pipeline/stages/answer.js';
+import { classify } from '../pipeline/stages/classify.js';
+import { consume, fetchInput, type ConsumedJob } from '../pipeline/stages/consume.js';
+import { decode, decodeImage } from '../pipeline/stages/decode.js';
+import { enqueue } from '../pipeline/stages/enqueue.js';
+import { ingest } from '../pipeline/stages/ingest.js';
+import { persist } from '../pipeline/stages/persist.js';
+import { respond } from '../pipeline/stages/respond.js';
+import { sniffImageType } from '../web/sniff.js';
+import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
+import { shortLabel, tempDataDir, testEnv } from './helpers/service.js';
+
+let endpoint: EmbeddedEndpoint;
+let config: Config;
+let clients: AwsClients;
+let resources: Resources;
+let classifier: Classifier;
+let photos: GroundTruth[];
+const log = createLogger('stages-test');
+
+test.before(async () => {
+  const dataDir = await tempDataDir('stages');
+  endpoint = await startEmbeddedEndpoint({ host: '127.0.0.1', sqsPort: 0, s3Port: 0, dataDir });
+  config = loadConfig(testEnv(dataDir, { EMBEDDED_SQS_PORT: String(endpoint.sqsPort), EMBEDDED_S3_PORT: String(endpoint.s3Port) }));
+  clients = createAwsClients(config);
+  resources = await ensureResources(clients, config);
+  classifier = await loadClassifier(config.model.source, { modelsDir: config.model.modelsDir });
+  photos = await readGroundTruth();
+});
+
+test.after.always(async () => {
+  await classifier?.dispose();
+  clients?.destroy();
+  await endpoint?.stop();
+});
+
+// ---- pure pieces -------------------------------------------------------------------------------
+
+test('file names are sanitized: no paths, no NULs, no hidden files, bounded length', (t) => {
+  t.is(sanitizeFileName('n01443537_goldfish.JPEG'), 'n01443537_goldfish.JPEG');
+  t.is(sanitizeFileName('../../etc/passwd'), 'passwd');
+  t.is(sanitizeFileName('C:\\Users\\me\\cat.jpg'), 'cat.jpg');
+  t.is(sanitizeFileName('/abs/path/.hidden.png'), 'hidden.png');
+  t.is(sanitizeFileName('a\u0000b.jpg'), 'a_b.jpg');
+  t.is(sanitizeFileName('café crème.jpg'), 'cafe_creme.jpg');
+  t.is(sanitizeFileName('日本.jpg'), 'jpg'); // nothing left of the name but its extension
+  t.is(sanitizeFileName(''), 'upload');
+  t.is(sanitizeFileName('..'), 'upload');
+  const long = sanitizeFileName(`${'x'.repeat(500)}.jpeg`);
+  t.is(long.length, 100);
+  t.true(long.endsWith('.jpeg'));
+  t.is(stem('a.b.jpg'), 'a.b');
+  t.deepEqual(parseInputKey('0b0c2f0e-1111-2222-3333-444455556666/cat.jpg'), { requestId: '0b0c2f0e-1111-2222-3333-444455556666', fileName: 'cat.jpg' });
+  t.is(parseInputKey('somebody-elses-file.jpg'), undefined);
+});
+
+test('config: defaults, endpoint mode from the environment, errors that name the variable', (t) => {
+  const embedded = loadConfig({});
+  t.is(embedded.aws.mode, 'embedded');
+  t.is(embedded.http.port, 3000);
+  t.is(embedded.aws.sqsEndpoint, 'http://127.0.0.1:9324');
+  const localstack = loadConfig({ AWS_ENDPOINT_URL: 'http://localhost:4566', AWS_REGION: 'eu-west-1' });
+  t.is(localstack.aws.mode, 'external');
+  t.is(localstack.aws.s3Endpoint, 'http://localhost:4566');
+  t.true(localstack.aws.s3ForcePathStyle);
+  const split = loadConfig({ AWS_ENDPOINT_URL_SQS: 'http://q:1', AWS_ENDPOINT_URL_S3: 'http://s:2' });
+  t.deepEqual([split.aws.sqsEndpoint, split.aws.s3Endpoint], ['http://q:1', 'http://s:2']);
+  const aws = loadConfig({ ENDPOINT_MODE: 'aws' });
+  t.is(aws.aws.sqsEndpoint, undefined);
+  t.false(aws.aws.s3ForcePathStyle);
+  for (const [variable, value] of [['PORT', 'eighty'], ['WORKERS', '-1'], ['INPUT_BUCKET', 'Bad_Bucket'], ['AWS_ENDPOINT_URL', 'ftp://x'], ['LOG_LEVEL', 'loud'], ['AWS_REGION', 'mars']] as const) {
+    const err = t.throws(() => loadConfig({ [variable]: value }), { instanceOf: ConfigError });
+    t.is(err?.variable, variable);
+    t.true(err!.message.startsWith(`${variable} must be`), err?.message);
+  }
+});
+
+test('messages: requests and answers round-trip; junk is a typed error', (t) => {
+  const request = { v: 1, requestId: 'r1', bucket: 'b', key: 'r1/x.jpg', file: 'x.jpg', replyTo: 'http://q', enqueuedAt: 5, timings: { s3Put: 1 } };
+  t.deepEqual(parseImageRequest(JSON.stringify(request)), request);
+  t.throws(() => parseImageRequest('{not json'), { instanceOf: MessageFormatError });
+  t.throws(() => parseImageRequest(JSON.stringify({ ...request, v: 2 })), { instanceOf: MessageFormatError });
+  t.throws(() => parseImageRequest(JSON.stringify({ ...request, key: '' })), { message: /lacks key/ });
+  t.throws(() => parseAnswer(JSON.stringify({ v: 1, requestId: 'r', ok: true })), { instanceOf: MessageFormatError });
+});
+
+test('content type is judged from the bytes', async (t) => {
+  const jpeg = await readFile(photos[0]!.path);
+  t.is(sniffImageType(jpeg)?.mime, 'image/jpeg');
+  t.is(sniffImageType(await sharp(jpeg).png().toBuffer())?.mime, 'image/png');
+  t.is(sniffImageType(await sharp(jpeg).webp().toBuffer())?.mime, 'image/webp');
+  t.is(sniffImageType(await sharp(jpeg).gif().toBuffer())?.mime, 'image/gif');
+  t.is(sniffImageType(await sharp(jpeg).tiff().toBuffer())?.mime, 'image/tiff');
+  t.is(sniffImageType(Buffer.from('<html><body>hi</body></html>')), undefined);
+  t.false(sniffImageType(Buffer.from('<?xml version="1.0"?><svg></svg>'))!.supported);
+});
+
+test('batchUntil: a full batch goes at once, a partial one after the wait, the rest on completion', async (t) => {
+  const source = new Subject<number>();
+  const batches: { batch: number[]; at: number }[] = [];
+  const started = performance.now();
+  const done = lastValueFrom(source.pipe(batchUntil<number>(3, 40), toArray()));
+  const seen = source.pipe(batchUntil<number>(3, 40)).subscribe((batch) => batches.push({ batch, at: performance.now() - started }));
+  [1, 2, 3, 4].forEach((n) => source.next(n));
+  t.deepEqual(batches.map((b) => b.batch), [[1, 2, 3]]);
+  await new Promise((r) => setTimeout(r, 80));
+  t.deepEqual(batches.map((b) => b.batch), [[1, 2, 3], [4]]);
+  source.next(5);
+  source.complete();
+  t.deepEqual(batches.map((b) => b.batch), [[1, 2, 3], [4], [5]]);
+  t.deepEqual(await done, [[1, 2, 3], [4], [5]]);
+  seen.unsubscribe();
+});
+
+test('decode: EXIF rotation, alpha, grey, CMYK and 16-bit all become 224x224 RGB', async (t) => {
+  const target = classifier.manifest.input;
+  const jpeg = await readFile(photos[3]!.path);
+  const variants: Record<string, Buffer> = {
+    rotated: await sharp(jpeg).jpeg().withMetadata({ orientation: 6 }).toBuffer(),
+    alpha: await sharp(jpeg).ensureAlpha(0.5).png().toBuffer(),
+    grey: await sharp(jpeg).greyscale().jpeg().toBuffer(),
+    cmyk: await sharp(jpeg).toColourspace('cmyk').jpeg().toBuffer(),
+    sixteen: await sharp(jpeg).toColourspace('rgb16').png().toBuffer(),
+  };
+  for (const [name, bytes] of Object.entries(variants)) {
+    const image = await decodeImage(bytes, target);
+    t.is(image.data.length, 224 * 224 * 3, name);
+  }
+  await t.throwsAsync(decodeImage(jpeg.subarray(0, 500), target));
+  // A tiny file claiming huge dimensions is refused before any pixel is decoded.
+  const bomb = await sharp({ create: { width: 10_000, height: 10_000, channels: 3, background: '#000' } }).png().toBuffer();
+  await t.throwsAsync(decodeImage(bomb, target), { message: /pixel limit/i });
+});
+
+// ---- stages against the real endpoint ------------------------------------------------------------
+
+/** Runs the worker stages over `queueUrl` until `expected` jobs came out, handing each back. */
+function runWorkerStages(queueUrl: string, expected: number): Promise<Job[]> {
+  const controller = new AbortController();
+  const finals: Job[] = [];
+  return new Promise<Job[]>((resolve, reject) => {
+    consume(clients.sqs, { queueUrl, batchSize: 10, visibilityTimeoutSeconds: 30, waitTimeSeconds: 1, pollers: 1, signal: controller.signal, log })
+      .pipe(
+        fetchInput(clients.s3, 4),
+        decode(classifier.manifest.input, 2),
+        classify(classifier, { maxBatch: 4, maxWaitMs: 20 }),
+        persist(clients.s3, config.names.outputBucket, classifier, 4),
+        respond(clients.sqs, 4),
+      )
+      .subscribe({
+        next(job) {
+          finals.push(job);
+          (job as ConsumedJob).done(job);
+          if (finals.length === expected) controller.abort();
+        },
+        error: reject,
+        // Completes once the consumer has stopped and deleted what was finished.
+        complete: () => resolve(finals),
+      });
+  });
+}
+
+test.serial('every stage in order: ingest → enqueue → consume → fetch → decode → classify → persist → respond', async (t) => {
+  const reply = await createResponseQueue(clients, config);
+  const inbox = new AnswerInbox(clients.sqs, reply.url, log, 1);
+  inbox.start();
+  const producer = Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs });
+  const sample = photos.slice(100, 106);
+  const uploads = await Promise.all(
+    sample.map(async (photo, i) => ({ requestId: `00000000-0000-0000-0000-00000000000${i}`, file: photo.file, bytes: await readFile(photo.path), contentType: 'image/jpeg', timings: {} })),
+  );
+  const expectations = uploads.map((u) => inbox.expect(u.requestId, 30_000));
+
+  // Web side.
+  const requests = await lastValueFrom(from(uploads).pipe(ingest(clients.s3, config.names.inputBucket), enqueue(producer, reply.url), toArray()));
+  t.is(requests.length, 6);
+  for (const request of requests) {
+    const head = await clients.s3.send(new HeadObjectCommand({ Bucket: request.bucket, Key: request.key }));
+    t.is(head.ContentType, 'image/jpeg');
+    t.is(typeof request.timings.s3Put, 'number');
+    t.is(typeof request.timings.enqueue, 'number');
+  }
+
+  // Worker side.
+  const finals = await runWorkerStages(resources.requestQueueUrl, sample.length);
+  t.is(finals.length, 6);
+  t.true(finals.every((job) => !job.failure));
+  t.true(finals.some((job) => (job.batch ?? 0) > 1), 'images were batched');
+
+  // Answers arrive on the reply queue, each for its own request, and the results are stored.
+  const answers = await Promise.all(expectations.map((e) => e.answer));
+  let correct = 0;
+  for (const [i, answer] of answers.entries()) {
+    t.true(answer.ok);
+    if (!answer.ok) continue;
+    t.is(answer.requestId, uploads[i]!.requestId);
+    if (answer.result.label === shortLabel(sample[i]!.label)) correct++;
+    const seed = await clients.s3.send(new GetObjectCommand({ Bucket: config.names.outputBucket, Key: stem(sample[i]!.file) }));
+    t.is(await seed.Body!.transformToString(), `${stem(sample[i]!.file)},${answer.result.label}`);
+    const full = await clients.s3.send(new GetObjectCommand({ Bucket: config.names.outputBucket, Key: resultKey(answer.requestId) }));
+    t.is(JSON.parse(await full.Body!.transformToString()).label, answer.result.label);
+  }
+  t.true(correct >= 4, `${correct}/6 correct`);
+  // Finished messages were deleted: nothing is left to receive.
+  const left = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: resources.requestQueueUrl, WaitTimeSeconds: 0 }));
+  t.is(left.Messages?.length ?? 0, 0);
+  inbox.stop();
+});
+
+test.serial('a missing input or an undecodable image fails for good and is answered; the message is deleted', async (t) => {
+  const queueUrl = await ensureQueue(clients, 'stages-failures', { VisibilityTimeout: '30' });
+  const reply = await createResponseQueue(clients, config);
+  const inbox = new AnswerInbox(clients.sqs, reply.url, log, 1);
+  inbox.start();
+  await clients.s3.send(new PutObjectCommand({ Bucket: config.names.inputBucket, Key: 'bad-1/garbage.jpg', Body: Buffer.from([0xff, 0xd8, 0xff, 1, 2, 3]) }));
+  const producer = Producer.create({ queueUrl, sqs: clients.sqs });
+  const requests = [
+    { v: 1, requestId: 'missing-1', bucket: config.names.inputBucket, key: 'missing-1/none.jpg', file: 'none.jpg', replyTo: reply.url, enqueuedAt: Date.now(), timings: {} },
+    { v: 1, requestId: 'bad-1', bucket: config.names.inputBucket, key: 'bad-1/garbage.jpg', file: 'garbage.jpg', replyTo: reply.url, enqueuedAt: Date.now(), timings: {} },
+  ];
+  const waits = requests.map((r) => inbox.expect(r.requestId, 30_000).answer);
+  await producer.send([...requests.map((r) => ({ id: r.requestId, body: JSON.stringify(r) })), { id: 'junk', body: 'not json at all' }]);
+
+  const finals = await runWorkerStages(queueUrl, 2);
+  const codes = finals.map((job) => job.failure?.code).sort();
+  t.deepEqual(codes, ['INPUT_MISSING', 'UNDECODABLE_IMAGE']);
+  const answers = await Promise.all(waits);
+  t.deepEqual(answers.map((a) => (a.ok ? 'ok' : a.error.code)), ['INPUT_MISSING', 'UNDECODABLE_IMAGE']);
+  const left = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 0, VisibilityTimeout: 0 }));
+  t.is(left.Messages?.length ?? 0, 0, 'failed-for-good and unreadable messages are deleted');
+  inbox.stop();
+});
+
+test('listing pages through continuation tokens (s3rver with the legacy OpenSSL provider)', async (t) => {
+  const bucket = config.names.inputBucket;
+  await Promise.all(Array.from({ length: 25 }, (_, i) => clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: `paging/${String(i).padStart(2, '0')}`, Body: 'x' }))));
+  const keys: string[] = [];
+  for await (const key of listKeys(clients.s3, bucket, 'paging/', 10)) keys.push(key);
+  t.is(keys.length, 25);
+  t.is(new Set(keys).size, 25);
+});
+
+test('resources are created idempotently', async (t) => {
+  const again = await ensureResources(clients, config);
+  t.is(again.requestQueueUrl, resources.requestQueueUrl);
+});

@@ -1,0 +1,114 @@
+/**
+ * Getting images out of a request: multipart form files (koa-body / formidable) or a raw body with
+ * an image content type. Every file is checked before anything is stored: not empty, within the
+ * size and count limits, and an image type we decode — judged from its bytes.
+ */
+import { readFile, unlink } from 'node:fs/promises';
+import type { Context, Middleware } from 'koa';
+import { koaBody } from 'koa-body';
+import type { File } from 'formidable';
+import { HttpError } from './errors.js';
+import { sniffImageType, SUPPORTED_TYPES } from './sniff.js';
+
+export interface Limits {
+  readonly maxUploadBytes: number;
+  readonly maxFilesPerRequest: number;
+}
+
+export interface ReceivedImage {
+  /** Name the client gave (unsanitized; for sanitizing and messages only). */
+  readonly originalName: string;
+  readonly bytes: Buffer;
+  readonly mime: string;
+}
+
+/** Parses multipart bodies into temp files; formidable's own errors become 4xx JSON errors. */
+export function multipartBody(limits: Limits): Middleware {
+  return koaBody({
+    multipart: true,
+    json: false,
+    text: false,
+    urlencoded: false,
+    formidable: {
+      maxFileSize: limits.maxUploadBytes,
+      maxTotalFileSize: limits.maxUploadBytes * limits.maxFilesPerRequest,
+      maxFiles: limits.maxFilesPerRequest,
+      maxFields: 100,
+      allowEmptyFiles: true,
+      minFileSize: 0,
+    },
+    onError(err) {
+      const httpCode = (err as { httpCode?: number }).httpCode;
+      const message = err.message.replace(/^options\./, '');
+      if (httpCode === 413 || /maxFileSize|maxTotalFileSize/.test(err.message)) {
+        throw new HttpError(413, 'TOO_LARGE', `upload too large: ${message} (limit ${limits.maxUploadBytes} bytes per file)`);
+      }
+      if (/maxFiles/.test(err.message)) {
+        throw new HttpError(413, 'TOO_MANY_FILES', `too many files: at most ${limits.maxFilesPerRequest} per request`);
+      }
+      throw new HttpError(400, 'BAD_MULTIPART', `could not parse the multipart body: ${message}`);
+    },
+  });
+}
+
+async function readRawBody(ctx: Context, limit: number): Promise<Buffer> {
+  const declared = Number(ctx.get('content-length') || NaN);
+  if (declared > limit) throw new HttpError(413, 'TOO_LARGE', `upload too large: ${declared} bytes (limit ${limit})`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, 'TOO_LARGE', `upload too large: over ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function filesOf(ctx: Context, field: string | undefined): File[] {
+  const all = ctx.request.files ?? {};
+  const pick = field === undefined ? Object.values(all) : all[field] === undefined ? [] : [all[field]!];
+  return pick.flat();
+}
+
+/**
+ * The images of a request. `field` restricts multipart uploads to one form field (the classic
+ * protocol's `myfile`); raw bodies are accepted when `allowRaw` is set.
+ */
+export async function receiveImages(ctx: Context, limits: Limits, options: { field?: string; allowRaw: boolean }): Promise<ReceivedImage[]> {
+  const received: { originalName: string; bytes: Buffer }[] = [];
+  if (ctx.is('multipart')) {
+    const files = filesOf(ctx, options.field);
+    const all = Object.values(ctx.request.files ?? {}).flat();
+    try {
+      for (const file of files) received.push({ originalName: file.originalFilename ?? 'upload', bytes: await readFile(file.filepath) });
+    } finally {
+      await Promise.all(all.map((file) => unlink(file.filepath).catch(() => undefined)));
+    }
+    if (received.length === 0) {
+      const fields = Object.keys(ctx.request.files ?? {});
+      throw new HttpError(400, 'NO_FILE', options.field
+        ? `no file in form field "${options.field}"${fields.length ? ` (got fields: ${fields.join(', ')})` : ''}`
+        : 'no file in the multipart body');
+    }
+  } else if (options.allowRaw && (ctx.is('image/*') || ctx.is('application/octet-stream'))) {
+    const name = (typeof ctx.query.name === 'string' ? ctx.query.name : '') || ctx.get('x-file-name') || 'upload';
+    received.push({ originalName: name, bytes: await readRawBody(ctx, limits.maxUploadBytes) });
+  } else {
+    const expected = options.allowRaw ? 'multipart/form-data or a raw image body (image/*)' : 'multipart/form-data';
+    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `expected ${expected}, got ${ctx.get('content-type') || 'no content type'}`);
+  }
+  if (received.length > limits.maxFilesPerRequest) {
+    throw new HttpError(413, 'TOO_MANY_FILES', `too many files: at most ${limits.maxFilesPerRequest} per request`);
+  }
+  return received.map(({ originalName, bytes }) => {
+    if (bytes.length === 0) throw new HttpError(400, 'EMPTY_FILE', `${originalName} is empty`, { file: originalName });
+    const type = sniffImageType(bytes);
+    if (!type) {
+      throw new HttpError(415, 'NOT_AN_IMAGE', `${originalName} is not an image (judged from its bytes); send ${SUPPORTED_TYPES.join(', ')}`, { file: originalName });
+    }
+    if (!type.supported) {
+      throw new HttpError(415, 'UNSUPPORTED_IMAGE_TYPE', `${originalName} is ${type.mime}, which is not supported; send ${SUPPORTED_TYPES.join(', ')}`, { file: originalName, detected: type.mime });
+    }
+    return { originalName, bytes, mime: type.mime };
+  });
+}
