@@ -1,0 +1,71 @@
+import { ModelError } from './errors.js';
+import { validateManifest } from './manifest.js';
+import { DEFAULT_MODEL_ID, resolveModel, type RegistryOptions } from './registry.js';
+import { fetchModel, type FetchModelOptions } from './source.js';
+import type { Classifier, ModelManifest } from './types.js';
+
+export type * from './types.js';
+export { ModelError, isModelError, type ModelErrorCode, type ModelErrorContext } from './errors.js';
+export { validateManifest, loadLabels, parseS3Url, type ManifestIssue } from './manifest.js';
+export {
+  BUILTIN_MODEL_IDS,
+  DEFAULT_MODEL_ID,
+  DEFAULT_MODELS_DIR,
+  IMAGENET_LABELS_FILE,
+  builtinManifest,
+  builtinRegistry,
+  isBuiltinModelId,
+  publicUrl,
+  resolveModel,
+  type RegistryOptions,
+} from './registry.js';
+export { DEFAULT_CACHE_DIR, fetchModel, type FetchModelOptions, type LocalModel } from './source.js';
+export { TOP_K, checkImages, shortLabel, softmax, toInputBuffer, toPredictions, topK } from './processing.js';
+
+export interface LoadClassifierOptions extends RegistryOptions, FetchModelOptions {
+  /**
+   * Threads for one inference. ONNX Runtime: intra-op threads (default 1). tfjs: the wasm backend
+   * is single-threaded under Node whatever this says; tfjs-node manages its own pool.
+   */
+  readonly threads?: number;
+}
+
+/**
+ * Resolves a model (built-in id, location of a known model, manifest file, or a manifest object),
+ * makes its files local (downloading into the cache if needed), loads it on the runtime its format
+ * needs and warms it up. Runtimes are imported on demand: an ONNX worker never loads tfjs.
+ */
+export async function loadClassifier(
+  manifestOrId: ModelManifest | string = DEFAULT_MODEL_ID,
+  options: LoadClassifierOptions = {},
+): Promise<Classifier> {
+  checkOptions(options);
+  const manifest = typeof manifestOrId === 'string' ? await resolveModel(manifestOrId, options) : validateManifest(manifestOrId);
+  const local = await fetchModel(manifest, options);
+  switch (manifest.format) {
+    case 'tfjs-layers':
+    case 'tfjs-graph': {
+      const { loadTfjsClassifier } = await import('./backends/tfjs.js');
+      return loadTfjsClassifier(manifest, local.path);
+    }
+    case 'onnx': {
+      const { loadOnnxClassifier } = await import('./backends/onnx.js');
+      return loadOnnxClassifier(manifest, local.path, options.threads === undefined ? {} : { threads: options.threads });
+    }
+  }
+}
+
+function checkOptions(options: LoadClassifierOptions): void {
+  const fail = (field: string, problem: string, value: unknown): never => {
+    throw new ModelError('INVALID_OPTIONS', `loadClassifier option ${field} ${problem}`, { field, value });
+  };
+  if (typeof options !== 'object' || options === null) fail('(options)', 'must be an object', options);
+  const { threads, modelsDir, cacheDir, labelsFile, timeoutMs, source, s3 } = options;
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) fail('threads', 'must be an integer >= 1', threads);
+  for (const [field, value] of [['modelsDir', modelsDir], ['cacheDir', cacheDir], ['labelsFile', labelsFile]] as const) {
+    if (value !== undefined && (typeof value !== 'string' || value === '')) fail(field, 'must be a non-empty path', value);
+  }
+  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0))) fail('timeoutMs', 'must be a number > 0', timeoutMs);
+  if (source !== undefined && source !== 'local' && source !== 'public') fail('source', "must be 'local' or 'public'", source);
+  if (s3 !== undefined && typeof s3?.send !== 'function') fail('s3', 'must be an S3Client', typeof s3);
+}
