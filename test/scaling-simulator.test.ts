@@ -1,0 +1,212 @@
+import test from 'ava';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_POLICY, LOCAL_POLICY, resolvePolicy, type ScalingPolicy } from '../scaling/policy.js';
+import { environmentPreset, percentile, simulate, type SimEnvironment, type SimMode } from '../scaling/simulator.js';
+import { loadTrace, parseCsvTrace, parseJsonTrace } from '../scaling/trace.js';
+import { simulateMain } from '../scaling/simulate-cli.js';
+import { silentLogger } from '../scaling/log.js';
+import { ScalingError } from '../scaling/errors.js';
+
+const TRACES = new URL('../scaling/traces/', import.meta.url);
+const burst = await loadTrace(new URL('burst-100.csv', TRACES).pathname);
+const steady = await loadTrace(new URL('steady.json', TRACES).pathname);
+
+function run(arrivals: readonly number[], mode: SimMode, policy: ScalingPolicy = mode === 'aws' ? DEFAULT_POLICY : LOCAL_POLICY, env: Partial<SimEnvironment> = {}) {
+  return simulate({ arrivals, policy, env: { ...environmentPreset(mode, policy), ...env } });
+}
+
+test('the shipped traces parse: 100 arrivals at t=0, and 900 arrivals 2 s apart', (t) => {
+  t.is(burst.arrivals.length, 100);
+  t.true(burst.arrivals.every((a) => a === 0));
+  t.is(steady.arrivals.length, 900);
+  t.is(steady.arrivals[899], 1798);
+  t.true(steady.arrivals.every((a, i) => a === i * 2));
+});
+
+for (const mode of ['aws', 'local'] as const) {
+  for (const trace of [burst, steady]) {
+    test(`${trace.name}/${mode}: every request is served exactly once, with a plausible latency`, (t) => {
+      const r = run(trace.arrivals, mode);
+      t.is(r.summary.served, trace.arrivals.length);
+      t.true(r.summary.drained);
+      const env = environmentPreset(mode, mode === 'aws' ? DEFAULT_POLICY : LOCAL_POLICY);
+      const minService = env.perImageSeconds * (1 - env.jitter);
+      t.true(r.latencies.every((l) => Number.isFinite(l) && l >= minService - 1e-9), 'no request finishes faster than its own service time');
+    });
+
+    test(`${trace.name}/${mode}: latency percentiles are ordered p50 ≤ p95 ≤ p99 ≤ max`, (t) => {
+      const { latency } = run(trace.arrivals, mode).summary;
+      t.true(latency.p50 > 0);
+      t.true(latency.p50 <= latency.p95);
+      t.true(latency.p95 <= latency.p99);
+      t.true(latency.p99 <= latency.max);
+    });
+
+    test(`${trace.name}/${mode}: capacity returns to minCapacity once the queue has been idle`, (t) => {
+      const r = run(trace.arrivals, mode);
+      const policy = mode === 'aws' ? DEFAULT_POLICY : LOCAL_POLICY;
+      t.is(r.summary.finalCapacity, policy.minCapacity);
+      const last = r.actions[r.actions.length - 1];
+      t.is(last?.rule, 'scale-to-zero');
+      t.is(last?.to, policy.minCapacity);
+      // It waited for N whole empty periods after the last completion (plus the metric lag).
+      const lastCompletion = trace.arrivals[0]! + r.summary.makespanSeconds;
+      t.true((last?.t ?? 0) - lastCompletion >= policy.scaleToZero.emptyPeriods * policy.periodSeconds - policy.periodSeconds);
+    });
+  }
+}
+
+test('the burst of 100 scales out to maxCapacity (aws and local)', (t) => {
+  const aws = run(burst.arrivals, 'aws');
+  t.is(aws.summary.peakCapacity, DEFAULT_POLICY.maxCapacity);
+  t.is(aws.actions[0]?.rule, 'scale-from-zero');
+  t.is(aws.actions[0]?.to, 10); // ceil(100 / 10)
+  const local = run(burst.arrivals, 'local');
+  t.is(local.summary.peakCapacity, LOCAL_POLICY.maxCapacity);
+  t.is(local.summary.peakQueueDepth, 100);
+});
+
+test('a small burst does not scale to max: capacity follows ceil(visible / target)', (t) => {
+  const r = run(new Array<number>(25).fill(0), 'aws');
+  t.is(r.summary.peakCapacity, 3);
+});
+
+test('instance-minutes match a hand-computed tiny case', (t) => {
+  // One request at t=0; 1-s periods, no lag; boot 10 s, 5 s per image, no jitter; scale to zero after 3 empty periods.
+  // t=1: datapoint [0,1) shows 1 visible, nothing in service → scale from zero, launch 1 instance.
+  // t=11: in service, takes the message; t=16: done (latency 16 s).
+  // [16,17), [17,18), [18,19) are empty → t=19: scale to zero. Billed 1 → 19 = 18 s = 0.3 instance-minutes.
+  const policy = resolvePolicy(
+    { maxCapacity: 1, scaleToZero: { enabled: true, emptyPeriods: 3 }, warmupSeconds: 0, scaleOutCooldownSeconds: 0, scaleInCooldownSeconds: 0 },
+    LOCAL_POLICY,
+  );
+  const r = run([0], 'local', policy, { bootSeconds: 10, perImageSeconds: 5, jitter: 0 });
+  t.is(r.summary.instanceMinutes, 0.3);
+  t.deepEqual(r.latencies, [16]);
+  t.is(r.summary.makespanSeconds, 16);
+  t.is(r.summary.endSeconds, 19);
+  t.deepEqual(
+    r.actions.map((a) => [a.t, a.from, a.to, a.rule]),
+    [
+      [1, 0, 1, 'scale-from-zero'],
+      [19, 1, 0, 'scale-to-zero'],
+    ],
+  );
+});
+
+test('instance-minutes with a warm minimum: two instances billed from 0 to the end', (t) => {
+  // minCapacity 2, already in service at t=0; two requests at t=0 finish at t=5 on both instances;
+  // the run stops at the first period boundary after that (t=6): 2 × 6 s = 0.2 instance-minutes.
+  const policy = resolvePolicy({ minCapacity: 2, maxCapacity: 2, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } }, LOCAL_POLICY);
+  const r = run([0, 0], 'local', policy, { perImageSeconds: 5, jitter: 0 });
+  t.deepEqual(r.latencies, [5, 5]);
+  t.is(r.summary.endSeconds, 6);
+  t.is(r.summary.instanceMinutes, 0.2);
+  t.is(r.actions.length, 0);
+});
+
+test('the metric lag delays scale from zero by whole periods', (t) => {
+  const policy = DEFAULT_POLICY;
+  const noLag = run(burst.arrivals, 'aws', policy, { metricLagPeriods: 0 });
+  const lag2 = run(burst.arrivals, 'aws', policy, { metricLagPeriods: 2 });
+  t.is(noLag.actions[0]?.t, 60);
+  t.is(lag2.actions[0]?.t, 180);
+  t.true(lag2.summary.latency.p50 > noLag.summary.latency.p50);
+});
+
+test('a busy instance terminated by a stale scale-in gives its message back after the visibility timeout', (t) => {
+  // Metrics seen 1 period late. Two instances idle during [7,8); two requests arrive at 8.5 and both
+  // instances take one. At t=9 the scaler sees the idle datapoint [7,8) and scales in to 1: the newest
+  // (busy) instance is terminated, its message reappears at 9 + 7 = 16 and the survivor (free since
+  // 13.5) finishes it at 21.
+  const policy = resolvePolicy(
+    { maxCapacity: 2, backlog: { override: 1 }, warmupSeconds: 0, scaleOutCooldownSeconds: 0, scaleInCooldownSeconds: 0, scaleToZero: { enabled: true, emptyPeriods: 20 } },
+    LOCAL_POLICY,
+  );
+  const r = run([0, 0, 8.5, 8.5], 'local', policy, { bootSeconds: 0, perImageSeconds: 5, jitter: 0, visibilityTimeoutSeconds: 7, metricLagPeriods: 1 });
+  t.deepEqual(
+    r.actions.slice(0, 2).map((a) => [a.t, a.from, a.to, a.rule]),
+    [
+      [2, 0, 2, 'scale-from-zero'],
+      [9, 2, 1, 'target-tracking'],
+    ],
+  );
+  t.is(r.summary.served, 4);
+  t.deepEqual(r.latencies, [7, 7, 5, 12.5]); // launched at 2 → done at 7; 8.5 → 13.5; 8.5 → 21
+  // Idle from 21; 20 empty periods, seen one period late → the last instance goes at 41.
+  t.like(r.actions[2], { t: 41, from: 1, to: 0, rule: 'scale-to-zero' });
+  t.is(r.actions.length, 3);
+  // Billing: instance 0 from 2 to 41 (39 s) + instance 1 from 2 to 9 (7 s) = 46 s.
+  t.is(r.summary.instanceMinutes, 46 / 60);
+});
+
+test('same seed, same result; another seed, other service times', (t) => {
+  const a = run(steady.arrivals, 'local');
+  const b = run(steady.arrivals, 'local');
+  t.deepEqual(a.summary, b.summary);
+  t.deepEqual(a.latencies, b.latencies);
+  const c = run(steady.arrivals, 'local', LOCAL_POLICY, { seed: 2 });
+  t.notDeepEqual(a.latencies, c.latencies);
+});
+
+test('percentile is nearest-rank', (t) => {
+  const xs = Array.from({ length: 100 }, (_, i) => i + 1);
+  t.is(percentile(xs, 50), 50);
+  t.is(percentile(xs, 95), 95);
+  t.is(percentile(xs, 99), 99);
+  t.is(percentile([7], 99), 7);
+  t.is(percentile([1, 2, 3], 50), 2);
+  t.is(percentile([10, 20, 30], 40), 20); // rank ceil(1.2) = 2
+});
+
+test('trace parsing: JSON forms, CSV with header and comments, and typed errors', (t) => {
+  t.deepEqual(parseJsonTrace('[3, 1, 2]', 'x').arrivals, [1, 2, 3]);
+  t.deepEqual(parseJsonTrace('{"name":"n","arrivals":[0.5]}', 'x'), { name: 'n', description: '', arrivals: [0.5] });
+  t.deepEqual(parseCsvTrace('# c\narrival_seconds\n1\n\n0,extra\n', 'x').arrivals, [0, 1]);
+  const bad = t.throws(() => parseJsonTrace('[1, -2]', 'x'), { instanceOf: ScalingError });
+  t.is(bad.code, 'INVALID_TRACE');
+  t.is(bad.context['index'], 1);
+  t.is(t.throws(() => parseCsvTrace('1\nabc\n', 'x'), { instanceOf: ScalingError }).code, 'INVALID_TRACE');
+  t.is(t.throws(() => parseJsonTrace('[]', 'x'), { instanceOf: ScalingError }).code, 'INVALID_TRACE');
+});
+
+test('invalid environment values are typed errors naming the field', (t) => {
+  const err = t.throws(() => run([0], 'local', LOCAL_POLICY, { batchSize: 11 }), { instanceOf: ScalingError });
+  t.is(err.code, 'INVALID_SIMULATION');
+  t.is(err.context['field'], 'batchSize');
+});
+
+test('the CLI prints the summary and writes an SVG chart and a JSON report', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'scaling-sim-'));
+  const out: string[] = [];
+  const code = await simulateMain(['--trace', new URL('burst-100.csv', TRACES).pathname, '--out', dir, '--mode', 'local'], {
+    stdout: (s) => out.push(s),
+    logger: silentLogger,
+  });
+  t.is(code, 0);
+  const text = out.join('\n');
+  t.regex(text, /latency\s+p50 [\d.]+ s · p95 [\d.]+ s · p99 [\d.]+ s/);
+  t.regex(text, /makespan\s+[\d.]+ s/);
+  t.regex(text, /instance-min\s+[\d.]+/);
+  t.regex(text, /peak queue\s+100 visible/);
+  const svg = await readFile(join(dir, 'burst-100-local.svg'), 'utf8');
+  t.true(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
+  t.true(svg.trimEnd().endsWith('</svg>'));
+  t.regex(svg, /<path d="M[\d.,HVM]+"/);
+  const report = JSON.parse(await readFile(join(dir, 'burst-100-local.json'), 'utf8')) as { summary: { served: number } };
+  t.is(report.summary.served, 100);
+});
+
+test('the CLI validates its options and the policy file', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'scaling-sim-'));
+  const policyFile = join(dir, 'policy.json');
+  await writeFile(policyFile, JSON.stringify({ scaleToZero: { emptyPeriod: 3 } }));
+  const errors: string[] = [];
+  const deps = { stdout: () => {}, stderr: (s: string) => errors.push(s), logger: silentLogger };
+  t.is(await simulateMain(['--mode', 'aws'], deps), 2);
+  t.is(await simulateMain(['--trace', 'x.csv', '--mode', 'cloud'], deps), 2);
+  t.is(await simulateMain(['--trace', new URL('steady.json', TRACES).pathname, '--policy', policyFile, '--out', dir], deps), 1);
+  t.true(errors.some((e) => e.includes('scaleToZero.emptyPeriod')));
+});
