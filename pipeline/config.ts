@@ -36,6 +36,9 @@ export interface Config {
     readonly requestQueue: string;
     /** Each web-tier process creates `<prefix><unique suffix>` at start and deletes it on exit. */
     readonly responseQueuePrefix: string;
+    /** Where requests go after `maxReceives` failed deliveries. */
+    readonly deadLetterQueue: string;
+    readonly maxReceives: number;
   };
   readonly model: {
     /** Registry id, a path, an http(s):// URL or an s3:// URL. */
@@ -46,8 +49,13 @@ export interface Config {
     readonly threads: number;
   };
   readonly worker: {
-    /** Worker processes started by `npm start`. */
-    readonly count: number;
+    /** A fixed number of worker processes (WORKERS), or undefined: the local autoscaler decides. */
+    readonly count: number | undefined;
+    /** Bounds for the local autoscaler. */
+    readonly min: number;
+    readonly max: number;
+    /** A JSON scaling policy (see scaling/README.md) for the local autoscaler; LOCAL_POLICY otherwise. */
+    readonly policyFile: string | undefined;
     /** Messages per SQS receive (1..10). */
     readonly receiveBatch: number;
     /** Largest inference batch. */
@@ -63,6 +71,10 @@ export interface Config {
     readonly maxFilesPerRequest: number;
     /** How long the web tier waits for a worker's answer before giving up on a request. */
     readonly requestTimeoutMs: number;
+    /** How long `POST /api/v1/classify` holds the connection before answering 202 with a job. */
+    readonly answerWaitMs: number;
+    /** How long a request in progress keeps retrying an unreachable S3/SQS endpoint. */
+    readonly outageRetryMs: number;
   };
   readonly dataDir: string;
   readonly logLevel: LogLevel;
@@ -182,6 +194,8 @@ export function loadConfig(env: Env = process.env): Config {
       inputBucket: r.string('INPUT_BUCKET', 'image-recognition-input', BUCKET, 'a valid S3 bucket name'),
       outputBucket: r.string('OUTPUT_BUCKET', 'image-recognition-output', BUCKET, 'a valid S3 bucket name'),
       requestQueue: r.string('REQUEST_QUEUE', 'image-recognition-requests', QUEUE, 'a valid SQS queue name'),
+      deadLetterQueue: r.string('DEAD_LETTER_QUEUE', `${r.raw('REQUEST_QUEUE') ?? 'image-recognition-requests'}-dlq`, QUEUE, 'a valid SQS queue name'),
+      maxReceives: r.int('MAX_RECEIVES', 3, 1, 1000),
       responseQueuePrefix: r.string(
         'RESPONSE_QUEUE_PREFIX',
         'image-recognition-responses-',
@@ -196,7 +210,10 @@ export function loadConfig(env: Env = process.env): Config {
       threads: r.int('MODEL_THREADS', 1, 1, 64),
     },
     worker: {
-      count: r.int('WORKERS', availableParallelism(), 0, 256),
+      count: r.raw('WORKERS') === undefined ? undefined : r.int('WORKERS', 0, 0, 256),
+      min: r.int('WORKERS_MIN', 0, 0, 256),
+      max: r.int('WORKERS_MAX', availableParallelism(), 1, 256),
+      policyFile: r.raw('SCALING_POLICY') === undefined ? undefined : resolve(r.raw('SCALING_POLICY')!),
       receiveBatch: r.int('RECEIVE_BATCH', 10, 1, 10),
       maxBatch,
       maxBatchWaitMs: r.int('MAX_BATCH_WAIT_MS', 5, 0, 10_000),
@@ -208,11 +225,16 @@ export function loadConfig(env: Env = process.env): Config {
       maxUploadBytes: r.int('MAX_UPLOAD_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
       maxFilesPerRequest: r.int('MAX_FILES', 16, 1, 1000),
       requestTimeoutMs: r.int('REQUEST_TIMEOUT_MS', 120_000, 100, 3_600_000),
+      answerWaitMs: r.int('ANSWER_WAIT_MS', 30_000, 0, 3_600_000),
+      outageRetryMs: r.int('OUTAGE_RETRY_MS', 30_000, 0, 3_600_000),
     },
     dataDir: resolve(r.raw('DATA_DIR') ?? join(projectRoot, 'data')),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const),
     env: { ...env },
   };
+  if (config.worker.min > config.worker.max) {
+    throw new ConfigError('WORKERS_MIN', `at most WORKERS_MAX (${config.worker.max})`, String(config.worker.min));
+  }
   return Object.freeze(config);
 }
 

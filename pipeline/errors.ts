@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'QUEUE_UNAVAILABLE'
   | 'TIMEOUT'
   | 'SHUTTING_DOWN'
-  | 'WORKER_FAILED';
+  | 'WORKER_FAILED'
+  | 'DEAD_LETTER';
 
 export class PipelineError extends Error {
   override readonly name = 'PipelineError';

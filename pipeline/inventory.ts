@@ -3,7 +3,7 @@
  * Used by the replay script to find work that was never finished (or to redo all of it).
  */
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { parseInputKey, requestIdOfResultKey, RESULTS_PREFIX } from './keys.js';
+import { DEAD_LETTERS_PREFIX, parseInputKey, requestIdOfResultKey, RESULTS_PREFIX } from './keys.js';
 import type { ImageRequest } from './messages.js';
 
 export async function* listKeys(s3: S3Client, bucket: string, prefix: string | undefined, pageSize = 1000): AsyncGenerator<string> {
@@ -20,6 +20,8 @@ export interface Inventory {
   readonly inputs: readonly ImageRequest[];
   /** Request ids that have a `results/<id>.json`. */
   readonly finished: ReadonlySet<string>;
+  /** Request ids recorded as dead letters (`dead-letters/<id>.json`). */
+  readonly deadLetters: ReadonlySet<string>;
   /** Keys in the input bucket that are not ours, skipped. */
   readonly foreign: readonly string[];
 }
@@ -40,5 +42,10 @@ export async function takeInventory(s3: S3Client, buckets: { input: string; outp
     const id = requestIdOfResultKey(key);
     if (id) finished.add(id);
   }
-  return { inputs, finished, foreign };
+  const deadLetters = new Set<string>();
+  for await (const key of listKeys(s3, buckets.output, DEAD_LETTERS_PREFIX)) {
+    const id = requestIdOfResultKey(key, DEAD_LETTERS_PREFIX);
+    if (id) deadLetters.add(id);
+  }
+  return { inputs, finished, foreign, deadLetters };
 }

@@ -36,9 +36,10 @@ export const RESULTS_PREFIX = 'results/';
 export const resultKey = (requestId: string): string => `${RESULTS_PREFIX}${requestId}.json`;
 
 /** The request id of a `results/<id>.json` key, or undefined for any other key. */
-export function requestIdOfResultKey(key: string): string | undefined {
-  const match = /^results\/([^/]+)\.json$/.exec(key);
-  return match?.[1];
+export function requestIdOfResultKey(key: string, prefix = RESULTS_PREFIX): string | undefined {
+  if (!key.startsWith(prefix) || !key.endsWith('.json')) return undefined;
+  const id = key.slice(prefix.length, -'.json'.length);
+  return id && !id.includes('/') ? id : undefined;
 }
 
 /** Splits an input key back into its request id and file name; undefined if it is not one of ours. */
@@ -46,3 +47,7 @@ export function parseInputKey(key: string): { requestId: string; fileName: strin
   const match = /^([A-Za-z0-9-]{8,64})\/([^/]+)$/.exec(key);
   return match ? { requestId: match[1]!, fileName: match[2]! } : undefined;
 }
+
+/** Requests that failed every delivery: the dead-letter watcher records them here (output bucket). */
+export const DEAD_LETTERS_PREFIX = 'dead-letters/';
+export const deadLetterKey = (requestId: string): string => `${DEAD_LETTERS_PREFIX}${requestId}.json`;

@@ -15,18 +15,29 @@ export interface SubmitDeps {
   readonly producer: Producer;
   readonly inbox: AnswerInbox;
   readonly timeoutMs: number;
+  /** How long storing and enqueuing keep retrying through an outage. */
+  readonly retryBudgetMs: number;
 }
 
-/** The answer, with the timings of the web-side stages (the worker never sees `enqueue`). */
-export async function submitImage(deps: SubmitDeps, upload: Upload): Promise<{ answer: Answer; timings: Timings }> {
+export interface Submitted {
+  /** Timings of the web-side stages (the worker never sees `enqueue`). */
+  readonly timings: Timings;
+  /** Settles with the worker's answer, or rejects (TIMEOUT, SHUTTING_DOWN). */
+  readonly answer: Promise<Answer>;
+  /** Stop waiting: the request goes on, its result lands in the output bucket. */
+  readonly abandon: () => void;
+}
+
+/** Resolves once the image is stored and its request is on the queue. */
+export async function submitImage(deps: SubmitDeps, upload: Upload): Promise<Submitted> {
   // Wait first, send second: even an instant answer finds its waiter.
   const expectation = deps.inbox.expect(upload.requestId, deps.timeoutMs);
   let request: ImageRequest;
   try {
-    request = await lastValueFrom(of(upload).pipe(ingest(deps.s3, deps.inputBucket), enqueue(deps.producer, deps.inbox.queueUrl)));
+    request = await lastValueFrom(of(upload).pipe(ingest(deps.s3, deps.inputBucket, deps.retryBudgetMs), enqueue(deps.producer, deps.inbox.queueUrl, deps.retryBudgetMs)));
   } catch (err) {
     expectation.cancel();
     throw err;
   }
-  return { answer: await expectation.answer, timings: request.timings };
+  return { timings: request.timings, answer: expectation.answer, abandon: expectation.cancel };
 }

@@ -30,11 +30,12 @@ export function classifyStored(deps: WorkerDeps): OperatorFunction<Job, Job> {
   const { config, clients, classifier } = deps;
   // Enough S3 and decode work in flight to keep the model fed while the next batch is prepared.
   const io = Math.max(4, config.worker.maxBatch * 2);
+  const budget = config.limits.outageRetryMs;
   return pipe(
-    fetchInput(clients.s3, io),
+    fetchInput(clients.s3, io, budget),
     decode(classifier.manifest.input, Math.max(2, config.worker.maxBatch)),
     classify(classifier, { maxBatch: config.worker.maxBatch, maxWaitMs: config.worker.maxBatchWaitMs }),
-    persist(clients.s3, config.names.outputBucket, classifier, io),
+    persist(clients.s3, config.names.outputBucket, classifier, io, budget),
   );
 }
 
@@ -49,7 +50,7 @@ export function workerPipeline(deps: WorkerDeps, queueUrl: string, signal: Abort
     pollers: 2,
     signal,
     log,
-  }).pipe(classifyStored(deps), respond(clients.sqs, 16)) as Observable<Job>;
+  }).pipe(classifyStored(deps), respond(clients.sqs, 16, config.limits.outageRetryMs)) as Observable<Job>;
 }
 
 /** Runs the worker until `signal` aborts; resolves when the last in-flight message is finished. */

@@ -1,37 +1,44 @@
 /**
- * `npm run replay -- --missing | --all [--prefix P]`
+ * `npm run replay -- --missing | --all | --dlq [--prefix P]`
  *
  * Re-runs the pipeline (fetch → decode → classify → persist) over stored inputs: `--missing` those
- * without a result (work lost to a crash, say), `--all` every one (after a model change). Works
+ * without a result (work lost to a crash, say), `--all` every one (after a model change), `--dlq`
+ * the requests recorded as dead letters (after fixing what made them fail; their records are
+ * removed once they succeed). Works
  * with `npm start` running or not: in embedded mode it starts the endpoint itself when none answers.
  */
 import { parseArgs } from 'node:util';
-import { from, lastValueFrom, tap, count } from 'rxjs';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { count, from, lastValueFrom, mergeMap, tap } from 'rxjs';
 import { loadClassifier } from '../models/index.js';
 import { createAwsClients } from '../pipeline/aws/clients.js';
 import { startEmbeddedEndpoint, type EmbeddedEndpoint } from '../pipeline/aws/embedded.js';
 import { checkBuckets } from '../pipeline/aws/resources.js';
 import { ConfigError, loadConfig, type Config } from '../pipeline/config.js';
 import { takeInventory } from '../pipeline/inventory.js';
+import { deadLetterKey } from '../pipeline/keys.js';
 import type { Job } from '../pipeline/job.js';
 import { createLogger, setLogLevel } from '../pipeline/log.js';
 import { classifyStored } from '../pipeline/worker.js';
 import { Progress } from './lib/progress.js';
 
 const log = createLogger('replay');
-const USAGE = 'usage: npm run replay -- --missing | --all [--prefix P]';
+const USAGE = 'usage: npm run replay -- --missing | --all | --dlq [--prefix P]';
 
 class UsageError extends Error {}
 
-function parseCli(argv: string[]): { mode: 'missing' | 'all'; prefix: string | undefined } {
+type Mode = 'missing' | 'all' | 'dlq';
+
+function parseCli(argv: string[]): { mode: Mode; prefix: string | undefined } {
   const { values } = parseArgs({
     args: argv,
-    options: { missing: { type: 'boolean' }, all: { type: 'boolean' }, prefix: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { missing: { type: 'boolean' }, all: { type: 'boolean' }, dlq: { type: 'boolean' }, prefix: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
   });
   if (values.help) throw new UsageError(USAGE);
-  if (values.missing === values.all) throw new UsageError(`choose exactly one of --missing and --all\n${USAGE}`);
-  return { mode: values.all ? 'all' : 'missing', prefix: values.prefix };
+  const modes = (['missing', 'all', 'dlq'] as const).filter((m) => values[m]);
+  if (modes.length !== 1) throw new UsageError(`choose exactly one of --missing, --all and --dlq\n${USAGE}`);
+  return { mode: modes[0]!, prefix: values.prefix };
 }
 
 /** In embedded mode with nothing listening, bring up the endpoint over the same data directory. */
@@ -58,7 +65,12 @@ async function main(): Promise<number> {
   try {
     await checkBuckets(clients, config);
     const inventory = await takeInventory(clients.s3, { input: config.names.inputBucket, output: config.names.outputBucket }, cli.prefix);
-    const todo = cli.mode === 'all' ? inventory.inputs : inventory.inputs.filter((r) => !inventory.finished.has(r.requestId));
+    const todo =
+      cli.mode === 'all'
+        ? inventory.inputs
+        : cli.mode === 'dlq'
+          ? inventory.inputs.filter((r) => inventory.deadLetters.has(r.requestId))
+          : inventory.inputs.filter((r) => !inventory.finished.has(r.requestId));
     process.stdout.write(
       `${inventory.inputs.length} inputs${cli.prefix ? ` under ${cli.prefix}` : ''}, ${inventory.inputs.length - todo.length} with a result; replaying ${todo.length}` +
         (inventory.foreign.length ? ` (${inventory.foreign.length} keys not made by this service skipped)` : '') + '\n',
@@ -77,6 +89,13 @@ async function main(): Promise<number> {
     await lastValueFrom(
       from(jobs).pipe(
         classifyStored({ config, clients, classifier, log }),
+        mergeMap(async (job) => {
+          // A re-driven dead letter that now has its result is no longer dead.
+          if (!job.failure && inventory.deadLetters.has(job.request.requestId)) {
+            await clients.s3.send(new DeleteObjectCommand({ Bucket: config.names.outputBucket, Key: deadLetterKey(job.request.requestId) }));
+          }
+          return job;
+        }),
         tap((job) => {
           if (job.failure) failures.push(job);
           progress.tick(!job.failure);

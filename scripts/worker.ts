@@ -9,7 +9,7 @@ import { findResources } from '../pipeline/aws/resources.js';
 import { loadConfig } from '../pipeline/config.js';
 import { createLogger, serializeError, setLogLevel } from '../pipeline/log.js';
 import { runWorker } from '../pipeline/worker.js';
-import { retryUntil } from './lib/retry.js';
+import { retry } from '../pipeline/retry.js';
 
 const log = createLogger('worker');
 
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   });
   const loadMs = Math.round(performance.now() - started);
   // The endpoint may still be coming up (a standalone worker started first): keep asking for a while.
-  const resources = await retryUntil(() => findResources(clients, config), { timeoutMs: 30_000, log, what: 'request queue and buckets' });
+  const resources = await retry(() => findResources(clients, config), { budgetMs: 30_000, retryIf: () => true, log, what: 'finding the request queue and buckets' });
 
   const controller = new AbortController();
   const stop = (signal: string) => {

@@ -162,11 +162,11 @@ function runWorkerStages(queueUrl: string, expected: number): Promise<Job[]> {
   return new Promise<Job[]>((resolve, reject) => {
     consume(clients.sqs, { queueUrl, batchSize: 10, visibilityTimeoutSeconds: 30, waitTimeSeconds: 1, pollers: 1, signal: controller.signal, log })
       .pipe(
-        fetchInput(clients.s3, 4),
+        fetchInput(clients.s3, 4, 1000),
         decode(classifier.manifest.input, 2),
         classify(classifier, { maxBatch: 4, maxWaitMs: 20 }),
-        persist(clients.s3, config.names.outputBucket, classifier, 4),
-        respond(clients.sqs, 4),
+        persist(clients.s3, config.names.outputBucket, classifier, 4, 1000),
+        respond(clients.sqs, 4, 1000),
       )
       .subscribe({
         next(job) {
@@ -193,7 +193,7 @@ test.serial('every stage in order: ingest → enqueue → consume → fetch → 
   const expectations = uploads.map((u) => inbox.expect(u.requestId, 30_000));
 
   // Web side.
-  const requests = await lastValueFrom(from(uploads).pipe(ingest(clients.s3, config.names.inputBucket), enqueue(producer, reply.url), toArray()));
+  const requests = await lastValueFrom(from(uploads).pipe(ingest(clients.s3, config.names.inputBucket, 1000), enqueue(producer, reply.url, 1000), toArray()));
   t.is(requests.length, 6);
   for (const request of requests) {
     const head = await clients.s3.send(new HeadObjectCommand({ Bucket: request.bucket, Key: request.key }));

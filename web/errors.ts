@@ -2,6 +2,7 @@
  * HTTP errors. Whatever goes wrong, the client gets JSON — `{"error": {"code", "message", ...}}` —
  * with a 4xx status when the request itself is at fault and a 5xx when we are.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
 import { PipelineError } from '../pipeline/errors.js';
 import type { Logger } from '../pipeline/log.js';
@@ -28,6 +29,7 @@ const PIPELINE_STATUS: Record<PipelineError['code'], number> = {
   TIMEOUT: 504,
   SHUTTING_DOWN: 503,
   WORKER_FAILED: 500,
+  DEAD_LETTER: 500,
 };
 
 export function httpStatusOf(code: PipelineError['code']): number {
@@ -64,6 +66,37 @@ export function errorMiddleware(log: Logger): Middleware {
       ctx.status = http.status;
       ctx.type = 'application/json';
       ctx.body = { error: { code: http.code, message: http.message, ...http.details } };
+      await drainRequest(ctx.req);
     }
   };
+}
+
+/** Past this, a refused upload is not read to its end: the connection is closed instead. */
+const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads and discards what is left of a refused request's body, so the client — still sending —
+ * reads our JSON error instead of a reset connection.
+ */
+function drainRequest(req: IncomingMessage): Promise<void> {
+  if (req.complete || req.destroyed) return Promise.resolve();
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > DRAIN_LIMIT_BYTES) return Promise.resolve();
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > DRAIN_LIMIT_BYTES) done();
+    };
+    const timer = setTimeout(done, 10_000);
+    req.on('data', onData);
+    req.once('end', done);
+    req.once('close', done);
+    req.resume();
+  });
 }

@@ -11,6 +11,7 @@ import type { AwsClients } from '../pipeline/aws/clients.js';
 import { createResponseQueue, deleteQueue, type Resources } from '../pipeline/aws/resources.js';
 import type { Config } from '../pipeline/config.js';
 import type { Logger } from '../pipeline/log.js';
+import { jobStatus } from '../pipeline/jobs.js';
 import { AnswerInbox } from '../pipeline/stages/answer.js';
 import { createApp } from './app.js';
 
@@ -18,19 +19,29 @@ export interface WebTier {
   readonly url: string;
   readonly responseQueueUrl: string;
   readonly server: Server;
+  /** Answers received for requests nobody waited for any more (duplicates, late answers). */
+  readonly unmatchedAnswers: () => number;
   stop(): Promise<void>;
 }
 
-export async function startWebTier(config: Config, clients: AwsClients, resources: Resources, log: Logger): Promise<WebTier> {
+export async function startWebTier(
+  config: Config,
+  clients: AwsClients,
+  resources: Resources,
+  log: Logger,
+  status: () => Promise<object>,
+): Promise<WebTier> {
   const responseQueue = await createResponseQueue(clients, config);
   const inbox = new AnswerInbox(clients.sqs, responseQueue.url, log.child('answers'), config.worker.receiveWaitSeconds);
   inbox.start();
   const producer = Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs });
 
   const app = createApp({
-    submit: { s3: clients.s3, inputBucket: config.names.inputBucket, producer, inbox, timeoutMs: config.limits.requestTimeoutMs },
+    submit: { s3: clients.s3, inputBucket: config.names.inputBucket, producer, inbox, timeoutMs: config.limits.requestTimeoutMs, retryBudgetMs: config.limits.outageRetryMs },
     limits: config.limits,
     log: log.child('http'),
+    status,
+    job: (id) => jobStatus(clients.s3, { input: config.names.inputBucket, output: config.names.outputBucket }, id, config.names.maxReceives),
     checkReady: async () => {
       await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: resources.requestQueueUrl, AttributeNames: ['QueueArn'] }));
       await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: responseQueue.url, AttributeNames: ['QueueArn'] }));
@@ -56,13 +67,19 @@ export async function startWebTier(config: Config, clients: AwsClients, resource
     url,
     responseQueueUrl: responseQueue.url,
     server,
+    unmatchedAnswers: () => inbox.unmatched,
     stop() {
       stopping ??= (async () => {
         // No new connections; requests in progress keep their sockets until answered or failed.
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        const deadline = Date.now() + 10_000;
-        while (inbox.waiting > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        // Answers that come within a few seconds are still delivered; clients still waiting after
+        // that get their job id back (202 / 503 with a Location) and find the result in the bucket.
+        const deadline = Date.now() + 5_000;
+        while (inbox.waiting > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        inbox.release();
+        // Let the handed-back responses be written before the sockets go.
+        await new Promise((r) => setTimeout(r, 100));
         inbox.stop();
         server.closeAllConnections();
         await closed;

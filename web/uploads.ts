@@ -7,6 +7,8 @@ import { readFile, unlink } from 'node:fs/promises';
 import type { Context, Middleware } from 'koa';
 import { koaBody } from 'koa-body';
 import type { File } from 'formidable';
+import sharp, { type Metadata } from 'sharp';
+import { MAX_INPUT_PIXELS } from '../pipeline/stages/decode.js';
 import { HttpError } from './errors.js';
 import { sniffImageType, SUPPORTED_TYPES } from './sniff.js';
 
@@ -40,11 +42,11 @@ export function multipartBody(limits: Limits): Middleware {
     onError(err) {
       const httpCode = (err as { httpCode?: number }).httpCode;
       const message = err.message.replace(/^options\./, '');
+      if (/maxFiles\b/.test(err.message)) {
+        throw new HttpError(413, 'TOO_MANY_FILES', `too many files: at most ${limits.maxFilesPerRequest} per request`);
+      }
       if (httpCode === 413 || /maxFileSize|maxTotalFileSize/.test(err.message)) {
         throw new HttpError(413, 'TOO_LARGE', `upload too large: ${message} (limit ${limits.maxUploadBytes} bytes per file)`);
-      }
-      if (/maxFiles/.test(err.message)) {
-        throw new HttpError(413, 'TOO_MANY_FILES', `too many files: at most ${limits.maxFilesPerRequest} per request`);
       }
       throw new HttpError(400, 'BAD_MULTIPART', `could not parse the multipart body: ${message}`);
     },
@@ -100,7 +102,7 @@ export async function receiveImages(ctx: Context, limits: Limits, options: { fie
   if (received.length > limits.maxFilesPerRequest) {
     throw new HttpError(413, 'TOO_MANY_FILES', `too many files: at most ${limits.maxFilesPerRequest} per request`);
   }
-  return received.map(({ originalName, bytes }) => {
+  const images = received.map(({ originalName, bytes }) => {
     if (bytes.length === 0) throw new HttpError(400, 'EMPTY_FILE', `${originalName} is empty`, { file: originalName });
     const type = sniffImageType(bytes);
     if (!type) {
@@ -111,4 +113,28 @@ export async function receiveImages(ctx: Context, limits: Limits, options: { fie
     }
     return { originalName, bytes, mime: type.mime };
   });
+  // Headers only (no pixels are decoded): refuse broken headers and decompression bombs here,
+  // before anything is stored or queued.
+  for (const image of images) await checkDimensions(image);
+  return images;
+}
+
+async function checkDimensions(image: ReceivedImage): Promise<void> {
+  let meta: Metadata;
+  try {
+    meta = await sharp(image.bytes, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw new HttpError(422, 'UNDECODABLE_IMAGE', `${image.originalName} looks like ${image.mime} but its header cannot be read: ${(err as Error).message}`, { file: image.originalName });
+  }
+  const pixels = (meta.width ?? 0) * (meta.pageHeight ?? meta.height ?? 0);
+  if (!meta.width || !meta.height) {
+    throw new HttpError(422, 'UNDECODABLE_IMAGE', `${image.originalName} has no dimensions in its header`, { file: image.originalName });
+  }
+  if (pixels > MAX_INPUT_PIXELS) {
+    throw new HttpError(422, 'IMAGE_TOO_LARGE', `${image.originalName} is ${meta.width}x${meta.pageHeight ?? meta.height} pixels; the limit is ${MAX_INPUT_PIXELS / 1e6} megapixels`, {
+      file: image.originalName,
+      width: meta.width,
+      height: meta.pageHeight ?? meta.height,
+    });
+  }
 }

@@ -6,6 +6,7 @@ import { CreateBucketCommand, HeadBucketCommand, type BucketLocationConstraint }
 import {
   CreateQueueCommand,
   DeleteQueueCommand,
+  GetQueueAttributesCommand,
   GetQueueUrlCommand,
   SetQueueAttributesCommand,
   type QueueAttributeName,
@@ -16,6 +17,7 @@ import type { AwsClients } from './clients.js';
 
 export interface Resources {
   readonly requestQueueUrl: string;
+  readonly deadLetterQueueUrl: string;
 }
 
 export class ResourceError extends Error {
@@ -74,15 +76,23 @@ function mustHaveUrl(url: string | undefined, name: string): string {
   return url;
 }
 
-/** Everything the pipeline needs that outlives a process: both buckets and the request queue. */
+/**
+ * Everything the pipeline needs that outlives a process: both buckets, the request queue and its
+ * dead-letter queue (a request that failed `maxReceives` deliveries moves there).
+ */
 export async function ensureResources(clients: AwsClients, config: Config): Promise<Resources> {
   await ensureBucket(clients, config.names.inputBucket, config.aws.region);
   await ensureBucket(clients, config.names.outputBucket, config.aws.region);
+  const deadLetterQueueUrl = await ensureQueue(clients, config.names.deadLetterQueue, {
+    MessageRetentionPeriod: String(14 * 24 * 3600),
+  });
+  const { Attributes } = await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetterQueueUrl, AttributeNames: ['QueueArn'] }));
+  if (!Attributes?.QueueArn) throw new ResourceError(`no ARN for queue ${config.names.deadLetterQueue}`, { queue: config.names.deadLetterQueue });
   const requestQueueUrl = await ensureQueue(clients, config.names.requestQueue, {
     VisibilityTimeout: String(config.worker.visibilityTimeoutSeconds),
-    ReceiveMessageWaitTimeSeconds: '20',
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes.QueueArn, maxReceiveCount: String(config.names.maxReceives) }),
   });
-  return { requestQueueUrl };
+  return { requestQueueUrl, deadLetterQueueUrl };
 }
 
 /** Checks that both buckets exist and are ours to use (replay needs nothing else). */
@@ -104,9 +114,13 @@ export async function checkBuckets(clients: AwsClients, config: Config): Promise
 export async function findResources(clients: AwsClients, config: Config): Promise<Resources> {
   try {
     const { QueueUrl } = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: config.names.requestQueue }));
+    const dlq = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: config.names.deadLetterQueue }));
     await clients.s3.send(new HeadBucketCommand({ Bucket: config.names.inputBucket }));
     await clients.s3.send(new HeadBucketCommand({ Bucket: config.names.outputBucket }));
-    return { requestQueueUrl: mustHaveUrl(QueueUrl, config.names.requestQueue) };
+    return {
+      requestQueueUrl: mustHaveUrl(QueueUrl, config.names.requestQueue),
+      deadLetterQueueUrl: mustHaveUrl(dlq.QueueUrl, config.names.deadLetterQueue),
+    };
   } catch (err) {
     if (err instanceof ResourceError) throw err;
     throw new ResourceError(

@@ -19,6 +19,8 @@ export class AnswerInbox {
   private readonly waiters = new Map<string, Waiter>();
   private readonly consumer: Consumer;
   private stopped = false;
+  /** Answers that found nobody waiting (late after a 202 or a timeout, or a duplicate delivery). */
+  unmatched = 0;
 
   constructor(
     sqs: SQSClient,
@@ -76,6 +78,15 @@ export class AnswerInbox {
     };
   }
 
+  /** Fails every waiting request with SHUTTING_DOWN (their clients get a job to poll) but keeps receiving. */
+  release(): void {
+    for (const [requestId, waiter] of this.waiters) {
+      clearTimeout(waiter.timer);
+      waiter.reject(new PipelineError('SHUTTING_DOWN', 'the web tier is shutting down', 'answer', true, { requestId }));
+    }
+    this.waiters.clear();
+  }
+
   /** Stops receiving; requests still waiting fail with SHUTTING_DOWN. */
   stop(): void {
     this.stopped = true;
@@ -97,7 +108,8 @@ export class AnswerInbox {
     }
     const waiter = this.waiters.get(answer.requestId);
     if (!waiter) {
-      this.log.warn('answer for a request nobody waits for', { requestId: answer.requestId });
+      this.unmatched++;
+      this.log.debug('answer for a request nobody waits for', { requestId: answer.requestId });
       return;
     }
     this.waiters.delete(answer.requestId);

@@ -13,6 +13,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import { Consumer } from 'sqs-consumer';
 import { PipelineError } from '../errors.js';
 import { stage, type Job } from '../job.js';
+import { retry } from '../retry.js';
 import type { Logger } from '../log.js';
 import { MessageFormatError, parseImageRequest } from '../messages.js';
 
@@ -78,6 +79,9 @@ export function consume(sqs: SQSClient, options: ConsumeOptions): Observable<Con
         visibilityTimeout: options.visibilityTimeoutSeconds,
         waitTimeSeconds: options.waitTimeSeconds,
         handleMessageBatch,
+        // Keep extending the visibility of a batch still being worked on, so a slow batch is not
+        // delivered a second time; a crashed worker stops beating and its messages come back.
+        heartbeatInterval: Math.max(1, Math.floor(options.visibilityTimeoutSeconds / 3)),
         // On stop, wait for the last receive and its batch (including the delete) to finish.
         pollingCompleteWaitTimeMs: (options.waitTimeSeconds + options.visibilityTimeoutSeconds) * 1000,
         strictReturn: true,
@@ -110,10 +114,11 @@ export function consume(sqs: SQSClient, options: ConsumeOptions): Observable<Con
 }
 
 /** Fetches the image bytes from S3. A missing object is final; an unreachable S3 is not. */
-export function fetchInput(s3: S3Client, concurrency: number): OperatorFunction<Job, Job> {
+export function fetchInput(s3: S3Client, concurrency: number, retryBudgetMs: number): OperatorFunction<Job, Job> {
   return stage('fetch', 's3Get', 'INPUT_MISSING', concurrency, async (job) => {
     try {
-      const object = await s3.send(new GetObjectCommand({ Bucket: job.request.bucket, Key: job.request.key }));
+      const get = new GetObjectCommand({ Bucket: job.request.bucket, Key: job.request.key });
+      const object = await retry(() => s3.send(get), { budgetMs: retryBudgetMs });
       if (!object.Body) throw new Error('empty response body');
       return { bytes: Buffer.from(await object.Body.transformToByteArray()) };
     } catch (err) {

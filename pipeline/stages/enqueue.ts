@@ -3,10 +3,14 @@ import { mergeMap, type OperatorFunction } from 'rxjs';
 import type { Producer } from 'sqs-producer';
 import { PipelineError, isTransientAwsError } from '../errors.js';
 import { round } from '../job.js';
+import { retry } from '../retry.js';
 import type { ImageRequest } from '../messages.js';
 import type { Ingested } from './ingest.js';
 
-export function enqueue(producer: Producer, replyTo: string | undefined): OperatorFunction<Ingested, ImageRequest> {
+/** sqs-producer wraps SDK errors; look at the cause too. */
+const isTransientQueueError = (err: unknown): boolean => isTransientAwsError(err) || isTransientAwsError((err as { cause?: unknown })?.cause);
+
+export function enqueue(producer: Producer, replyTo: string | undefined, retryBudgetMs: number): OperatorFunction<Ingested, ImageRequest> {
   return mergeMap(async (item) => {
     const started = performance.now();
     const request: ImageRequest = {
@@ -20,7 +24,8 @@ export function enqueue(producer: Producer, replyTo: string | undefined): Operat
       timings: item.timings,
     };
     try {
-      const sent = await producer.send({ id: item.requestId, body: JSON.stringify(request) });
+      const body = JSON.stringify(request);
+      const sent = await retry(() => producer.send({ id: item.requestId, body }), { budgetMs: retryBudgetMs, retryIf: isTransientQueueError });
       if (sent.length !== 1) throw new Error(`the queue accepted ${sent.length} of 1 messages`);
     } catch (err) {
       throw new PipelineError('QUEUE_UNAVAILABLE', `could not enqueue the request: ${(err as Error).message}`, 'enqueue',

@@ -3,6 +3,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { mergeMap, type OperatorFunction } from 'rxjs';
 import { PipelineError, isTransientAwsError } from '../errors.js';
 import { round } from '../job.js';
+import { retry } from '../retry.js';
 import { inputKey } from '../keys.js';
 import type { Timings } from '../messages.js';
 
@@ -21,20 +22,13 @@ export interface Ingested extends Upload {
   readonly key: string;
 }
 
-export function ingest(s3: S3Client, bucket: string): OperatorFunction<Upload, Ingested> {
+export function ingest(s3: S3Client, bucket: string, retryBudgetMs: number): OperatorFunction<Upload, Ingested> {
   return mergeMap(async (upload) => {
     const key = inputKey(upload.requestId, upload.file);
     const started = performance.now();
     try {
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Body: upload.bytes,
-          ContentType: upload.contentType,
-          Metadata: { 'request-id': upload.requestId },
-        }),
-      );
+      const put = new PutObjectCommand({ Bucket: bucket, Key: key, Body: upload.bytes, ContentType: upload.contentType, Metadata: { 'request-id': upload.requestId } });
+      await retry(() => s3.send(put), { budgetMs: retryBudgetMs });
     } catch (err) {
       throw new PipelineError('STORAGE_UNAVAILABLE', `could not store the upload: ${(err as Error).message}`, 'ingest',
         isTransientAwsError(err), { requestId: upload.requestId, bucket, key }, { cause: err });

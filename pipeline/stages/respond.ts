@@ -6,6 +6,7 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { mergeMap, type OperatorFunction } from 'rxjs';
 import { asPipelineError, round, type Job } from '../job.js';
+import { retry } from '../retry.js';
 import type { Answer } from '../messages.js';
 
 export function answerOf(job: Job): Answer {
@@ -14,13 +15,14 @@ export function answerOf(job: Job): Answer {
     : { v: 1, requestId: job.request.requestId, ok: true, result: job.result! };
 }
 
-export function respond(sqs: SQSClient, concurrency: number): OperatorFunction<Job, Job> {
+export function respond(sqs: SQSClient, concurrency: number, retryBudgetMs: number): OperatorFunction<Job, Job> {
   return mergeMap(async (job: Job): Promise<Job> => {
     const replyTo = job.request.replyTo;
     if (!replyTo || job.failure?.retryable) return job;
     const started = performance.now();
     try {
-      await sqs.send(new SendMessageCommand({ QueueUrl: replyTo, MessageBody: JSON.stringify(answerOf(job)) }));
+      const send = new SendMessageCommand({ QueueUrl: replyTo, MessageBody: JSON.stringify(answerOf(job)) });
+      await retry(() => sqs.send(send), { budgetMs: retryBudgetMs });
       return { ...job, timings: { ...job.timings, respond: round(performance.now() - started) } };
     } catch (err) {
       // The reply queue may be gone (its web process stopped): the result is persisted, nobody waits.

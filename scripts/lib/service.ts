@@ -7,9 +7,13 @@ import { createAwsClients, type AwsClients } from '../../pipeline/aws/clients.js
 import { ensureResources, type Resources } from '../../pipeline/aws/resources.js';
 import { childEnv, loadConfig, type Config } from '../../pipeline/config.js';
 import type { Logger } from '../../pipeline/log.js';
+import { startDeadLetterWatcher } from '../../pipeline/deadletters.js';
 import { WorkerPool } from '../../pipeline/pool.js';
 import { forkScript, terminate, waitUntilReady } from '../../pipeline/processes.js';
 import { startWebTier, type WebTier } from '../../web/server.js';
+import { LOCAL_POLICY, loadPolicy, type ScalingPolicy } from '../../scaling/index.js';
+import { LocalAutoscaler } from '../../scaling/local-autoscaler.js';
+import { queueDepth } from '../../scaling/queue-depth.js';
 
 export interface Service {
   readonly config: Config;
@@ -17,18 +21,27 @@ export interface Service {
   readonly resources: Resources;
   readonly pool: WorkerPool;
   readonly web: WebTier;
+  /** The embedded endpoint's process (undefined with an external endpoint). */
+  readonly endpointPid: number | undefined;
   stop(): Promise<void>;
+}
+
+async function localPolicy(config: Config): Promise<ScalingPolicy> {
+  const base: ScalingPolicy = { ...LOCAL_POLICY, minCapacity: config.worker.min, maxCapacity: config.worker.max };
+  return config.worker.policyFile ? loadPolicy(config.worker.policyFile, base) : base;
 }
 
 export async function startService(initial: Config, log: Logger): Promise<Service> {
   let config = initial;
   let stopEndpoint = async () => {};
+  let endpointPid: number | undefined;
   if (config.aws.mode === 'embedded') {
     const child = forkScript('endpoint.ts', childEnv(config, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }), ['--openssl-legacy-provider']);
     const ready = await waitUntilReady(child, 'embedded endpoint', 30_000);
     // Ports may have been 0 (pick any): from here on everyone uses the real ones.
     config = loadConfig(childEnv(config, { EMBEDDED_SQS_PORT: String(ready.sqsPort), EMBEDDED_S3_PORT: String(ready.s3Port) }));
     stopEndpoint = () => terminate(child, 10_000, log);
+    endpointPid = child.pid;
   }
   const clients = createAwsClients(config);
   try {
@@ -39,10 +52,32 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
       log: log.child('pool'),
       stopGraceMs: (config.worker.visibilityTimeoutSeconds + config.worker.receiveWaitSeconds) * 1000,
     });
-    const web = await startWebTier(config, clients, resources, log.child('web'));
-    // Workers load the model in parallel with nothing else to do; the web tier already accepts
-    // uploads, which wait in the queue until the first worker is ready.
-    await pool.resize(config.worker.count);
+    // WORKERS fixes the pool; otherwise the local autoscaler moves it between WORKERS_MIN and
+    // WORKERS_MAX with the same policy the AWS setup configures (1 s periods instead of 60 s).
+    const depth = () => queueDepth(clients.sqs, resources.requestQueueUrl);
+    const autoscaler =
+      config.worker.count === undefined
+        ? new LocalAutoscaler({ policy: await localPolicy(config), pool, depth, log: log.child('autoscaler') })
+        : undefined;
+    const status = async () =>
+      autoscaler ? autoscaler.status() : { queue: await depth(), workers: { desired: pool.desired, running: pool.running }, decisions: [] };
+    const web = await startWebTier(config, clients, resources, log.child('web'), status);
+    const deadLetters = startDeadLetterWatcher({
+      sqs: clients.sqs,
+      s3: clients.s3,
+      queueUrl: resources.deadLetterQueueUrl,
+      outputBucket: config.names.outputBucket,
+      maxReceives: config.names.maxReceives,
+      waitTimeSeconds: config.worker.receiveWaitSeconds,
+      log: log.child('dead-letters'),
+    });
+    // Uploads are accepted from here on; they wait in the queue until a worker is ready.
+    if (autoscaler) {
+      await pool.resize(config.worker.min);
+      autoscaler.start();
+    } else {
+      await pool.resize(config.worker.count!);
+    }
     let stopping: Promise<void> | undefined;
     return {
       config,
@@ -50,8 +85,11 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
       resources,
       pool,
       web,
+      endpointPid,
       stop() {
         stopping ??= (async () => {
+          autoscaler?.stop();
+          deadLetters.stop();
           await web.stop();
           await pool.stop();
           clients.destroy();

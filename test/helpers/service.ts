@@ -65,3 +65,12 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, task: (
 }
 
 export const shortLabel = (label: string): string => label.split(',')[0]!.trim();
+
+/** Polls `check` every 250 ms until it holds, or throws after `timeoutMs`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

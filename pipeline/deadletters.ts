@@ -1,0 +1,91 @@
+/**
+ * The dead-letter watcher. A request that failed `maxReceives` deliveries (a worker crashed on it
+ * each time, or S3 kept failing) lands in the dead-letter queue. The watcher records it in the
+ * output bucket (`dead-letters/<id>.json`, which survives restarts), tells the waiting client with
+ * a DEAD_LETTER error instead of letting it hang, and removes it from the queue. The input stays in
+ * the input bucket: `npm run replay -- --dlq` re-drives every recorded dead letter after a fix.
+ */
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { Consumer } from 'sqs-consumer';
+import { deadLetterKey } from './keys.js';
+import type { Logger } from './log.js';
+import { parseImageRequest, type Answer, type ImageRequest } from './messages.js';
+
+export interface DeadLetterRecord {
+  readonly request: ImageRequest;
+  readonly receiveCount: number;
+  readonly deadAt: string;
+}
+
+export interface DeadLetterWatcherOptions {
+  readonly sqs: SQSClient;
+  readonly s3: S3Client;
+  readonly queueUrl: string;
+  readonly outputBucket: string;
+  readonly maxReceives: number;
+  readonly waitTimeSeconds: number;
+  readonly log: Logger;
+}
+
+export function deadLetterAnswer(request: ImageRequest, maxReceives: number): Answer {
+  return {
+    v: 1,
+    requestId: request.requestId,
+    ok: false,
+    error: {
+      code: 'DEAD_LETTER',
+      stage: 'consume',
+      message: `processing ${request.file} failed ${maxReceives} times; the image is kept and is re-driven by \`npm run replay -- --dlq\``,
+    },
+  };
+}
+
+export function startDeadLetterWatcher(options: DeadLetterWatcherOptions): { stop(): void } {
+  const { sqs, s3, log } = options;
+  const handle = async (message: Message): Promise<Message> => {
+    let request: ImageRequest;
+    try {
+      request = parseImageRequest(message.Body);
+    } catch (err) {
+      log.error('unreadable dead letter dropped', { messageId: message.MessageId, body: message.Body?.slice(0, 500), error: err });
+      return message;
+    }
+    const record: DeadLetterRecord = {
+      request,
+      receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? options.maxReceives),
+      deadAt: new Date().toISOString(),
+    };
+    // Record first: if this throws, the message stays and is handled again.
+    await s3.send(new PutObjectCommand({ Bucket: options.outputBucket, Key: deadLetterKey(request.requestId), Body: JSON.stringify(record), ContentType: 'application/json' }));
+    log.error('request dead-lettered', { requestId: request.requestId, key: request.key, receiveCount: record.receiveCount });
+    if (request.replyTo) {
+      await sqs
+        .send(new SendMessageCommand({ QueueUrl: request.replyTo, MessageBody: JSON.stringify(deadLetterAnswer(request, options.maxReceives)) }))
+        .catch((err: unknown) => log.warn('could not tell the client about a dead letter (its web tier may be gone)', { requestId: request.requestId, error: err }));
+    }
+    return message;
+  };
+  const consumer = Consumer.create({
+    queueUrl: options.queueUrl,
+    sqs,
+    batchSize: 10,
+    waitTimeSeconds: options.waitTimeSeconds,
+    messageSystemAttributeNames: ['ApproximateReceiveCount'],
+    strictReturn: true,
+    handleMessageBatch: async (messages) => {
+      const handled: Message[] = [];
+      for (const message of messages) {
+        try {
+          handled.push(await handle(message));
+        } catch (err) {
+          log.error('dead letter not recorded; will retry', { messageId: message.MessageId, error: err });
+        }
+      }
+      return handled;
+    },
+  });
+  consumer.on('error', (err) => log.error('dead-letter queue receive failed', { error: err }));
+  consumer.start();
+  return { stop: () => consumer.stop() };
+}

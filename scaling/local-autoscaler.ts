@@ -1,0 +1,367 @@
+/**
+ * The local autoscaler: the app tier's worker processes scaled on the request queue's backlog with
+ * the same policy and the same pure `decide` the AWS setup and the simulator use.
+ *
+ * Once per `policy.periodSeconds` (a timer on a fixed grid; a tick never overlaps the previous one):
+ *  1. read the queue depth (visible, in flight) and the pool's counts (desired, running);
+ *  2. fold that datapoint into the signals (`trackSignals`) and call `decide`;
+ *  3. if the desired count changes, record lastScaleOut / lastScaleIn, log the decision with all its
+ *     inputs, keep it in the history and call `pool.resize` *without waiting for it*: a scale-out
+ *     resolves only when the new processes have loaded their model (seconds), and later ticks must
+ *     keep deciding meanwhile. A resize that fails is logged and issued again at the next tick.
+ *
+ * Scale-in goes through `pool.resize` only, and the pool retires a worker by SIGTERM: the worker
+ * stops receiving, finishes the messages it holds and exits. Nothing is killed mid-batch.
+ *
+ * One depth sample per period stands in for the period's maximum (the CloudWatch statistic on AWS);
+ * a message in flight stays in flight while it is processed, so idle periods are not misread.
+ */
+import type { Logger } from '../pipeline/log.js';
+import { serializeError } from '../pipeline/log.js';
+import { decide, NO_SIGNALS, trackSignals, type Decision, type DecisionRule, type Signals } from './decide.js';
+import { describeValue, ScalingError } from './errors.js';
+import { targetBacklogPerInstance, validatePolicy, type ScalingPolicy } from './policy.js';
+import type { QueueDepth } from './queue-depth.js';
+
+/** What the autoscaler needs of a worker pool (`pipeline/pool.ts` WorkerPool has it). */
+export interface ScalablePool {
+  /** Workers wanted (set synchronously by `resize`). */
+  readonly desired: number;
+  /** Workers up and receiving. */
+  readonly running: number;
+  /** Starts or retires workers; resolves when the started ones are ready. Retiring drains. */
+  resize(count: number): Promise<void>;
+}
+
+export interface LocalAutoscalerOptions {
+  readonly policy: ScalingPolicy;
+  readonly pool: ScalablePool;
+  /** Reads the request queue's depth, e.g. `() => queueDepth(sqs, url)`. */
+  readonly depth: () => Promise<QueueDepth>;
+  readonly log: Logger;
+  /** How many scaling decisions `status()` keeps (default 50). */
+  readonly historySize?: number;
+  /** A depth read slower than this counts as failed for its period (default max(5 s, 3 periods)). */
+  readonly depthTimeoutMs?: number;
+}
+
+/** Everything `decide` saw, except the time (see `DecisionRecord.t`). Times are epoch seconds. */
+export interface DecisionInputs {
+  readonly visible: number;
+  readonly inFlight: number;
+  readonly running: number;
+  readonly desired: number;
+  readonly lastScaleOut: number | null;
+  readonly lastScaleIn: number | null;
+  readonly idleSince: number | null;
+  readonly backlogSince: number | null;
+}
+
+/**
+ * What became of the `pool.resize` a decision issued: `ms` = decision → resize settled (for a
+ * scale-out, the new workers are ready), `attempts` counts the retries at later ticks too.
+ */
+export type ResizeOutcome =
+  | { readonly state: 'pending'; readonly attempts: number }
+  | { readonly state: 'done'; readonly attempts: number; readonly ms: number }
+  /** Failed; issued again at the next tick unless another decision comes first. */
+  | { readonly state: 'failed'; readonly attempts: number; readonly ms: number; readonly error: Record<string, unknown> }
+  /** It failed after a later decision had already changed the count again (e.g. a booting worker retired). */
+  | { readonly state: 'superseded'; readonly attempts: number; readonly ms: number; readonly error: Record<string, unknown> };
+
+export interface DecisionRecord {
+  /** ISO time of the decision. */
+  readonly at: string;
+  /** The decision clock: epoch seconds. */
+  readonly t: number;
+  readonly inputs: DecisionInputs;
+  readonly from: number;
+  readonly to: number;
+  readonly action: 'scale-out' | 'scale-in';
+  readonly rule: DecisionRule;
+  readonly reason: string;
+  readonly resize: ResizeOutcome;
+}
+
+export interface AutoscalerStatus {
+  /** The last depth sample (zeros and `sampledAt: null` before the first). */
+  readonly queue: { readonly visible: number; readonly inFlight: number; readonly sampledAt: string | null };
+  /** Live pool counts. */
+  readonly workers: { readonly desired: number; readonly running: number };
+  readonly policy: {
+    readonly minCapacity: number;
+    readonly maxCapacity: number;
+    readonly periodSeconds: number;
+    readonly targetBacklogPerInstance: number;
+  };
+  /** Decisions that changed the desired count, oldest first (the last `historySize`). */
+  readonly decisions: readonly DecisionRecord[];
+}
+
+/** The depth read did not answer within `depthTimeoutMs`. */
+export class DepthTimeoutError extends Error {
+  override readonly name = 'DepthTimeoutError';
+  readonly code = 'DEPTH_TIMEOUT';
+  constructor(readonly context: { readonly timeoutMs: number }) {
+    super(`the queue depth was not read within ${context.timeoutMs} ms`);
+  }
+}
+
+interface Settings {
+  readonly policy: ScalingPolicy;
+  readonly pool: ScalablePool;
+  readonly depth: () => Promise<QueueDepth>;
+  readonly log: Logger;
+  readonly historySize: number;
+  readonly depthTimeoutMs: number;
+}
+
+const invalid = (option: string, reason: string, value: unknown): ScalingError =>
+  new ScalingError('INVALID_OPTIONS', `LocalAutoscaler: ${option} ${reason} (got ${describeValue(value)})`, { option, reason });
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+/** Checks the options once; throws `ScalingError` INVALID_OPTIONS (or `PolicyValidationError`). */
+export function validateAutoscalerOptions(options: LocalAutoscalerOptions): Settings {
+  if (!isObject(options)) throw invalid('(options)', 'must be an object', options);
+  const policy = validatePolicy(options.policy);
+  const pool: unknown = options.pool;
+  if (!isObject(pool) || typeof pool['resize'] !== 'function') throw invalid('pool', 'must have a resize(count) method', pool);
+  if (!isCount(pool['desired'])) throw invalid('pool.desired', 'must be an integer >= 0', pool['desired']);
+  if (!isCount(pool['running'])) throw invalid('pool.running', 'must be an integer >= 0', pool['running']);
+  if (typeof options.depth !== 'function') throw invalid('depth', 'must be a function returning a Promise of { visible, inFlight }', options.depth);
+  const log: unknown = options.log;
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    if (!isObject(log) || typeof log[level] !== 'function') throw invalid('log', `must be a Logger (pipeline/log.ts); ${level}() is missing`, log);
+  }
+  const historySize = options.historySize ?? 50;
+  if (!Number.isInteger(historySize) || historySize < 1 || historySize > 10_000) {
+    throw invalid('historySize', 'must be an integer in 1..10000', historySize);
+  }
+  const depthTimeoutMs = options.depthTimeoutMs ?? Math.max(5_000, 3_000 * policy.periodSeconds);
+  if (typeof depthTimeoutMs !== 'number' || !Number.isFinite(depthTimeoutMs) || depthTimeoutMs <= 0) {
+    throw invalid('depthTimeoutMs', 'must be a number > 0', depthTimeoutMs);
+  }
+  return { policy, pool: options.pool, depth: options.depth, log: options.log, historySize, depthTimeoutMs };
+}
+
+type MutableRecord = Omit<DecisionRecord, 'resize'> & { resize: ResizeOutcome };
+
+const nowSeconds = (): number => Date.now() / 1000;
+const round = (ms: number): number => Math.round(ms);
+
+export class LocalAutoscaler {
+  private readonly settings: Settings;
+  private timer: NodeJS.Timeout | undefined;
+  private active = false;
+  /** performance.now() at start(): ticks fall on origin + k × period. */
+  private origin = 0;
+  private periodStart = 0;
+  private signals: Signals = NO_SIGNALS;
+  private lastScaleOut: number | null = null;
+  private lastScaleIn: number | null = null;
+  private lastDepth: AutoscalerStatus['queue'] = { visible: 0, inFlight: 0, sampledAt: null };
+  private readonly history: MutableRecord[] = [];
+  /** Bumped by every resize issued; a failure of an older one is not retried. */
+  private generation = 0;
+  /** The decision whose resize failed, to issue again at the next tick. */
+  private retry: { readonly target: number; readonly record: MutableRecord; readonly decidedAt: number } | null = null;
+  private depthFailures = 0;
+
+  constructor(options: LocalAutoscalerOptions) {
+    this.settings = validateAutoscalerOptions(options);
+  }
+
+  /** Starts ticking every `policy.periodSeconds`. Calling it while started does nothing. */
+  start(): void {
+    if (this.active) return;
+    this.active = true;
+    this.origin = performance.now();
+    this.periodStart = nowSeconds();
+    const { policy, log } = this.settings;
+    log.info('autoscaler started', {
+      minCapacity: policy.minCapacity,
+      maxCapacity: policy.maxCapacity,
+      periodSeconds: policy.periodSeconds,
+      targetBacklogPerInstance: targetBacklogPerInstance(policy),
+      desired: this.settings.pool.desired,
+      running: this.settings.pool.running,
+    });
+    this.schedule();
+  }
+
+  /** Stops ticking. A tick already reading the queue makes no decision; resizes already issued go on. */
+  stop(): void {
+    if (!this.active) return;
+    this.active = false;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.settings.log.info('autoscaler stopped', { desired: this.settings.pool.desired, running: this.settings.pool.running });
+  }
+
+  /** For `GET /api/v1/status`. */
+  status(): AutoscalerStatus {
+    const { policy, pool } = this.settings;
+    return {
+      queue: { ...this.lastDepth },
+      workers: { desired: pool.desired, running: pool.running },
+      policy: {
+        minCapacity: policy.minCapacity,
+        maxCapacity: policy.maxCapacity,
+        periodSeconds: policy.periodSeconds,
+        targetBacklogPerInstance: targetBacklogPerInstance(policy),
+      },
+      decisions: this.history.map((r) => ({ ...r })),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private schedule(): void {
+    const periodMs = this.settings.policy.periodSeconds * 1000;
+    const elapsed = performance.now() - this.origin;
+    // The next grid point still ahead: a tick that overran skips the points it missed.
+    const next = (Math.floor(elapsed / periodMs) + 1) * periodMs;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.runTick();
+    }, next - elapsed);
+  }
+
+  private async runTick(): Promise<void> {
+    try {
+      await this.tick();
+    } catch (err) {
+      this.settings.log.error('autoscaler tick failed', { error: err });
+    }
+    if (this.active) this.schedule();
+  }
+
+  private async readDepth(): Promise<QueueDepth> {
+    const { depth, depthTimeoutMs } = this.settings;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DepthTimeoutError({ timeoutMs: depthTimeoutMs })), depthTimeoutMs);
+    });
+    try {
+      // Promise.race handles a late rejection of the losing read.
+      return await Promise.race([depth(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const { policy, pool, log } = this.settings;
+    let depth: QueueDepth;
+    try {
+      depth = await this.readDepth();
+    } catch (err) {
+      this.depthFailures++;
+      // The datapoint is missing: the signals keep their state and the next one covers this period too.
+      log[this.depthFailures >= 3 ? 'error' : 'warn']('queue depth unavailable: no scaling decision this period', {
+        error: err,
+        consecutiveFailures: this.depthFailures,
+      });
+      return;
+    }
+    if (!this.active) return;
+    this.depthFailures = 0;
+    const now = nowSeconds();
+    const running = pool.running;
+    const desired = pool.desired;
+    this.lastDepth = { visible: depth.visible, inFlight: depth.inFlight, sampledAt: new Date(now * 1000).toISOString() };
+    this.signals = trackSignals(this.signals, { start: this.periodStart, end: now, visible: depth.visible, inFlight: depth.inFlight, running }, policy);
+    this.periodStart = now;
+    const inputs: DecisionInputs = {
+      visible: depth.visible,
+      inFlight: depth.inFlight,
+      running,
+      desired,
+      lastScaleOut: this.lastScaleOut,
+      lastScaleIn: this.lastScaleIn,
+      idleSince: this.signals.idleSince,
+      backlogSince: this.signals.backlogSince,
+    };
+    const decision = decide(policy, { now, ...inputs });
+    if (decision.desired !== desired) {
+      this.apply(now, inputs, decision);
+    } else {
+      log.debug('holding', { ...inputs, rule: decision.rule, reason: decision.reason });
+      this.retryFailedResize();
+    }
+  }
+
+  private apply(now: number, inputs: DecisionInputs, decision: Decision): void {
+    const { log, historySize } = this.settings;
+    const action = decision.desired > inputs.desired ? 'scale-out' : 'scale-in';
+    if (action === 'scale-out') this.lastScaleOut = now;
+    else this.lastScaleIn = now;
+    const record: MutableRecord = {
+      at: new Date(now * 1000).toISOString(),
+      t: now,
+      inputs,
+      from: inputs.desired,
+      to: decision.desired,
+      action,
+      rule: decision.rule,
+      reason: decision.reason,
+      resize: { state: 'pending', attempts: 1 },
+    };
+    this.history.push(record);
+    if (this.history.length > historySize) this.history.splice(0, this.history.length - historySize);
+    log.info(action === 'scale-out' ? 'scaling out' : 'scaling in', {
+      from: record.from,
+      to: record.to,
+      rule: record.rule,
+      reason: record.reason,
+      inputs,
+    });
+    this.retry = null;
+    this.resize(decision.desired, record, performance.now(), 1);
+  }
+
+  /** Issues `pool.resize` and records its outcome without blocking the ticks. */
+  private resize(target: number, record: MutableRecord, decidedAt: number, attempts: number): void {
+    const { pool, log } = this.settings;
+    const generation = ++this.generation;
+    let pending: Promise<void>;
+    try {
+      pending = Promise.resolve(pool.resize(target));
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    pending.then(
+      () => {
+        const ms = round(performance.now() - decidedAt);
+        record.resize = { state: 'done', attempts, ms };
+        log.info('resize settled', { to: target, ms, attempts, running: pool.running, desired: pool.desired });
+      },
+      (err: unknown) => {
+        const ms = round(performance.now() - decidedAt);
+        const error = serializeError(err);
+        if (generation !== this.generation) {
+          record.resize = { state: 'superseded', attempts, ms, error };
+          log.warn('an earlier resize failed after a later decision replaced it; not retried', { to: target, desired: pool.desired, attempts, error: err });
+          return;
+        }
+        record.resize = { state: 'failed', attempts, ms, error };
+        this.retry = { target, record, decidedAt };
+        log.error('resize failed; retrying at the next tick', { to: target, ms, attempts, error: err });
+      },
+    );
+  }
+
+  private retryFailedResize(): void {
+    const retry = this.retry;
+    if (retry === null) return;
+    this.retry = null;
+    const { pool, log } = this.settings;
+    if (pool.desired !== retry.target) return; // the pool has moved on; the failure no longer applies
+    const attempts = retry.record.resize.attempts + 1;
+    retry.record.resize = { state: 'pending', attempts };
+    log.warn('retrying the failed resize', { to: retry.target, attempts, running: pool.running });
+    this.resize(retry.target, retry.record, retry.decidedAt, attempts);
+  }
+}

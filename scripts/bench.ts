@@ -1,0 +1,105 @@
+/**
+ * `npm run bench [-- --n 250] [--burst 100] [--model ID] [--workers N] [--skip-models] [--skip-pipeline]`
+ *
+ * Prints markdown tables and writes JSON to bench-results/. Every ratio is computed from numbers
+ * measured in this same run: the models on one thread in this process, then the service as
+ * `npm start` runs it, in a child process, under a burst of uploads.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../models/index.js';
+import { loadConfig, projectRoot } from '../pipeline/config.js';
+import { benchModel, type ModelBench } from './lib/bench/models.js';
+import { readPhotos } from './lib/bench/photos.js';
+import { burst, startServiceProcess, type BurstResult } from './lib/bench/pipeline.js';
+
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: '250' },
+    burst: { type: 'string', default: '100' },
+    model: { type: 'string' },
+    workers: { type: 'string' },
+    'skip-models': { type: 'boolean', default: false },
+    'skip-pipeline': { type: 'boolean', default: false },
+  },
+});
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const ms = (x: number) => x.toFixed(1);
+const out = (line = '') => process.stdout.write(`${line}\n`);
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const cores = availableParallelism();
+  const photos = await readPhotos();
+  const n = Math.min(Number(args.n), photos.length);
+  const burstSize = Math.min(Number(args.burst), photos.length);
+  const model = args.model ?? config.model.source ?? DEFAULT_MODEL_ID;
+  const report: Record<string, unknown> = { at: new Date().toISOString(), cores, node: process.version, model };
+  out(`# Benchmark — ${cores} cores, Node ${process.version}, ${new Date().toISOString()}`);
+
+  const models: ModelBench[] = [];
+  const ids = args['skip-models'] ? [model] : [...BUILTIN_MODEL_IDS];
+  for (const id of ids) {
+    process.stderr.write(`benchmarking ${id}...\n`);
+    models.push(await benchModel(id, photos, { modelsDir: config.model.modelsDir, batches: [1, 2, 4, 8, 16] }));
+  }
+  report.models = models;
+  out('\n## Models (one thread, all sample photos)\n');
+  out('| model | backend | resize | top-1 | top-5 | decode ms/img | infer ms/img, batch 1 | best batch | infer ms/img, best | images/s per core (decode + infer) |');
+  out('|---|---|---|---|---|---|---|---|---|---|');
+  for (const m of models) {
+    out(`| ${m.id} | ${m.backend} | ${m.resize} | ${pct(m.top1)} | ${pct(m.top5)} | ${ms(m.decodeMs)} | ${ms(m.inferMs[1]!)} | ${m.bestBatch} | ${ms(m.bestInferMs)} | ${(1000 / (m.decodeMs + m.bestInferMs)).toFixed(1)} |`);
+  }
+
+  if (!args['skip-pipeline']) {
+    const raw = models.find((m) => m.id === model) ?? (await benchModel(model, photos, { modelsDir: config.model.modelsDir, batches: [1, 2, 4, 8, 16] }));
+    const workers = args.workers ?? String(cores);
+    process.stderr.write(`starting the service (model ${model}, ${workers} workers)...\n`);
+    const service = await startServiceProcess({ MODEL: model, WORKERS: workers });
+    try {
+      await burst(service, photos.slice(0, 8), 8); // warm-up: connections, JIT, first batches
+      const bursts: BurstResult[] = [];
+      for (const size of [...new Set([burstSize, n])]) {
+        process.stderr.write(`burst of ${size}...\n`);
+        bursts.push(await burst(service, photos.slice(0, size), size));
+      }
+      const perImageMs = raw.decodeMs + raw.bestInferMs;
+      const rows = bursts.map((b) => ({
+        ...b,
+        efficiency: b.imagesPerSecond / ((1000 / raw.bestInferMs) * cores),
+        efficiencyWithDecode: b.imagesPerSecond / ((1000 / perImageMs) * cores),
+        idealMs: (b.n * perImageMs) / cores,
+        overheadCpuMsPerImage: b.serviceCpuMsPerImage - perImageMs,
+      }));
+      report.pipeline = { model, workers: Number(workers), raw, bursts: rows };
+      out(`\n## Pipeline (\`npm start\` defaults, model ${model}, ${workers} workers, ${cores} cores)\n`);
+      out('| burst | answered | top-1 | makespan s | ideal s | makespan ÷ ideal | images/s | p50 ms | p95 ms | p99 ms | efficiency (÷ raw infer × cores) | efficiency (÷ raw decode+infer × cores) | service CPU ms/img | overhead CPU ms/img |');
+      out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+      for (const r of rows) {
+        out(`| ${r.n} | ${r.ok} | ${pct(r.correct / r.n)} | ${(r.makespanMs / 1000).toFixed(2)} | ${(r.idealMs / 1000).toFixed(2)} | ${(r.makespanMs / r.idealMs).toFixed(2)} | ${r.imagesPerSecond.toFixed(1)} | ${r.latency?.p50.toFixed(0)} | ${r.latency?.p95.toFixed(0)} | ${r.latency?.p99.toFixed(0)} | ${r.efficiency.toFixed(2)} | ${r.efficiencyWithDecode.toFixed(2)} | ${ms(r.serviceCpuMsPerImage)} | ${ms(r.overheadCpuMsPerImage)} |`);
+      }
+      out('\nMean ms per stage, as the service reports them (wall time, so queueing shows up in `queueWait`; `infer` is the whole batch; `rest` = persist + respond + answer delivery):\n');
+      const stages = Object.keys(rows[0]!.stages);
+      out(`| burst | ${stages.join(' | ')} |`);
+      out(`|---|${stages.map(() => '---').join('|')}|`);
+      for (const r of rows) out(`| ${r.n} | ${stages.map((s) => ms(r.stages[s]!)).join(' | ')} |`);
+      out(`\nRaw, this run: decode ${ms(raw.decodeMs)} ms/img, inference ${ms(raw.bestInferMs)} ms/img at batch ${raw.bestBatch} → ${(1000 / raw.bestInferMs).toFixed(1)} img/s per core (inference only).`);
+    } finally {
+      await service.stop();
+    }
+  }
+
+  const dir = join(projectRoot, 'bench-results');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, JSON.stringify(report, null, 2));
+  out(`\nJSON: ${file}`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,226 @@
+/**
+ * The local autoscaler against the real thing: the embedded SQS + S3 endpoint in this process, a
+ * real WorkerPool forking real workers (tfjs model, ~3 s to start), real photos. 40 requests go
+ * onto the queue: the pool goes 0 → 2, every message is processed, and once the queue has been
+ * empty for a few periods the pool drains back to 0.
+ */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { createAwsClients, type AwsClients } from '../pipeline/aws/clients.js';
+import { startEmbeddedEndpoint, type EmbeddedEndpoint } from '../pipeline/aws/embedded.js';
+import { ensureResources, type Resources } from '../pipeline/aws/resources.js';
+import { childEnv, loadConfig, type Config } from '../pipeline/config.js';
+import { listKeys } from '../pipeline/inventory.js';
+import { inputKey, RESULTS_PREFIX, resultKey, sanitizeFileName } from '../pipeline/keys.js';
+import { createLogger } from '../pipeline/log.js';
+import type { ImageRequest } from '../pipeline/messages.js';
+import { WorkerPool } from '../pipeline/pool.js';
+import { ScalingError } from '../scaling/errors.js';
+import { LocalAutoscaler, type AutoscalerStatus } from '../scaling/local-autoscaler.js';
+import { LOCAL_POLICY, resolvePolicy } from '../scaling/policy.js';
+import { queueDepth } from '../scaling/queue-depth.js';
+import { readGroundTruth } from './helpers/model-fixtures.js';
+import { tempDataDir, testEnv } from './helpers/service.js';
+
+const log = createLogger('test-scaling-local');
+
+interface Stack {
+  readonly dir: string;
+  readonly endpoint: EmbeddedEndpoint;
+  readonly config: Config;
+  readonly clients: AwsClients;
+  readonly resources: Resources;
+  readonly pool: WorkerPool;
+  close(): Promise<void>;
+}
+
+/** Endpoint in-process on free ports, buckets and queue, and an empty real worker pool. */
+async function startStack(name: string): Promise<Stack> {
+  const dir = await tempDataDir(name);
+  const endpoint = await startEmbeddedEndpoint({ host: '127.0.0.1', sqsPort: 0, s3Port: 0, dataDir: dir });
+  const config = loadConfig(testEnv(dir, { EMBEDDED_SQS_PORT: String(endpoint.sqsPort), EMBEDDED_S3_PORT: String(endpoint.s3Port) }));
+  const clients = createAwsClients(config);
+  const resources = await ensureResources(clients, config);
+  const pool = new WorkerPool({
+    env: childEnv(config, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }),
+    log: log.child('pool'),
+    stopGraceMs: (config.worker.visibilityTimeoutSeconds + config.worker.receiveWaitSeconds) * 1000,
+  });
+  return {
+    dir,
+    endpoint,
+    config,
+    clients,
+    resources,
+    pool,
+    async close() {
+      await pool.stop();
+      clients.destroy();
+      await endpoint.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` every `everyMs` until it returns true; fails with `what` after `timeoutMs`. */
+async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Stores each photo in the input bucket and sends one request message per photo, 10 per batch. */
+async function enqueuePhotos(stack: Stack, photos: readonly { file: string; path: string }[]): Promise<string[]> {
+  const requests: ImageRequest[] = await Promise.all(
+    photos.map(async (photo) => {
+      const requestId = randomUUID();
+      const file = sanitizeFileName(photo.file);
+      const key = inputKey(requestId, file);
+      await stack.clients.s3.send(new PutObjectCommand({ Bucket: stack.config.names.inputBucket, Key: key, Body: await readFile(photo.path), ContentType: 'image/jpeg' }));
+      return { v: 1, requestId, bucket: stack.config.names.inputBucket, key, file, enqueuedAt: Date.now(), timings: {} } satisfies ImageRequest;
+    }),
+  );
+  for (let i = 0; i < requests.length; i += 10) {
+    const entries = requests.slice(i, i + 10).map((r, j) => ({ Id: String(j), MessageBody: JSON.stringify(r) }));
+    const out = await stack.clients.sqs.send(new SendMessageBatchCommand({ QueueUrl: stack.resources.requestQueueUrl, Entries: entries }));
+    if ((out.Failed ?? []).length > 0) throw new Error(`SendMessageBatch failed for ${JSON.stringify(out.Failed)}`);
+  }
+  return requests.map((r) => r.requestId);
+}
+
+async function resultKeys(stack: Stack): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for await (const key of listKeys(stack.clients.s3, stack.config.names.outputBucket, RESULTS_PREFIX)) keys.add(key);
+  return keys;
+}
+
+test('queueDepth counts visible messages and names a missing queue', async (t) => {
+  const stack = await startStack('scaling-depth');
+  try {
+    const url = stack.resources.requestQueueUrl;
+    t.deepEqual(await queueDepth(stack.clients.sqs, url), { visible: 0, inFlight: 0 });
+    await stack.clients.sqs.send(
+      new SendMessageBatchCommand({ QueueUrl: url, Entries: [0, 1, 2].map((i) => ({ Id: String(i), MessageBody: `m${i}` })) }),
+    );
+    t.deepEqual(await queueDepth(stack.clients.sqs, url), { visible: 3, inFlight: 0 });
+
+    const missing = url.replace(/[^/]+$/, 'no-such-queue');
+    const error = await t.throwsAsync(queueDepth(stack.clients.sqs, missing), { instanceOf: ScalingError });
+    t.is(error?.code, 'QUEUE_NOT_FOUND');
+    t.is(error?.context['queueUrl'], missing);
+    t.is(error?.context['command'], 'GetQueueAttributesCommand');
+  } finally {
+    await stack.close();
+  }
+});
+
+test('options are validated once, at construction', async (t) => {
+  const stack = await startStack('scaling-options');
+  try {
+    const depth = () => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl);
+    const base = { policy: LOCAL_POLICY, pool: stack.pool, depth, log };
+    const bad = t.throws(() => new LocalAutoscaler({ ...base, historySize: 0 }), { instanceOf: ScalingError });
+    t.is(bad?.code, 'INVALID_OPTIONS');
+    t.is(bad?.context['option'], 'historySize');
+    const policy = t.throws(() => new LocalAutoscaler({ ...base, policy: { ...LOCAL_POLICY, maxCapacity: 0 } }), { instanceOf: ScalingError });
+    t.is(policy?.code, 'INVALID_POLICY');
+    const status = new LocalAutoscaler(base).status();
+    t.deepEqual(status.workers, { desired: 0, running: 0 });
+    t.deepEqual(status.decisions, []);
+    t.is(status.queue.sampledAt, null);
+  } finally {
+    await stack.close();
+  }
+});
+
+test('a backlog scales the real pool 0 → 2, every message is processed, then it drains back to 0', async (t) => {
+  const stack = await startStack('scaling-local');
+  const policy = resolvePolicy(
+    {
+      minCapacity: 0,
+      maxCapacity: 2,
+      periodSeconds: 1,
+      scaleToZero: { enabled: true, emptyPeriods: 3 },
+      warmupSeconds: 1,
+      scaleOutCooldownSeconds: 1,
+      scaleInCooldownSeconds: 1,
+    },
+    LOCAL_POLICY,
+  );
+  const autoscaler = new LocalAutoscaler({
+    policy,
+    pool: stack.pool,
+    depth: () => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl),
+    log: log.child('autoscaler'),
+  });
+  const seen = { desired: 0, running: 0 };
+  const sampler = setInterval(() => {
+    seen.desired = Math.max(seen.desired, stack.pool.desired);
+    seen.running = Math.max(seen.running, stack.pool.running);
+  }, 50);
+  try {
+    autoscaler.start();
+    // An empty queue: a few periods go by and nothing starts.
+    await until('two depth samples', 10_000, () => autoscaler.status().queue.sampledAt !== null);
+    await sleep(1_500);
+    t.deepEqual(autoscaler.status().workers, { desired: 0, running: 0 });
+    t.deepEqual(autoscaler.status().decisions, []);
+    t.is(stack.pool.alive, 0);
+
+    const photos = (await readGroundTruth()).slice(0, 40);
+    const ids = await enqueuePhotos(stack, photos);
+    t.is(ids.length, 40);
+
+    await until('desired = 2', 20_000, () => stack.pool.desired === 2);
+    await until('2 workers running', 120_000, () => seen.running === 2);
+    await until('40 results in the output bucket', 180_000, async () => (await resultKeys(stack)).size >= 40, 500);
+    const results = await resultKeys(stack);
+    t.deepEqual(
+      ids.filter((id) => !results.has(resultKey(id))),
+      [],
+      'every request has its results/<id>.json',
+    );
+
+    // Empty for 3 periods → back to minCapacity 0, by draining (SIGTERM), so the processes exit.
+    await until('desired = 0', 60_000, () => stack.pool.desired === 0);
+    await until('no worker running', 60_000, () => stack.pool.running === 0);
+    await until('every worker process exited', 120_000, () => stack.pool.alive === 0);
+    t.deepEqual(await queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl), { visible: 0, inFlight: 0 }, 'nothing left in the queue');
+    t.is(seen.desired, 2);
+    t.is(seen.running, 2);
+
+    const status: AutoscalerStatus = autoscaler.status();
+    t.deepEqual(status.workers, { desired: 0, running: 0 });
+    const decisions = status.decisions;
+    t.log(decisions.map((d) => `${d.from} → ${d.to} ${d.rule} (${d.resize.state}${'ms' in d.resize ? ` ${d.resize.ms} ms` : ''}): ${d.reason}`).join('\n'));
+    const first = decisions[0];
+    const last = decisions[decisions.length - 1];
+    t.truthy(first);
+    t.truthy(last);
+    t.like(first, { action: 'scale-out', from: 0, rule: 'scale-from-zero', inputs: { running: 0, desired: 0 } });
+    t.true((first?.inputs.visible ?? 0) > 0, 'the scale-out saw the backlog');
+    t.regex(first?.reason ?? '', /visible and no instance in service/);
+    t.like(last, { action: 'scale-in', to: 0, rule: 'scale-to-zero', inputs: { visible: 0, inFlight: 0 } });
+    t.regex(last?.reason ?? '', /queue empty/);
+    t.true(decisions.indexOf(first!) < decisions.indexOf(last!));
+    t.is(Math.max(...decisions.map((d) => d.to)), 2, 'never above maxCapacity');
+    for (const d of decisions) {
+      t.true(d.reason.length > 0);
+      t.is(d.resize.state, 'done', `resize ${d.from} → ${d.to} settled`);
+    }
+    // A scale-out's resize settles once the new workers are ready (the model is loaded).
+    const out = decisions.find((d) => d.action === 'scale-out' && d.to === 2);
+    t.true(out !== undefined && out.resize.state === 'done' && out.resize.ms > 0);
+  } finally {
+    clearInterval(sampler);
+    autoscaler.stop();
+    await stack.close();
+  }
+});
