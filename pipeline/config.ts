@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_MODEL_ID } from '../models/registry.js';
 
 /** The project root (the folder holding package.json), whatever the working directory. */
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -204,7 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
       ),
     },
     model: {
-      source: r.string('MODEL', 'mobilenet-v1-0.75-224-tfjs'),
+      source: r.string('MODEL', DEFAULT_MODEL_ID),
       modelsDir: resolve(r.string('MODELS_DIR', resolve(projectRoot, '..', 'shared', 'models'))),
       cacheDir: resolve(r.string('MODEL_CACHE_DIR', join(r.raw('DATA_DIR') ?? join(projectRoot, 'data'), 'models'))),
       threads: r.int('MODEL_THREADS', 1, 1, 64),

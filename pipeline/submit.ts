@@ -3,16 +3,15 @@
  */
 import { lastValueFrom, of } from 'rxjs';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Producer } from 'sqs-producer';
 import type { Answer, ImageRequest, Timings } from './messages.js';
 import type { AnswerInbox } from './stages/answer.js';
-import { enqueue } from './stages/enqueue.js';
+import { enqueue, type EnqueueBatcher } from './stages/enqueue.js';
 import { ingest, type Upload } from './stages/ingest.js';
 
 export interface SubmitDeps {
   readonly s3: S3Client;
   readonly inputBucket: string;
-  readonly producer: Producer;
+  readonly enqueuer: EnqueueBatcher;
   readonly inbox: AnswerInbox;
   readonly timeoutMs: number;
   /** How long storing and enqueuing keep retrying through an outage. */
@@ -34,7 +33,7 @@ export async function submitImage(deps: SubmitDeps, upload: Upload): Promise<Sub
   const expectation = deps.inbox.expect(upload.requestId, deps.timeoutMs);
   let request: ImageRequest;
   try {
-    request = await lastValueFrom(of(upload).pipe(ingest(deps.s3, deps.inputBucket, deps.retryBudgetMs), enqueue(deps.producer, deps.inbox.queueUrl, deps.retryBudgetMs)));
+    request = await lastValueFrom(of(upload).pipe(ingest(deps.s3, deps.inputBucket, deps.retryBudgetMs), enqueue(deps.enqueuer, deps.inbox.queueUrl, deps.retryBudgetMs)));
   } catch (err) {
     expectation.cancel();
     throw err;

@@ -47,18 +47,20 @@ test('real images in accepted formats are classified, whatever their encoding', 
     'png-16bit.png': await sharp(jpeg).toColourspace('rgb16').png().toBuffer(),
     'grey.jpg': await sharp(jpeg).greyscale().jpeg().toBuffer(),
     'cmyk.jpg': await sharp(jpeg).toColourspace('cmyk').jpeg().toBuffer(),
-    'exif-rotated.jpg': await sharp(await sharp(jpeg).rotate(270).toBuffer()).jpeg().withMetadata({ orientation: 8 }).toBuffer(),
+    // Pixels stored turned 90° anticlockwise, with the EXIF orientation (6) that turns them back.
+    'exif-rotated.jpg': await sharp(await sharp(jpeg).rotate(270).toBuffer()).jpeg().withMetadata({ orientation: 6 }).toBuffer(),
     'animated.gif': await sharp(Buffer.concat([await sharp(jpeg).resize(200, 150).raw().toBuffer(), await sharp(jpeg).resize(200, 150).negate().raw().toBuffer()]), { raw: { width: 200, height: 300, channels: 3, pageHeight: 150 } as never }).gif({ loop: 0 }).toBuffer(),
-    'photo.webp': await sharp(jpeg).webp().toBuffer(),
-    'photo.tiff': await sharp(jpeg).tiff().toBuffer(),
+    'photo.webp': await sharp(jpeg).webp({ lossless: true }).toBuffer(),
+    'photo.tiff': await sharp(jpeg).tiff({ compression: 'lzw' }).toBuffer(),
     'claims-to-be.png': jpeg, // content type decided from the bytes, not the name
   };
   for (const [name, bytes] of Object.entries(cases)) {
     const r = await send('/', [{ name, bytes }]);
     t.is(r.status, 200, `${name}: ${r.text}`);
     const stemName = name.replace(/\.[^.]+$/, '');
-    if (name !== 'animated.gif' && name !== 'grey.jpg') t.is(r.text, `${stemName},${label()}`, name);
-    else t.true(r.text.startsWith(`${stemName},`), name);
+    // Lossless conversions must give the original's label; colour changes and GIF's palette may move it.
+    if (['animated.gif', 'grey.jpg', 'cmyk.jpg'].includes(name)) t.regex(r.text, new RegExp(`^${stemName},[^,]+$`), name);
+    else t.is(r.text, `${stemName},${label()}`, name);
   }
 });
 

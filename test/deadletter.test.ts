@@ -52,7 +52,7 @@ test.serial('an answer slower than ANSWER_WAIT_MS: 202 + Location, the job is pe
 });
 
 test.serial('a request whose deliveries keep failing: dead letter, a clear error, then replay --dlq', async (t) => {
-  const photo = photos[33]!;
+  const photo = photos[34]!;
   const answer = postClassic(service.web.url, photo.path, photo.file);
   // A worker that crashes on every delivery: receives the message and never deletes it.
   let receives = 0;

@@ -184,7 +184,7 @@ test('softmax, topK and shortLabel', (t) => {
 // ---------------------------------------------------------------- manifests and registry
 
 test('registry: the four shared models with the README preprocessing', async (t) => {
-  t.is(DEFAULT_MODEL_ID, 'mobilenet-v1-0.75-224-tfjs');
+  t.is(DEFAULT_MODEL_ID, 'mobilenet-v2-int8-onnx');
   t.deepEqual([...BUILTIN_MODEL_IDS].sort(), Object.keys(TOP1_FLOOR).sort());
   const v1 = await builtinManifest('mobilenet-v1-0.75-224-tfjs');
   t.is(v1.location, path.join(SHARED_MODELS_DIR, 'mobilenet-v1-0.75-224-tfjs', 'model.json'));

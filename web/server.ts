@@ -13,6 +13,7 @@ import type { Config } from '../pipeline/config.js';
 import type { Logger } from '../pipeline/log.js';
 import { jobStatus } from '../pipeline/jobs.js';
 import { AnswerInbox } from '../pipeline/stages/answer.js';
+import { EnqueueBatcher } from '../pipeline/stages/enqueue.js';
 import { createApp } from './app.js';
 
 export interface WebTier {
@@ -34,10 +35,10 @@ export async function startWebTier(
   const responseQueue = await createResponseQueue(clients, config);
   const inbox = new AnswerInbox(clients.sqs, responseQueue.url, log.child('answers'), config.worker.receiveWaitSeconds);
   inbox.start();
-  const producer = Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs });
+  const enqueuer = new EnqueueBatcher(Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs }));
 
   const app = createApp({
-    submit: { s3: clients.s3, inputBucket: config.names.inputBucket, producer, inbox, timeoutMs: config.limits.requestTimeoutMs, retryBudgetMs: config.limits.outageRetryMs },
+    submit: { s3: clients.s3, inputBucket: config.names.inputBucket, enqueuer, inbox, timeoutMs: config.limits.requestTimeoutMs, retryBudgetMs: config.limits.outageRetryMs },
     limits: config.limits,
     log: log.child('http'),
     status,

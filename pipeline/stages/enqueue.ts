@@ -1,16 +1,73 @@
-/** Web side, stage 2: send the request message (bucket, key, request id, reply-to) to the request queue. */
+/**
+ * Web side, stage 2: send the request message (bucket, key, request id, reply-to) to the request
+ * queue. Requests arriving together (a burst of uploads) share SendMessageBatch calls: the batcher
+ * waits at most `maxWaitMs` for up to 10 messages.
+ */
 import { mergeMap, type OperatorFunction } from 'rxjs';
 import type { Producer } from 'sqs-producer';
 import { PipelineError, isTransientAwsError } from '../errors.js';
 import { round } from '../job.js';
-import { retry } from '../retry.js';
 import type { ImageRequest } from '../messages.js';
+import { retry } from '../retry.js';
 import type { Ingested } from './ingest.js';
 
-/** sqs-producer wraps SDK errors; look at the cause too. */
-const isTransientQueueError = (err: unknown): boolean => isTransientAwsError(err) || isTransientAwsError((err as { cause?: unknown })?.cause);
+/** sqs-producer's FailedMessagesError (not exported): the ids of the entries SQS refused. */
+function refusedIds(err: unknown): Set<string> | undefined {
+  const ids = (err as { failedMessages?: unknown })?.failedMessages;
+  return Array.isArray(ids) ? new Set(ids.map(String)) : undefined;
+}
 
-export function enqueue(producer: Producer, replyTo: string | undefined, retryBudgetMs: number): OperatorFunction<Ingested, ImageRequest> {
+interface Pending {
+  readonly id: string;
+  readonly body: string;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/** Collects messages into SendMessageBatch calls of up to 10 (SQS's limit). */
+export class EnqueueBatcher {
+  private pending: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly producer: Producer,
+    private readonly maxWaitMs = 2,
+  ) {}
+
+  send(id: string, body: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ id, body, resolve, reject });
+      if (this.pending.length >= 10) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.maxWaitMs);
+    });
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.pending.length > 0) void this.sendBatch(this.pending.splice(0, 10));
+  }
+
+  private async sendBatch(batch: Pending[]): Promise<void> {
+    try {
+      await this.producer.send(batch.map(({ id, body }) => ({ id, body })));
+      for (const item of batch) item.resolve();
+    } catch (err) {
+      // Only the entries SQS refused failed; the rest of the batch is on the queue.
+      const failed = refusedIds(err);
+      for (const item of batch) {
+        if (!failed || failed.has(item.id)) item.reject(err);
+        else item.resolve();
+      }
+    }
+  }
+}
+
+/** sqs-producer wraps SDK errors; look at the cause too. A refused batch entry is worth a retry. */
+const isTransientQueueError = (err: unknown): boolean =>
+  refusedIds(err) !== undefined || isTransientAwsError(err) || isTransientAwsError((err as { cause?: unknown })?.cause);
+
+export function enqueue(batcher: EnqueueBatcher, replyTo: string | undefined, retryBudgetMs: number): OperatorFunction<Ingested, ImageRequest> {
   return mergeMap(async (item) => {
     const started = performance.now();
     const request: ImageRequest = {
@@ -25,11 +82,10 @@ export function enqueue(producer: Producer, replyTo: string | undefined, retryBu
     };
     try {
       const body = JSON.stringify(request);
-      const sent = await retry(() => producer.send({ id: item.requestId, body }), { budgetMs: retryBudgetMs, retryIf: isTransientQueueError });
-      if (sent.length !== 1) throw new Error(`the queue accepted ${sent.length} of 1 messages`);
+      await retry(() => batcher.send(item.requestId, body), { budgetMs: retryBudgetMs, retryIf: isTransientQueueError });
     } catch (err) {
       throw new PipelineError('QUEUE_UNAVAILABLE', `could not enqueue the request: ${(err as Error).message}`, 'enqueue',
-        isTransientAwsError(err), { requestId: item.requestId, key: item.key }, { cause: err });
+        isTransientQueueError(err), { requestId: item.requestId, key: item.key }, { cause: err });
     }
     return { ...request, timings: { ...request.timings, enqueue: round(performance.now() - started) } };
   });

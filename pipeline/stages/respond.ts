@@ -1,13 +1,15 @@
 /**
  * Worker side, stage 7: send the answer — the result, or the error that ended the job for good — to
- * the reply-to queue of the web-tier process that is waiting. Transient failures are not answered:
- * the message will be delivered again and the client keeps waiting for the real answer.
+ * the reply-to queue of the web-tier process that is waiting. Answers leaving together (one
+ * inference batch) share SendMessageBatch calls per reply queue. Transient failures are not
+ * answered: the message will be delivered again and the client keeps waiting for the real answer.
  */
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { mergeMap, type OperatorFunction } from 'rxjs';
-import { asPipelineError, round, type Job } from '../job.js';
-import { retry } from '../retry.js';
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { from, mergeMap, pipe, type OperatorFunction } from 'rxjs';
+import { PipelineError } from '../errors.js';
+import { asPipelineError, batchUntil, round, type Job } from '../job.js';
 import type { Answer } from '../messages.js';
+import { retry } from '../retry.js';
 
 export function answerOf(job: Job): Answer {
   return job.failure
@@ -15,19 +17,49 @@ export function answerOf(job: Job): Answer {
     : { v: 1, requestId: job.request.requestId, ok: true, result: job.result! };
 }
 
+const needsAnswer = (job: Job) => job.request.replyTo !== undefined && !job.failure?.retryable && job.failure?.code !== 'BAD_MESSAGE';
+const isGone = (err: unknown) => ['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue'].includes((err as Error).name);
+
+/** Sends up to 10 answers to one reply queue; returns the jobs with failures where sending failed. */
+async function answerGroup(sqs: SQSClient, replyTo: string, jobs: readonly Job[], retryBudgetMs: number): Promise<Job[]> {
+  const started = performance.now();
+  const entries = jobs.map((job, i) => ({ Id: String(i), MessageBody: JSON.stringify(answerOf(job)) }));
+  try {
+    const { Failed } = await retry(() => sqs.send(new SendMessageBatchCommand({ QueueUrl: replyTo, Entries: entries })), { budgetMs: retryBudgetMs });
+    const refused = new Map((Failed ?? []).map((f) => [Number(f.Id), f]));
+    const respond = round(performance.now() - started);
+    return jobs.map((job, i) => {
+      const f = refused.get(i);
+      if (!f) return { ...job, timings: { ...job.timings, respond } };
+      const failure = new PipelineError('QUEUE_UNAVAILABLE', `the answer was refused: ${f.Code} ${f.Message ?? ''}`, 'respond', true, { requestId: job.request.requestId, replyTo });
+      return job.failure ? job : { ...job, failure };
+    });
+  } catch (err) {
+    // The reply queue is gone (its web process stopped): the result is persisted, nobody waits.
+    if (isGone(err)) return [...jobs];
+    return jobs.map((job) => (job.failure ? job : { ...job, failure: asPipelineError(err, 'respond', job, 'QUEUE_UNAVAILABLE') }));
+  }
+}
+
 export function respond(sqs: SQSClient, concurrency: number, retryBudgetMs: number): OperatorFunction<Job, Job> {
-  return mergeMap(async (job: Job): Promise<Job> => {
-    const replyTo = job.request.replyTo;
-    if (!replyTo || job.failure?.retryable) return job;
-    const started = performance.now();
-    try {
-      const send = new SendMessageCommand({ QueueUrl: replyTo, MessageBody: JSON.stringify(answerOf(job)) });
-      await retry(() => sqs.send(send), { budgetMs: retryBudgetMs });
-      return { ...job, timings: { ...job.timings, respond: round(performance.now() - started) } };
-    } catch (err) {
-      // The reply queue may be gone (its web process stopped): the result is persisted, nobody waits.
-      if ((err as Error).name === 'QueueDoesNotExist' || (err as Error).name === 'AWS.SimpleQueueService.NonExistentQueue') return job;
-      return job.failure ? job : { ...job, failure: asPipelineError(err, 'respond', job, 'QUEUE_UNAVAILABLE') };
-    }
-  }, concurrency);
+  return pipe(
+    batchUntil<Job>(10, 2),
+    mergeMap(async (batch) => {
+      const groups = new Map<string, Job[]>();
+      for (const job of batch.filter(needsAnswer)) {
+        const group = groups.get(job.request.replyTo!) ?? [];
+        group.push(job);
+        groups.set(job.request.replyTo!, group);
+      }
+      const answered = new Map<Job, Job>();
+      await Promise.all(
+        [...groups].map(async ([replyTo, jobs]) => {
+          const out = await answerGroup(sqs, replyTo, jobs, retryBudgetMs);
+          jobs.forEach((job, i) => answered.set(job, out[i]!));
+        }),
+      );
+      return batch.map((job) => answered.get(job) ?? job);
+    }, concurrency),
+    mergeMap((batch) => from(batch)),
+  );
 }
