@@ -73,6 +73,9 @@ async function main(): Promise<void> {
         efficiencyWithDecode: b.imagesPerSecond / ((1000 / perImageMs) * cores),
         idealMs: (b.n * perImageMs) / cores,
         overheadCpuMsPerImage: b.serviceCpuMsPerImage - perImageMs,
+        // What this project's own code adds per image: all but the embedded endpoint (which AWS
+        // replaces in production) and the decode + inference work itself.
+        ownOverheadCpuMsPerImage: b.cpuMsPerImageByRole.web + b.cpuMsPerImageByRole.workers - perImageMs,
       }));
       report.pipeline = { model, workers: Number(workers), raw, bursts: rows };
       out(`\n## Pipeline (\`npm start\` defaults, model ${model}, ${workers} workers, ${cores} cores)\n`);
@@ -80,6 +83,13 @@ async function main(): Promise<void> {
       out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
       for (const r of rows) {
         out(`| ${r.n} | ${r.ok} | ${pct(r.correct / r.n)} | ${(r.makespanMs / 1000).toFixed(2)} | ${(r.idealMs / 1000).toFixed(2)} | ${(r.makespanMs / r.idealMs).toFixed(2)} | ${r.imagesPerSecond.toFixed(1)} | ${r.latency?.p50.toFixed(0)} | ${r.latency?.p95.toFixed(0)} | ${r.latency?.p99.toFixed(0)} | ${r.efficiency.toFixed(2)} | ${r.efficiencyWithDecode.toFixed(2)} | ${ms(r.serviceCpuMsPerImage)} | ${ms(r.overheadCpuMsPerImage)} |`);
+      }
+      out('\nCPU per image by part of the service (ms); "own overhead" = web + workers − (decode + inference), i.e. without the embedded endpoint that stands in for AWS:\n');
+      out('| burst | web tier | embedded endpoint | workers | decode + inference (raw) | own overhead |');
+      out('|---|---|---|---|---|---|');
+      for (const r of rows) {
+        const c = r.cpuMsPerImageByRole;
+        out(`| ${r.n} | ${ms(c.web)} | ${ms(c.endpoint)} | ${ms(c.workers)} | ${ms(perImageMs)} | ${ms(r.ownOverheadCpuMsPerImage)} |`);
       }
       out('\nMean ms per stage, as the service reports them (wall time, so queueing shows up in `queueWait`; `infer` is the whole batch; `rest` = persist + respond + answer delivery):\n');
       const stages = Object.keys(rows[0]!.stages);

@@ -3,10 +3,11 @@
  * an image content type. Every file is checked before anything is stored: not empty, within the
  * size and count limits, and an image type we decode — judged from its bytes.
  */
-import { readFile, unlink } from 'node:fs/promises';
+import { Writable } from 'node:stream';
 import type { Context, Middleware } from 'koa';
 import { koaBody } from 'koa-body';
 import type { File } from 'formidable';
+import type VolatileFile from 'formidable/VolatileFile.js';
 import sharp, { type Metadata } from 'sharp';
 import { MAX_INPUT_PIXELS } from '../pipeline/stages/decode.js';
 import { HttpError } from './errors.js';
@@ -24,7 +25,34 @@ export interface ReceivedImage {
   readonly mime: string;
 }
 
-/** Parses multipart bodies into temp files; formidable's own errors become 4xx JSON errors. */
+/**
+ * Uploaded files stay in memory (they are small and go straight to S3): formidable streams each
+ * one into a buffer list instead of a temp file. Keyed weakly by formidable's file object (the one
+ * that ends in `ctx.request.files`), so a refused upload's bytes go with its request.
+ */
+const buffered = new WeakMap<object, Buffer[]>();
+
+function memoryStream(file?: VolatileFile): Writable {
+  const chunks: Buffer[] = [];
+  if (file) buffered.set(file, chunks);
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+}
+
+/** The bytes of every file of a parsed request. */
+function takeFiles(files: readonly File[]): Map<File, Buffer> {
+  const out = new Map<File, Buffer>();
+  for (const file of files) {
+    out.set(file, Buffer.concat(buffered.get(file) ?? []));
+  }
+  return out;
+}
+
+/** Parses multipart bodies into memory; formidable's own errors become 4xx JSON errors. */
 export function multipartBody(limits: Limits): Middleware {
   return koaBody({
     multipart: true,
@@ -38,6 +66,7 @@ export function multipartBody(limits: Limits): Middleware {
       maxFields: 100,
       allowEmptyFiles: true,
       minFileSize: 0,
+      fileWriteStreamHandler: memoryStream,
     },
     onError(err) {
       const httpCode = (err as { httpCode?: number }).httpCode;
@@ -79,13 +108,8 @@ function filesOf(ctx: Context, field: string | undefined): File[] {
 export async function receiveImages(ctx: Context, limits: Limits, options: { field?: string; allowRaw: boolean }): Promise<ReceivedImage[]> {
   const received: { originalName: string; bytes: Buffer }[] = [];
   if (ctx.is('multipart')) {
-    const files = filesOf(ctx, options.field);
-    const all = Object.values(ctx.request.files ?? {}).flat();
-    try {
-      for (const file of files) received.push({ originalName: file.originalFilename ?? 'upload', bytes: await readFile(file.filepath) });
-    } finally {
-      await Promise.all(all.map((file) => unlink(file.filepath).catch(() => undefined)));
-    }
+    const bytes = takeFiles(Object.values(ctx.request.files ?? {}).flat());
+    for (const file of filesOf(ctx, options.field)) received.push({ originalName: file.originalFilename ?? 'upload', bytes: bytes.get(file)! });
     if (received.length === 0) {
       const fields = Object.keys(ctx.request.files ?? {});
       throw new HttpError(400, 'NO_FILE', options.field

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../../../pipeline/config.js';
 import type { Photo } from './photos.js';
-import { cpuBetween, treeCpuMs } from './proc.js';
+import { cpuBetween, cpuByRole, treeCpuMs, type Role } from './proc.js';
 import { describe, type Distribution } from '../stats.js';
 
 export interface RunningService {
@@ -68,6 +68,8 @@ export interface BurstResult {
   readonly stages: Readonly<Record<string, number>>;
   /** CPU the service's process tree spent during the burst, ms per image. */
   readonly serviceCpuMsPerImage: number;
+  /** The same, split between the web tier, the embedded endpoint (the stand-in for AWS) and the workers. */
+  readonly cpuMsPerImageByRole: Readonly<Record<Role, number>>;
 }
 
 interface ApiResult {
@@ -99,7 +101,9 @@ export async function burst(service: RunningService, photos: readonly Photo[], c
     }),
   );
   const makespanMs = performance.now() - started;
-  const cpu = cpuBetween(before, treeCpuMs(service.pid));
+  const after = treeCpuMs(service.pid);
+  const cpu = cpuBetween(before, after);
+  const byRole = cpuByRole(before, after, service.pid);
   const mean = (key: string) => results.reduce((s, r) => s + (r.timings[key] ?? 0), 0) / (results.length || 1);
   const stages: Record<string, number> = {};
   for (const stage of STAGES) stages[stage] = mean(stage);
@@ -113,5 +117,6 @@ export async function burst(service: RunningService, photos: readonly Photo[], c
     latency: describe(latencies),
     stages,
     serviceCpuMsPerImage: cpu / photos.length,
+    cpuMsPerImageByRole: { web: byRole.web / photos.length, endpoint: byRole.endpoint / photos.length, workers: byRole.workers / photos.length },
   };
 }

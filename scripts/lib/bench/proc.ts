@@ -44,3 +44,23 @@ export function cpuBetween(before: Map<number, number>, after: Map<number, numbe
   for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
   return total;
 }
+
+export type Role = 'web' | 'endpoint' | 'workers';
+
+/** Which part of the service a process is, from its command line (root = the web tier). */
+function roleOf(pid: number, root: number): Role {
+  if (pid === root) return 'web';
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('endpoint.ts') ? 'endpoint' : 'workers';
+  } catch {
+    return 'workers';
+  }
+}
+
+/** CPU spent between two snapshots per role (ms). */
+export function cpuByRole(before: Map<number, number>, after: Map<number, number>, root: number): Record<Role, number> {
+  const out: Record<Role, number> = { web: 0, endpoint: 0, workers: 0 };
+  for (const [pid, ms] of after) out[roleOf(pid, root)] += ms - (before.get(pid) ?? 0);
+  return out;
+}
