@@ -2,9 +2,12 @@
  * The local autoscaler: the app tier's worker processes scaled on the request queue's backlog with
  * the same policy and the same pure `decide` the AWS setup and the simulator use.
  *
- * Once per `policy.periodSeconds` (a timer on a fixed grid; a tick never overlaps the previous one):
- *  1. read the queue depth (visible, in flight) and the pool's counts (desired, running);
- *  2. fold that datapoint into the signals (`trackSignals`) and call `decide`;
+ * The queue depth is sampled many times per period (on average every `sampleEveryMs`, default
+ * 100 ms, randomly spaced; a sample never overlaps the previous one) and, at the end of each
+ * `policy.periodSeconds` (a fixed grid), a tick:
+ *  1. takes the period's maximum visible and in-flight counts (the statistic `decide` expects, as
+ *     the simulator and the CloudWatch alarms use it) and the pool's counts (desired, running);
+ *  2. folds that datapoint into the signals (`trackSignals`) and calls `decide`;
  *  3. if the desired count changes, record lastScaleOut / lastScaleIn, log the decision with all its
  *     inputs, keep it in the history and call `pool.resize` *without waiting for it*: a scale-out
  *     resolves only when the new processes have loaded their model (seconds), and later ticks must
@@ -13,8 +16,12 @@
  * Scale-in goes through `pool.resize` only, and the pool retires a worker by SIGTERM: the worker
  * stops receiving, finishes the messages it holds and exits. Nothing is killed mid-batch.
  *
- * One depth sample per period stands in for the period's maximum (the CloudWatch statistic on AWS);
- * a message in flight stays in flight while it is processed, so idle periods are not misread.
+ * Sampling within the period matters: under light load a message is visible or in flight for a
+ * fraction of a second, and one reading per period (or readings on a grid that aliases with
+ * periodic arrivals) reads most periods as empty: the pool scaled to zero while requests kept
+ * coming and started a worker again for the next one. Random spacing makes the samples
+ * independent; a period still reads empty when all ~10 samples miss the queue's busy moments,
+ * which for `scaleToZero.emptyPeriods` periods in a row needs the queue to be nearly always empty.
  */
 import type { Logger } from '../pipeline/log.js';
 import { serializeError } from '../pipeline/log.js';
@@ -41,11 +48,16 @@ export interface LocalAutoscalerOptions {
   readonly log: Logger;
   /** How many scaling decisions `status()` keeps (default 50). */
   readonly historySize?: number;
-  /** A depth read slower than this counts as failed for its period (default max(5 s, 3 periods)). */
+  /** Mean interval between queue depth samples, randomly spaced ×0.5–1.5 (default min(100 ms, the period)). */
+  readonly sampleEveryMs?: number;
+  /** A depth read slower than this counts as a failed sample (default max(5 s, 3 periods)). */
   readonly depthTimeoutMs?: number;
 }
 
-/** Everything `decide` saw, except the time (see `DecisionRecord.t`). Times are epoch seconds. */
+/**
+ * Everything `decide` saw, except the time (see `DecisionRecord.t`). `visible` and `inFlight` are
+ * the maxima of the period's samples. Times are epoch seconds.
+ */
 export interface DecisionInputs {
   readonly visible: number;
   readonly inFlight: number;
@@ -114,6 +126,7 @@ interface Settings {
   readonly log: Logger;
   readonly historySize: number;
   readonly depthTimeoutMs: number;
+  readonly sampleEveryMs: number;
 }
 
 const invalid = (option: string, reason: string, value: unknown): ScalingError =>
@@ -143,7 +156,12 @@ export function validateAutoscalerOptions(options: LocalAutoscalerOptions): Sett
   if (typeof depthTimeoutMs !== 'number' || !Number.isFinite(depthTimeoutMs) || depthTimeoutMs <= 0) {
     throw invalid('depthTimeoutMs', 'must be a number > 0', depthTimeoutMs);
   }
-  return { policy, pool: options.pool, depth: options.depth, log: options.log, historySize, depthTimeoutMs };
+  const periodMs = policy.periodSeconds * 1000;
+  const sampleEveryMs = options.sampleEveryMs ?? Math.min(100, periodMs);
+  if (typeof sampleEveryMs !== 'number' || !Number.isFinite(sampleEveryMs) || sampleEveryMs < 10 || sampleEveryMs > periodMs) {
+    throw invalid('sampleEveryMs', `must be a number of ms in 10..${periodMs} (the period)`, sampleEveryMs);
+  }
+  return { policy, pool: options.pool, depth: options.depth, log: options.log, historySize, depthTimeoutMs, sampleEveryMs };
 }
 
 type MutableRecord = Omit<DecisionRecord, 'resize'> & { resize: ResizeOutcome };
@@ -155,9 +173,13 @@ export class LocalAutoscaler {
   private readonly settings: Settings;
   private timer: NodeJS.Timeout | undefined;
   private active = false;
-  /** performance.now() at start(): ticks fall on origin + k × period. */
+  /** performance.now() at start(): periods end at origin + k × period. */
   private origin = 0;
   private periodStart = 0;
+  /** Maxima of the samples of the current period (undefined: no sample yet). */
+  private periodMax: { visible: number; inFlight: number; samples: number } | undefined;
+  /** performance.now() of the end of the current period: origin + k × period. */
+  private nextTickAt = 0;
   private signals: Signals = NO_SIGNALS;
   private lastScaleOut: number | null = null;
   private lastScaleIn: number | null = null;
@@ -173,17 +195,20 @@ export class LocalAutoscaler {
     this.settings = validateAutoscalerOptions(options);
   }
 
-  /** Starts ticking every `policy.periodSeconds`. Calling it while started does nothing. */
+  /** Starts sampling, and deciding every `policy.periodSeconds`. Calling it while started does nothing. */
   start(): void {
     if (this.active) return;
     this.active = true;
     this.origin = performance.now();
     this.periodStart = nowSeconds();
+    this.periodMax = undefined;
+    this.nextTickAt = this.origin + this.settings.policy.periodSeconds * 1000;
     const { policy, log } = this.settings;
     log.info('autoscaler started', {
       minCapacity: policy.minCapacity,
       maxCapacity: policy.maxCapacity,
       periodSeconds: policy.periodSeconds,
+      sampleEveryMs: this.settings.sampleEveryMs,
       targetBacklogPerInstance: targetBacklogPerInstance(policy),
       desired: this.settings.pool.desired,
       running: this.settings.pool.running,
@@ -191,7 +216,7 @@ export class LocalAutoscaler {
     this.schedule();
   }
 
-  /** Stops ticking. A tick already reading the queue makes no decision; resizes already issued go on. */
+  /** Stops sampling and deciding. A sample being read is dropped; resizes already issued go on. */
   stop(): void {
     if (!this.active) return;
     this.active = false;
@@ -219,21 +244,31 @@ export class LocalAutoscaler {
   // -------------------------------------------------------------------------------------------
 
   private schedule(): void {
-    const periodMs = this.settings.policy.periodSeconds * 1000;
-    const elapsed = performance.now() - this.origin;
-    // The next grid point still ahead: a tick that overran skips the points it missed.
-    const next = (Math.floor(elapsed / periodMs) + 1) * periodMs;
+    const { policy, sampleEveryMs } = this.settings;
+    const periodMs = policy.periodSeconds * 1000;
+    const now = performance.now();
+    // Random spacing (0.5–1.5 × the interval): periodic arrivals cannot alias with the samples and
+    // hide in the gaps between them. Never past the end of the period, so ticks keep their grid.
+    const jittered = sampleEveryMs * (0.5 + Math.random());
+    const delay = Math.max(0, Math.min(jittered, this.nextTickAt - now));
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.runTick();
-    }, next - elapsed);
+      void this.runStep(periodMs);
+    }, delay);
   }
 
-  private async runTick(): Promise<void> {
+  private async runStep(periodMs: number): Promise<void> {
     try {
-      await this.tick();
+      await this.sample();
+      // The first sample at or past the end of the period closes it (a slow sample delays the tick,
+      // several missed period ends make one longer period).
+      const now = performance.now();
+      if (this.active && now >= this.nextTickAt - 1) {
+        this.nextTickAt = this.origin + (Math.floor((now - this.origin) / periodMs) + 1) * periodMs;
+        this.tick();
+      }
     } catch (err) {
-      this.settings.log.error('autoscaler tick failed', { error: err });
+      this.settings.log.error('autoscaler step failed', { error: err });
     }
     if (this.active) this.schedule();
   }
@@ -252,31 +287,46 @@ export class LocalAutoscaler {
     }
   }
 
-  private async tick(): Promise<void> {
-    const { policy, pool, log } = this.settings;
+  /** One depth sample folded into the period's maxima; a failed read is logged and left out. */
+  private async sample(): Promise<void> {
     let depth: QueueDepth;
     try {
       depth = await this.readDepth();
     } catch (err) {
       this.depthFailures++;
-      // The datapoint is missing: the signals keep their state and the next one covers this period too.
-      log[this.depthFailures >= 3 ? 'error' : 'warn']('queue depth unavailable: no scaling decision this period', {
+      this.settings.log[this.depthFailures * this.settings.sampleEveryMs >= 3_000 * this.settings.policy.periodSeconds ? 'error' : 'warn']('queue depth unavailable: sample skipped', {
         error: err,
         consecutiveFailures: this.depthFailures,
       });
       return;
     }
-    if (!this.active) return;
     this.depthFailures = 0;
+    this.lastDepth = { visible: depth.visible, inFlight: depth.inFlight, sampledAt: new Date().toISOString() };
+    const max = this.periodMax;
+    this.periodMax = max
+      ? { visible: Math.max(max.visible, depth.visible), inFlight: Math.max(max.inFlight, depth.inFlight), samples: max.samples + 1 }
+      : { visible: depth.visible, inFlight: depth.inFlight, samples: 1 };
+  }
+
+  /** Closes the period: one datapoint from the maxima, one decision. */
+  private tick(): void {
+    const { policy, pool, log } = this.settings;
+    const max = this.periodMax;
+    if (max === undefined) {
+      // No sample this period: the datapoint is missing, the signals keep their state and the
+      // next datapoint covers this period too.
+      log.warn('no queue depth sample this period: no scaling decision', { periodSeconds: policy.periodSeconds });
+      return;
+    }
+    this.periodMax = undefined;
     const now = nowSeconds();
     const running = pool.running;
     const desired = pool.desired;
-    this.lastDepth = { visible: depth.visible, inFlight: depth.inFlight, sampledAt: new Date(now * 1000).toISOString() };
-    this.signals = trackSignals(this.signals, { start: this.periodStart, end: now, visible: depth.visible, inFlight: depth.inFlight, running }, policy);
+    this.signals = trackSignals(this.signals, { start: this.periodStart, end: now, visible: max.visible, inFlight: max.inFlight, running }, policy);
     this.periodStart = now;
     const inputs: DecisionInputs = {
-      visible: depth.visible,
-      inFlight: depth.inFlight,
+      visible: max.visible,
+      inFlight: max.inFlight,
       running,
       desired,
       lastScaleOut: this.lastScaleOut,
@@ -286,14 +336,14 @@ export class LocalAutoscaler {
     };
     const decision = decide(policy, { now, ...inputs });
     if (decision.desired !== desired) {
-      this.apply(now, inputs, decision);
+      this.apply(now, inputs, decision, max.samples);
     } else {
-      log.debug('holding', { ...inputs, rule: decision.rule, reason: decision.reason });
+      log.debug('holding', { ...inputs, samples: max.samples, rule: decision.rule, reason: decision.reason });
       this.retryFailedResize();
     }
   }
 
-  private apply(now: number, inputs: DecisionInputs, decision: Decision): void {
+  private apply(now: number, inputs: DecisionInputs, decision: Decision, samples: number): void {
     const { log, historySize } = this.settings;
     const action = decision.desired > inputs.desired ? 'scale-out' : 'scale-in';
     if (action === 'scale-out') this.lastScaleOut = now;
@@ -317,6 +367,8 @@ export class LocalAutoscaler {
       rule: record.rule,
       reason: record.reason,
       inputs,
+      samples,
+      periodSeconds: this.settings.policy.periodSeconds,
     });
     this.retry = null;
     this.resize(decision.desired, record, performance.now(), 1);

@@ -67,6 +67,20 @@ async function startStack(name: string): Promise<Stack> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** min 0, max 2, 1 s periods, back to zero after 3 empty periods. */
+const FAST_POLICY = resolvePolicy(
+  {
+    minCapacity: 0,
+    maxCapacity: 2,
+    periodSeconds: 1,
+    scaleToZero: { enabled: true, emptyPeriods: 3 },
+    warmupSeconds: 1,
+    scaleOutCooldownSeconds: 1,
+    scaleInCooldownSeconds: 1,
+  },
+  LOCAL_POLICY,
+);
+
 /** Polls `check` every `everyMs` until it returns true; fails with `what` after `timeoutMs`. */
 async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, everyMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -140,22 +154,10 @@ test('options are validated once, at construction', async (t) => {
   }
 });
 
-test('a backlog scales the real pool 0 → 2, every message is processed, then it drains back to 0', async (t) => {
+test.serial('a backlog scales the real pool 0 → 2, every message is processed, then it drains back to 0', async (t) => {
   const stack = await startStack('scaling-local');
-  const policy = resolvePolicy(
-    {
-      minCapacity: 0,
-      maxCapacity: 2,
-      periodSeconds: 1,
-      scaleToZero: { enabled: true, emptyPeriods: 3 },
-      warmupSeconds: 1,
-      scaleOutCooldownSeconds: 1,
-      scaleInCooldownSeconds: 1,
-    },
-    LOCAL_POLICY,
-  );
   const autoscaler = new LocalAutoscaler({
-    policy,
+    policy: FAST_POLICY,
     pool: stack.pool,
     depth: () => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl),
     log: log.child('autoscaler'),
@@ -220,6 +222,46 @@ test('a backlog scales the real pool 0 → 2, every message is processed, then i
     t.true(out !== undefined && out.resize.state === 'done' && out.resize.ms > 0);
   } finally {
     clearInterval(sampler);
+    autoscaler.stop();
+    await stack.close();
+  }
+});
+
+test.serial('a light steady trickle keeps one worker: the queue is sampled within each period, not read as empty', async (t) => {
+  // One request every 0.5 s is in the queue for a fraction of a second each: one depth reading per
+  // period would see most periods empty and scale to zero between requests.
+  const stack = await startStack('scaling-trickle');
+  const autoscaler = new LocalAutoscaler({
+    policy: FAST_POLICY,
+    pool: stack.pool,
+    depth: () => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl),
+    log: log.child('autoscaler'),
+  });
+  try {
+    autoscaler.start();
+    const photos = (await readGroundTruth()).slice(40, 90);
+    const ids: string[] = [];
+    // Until a worker is up and has been serving the trickle for 15 s.
+    let servingSince: number | undefined;
+    for (const photo of photos) {
+      ids.push(...(await enqueuePhotos(stack, [photo])));
+      if (servingSince === undefined && stack.pool.running > 0) servingSince = Date.now();
+      if (servingSince !== undefined && Date.now() - servingSince > 15_000) break;
+      await sleep(500);
+    }
+    const lastSent = Date.now() / 1000;
+    t.not(servingSince, undefined, 'a worker started while the trickle lasted');
+    await until(`${ids.length} results`, 120_000, async () => (await resultKeys(stack)).size >= ids.length, 500);
+    await until('back to 0 workers', 60_000, () => stack.pool.desired === 0 && stack.pool.running === 0);
+
+    const decisions = autoscaler.status().decisions;
+    t.log(decisions.map((d) => `${(d.t - lastSent).toFixed(1)} s: ${d.from} → ${d.to} ${d.rule} (visible ${d.inputs.visible}, in flight ${d.inputs.inFlight})`).join('\n'));
+    const during = decisions.filter((d) => d.t < lastSent);
+    t.deepEqual(during.map((d) => [d.from, d.to, d.rule]), [[0, 1, 'scale-from-zero']], 'one scale-out, no scale-in while requests kept coming');
+    const last = decisions[decisions.length - 1];
+    t.like(last, { to: 0, rule: 'scale-to-zero' });
+    t.true((last?.t ?? 0) >= lastSent, 'scaled to zero only after the trickle ended');
+  } finally {
     autoscaler.stop();
     await stack.close();
   }

@@ -1,0 +1,63 @@
+/**
+ * The full results the workers stored (`results/<id>.json`), read through the service's S3
+ * endpoint: they carry what the HTTP answer leaves out, the size of the inference batch that held
+ * each image.
+ */
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { createAwsClients } from '../../../pipeline/aws/clients.js';
+import type { Config } from '../../../pipeline/config.js';
+import { resultKey } from '../../../pipeline/keys.js';
+import { ValidateError } from './errors.js';
+
+export interface StoredResult {
+  readonly id: string;
+  /** Images in the inference batch that held this one. */
+  readonly batch: number;
+  /** Stage timings in ms (queueWait, s3Get, decode, infer, persist...). */
+  readonly timings: Readonly<Record<string, number>>;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function parseStored(id: string, text: string): StoredResult {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new ValidateError('CALIBRATION', `${resultKey(id)} is not JSON`, { id }, { cause: err });
+  }
+  if (!isObj(body) || typeof body['batch'] !== 'number' || !isObj(body['timings'])) {
+    throw new ValidateError('CALIBRATION', `${resultKey(id)} has no batch size or timings`, { id });
+  }
+  const timings: Record<string, number> = {};
+  for (const [k, v] of Object.entries(body['timings'])) if (typeof v === 'number') timings[k] = v;
+  return { id, batch: body['batch'], timings };
+}
+
+/** Reads `results/<id>.json` for every id, 16 at a time. */
+export async function readStoredResults(config: Config, ids: readonly string[]): Promise<StoredResult[]> {
+  const clients = createAwsClients(config);
+  try {
+    const out: StoredResult[] = new Array<StoredResult>(ids.length);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(16, ids.length) }, async () => {
+        while (next < ids.length) {
+          const i = next++;
+          const id = ids[i]!;
+          try {
+            const object = await clients.s3.send(new GetObjectCommand({ Bucket: config.names.outputBucket, Key: resultKey(id) }));
+            out[i] = parseStored(id, await object.Body!.transformToString());
+          } catch (err) {
+            if (err instanceof ValidateError) throw err;
+            throw new ValidateError('CALIBRATION', `cannot read ${resultKey(id)}: ${(err as Error).message}`, { id, bucket: config.names.outputBucket }, { cause: err });
+          }
+        }
+      }),
+    );
+    return out;
+  } finally {
+    clients.destroy();
+  }
+}
