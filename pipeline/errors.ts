@@ -15,7 +15,6 @@ export type ErrorCode =
   | 'QUEUE_UNAVAILABLE'
   | 'TIMEOUT'
   | 'SHUTTING_DOWN'
-  | 'WORKER_FAILED'
   | 'DEAD_LETTER';
 
 export class PipelineError extends Error {

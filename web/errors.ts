@@ -28,7 +28,6 @@ const PIPELINE_STATUS: Record<PipelineError['code'], number> = {
   QUEUE_UNAVAILABLE: 503,
   TIMEOUT: 504,
   SHUTTING_DOWN: 503,
-  WORKER_FAILED: 500,
   DEAD_LETTER: 500,
 };
 
