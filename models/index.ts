@@ -66,6 +66,6 @@ function checkOptions(options: LoadClassifierOptions): void {
     if (value !== undefined && (typeof value !== 'string' || value === '')) fail(field, 'must be a non-empty path', value);
   }
   if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0))) fail('timeoutMs', 'must be a number > 0', timeoutMs);
-  if (source !== undefined && source !== 'local' && source !== 'public') fail('source', "must be 'local' or 'public'", source);
+  if (source !== undefined && source !== 'local' && source !== 'public' && source !== 'auto') fail('source', "must be 'local', 'public' or 'auto'", source);
   if (s3 !== undefined && typeof s3?.send !== 'function') fail('s3', 'must be an S3Client', typeof s3);
 }

@@ -86,14 +86,20 @@ export const BUILTIN_MODEL_IDS: readonly string[] = Object.freeze(Object.keys(BU
 export interface RegistryOptions {
   /** Directory holding `<id>/...` and `imagenet-labels.json`. Default `DEFAULT_MODELS_DIR`. */
   readonly modelsDir?: string;
-  /** Labels file; default `<modelsDir>/imagenet-labels.json`. */
+  /** Labels file; default `<modelsDir>/imagenet-labels.json`, else the copy shipped in `models/`. */
   readonly labelsFile?: string;
   /**
-   * `local` (default): `location` is the file under `modelsDir`. `public`: `location` is the
-   * model's public URL, so it is downloaded (and cached) by `fetchModel`.
+   * `local`: `location` is the file under `modelsDir`. `public`: `location` is the model's public
+   * URL, so it is downloaded (and cached) by `fetchModel`. `auto` (default): local when the file
+   * is there, public otherwise — a fresh clone without `../shared` downloads its model once.
    */
-  readonly source?: 'local' | 'public';
+  readonly source?: 'local' | 'public' | 'auto';
 }
+
+/** The 1000 ILSVRC-2012 class names in index order, shipped with the code (24 KB, public). */
+export const BUNDLED_LABELS_FILE = fileURLToPath(new URL(`./${IMAGENET_LABELS_FILE}`, import.meta.url));
+
+const exists = (file: string) => stat(file).then(() => true, () => false);
 
 export function isBuiltinModelId(id: string): boolean {
   return Object.hasOwn(BUILTINS, id);
@@ -119,9 +125,12 @@ export function publicUrl(id: string): string {
 export async function builtinManifest(id: string, options: RegistryOptions = {}): Promise<ModelManifest> {
   const spec = builtinSpec(id);
   const modelsDir = path.resolve(options.modelsDir ?? DEFAULT_MODELS_DIR);
-  const labels = await loadLabels(options.labelsFile ?? path.join(modelsDir, IMAGENET_LABELS_FILE));
+  const sharedLabels = path.join(modelsDir, IMAGENET_LABELS_FILE);
+  const labels = await loadLabels(options.labelsFile ?? ((await exists(sharedLabels)) ? sharedLabels : BUNDLED_LABELS_FILE));
   const { file, publicUrl: url, ...rest } = spec;
-  const location = options.source === 'public' ? url : path.join(modelsDir, id, file);
+  const local = path.join(modelsDir, id, file);
+  const source = options.source ?? 'auto';
+  const location = source === 'public' || (source === 'auto' && !(await exists(local))) ? url : local;
   return validateManifest({ ...rest, id, location, labels });
 }
 

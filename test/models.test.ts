@@ -195,7 +195,7 @@ test('registry: the four shared models with the README preprocessing', async (t)
   const graph = await builtinManifest('mobilenet-v1-0.25-224-tfjs-graph');
   t.like(graph, { format: 'tfjs-graph', input: { name: 'images', normalization: { scale: 255 } }, output: { kind: 'logits', offset: 1 } });
   const labelsFile = path.join(SHARED_MODELS_DIR, 'imagenet-labels.json');
-  const onnx = await builtinManifest('mobilenet-v2-int8-onnx', { modelsDir: '/srv/models', labelsFile });
+  const onnx = await builtinManifest('mobilenet-v2-int8-onnx', { source: 'local', modelsDir: '/srv/models', labelsFile });
   t.is(onnx.location, path.join('/srv/models', 'mobilenet-v2-int8-onnx', 'mobilenetv2-12-int8.onnx'));
   t.like(onnx, { sha256: ONNX_SHA256, input: { layout: 'NCHW', resize: 'cover' }, output: { kind: 'logits', offset: 0 } });
   t.is(publicUrl('mobilenet-v1-0.75-224-tfjs'), 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224/model.json');
@@ -221,8 +221,13 @@ test('resolveModel: ids, locations of known models, manifest files, unknown name
   const unknown = await t.throwsAsync(resolveModel('resnet-50'), { instanceOf: ModelError });
   t.is(unknown?.code, 'UNKNOWN_MODEL');
   t.deepEqual(unknown?.context.known, BUILTIN_MODEL_IDS);
-  const noLabels = await t.throwsAsync(resolveModel(DEFAULT_MODEL_ID, { modelsDir: dir }), { instanceOf: ModelError });
+  const noLabels = await t.throwsAsync(resolveModel(DEFAULT_MODEL_ID, { modelsDir: dir, labelsFile: path.join(dir, 'none.json') }), { instanceOf: ModelError });
   t.is(noLabels?.code, 'INVALID_LABELS');
+  // A models directory without the model (a fresh clone without ../shared): its public URL, the bundled labels.
+  const fresh = await resolveModel(DEFAULT_MODEL_ID, { modelsDir: dir });
+  t.is(fresh.location, publicUrl(DEFAULT_MODEL_ID));
+  t.deepEqual(fresh.labels, JSON.parse(await readFile(path.join(SHARED_MODELS_DIR, 'imagenet-labels.json'), 'utf8')));
+  t.is((await resolveModel(DEFAULT_MODEL_ID)).location, path.join(SHARED_MODELS_DIR, DEFAULT_MODEL_ID, 'mobilenetv2-12-int8.onnx'));
 });
 
 test('validateManifest accepts a good manifest and returns a frozen copy', async (t) => {
@@ -383,7 +388,7 @@ test('http: weight paths escaping the model directory are refused', async (t) =>
 });
 
 test('local: a missing model path raises MODEL_NOT_FOUND', async (t) => {
-  const error = await t.throwsAsync(loadClassifier('mobilenet-v2-int8-onnx', { modelsDir: await tempDir('empty'), labelsFile: path.join(SHARED_MODELS_DIR, 'imagenet-labels.json') }), { instanceOf: ModelError });
+  const error = await t.throwsAsync(loadClassifier('mobilenet-v2-int8-onnx', { source: 'local', modelsDir: await tempDir('empty'), labelsFile: path.join(SHARED_MODELS_DIR, 'imagenet-labels.json') }), { instanceOf: ModelError });
   t.is(error?.code, 'MODEL_NOT_FOUND');
 });
 
