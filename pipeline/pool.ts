@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from './log.js';
-import { forkScript, terminate, waitUntilReady } from './processes.js';
+import { ChildProcessError, forkScript, terminate, waitUntilReady } from './processes.js';
 
 export interface PoolOptions {
   readonly env: NodeJS.ProcessEnv;
@@ -26,6 +26,10 @@ export class WorkerPool {
   private target = 0;
   private stopped = false;
   private restarts = 0;
+  /** Consecutive failed starts, and no new start before `nextSpawnAt` (however often resize is called). */
+  private failedStarts = 0;
+  private nextSpawnAt = 0;
+  private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: PoolOptions) {}
 
@@ -53,6 +57,11 @@ export class WorkerPool {
     if (this.stopped) return;
     this.target = count;
     const active = [...this.members].filter((m) => !m.retiring);
+    if (active.length < count && Date.now() < this.nextSpawnAt) {
+      throw new ChildProcessError(`workers keep failing to start; next attempt after ${new Date(this.nextSpawnAt).toISOString()}`, {
+        failedStarts: this.failedStarts,
+      });
+    }
     const starting: Promise<void>[] = [];
     for (let i = active.length; i < count; i++) starting.push(this.spawn());
     // Retire the newest first: the oldest have warm caches.
@@ -64,6 +73,8 @@ export class WorkerPool {
   async stop(): Promise<void> {
     this.stopped = true;
     this.target = 0;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     await Promise.all([...this.members].map((m) => this.retire(m)));
   }
 
@@ -78,14 +89,21 @@ export class WorkerPool {
       this.options.log.error('worker died; replacing it', { pid: child.pid, code, signal, restarts: this.restarts });
       // Back off a little if workers keep dying (a bad model, a missing queue...).
       const delay = Math.min(30_000, 500 * 2 ** Math.min(this.restarts - 1, 6));
-      setTimeout(() => void this.resize(this.target).catch((err: unknown) => this.options.log.error('worker restart failed', { error: err })), delay);
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        void this.resize(this.target).catch((err: unknown) => this.options.log.error('worker restart failed', { error: err }));
+      }, delay);
+      this.timers.add(timer);
     });
     try {
       await waitUntilReady(child, `worker ${child.pid}`, this.options.readyTimeoutMs ?? 120_000);
       member.ready = true;
+      this.failedStarts = 0;
       this.options.log.info('worker ready', { pid: child.pid, running: this.running, desired: this.target });
     } catch (err) {
-      this.options.log.error('worker failed to start', { pid: child.pid, error: err });
+      this.failedStarts++;
+      this.nextSpawnAt = Date.now() + Math.min(60_000, 1_000 * 2 ** Math.min(this.failedStarts - 1, 6));
+      this.options.log.error('worker failed to start', { pid: child.pid, error: err, failedStarts: this.failedStarts });
       child.kill('SIGKILL');
       throw err;
     }

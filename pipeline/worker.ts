@@ -47,6 +47,7 @@ export function workerPipeline(deps: WorkerDeps, queueUrl: string, signal: Abort
     batchSize: config.worker.receiveBatch,
     visibilityTimeoutSeconds: config.worker.visibilityTimeoutSeconds,
     waitTimeSeconds: config.worker.receiveWaitSeconds,
+    batchDeadlineMs: Math.max(120_000, 4 * config.limits.outageRetryMs),
     pollers: 2,
     signal,
     log,

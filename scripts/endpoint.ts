@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     // Ctrl-C reaches the whole process group; under `npm start` the parent stops us last.
-    if (!process.connected) process.once('SIGINT', resolve);
+    if (!process.connected) process.on('SIGINT', resolve);
     else process.on('SIGINT', () => undefined);
     process.once('disconnect', resolve);
   });

@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { count, from, lastValueFrom, mergeMap, tap } from 'rxjs';
+import { bufferCount, concatMap, count, from, lastValueFrom, mergeMap, tap } from 'rxjs';
 import { loadClassifier } from '../models/index.js';
 import { createAwsClients } from '../pipeline/aws/clients.js';
 import { startEmbeddedEndpoint, type EmbeddedEndpoint } from '../pipeline/aws/embedded.js';
@@ -88,11 +88,16 @@ async function main(): Promise<number> {
     const jobs = todo.map((request): Job => ({ request, timings: {} }));
     await lastValueFrom(
       from(jobs).pipe(
-        classifyStored({ config, clients, classifier, log }),
+        // In chunks: fetch and decode outrun inference, and must not hold every decoded image at once.
+        bufferCount(Math.max(32, config.worker.maxBatch * 4)),
+        concatMap((chunk) => from(chunk).pipe(classifyStored({ config, clients, classifier, log }))),
         mergeMap(async (job) => {
           // A re-driven dead letter that now has its result is no longer dead.
           if (!job.failure && inventory.deadLetters.has(job.request.requestId)) {
-            await clients.s3.send(new DeleteObjectCommand({ Bucket: config.names.outputBucket, Key: deadLetterKey(job.request.requestId) }));
+            const Key = deadLetterKey(job.request.requestId);
+            await clients.s3.send(new DeleteObjectCommand({ Bucket: config.names.outputBucket, Key })).catch((err: unknown) =>
+              log.warn('re-driven, but its dead-letter record could not be removed', { key: Key, error: err }),
+            );
           }
           return job;
         }),

@@ -8,7 +8,11 @@ import test from 'ava';
 import { listKeys } from '../pipeline/inventory.js';
 import type { Service } from '../scripts/lib/service.js';
 import { readGroundTruth } from './helpers/model-fixtures.js';
-import { postClassic, postForm, startTestService, tempDataDir } from './helpers/service.js';
+import { postClassic, postForm, startTestService, tempDataDir, waitFor } from './helpers/service.js';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { randomUUID } from 'node:crypto';
+
+const orphan = randomUUID();
 import { readFile } from 'node:fs/promises';
 
 const keys = async (service: Service, bucket: string) => {
@@ -17,7 +21,7 @@ const keys = async (service: Service, bucket: string) => {
   return all.sort();
 };
 
-test('a clean stop removes the response queue; objects survive a restart', async (t) => {
+test('a clean stop removes the response queue; objects survive a restart; requests the queue forgot are queued again', async (t) => {
   const dataDir = await tempDataDir('restart');
   const photos = (await readGroundTruth()).slice(200, 203);
   const first = await startTestService(dataDir);
@@ -27,6 +31,9 @@ test('a clean stop removes the response queue; objects survive a restart', async
     for (const photo of photos) t.is((await postClassic(first.web.url, photo.path, photo.file)).status, 200);
     const { status } = await postForm(first.web.url, '/api/v1/classify', [{ field: 'f', name: 'x.jpg', bytes: await readFile(photos[0]!.path) }]);
     t.is(status, 200);
+    // An accepted upload whose request message was still queued when the service stopped: the
+    // embedded SQS forgets it, the input stays.
+    await first.clients.s3.send(new PutObjectCommand({ Bucket: first.config.names.inputBucket, Key: `${orphan}/orphan.jpg`, Body: await readFile(photos[2]!.path), ContentType: 'image/jpeg' }));
     inputs = await keys(first, first.config.names.inputBucket);
     outputs = await keys(first, first.config.names.outputBucket);
     // A clean stop of the web tier removes its own response queue.
@@ -36,13 +43,17 @@ test('a clean stop removes the response queue; objects survive a restart', async
   } finally {
     await first.stop();
   }
-  t.is(inputs.length, 4);
+  t.is(inputs.length, 5);
   t.is(outputs.length, 8); // `<name>` and `results/<id>.json` per upload
 
   const second = await startTestService(dataDir);
   try {
     t.deepEqual(await keys(second, second.config.names.inputBucket), inputs);
-    t.deepEqual(await keys(second, second.config.names.outputBucket), outputs);
+    t.deepEqual((await keys(second, second.config.names.outputBucket)).filter((k) => !k.includes(orphan) && k !== 'orphan'), outputs);
+    // The orphan was queued again at start and is classified without anyone asking.
+    let job: { status?: string; result?: { file: string } } = {};
+    await waitFor(async () => (job = (await (await fetch(`${second.web.url}/api/v1/jobs/${orphan}`)).json()) as typeof job).status === "done", 60_000);
+    t.is(job.result?.file, 'orphan.jpg');
     const again = await postClassic(second.web.url, photos[1]!.path, photos[1]!.file);
     t.is(again.status, 200);
   } finally {

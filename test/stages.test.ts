@@ -160,7 +160,7 @@ function runWorkerStages(queueUrl: string, expected: number): Promise<Job[]> {
   const controller = new AbortController();
   const finals: Job[] = [];
   return new Promise<Job[]>((resolve, reject) => {
-    consume(clients.sqs, { queueUrl, batchSize: 10, visibilityTimeoutSeconds: 30, waitTimeSeconds: 1, pollers: 1, signal: controller.signal, log })
+    consume(clients.sqs, { queueUrl, batchSize: 10, visibilityTimeoutSeconds: 30, waitTimeSeconds: 1, batchDeadlineMs: 60_000, pollers: 1, signal: controller.signal, log })
       .pipe(
         fetchInput(clients.s3, 4, 1000),
         decode(classifier.manifest.input, 2),

@@ -95,10 +95,16 @@ async function classifyOne(deps: WebDeps, image: ReceivedImage, uploadMs: number
 }
 
 async function classifyAll(ctx: Context, deps: WebDeps, options: { field?: string; allowRaw: boolean; waitMs: number }): Promise<Outcome[]> {
-  const started = performance.now();
   const images = await receiveImages(ctx, deps.limits, options);
-  const uploadMs = round(performance.now() - started);
-  return Promise.all(images.map((image) => classifyOne(deps, image, uploadMs, options.waitMs)));
+  const uploadMs = round(performance.now() - (ctx.state.receivedAt as number));
+  // One image that could not be stored or queued must not hide the others that were.
+  const settled = await Promise.allSettled(images.map((image) => classifyOne(deps, image, uploadMs, options.waitMs)));
+  return settled.map((s, i): Outcome => {
+    if (s.status === 'fulfilled') return s.value;
+    const file = sanitizeFileName(images[i]!.originalName);
+    if (s.reason instanceof PipelineError) return { kind: 'failed', file, error: new HttpError(httpStatusOf(s.reason.code), s.reason.code, s.reason.message) };
+    throw s.reason;
+  });
 }
 
 export function createApp(deps: WebDeps): Koa {
@@ -108,7 +114,8 @@ export function createApp(deps: WebDeps): Koa {
 
   router.post('/', body, async (ctx) => {
     // The classic protocol has no jobs: it waits for the answer as long as the request may take.
-    const [outcome] = await classifyAll(ctx, deps, { field: 'myfile', allowRaw: false, waitMs: deps.limits.requestTimeoutMs });
+    const outcomes = await classifyAll(ctx, deps, { field: 'myfile', allowRaw: false, waitMs: deps.limits.requestTimeoutMs });
+    const [outcome] = outcomes;
     if (outcome!.kind === 'failed') throw outcome!.error;
     if (outcome!.kind === 'pending') {
       throw new HttpError(503, 'SHUTTING_DOWN', 'the web tier is shutting down; the image was accepted and will be classified', {
@@ -169,6 +176,11 @@ export function createApp(deps: WebDeps): Koa {
   });
 
   app.use(errorMiddleware(deps.log));
+  app.use(async (ctx, next) => {
+    // Upload time counts from the first byte of the request, before the body is parsed.
+    ctx.state.receivedAt = performance.now();
+    await next();
+  });
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true }));
   return app;

@@ -2,7 +2,7 @@
  * The web tier as a running thing: its own response queue, the answer inbox, the producer for the
  * request queue, and the HTTP server. `stop` closes them in the order that loses nothing it can keep.
  */
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
@@ -52,6 +52,11 @@ export async function startWebTier(
   });
 
   const server = app.listen({ host: config.http.host, port: config.http.port });
+  let inFlight = 0;
+  server.on('request', (_req, res: ServerResponse) => {
+    inFlight++;
+    res.once('close', () => inFlight--);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -74,13 +79,11 @@ export async function startWebTier(
         // No new connections; requests in progress keep their sockets until answered or failed.
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        // Answers that come within a few seconds are still delivered; clients still waiting after
-        // that get their job id back (202 / 503 with a Location) and find the result in the bucket.
-        const deadline = Date.now() + 5_000;
-        while (inbox.waiting > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        // Requests still uploading, storing or waiting get 5 s to finish normally; then the ones
+        // still waiting for an answer get their job id back (202, or 503 on the classic route).
+        await until(() => inFlight === 0, 5_000);
         inbox.release();
-        // Let the handed-back responses be written before the sockets go.
-        await new Promise((r) => setTimeout(r, 100));
+        await until(() => inFlight === 0, 2_000);
         inbox.stop();
         server.closeAllConnections();
         await closed;
@@ -92,4 +95,9 @@ export async function startWebTier(
       return stopping;
     },
   };
+}
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }

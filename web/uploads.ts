@@ -48,6 +48,7 @@ function takeFiles(files: readonly File[]): Map<File, Buffer> {
   const out = new Map<File, Buffer>();
   for (const file of files) {
     out.set(file, Buffer.concat(buffered.get(file) ?? []));
+    buffered.delete(file);
   }
   return out;
 }
@@ -108,8 +109,8 @@ function filesOf(ctx: Context, field: string | undefined): File[] {
 export async function receiveImages(ctx: Context, limits: Limits, options: { field?: string; allowRaw: boolean }): Promise<ReceivedImage[]> {
   const received: { originalName: string; bytes: Buffer }[] = [];
   if (ctx.is('multipart')) {
-    const bytes = takeFiles(Object.values(ctx.request.files ?? {}).flat());
-    for (const file of filesOf(ctx, options.field)) received.push({ originalName: file.originalFilename ?? 'upload', bytes: bytes.get(file)! });
+    const bytes = takeFiles(filesOf(ctx, options.field));
+    for (const [file, data] of bytes) received.push({ originalName: file.originalFilename ?? 'upload', bytes: data });
     if (received.length === 0) {
       const fields = Object.keys(ctx.request.files ?? {});
       throw new HttpError(400, 'NO_FILE', options.field
@@ -122,6 +123,9 @@ export async function receiveImages(ctx: Context, limits: Limits, options: { fie
   } else {
     const expected = options.allowRaw ? 'multipart/form-data or a raw image body (image/*)' : 'multipart/form-data';
     throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `expected ${expected}, got ${ctx.get('content-type') || 'no content type'}`);
+  }
+  if (options.field !== undefined && received.length > 1) {
+    throw new HttpError(400, 'ONE_FILE_ONLY', `send exactly one file in form field "${options.field}" (got ${received.length}); /api/v1/classify takes several`);
   }
   if (received.length > limits.maxFilesPerRequest) {
     throw new HttpError(413, 'TOO_MANY_FILES', `too many files: at most ${limits.maxFilesPerRequest} per request`);

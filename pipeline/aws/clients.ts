@@ -28,12 +28,15 @@ export function createAwsClients(config: Config): AwsClients {
           requestChecksumCalculation: 'WHEN_REQUIRED' as const,
           responseChecksumValidation: 'WHEN_REQUIRED' as const,
         };
+  // Every call is bounded: an endpoint that accepts connections but never answers must turn into
+  // an error the retry logic sees, not a request that hangs for ever.
   const s3 = new S3Client({
     region,
     ...(credentials ? { credentials } : {}),
     ...custom(s3Endpoint),
     forcePathStyle: s3ForcePathStyle,
     maxAttempts: 4,
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
   });
   const sqs = new SQSClient({
     region,
@@ -42,6 +45,8 @@ export function createAwsClients(config: Config): AwsClients {
     // Queue URLs from emulators name hosts that may not resolve; always talk to the configured endpoint.
     useQueueUrlAsEndpoint: sqsEndpoint === undefined,
     maxAttempts: 4,
+    // Long polls last up to 20 s.
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: (config.worker.receiveWaitSeconds + 15) * 1000 },
   });
   return {
     s3,

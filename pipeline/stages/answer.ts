@@ -68,6 +68,9 @@ export class AnswerInbox {
       }, timeoutMs);
       this.waiters.set(requestId, { resolve, reject, timer });
     });
+    // Nobody may be listening yet (the upload is still being stored): a timeout or shutdown in
+    // that window must not become an unhandled rejection. Callers still see it through `answer`.
+    answer.catch(() => undefined);
     return {
       answer,
       cancel: () => {

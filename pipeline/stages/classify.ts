@@ -31,8 +31,10 @@ export function classify(classifier: Classifier, options: BatchOptions): Operato
         });
       } catch (err) {
         const failure = (job: Job) =>
+          // Retryable: the message comes back (alone or in another batch), and a request that keeps
+          // failing ends in the dead-letter queue instead of failing its batch-mates for good.
           new PipelineError('MODEL_FAILED', `the model failed on a batch of ${ready.length}: ${(err as Error).message}`, 'classify',
-            false, { requestId: job.request.requestId, model: classifier.manifest.id }, { cause: err });
+            true, { requestId: job.request.requestId, model: classifier.manifest.id }, { cause: err });
         return batch.map((job) => (ready.includes(job) ? { ...job, failure: failure(job) } : job));
       }
     }),

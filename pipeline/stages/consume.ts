@@ -25,6 +25,8 @@ export interface ConsumeOptions {
   /** Receive loops running at once: 2 lets the next batch be fetched and decoded during inference. */
   readonly pollers: number;
   readonly waitTimeSeconds: number;
+  /** A batch not finished by then is handed back as it is: finished messages are deleted, the rest redelivered. */
+  readonly batchDeadlineMs: number;
   /** Aborting stops receiving; the observable completes once the batches in flight are finished. */
   readonly signal?: AbortSignal;
   readonly log: Logger;
@@ -49,9 +51,18 @@ export function consume(sqs: SQSClient, options: ConsumeOptions): Observable<Con
       new Promise<Message[]>((resolveBatch) => {
         const finished: Message[] = [];
         let pending = messages.length;
+        // sqs-consumer has no deadline for batch handlers; a job stuck in a stage must not hold its
+        // poller (and, through the heartbeat, its messages) for ever.
+        const deadline = setTimeout(() => {
+          options.log.error('batch not finished in time; unfinished messages will be redelivered', { pending, deadlineMs: options.batchDeadlineMs });
+          resolveBatch([...finished]);
+        }, options.batchDeadlineMs);
         const settle = (message: Message) => (final: Job) => {
           if (isFinished(final)) finished.push(message);
-          if (--pending === 0) resolveBatch(finished);
+          if (--pending === 0) {
+            clearTimeout(deadline);
+            resolveBatch(finished);
+          }
         };
         for (const message of messages) {
           const done = settle(message);
@@ -85,8 +96,6 @@ export function consume(sqs: SQSClient, options: ConsumeOptions): Observable<Con
         // On stop, wait for the last receive and its batch (including the delete) to finish.
         pollingCompleteWaitTimeMs: (options.waitTimeSeconds + options.visibilityTimeoutSeconds) * 1000,
         strictReturn: true,
-        // A job lost inside the pipeline must not stall its consumer for ever.
-        handleMessageTimeout: options.visibilityTimeoutSeconds * 1000,
       }),
     );
     for (const consumer of consumers) {
@@ -120,7 +129,8 @@ export function fetchInput(s3: S3Client, concurrency: number, retryBudgetMs: num
       const get = new GetObjectCommand({ Bucket: job.request.bucket, Key: job.request.key });
       const object = await retry(() => s3.send(get), { budgetMs: retryBudgetMs });
       if (!object.Body) throw new Error('empty response body');
-      return { bytes: Buffer.from(await object.Body.transformToByteArray()) };
+      const bytes = await object.Body.transformToByteArray();
+      return { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
     } catch (err) {
       if (err instanceof NoSuchKey || (err as Error).name === 'NoSuchKey') {
         throw new PipelineError('INPUT_MISSING', `input s3://${job.request.bucket}/${job.request.key} does not exist`, 'fetch', false,

@@ -31,13 +31,18 @@ async function answerGroup(sqs: SQSClient, replyTo: string, jobs: readonly Job[]
     return jobs.map((job, i) => {
       const f = refused.get(i);
       if (!f) return { ...job, timings: { ...job.timings, respond } };
-      const failure = new PipelineError('QUEUE_UNAVAILABLE', `the answer was refused: ${f.Code} ${f.Message ?? ''}`, 'respond', true, { requestId: job.request.requestId, replyTo });
-      return job.failure ? job : { ...job, failure };
+      // Not answered means not finished, whatever the job's outcome: keep the message for redelivery.
+      const failure = new PipelineError('QUEUE_UNAVAILABLE', `the answer was refused: ${f.Code} ${f.Message ?? ''}`, 'respond', true,
+        { requestId: job.request.requestId, replyTo }, { cause: job.failure });
+      return { ...job, failure };
     });
   } catch (err) {
     // The reply queue is gone (its web process stopped): the result is persisted, nobody waits.
     if (isGone(err)) return [...jobs];
-    return jobs.map((job) => (job.failure ? job : { ...job, failure: asPipelineError(err, 'respond', job, 'QUEUE_UNAVAILABLE') }));
+    return jobs.map((job) => {
+      const failure = asPipelineError(err, 'respond', job, 'QUEUE_UNAVAILABLE');
+      return { ...job, failure: failure.retryable ? failure : new PipelineError(failure.code, failure.message, 'respond', true, failure.context, { cause: err }) };
+    });
   }
 }
 

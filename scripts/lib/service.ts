@@ -7,7 +7,11 @@ import { createAwsClients, type AwsClients } from '../../pipeline/aws/clients.js
 import { ensureResources, type Resources } from '../../pipeline/aws/resources.js';
 import { childEnv, loadConfig, type Config } from '../../pipeline/config.js';
 import type { Logger } from '../../pipeline/log.js';
+import { Producer } from 'sqs-producer';
+import { fetchModel, resolveModel } from '../../models/index.js';
 import { startDeadLetterWatcher } from '../../pipeline/deadletters.js';
+import { takeInventory } from '../../pipeline/inventory.js';
+import { EnqueueBatcher } from '../../pipeline/stages/enqueue.js';
 import { WorkerPool } from '../../pipeline/pool.js';
 import { forkScript, terminate, waitUntilReady } from '../../pipeline/processes.js';
 import { startWebTier, type WebTier } from '../../web/server.js';
@@ -44,25 +48,42 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
     endpointPid = child.pid;
   }
   const clients = createAwsClients(config);
+  // What has been started, so a failed start stops it again and a stop knows the order.
+  let web: WebTier | undefined;
+  let pool: WorkerPool | undefined;
+  let autoscaler: LocalAutoscaler | undefined;
+  let deadLetters: { stop(): void } | undefined;
+  const stopAll = async () => {
+    autoscaler?.stop();
+    deadLetters?.stop();
+    await web?.stop();
+    await pool?.stop();
+    clients.destroy();
+    await stopEndpoint();
+  };
   try {
     const resources = await ensureResources(clients, config);
     log.info('resources ready', { inputBucket: config.names.inputBucket, outputBucket: config.names.outputBucket, requestQueue: resources.requestQueueUrl, endpoint: config.aws.sqsEndpoint ?? 'AWS' });
-    const pool = new WorkerPool({
+    // Download the model once here (if it must be downloaded), not in every worker at once.
+    await prefetchModel(config, clients);
+    const workers = new WorkerPool({
       env: childEnv(config, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }),
       log: log.child('pool'),
       stopGraceMs: (config.worker.visibilityTimeoutSeconds + config.worker.receiveWaitSeconds) * 1000,
     });
+    pool = workers;
     // WORKERS fixes the pool; otherwise the local autoscaler moves it between WORKERS_MIN and
     // WORKERS_MAX with the same policy the AWS setup configures (1 s periods instead of 60 s).
     const depth = () => queueDepth(clients.sqs, resources.requestQueueUrl);
-    const autoscaler =
+    autoscaler =
       config.worker.count === undefined
-        ? new LocalAutoscaler({ policy: await localPolicy(config), pool, depth, log: log.child('autoscaler') })
+        ? new LocalAutoscaler({ policy: await localPolicy(config), pool: workers, depth, log: log.child('autoscaler') })
         : undefined;
+    const scaler = autoscaler;
     const status = async () =>
-      autoscaler ? autoscaler.status() : { queue: await depth(), workers: { desired: pool.desired, running: pool.running }, decisions: [] };
-    const web = await startWebTier(config, clients, resources, log.child('web'), status);
-    const deadLetters = startDeadLetterWatcher({
+      scaler ? scaler.status() : { queue: await depth(), workers: { desired: workers.desired, running: workers.running }, decisions: [] };
+    web = await startWebTier(config, clients, resources, log.child('web'), status);
+    deadLetters = startDeadLetterWatcher({
       sqs: clients.sqs,
       s3: clients.s3,
       queueUrl: resources.deadLetterQueueUrl,
@@ -71,36 +92,45 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
       waitTimeSeconds: config.worker.receiveWaitSeconds,
       log: log.child('dead-letters'),
     });
+    // The embedded SQS lives in memory: requests queued when it last stopped are gone, their
+    // inputs are not. Queue them again (nobody waits for them; their jobs will show the result).
+    if (config.aws.mode === 'embedded') await requeueUnfinished(config, clients, resources, log);
     // Uploads are accepted from here on; they wait in the queue until a worker is ready.
-    if (autoscaler) {
-      await pool.resize(config.worker.min);
-      autoscaler.start();
+    if (scaler) {
+      await workers.resize(config.worker.min);
+      scaler.start();
     } else {
-      await pool.resize(config.worker.count!);
+      await workers.resize(config.worker.count!);
     }
     let stopping: Promise<void> | undefined;
     return {
       config,
       clients,
       resources,
-      pool,
+      pool: workers,
       web,
       endpointPid,
       stop() {
-        stopping ??= (async () => {
-          autoscaler?.stop();
-          deadLetters.stop();
-          await web.stop();
-          await pool.stop();
-          clients.destroy();
-          await stopEndpoint();
-        })();
+        stopping ??= stopAll();
         return stopping;
       },
     };
   } catch (err) {
-    clients.destroy();
-    await stopEndpoint();
+    await stopAll().catch((stopErr: unknown) => log.error('cleanup after a failed start failed', { error: stopErr }));
     throw err;
   }
+}
+
+async function prefetchModel(config: Config, clients: AwsClients): Promise<void> {
+  const manifest = await resolveModel(config.model.source, { modelsDir: config.model.modelsDir });
+  await fetchModel(manifest, { cacheDir: config.model.cacheDir, s3: clients.s3 });
+}
+
+async function requeueUnfinished(config: Config, clients: AwsClients, resources: Resources, log: Logger): Promise<void> {
+  const inventory = await takeInventory(clients.s3, { input: config.names.inputBucket, output: config.names.outputBucket });
+  const unfinished = inventory.inputs.filter((r) => !inventory.finished.has(r.requestId) && !inventory.deadLetters.has(r.requestId));
+  if (unfinished.length === 0) return;
+  const batcher = new EnqueueBatcher(Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs }));
+  await Promise.all(unfinished.map((request) => batcher.send(request.requestId, JSON.stringify({ ...request, enqueuedAt: Date.now() }))));
+  log.warn('requests without a result queued again (the embedded queue does not outlive a restart)', { count: unfinished.length });
 }
