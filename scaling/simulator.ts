@@ -48,6 +48,10 @@ export interface SimEnvironment {
   readonly seed: number;
   /** Stop after this many seconds past the last arrival even if not drained. */
   readonly horizonAfterLastArrivalSeconds: number;
+  /** Request arrival → its message visible in the queue (upload, storing, enqueuing), seconds. */
+  readonly ingestSeconds: number;
+  /** A request's processing slot done → its client answered (fetch/decode/persist around the slot, answer delivery), seconds. */
+  readonly deliverSeconds: number;
 }
 
 /**
@@ -63,6 +67,8 @@ export function environmentPreset(mode: SimMode, policy: ScalingPolicy): SimEnvi
     jitter: 0.1,
     seed: 1,
     horizonAfterLastArrivalSeconds: 86_400,
+    ingestSeconds: 0,
+    deliverSeconds: 0,
   };
   return mode === 'aws'
     ? { ...common, bootSeconds: 90, visibilityTimeoutSeconds: 60, metricLagPeriods: 1 }
@@ -81,6 +87,8 @@ export function validateEnvironment(env: SimEnvironment): SimEnvironment {
     ['metricLagPeriods', (v) => Number.isInteger(v) && v >= 0, 'must be an integer >= 0'],
     ['seed', (v) => Number.isInteger(v), 'must be an integer'],
     ['horizonAfterLastArrivalSeconds', (v) => v > 0, 'must be > 0'],
+    ['ingestSeconds', (v) => v >= 0, 'must be >= 0'],
+    ['deliverSeconds', (v) => v >= 0, 'must be >= 0'],
   ];
   for (const [field, ok, reason] of rules) {
     const value = env[field];
@@ -309,7 +317,8 @@ export function simulate(input: SimInput): SimResult {
 
   // Initial capacity: minCapacity instances already in service.
   for (let i = 0; i < policy.minCapacity; i++) launch(0, 0);
-  arrivals.forEach((time, id) => schedule({ kind: 'arrival', time, message: { id, arrival: time } }));
+  // A request reaches the queue `ingestSeconds` after it arrives; its latency counts from arrival.
+  arrivals.forEach((time, id) => schedule({ kind: 'arrival', time: time + env.ingestSeconds, message: { id, arrival: time } }));
   let tickIndex = 1;
   schedule({ kind: 'tick', time: P });
   record(0);
@@ -380,11 +389,11 @@ export function simulate(input: SimInput): SimResult {
       // done
       if (event.instance.terminatedAt === null && event.slot.token === event.token) {
         for (const m of event.slot.batch) {
-          latencies[m.id] = now - m.arrival;
+          latencies[m.id] = now + env.deliverSeconds - m.arrival;
           served++;
         }
         inFlight -= event.slot.batch.length;
-        lastCompletion = now;
+        lastCompletion = now + env.deliverSeconds;
         event.slot.batch = [];
       }
     }

@@ -96,6 +96,17 @@ test('instance-minutes match a hand-computed tiny case', (t) => {
   );
 });
 
+test('time outside the queue: ingest delays reaching the queue, deliver delays the answer; both count in latency', (t) => {
+  // Two warm instances, two requests at t=0, 5 s per image. Ingest 0.5 s: in the queue at 0.5, done at 5.5;
+  // deliver 0.25 s: answered at 5.75. Without them: latency 5.
+  const policy = resolvePolicy({ minCapacity: 2, maxCapacity: 2, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } }, LOCAL_POLICY);
+  const plain = run([0, 0], 'local', policy, { perImageSeconds: 5, jitter: 0 });
+  const timed = run([0, 0], 'local', policy, { perImageSeconds: 5, jitter: 0, ingestSeconds: 0.5, deliverSeconds: 0.25 });
+  t.deepEqual(plain.latencies, [5, 5]);
+  t.deepEqual(timed.latencies, [5.75, 5.75]);
+  t.is(timed.summary.makespanSeconds, 5.75);
+});
+
 test('instance-minutes with a warm minimum: two instances billed from 0 to the end', (t) => {
   // minCapacity 2, already in service at t=0; two requests at t=0 finish at t=5 on both instances;
   // the run stops at the first period boundary after that (t=6): 2 × 6 s = 0.2 instance-minutes.

@@ -14,10 +14,9 @@
  *    batch size only; a negative overhead or slope, as noise easily gives) the overhead is 0 and
  *    the per-image time is the ratio estimate Σ infer / Σ n: total slot busy time per image.
  *  - Batch size: the workers' MAX_BATCH (at most 10, the simulator's receive limit).
- *  - Not modelled, reported to read the errors against: the web tier's ingest before a message
- *    reaches the queue (upload + S3 put + enqueue; the simulator puts it in the queue at its
- *    arrival time), and the worker's per-message path around the inference slot (S3 get + decode
- *    + persist; answer delivery is not timed).
+ *  - Time outside the queue and the slot, as the simulator's `ingestSeconds` (median of upload +
+ *    S3 put + enqueue: HTTP arrival → in the queue) and `deliverSeconds` (median of the rest of each
+ *    request's measured latency: S3 get, decode, persist, the answer's way back, the HTTP response).
  */
 import type { SimEnvironment } from '../../../scaling/simulator.js';
 import { percentile } from '../../../scaling/simulator.js';
@@ -31,8 +30,14 @@ export interface Calibration {
   readonly batchSize: number;
   /** upload + s3Put + enqueue, seconds: HTTP arrival → in the queue (not simulated). */
   readonly ingestSeconds: { readonly p50: number; readonly max: number };
-  /** Median of s3Get + decode + persist, seconds (not simulated). */
+  /** Median of s3Get + decode + persist, seconds. */
   readonly workerPathSeconds: number;
+  /**
+   * Median per request of what the simulator does not see between the queue and the client:
+   * measured latency − (ingest + queue wait + inference), seconds — the worker path around the
+   * slot, the answer's trip back through the response queue and the HTTP response.
+   */
+  readonly deliverSeconds: number;
   readonly basis: {
     readonly scaleOuts: number;
     /** One per started worker. */
@@ -89,6 +94,17 @@ function stageSums(m: Measurement, stages: readonly string[]): number[] {
     .sort((a, b) => a - b);
 }
 
+/** Per answered request: measured latency − (ingest + queue wait + inference), seconds, sorted. */
+function residuals(m: Measurement): number[] {
+  return m.requests
+    .flatMap((r) => {
+      if (r.done === undefined || r.polled) return [];
+      const inside = [...INGEST_STAGES, 'queueWait', 'infer'].reduce((sum, stage) => sum + (r.timings[stage] ?? 0), 0) / 1000;
+      return [r.done - r.arrival - inside];
+    })
+    .sort((a, b) => a - b);
+}
+
 /** Start time of each worker a scale-out added (see the module comment), seconds. */
 function workerStarts(m: Measurement): number[] {
   const out: number[] = [];
@@ -129,6 +145,7 @@ export function calibrate(m: Measurement): Calibration {
     batchSize: Math.min(10, Math.max(1, m.config.worker.maxBatch)),
     ingestSeconds: { p50: percentile(ingest, 50), max: ingest[ingest.length - 1] ?? 0 },
     workerPathSeconds: percentile(stageSums(m, WORKER_STAGES), 50),
+    deliverSeconds: Math.max(0, percentile(residuals(m), 50)),
     basis: {
       scaleOuts: m.decisions.filter((d) => d.to > d.from).length,
       bootsSeconds: boots,
@@ -149,5 +166,8 @@ export function environmentFrom(preset: SimEnvironment, c: Calibration, visibili
     batchSize: c.batchSize,
     concurrency: 1,
     visibilityTimeoutSeconds,
+    // Time outside the queue and the inference slot, measured per request in the same run.
+    ingestSeconds: c.ingestSeconds.p50,
+    deliverSeconds: c.deliverSeconds,
   };
 }

@@ -22,8 +22,8 @@ export function formatMarkdown(rows: readonly Comparison[]): string {
     '',
     'Simulator inputs, measured in the same run (error % = (predicted − measured) / measured):',
     '',
-    '| trace | worker start | per image | per batch | batch ≤ | batches (size min/mean/max) | fit | not simulated: ingest p50 / max | not simulated: worker path p50 |',
-    '|---|---:|---:|---:|---:|---|---|---:|---:|',
+    '| trace | worker start | per image | per batch | batch ≤ | batches (size min/mean/max) | fit | ingest (p50 → simulated; max) | worker path p50 | deliver p50 (→ simulated) |',
+    '|---|---:|---:|---:|---:|---|---|---:|---:|---:|',
     ...rows.map((r) => {
       const c = r.calibration;
       const b = c.basis.batchSizes;
@@ -31,7 +31,7 @@ export function formatMarkdown(rows: readonly Comparison[]): string {
         `| ${r.trace} | ${c.bootSeconds.toFixed(2)} s (${c.basis.bootsSeconds.length} worker${c.basis.bootsSeconds.length === 1 ? '' : 's'}) | ` +
         `${(c.perImageSeconds * 1000).toFixed(0)} ms | ${(c.batchOverheadSeconds * 1000).toFixed(0)} ms | ${c.batchSize} | ` +
         `${c.basis.batches} (${b.min}/${b.mean.toFixed(1)}/${b.max}) | ${c.basis.fit} | ` +
-        `${ms(c.ingestSeconds.p50)} / ${ms(c.ingestSeconds.max)} | ${ms(c.workerPathSeconds)} |`
+        `${ms(c.ingestSeconds.p50)} / ${ms(c.ingestSeconds.max)} | ${ms(c.workerPathSeconds)} | ${ms(c.deliverSeconds)} |`
       );
     }),
     '',
