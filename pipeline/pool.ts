@@ -30,6 +30,8 @@ export class WorkerPool {
   private failedStarts = 0;
   private nextSpawnAt = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Epoch ms of the last image a worker reported finished (0: none yet). */
+  lastActivityAt = 0;
 
   constructor(private readonly options: PoolOptions) {}
 
@@ -82,6 +84,9 @@ export class WorkerPool {
     const child = forkScript('worker.ts', this.options.env);
     const member: Member = { child, ready: false, retiring: false };
     this.members.add(member);
+    child.on('message', (message: { type?: string }) => {
+      if (message?.type === 'activity') this.lastActivityAt = Date.now();
+    });
     child.once('exit', (code, signal) => {
       this.members.delete(member);
       if (member.retiring || this.stopped) return;

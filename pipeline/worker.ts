@@ -60,9 +60,18 @@ export function runWorker(deps: WorkerDeps, queueUrl: string, signal: AbortSigna
   sharp.concurrency(1);
   sharp.cache(false);
   const counts = { processed: 0, failed: 0 };
+  // Tells a supervising pool that this worker is busy (at most every 100 ms): a message that lives
+  // in the queue for 30 ms is easy to miss by sampling the queue, a finished image is not.
+  let reportedAt = 0;
+  const reportActivity = () => {
+    if (!process.send || Date.now() - reportedAt < 100) return;
+    reportedAt = Date.now();
+    process.send({ type: 'activity' });
+  };
   return new Promise((resolve, reject) => {
     workerPipeline(deps, queueUrl, signal).subscribe({
       next(job) {
+        reportActivity();
         const consumed = job as ConsumedJob;
         if (job.failure) {
           counts.failed++;

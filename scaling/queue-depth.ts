@@ -47,6 +47,18 @@ function count(attributes: Partial<Record<string, string>> | undefined, name: st
  * Throws `ScalingError` `QUEUE_NOT_FOUND` (the queue is gone) or `AWS_ERROR` (anything else,
  * with `context.awsErrorName`), always with `context.queueUrl` and `context.command`.
  */
+/**
+ * Queue depth that does not read a busy system as idle: a worker that finished an image within
+ * `windowMs` counts as one message in flight. Requests that spend 30 ms in the queue are easy to
+ * miss by sampling it; the pool hears of every finished image.
+ */
+export function depthWithActivity(depth: () => Promise<QueueDepth>, lastActivityAt: () => number, windowMs = 1_000): () => Promise<QueueDepth> {
+  return async () => {
+    const d = await depth();
+    return Date.now() - lastActivityAt() < windowMs ? { ...d, inFlight: Math.max(d.inFlight, 1) } : d;
+  };
+}
+
 export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<QueueDepth> {
   let attributes: Partial<Record<string, string>> | undefined;
   try {

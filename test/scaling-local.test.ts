@@ -21,7 +21,7 @@ import { WorkerPool } from '../pipeline/pool.js';
 import { ScalingError } from '../scaling/errors.js';
 import { LocalAutoscaler, type AutoscalerStatus } from '../scaling/local-autoscaler.js';
 import { LOCAL_POLICY, resolvePolicy } from '../scaling/policy.js';
-import { queueDepth } from '../scaling/queue-depth.js';
+import { depthWithActivity, queueDepth } from '../scaling/queue-depth.js';
 import { readGroundTruth } from './helpers/model-fixtures.js';
 import { tempDataDir, testEnv } from './helpers/service.js';
 
@@ -159,7 +159,7 @@ test.serial('a backlog scales the real pool 0 → 2, every message is processed,
   const autoscaler = new LocalAutoscaler({
     policy: FAST_POLICY,
     pool: stack.pool,
-    depth: () => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl),
+    depth: depthWithActivity(() => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl), () => stack.pool.lastActivityAt),
     log: log.child('autoscaler'),
   });
   const seen = { desired: 0, running: 0 };
@@ -227,14 +227,14 @@ test.serial('a backlog scales the real pool 0 → 2, every message is processed,
   }
 });
 
-test.serial('a light steady trickle keeps one worker: the queue is sampled within each period, not read as empty', async (t) => {
-  // One request every 0.5 s is in the queue for a fraction of a second each: one depth reading per
-  // period would see most periods empty and scale to zero between requests.
+test.serial('a light steady trickle keeps one worker: sampled depth plus worker activity never reads it as idle', async (t) => {
+  // One request every 0.5 s is in the queue for a few tens of ms each: depth readings alone miss
+  // most of them and would scale to zero between requests; the pool hears of every finished image.
   const stack = await startStack('scaling-trickle');
   const autoscaler = new LocalAutoscaler({
     policy: FAST_POLICY,
     pool: stack.pool,
-    depth: () => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl),
+    depth: depthWithActivity(() => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl), () => stack.pool.lastActivityAt),
     log: log.child('autoscaler'),
   });
   try {

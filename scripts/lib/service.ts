@@ -17,7 +17,7 @@ import { forkScript, terminate, waitUntilReady } from '../../pipeline/processes.
 import { startWebTier, type WebTier } from '../../web/server.js';
 import { LOCAL_POLICY, loadPolicy, type ScalingPolicy } from '../../scaling/index.js';
 import { LocalAutoscaler } from '../../scaling/local-autoscaler.js';
-import { queueDepth } from '../../scaling/queue-depth.js';
+import { depthWithActivity, queueDepth } from '../../scaling/queue-depth.js';
 
 export interface Service {
   readonly config: Config;
@@ -74,7 +74,7 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
     pool = workers;
     // WORKERS fixes the pool; otherwise the local autoscaler moves it between WORKERS_MIN and
     // WORKERS_MAX with the same policy the AWS setup configures (1 s periods instead of 60 s).
-    const depth = () => queueDepth(clients.sqs, resources.requestQueueUrl);
+    const depth = depthWithActivity(() => queueDepth(clients.sqs, resources.requestQueueUrl), () => workers.lastActivityAt);
     autoscaler =
       config.worker.count === undefined
         ? new LocalAutoscaler({ policy: await localPolicy(config), pool: workers, depth, log: log.child('autoscaler') })
