@@ -24,6 +24,9 @@ Simulates the queue, the instances and the scaler for a trace of arrival times.
   --boot S  --service S  --batch N  --concurrency N  --lag N  --jitter F  --visibility S
                       override the environment (boot time, seconds per image, batch size,
                       worker slots per instance, metric lag in periods, jitter, visibility timeout)
+  --ingest S  --deliver S
+                      per-request time outside the queue, counted in latency (default 0): arrival →
+                      in the queue (upload, store, enqueue) and processed → answered (delivery)
   --json              print the summary as JSON instead of text
   -h, --help          this text`;
 
@@ -34,7 +37,7 @@ export interface SimulateOptions {
   readonly mode: SimMode;
   readonly out: string;
   readonly json: boolean;
-  readonly overrides: Partial<Record<'seed' | 'bootSeconds' | 'perImageSeconds' | 'batchSize' | 'concurrency' | 'metricLagPeriods' | 'jitter' | 'visibilityTimeoutSeconds', number>>;
+  readonly overrides: Partial<Record<(typeof NUMERIC_FLAGS)[keyof typeof NUMERIC_FLAGS], number>>;
 }
 
 const NUMERIC_FLAGS = {
@@ -46,6 +49,8 @@ const NUMERIC_FLAGS = {
   lag: 'metricLagPeriods',
   jitter: 'jitter',
   visibility: 'visibilityTimeoutSeconds',
+  ingest: 'ingestSeconds',
+  deliver: 'deliverSeconds',
 } as const;
 
 export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
@@ -70,6 +75,8 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
         lag: { type: 'string' },
         jitter: { type: 'string' },
         visibility: { type: 'string' },
+        ingest: { type: 'string' },
+        deliver: { type: 'string' },
       },
     });
   } catch (err) {
@@ -96,7 +103,7 @@ export function formatSummary(trace: Trace, mode: SimMode, policy: ScalingPolicy
   const f = (n: number, d = 1) => n.toFixed(d);
   return [
     `trace ${trace.name} (${s.requests} requests) · mode ${mode} · period ${policy.periodSeconds} s · target ${f(targetBacklogPerInstance(policy), 2)} msgs/instance · capacity ${policy.minCapacity}-${policy.maxCapacity}`,
-    `environment: boot ${env.bootSeconds} s · ${env.perImageSeconds} s/image · batch ${env.batchSize} · ${env.concurrency} slot(s)/instance · lag ${env.metricLagPeriods} period(s) · seed ${env.seed}`,
+    `environment: boot ${env.bootSeconds} s · ${env.perImageSeconds} s/image · batch ${env.batchSize} · ${env.concurrency} slot(s)/instance · lag ${env.metricLagPeriods} period(s) · ingest ${env.ingestSeconds} s · deliver ${env.deliverSeconds} s · seed ${env.seed}`,
     `served          ${s.served}/${s.requests}${s.drained ? '' : '  (NOT drained before the horizon)'}`,
     `latency         p50 ${f(s.latency.p50)} s · p95 ${f(s.latency.p95)} s · p99 ${f(s.latency.p99)} s · mean ${f(s.latency.mean)} s · max ${f(s.latency.max)} s`,
     `makespan        ${f(s.makespanSeconds)} s`,

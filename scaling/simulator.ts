@@ -4,7 +4,10 @@
  * autoscaler uses.
  *
  * Model
- *  - Requests arrive at the trace's times and wait in the queue (visible).
+ *  - Requests arrive at the trace's times and reach the queue (visible) `ingestSeconds` later: the
+ *    web tier's handling before the message is enqueued (upload, storing, enqueuing). Their answer
+ *    reaches the client `deliverSeconds` after their batch is processed (fetch/decode/persist around
+ *    the slot, the answer's way back). Both are a constant per request, 0 in the presets.
  *  - An instance is in service `bootSeconds` after launch. It has `concurrency` worker slots; an idle
  *    slot receives up to `batchSize` messages (they become in flight) and finishes them together after
  *    (batchOverheadSeconds + perImageSeconds × n) × U(1 − jitter, 1 + jitter) seconds.
@@ -48,9 +51,16 @@ export interface SimEnvironment {
   readonly seed: number;
   /** Stop after this many seconds past the last arrival even if not drained. */
   readonly horizonAfterLastArrivalSeconds: number;
-  /** Request arrival → its message visible in the queue (upload, storing, enqueuing), seconds. */
+  /**
+   * Per-request handling before the queue: arrival → its message visible in the queue (HTTP upload,
+   * storing, enqueuing), seconds. Counts in latency; does not occupy an instance.
+   */
   readonly ingestSeconds: number;
-  /** A request's processing slot done → its client answered (fetch/decode/persist around the slot, answer delivery), seconds. */
+  /**
+   * Per-request handling after the slot: its batch processed → its client answered (fetch/decode/
+   * persist around the slot, the answer's way back), seconds. Counts in latency and makespan; does
+   * not occupy the slot. ingestSeconds + deliverSeconds is the request overhead outside the queue.
+   */
   readonly deliverSeconds: number;
 }
 
@@ -127,9 +137,9 @@ export interface LatencyStats {
 export interface SimSummary {
   readonly requests: number;
   readonly served: number;
-  /** Arrival → processing finished, seconds. */
+  /** Arrival → answered (ingest + queue wait + processing + deliver), seconds. */
   readonly latency: LatencyStats;
-  /** First arrival → last completion, seconds. */
+  /** First arrival → last answer (last completion + deliverSeconds), seconds. */
   readonly makespanSeconds: number;
   /** Σ over instances of (termination or end − launch), in minutes; booting time included. */
   readonly instanceMinutes: number;

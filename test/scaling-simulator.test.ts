@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { DEFAULT_POLICY, LOCAL_POLICY, resolvePolicy, type ScalingPolicy } from '../scaling/policy.js';
 import { environmentPreset, percentile, simulate, type SimEnvironment, type SimMode } from '../scaling/simulator.js';
 import { loadTrace, parseCsvTrace, parseJsonTrace } from '../scaling/trace.js';
-import { simulateMain } from '../scaling/simulate-cli.js';
+import { parseSimulateArgs, simulateMain } from '../scaling/simulate-cli.js';
+import { estimateOverhead, splitRequest } from '../scripts/lib/validate/overhead.js';
+import type { RequestOutcome } from '../scripts/lib/validate/replay.js';
+import { ValidateError } from '../scripts/lib/validate/errors.js';
 import { silentLogger } from '../scaling/log.js';
 import { ScalingError } from '../scaling/errors.js';
 
@@ -105,6 +108,73 @@ test('time outside the queue: ingest delays reaching the queue, deliver delays t
   t.deepEqual(plain.latencies, [5, 5]);
   t.deepEqual(timed.latencies, [5.75, 5.75]);
   t.is(timed.summary.makespanSeconds, 5.75);
+});
+
+test('per-request overhead: latency is ingest + queue wait + processing + deliver for every request, and presets add none', (t) => {
+  // One warm instance, 5 s per image, three requests at t=0: queued behind each other. Each latency
+  // must carry exactly ingest + deliver on top of the same queue wait and processing.
+  const policy = resolvePolicy({ minCapacity: 1, maxCapacity: 1, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } }, LOCAL_POLICY);
+  const plain = run([0, 0, 0], 'local', policy, { perImageSeconds: 5, jitter: 0 });
+  const timed = run([0, 0, 0], 'local', policy, { perImageSeconds: 5, jitter: 0, ingestSeconds: 0.3, deliverSeconds: 0.2 });
+  t.deepEqual(plain.latencies, [5, 10, 15]);
+  t.deepEqual(
+    timed.latencies.map((l) => Number(l.toFixed(9))),
+    [5.5, 10.5, 15.5],
+  );
+  t.is(Number(timed.summary.latency.p95.toFixed(9)), 15.5);
+  t.is(Number(timed.summary.makespanSeconds.toFixed(9)), 15.5);
+  for (const mode of ['aws', 'local'] as const) {
+    const env = environmentPreset(mode, mode === 'aws' ? DEFAULT_POLICY : LOCAL_POLICY);
+    t.is(env.ingestSeconds, 0);
+    t.is(env.deliverSeconds, 0);
+  }
+});
+
+test('ingest delays what the scaler sees: from zero, a request still being ingested at a period end is not yet visible', (t) => {
+  // 1-s periods, no lag, scale from zero at 1 visible. Ingest 1.5 s: visible at 1.5, so the datapoint
+  // [0,1) is empty and the launch happens at t=2 instead of t=1.
+  const policy = resolvePolicy({ maxCapacity: 1, warmupSeconds: 0, scaleOutCooldownSeconds: 0, scaleInCooldownSeconds: 0 }, LOCAL_POLICY);
+  const now = run([0], 'local', policy, { bootSeconds: 1, perImageSeconds: 1, jitter: 0 });
+  const later = run([0], 'local', policy, { bootSeconds: 1, perImageSeconds: 1, jitter: 0, ingestSeconds: 1.5 });
+  t.like(now.actions[0], { t: 1, rule: 'scale-from-zero' });
+  t.like(later.actions[0], { t: 2, rule: 'scale-from-zero' });
+  t.deepEqual(later.latencies, [4]); // launched at 2, in service at 3, done at 4
+});
+
+test('negative overhead values are typed errors naming the field', (t) => {
+  for (const field of ['ingestSeconds', 'deliverSeconds'] as const) {
+    const err = t.throws(() => run([0], 'local', LOCAL_POLICY, { [field]: -0.1 }), { instanceOf: ScalingError });
+    t.is(err.context['field'], field);
+  }
+});
+
+function answered(timings: Record<string, number>, sent: number, done: number): RequestOutcome {
+  return { index: 0, arrival: 0, sent, done, status: 200, id: 'x', timings, polled: false, error: undefined };
+}
+
+test('validate: a request splits into ingest (client wait + web stages) and deliver (rest of total), enqueue counted once', (t) => {
+  // Client: sent 0, answered 2.0 s. Web tier total 1.7 s: 0.3 s before the server read the first byte.
+  // upload 0.1 + s3Put 0.2 + enqueue 0.05 → ingest 0.3 + 0.35 = 0.65 s. queueWait (from the start of
+  // enqueue) 0.8, infer 0.1 → deliver = 1.7 − 0.1 − 0.2 − 0.8 − 0.1 = 0.5 s. 0.65 + (0.8 − 0.05) + 0.1 + 0.5 = 2.0.
+  const r = answered({ upload: 100, s3Put: 200, enqueue: 50, queueWait: 800, s3Get: 20, decode: 30, infer: 100, total: 1700 }, 0, 2);
+  const split = splitRequest(r);
+  t.truthy(split);
+  t.is(Number(split?.ingest.toFixed(9)), 0.65);
+  t.is(Number(split?.deliver.toFixed(9)), 0.5);
+  t.is(Number(split?.beforeServer.toFixed(9)), 0.3);
+  t.is(splitRequest({ ...r, polled: true }), undefined);
+  t.is(splitRequest(answered({ upload: 100 }, 0, 1)), undefined);
+  const est = estimateOverhead('t', [r, answered({ upload: 10, s3Put: 10, enqueue: 10, queueWait: 20, infer: 10, total: 100 }, 0, 0.11), answered({}, 0, 1)]);
+  t.is(est.requests, 2);
+  t.is(Number(est.ingestSeconds.p50.toFixed(9)), 0.04); // nearest-rank median of [0.04, 0.65]
+  const err = t.throws(() => estimateOverhead('t', [answered({}, 0, 1)]), { instanceOf: ValidateError });
+  t.is(err.code, 'CALIBRATION');
+});
+
+test('the CLI takes --ingest and --deliver', (t) => {
+  const o = parseSimulateArgs(['--trace', 'x.csv', '--ingest', '0.2', '--deliver', '0.05']);
+  t.deepEqual(o.overrides, { ingestSeconds: 0.2, deliverSeconds: 0.05 });
+  t.throws(() => parseSimulateArgs(['--trace', 'x.csv', '--ingest', 'soon']), { instanceOf: ScalingError });
 });
 
 test('instance-minutes with a warm minimum: two instances billed from 0 to the end', (t) => {

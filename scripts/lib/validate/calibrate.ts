@@ -14,30 +14,31 @@
  *    batch size only; a negative overhead or slope, as noise easily gives) the overhead is 0 and
  *    the per-image time is the ratio estimate Σ infer / Σ n: total slot busy time per image.
  *  - Batch size: the workers' MAX_BATCH (at most 10, the simulator's receive limit).
- *  - Time outside the queue and the slot, as the simulator's `ingestSeconds` (median of upload +
- *    S3 put + enqueue: HTTP arrival → in the queue) and `deliverSeconds` (median of the rest of each
- *    request's measured latency: S3 get, decode, persist, the answer's way back, the HTTP response).
+ *  - Time outside the queue and the slot (`overhead.ts`): per answered request, `ingestSeconds` =
+ *    client send → message in the queue (the wait before the web tier reads the upload, upload,
+ *    S3 put, enqueue) and `deliverSeconds` = inference done → answer at the client (the part of the
+ *    web tier's `total` that is neither ingest nor queue wait nor inference); medians go to the
+ *    simulator, p95s are reported to read the p95 errors against.
  */
 import type { SimEnvironment } from '../../../scaling/simulator.js';
 import { percentile } from '../../../scaling/simulator.js';
 import { ValidateError } from './errors.js';
 import type { Measurement } from './measure.js';
+import { estimateOverhead, type Spread } from './overhead.js';
 
 export interface Calibration {
   readonly bootSeconds: number;
   readonly perImageSeconds: number;
   readonly batchOverheadSeconds: number;
   readonly batchSize: number;
-  /** upload + s3Put + enqueue, seconds: HTTP arrival → in the queue (not simulated). */
-  readonly ingestSeconds: { readonly p50: number; readonly max: number };
-  /** Median of s3Get + decode + persist, seconds. */
+  /** Client send → message in the queue, seconds; the median is the simulator's `ingestSeconds`. */
+  readonly ingestSeconds: Spread;
+  /** Of ingest: median wait before the web tier reads the upload (client-side remainder), seconds. */
+  readonly beforeServerSeconds: number;
+  /** Inference done → answer at the client, seconds; the median is the simulator's `deliverSeconds`. */
+  readonly deliverSeconds: Spread;
+  /** Of deliver: median of s3Get + decode + persist, seconds. */
   readonly workerPathSeconds: number;
-  /**
-   * Median per request of what the simulator does not see between the queue and the client:
-   * measured latency − (ingest + queue wait + inference), seconds — the worker path around the
-   * slot, the answer's trip back through the response queue and the HTTP response.
-   */
-  readonly deliverSeconds: number;
   readonly basis: {
     readonly scaleOuts: number;
     /** One per started worker. */
@@ -45,6 +46,8 @@ export interface Calibration {
     readonly batches: number;
     readonly batchSizes: { readonly min: number; readonly mean: number; readonly max: number };
     readonly fit: 'least-squares' | 'ratio';
+    /** Answered requests the overhead medians are taken over. */
+    readonly overheadRequests: number;
   };
 }
 
@@ -79,7 +82,6 @@ function fit(batches: readonly Batch[]): { overheadMs: number; perImageMs: numbe
   return { overheadMs: 0, perImageMs: perImage, kind: 'ratio' };
 }
 
-const INGEST_STAGES = ['upload', 's3Put', 'enqueue'] as const;
 const WORKER_STAGES = ['s3Get', 'decode', 'persist'] as const;
 
 /** Sorted per-request sums of `stages`, seconds. */
@@ -90,17 +92,6 @@ function stageSums(m: Measurement, stages: readonly string[]): number[] {
       if (r.id === undefined || r.done === undefined) return [];
       const timings: Record<string, number | undefined> = { ...r.timings, persist: r.timings['persist'] ?? persisted.get(r.id) };
       return [stages.reduce((sum, stage) => sum + (timings[stage] ?? 0), 0) / 1000];
-    })
-    .sort((a, b) => a - b);
-}
-
-/** Per answered request: measured latency − (ingest + queue wait + inference), seconds, sorted. */
-function residuals(m: Measurement): number[] {
-  return m.requests
-    .flatMap((r) => {
-      if (r.done === undefined || r.polled) return [];
-      const inside = [...INGEST_STAGES, 'queueWait', 'infer'].reduce((sum, stage) => sum + (r.timings[stage] ?? 0), 0) / 1000;
-      return [r.done - r.arrival - inside];
     })
     .sort((a, b) => a - b);
 }
@@ -136,22 +127,24 @@ export function calibrate(m: Measurement): Calibration {
   const batches = batchesOf(m);
   if (batches.length === 0) throw new ValidateError('CALIBRATION', `trace ${m.name}: no inference batch in the stored results`, { trace: m.name });
   const f = fit(batches);
-  const ingest = stageSums(m, INGEST_STAGES);
+  const overhead = estimateOverhead(m.name, m.requests);
   const sizes = batches.map((b) => b.n);
   return {
     bootSeconds: boots.reduce((a, b) => a + b, 0) / boots.length,
     perImageSeconds: f.perImageMs / 1000,
     batchOverheadSeconds: f.overheadMs / 1000,
     batchSize: Math.min(10, Math.max(1, m.config.worker.maxBatch)),
-    ingestSeconds: { p50: percentile(ingest, 50), max: ingest[ingest.length - 1] ?? 0 },
+    ingestSeconds: overhead.ingestSeconds,
+    beforeServerSeconds: overhead.beforeServerSeconds,
+    deliverSeconds: overhead.deliverSeconds,
     workerPathSeconds: percentile(stageSums(m, WORKER_STAGES), 50),
-    deliverSeconds: Math.max(0, percentile(residuals(m), 50)),
     basis: {
       scaleOuts: m.decisions.filter((d) => d.to > d.from).length,
       bootsSeconds: boots,
       batches: batches.length,
       batchSizes: { min: Math.min(...sizes), mean: sizes.reduce((a, b) => a + b, 0) / sizes.length, max: Math.max(...sizes) },
       fit: f.kind,
+      overheadRequests: overhead.requests,
     },
   };
 }
@@ -168,6 +161,6 @@ export function environmentFrom(preset: SimEnvironment, c: Calibration, visibili
     visibilityTimeoutSeconds,
     // Time outside the queue and the inference slot, measured per request in the same run.
     ingestSeconds: c.ingestSeconds.p50,
-    deliverSeconds: c.deliverSeconds,
+    deliverSeconds: c.deliverSeconds.p50,
   };
 }

@@ -1,7 +1,8 @@
 /** The comparison as markdown (the main table, then what the simulator was given, then the workers). */
 import { errorPercent, type Comparison } from './compare.js';
 
-const s = (x: number): string => `${x.toFixed(1)} s`;
+/** Seconds, with two decimals below 10 s so that sub-second latencies stay readable. */
+const s = (x: number): string => `${x.toFixed(Math.abs(x) < 10 ? 2 : 1)} s`;
 const pct = (p: number, m: number): string => {
   const e = errorPercent(p, m);
   return `${e >= 0 ? '+' : ''}${e.toFixed(1)} %`;
@@ -22,8 +23,8 @@ export function formatMarkdown(rows: readonly Comparison[]): string {
     '',
     'Simulator inputs, measured in the same run (error % = (predicted − measured) / measured):',
     '',
-    '| trace | worker start | per image | per batch | batch ≤ | batches (size min/mean/max) | fit | ingest (p50 → simulated; max) | worker path p50 | deliver p50 (→ simulated) |',
-    '|---|---:|---:|---:|---:|---|---|---:|---:|---:|',
+    '| trace | worker start | per image | per batch | batch ≤ | batches (size min/mean/max) | fit | ingest p50 → sim (p95) | of which before the server | deliver p50 → sim (p95) | of which worker path | overhead basis |',
+    '|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|',
     ...rows.map((r) => {
       const c = r.calibration;
       const b = c.basis.batchSizes;
@@ -31,7 +32,8 @@ export function formatMarkdown(rows: readonly Comparison[]): string {
         `| ${r.trace} | ${c.bootSeconds.toFixed(2)} s (${c.basis.bootsSeconds.length} worker${c.basis.bootsSeconds.length === 1 ? '' : 's'}) | ` +
         `${(c.perImageSeconds * 1000).toFixed(0)} ms | ${(c.batchOverheadSeconds * 1000).toFixed(0)} ms | ${c.batchSize} | ` +
         `${c.basis.batches} (${b.min}/${b.mean.toFixed(1)}/${b.max}) | ${c.basis.fit} | ` +
-        `${ms(c.ingestSeconds.p50)} / ${ms(c.ingestSeconds.max)} | ${ms(c.workerPathSeconds)} | ${ms(c.deliverSeconds)} |`
+        `${ms(c.ingestSeconds.p50)} (${ms(c.ingestSeconds.p95)}) | ${ms(c.beforeServerSeconds)} | ` +
+        `${ms(c.deliverSeconds.p50)} (${ms(c.deliverSeconds.p95)}) | ${ms(c.workerPathSeconds)} | ${c.basis.overheadRequests} requests |`
       );
     }),
     '',
