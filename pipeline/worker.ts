@@ -7,6 +7,7 @@
  */
 import sharp from 'sharp';
 import { Observable, pipe, type OperatorFunction } from 'rxjs';
+import { loadClassifier } from '../models/index.js';
 import type { Classifier } from '../models/types.js';
 import type { AwsClients } from './aws/clients.js';
 import type { Config } from './config.js';
@@ -17,6 +18,16 @@ import { consume, fetchInput, type ConsumedJob } from './stages/consume.js';
 import { decode } from './stages/decode.js';
 import { persist } from './stages/persist.js';
 import { respond } from './stages/respond.js';
+
+/** The model the configuration names, from wherever it lives (a local copy, its public URL, S3). */
+export function loadConfiguredClassifier(config: Config, clients: AwsClients): Promise<Classifier> {
+  return loadClassifier(config.model.source, {
+    modelsDir: config.model.modelsDir,
+    cacheDir: config.model.cacheDir,
+    s3: clients.s3,
+    threads: config.model.threads,
+  });
+}
 
 export interface WorkerDeps {
   readonly config: Config;

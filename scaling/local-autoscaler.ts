@@ -25,7 +25,7 @@
  */
 import type { Logger } from '../pipeline/log.js';
 import { serializeError } from '../pipeline/log.js';
-import { decide, NO_SIGNALS, trackSignals, type Decision, type DecisionRule, type Signals } from './decide.js';
+import { decide, NO_SIGNALS, trackSignals, type Decision, type DecisionRule, type Observation, type Signals } from './decide.js';
 import { describeValue, ScalingError } from './errors.js';
 import { targetBacklogPerInstance, validatePolicy, type ScalingPolicy } from './policy.js';
 import type { QueueDepth } from './queue-depth.js';
@@ -58,16 +58,7 @@ export interface LocalAutoscalerOptions {
  * Everything `decide` saw, except the time (see `DecisionRecord.t`). `visible` and `inFlight` are
  * the maxima of the period's samples. Times are epoch seconds.
  */
-export interface DecisionInputs {
-  readonly visible: number;
-  readonly inFlight: number;
-  readonly running: number;
-  readonly desired: number;
-  readonly lastScaleOut: number | null;
-  readonly lastScaleIn: number | null;
-  readonly idleSince: number | null;
-  readonly backlogSince: number | null;
-}
+export type DecisionInputs = Omit<Observation, 'now'>;
 
 /**
  * What became of the `pool.resize` a decision issued: `ms` = decision → resize settled (for a

@@ -10,7 +10,6 @@
 import { parseArgs } from 'node:util';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { bufferCount, concatMap, count, from, lastValueFrom, mergeMap, tap } from 'rxjs';
-import { loadClassifier } from '../models/index.js';
 import { createAwsClients } from '../pipeline/aws/clients.js';
 import { startEmbeddedEndpoint, type EmbeddedEndpoint } from '../pipeline/aws/embedded.js';
 import { checkBuckets } from '../pipeline/aws/resources.js';
@@ -19,7 +18,7 @@ import { takeInventory } from '../pipeline/inventory.js';
 import { deadLetterKey } from '../pipeline/keys.js';
 import type { Job } from '../pipeline/job.js';
 import { createLogger, setLogLevel } from '../pipeline/log.js';
-import { classifyStored } from '../pipeline/worker.js';
+import { classifyStored, loadConfiguredClassifier } from '../pipeline/worker.js';
 import { Progress } from './lib/progress.js';
 
 const log = createLogger('replay');
@@ -77,12 +76,7 @@ async function main(): Promise<number> {
     );
     if (todo.length === 0) return 0;
 
-    const classifier = await loadClassifier(config.model.source, {
-      modelsDir: config.model.modelsDir,
-      cacheDir: config.model.cacheDir,
-      s3: clients.s3,
-      threads: config.model.threads,
-    });
+    const classifier = await loadConfiguredClassifier(config, clients);
     const progress = new Progress(todo.length);
     const failures: Job[] = [];
     const jobs = todo.map((request): Job => ({ request, timings: {} }));

@@ -3,12 +3,11 @@
  * Loads the model, finds the queue and buckets, consumes until SIGTERM/SIGINT, then finishes the
  * messages in flight and exits 0. Under `npm start` it runs as a child and reports over IPC.
  */
-import { loadClassifier } from '../models/index.js';
 import { createAwsClients } from '../pipeline/aws/clients.js';
 import { findResources } from '../pipeline/aws/resources.js';
 import { loadConfig } from '../pipeline/config.js';
 import { createLogger, serializeError, setLogLevel } from '../pipeline/log.js';
-import { runWorker } from '../pipeline/worker.js';
+import { loadConfiguredClassifier, runWorker } from '../pipeline/worker.js';
 import { retry } from '../pipeline/retry.js';
 
 const log = createLogger('worker');
@@ -18,12 +17,7 @@ async function main(): Promise<void> {
   setLogLevel(config.logLevel);
   const clients = createAwsClients(config);
   const started = performance.now();
-  const classifier = await loadClassifier(config.model.source, {
-    modelsDir: config.model.modelsDir,
-    cacheDir: config.model.cacheDir,
-    s3: clients.s3,
-    threads: config.model.threads,
-  });
+  const classifier = await loadConfiguredClassifier(config, clients);
   const loadMs = Math.round(performance.now() - started);
   // The endpoint may still be coming up (a standalone worker started first): keep asking for a while.
   const resources = await retry(() => findResources(clients, config), { budgetMs: 30_000, retryIf: () => true, log, what: 'finding the request queue and buckets' });
