@@ -8,7 +8,7 @@ import { Observable, mergeMap, type OperatorFunction } from 'rxjs';
 import type { Message } from '@aws-sdk/client-sqs';
 import type { Prediction, RgbImage } from '../models/types.js';
 import { PipelineError, isTransientAwsError, type ErrorCode, type Stage } from './errors.js';
-import type { ClassificationResult, ImageRequest, Timings } from './messages.js';
+import type { ClassificationResult, ImageRequest, Protocol, Timings } from './messages.js';
 
 export interface Job {
   readonly request: ImageRequest;
@@ -16,6 +16,8 @@ export interface Job {
   readonly message?: Message;
   readonly timings: Timings;
   readonly bytes?: Buffer;
+  /** Read with the input: decides whether the classic `<name>` output is written. */
+  readonly protocol?: Protocol;
   readonly image?: RgbImage;
   readonly prediction?: Prediction;
   readonly batch?: number;

@@ -10,6 +10,17 @@ export type Timings = Partial<
   Record<'upload' | 's3Put' | 'enqueue' | 'queueWait' | 's3Get' | 'decode' | 'infer' | 'persist' | 'respond' | 'total', number>
 >;
 
+/**
+ * How an image came in. Inputs of the classic protocol (`POST /`) also get the seed's output object
+ * `<name>` → `<name>,<label>`; API uploads are answered by id only (`results/<id>.json`), so they never
+ * overwrite a classic result that happens to share their file name. Stored as the input object's
+ * `protocol` metadata, where the worker reads it with the image itself.
+ */
+export type Protocol = 'classic' | 'api';
+
+/** An input's protocol from its metadata; inputs stored before the metadata existed are classic. */
+export const protocolOf = (metadata: Record<string, string> | undefined): Protocol => (metadata?.protocol === 'api' ? 'api' : 'classic');
+
 export interface ImageRequest {
   readonly v: 1;
   readonly requestId: string;

@@ -18,7 +18,7 @@ import { listKeys } from '../pipeline/inventory.js';
 import { batchUntil, type Job } from '../pipeline/job.js';
 import { parseInputKey, resultKey, sanitizeFileName, stem } from '../pipeline/keys.js';
 import { createLogger } from '../pipeline/log.js';
-import { MessageFormatError, parseAnswer, parseImageRequest } from '../pipeline/messages.js';
+import { MessageFormatError, parseAnswer, parseImageRequest, type Protocol } from '../pipeline/messages.js';
 import { AnswerInbox } from '../pipeline/stages/answer.js';
 import { classify } from '../pipeline/stages/classify.js';
 import { consume, fetchInput, type ConsumedJob } from '../pipeline/stages/consume.js';
@@ -188,7 +188,15 @@ test.serial('every stage in order: ingest → enqueue → consume → fetch → 
   const producer = Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs });
   const sample = photos.slice(100, 106);
   const uploads = await Promise.all(
-    sample.map(async (photo, i) => ({ requestId: `00000000-0000-0000-0000-00000000000${i}`, file: photo.file, bytes: await readFile(photo.path), contentType: 'image/jpeg', timings: {} })),
+    // Both protocols: only classic inputs get the seed's `<name>` output object.
+    sample.map(async (photo, i) => ({
+      requestId: `00000000-0000-0000-0000-00000000000${i}`,
+      file: photo.file,
+      bytes: await readFile(photo.path),
+      contentType: 'image/jpeg',
+      protocol: (i % 2 === 0 ? 'classic' : 'api') as Protocol,
+      timings: {},
+    })),
   );
   const expectations = uploads.map((u) => inbox.expect(u.requestId, 30_000));
 
@@ -198,6 +206,7 @@ test.serial('every stage in order: ingest → enqueue → consume → fetch → 
   for (const request of requests) {
     const head = await clients.s3.send(new HeadObjectCommand({ Bucket: request.bucket, Key: request.key }));
     t.is(head.ContentType, 'image/jpeg');
+    t.is(head.Metadata?.protocol, uploads.find((u) => u.requestId === request.requestId)!.protocol);
     t.is(typeof request.timings.s3Put, 'number');
     t.is(typeof request.timings.enqueue, 'number');
   }
@@ -217,8 +226,13 @@ test.serial('every stage in order: ingest → enqueue → consume → fetch → 
     if (!answer.ok) continue;
     t.is(answer.requestId, uploads[i]!.requestId);
     t.is(answer.result.label, reference[i]!.label);
-    const seed = await clients.s3.send(new GetObjectCommand({ Bucket: config.names.outputBucket, Key: stem(sample[i]!.file) }));
-    t.is(await seed.Body!.transformToString(), `${stem(sample[i]!.file)},${answer.result.label}`);
+    const seedKey = { Bucket: config.names.outputBucket, Key: stem(sample[i]!.file) };
+    if (uploads[i]!.protocol === 'classic') {
+      const seed = await clients.s3.send(new GetObjectCommand(seedKey));
+      t.is(await seed.Body!.transformToString(), `${stem(sample[i]!.file)},${answer.result.label}`);
+    } else {
+      await t.throwsAsync(clients.s3.send(new HeadObjectCommand(seedKey)), { name: 'NotFound' }, 'an API upload writes no classic output');
+    }
     const full = await clients.s3.send(new GetObjectCommand({ Bucket: config.names.outputBucket, Key: resultKey(answer.requestId) }));
     t.is(JSON.parse(await full.Body!.transformToString()).label, answer.result.label);
   }

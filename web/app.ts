@@ -16,7 +16,7 @@ import { PipelineError } from '../pipeline/errors.js';
 import { round } from '../pipeline/job.js';
 import { sanitizeFileName, stem } from '../pipeline/keys.js';
 import type { Logger } from '../pipeline/log.js';
-import type { ClassificationResult } from '../pipeline/messages.js';
+import type { ClassificationResult, Protocol } from '../pipeline/messages.js';
 import type { JobStatus } from '../pipeline/jobs.js';
 import { submitImage, type SubmitDeps } from '../pipeline/submit.js';
 import { HttpError, errorMiddleware, httpStatusOf } from './errors.js';
@@ -63,12 +63,13 @@ const toImageAnswer = (r: ClassificationResult, extra: ClassificationResult['tim
 const jobLocation = (id: string) => `/api/v1/jobs/${id}`;
 
 /** Stores and enqueues one image, then waits up to `waitMs` for its answer. */
-async function classifyOne(deps: WebDeps, image: ReceivedImage, uploadMs: number, waitMs: number): Promise<Outcome> {
+async function classifyOne(deps: WebDeps, image: ReceivedImage, uploadMs: number, options: ClassifyOptions): Promise<Outcome> {
+  const { protocol, waitMs } = options;
   const started = performance.now();
   const requestId = randomUUID();
   const file = sanitizeFileName(image.originalName);
   // Storage or queue failures here are thrown: nothing was accepted, the client gets a 503.
-  const submitted = await submitImage(deps.submit, { requestId, file, bytes: image.bytes, contentType: image.mime, timings: { upload: uploadMs } });
+  const submitted = await submitImage(deps.submit, { requestId, file, bytes: image.bytes, contentType: image.mime, protocol, timings: { upload: uploadMs } });
   let timer: NodeJS.Timeout | undefined;
   const gaveUp = new Promise<'waited'>((resolve) => (timer = setTimeout(() => resolve('waited'), waitMs)));
   try {
@@ -94,11 +95,20 @@ async function classifyOne(deps: WebDeps, image: ReceivedImage, uploadMs: number
   }
 }
 
-async function classifyAll(ctx: Context, deps: WebDeps, options: { field?: string; allowRaw: boolean; waitMs: number }): Promise<Outcome[]> {
+interface ClassifyOptions {
+  /** The multipart field to read (any file field when absent). */
+  readonly field?: string;
+  /** Accept a raw image body as well as multipart. */
+  readonly allowRaw: boolean;
+  readonly waitMs: number;
+  readonly protocol: Protocol;
+}
+
+async function classifyAll(ctx: Context, deps: WebDeps, options: ClassifyOptions): Promise<Outcome[]> {
   const images = await receiveImages(ctx, deps.limits, options);
   const uploadMs = round(performance.now() - (ctx.state.receivedAt as number));
   // One image that could not be stored or queued must not hide the others that were.
-  const settled = await Promise.allSettled(images.map((image) => classifyOne(deps, image, uploadMs, options.waitMs)));
+  const settled = await Promise.allSettled(images.map((image) => classifyOne(deps, image, uploadMs, options)));
   return settled.map((s, i): Outcome => {
     if (s.status === 'fulfilled') return s.value;
     const file = sanitizeFileName(images[i]!.originalName);
@@ -114,7 +124,7 @@ export function createApp(deps: WebDeps): Koa {
 
   router.post('/', body, async (ctx) => {
     // The classic protocol has no jobs: it waits for the answer as long as the request may take.
-    const outcomes = await classifyAll(ctx, deps, { field: 'myfile', allowRaw: false, waitMs: deps.limits.requestTimeoutMs });
+    const outcomes = await classifyAll(ctx, deps, { field: 'myfile', allowRaw: false, waitMs: deps.limits.requestTimeoutMs, protocol: 'classic' });
     const [outcome] = outcomes;
     if (outcome!.kind === 'failed') throw outcome!.error;
     if (outcome!.kind === 'pending') {
@@ -128,7 +138,7 @@ export function createApp(deps: WebDeps): Koa {
   });
 
   router.post('/api/v1/classify', body, async (ctx) => {
-    const outcomes = await classifyAll(ctx, deps, { allowRaw: true, waitMs: deps.limits.answerWaitMs });
+    const outcomes = await classifyAll(ctx, deps, { allowRaw: true, waitMs: deps.limits.answerWaitMs, protocol: 'api' });
     // One failure among several images is reported in place; only when nothing worked (and
     // nothing is still pending) is the whole request an error.
     if (outcomes.every((o) => o.kind === 'failed')) throw (outcomes[0] as { error: HttpError }).error;

@@ -15,7 +15,7 @@ import { PipelineError } from '../errors.js';
 import { stage, type Job } from '../job.js';
 import { retry } from '../retry.js';
 import type { Logger } from '../log.js';
-import { MessageFormatError, parseImageRequest } from '../messages.js';
+import { MessageFormatError, parseImageRequest, protocolOf } from '../messages.js';
 
 export interface ConsumeOptions {
   readonly queueUrl: string;
@@ -130,7 +130,7 @@ export function fetchInput(s3: S3Client, concurrency: number, retryBudgetMs: num
       const object = await retry(() => s3.send(get), { budgetMs: retryBudgetMs });
       if (!object.Body) throw new Error('empty response body');
       const bytes = await object.Body.transformToByteArray();
-      return { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+      return { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), protocol: protocolOf(object.Metadata) };
     } catch (err) {
       if (err instanceof NoSuchKey || (err as Error).name === 'NoSuchKey') {
         throw new PipelineError('INPUT_MISSING', `input s3://${job.request.bucket}/${job.request.key} does not exist`, 'fetch', false,

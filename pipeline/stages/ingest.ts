@@ -5,7 +5,7 @@ import { PipelineError, isTransientAwsError } from '../errors.js';
 import { round } from '../job.js';
 import { retry } from '../retry.js';
 import { inputKey } from '../keys.js';
-import type { Timings } from '../messages.js';
+import type { Protocol, Timings } from '../messages.js';
 
 export interface Upload {
   readonly requestId: string;
@@ -14,6 +14,7 @@ export interface Upload {
   readonly bytes: Buffer;
   /** Decided from the bytes, not from the client's claim. */
   readonly contentType: string;
+  readonly protocol: Protocol;
   readonly timings: Timings;
 }
 
@@ -27,7 +28,7 @@ export function ingest(s3: S3Client, bucket: string, retryBudgetMs: number): Ope
     const key = inputKey(upload.requestId, upload.file);
     const started = performance.now();
     try {
-      const put = new PutObjectCommand({ Bucket: bucket, Key: key, Body: upload.bytes, ContentType: upload.contentType, Metadata: { 'request-id': upload.requestId } });
+      const put = new PutObjectCommand({ Bucket: bucket, Key: key, Body: upload.bytes, ContentType: upload.contentType, Metadata: { 'request-id': upload.requestId, protocol: upload.protocol } });
       await retry(() => s3.send(put), { budgetMs: retryBudgetMs });
     } catch (err) {
       throw new PipelineError('STORAGE_UNAVAILABLE', `could not store the upload: ${(err as Error).message}`, 'ingest',

@@ -1,6 +1,6 @@
 /**
- * Worker side, stage 6: write the result to the output bucket — `<name>` → `<name>,<label>` (the
- * classic protocol) and `results/<requestId>.json` (the full result). A job that failed for good
+ * Worker side, stage 6: write the result to the output bucket — `results/<requestId>.json` (the full
+ * result) and, for inputs of the classic protocol, `<name>` → `<name>,<label>`. A job that failed for good
  * (an undecodable image...) gets `results/<requestId>.json` with its error, so a client holding a
  * job id learns the outcome too. Writing the same result twice gives the same objects: a duplicate
  * delivery is harmless.
@@ -59,8 +59,8 @@ export function persist(
       const result = toResult(job, classifier);
       const name = stem(job.request.file);
       await Promise.all([
-        put(name, `${name},${result.label}`, 'text/plain; charset=utf-8'),
         put(resultKey(job.request.requestId), JSON.stringify(result), 'application/json'),
+        job.protocol === 'api' ? undefined : put(name, `${name},${result.label}`, 'text/plain; charset=utf-8'),
       ]);
       return { ...job, result, timings: { ...job.timings, persist: round(performance.now() - started) } };
     } catch (err) {
