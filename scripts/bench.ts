@@ -5,7 +5,7 @@
  * measured in this same run: the models on one thread in this process, then the service as
  * `npm start` runs it, in a child process, under a burst of uploads.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,7 +13,10 @@ import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../models/index.js';
 import { loadConfig, projectRoot } from '../pipeline/config.js';
 import { benchModel, type ModelBench } from './lib/bench/models.js';
 import { readPhotos } from './lib/bench/photos.js';
+import { measureCalls, type CallCost } from './lib/bench/calls.js';
 import { burst, startServiceProcess, type BurstResult } from './lib/bench/pipeline.js';
+import { pidsOf } from './lib/bench/proc.js';
+import { freePorts } from './lib/validate/ports.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -58,9 +61,18 @@ async function main(): Promise<void> {
     const raw = models.find((m) => m.id === model) ?? (await benchModel(model, photos, { modelsDir: config.model.modelsDir, batches: [1, 2, 4, 8, 16] }));
     const workers = args.workers ?? String(cores);
     process.stderr.write(`starting the service (model ${model}, ${workers} workers)...\n`);
-    const service = await startServiceProcess({ MODEL: model, WORKERS: workers });
+    // Known ports: this process talks to the service's endpoint too, to measure the calls alone.
+    const [sqsPort, s3Port] = await freePorts(2);
+    const ports = { EMBEDDED_SQS_PORT: String(sqsPort), EMBEDDED_S3_PORT: String(s3Port) };
+    const service = await startServiceProcess({ MODEL: model, WORKERS: workers, ...ports });
     try {
       await burst(service, photos.slice(0, 8), 8); // warm-up: connections, JIT, first batches
+      const [endpointPid] = pidsOf(service.pid, 'endpoint');
+      if (endpointPid === undefined) throw new Error('the service has no embedded endpoint process');
+      process.stderr.write('measuring the S3/SQS calls one image needs...\n');
+      const calls = await measureCalls(loadConfig({ ...process.env, ...ports, MODEL: model }), endpointPid, await readFile(photos[0]!.path));
+      printCalls(calls);
+      report.calls = calls;
       const bursts: BurstResult[] = [];
       for (const size of [...new Set([burstSize, n])]) {
         process.stderr.write(`burst of ${size}...\n`);
@@ -107,6 +119,22 @@ async function main(): Promise<void> {
   const file = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(file, JSON.stringify(report, null, 2));
   out(`\nJSON: ${file}`);
+}
+
+/** The floor: what the calls alone cost per image, against the overhead target. */
+function printCalls(calls: readonly CallCost[]): void {
+  out('\n## The floor: the S3/SQS calls one image needs, each measured alone (same SDK clients as the service)\n');
+  out('| call | made by | per image | client CPU ms/call | endpoint CPU ms/call | client ms/img | endpoint ms/img |');
+  out('|---|---|---|---|---|---|---|');
+  let client = 0;
+  let endpoint = 0;
+  for (const c of calls) {
+    client += c.perImage * c.clientMs;
+    endpoint += c.perImage * c.endpointMs;
+    out(`| ${c.call} | ${c.by} | ${c.perImage} | ${ms(c.clientMs)} | ${ms(c.endpointMs)} | ${ms(c.perImage * c.clientMs)} | ${ms(c.perImage * c.endpointMs)} |`);
+  }
+  out(`| **all** | | | | | **${ms(client)}** | **${ms(endpoint)}** |`);
+  out(`\nThe calls alone cost ${ms(client)} ms of CPU per image in the service's own processes (SDK serialization, SigV4 signing, HTTP) and ${ms(endpoint)} ms in the embedded endpoint — before any of the service's own code runs.`);
 }
 
 main().catch((err: unknown) => {

@@ -58,6 +58,11 @@ function roleOf(pid: number, root: number): Role {
   }
 }
 
+/** The processes of one role in the service tree rooted at `root`. */
+export function pidsOf(root: number, role: Role): number[] {
+  return processTree(root).filter((pid) => roleOf(pid, root) === role);
+}
+
 /** CPU spent between two snapshots per role (ms). */
 export function cpuByRole(before: Map<number, number>, after: Map<number, number>, root: number): Record<Role, number> {
   const out: Record<Role, number> = { web: 0, endpoint: 0, workers: 0 };
