@@ -1,12 +1,12 @@
 /**
- * `npm run bench [-- --n 250] [--burst 100] [--model ID] [--workers N] [--skip-models] [--skip-pipeline]`
+ * `npm run bench [-- --n 250] [--burst 100] [--model ID] [--workers N] [--data-dir DIR] [--skip-models] [--skip-pipeline]`
  *
  * Prints markdown tables and writes JSON to bench-results/. Every ratio is computed from numbers
  * measured in this same run: the models on one thread in this process, then the service as
  * `npm start` runs it, in a child process, under a burst of uploads.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../models/index.js';
@@ -24,6 +24,8 @@ const { values: args } = parseArgs({
     burst: { type: 'string', default: '100' },
     model: { type: 'string' },
     workers: { type: 'string' },
+    // Where the service's data directory (the embedded S3's files) goes: the OS temp dir by default.
+    'data-dir': { type: 'string' },
     'skip-models': { type: 'boolean', default: false },
     'skip-pipeline': { type: 'boolean', default: false },
   },
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
     // Known ports: this process talks to the service's endpoint too, to measure the calls alone.
     const [sqsPort, s3Port] = await freePorts(2);
     const ports = { EMBEDDED_SQS_PORT: String(sqsPort), EMBEDDED_S3_PORT: String(s3Port) };
-    const service = await startServiceProcess({ MODEL: model, WORKERS: workers, ...ports });
+    const service = await startServiceProcess({ MODEL: model, WORKERS: workers, ...ports }, args['data-dir']);
     try {
       await burst(service, photos.slice(0, 8), 8); // warm-up: connections, JIT, first batches
       const [endpointPid] = pidsOf(service.pid, 'endpoint');
@@ -89,8 +91,9 @@ async function main(): Promise<void> {
         // replaces in production) and the decode + inference work itself.
         ownOverheadCpuMsPerImage: b.cpuMsPerImageByRole.web + b.cpuMsPerImageByRole.workers - perImageMs,
       }));
-      report.pipeline = { model, workers: Number(workers), raw, bursts: rows };
-      out(`\n## Pipeline (\`npm start\` defaults, model ${model}, ${workers} workers, ${cores} cores)\n`);
+      const dataParent = args['data-dir'] ?? tmpdir();
+      report.pipeline = { model, workers: Number(workers), dataParent, raw, bursts: rows };
+      out(`\n## Pipeline (\`npm start\` defaults, model ${model}, ${workers} workers, ${cores} cores, data under ${dataParent})\n`);
       out('| burst | answered | top-1 | makespan s | ideal s | makespan ÷ ideal | images/s | p50 ms | p95 ms | p99 ms | efficiency (÷ raw infer × cores) | efficiency (÷ raw decode+infer × cores) | service CPU ms/img | overhead CPU ms/img |');
       out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
       for (const r of rows) {
