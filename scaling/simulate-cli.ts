@@ -27,6 +27,9 @@ Simulates the queue, the instances and the scaler for a trace of arrival times.
   --ingest S  --deliver S
                       per-request time outside the queue, counted in latency (default 0): arrival →
                       in the queue (upload, store, enqueue) and processed → answered (delivery)
+  --cold-start S  --cold-factor F
+                      a launched instance works F times slower during its first S seconds in
+                      service (default 0 s, factor 1: no cold start)
   --json              print the summary as JSON instead of text
   -h, --help          this text`;
 
@@ -51,6 +54,8 @@ const NUMERIC_FLAGS = {
   visibility: 'visibilityTimeoutSeconds',
   ingest: 'ingestSeconds',
   deliver: 'deliverSeconds',
+  'cold-start': 'coldStartSeconds',
+  'cold-factor': 'coldStartFactor',
 } as const;
 
 export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
@@ -77,6 +82,8 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
         visibility: { type: 'string' },
         ingest: { type: 'string' },
         deliver: { type: 'string' },
+        'cold-start': { type: 'string' },
+        'cold-factor': { type: 'string' },
       },
     });
   } catch (err) {
@@ -103,7 +110,7 @@ export function formatSummary(trace: Trace, mode: SimMode, policy: ScalingPolicy
   const f = (n: number, d = 1) => n.toFixed(d);
   return [
     `trace ${trace.name} (${s.requests} requests) · mode ${mode} · period ${policy.periodSeconds} s · target ${f(targetBacklogPerInstance(policy), 2)} msgs/instance · capacity ${policy.minCapacity}-${policy.maxCapacity}`,
-    `environment: boot ${env.bootSeconds} s · ${env.perImageSeconds} s/image · batch ${env.batchSize} · ${env.concurrency} slot(s)/instance · lag ${env.metricLagPeriods} period(s) · ingest ${env.ingestSeconds} s · deliver ${env.deliverSeconds} s · seed ${env.seed}`,
+    `environment: boot ${env.bootSeconds} s · ${env.perImageSeconds} s/image · batch ${env.batchSize} · ${env.concurrency} slot(s)/instance · lag ${env.metricLagPeriods} period(s) · ingest ${env.ingestSeconds} s · deliver ${env.deliverSeconds} s · cold start ${env.coldStartSeconds} s × ${env.coldStartFactor} · seed ${env.seed}`,
     `served          ${s.served}/${s.requests}${s.drained ? '' : '  (NOT drained before the horizon)'}`,
     `latency         p50 ${f(s.latency.p50)} s · p95 ${f(s.latency.p95)} s · p99 ${f(s.latency.p99)} s · mean ${f(s.latency.mean)} s · max ${f(s.latency.max)} s`,
     `makespan        ${f(s.makespanSeconds)} s`,

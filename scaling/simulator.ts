@@ -10,7 +10,13 @@
  *    the slot, the answer's way back). Both are a constant per request, 0 in the presets.
  *  - An instance is in service `bootSeconds` after launch. It has `concurrency` worker slots; an idle
  *    slot receives up to `batchSize` messages (they become in flight) and finishes them together after
- *    (batchOverheadSeconds + perImageSeconds × n) × U(1 − jitter, 1 + jitter) seconds.
+ *    work = (batchOverheadSeconds + perImageSeconds × n) × U(1 − jitter, 1 + jitter) seconds.
+ *  - Cold start: during its first `coldStartSeconds` in service a launched instance works at
+ *    1 / `coldStartFactor` of its speed (a fresh process: cold code paths, first model runs, and the CPU
+ *    it shares with instances booting beside it), so a batch started at age a takes
+ *    `coldServiceSeconds(work, a, env)`: slow until the window ends, full speed after. An instance
+ *    loses at most coldStartSeconds × (1 − 1 / coldStartFactor) of work, however its batches fall.
+ *    The minCapacity instances in service at t = 0 are warm. Presets: 0 s and factor 1 (none).
  *  - Metrics: one datapoint per period [t − P, t) with the *maximum* visible and in-flight counts and
  *    the instances in service at its end. The scaler sees it `metricLagPeriods` periods later
  *    (CloudWatch delivery and alarm-evaluation delay; 0 for the local autoscaler).
@@ -62,6 +68,13 @@ export interface SimEnvironment {
    * not occupy the slot. ingestSeconds + deliverSeconds is the request overhead outside the queue.
    */
   readonly deliverSeconds: number;
+  /**
+   * Seconds after an instance comes into service during which it works at 1 / coldStartFactor of its
+   * speed (see coldServiceSeconds). Not `warmupSeconds`: that is the policy's scale-in hold.
+   */
+  readonly coldStartSeconds: number;
+  /** Slowdown of an instance during its first coldStartSeconds in service, ≥ 1 (1: no cold start). */
+  readonly coldStartFactor: number;
 }
 
 /**
@@ -79,6 +92,9 @@ export function environmentPreset(mode: SimMode, policy: ScalingPolicy): SimEnvi
     horizonAfterLastArrivalSeconds: 86_400,
     ingestSeconds: 0,
     deliverSeconds: 0,
+    // Measured per run by scaling:validate for local workers; not measured on AWS yet.
+    coldStartSeconds: 0,
+    coldStartFactor: 1,
   };
   return mode === 'aws'
     ? { ...common, bootSeconds: 90, visibilityTimeoutSeconds: 60, metricLagPeriods: 1 }
@@ -99,6 +115,8 @@ export function validateEnvironment(env: SimEnvironment): SimEnvironment {
     ['horizonAfterLastArrivalSeconds', (v) => v > 0, 'must be > 0'],
     ['ingestSeconds', (v) => v >= 0, 'must be >= 0'],
     ['deliverSeconds', (v) => v >= 0, 'must be >= 0'],
+    ['coldStartSeconds', (v) => v >= 0, 'must be >= 0'],
+    ['coldStartFactor', (v) => v >= 1, 'must be >= 1'],
   ];
   for (const [field, ok, reason] of rules) {
     const value = env[field];
@@ -186,6 +204,8 @@ interface Instance {
   readonly id: number;
   readonly launchAt: number;
   readonly readyAt: number;
+  /** Its cold start counts from here; −∞ for the instances already warm at t = 0. */
+  readonly coldFrom: number;
   ready: boolean;
   terminatedAt: number | null;
   readonly slots: Slot[];
@@ -205,6 +225,16 @@ function before(a: SimEvent, b: SimEvent): boolean {
   if (a.time !== b.time) return a.time < b.time;
   if (PRIORITY[a.kind] !== PRIORITY[b.kind]) return PRIORITY[a.kind] < PRIORITY[b.kind];
   return a.seq < b.seq;
+}
+
+/**
+ * Wall time of `work` seconds of warm service started `ageSeconds` after the instance came into
+ * service: at 1 / coldStartFactor speed until coldStartSeconds, at full speed after.
+ */
+export function coldServiceSeconds(work: number, ageSeconds: number, env: Pick<SimEnvironment, 'coldStartSeconds' | 'coldStartFactor'>): number {
+  const slowWall = Math.max(0, env.coldStartSeconds - ageSeconds);
+  if (work * env.coldStartFactor <= slowWall) return work * env.coldStartFactor;
+  return slowWall + (work - slowWall / env.coldStartFactor);
 }
 
 /** Nearest-rank percentile of an ascending array. */
@@ -241,11 +271,12 @@ export function simulate(input: SimInput): SimResult {
   const active = (): Instance[] => instances.filter((i) => i.terminatedAt === null);
   const inService = (): number => instances.reduce((n, i) => n + (i.terminatedAt === null && i.ready ? 1 : 0), 0);
 
-  const launch = (now: number, bootSeconds: number): void => {
+  const launch = (now: number, bootSeconds: number, warm: boolean): void => {
     const inst: Instance = {
       id: nextInstanceId++,
       launchAt: now,
       readyAt: now + bootSeconds,
+      coldFrom: warm ? Number.NEGATIVE_INFINITY : now + bootSeconds,
       ready: bootSeconds === 0,
       terminatedAt: null,
       slots: Array.from({ length: env.concurrency }, () => ({ batch: [], token: 0 })),
@@ -286,7 +317,8 @@ export function simulate(input: SimInput): SimResult {
         slot.token++;
         inFlight += batch.length;
         const noise = 1 + env.jitter * (2 * rand() - 1);
-        const duration = (env.batchOverheadSeconds + env.perImageSeconds * batch.length) * noise;
+        const work = (env.batchOverheadSeconds + env.perImageSeconds * batch.length) * noise;
+        const duration = coldServiceSeconds(work, now - inst.coldFrom, env);
         schedule({ kind: 'done', time: now + duration, instance: inst, slot, token: slot.token });
       }
     }
@@ -325,8 +357,8 @@ export function simulate(input: SimInput): SimResult {
   let peakQueue = 0;
   let peakCapacity = 0;
 
-  // Initial capacity: minCapacity instances already in service.
-  for (let i = 0; i < policy.minCapacity; i++) launch(0, 0);
+  // Initial capacity: minCapacity instances already in service, past their cold start.
+  for (let i = 0; i < policy.minCapacity; i++) launch(0, 0, true);
   // A request reaches the queue `ingestSeconds` after it arrives; its latency counts from arrival.
   arrivals.forEach((time, id) => schedule({ kind: 'arrival', time: time + env.ingestSeconds, message: { id, arrival: time } }));
   let tickIndex = 1;
@@ -366,7 +398,7 @@ export function simulate(input: SimInput): SimResult {
           backlogSince: signals.backlogSince,
         });
         if (d.desired > capacity) {
-          for (let i = capacity; i < d.desired; i++) launch(now, env.bootSeconds);
+          for (let i = capacity; i < d.desired; i++) launch(now, env.bootSeconds, false);
           lastScaleOut = now;
           actions.push({ t: now, from: capacity, to: d.desired, rule: d.rule, reason: d.reason });
         } else if (d.desired < capacity) {

@@ -1,9 +1,10 @@
 /**
  * `npm run scaling:validate`: the simulator against the real local autoscaler. Each trace is
  * replayed on the real service (`npm start`'s entry point, autoscaling on), then simulated in local
- * mode with the same policy and with the worker start time, service time and per-request overhead
- * outside the queue (ingest, deliver) measured in that run; prints predicted vs measured makespan
- * and p95 latency, then the calibrated inputs. Exits 1 if a trace could not be measured.
+ * mode with the same policy and with the worker start time, service time, cold start and per-request
+ * overhead outside the queue (ingest, deliver) measured in that run; prints predicted vs measured
+ * makespan and p95 latency, then the calibrated inputs and the slowest latencies. Exits 1 if a trace
+ * could not be measured.
  */
 import { createLogger, setLogLevel } from '../pipeline/log.js';
 import { ValidateError } from './lib/validate/errors.js';

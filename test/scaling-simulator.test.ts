@@ -3,10 +3,13 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_POLICY, LOCAL_POLICY, resolvePolicy, type ScalingPolicy } from '../scaling/policy.js';
-import { environmentPreset, percentile, simulate, type SimEnvironment, type SimMode } from '../scaling/simulator.js';
+import { coldServiceSeconds, environmentPreset, percentile, simulate, type SimEnvironment, type SimMode } from '../scaling/simulator.js';
 import { loadTrace, parseCsvTrace, parseJsonTrace } from '../scaling/trace.js';
 import { parseSimulateArgs, simulateMain } from '../scaling/simulate-cli.js';
+import { attributeBatches, batchesOf, fitColdStart, type AgedBatch } from '../scripts/lib/validate/cold-start.js';
+import { latencyTail } from '../scripts/lib/validate/compare.js';
 import { estimateOverhead, splitRequest } from '../scripts/lib/validate/overhead.js';
+import type { StoredResult } from '../scripts/lib/validate/stored.js';
 import type { RequestOutcome } from '../scripts/lib/validate/replay.js';
 import { ValidateError } from '../scripts/lib/validate/errors.js';
 import { silentLogger } from '../scaling/log.js';
@@ -99,6 +102,119 @@ test('instance-minutes match a hand-computed tiny case', (t) => {
   );
 });
 
+const round9 = (xs: readonly number[]) => xs.map((x) => Number(x.toFixed(9)));
+
+test('cold start: a new instance works coldStartFactor times slower during its first coldStartSeconds', (t) => {
+  // The hand-computed case above: launched at 1, in service at 11, 5 s per image. Two requests at 0,
+  // one slot: warm, done at 16 and 21. Cold 4 s × 5: the first batch does 4 / 5 = 0.8 s of work in
+  // the window and the remaining 4.2 s after it, done at 11 + 4 + 4.2 = 19.2; the second starts at age
+  // 8.2, warm, done at 24.2. Both 3.2 s later = the work lost in the window, 4 × (1 − 1 / 5).
+  const policy = resolvePolicy(
+    { maxCapacity: 1, scaleToZero: { enabled: true, emptyPeriods: 3 }, warmupSeconds: 0, scaleOutCooldownSeconds: 0, scaleInCooldownSeconds: 0 },
+    LOCAL_POLICY,
+  );
+  const base = { bootSeconds: 10, perImageSeconds: 5, jitter: 0 };
+  t.deepEqual(run([0, 0], 'local', policy, base).latencies, [16, 21]);
+  t.deepEqual(round9(run([0, 0], 'local', policy, { ...base, coldStartSeconds: 4, coldStartFactor: 5 }).latencies), [19.2, 24.2]);
+  // A window longer than the batch: the whole batch at 1/5 speed (25 s), the next one still inside it (25 s).
+  t.deepEqual(run([0, 0], 'local', policy, { ...base, coldStartSeconds: 100, coldStartFactor: 5 }).latencies, [36, 61]);
+});
+
+test('cold start: factor 1 or a 0-s window changes nothing, and warm minimum instances have none', (t) => {
+  const plain = run(steady.arrivals, 'local');
+  t.deepEqual(run(steady.arrivals, 'local', LOCAL_POLICY, { coldStartSeconds: 30, coldStartFactor: 1 }), plain);
+  t.deepEqual(run(steady.arrivals, 'local', LOCAL_POLICY, { coldStartSeconds: 0, coldStartFactor: 5 }), plain);
+  t.notDeepEqual(run(steady.arrivals, 'local', LOCAL_POLICY, { coldStartSeconds: 30, coldStartFactor: 5 }).latencies, plain.latencies);
+  const warmMin = resolvePolicy({ minCapacity: 1, maxCapacity: 1, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } }, LOCAL_POLICY);
+  t.deepEqual(run([0, 0, 0], 'local', warmMin, { perImageSeconds: 5, jitter: 0, coldStartSeconds: 100, coldStartFactor: 5 }).latencies, [5, 10, 15]);
+  for (const mode of ['aws', 'local'] as const) {
+    t.like(environmentPreset(mode, mode === 'aws' ? DEFAULT_POLICY : LOCAL_POLICY), { coldStartSeconds: 0, coldStartFactor: 1 });
+  }
+});
+
+test('coldServiceSeconds: slow inside the window, full speed after it', (t) => {
+  const env = { coldStartSeconds: 0.5, coldStartFactor: 5 };
+  t.is(coldServiceSeconds(0.08, 0, env), 0.4); // all inside
+  t.is(Number(coldServiceSeconds(1, 0, env).toFixed(9)), 1.4); // 0.5 s for 0.1 s of work, then 0.9 s
+  t.is(Number(coldServiceSeconds(1, 0.3, env).toFixed(9)), 1.16); // 0.2 s for 0.04 s, then 0.96 s
+  t.is(coldServiceSeconds(1, 0.6, env), 1); // after the window
+  t.is(coldServiceSeconds(1, Number.POSITIVE_INFINITY, env), 1); // a warm instance
+  for (const [field, value] of [['coldStartSeconds', -1], ['coldStartFactor', 0.5]] as const) {
+    const err = t.throws(() => run([0], 'local', LOCAL_POLICY, { [field]: value }), { instanceOf: ScalingError });
+    t.is(err.context['field'], field);
+  }
+});
+
+function storedImage(id: string, batch: number, inferMs: number, completedAt: number): StoredResult {
+  return { id, batch, timings: { infer: inferMs }, completedAt };
+}
+
+test('validate: batches are rebuilt from the stored results, identical single-image batches kept apart', (t) => {
+  const origin = 1000;
+  const batches = batchesOf(
+    [
+      storedImage('a', 1, 8, 1001.5),
+      storedImage('b', 1, 8, 1003.25), // same size and inference time, another batch
+      storedImage('c', 2, 20, 1002.012), // persisted after its batch-mate: the batch ended at the earlier one
+      storedImage('d', 2, 20, 1002.01),
+      storedImage('e', 3, 1, 1009), // no inference time: not a batch
+    ].map((r) => (r.id === 'e' ? { ...r, timings: {} } : r)),
+    origin,
+  );
+  t.deepEqual(
+    batches.map((b) => [b.n, Number(b.start.toFixed(6)), Number(b.end.toFixed(6))]),
+    [
+      [1, 1.492, 1.5],
+      [2, 1.99, 2.01],
+      [1, 3.242, 3.25],
+    ],
+  );
+});
+
+test('validate: a batch goes to a free worker in service, the one idle longest; ages count from its ready time', (t) => {
+  const batch = (start: number, end: number) => ({ n: 1, inferSeconds: end - start, start, end });
+  const workers = [
+    { readyAt: 0, retiredAt: Number.POSITIVE_INFINITY },
+    { readyAt: 2, retiredAt: Number.POSITIVE_INFINITY },
+  ];
+  // 0.5: only worker 0 is in service. 2.5: both are free, worker 1 never ran (idle longest).
+  // 2.55: worker 1 is busy until 2.6 → worker 0.
+  const a = attributeBatches([batch(2.55, 2.8), batch(0.5, 0.7), batch(2.5, 2.6)], workers);
+  t.deepEqual(round9(a.batches.map((b) => b.ageSeconds)), [0.5, 0.5, 2.55]);
+  t.deepEqual(round9(a.batches[1]!.alternativeAges), [2.5]);
+  t.is(a.overlapping, 0);
+});
+
+test('validate: the cold-start fit recovers the window and the slowdown the batches were made with', (t) => {
+  // Warm: 10 ms + 5 ms × n. Cold: 1 s × 4. One batch every 0.25 s of age for 10 s, sizes 1-8.
+  const env = { coldStartSeconds: 1, coldStartFactor: 4 };
+  const make = (cold: boolean): AgedBatch[] =>
+    Array.from({ length: 40 }, (_, i) => {
+      const n = (i % 8) + 1;
+      const age = i * 0.25;
+      const inferSeconds = cold ? coldServiceSeconds(0.01 + 0.005 * n, age, env) : 0.01 + 0.005 * n;
+      return { n, inferSeconds, start: age, end: age + inferSeconds, ageSeconds: age, alternativeAges: [] };
+    });
+  const fit = fitColdStart(make(true));
+  // The last cold batch (n = 4 at age 0.75: 30 ms × 4) ends at 0.87; any window in [0.87, 1] fits exactly.
+  t.true(fit.seconds >= 0.87 && fit.seconds <= 1, `window ${fit.seconds}`);
+  t.is(Number(fit.factor.toFixed(4)), 4);
+  t.is(fit.coldBatches, 4);
+  t.is(Number(fit.warm.overheadSeconds.toFixed(9)), 0.01);
+  t.is(Number(fit.warm.perImageSeconds.toFixed(9)), 0.005);
+  const none = fitColdStart(make(false));
+  t.like(none, { seconds: 0, factor: 1, coldBatches: 0 });
+});
+
+test('validate: the latency tail pairs the k-th slowest and marks the p95 rank', (t) => {
+  const measured = Array.from({ length: 100 }, (_, i) => i / 100);
+  const predicted = measured.map((x) => x / 2);
+  const tail = latencyTail(measured, predicted);
+  t.deepEqual(tail.map((p) => p.rank), [1, 6, 10, 20, 30, 40]);
+  t.like(tail[1], { p95: true, measured: 0.94, predicted: 0.47 });
+  t.is(percentile([...measured].sort((a, b) => a - b), 95), 0.94);
+});
+
 test('time outside the queue: ingest delays reaching the queue, deliver delays the answer; both count in latency', (t) => {
   // Two warm instances, two requests at t=0, 5 s per image. Ingest 0.5 s: in the queue at 0.5, done at 5.5;
   // deliver 0.25 s: answered at 5.75. Without them: latency 5.
@@ -171,9 +287,9 @@ test('validate: a request splits into ingest (client wait + web stages) and deli
   t.is(err.code, 'CALIBRATION');
 });
 
-test('the CLI takes --ingest and --deliver', (t) => {
-  const o = parseSimulateArgs(['--trace', 'x.csv', '--ingest', '0.2', '--deliver', '0.05']);
-  t.deepEqual(o.overrides, { ingestSeconds: 0.2, deliverSeconds: 0.05 });
+test('the CLI takes --ingest, --deliver, --cold-start and --cold-factor', (t) => {
+  const o = parseSimulateArgs(['--trace', 'x.csv', '--ingest', '0.2', '--deliver', '0.05', '--cold-start', '1.5', '--cold-factor', '3']);
+  t.deepEqual(o.overrides, { ingestSeconds: 0.2, deliverSeconds: 0.05, coldStartSeconds: 1.5, coldStartFactor: 3 });
   t.throws(() => parseSimulateArgs(['--trace', 'x.csv', '--ingest', 'soon']), { instanceOf: ScalingError });
 });
 

@@ -3,16 +3,18 @@
  *
  *  - Worker start (`bootSeconds`): for every scale-out decision from a to b, the time from the
  *    decision until the polled status shows a+1, ..., b workers running (before the next decision),
- *    i.e. one start time per new worker; mean over all of them. Without status samples for a
- *    scale-out, its decision → `pool.resize` settled time (all of its workers ready) stands in.
+ *    or until its `pool.resize` settled (all of its workers ready) if that is earlier: a status
+ *    sample lags by up to a poll. One start time per new worker; mean over all of them. Without
+ *    status samples for a scale-out, the resize settled time stands in for each of its workers.
  *  - Service time: a worker's serial bottleneck is the inference loop (one batch at a time); fetch,
  *    decode, persist and respond run concurrently around it. So one worker = one slot whose batch
- *    of n images takes `batchOverheadSeconds + perImageSeconds × n`, fitted by least squares on the
- *    inference batches of the run (`timings.infer` of the batch, `batch` = its size, both from the
+ *    of n images takes `batchOverheadSeconds + perImageSeconds × n`, fitted on the inference
+ *    batches of the run (`timings.infer` of the batch, `batch` = its size, `completedAt`, from the
  *    stored results). Under CPU contention the measured inference time already includes the time
- *    lost to decoding and to the other processes. When the fit is undetermined or unphysical (one
- *    batch size only; a negative overhead or slope, as noise easily gives) the overhead is 0 and
- *    the per-image time is the ratio estimate Σ infer / Σ n: total slot busy time per image.
+ *    lost to decoding and to the other processes.
+ *  - Cold start (`coldStartSeconds`, `coldStartFactor`): each batch is attributed to a worker, whose
+ *    ready time (above) gives the batch's age; the window and the slowdown that best predict every
+ *    batch's duration, with the warm fit above on the batches after the window (`cold-start.ts`).
  *  - Batch size: the workers' MAX_BATCH (at most 10, the simulator's receive limit).
  *  - Time outside the queue and the slot (`overhead.ts`): per answered request, `ingestSeconds` =
  *    client send → message in the queue (the wait before the web tier reads the upload, upload,
@@ -22,6 +24,7 @@
  */
 import type { SimEnvironment } from '../../../scaling/simulator.js';
 import { percentile } from '../../../scaling/simulator.js';
+import { attributeBatches, batchesOf, fitColdStart, type WorkerSpan } from './cold-start.js';
 import { ValidateError } from './errors.js';
 import type { Measurement } from './measure.js';
 import { estimateOverhead, type Spread } from './overhead.js';
@@ -31,6 +34,9 @@ export interface Calibration {
   readonly perImageSeconds: number;
   readonly batchOverheadSeconds: number;
   readonly batchSize: number;
+  /** A new worker's first seconds in service, during which it runs `coldStartFactor` times slower. */
+  readonly coldStartSeconds: number;
+  readonly coldStartFactor: number;
   /** Client send → message in the queue, seconds; the median is the simulator's `ingestSeconds`. */
   readonly ingestSeconds: Spread;
   /** Of ingest: median wait before the web tier reads the upload (client-side remainder), seconds. */
@@ -43,43 +49,21 @@ export interface Calibration {
     readonly scaleOuts: number;
     /** One per started worker. */
     readonly bootsSeconds: readonly number[];
+    /** Workers that started at once with each of them (1: alone), to read the boot times against. */
+    readonly bootsAtOnce: readonly number[];
     readonly batches: number;
     readonly batchSizes: { readonly min: number; readonly mean: number; readonly max: number };
+    /** Of the warm service time (the batches started after the cold-start window). */
     readonly fit: 'least-squares' | 'ratio';
+    /** Batches started in a worker's cold-start window. */
+    readonly coldBatches: number;
+    /** Batches whose cold-start status depended on which of the free workers ran them. */
+    readonly ambiguousBatches: number;
+    /** Batches that overlapped every worker's previous batch (should be 0). */
+    readonly overlappingBatches: number;
     /** Answered requests the overhead medians are taken over. */
     readonly overheadRequests: number;
   };
-}
-
-interface Batch {
-  readonly n: number;
-  readonly inferMs: number;
-}
-
-/** Images of one batch share its size and its (0.01 ms) inference time. */
-function batchesOf(m: Measurement): Batch[] {
-  const seen = new Map<string, Batch>();
-  for (const r of m.stored) {
-    const infer = r.timings['infer'];
-    if (infer === undefined || r.batch < 1) continue;
-    seen.set(`${r.batch}|${infer}`, { n: r.batch, inferMs: infer });
-  }
-  return [...seen.values()];
-}
-
-function fit(batches: readonly Batch[]): { overheadMs: number; perImageMs: number; kind: Calibration['basis']['fit'] } {
-  const k = batches.length;
-  const meanN = batches.reduce((s, b) => s + b.n, 0) / k;
-  const meanT = batches.reduce((s, b) => s + b.inferMs, 0) / k;
-  const sxx = batches.reduce((s, b) => s + (b.n - meanN) ** 2, 0);
-  const sxy = batches.reduce((s, b) => s + (b.n - meanN) * (b.inferMs - meanT), 0);
-  if (sxx > 0) {
-    const slope = sxy / sxx;
-    const intercept = meanT - slope * meanN;
-    if (slope > 0 && intercept >= 0) return { overheadMs: intercept, perImageMs: slope, kind: 'least-squares' };
-  }
-  const perImage = batches.reduce((s, b) => s + b.inferMs, 0) / batches.reduce((s, b) => s + b.n, 0);
-  return { overheadMs: 0, perImageMs: perImage, kind: 'ratio' };
 }
 
 const WORKER_STAGES = ['s3Get', 'decode', 'persist'] as const;
@@ -96,44 +80,76 @@ function stageSums(m: Measurement, stages: readonly string[]): number[] {
     .sort((a, b) => a - b);
 }
 
-/** Start time of each worker a scale-out added (see the module comment), seconds. */
-function workerStarts(m: Measurement): number[] {
-  const out: number[] = [];
+interface WorkerStart {
+  /** Decision → in service, seconds. */
+  readonly bootSeconds: number;
+  /** Workers the same decision started. */
+  readonly atOnce: number;
+}
+
+/** Start time of each worker a scale-out decision added (see the module comment). */
+function startsOf(m: Measurement, i: number): number[] {
+  const d = m.decisions[i]!;
+  const at = d.t - m.originEpoch;
+  const next = m.decisions[i + 1];
+  const until = next === undefined ? Number.POSITIVE_INFINITY : next.t - m.originEpoch;
+  const settled = d.resize.state === 'done' && d.resize.ms !== undefined ? d.resize.ms / 1000 : undefined;
+  const samples = m.timeline.filter((s) => s.t >= at && s.t < until);
+  const starts: number[] = [];
+  for (let k = d.from + 1; k <= d.to; k++) {
+    const first = samples.find((s) => s.running >= k);
+    if (first) starts.push(Math.min(first.t - at, settled ?? Number.POSITIVE_INFINITY));
+  }
+  if (starts.length === d.to - d.from) return starts;
+  return settled === undefined ? [] : Array.from({ length: d.to - d.from }, () => settled);
+}
+
+/**
+ * Every worker of the run: those in service at the origin (the service settled at minCapacity
+ * first), then one per worker a scale-out started; a scale-in retires the newest first, like the pool.
+ */
+function workersOf(m: Measurement): { starts: WorkerStart[]; spans: WorkerSpan[] } {
+  type Mutable = { readyAt: number; retiredAt: number };
+  const spans: Mutable[] = Array.from({ length: m.policy.minCapacity }, () => ({ readyAt: Number.NEGATIVE_INFINITY, retiredAt: Number.POSITIVE_INFINITY }));
+  const starts: WorkerStart[] = [];
   m.decisions.forEach((d, i) => {
-    if (d.to <= d.from) return;
     const at = d.t - m.originEpoch;
-    const next = m.decisions[i + 1];
-    const until = next === undefined ? Number.POSITIVE_INFINITY : next.t - m.originEpoch;
-    const samples = m.timeline.filter((s) => s.t >= at && s.t < until);
-    const starts: number[] = [];
-    for (let k = d.from + 1; k <= d.to; k++) {
-      const first = samples.find((s) => s.running >= k);
-      if (first) starts.push(first.t - at);
+    if (d.to > d.from) {
+      const boots = startsOf(m, i);
+      for (const bootSeconds of boots) {
+        spans.push({ readyAt: at + bootSeconds, retiredAt: Number.POSITIVE_INFINITY });
+        starts.push({ bootSeconds, atOnce: boots.length });
+      }
+    } else {
+      const active = spans.filter((w) => w.retiredAt === Number.POSITIVE_INFINITY).sort((a, b) => b.readyAt - a.readyAt);
+      for (const w of active.slice(0, d.from - d.to)) w.retiredAt = at;
     }
-    if (starts.length === d.to - d.from) out.push(...starts);
-    else if (d.resize.state === 'done' && d.resize.ms !== undefined) out.push(d.resize.ms / 1000);
   });
-  return out;
+  return { starts, spans: [...spans].sort((a, b) => a.readyAt - b.readyAt) };
 }
 
 export function calibrate(m: Measurement): Calibration {
-  const boots = workerStarts(m);
+  const { starts, spans } = workersOf(m);
+  const boots = starts.map((s) => s.bootSeconds);
   if (boots.length === 0) {
     throw new ValidateError('CALIBRATION', `trace ${m.name}: no completed scale-out, so no measured worker start time`, {
       trace: m.name,
       decisions: m.decisions.length,
     });
   }
-  const batches = batchesOf(m);
+  const batches = batchesOf(m.stored, m.originEpoch);
   if (batches.length === 0) throw new ValidateError('CALIBRATION', `trace ${m.name}: no inference batch in the stored results`, { trace: m.name });
-  const f = fit(batches);
+  const attribution = attributeBatches(batches, spans);
+  const cold = fitColdStart(attribution.batches);
   const overhead = estimateOverhead(m.name, m.requests);
   const sizes = batches.map((b) => b.n);
   return {
     bootSeconds: boots.reduce((a, b) => a + b, 0) / boots.length,
-    perImageSeconds: f.perImageMs / 1000,
-    batchOverheadSeconds: f.overheadMs / 1000,
+    perImageSeconds: cold.warm.perImageSeconds,
+    batchOverheadSeconds: cold.warm.overheadSeconds,
     batchSize: Math.min(10, Math.max(1, m.config.worker.maxBatch)),
+    coldStartSeconds: cold.seconds,
+    coldStartFactor: cold.factor,
     ingestSeconds: overhead.ingestSeconds,
     beforeServerSeconds: overhead.beforeServerSeconds,
     deliverSeconds: overhead.deliverSeconds,
@@ -141,9 +157,13 @@ export function calibrate(m: Measurement): Calibration {
     basis: {
       scaleOuts: m.decisions.filter((d) => d.to > d.from).length,
       bootsSeconds: boots,
+      bootsAtOnce: starts.map((s) => s.atOnce),
       batches: batches.length,
       batchSizes: { min: Math.min(...sizes), mean: sizes.reduce((a, b) => a + b, 0) / sizes.length, max: Math.max(...sizes) },
-      fit: f.kind,
+      fit: cold.warm.kind,
+      coldBatches: cold.coldBatches,
+      ambiguousBatches: cold.ambiguous,
+      overlappingBatches: attribution.overlapping,
       overheadRequests: overhead.requests,
     },
   };
@@ -158,6 +178,8 @@ export function environmentFrom(preset: SimEnvironment, c: Calibration, visibili
     batchOverheadSeconds: c.batchOverheadSeconds,
     batchSize: c.batchSize,
     concurrency: 1,
+    coldStartSeconds: c.coldStartSeconds,
+    coldStartFactor: c.coldStartFactor,
     visibilityTimeoutSeconds,
     // Time outside the queue and the inference slot, measured per request in the same run.
     ingestSeconds: c.ingestSeconds.p50,

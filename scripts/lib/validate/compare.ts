@@ -16,6 +16,15 @@ export interface Outcome {
   readonly scaleIns: number;
 }
 
+/** The k-th slowest latency, measured and predicted, seconds. */
+export interface TailPoint {
+  readonly rank: number;
+  /** This rank is the p95's. */
+  readonly p95: boolean;
+  readonly measured: number;
+  readonly predicted: number;
+}
+
 export interface Comparison {
   readonly trace: string;
   readonly scale: number;
@@ -26,6 +35,8 @@ export interface Comparison {
   readonly calibration: Calibration;
   readonly env: SimEnvironment;
   readonly simulation: SimResult;
+  /** Where the slowest requests part: the cold start's backlog first, then the steady state's spread. */
+  readonly tail: readonly TailPoint[];
 }
 
 /** (predicted − measured) / measured, in percent. */
@@ -66,6 +77,20 @@ function predictedOutcome(sim: SimResult, firstArrival: number): Outcome {
   };
 }
 
+const TAIL_RANKS = [1, 10, 20, 30, 40];
+
+/** k-th slowest at a few ranks and at the p95's own rank (nearest rank, as `percentile`). */
+export function latencyTail(measured: readonly number[], predicted: readonly number[]): TailPoint[] {
+  const slowestFirst = (xs: readonly number[]) => [...xs].sort((a, b) => b - a);
+  const m = slowestFirst(measured);
+  const p = slowestFirst(predicted);
+  const count = Math.min(m.length, p.length);
+  // percentile(sorted, 95) takes ascending rank ceil(0.95 n): the (n − that + 1)-th slowest.
+  const p95Rank = count - Math.max(1, Math.ceil(0.95 * count)) + 1;
+  const ranks = [...new Set([...TAIL_RANKS, p95Rank])].filter((k) => k <= count).sort((a, b) => a - b);
+  return ranks.map((rank) => ({ rank, p95: rank === p95Rank, measured: m[rank - 1]!, predicted: p[rank - 1]! }));
+}
+
 /** Checks that the service ran the policy that is simulated (bounds, period, target). */
 function checkSamePolicy(m: Measurement, policy: ScalingPolicy, target: number): void {
   const p = m.policy;
@@ -87,6 +112,7 @@ export function compare(m: Measurement, scale: number, policy: ScalingPolicy, ta
   const calibration = calibrate(m);
   const env = environmentFrom(environmentPreset('local', policy), calibration, m.config.worker.visibilityTimeoutSeconds);
   const simulation = simulate({ arrivals: m.arrivals, policy, env });
+  const measuredLatencies = m.requests.flatMap((r) => (r.done === undefined ? [] : [r.done - r.sent]));
   return {
     trace: m.name,
     scale,
@@ -97,5 +123,6 @@ export function compare(m: Measurement, scale: number, policy: ScalingPolicy, ta
     calibration,
     env,
     simulation,
+    tail: latencyTail(measuredLatencies, simulation.latencies.filter((l) => !Number.isNaN(l))),
   };
 }

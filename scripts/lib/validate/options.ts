@@ -9,8 +9,9 @@ import { ValidateError } from './errors.js';
 export const VALIDATE_USAGE = `Usage: npm run scaling:validate -- [options]
 
 Replays arrival traces against the real service (npm start's entry point, local autoscaler on),
-then runs the simulator in local mode with the same policy and with the service time and worker
-start time measured in that run, and prints predicted vs measured makespan and p95 latency.
+then runs the simulator in local mode with the same policy and with the service time, worker
+start time, cold start and per-request overhead measured in that run, and prints predicted vs
+measured makespan and p95 latency.
 
   --trace FILE        a trace (repeatable; default: every file in scaling/traces/)
   --scale [NAME=]F    multiply the arrival times of trace NAME (or of all) by F

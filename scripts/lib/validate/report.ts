@@ -23,19 +23,25 @@ export function formatMarkdown(rows: readonly Comparison[]): string {
     '',
     'Simulator inputs, measured in the same run (error % = (predicted − measured) / measured):',
     '',
-    '| trace | worker start | per image | per batch | batch ≤ | batches (size min/mean/max) | fit | ingest p50 → sim (p95) | of which before the server | deliver p50 → sim (p95) | of which worker path | overhead basis |',
-    '|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|',
+    '| trace | worker start (each, ×started at once) | per image | per batch | batch ≤ | batches (size min/mean/max) | fit | cold start | cold batches (ambiguous) | ingest p50 → sim (p95) | of which before the server | deliver p50 → sim (p95) | of which worker path | overhead basis |',
+    '|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) => {
       const c = r.calibration;
       const b = c.basis.batchSizes;
+      const boots = c.basis.bootsSeconds.map((x, i) => `${x.toFixed(2)}×${c.basis.bootsAtOnce[i] ?? '?'}`).join(', ');
       return (
-        `| ${r.trace} | ${c.bootSeconds.toFixed(2)} s (${c.basis.bootsSeconds.length} worker${c.basis.bootsSeconds.length === 1 ? '' : 's'}) | ` +
-        `${(c.perImageSeconds * 1000).toFixed(0)} ms | ${(c.batchOverheadSeconds * 1000).toFixed(0)} ms | ${c.batchSize} | ` +
+        `| ${r.trace} | ${c.bootSeconds.toFixed(2)} s (${boots}) | ` +
+        `${(c.perImageSeconds * 1000).toFixed(1)} ms | ${(c.batchOverheadSeconds * 1000).toFixed(0)} ms | ${c.batchSize} | ` +
         `${c.basis.batches} (${b.min}/${b.mean.toFixed(1)}/${b.max}) | ${c.basis.fit} | ` +
+        `${c.coldStartSeconds.toFixed(2)} s × ${c.coldStartFactor.toFixed(1)} | ${c.basis.coldBatches} (${c.basis.ambiguousBatches}) | ` +
         `${ms(c.ingestSeconds.p50)} (${ms(c.ingestSeconds.p95)}) | ${ms(c.beforeServerSeconds)} | ` +
         `${ms(c.deliverSeconds.p50)} (${ms(c.deliverSeconds.p95)}) | ${ms(c.workerPathSeconds)} | ${c.basis.overheadRequests} requests |`
       );
     }),
+    '',
+    'Slowest requests, k-th slowest latency predicted / measured:',
+    '',
+    ...rows.map((r) => `- ${r.trace}: ${r.tail.map((t) => `#${t.rank}${t.p95 ? ' (p95)' : ''} ${s(t.predicted)} / ${s(t.measured)}`).join(' · ')}`),
     '',
     'Workers until the last answer, predicted / measured:',
     '',
@@ -68,5 +74,6 @@ export function summaryJson(rows: readonly Comparison[]): unknown {
     },
     calibration: r.calibration,
     env: r.env,
+    tail: r.tail,
   }));
 }

@@ -1,7 +1,7 @@
 /**
  * The full results the workers stored (`results/<id>.json`), read through the service's S3
  * endpoint: they carry what the HTTP answer leaves out, the size of the inference batch that held
- * each image.
+ * each image and when the worker finished it (`completedAt`, taken as the batch's inference ends).
  */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createAwsClients } from '../../../pipeline/aws/clients.js';
@@ -15,6 +15,8 @@ export interface StoredResult {
   readonly batch: number;
   /** Stage timings in ms (queueWait, s3Get, decode, infer, persist...). */
   readonly timings: Readonly<Record<string, number>>;
+  /** Epoch seconds when the worker finished the image: right after its batch's inference, before persisting. */
+  readonly completedAt: number;
 }
 
 type Obj = Record<string, unknown>;
@@ -30,9 +32,13 @@ function parseStored(id: string, text: string): StoredResult {
   if (!isObj(body) || typeof body['batch'] !== 'number' || !isObj(body['timings'])) {
     throw new ValidateError('CALIBRATION', `${resultKey(id)} has no batch size or timings`, { id });
   }
+  const completedAt = typeof body['completedAt'] === 'string' ? Date.parse(body['completedAt']) : Number.NaN;
+  if (!Number.isFinite(completedAt)) {
+    throw new ValidateError('CALIBRATION', `${resultKey(id)} has no valid completedAt`, { id, completedAt: body['completedAt'] });
+  }
   const timings: Record<string, number> = {};
   for (const [k, v] of Object.entries(body['timings'])) if (typeof v === 'number') timings[k] = v;
-  return { id, batch: body['batch'], timings };
+  return { id, batch: body['batch'], timings, completedAt: completedAt / 1000 };
 }
 
 /** Reads `results/<id>.json` for every id, 16 at a time. */
