@@ -47,6 +47,8 @@ export interface ClassificationResult {
   readonly backend: string;
   /** Images classified together in the inference batch that held this one. */
   readonly batch: number;
+  /** `<host>:<pid>` of the worker process that classified it (which instance did what). */
+  readonly worker: string;
   readonly timings: Timings;
   readonly completedAt: string;
 }

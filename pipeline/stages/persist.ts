@@ -5,6 +5,7 @@
  * job id learns the outcome too. Writing the same result twice gives the same objects: a duplicate
  * delivery is harmless.
  */
+import { hostname } from 'node:os';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { mergeMap, type OperatorFunction } from 'rxjs';
 import type { Classifier } from '../../models/types.js';
@@ -12,6 +13,8 @@ import { asPipelineError, round, type Job } from '../job.js';
 import { resultKey, stem } from '../keys.js';
 import { retry } from '../retry.js';
 import type { AnswerError, ClassificationResult } from '../messages.js';
+
+const WORKER_ID = `${hostname()}:${process.pid}`;
 
 export function toResult(job: Job, classifier: Pick<Classifier, 'manifest' | 'backend'>): ClassificationResult {
   const prediction = job.prediction!;
@@ -24,6 +27,7 @@ export function toResult(job: Job, classifier: Pick<Classifier, 'manifest' | 'ba
     model: classifier.manifest.id,
     backend: classifier.backend,
     batch: job.batch ?? 1,
+    worker: WORKER_ID,
     timings: job.timings,
     completedAt: new Date().toISOString(),
   };
