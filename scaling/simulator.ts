@@ -7,7 +7,11 @@
  *  - Requests arrive at the trace's times and reach the queue (visible) `ingestSeconds` later: the
  *    web tier's handling before the message is enqueued (upload, storing, enqueuing). Their answer
  *    reaches the client `deliverSeconds` after their batch is processed (fetch/decode/persist around
- *    the slot, the answer's way back). Both are a constant per request, 0 in the presets.
+ *    the slot, the answer's way back). Both are constants, 0 in the presets.
+ *  - Measured overhead (optional `overheadSamples`): each request also draws one (ingest, deliver)
+ *    pair, uniformly from the sample, added to the constants. The pair is drawn whole because one
+ *    request's two parts are not independent (they share the machine's load of that moment), and
+ *    the draws come from their own seeded stream, so a sample never changes the service times.
  *  - An instance is in service `bootSeconds` after launch. It has `concurrency` worker slots; an idle
  *    slot receives up to `batchSize` messages (they become in flight) and finishes them together after
  *    work = (batchOverheadSeconds + perImageSeconds × n) × U(1 − jitter, 1 + jitter) seconds.
@@ -75,7 +79,20 @@ export interface SimEnvironment {
   readonly coldStartSeconds: number;
   /** Slowdown of an instance during its first coldStartSeconds in service, ≥ 1 (1: no cold start). */
   readonly coldStartFactor: number;
+  /**
+   * Measured per-request overhead: each request draws one pair (uniformly, seeded) and adds it to
+   * ingestSeconds and deliverSeconds. Absent: every request has the constants only.
+   */
+  readonly overheadSamples?: readonly RequestOverhead[];
 }
+
+/** One request's time outside the queue and the slot, seconds (see SimEnvironment). */
+export interface RequestOverhead {
+  readonly ingestSeconds: number;
+  readonly deliverSeconds: number;
+}
+
+type NumericField = { [K in keyof SimEnvironment]-?: SimEnvironment[K] extends number ? K : never }[keyof SimEnvironment];
 
 /**
  * Environment presets. Service time and concurrency come from the policy's own estimates
@@ -102,7 +119,7 @@ export function environmentPreset(mode: SimMode, policy: ScalingPolicy): SimEnvi
 }
 
 export function validateEnvironment(env: SimEnvironment): SimEnvironment {
-  const rules: [keyof SimEnvironment, (v: number) => boolean, string][] = [
+  const rules: [NumericField, (v: number) => boolean, string][] = [
     ['bootSeconds', (v) => v >= 0, 'must be >= 0'],
     ['perImageSeconds', (v) => v > 0, 'must be > 0'],
     ['batchOverheadSeconds', (v) => v >= 0, 'must be >= 0'],
@@ -124,7 +141,43 @@ export function validateEnvironment(env: SimEnvironment): SimEnvironment {
       throw new ScalingError('INVALID_SIMULATION', `Invalid simulation environment: ${field} ${reason} (got ${String(value)})`, { field, value });
     }
   }
+  if (env.overheadSamples !== undefined) validateOverheadSamples(env.overheadSamples);
   return env;
+}
+
+function validateOverheadSamples(samples: readonly RequestOverhead[]): void {
+  if (samples.length === 0) {
+    throw new ScalingError('INVALID_SIMULATION', 'Invalid simulation environment: overheadSamples must not be empty (omit it for constants only)', {
+      field: 'overheadSamples',
+    });
+  }
+  samples.forEach((sample, i) => {
+    for (const part of ['ingestSeconds', 'deliverSeconds'] as const) {
+      const value = sample[part];
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        const field = `overheadSamples[${i}].${part}`;
+        throw new ScalingError('INVALID_SIMULATION', `Invalid simulation environment: ${field} must be >= 0 (got ${String(value)})`, { field, value });
+      }
+    }
+  });
+}
+
+/** Keeps the overhead draws apart from the service-time jitter's stream of the same seed. */
+const OVERHEAD_STREAM = 0x9e3779b9;
+
+/**
+ * Each request's overhead, in the order of `count` sorted arrivals: the constants plus, with a
+ * sample, one pair drawn uniformly with replacement (a pair, not two independent draws).
+ */
+export function requestOverheads(count: number, env: SimEnvironment): RequestOverhead[] {
+  const constant = { ingestSeconds: env.ingestSeconds, deliverSeconds: env.deliverSeconds };
+  const samples = env.overheadSamples;
+  if (samples === undefined) return Array.from({ length: count }, () => constant);
+  const rand = mulberry32((env.seed ^ OVERHEAD_STREAM) >>> 0);
+  return Array.from({ length: count }, () => {
+    const drawn = samples[Math.floor(rand() * samples.length)]!;
+    return { ingestSeconds: constant.ingestSeconds + drawn.ingestSeconds, deliverSeconds: constant.deliverSeconds + drawn.deliverSeconds };
+  });
 }
 
 export interface TimelinePoint {
@@ -157,7 +210,7 @@ export interface SimSummary {
   readonly served: number;
   /** Arrival → answered (ingest + queue wait + processing + deliver), seconds. */
   readonly latency: LatencyStats;
-  /** First arrival → last answer (last completion + deliverSeconds), seconds. */
+  /** First arrival → last answer (the latest of every request's completion + its deliver time), seconds. */
   readonly makespanSeconds: number;
   /** Σ over instances of (termination or end − launch), in minutes; booting time included. */
   readonly instanceMinutes: number;
@@ -265,7 +318,8 @@ export function simulate(input: SimInput): SimResult {
   const instances: Instance[] = [];
   let nextInstanceId = 0;
   let served = 0;
-  let lastCompletion = 0;
+  let lastAnswer = 0;
+  const overheads = requestOverheads(arrivals.length, env);
   const latencies: number[] = new Array<number>(arrivals.length).fill(Number.NaN);
 
   const active = (): Instance[] => instances.filter((i) => i.terminatedAt === null);
@@ -359,8 +413,8 @@ export function simulate(input: SimInput): SimResult {
 
   // Initial capacity: minCapacity instances already in service, past their cold start.
   for (let i = 0; i < policy.minCapacity; i++) launch(0, 0, true);
-  // A request reaches the queue `ingestSeconds` after it arrives; its latency counts from arrival.
-  arrivals.forEach((time, id) => schedule({ kind: 'arrival', time: time + env.ingestSeconds, message: { id, arrival: time } }));
+  // A request reaches the queue its ingest time after it arrives; its latency counts from arrival.
+  arrivals.forEach((time, id) => schedule({ kind: 'arrival', time: time + overheads[id]!.ingestSeconds, message: { id, arrival: time } }));
   let tickIndex = 1;
   schedule({ kind: 'tick', time: P });
   record(0);
@@ -431,11 +485,13 @@ export function simulate(input: SimInput): SimResult {
       // done
       if (event.instance.terminatedAt === null && event.slot.token === event.token) {
         for (const m of event.slot.batch) {
-          latencies[m.id] = now + env.deliverSeconds - m.arrival;
+          const answeredAt = now + overheads[m.id]!.deliverSeconds;
+          latencies[m.id] = answeredAt - m.arrival;
+          // With drawn deliver times the last completion need not be the last answer.
+          lastAnswer = Math.max(lastAnswer, answeredAt);
           served++;
         }
         inFlight -= event.slot.batch.length;
-        lastCompletion = now + env.deliverSeconds;
         event.slot.batch = [];
       }
     }
@@ -467,7 +523,7 @@ export function simulate(input: SimInput): SimResult {
         mean: sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : 0,
         max: sorted[sorted.length - 1] ?? 0,
       },
-      makespanSeconds: served > 0 ? lastCompletion - firstArrival : 0,
+      makespanSeconds: served > 0 ? lastAnswer - firstArrival : 0,
       instanceMinutes: instanceSeconds / 60,
       peakQueueDepth: peakQueue,
       peakCapacity,

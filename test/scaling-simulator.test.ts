@@ -3,12 +3,15 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_POLICY, LOCAL_POLICY, resolvePolicy, type ScalingPolicy } from '../scaling/policy.js';
-import { coldServiceSeconds, environmentPreset, percentile, simulate, type SimEnvironment, type SimMode } from '../scaling/simulator.js';
+import { coldServiceSeconds, environmentPreset, percentile, requestOverheads, simulate, type SimEnvironment, type SimMode } from '../scaling/simulator.js';
 import { loadTrace, parseCsvTrace, parseJsonTrace } from '../scaling/trace.js';
 import { parseSimulateArgs, simulateMain } from '../scaling/simulate-cli.js';
-import { attributeBatches, batchesOf, fitColdStart, type AgedBatch } from '../scripts/lib/validate/cold-start.js';
+import type { Config } from '../pipeline/config.js';
+import { calibrate, environmentFrom } from '../scripts/lib/validate/calibrate.js';
+import { attributeBatches, batchesOf, fitColdStart, type AgedBatch, type Batch } from '../scripts/lib/validate/cold-start.js';
 import { latencyTail } from '../scripts/lib/validate/compare.js';
-import { estimateOverhead, splitRequest } from '../scripts/lib/validate/overhead.js';
+import type { Measurement } from '../scripts/lib/validate/measure.js';
+import { estimateOverhead, rankCorrelation, ranWithoutWaiting, splitRequest } from '../scripts/lib/validate/overhead.js';
 import type { StoredResult } from '../scripts/lib/validate/stored.js';
 import type { RequestOutcome } from '../scripts/lib/validate/replay.js';
 import { ValidateError } from '../scripts/lib/validate/errors.js';
@@ -145,11 +148,11 @@ test('coldServiceSeconds: slow inside the window, full speed after it', (t) => {
   }
 });
 
-function storedImage(id: string, batch: number, inferMs: number, completedAt: number): StoredResult {
-  return { id, batch, timings: { infer: inferMs }, completedAt };
+function storedImage(id: string, batch: number, inferMs: number, completedAt: number, worker = 'h:1'): StoredResult {
+  return { id, batch, worker, timings: { infer: inferMs }, completedAt };
 }
 
-test('validate: batches are rebuilt from the stored results, identical single-image batches kept apart', (t) => {
+test('validate: batches are rebuilt from the stored results per worker, identical single-image batches kept apart', (t) => {
   const origin = 1000;
   const batches = batchesOf(
     [
@@ -158,31 +161,45 @@ test('validate: batches are rebuilt from the stored results, identical single-im
       storedImage('c', 2, 20, 1002.012), // persisted after its batch-mate: the batch ended at the earlier one
       storedImage('d', 2, 20, 1002.01),
       storedImage('e', 3, 1, 1009), // no inference time: not a batch
+      storedImage('f', 2, 20, 1002.011, 'h:2'), // same size and time as c + d, but another worker's batch
+      storedImage('g', 2, 20, 1002.02, 'h:2'),
     ].map((r) => (r.id === 'e' ? { ...r, timings: {} } : r)),
     origin,
   );
   t.deepEqual(
-    batches.map((b) => [b.n, Number(b.start.toFixed(6)), Number(b.end.toFixed(6))]),
+    batches.map((b) => [b.worker, b.n, Number(b.start.toFixed(6)), Number(b.end.toFixed(6)), b.ids]),
     [
-      [1, 1.492, 1.5],
-      [2, 1.99, 2.01],
-      [1, 3.242, 3.25],
+      ['h:1', 1, 1.492, 1.5, ['a']],
+      ['h:1', 2, 1.99, 2.01, ['d', 'c']],
+      ['h:2', 2, 1.991, 2.011, ['f', 'g']],
+      ['h:1', 1, 3.242, 3.25, ['b']],
     ],
   );
 });
 
-test('validate: a batch goes to a free worker in service, the one idle longest; ages count from its ready time', (t) => {
-  const batch = (start: number, end: number) => ({ n: 1, inferSeconds: end - start, start, end });
-  const workers = [
-    { readyAt: 0, retiredAt: Number.POSITIVE_INFINITY },
-    { readyAt: 2, retiredAt: Number.POSITIVE_INFINITY },
-  ];
-  // 0.5: only worker 0 is in service. 2.5: both are free, worker 1 never ran (idle longest).
-  // 2.55: worker 1 is busy until 2.6 → worker 0.
-  const a = attributeBatches([batch(2.55, 2.8), batch(0.5, 0.7), batch(2.5, 2.6)], workers);
-  t.deepEqual(round9(a.batches.map((b) => b.ageSeconds)), [0.5, 0.5, 2.55]);
-  t.deepEqual(round9(a.batches[1]!.alternativeAges), [2.5]);
-  t.is(a.overlapping, 0);
+test('validate: a batch is aged on the worker that ran it; workers take the ready times in the order they start classifying', (t) => {
+  const batch = (worker: string, start: number, end: number): Batch => ({ worker, n: 1, inferSeconds: end - start, start, end, ids: [`${worker}@${start}`] });
+  // Ready at 0 and 2 (given in any order). h:9 classifies first, so it is the one ready at 0; h:3 is
+  // ready at 2. At 2.5 both are free: the batch is h:9's because its result says so (the old guess,
+  // the worker idle longest, would have given it to h:3).
+  const a = attributeBatches([batch('h:3', 2.55, 2.8), batch('h:9', 0.5, 0.7), batch('h:9', 2.5, 2.6)], [2, 0]);
+  t.deepEqual(
+    a.batches.map((b) => [b.worker, Number(b.ageSeconds.toFixed(9)), b.workerReadyAt, b.previousEnd]),
+    [
+      ['h:9', 0.5, 0, Number.NEGATIVE_INFINITY],
+      ['h:9', 2.5, 0, 0.7],
+      ['h:3', Number(0.55.toFixed(9)), 2, Number.NEGATIVE_INFINITY],
+    ],
+  );
+  t.like(a, { workers: 2, started: 2, overlapping: 0 });
+  // A worker in service before the origin is warm (age +∞); a batch overlapping its worker's previous one is counted.
+  const warm = attributeBatches([batch('h:1', 0.1, 0.3), batch('h:1', 0.2, 0.4)], [Number.NEGATIVE_INFINITY, 5]);
+  t.deepEqual(warm.batches.map((b) => b.ageSeconds), [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY]);
+  t.like(warm, { workers: 1, started: 2, overlapping: 1 });
+  // More workers than were started cannot be aged.
+  const err = t.throws(() => attributeBatches([batch('h:1', 0.1, 0.3), batch('h:2', 0.1, 0.3)], [0]), { instanceOf: ValidateError });
+  t.is(err.code, 'CALIBRATION');
+  t.deepEqual(err.context['workers'], ['h:1', 'h:2']);
 });
 
 test('validate: the cold-start fit recovers the window and the slowdown the batches were made with', (t) => {
@@ -193,7 +210,7 @@ test('validate: the cold-start fit recovers the window and the slowdown the batc
       const n = (i % 8) + 1;
       const age = i * 0.25;
       const inferSeconds = cold ? coldServiceSeconds(0.01 + 0.005 * n, age, env) : 0.01 + 0.005 * n;
-      return { n, inferSeconds, start: age, end: age + inferSeconds, ageSeconds: age, alternativeAges: [] };
+      return { worker: 'h:1', n, inferSeconds, start: age, end: age + inferSeconds, ids: [String(i)], ageSeconds: age, workerReadyAt: 0, previousEnd: age - 0.25 };
     });
   const fit = fitColdStart(make(true));
   // The last cold batch (n = 4 at age 0.75: 30 ms × 4) ends at 0.87; any window in [0.87, 1] fits exactly.
@@ -264,6 +281,88 @@ test('negative overhead values are typed errors naming the field', (t) => {
   }
 });
 
+test('a measured overhead sample: each request draws one whole (ingest, deliver) pair, on top of the constants', (t) => {
+  // Enough warm instances that nothing waits: latency = ingest + 1 s of processing + deliver. The
+  // pairs are (0, 0) and (1, 2): a request has 1 s or 4 s, never 2 s or 3 s (independent draws would).
+  const policy = resolvePolicy({ minCapacity: 10, maxCapacity: 10, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } }, LOCAL_POLICY);
+  const arrivals = Array.from({ length: 200 }, (_, i) => i * 10);
+  const overheadSamples = [
+    { ingestSeconds: 0, deliverSeconds: 0 },
+    { ingestSeconds: 1, deliverSeconds: 2 },
+  ];
+  const drawn = run(arrivals, 'local', policy, { perImageSeconds: 1, jitter: 0, overheadSamples });
+  const counts = new Map<number, number>();
+  for (const l of drawn.latencies) counts.set(l, (counts.get(l) ?? 0) + 1);
+  t.deepEqual([...counts.keys()].sort((a, b) => a - b), [1, 4]);
+  t.true(counts.get(1)! > 60 && counts.get(4)! > 60, `both pairs drawn: ${JSON.stringify([...counts])}`);
+  // The constants add to every draw.
+  const plus = run(arrivals, 'local', policy, { perImageSeconds: 1, jitter: 0, overheadSamples, ingestSeconds: 0.5, deliverSeconds: 0.25 });
+  t.deepEqual(plus.latencies, drawn.latencies.map((l) => l + 0.75));
+  // Deterministic: the same seed draws the same pairs; another seed, others.
+  t.deepEqual(run(arrivals, 'local', policy, { perImageSeconds: 1, jitter: 0, overheadSamples }).latencies, drawn.latencies);
+  t.notDeepEqual(run(arrivals, 'local', policy, { perImageSeconds: 1, jitter: 0, overheadSamples, seed: 2 }).latencies, drawn.latencies);
+});
+
+test('a measured overhead sample sets the latency tail that its median alone would miss', (t) => {
+  // 10 req/s on the local preset with a fast worker: nothing queues after the cold start. One
+  // request in ten is delivered 1 s late in the sample: the p95 must show it, the median (the old
+  // constant) cannot.
+  const arrivals = Array.from({ length: 900 }, (_, i) => i * 0.1);
+  const overheadSamples = Array.from({ length: 100 }, (_, i) => ({ ingestSeconds: 0.01, deliverSeconds: i % 10 === 0 ? 1 : 0.02 }));
+  const env = { perImageSeconds: 0.01 };
+  const drawn = run(arrivals, 'local', LOCAL_POLICY, { ...env, overheadSamples });
+  const median = run(arrivals, 'local', LOCAL_POLICY, { ...env, ingestSeconds: 0.01, deliverSeconds: 0.02 });
+  t.true(drawn.summary.latency.p95 > 1, `p95 ${drawn.summary.latency.p95}`);
+  t.true(median.summary.latency.p95 < 0.1, `p95 ${median.summary.latency.p95}`);
+  const slow = drawn.latencies.filter((l) => l > 1).length;
+  t.true(slow > 60 && slow < 120, `${slow} of 900 delivered late`);
+});
+
+test('with drawn overheads the makespan ends at the last answer, which need not follow the last completion', (t) => {
+  // Pairs (0, 30) and (20, 0), one request a second, nothing waits: the last completions are late
+  // ingests answered at once, the last answer an earlier request delivered 30 s after its completion.
+  const policy = resolvePolicy({ minCapacity: 10, maxCapacity: 10, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } }, LOCAL_POLICY);
+  const arrivals = Array.from({ length: 200 }, (_, i) => i);
+  const env: Partial<SimEnvironment> = {
+    perImageSeconds: 1,
+    jitter: 0,
+    overheadSamples: [
+      { ingestSeconds: 0, deliverSeconds: 30 },
+      { ingestSeconds: 20, deliverSeconds: 0 },
+    ],
+  };
+  const r = run(arrivals, 'local', policy, env);
+  const overheads = requestOverheads(arrivals.length, { ...environmentPreset('local', policy), ...env });
+  const answers = arrivals.map((a, i) => a + r.latencies[i]!);
+  const completions = answers.map((x, i) => x - overheads[i]!.deliverSeconds);
+  const lastCompleted = completions.indexOf(Math.max(...completions));
+  t.true(answers[lastCompleted]! < Math.max(...answers), 'the case tells the last answer from the last completion');
+  t.is(r.summary.makespanSeconds, Math.max(...answers));
+});
+
+test('overhead draws have their own stream: a sample of zeros changes nothing, and presets have no sample', (t) => {
+  const plain = run(steady.arrivals, 'local');
+  const zeros = run(steady.arrivals, 'local', LOCAL_POLICY, { overheadSamples: [{ ingestSeconds: 0, deliverSeconds: 0 }, { ingestSeconds: 0, deliverSeconds: 0 }] });
+  t.deepEqual(zeros, plain); // same jitter, same service times
+  for (const mode of ['aws', 'local'] as const) t.is(environmentPreset(mode, mode === 'aws' ? DEFAULT_POLICY : LOCAL_POLICY).overheadSamples, undefined);
+  const env = environmentPreset('local', LOCAL_POLICY);
+  t.deepEqual(requestOverheads(2, { ...env, ingestSeconds: 0.1, deliverSeconds: 0.2 }), [
+    { ingestSeconds: 0.1, deliverSeconds: 0.2 },
+    { ingestSeconds: 0.1, deliverSeconds: 0.2 },
+  ]);
+});
+
+test('an invalid overhead sample is a typed error naming the entry', (t) => {
+  const empty = t.throws(() => run([0], 'local', LOCAL_POLICY, { overheadSamples: [] }), { instanceOf: ScalingError });
+  t.is(empty.context['field'], 'overheadSamples');
+  const negative = t.throws(
+    () => run([0], 'local', LOCAL_POLICY, { overheadSamples: [{ ingestSeconds: 0, deliverSeconds: 0 }, { ingestSeconds: 0.1, deliverSeconds: -0.01 }] }),
+    { instanceOf: ScalingError },
+  );
+  t.is(negative.code, 'INVALID_SIMULATION');
+  t.is(negative.context['field'], 'overheadSamples[1].deliverSeconds');
+});
+
 function answered(timings: Record<string, number>, sent: number, done: number): RequestOutcome {
   return { index: 0, arrival: 0, sent, done, status: 200, id: 'x', timings, polled: false, error: undefined };
 }
@@ -280,11 +379,89 @@ test('validate: a request splits into ingest (client wait + web stages) and deli
   t.is(Number(split?.beforeServer.toFixed(9)), 0.3);
   t.is(splitRequest({ ...r, polled: true }), undefined);
   t.is(splitRequest(answered({ upload: 100 }, 0, 1)), undefined);
-  const est = estimateOverhead('t', [r, answered({ upload: 10, s3Put: 10, enqueue: 10, queueWait: 20, infer: 10, total: 100 }, 0, 0.11), answered({}, 0, 1)]);
-  t.is(est.requests, 2);
-  t.is(Number(est.ingestSeconds.p50.toFixed(9)), 0.04); // nearest-rank median of [0.04, 0.65]
-  const err = t.throws(() => estimateOverhead('t', [answered({}, 0, 1)]), { instanceOf: ValidateError });
+  const est = estimateOverhead('t', [r, answered({ upload: 10, s3Put: 10, enqueue: 10, queueWait: 20, infer: 10, total: 100 }, 0, 0.11), answered({}, 0, 1)], new Map());
+  t.is(est.answered.requests, 2);
+  t.is(Number(est.answered.ingestSeconds.p50.toFixed(9)), 0.04); // nearest-rank median of [0.04, 0.65]
+  t.deepEqual(est.calm, []); // no batch known for 'x': not shown to have run without waiting
+  const err = t.throws(() => estimateOverhead('t', [answered({}, 0, 1)], new Map()), { instanceOf: ValidateError });
   t.is(err.code, 'CALIBRATION');
+});
+
+test('validate: a request ran without waiting when its worker was in service and idle as its message was queued', (t) => {
+  const batch = { workerReadyAt: 1, previousEnd: 2 };
+  t.false(ranWithoutWaiting(0.5, batch)); // queued before its worker was in service: waited for the start
+  t.false(ranWithoutWaiting(1.5, batch)); // its worker was still on its previous batch
+  t.true(ranWithoutWaiting(2.5, batch));
+  t.true(ranWithoutWaiting(0.5, { workerReadyAt: Number.NEGATIVE_INFINITY, previousEnd: Number.NEGATIVE_INFINITY }));
+});
+
+test('validate: rank correlation of ingest and deliver', (t) => {
+  const pairs = (xs: readonly [number, number][]) => xs.map(([i, d]) => ({ ingestSeconds: i, deliverSeconds: d }));
+  t.is(rankCorrelation(pairs([[1, 10], [2, 30], [3, 20], [4, 40]])), 0.8);
+  t.is(rankCorrelation(pairs([[1, 3], [2, 2], [3, 1]])), -1);
+  t.is(rankCorrelation(pairs([[1, 5], [2, 5], [3, 5]])), undefined); // a constant part
+  t.is(rankCorrelation(pairs([[1, 1], [2, 2]])), undefined);
+});
+
+/**
+ * A run of one worker (launched at 0.5 s, ready at 1 s) with one request per arrival: each waits
+ * `queueWait` s in the queue (enqueue included), takes `infer` s and `deliver` s after it; its
+ * ingest is 0.02 s (client wait 0.002 s, upload, S3 put and enqueue) and its batch is its own.
+ */
+function oneWorkerRun(requests: readonly { sent: number; queueWait: number; deliver: number }[]): Measurement {
+  const origin = 1000;
+  const infer = 0.01;
+  const ms = (s: number) => Math.round(s * 1e6) / 1e3;
+  const outcomes = requests.map((r, index): RequestOutcome => {
+    const timings = { upload: 5, s3Put: 8, enqueue: 5, queueWait: ms(r.queueWait), infer: ms(infer), total: ms(0.013 + r.queueWait + infer + r.deliver) };
+    return { index, arrival: r.sent, sent: r.sent, done: r.sent + 0.002 + timings.total / 1000, status: 200, id: `r${index}`, timings, polled: false, error: undefined };
+  });
+  const stored = requests.map((r, index): StoredResult => {
+    const inferEnd = r.sent + 0.002 + 0.013 + r.queueWait + infer;
+    return { id: `r${index}`, batch: 1, worker: 'h:1', timings: { infer: ms(infer) }, completedAt: origin + inferEnd };
+  });
+  return {
+    name: 'synthetic',
+    arrivals: requests.map((r) => r.sent),
+    requests: outcomes,
+    originEpoch: origin,
+    timeline: [],
+    decisions: [{ at: '', t: origin + 0.5, from: 0, to: 1, action: 'scale-out', rule: 'scale-from-zero', reason: '', resize: { state: 'done', ms: 500 } }],
+    stored,
+    policy: { minCapacity: 0, maxCapacity: 1, periodSeconds: 1, targetBacklogPerInstance: 10 },
+    config: { worker: { maxBatch: 8 } } as Config,
+  };
+}
+
+test('validate: the simulator draws from the requests that ran without waiting, or takes the medians when most waited', (t) => {
+  // Three requests before the worker is ready (they wait for it, and their deliver holds the cold
+  // worker's slowness), then four spaced ones that find it idle.
+  const waiting = [0, 0.1, 0.2].map((sent) => ({ sent, queueWait: 1 - sent, deliver: 0.5 }));
+  const calm = [2, 3, 4, 5].map((sent, i) => ({ sent, queueWait: 0.001, deliver: 0.02 + i * 0.01 }));
+  const c = calibrate(oneWorkerRun([...waiting, ...calm]));
+  t.is(c.overhead.simulated, 'sample');
+  t.is(c.overhead.answered.requests, 7);
+  t.deepEqual(
+    c.overhead.sample.map((p) => [Number(p.ingestSeconds.toFixed(6)), Number(p.deliverSeconds.toFixed(6))]),
+    [
+      [0.02, 0.02],
+      [0.02, 0.03],
+      [0.02, 0.04],
+      [0.02, 0.05],
+    ],
+  );
+  t.is(Number(c.overhead.sampleSpread?.deliverSeconds.p95.toFixed(6)), 0.05);
+  const env = environmentFrom(environmentPreset('local', LOCAL_POLICY), c, 60);
+  t.like(env, { ingestSeconds: 0, deliverSeconds: 0, overheadSamples: c.overhead.sample });
+
+  // Mostly waiting: the medians of all answered requests, as constants.
+  const loaded = calibrate(oneWorkerRun([...waiting, ...calm.slice(0, 2)]));
+  t.is(loaded.overhead.simulated, 'medians');
+  t.is(loaded.overhead.sample.length, 2);
+  const constants = environmentFrom(environmentPreset('local', LOCAL_POLICY), loaded, 60);
+  t.is(constants.overheadSamples, undefined);
+  t.is(Number(constants.deliverSeconds.toFixed(6)), 0.5);
+  t.is(Number(constants.ingestSeconds.toFixed(6)), 0.02);
 });
 
 test('the CLI takes --ingest, --deliver, --cold-start and --cold-factor', (t) => {

@@ -12,22 +12,44 @@
  *    batches of the run (`timings.infer` of the batch, `batch` = its size, `completedAt`, from the
  *    stored results). Under CPU contention the measured inference time already includes the time
  *    lost to decoding and to the other processes.
- *  - Cold start (`coldStartSeconds`, `coldStartFactor`): each batch is attributed to a worker, whose
- *    ready time (above) gives the batch's age; the window and the slowdown that best predict every
- *    batch's duration, with the warm fit above on the batches after the window (`cold-start.ts`).
+ *  - Cold start (`coldStartSeconds`, `coldStartFactor`): each stored result names its worker, whose
+ *    ready time (above, matched in order of coming into service) gives its batches' ages; the window
+ *    and the slowdown that best predict every batch's duration, with the warm fit above on the
+ *    batches after the window (`cold-start.ts`).
  *  - Batch size: the workers' MAX_BATCH (at most 10, the simulator's receive limit).
- *  - Time outside the queue and the slot (`overhead.ts`): per answered request, `ingestSeconds` =
- *    client send → message in the queue (the wait before the web tier reads the upload, upload,
- *    S3 put, enqueue) and `deliverSeconds` = inference done → answer at the client (the part of the
- *    web tier's `total` that is neither ingest nor queue wait nor inference); medians go to the
- *    simulator, p95s are reported to read the p95 errors against.
+ *  - Time outside the queue and the slot (`overhead.ts`): per answered request, ingest = client send
+ *    → message in the queue (the wait before the web tier reads the upload, upload, S3 put, enqueue)
+ *    and deliver = inference done → answer at the client (the part of the web tier's `total` that is
+ *    neither ingest nor queue wait nor inference). The requests that ran without waiting in a backlog
+ *    give the simulator a sample of (ingest, deliver) pairs, one drawn per simulated request, when
+ *    they are at least half of the answered requests. Otherwise (a burst: every request waited) the
+ *    medians over all answered requests are the simulator's constants, as the few unhindered
+ *    requests of a loaded run say little about the others' overhead, which grows with the load.
  */
-import type { SimEnvironment } from '../../../scaling/simulator.js';
+import type { RequestOverhead, SimEnvironment } from '../../../scaling/simulator.js';
 import { percentile } from '../../../scaling/simulator.js';
-import { attributeBatches, batchesOf, fitColdStart, type WorkerSpan } from './cold-start.js';
+import { attributeBatches, batchesOf, fitColdStart, type AgedBatch } from './cold-start.js';
 import { ValidateError } from './errors.js';
 import type { Measurement } from './measure.js';
-import { estimateOverhead, type Spread } from './overhead.js';
+import { estimateOverhead, overheadSpread, rankCorrelation, type OverheadSpread } from './overhead.js';
+
+/** The time outside the queue and the slot, as measured and as simulated. */
+export interface OverheadCalibration {
+  /** `sample`: each simulated request draws a pair from `sample`; `medians`: the medians of `answered` for all. */
+  readonly simulated: 'sample' | 'medians';
+  /** (ingest, deliver) of each request that ran without waiting in a backlog, in arrival order. */
+  readonly sample: readonly RequestOverhead[];
+  /** p50/p95 of the sample (undefined: empty). */
+  readonly sampleSpread: OverheadSpread | undefined;
+  /** Spearman correlation of ingest and deliver in the sample: why a pair is drawn whole. */
+  readonly sampleRankCorrelation: number | undefined;
+  /** p50/p95 over every directly answered request. */
+  readonly answered: OverheadSpread;
+  /** Of ingest: median wait before the web tier reads the upload (client-side remainder), seconds. */
+  readonly beforeServerSeconds: number;
+  /** Of deliver: median of s3Get + decode + persist, seconds. */
+  readonly workerPathSeconds: number;
+}
 
 export interface Calibration {
   readonly bootSeconds: number;
@@ -37,14 +59,7 @@ export interface Calibration {
   /** A new worker's first seconds in service, during which it runs `coldStartFactor` times slower. */
   readonly coldStartSeconds: number;
   readonly coldStartFactor: number;
-  /** Client send → message in the queue, seconds; the median is the simulator's `ingestSeconds`. */
-  readonly ingestSeconds: Spread;
-  /** Of ingest: median wait before the web tier reads the upload (client-side remainder), seconds. */
-  readonly beforeServerSeconds: number;
-  /** Inference done → answer at the client, seconds; the median is the simulator's `deliverSeconds`. */
-  readonly deliverSeconds: Spread;
-  /** Of deliver: median of s3Get + decode + persist, seconds. */
-  readonly workerPathSeconds: number;
+  readonly overhead: OverheadCalibration;
   readonly basis: {
     readonly scaleOuts: number;
     /** One per started worker. */
@@ -57,12 +72,11 @@ export interface Calibration {
     readonly fit: 'least-squares' | 'ratio';
     /** Batches started in a worker's cold-start window. */
     readonly coldBatches: number;
-    /** Batches whose cold-start status depended on which of the free workers ran them. */
-    readonly ambiguousBatches: number;
-    /** Batches that overlapped every worker's previous batch (should be 0). */
+    /** Worker processes that classified something, and workers in service at the origin or started. */
+    readonly workers: number;
+    readonly startedWorkers: number;
+    /** Batches that overlapped their worker's previous batch (should be 0). */
     readonly overlappingBatches: number;
-    /** Answered requests the overhead medians are taken over. */
-    readonly overheadRequests: number;
   };
 }
 
@@ -106,30 +120,47 @@ function startsOf(m: Measurement, i: number): number[] {
 
 /**
  * Every worker of the run: those in service at the origin (the service settled at minCapacity
- * first), then one per worker a scale-out started; a scale-in retires the newest first, like the pool.
+ * first), then one per worker a scale-out started. `readyTimes` in seconds after the origin (−∞:
+ * in service before it).
  */
-function workersOf(m: Measurement): { starts: WorkerStart[]; spans: WorkerSpan[] } {
-  type Mutable = { readyAt: number; retiredAt: number };
-  const spans: Mutable[] = Array.from({ length: m.policy.minCapacity }, () => ({ readyAt: Number.NEGATIVE_INFINITY, retiredAt: Number.POSITIVE_INFINITY }));
+function workersOf(m: Measurement): { starts: WorkerStart[]; readyTimes: number[] } {
+  const readyTimes: number[] = Array.from({ length: m.policy.minCapacity }, () => Number.NEGATIVE_INFINITY);
   const starts: WorkerStart[] = [];
   m.decisions.forEach((d, i) => {
+    if (d.to <= d.from) return;
     const at = d.t - m.originEpoch;
-    if (d.to > d.from) {
-      const boots = startsOf(m, i);
-      for (const bootSeconds of boots) {
-        spans.push({ readyAt: at + bootSeconds, retiredAt: Number.POSITIVE_INFINITY });
-        starts.push({ bootSeconds, atOnce: boots.length });
-      }
-    } else {
-      const active = spans.filter((w) => w.retiredAt === Number.POSITIVE_INFINITY).sort((a, b) => b.readyAt - a.readyAt);
-      for (const w of active.slice(0, d.from - d.to)) w.retiredAt = at;
+    const boots = startsOf(m, i);
+    for (const bootSeconds of boots) {
+      readyTimes.push(at + bootSeconds);
+      starts.push({ bootSeconds, atOnce: boots.length });
     }
   });
-  return { starts, spans: [...spans].sort((a, b) => a.readyAt - b.readyAt) };
+  return { starts, readyTimes };
+}
+
+/**
+ * At least this share of the answered requests must have run without waiting for their pairs to
+ * stand for the run's overhead (module comment).
+ */
+const MIN_CALM_SHARE = 0.5;
+
+function overheadOf(m: Measurement, batches: readonly AgedBatch[]): OverheadCalibration {
+  const batchOf = new Map(batches.flatMap((b) => b.ids.map((id) => [id, b] as const)));
+  const estimate = estimateOverhead(m.name, m.requests, batchOf);
+  const sample = estimate.calm;
+  return {
+    simulated: sample.length >= MIN_CALM_SHARE * estimate.answered.requests ? 'sample' : 'medians',
+    sample,
+    sampleSpread: sample.length > 0 ? overheadSpread(sample) : undefined,
+    sampleRankCorrelation: rankCorrelation(sample),
+    answered: estimate.answered,
+    beforeServerSeconds: estimate.beforeServerSeconds,
+    workerPathSeconds: percentile(stageSums(m, WORKER_STAGES), 50),
+  };
 }
 
 export function calibrate(m: Measurement): Calibration {
-  const { starts, spans } = workersOf(m);
+  const { starts, readyTimes } = workersOf(m);
   const boots = starts.map((s) => s.bootSeconds);
   if (boots.length === 0) {
     throw new ValidateError('CALIBRATION', `trace ${m.name}: no completed scale-out, so no measured worker start time`, {
@@ -139,9 +170,8 @@ export function calibrate(m: Measurement): Calibration {
   }
   const batches = batchesOf(m.stored, m.originEpoch);
   if (batches.length === 0) throw new ValidateError('CALIBRATION', `trace ${m.name}: no inference batch in the stored results`, { trace: m.name });
-  const attribution = attributeBatches(batches, spans);
+  const attribution = attributeBatches(batches, readyTimes);
   const cold = fitColdStart(attribution.batches);
-  const overhead = estimateOverhead(m.name, m.requests);
   const sizes = batches.map((b) => b.n);
   return {
     bootSeconds: boots.reduce((a, b) => a + b, 0) / boots.length,
@@ -150,10 +180,7 @@ export function calibrate(m: Measurement): Calibration {
     batchSize: Math.min(10, Math.max(1, m.config.worker.maxBatch)),
     coldStartSeconds: cold.seconds,
     coldStartFactor: cold.factor,
-    ingestSeconds: overhead.ingestSeconds,
-    beforeServerSeconds: overhead.beforeServerSeconds,
-    deliverSeconds: overhead.deliverSeconds,
-    workerPathSeconds: percentile(stageSums(m, WORKER_STAGES), 50),
+    overhead: overheadOf(m, attribution.batches),
     basis: {
       scaleOuts: m.decisions.filter((d) => d.to > d.from).length,
       bootsSeconds: boots,
@@ -162,11 +189,18 @@ export function calibrate(m: Measurement): Calibration {
       batchSizes: { min: Math.min(...sizes), mean: sizes.reduce((a, b) => a + b, 0) / sizes.length, max: Math.max(...sizes) },
       fit: cold.warm.kind,
       coldBatches: cold.coldBatches,
-      ambiguousBatches: cold.ambiguous,
+      workers: attribution.workers,
+      startedWorkers: attribution.started,
       overlappingBatches: attribution.overlapping,
-      overheadRequests: overhead.requests,
     },
   };
+}
+
+/** The time outside the queue the simulator gets: the measured sample, or the medians as constants. */
+function overheadEnvironment(o: OverheadCalibration): Pick<SimEnvironment, 'ingestSeconds' | 'deliverSeconds' | 'overheadSamples'> {
+  return o.simulated === 'sample'
+    ? { ingestSeconds: 0, deliverSeconds: 0, overheadSamples: o.sample }
+    : { ingestSeconds: o.answered.ingestSeconds.p50, deliverSeconds: o.answered.deliverSeconds.p50 };
 }
 
 /** The local preset with the measured values in place of the policy's own estimates. */
@@ -182,7 +216,6 @@ export function environmentFrom(preset: SimEnvironment, c: Calibration, visibili
     coldStartFactor: c.coldStartFactor,
     visibilityTimeoutSeconds,
     // Time outside the queue and the inference slot, measured per request in the same run.
-    ingestSeconds: c.ingestSeconds.p50,
-    deliverSeconds: c.deliverSeconds.p50,
+    ...overheadEnvironment(c.overhead),
   };
 }

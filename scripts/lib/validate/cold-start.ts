@@ -1,13 +1,17 @@
 /**
  * The worker's service time and its cold start, from the inference batches of one run.
  *
- *  - Batches: the stored results of one batch share its size and its inference time (0.01 ms);
- *    its end is the earliest `completedAt` of its images (stamped right after the inference, before
- *    persisting; later images of the batch may wait for a persist slot), its start = end − infer.
- *  - Workers: the results do not say which worker ran a batch, so each batch is attributed to a
- *    worker in service whose previous batch had ended (a worker runs one inference at a time); if
- *    several qualify, to the one idle longest (the longest-waiting receive gets the next message).
- *    `ambiguous` counts the batches whose cold-start status depended on that choice.
+ *  - Batches: the stored results of one batch share its worker (`<host>:<pid>`), its size and its
+ *    inference time (0.01 ms); its end is the earliest `completedAt` of its images (stamped right
+ *    after the inference, before persisting; later images of the batch may wait for a persist slot),
+ *    its start = end − infer.
+ *  - Workers: each result names the worker process that classified it, so a worker's batches are
+ *    known exactly; only its ready time comes from elsewhere (the status, `calibrate.ts`). The
+ *    workers are matched to the ready times in order: the k-th worker to start a batch is the k-th to
+ *    have come into service (a worker classifies nothing before it is ready, and a new worker takes
+ *    the backlog that launched it). A started worker that classified nothing leaves the latest ready
+ *    time unmatched (`started` > `workers` in the report); more workers than ready times (a crashed
+ *    worker replaced without a scaling decision) cannot be aged and fail the calibration.
  *  - Warm service: batch of n takes overhead + perImage × n, least squares over the warm batches;
  *    when the fit is undetermined or unphysical (one batch size only; a negative overhead or slope,
  *    as noise easily gives) the overhead is 0 and the per-image time is Σ infer / Σ n.
@@ -21,32 +25,38 @@
  *    win on error alone).
  */
 import { coldServiceSeconds } from '../../../scaling/simulator.js';
+import { ValidateError } from './errors.js';
 import type { StoredResult } from './stored.js';
 
 /** One inference batch; times in seconds after the replay's origin. */
 export interface Batch {
+  /** The worker process that ran it, `<host>:<pid>`. */
+  readonly worker: string;
   readonly n: number;
   readonly inferSeconds: number;
   readonly start: number;
   readonly end: number;
+  /** Request ids of its images. */
+  readonly ids: readonly string[];
 }
 
-/** One worker process; seconds after the origin (−∞: in service before it, +∞: never retired). */
-export interface WorkerSpan {
-  readonly readyAt: number;
-  readonly retiredAt: number;
-}
-
-/** A batch with the age of the worker it is attributed to (start − ready, ≥ 0; +∞ for a worker warm before the origin). */
+/** A batch with what its worker tells about it. */
 export interface AgedBatch extends Batch {
+  /** start − its worker's ready time, ≥ 0 (+∞ on a worker in service before the origin). */
   readonly ageSeconds: number;
-  /** Ages the batch would have had on the other workers that were just as free. */
-  readonly alternativeAges: readonly number[];
+  /** When its worker came into service, seconds after the origin (−∞: before it). */
+  readonly workerReadyAt: number;
+  /** End of its worker's previous batch (−∞ for the worker's first). */
+  readonly previousEnd: number;
 }
 
 export interface Attribution {
   readonly batches: readonly AgedBatch[];
-  /** Batches that overlapped the previous batch of every worker in service (clock or attribution error). */
+  /** Worker processes that classified something. */
+  readonly workers: number;
+  /** Workers in service at the origin or started during the run (ready times given). */
+  readonly started: number;
+  /** Batches that started before their worker's previous one ended (a batch rebuilt wrong; should be 0). */
   readonly overlapping: number;
 }
 
@@ -63,8 +73,6 @@ export interface ColdStartFit {
   readonly warm: ServiceFit;
   /** Batches started in a worker's window. */
   readonly coldBatches: number;
-  /** Batches whose cold-start status would differ on another worker that was just as free. */
-  readonly ambiguous: number;
 }
 
 /** completedAt is stamped to the millisecond: consecutive batches of one worker may seem to overlap by that much. */
@@ -77,51 +85,57 @@ export function batchesOf(stored: readonly StoredResult[], originEpoch: number):
   for (const r of stored) {
     const infer = r.timings['infer'];
     if (infer === undefined || r.batch < 1) continue;
-    const key = `${r.batch}|${infer}`;
+    const key = `${r.worker}|${r.batch}|${infer}`;
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
   const out: Batch[] = [];
   for (const images of groups.values()) {
-    // Different batches can share a size and an inference time (single images often do): split by time.
+    // Batches of one worker can share a size and an inference time (single images often do): split by time.
     const sorted = [...images].sort((a, b) => a.completedAt - b.completedAt);
-    const n = sorted[0]!.batch;
-    const inferSeconds = sorted[0]!.timings['infer']! / 1000;
-    for (let i = 0; i < sorted.length; i += n) {
-      const end = sorted[i]!.completedAt - originEpoch;
-      out.push({ n, inferSeconds, start: end - inferSeconds, end });
+    const first = sorted[0]!;
+    const inferSeconds = first.timings['infer']! / 1000;
+    for (let i = 0; i < sorted.length; i += first.batch) {
+      const members = sorted.slice(i, i + first.batch);
+      const end = members[0]!.completedAt - originEpoch;
+      out.push({ worker: first.worker, n: first.batch, inferSeconds, start: end - inferSeconds, end, ids: members.map((r) => r.id) });
     }
   }
   return out.sort((a, b) => a.start - b.start);
 }
 
-export function attributeBatches(batches: readonly Batch[], workers: readonly WorkerSpan[]): Attribution {
-  const lastEnd = workers.map(() => Number.NEGATIVE_INFINITY);
-  const ageOn = (w: number, b: Batch): number => Math.max(0, b.start - workers[w]!.readyAt);
+/** Each worker's batches in order of start, the workers in order of their first batch. */
+function byWorker(batches: readonly Batch[]): Batch[][] {
+  const groups = new Map<string, Batch[]>();
+  for (const b of [...batches].sort((x, y) => x.start - y.start)) groups.set(b.worker, [...(groups.get(b.worker) ?? []), b]);
+  return [...groups.values()];
+}
+
+/**
+ * Ages every batch on the worker that ran it; `readyTimes` are the ready times of the workers in
+ * service at the origin (−∞) and of every worker started, in any order (see the module comment).
+ */
+export function attributeBatches(batches: readonly Batch[], readyTimes: readonly number[]): Attribution {
+  const workers = byWorker(batches);
+  if (workers.length > readyTimes.length) {
+    throw new ValidateError('CALIBRATION', `${workers.length} worker processes classified images but only ${readyTimes.length} were started (a worker replaced after a crash?)`, {
+      workers: workers.map((w) => w[0]!.worker),
+      readyTimes: [...readyTimes],
+    });
+  }
+  const ready = [...readyTimes].sort((a, b) => a - b);
   const out: AgedBatch[] = [];
   let overlapping = 0;
-  for (const b of [...batches].sort((x, y) => x.start - y.start)) {
-    const all = workers.map((_, w) => w);
-    const free = all.filter((w) => lastEnd[w]! <= b.start + CLOCK_SLACK_SECONDS);
-    // A retiring worker still finishes what it holds: it is a candidate only when no active one is free.
-    const active = free.filter((w) => workers[w]!.retiredAt > b.start);
-    const pool = active.length > 0 ? active : free;
-    // The recorded ready time can lag the worker's first receive by a status poll.
-    const ready = pool.filter((w) => workers[w]!.readyAt <= b.start);
-    let chosen: number;
-    let alternatives: number[] = [];
-    if (ready.length > 0) {
-      chosen = ready.reduce((best, w) => (lastEnd[w]! < lastEnd[best]! ? w : best));
-      alternatives = ready.filter((w) => w !== chosen);
-    } else if (pool.length > 0) {
-      chosen = pool.reduce((best, w) => (workers[w]!.readyAt < workers[best]!.readyAt ? w : best));
-    } else {
-      overlapping++;
-      chosen = all.reduce((best, w) => (lastEnd[w]! < lastEnd[best]! ? w : best));
+  workers.forEach((own, k) => {
+    const workerReadyAt = ready[k]!;
+    let previousEnd = Number.NEGATIVE_INFINITY;
+    for (const b of own) {
+      if (b.start < previousEnd - CLOCK_SLACK_SECONDS) overlapping++;
+      // The recorded ready time can lag the worker's first receive by a status poll: age 0 then.
+      out.push({ ...b, ageSeconds: Math.max(0, b.start - workerReadyAt), workerReadyAt, previousEnd });
+      previousEnd = b.end;
     }
-    lastEnd[chosen] = b.end;
-    out.push({ ...b, ageSeconds: ageOn(chosen, b), alternativeAges: alternatives.map((w) => ageOn(w, b)) });
-  }
-  return { batches: out, overlapping };
+  });
+  return { batches: out.sort((a, b) => a.start - b.start), workers: workers.length, started: readyTimes.length, overlapping };
 }
 
 export function fitService(batches: readonly Batch[]): ServiceFit {
@@ -162,7 +176,7 @@ function bestFactor(cold: readonly AgedBatch[], warm: ServiceFit, seconds: numbe
   return Math.exp((lo + hi) / 2);
 }
 
-/** Needs at least one batch; `ambiguous` is counted against the chosen window. */
+/** Needs at least one batch. */
 export function fitColdStart(batches: readonly AgedBatch[]): ColdStartFit {
   const candidates = [...new Set(batches.map((b) => b.ageSeconds + b.inferSeconds))].filter((w) => Number.isFinite(w) && w > 0).sort((a, b) => a - b);
   const allWarm = fitService(batches);
@@ -177,12 +191,10 @@ export function fitColdStart(batches: readonly AgedBatch[]): ColdStartFit {
     const error = squaredError(batches, warm, seconds, factor);
     if (error < best.error - noise) best = { seconds, factor, warm, error };
   }
-  const inWindow = (age: number) => age < best.seconds;
   return {
     seconds: best.seconds,
     factor: best.factor,
     warm: best.warm,
-    coldBatches: batches.filter((b) => inWindow(b.ageSeconds)).length,
-    ambiguous: batches.filter((b) => b.alternativeAges.some((a) => inWindow(a) !== inWindow(b.ageSeconds))).length,
+    coldBatches: batches.filter((b) => b.ageSeconds < best.seconds).length,
   };
 }

@@ -1,5 +1,6 @@
 /** The comparison as markdown (the main table, then what the simulator was given, then the workers). */
 import { errorPercent, type Comparison } from './compare.js';
+import type { Spread } from './overhead.js';
 
 /** Seconds, with two decimals below 10 s so that sub-second latencies stay readable. */
 const s = (x: number): string => `${x.toFixed(Math.abs(x) < 10 ? 2 : 1)} s`;
@@ -23,8 +24,8 @@ export function formatMarkdown(rows: readonly Comparison[]): string {
     '',
     'Simulator inputs, measured in the same run (error % = (predicted − measured) / measured):',
     '',
-    '| trace | worker start (each, ×started at once) | per image | per batch | batch ≤ | batches (size min/mean/max) | fit | cold start | cold batches (ambiguous) | ingest p50 → sim (p95) | of which before the server | deliver p50 → sim (p95) | of which worker path | overhead basis |',
-    '|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| trace | worker start (each, ×started at once) | per image | per batch | batch ≤ | batches (size min/mean/max) | fit | workers (classifying / started) | cold start | cold batches |',
+    '|---|---:|---:|---:|---:|---|---|---:|---:|---:|',
     ...rows.map((r) => {
       const c = r.calibration;
       const b = c.basis.batchSizes;
@@ -32,10 +33,23 @@ export function formatMarkdown(rows: readonly Comparison[]): string {
       return (
         `| ${r.trace} | ${c.bootSeconds.toFixed(2)} s (${boots}) | ` +
         `${(c.perImageSeconds * 1000).toFixed(1)} ms | ${(c.batchOverheadSeconds * 1000).toFixed(0)} ms | ${c.batchSize} | ` +
-        `${c.basis.batches} (${b.min}/${b.mean.toFixed(1)}/${b.max}) | ${c.basis.fit} | ` +
-        `${c.coldStartSeconds.toFixed(2)} s × ${c.coldStartFactor.toFixed(1)} | ${c.basis.coldBatches} (${c.basis.ambiguousBatches}) | ` +
-        `${ms(c.ingestSeconds.p50)} (${ms(c.ingestSeconds.p95)}) | ${ms(c.beforeServerSeconds)} | ` +
-        `${ms(c.deliverSeconds.p50)} (${ms(c.deliverSeconds.p95)}) | ${ms(c.workerPathSeconds)} | ${c.basis.overheadRequests} requests |`
+        `${c.basis.batches} (${b.min}/${b.mean.toFixed(1)}/${b.max}) | ${c.basis.fit} | ${c.basis.workers} / ${c.basis.startedWorkers} | ` +
+        `${c.coldStartSeconds.toFixed(2)} s × ${c.coldStartFactor.toFixed(1)} | ${c.basis.coldBatches} |`
+      );
+    }),
+    '',
+    'Time outside the queue and the slot, p50 / p95: the requests that ran without waiting (the sample) and all answered ones; the simulator draws one (ingest, deliver) pair of the sample per request, or takes the medians of all when fewer than half ran without waiting:',
+    '',
+    '| trace | simulated | ran without waiting | ingest | deliver | ingest–deliver rank corr. | all: ingest | of which before the server (p50) | all: deliver | of which worker path (p50) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => {
+      const o = r.calibration.overhead;
+      const spread = (x: Spread | undefined) => (x === undefined ? '—' : `${ms(x.p50)} / ${ms(x.p95)}`);
+      const corr = o.sampleRankCorrelation === undefined ? '—' : o.sampleRankCorrelation.toFixed(2);
+      return (
+        `| ${r.trace} | ${o.simulated === 'sample' ? `sample of ${o.sample.length}` : 'medians of all'} | ${o.sample.length} of ${o.answered.requests} | ` +
+        `${spread(o.sampleSpread?.ingestSeconds)} | ${spread(o.sampleSpread?.deliverSeconds)} | ${corr} | ` +
+        `${spread(o.answered.ingestSeconds)} | ${ms(o.beforeServerSeconds)} | ${spread(o.answered.deliverSeconds)} | ${ms(o.workerPathSeconds)} |`
       );
     }),
     '',
@@ -72,7 +86,8 @@ export function summaryJson(rows: readonly Comparison[]): unknown {
       makespan: errorPercent(r.predicted.makespanSeconds, r.measured.makespanSeconds),
       p95: errorPercent(r.predicted.p95Seconds, r.measured.p95Seconds),
     },
-    calibration: r.calibration,
+    // The sample's pairs are in `env` when simulated; the measurement file has every request anyway.
+    calibration: { ...r.calibration, overhead: { ...r.calibration.overhead, sample: undefined, sampleSize: r.calibration.overhead.sample.length } },
     env: r.env,
     tail: r.tail,
   }));

@@ -1,7 +1,8 @@
 /**
  * The full results the workers stored (`results/<id>.json`), read through the service's S3
  * endpoint: they carry what the HTTP answer leaves out, the size of the inference batch that held
- * each image and when the worker finished it (`completedAt`, taken as the batch's inference ends).
+ * each image, the worker process that ran it and when that worker finished it (`completedAt`, taken
+ * as the batch's inference ends).
  */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createAwsClients } from '../../../pipeline/aws/clients.js';
@@ -13,6 +14,8 @@ export interface StoredResult {
   readonly id: string;
   /** Images in the inference batch that held this one. */
   readonly batch: number;
+  /** `<host>:<pid>` of the worker process that classified it. */
+  readonly worker: string;
   /** Stage timings in ms (queueWait, s3Get, decode, infer, persist...). */
   readonly timings: Readonly<Record<string, number>>;
   /** Epoch seconds when the worker finished the image: right after its batch's inference, before persisting. */
@@ -32,13 +35,18 @@ function parseStored(id: string, text: string): StoredResult {
   if (!isObj(body) || typeof body['batch'] !== 'number' || !isObj(body['timings'])) {
     throw new ValidateError('CALIBRATION', `${resultKey(id)} has no batch size or timings`, { id });
   }
+  const worker = body['worker'];
+  if (typeof worker !== 'string' || worker === '') {
+    // Results from before the field existed cannot be attributed to a worker.
+    throw new ValidateError('CALIBRATION', `${resultKey(id)} does not name its worker`, { id, worker });
+  }
   const completedAt = typeof body['completedAt'] === 'string' ? Date.parse(body['completedAt']) : Number.NaN;
   if (!Number.isFinite(completedAt)) {
     throw new ValidateError('CALIBRATION', `${resultKey(id)} has no valid completedAt`, { id, completedAt: body['completedAt'] });
   }
   const timings: Record<string, number> = {};
   for (const [k, v] of Object.entries(body['timings'])) if (typeof v === 'number') timings[k] = v;
-  return { id, batch: body['batch'], timings, completedAt: completedAt / 1000 };
+  return { id, batch: body['batch'], worker, timings, completedAt: completedAt / 1000 };
 }
 
 /** Reads `results/<id>.json` for every id, 16 at a time. */
