@@ -16,7 +16,7 @@ import { readPhotos } from './lib/bench/photos.js';
 import { measureCalls, type CallCost } from './lib/bench/calls.js';
 import { burst, startServiceProcess, type BurstResult } from './lib/bench/pipeline.js';
 import { pidsOf } from './lib/bench/proc.js';
-import { freePorts } from './lib/validate/ports.js';
+import { freePorts } from './lib/ports.js';
 
 const { values: args } = parseArgs({
   options: {

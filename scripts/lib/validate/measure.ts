@@ -12,7 +12,7 @@ import type { Logger } from '../../../pipeline/log.js';
 import { startServiceProcess, type RunningService } from '../bench/pipeline.js';
 import type { Photo } from '../bench/photos.js';
 import { ValidateError } from './errors.js';
-import { freePorts } from './ports.js';
+import { freePorts } from '../ports.js';
 import { replayArrivals, type RequestOutcome, type Upload } from './replay.js';
 import { fetchStatus, recordStatus, type ObservedDecision, type StatusPolicy, type StatusSample } from './status.js';
 import { readStoredResults, type StoredResult } from './stored.js';
