@@ -44,7 +44,7 @@ test('a clean stop removes the response queue; objects survive a restart; reques
     await first.stop();
   }
   t.is(inputs.length, 5);
-  t.is(outputs.length, 7); // `results/<id>.json` per upload, plus `<name>` for the 3 classic ones
+  t.is(outputs.length, 7); // `results/<id>.json` for each of the 4 uploads, plus `<name>` for the 3 classic ones
 
   const second = await startTestService(dataDir);
   try {

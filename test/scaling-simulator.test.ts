@@ -8,7 +8,8 @@ import { loadTrace, parseCsvTrace, parseJsonTrace } from '../scaling/trace.js';
 import { parseSimulateArgs, simulateMain } from '../scaling/simulate-cli.js';
 import type { Config } from '../pipeline/config.js';
 import { calibrate, environmentFrom } from '../scripts/lib/validate/calibrate.js';
-import { attributeBatches, batchesOf, fitColdStart, type AgedBatch, type Batch } from '../scripts/lib/validate/cold-start.js';
+import { attributeBatches, batchesOf, fitColdStart, windowExplainsBetter, type AgedBatch, type Batch } from '../scripts/lib/validate/cold-start.js';
+import { mulberry32 } from '../scaling/sim/rng.js';
 import { latencyTail } from '../scripts/lib/validate/compare.js';
 import type { Measurement } from '../scripts/lib/validate/measure.js';
 import { estimateOverhead, rankCorrelation, ranWithoutWaiting, splitRequest } from '../scripts/lib/validate/overhead.js';
@@ -221,6 +222,33 @@ test('validate: the cold-start fit recovers the window and the slowdown the batc
   t.is(Number(fit.warm.perImageSeconds.toFixed(9)), 0.005);
   const none = fitColdStart(make(false));
   t.like(none, { seconds: 0, factor: 1, coldBatches: 0 });
+});
+
+test('validate: jitter alone is not a cold start, and a cold start is still found through jitter', (t) => {
+  // Warm: 10 ms + 5 ms × n, each batch ×U(0.8, 1.2) — early batches that happen to be slow must not
+  // read as a cold start. Then the same with a real 1 s × 4 window.
+  const env = { coldStartSeconds: 1, coldStartFactor: 4 };
+  const make = (cold: boolean, seed: number): AgedBatch[] => {
+    const rand = mulberry32(seed);
+    return Array.from({ length: 200 }, (_, i) => {
+      const n = (i % 8) + 1;
+      const age = i * 0.05;
+      const work = (0.01 + 0.005 * n) * (0.8 + 0.4 * rand());
+      const inferSeconds = cold ? coldServiceSeconds(work, age, env) : work;
+      return { worker: 'h:1', n, inferSeconds, start: age, end: age + inferSeconds, ids: [String(i)], ageSeconds: age, workerReadyAt: 0, previousEnd: age - 0.05 };
+    });
+  };
+  for (const seed of [1, 2, 3, 4, 5]) {
+    t.like(fitColdStart(make(false, seed)), { seconds: 0, factor: 1, coldBatches: 0 }, `warm only, seed ${seed}`);
+    const fit = fitColdStart(make(true, seed));
+    t.true(fit.seconds > 0.8 && fit.seconds <= 1.1, `seed ${seed}: window ${fit.seconds}`);
+    t.true(fit.factor > 3 && fit.factor < 5, `seed ${seed}: factor ${fit.factor}`);
+  }
+  // The criterion itself: two parameters must pay for themselves, more so with few batches.
+  t.false(windowExplainsBetter(200, 1, 0.99));
+  t.true(windowExplainsBetter(200, 1, 0.9));
+  t.false(windowExplainsBetter(10, 1, 0.7));
+  t.false(windowExplainsBetter(10, 0, 0));
 });
 
 test('validate: the latency tail pairs the k-th slowest and marks the p95 rank', (t) => {

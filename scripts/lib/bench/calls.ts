@@ -68,29 +68,43 @@ export async function measureCalls(config: Config, endpointPid: number, photo: B
   const rows: CallCost[] = [];
   const add = async (call: string, by: CallCost['by'], perImage: number, count: number, fn: (i: number) => Promise<unknown>) =>
     rows.push({ call, by, perImage, ...(await cost(endpointPid, count, fn)) });
+  let measured = false;
   try {
     await add(`PutObject, the upload (${Math.round(photo.length / 1024)} KiB)`, 'web', 1, n, (i) =>
       s3.send(new PutObjectCommand({ Bucket: input, Key: `${prefix}${i}.jpg`, Body: photo, ContentType: 'image/jpeg', Metadata: { 'request-id': String(i), protocol: 'api' } })));
     await add('GetObject, the upload', 'worker', 1, n, async (i) => {
-      const object = await s3.send(new GetObjectCommand({ Bucket: input, Key: `${prefix}${i % n}.jpg` }));
+      const object = await s3.send(new GetObjectCommand({ Bucket: input, Key: `${prefix}${i}.jpg` }));
       await object.Body!.transformToByteArray();
     });
     await add(`PutObject, the result (${result.length} B)`, 'worker', 1, n, (i) =>
       s3.send(new PutObjectCommand({ Bucket: output, Key: `${prefix}${i}.json`, Body: result, ContentType: 'application/json' })));
     // Requests one way, answers the other: each message is sent, received and deleted once.
     await add('SendMessageBatch ×10 (requests, answers)', 'web + worker', 0.2, batches, (i) => sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: tenOf(i % 2 ? result : request) })));
-    await add('ReceiveMessage ×10 + DeleteMessageBatch ×10', 'web + worker', 0.2, batches, async () => {
-      const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
-      const messages = received.Messages ?? [];
+    // Each message is received twice per image (the request by a worker, the answer by the web
+    // tier); calls per image follow from how many messages a receive actually returned.
+    let receives = 0;
+    let received = 0;
+    const receiveRow = await cost(endpointPid, batches, async () => {
+      const { Messages: messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+      receives++;
+      received += messages.length;
       if (messages.length) await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: messages.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })) }));
     });
+    const perMessage = received > 0 ? receives / received : 1;
+    rows.push({ call: `ReceiveMessage + DeleteMessageBatch (${(received / receives).toFixed(1)} messages each)`, by: 'web + worker', perImage: Number((2 * perMessage).toFixed(3)), ...receiveRow });
+    measured = true;
   } finally {
-    await sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
-    await run(n, 8, (i) => Promise.all([
-      s3.send(new DeleteObjectCommand({ Bucket: input, Key: `${prefix}${i}.jpg` })),
-      s3.send(new DeleteObjectCommand({ Bucket: output, Key: `${prefix}${i}.json` })),
-    ]));
+    // Clean up everything we can, then report the first failure (the measurement's own error wins).
+    const cleanup = await Promise.allSettled([
+      sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl })),
+      run(n, 8, (i) => Promise.all([
+        s3.send(new DeleteObjectCommand({ Bucket: input, Key: `${prefix}${i}.jpg` })),
+        s3.send(new DeleteObjectCommand({ Bucket: output, Key: `${prefix}${i}.json` })),
+      ])),
+    ]);
     clients.destroy();
+    const failed = cleanup.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed && measured) throw new Error(`bench: cleaning up the call measurements failed: ${String(failed.reason)}`, { cause: failed.reason });
   }
   return rows;
 }

@@ -114,8 +114,8 @@ function startsOf(m: Measurement, i: number): number[] {
     const first = samples.find((s) => s.running >= k);
     if (first) starts.push(Math.min(first.t - at, settled ?? Number.POSITIVE_INFINITY));
   }
-  if (starts.length === d.to - d.from) return starts;
-  return settled === undefined ? [] : Array.from({ length: d.to - d.from }, () => settled);
+  if (starts.length === d.to - d.from || settled === undefined) return starts; // what was seen, if not all
+  return Array.from({ length: d.to - d.from }, () => settled);
 }
 
 /**

@@ -9,9 +9,11 @@
  *    known exactly; only its ready time comes from elsewhere (the status, `calibrate.ts`). The
  *    workers are matched to the ready times in order: the k-th worker to start a batch is the k-th to
  *    have come into service (a worker classifies nothing before it is ready, and a new worker takes
- *    the backlog that launched it). A started worker that classified nothing leaves the latest ready
- *    time unmatched (`started` > `workers` in the report); more workers than ready times (a crashed
- *    worker replaced without a scaling decision) cannot be aged and fail the calibration.
+ *    the backlog that launched it). A started worker that classified nothing shifts the match: every
+ *    worker after it is given an earlier ready time than its own, so its batches look older (warmer)
+ *    than they were — the report shows `workers` (classifying) / `started` so such a run can be told
+ *    apart. More workers than ready times (a crashed worker replaced without a scaling decision)
+ *    cannot be aged and fail the calibration.
  *  - Warm service: batch of n takes overhead + perImage × n, least squares over the warm batches;
  *    when the fit is undetermined or unphysical (one batch size only; a negative overhead or slope,
  *    as noise easily gives) the overhead is 0 and the per-image time is Σ infer / Σ n.
@@ -19,8 +21,8 @@
  *    first `seconds` in service. `seconds` and `factor` minimise the squared error of all predicted
  *    batch durations, the warm fit being redone on the batches started after the window; `seconds`
  *    is searched over 0 and every batch end (age), `factor` ≥ 1 by golden section. 0 s, factor 1
- *    when no window explains the batches better than none (by more than the 0.01 ms the inference
- *    time is recorded to). The window holds at most half of the
+ *    unless the best window lowers the Bayesian information criterion n·ln(SSE) + k·ln(n) (it adds
+ *    two parameters): a few early batches that happen to be slow do not make a cold start. The window holds at most half of the
  *    batches: the warm fit must rest on most of the run (a fit on two batches is exact, and would
  *    win on error alone).
  */
@@ -77,8 +79,18 @@ export interface ColdStartFit {
 
 /** completedAt is stamped to the millisecond: consecutive batches of one worker may seem to overlap by that much. */
 const CLOCK_SLACK_SECONDS = 0.002;
-/** `infer` is recorded to 0.01 ms: a window must lower the error by more than that per batch. */
+/** `infer` is recorded to 0.01 ms: squared errors below that per batch are rounding, not signal. */
 const INFER_RESOLUTION_SECONDS = 1e-5;
+
+/**
+ * Whether a window (two more parameters) explains `n` batches better than none, by the Bayesian
+ * information criterion: n·ln(SSE_none / SSE_window) > 2·ln(n).
+ */
+export function windowExplainsBetter(n: number, noneError: number, windowError: number): boolean {
+  if (noneError <= 0) return false;
+  if (windowError <= 0) return true;
+  return n * Math.log(noneError / windowError) > 2 * Math.log(n);
+}
 
 export function batchesOf(stored: readonly StoredResult[], originEpoch: number): Batch[] {
   const groups = new Map<string, StoredResult[]>();
@@ -86,7 +98,9 @@ export function batchesOf(stored: readonly StoredResult[], originEpoch: number):
     const infer = r.timings['infer'];
     if (infer === undefined || r.batch < 1) continue;
     const key = `${r.worker}|${r.batch}|${infer}`;
-    groups.set(key, [...(groups.get(key) ?? []), r]);
+    const group = groups.get(key);
+    if (group) group.push(r);
+    else groups.set(key, [r]);
   }
   const out: Batch[] = [];
   for (const images of groups.values()) {
@@ -106,7 +120,11 @@ export function batchesOf(stored: readonly StoredResult[], originEpoch: number):
 /** Each worker's batches in order of start, the workers in order of their first batch. */
 function byWorker(batches: readonly Batch[]): Batch[][] {
   const groups = new Map<string, Batch[]>();
-  for (const b of [...batches].sort((x, y) => x.start - y.start)) groups.set(b.worker, [...(groups.get(b.worker) ?? []), b]);
+  for (const b of [...batches].sort((x, y) => x.start - y.start)) {
+    const group = groups.get(b.worker);
+    if (group) group.push(b);
+    else groups.set(b.worker, [b]);
+  }
   return [...groups.values()];
 }
 
@@ -117,7 +135,7 @@ function byWorker(batches: readonly Batch[]): Batch[][] {
 export function attributeBatches(batches: readonly Batch[], readyTimes: readonly number[]): Attribution {
   const workers = byWorker(batches);
   if (workers.length > readyTimes.length) {
-    throw new ValidateError('CALIBRATION', `${workers.length} worker processes classified images but only ${readyTimes.length} were started (a worker replaced after a crash?)`, {
+    throw new ValidateError('CALIBRATION', `${workers.length} worker processes classified images but only ${readyTimes.length} ready times are known (a start the status never saw settle, or a worker replaced after a crash)`, {
       workers: workers.map((w) => w[0]!.worker),
       readyTimes: [...readyTimes],
     });
@@ -180,8 +198,8 @@ function bestFactor(cold: readonly AgedBatch[], warm: ServiceFit, seconds: numbe
 export function fitColdStart(batches: readonly AgedBatch[]): ColdStartFit {
   const candidates = [...new Set(batches.map((b) => b.ageSeconds + b.inferSeconds))].filter((w) => Number.isFinite(w) && w > 0).sort((a, b) => a - b);
   const allWarm = fitService(batches);
-  const noise = batches.length * INFER_RESOLUTION_SECONDS ** 2;
-  let best = { seconds: 0, factor: 1, warm: allWarm, error: squaredError(batches, allWarm, 0, 1) };
+  const none = { seconds: 0, factor: 1, warm: allWarm, error: squaredError(batches, allWarm, 0, 1) };
+  let window: typeof none | undefined;
   for (const seconds of candidates) {
     const warmBatches = batches.filter((b) => b.ageSeconds >= seconds);
     if (warmBatches.length < batches.length / 2) break;
@@ -189,8 +207,11 @@ export function fitColdStart(batches: readonly AgedBatch[]): ColdStartFit {
     const cold = batches.filter((b) => b.ageSeconds < seconds);
     const factor = bestFactor(cold, warm, seconds);
     const error = squaredError(batches, warm, seconds, factor);
-    if (error < best.error - noise) best = { seconds, factor, warm, error };
+    if (error < (window?.error ?? Number.POSITIVE_INFINITY)) window = { seconds, factor, warm, error };
   }
+  const floor = batches.length * INFER_RESOLUTION_SECONDS ** 2;
+  const explained = window !== undefined && none.error > floor && windowExplainsBetter(batches.length, none.error, Math.max(window.error, floor));
+  const best = explained ? window! : none;
   return {
     seconds: best.seconds,
     factor: best.factor,
