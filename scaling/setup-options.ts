@@ -1,6 +1,6 @@
 /** Command-line options of `npm run scaling:setup`, parsed and validated once. */
 
-import { parseArgs } from 'node:util';
+import { parseFlags } from './cli-args.js';
 import { ScalingError } from './errors.js';
 import type { QueueRef } from './setup.js';
 
@@ -71,31 +71,24 @@ export function parseQueueRef(value: string): QueueRef {
 }
 
 export function parseSetupArgs(argv: readonly string[]): SetupOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        asg: { type: 'string' },
-        queue: { type: 'string' },
-        region: { type: 'string' },
-        policy: { type: 'string' },
-        'dry-run': { type: 'boolean', default: false },
-        teardown: { type: 'boolean', default: false },
-        'print-iam': { type: 'boolean', default: false },
-        'account-id': { type: 'string' },
-        'response-queue': { type: 'string' },
-        'input-bucket': { type: 'string' },
-        'output-bucket': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    throw new ScalingError('INVALID_OPTIONS', (err as Error).message, { argv: [...argv] }, { cause: err });
-  }
-  const v = parsed.values;
+  const v = parseFlags(
+    argv,
+    {
+      asg: { type: 'string' },
+      queue: { type: 'string' },
+      region: { type: 'string' },
+      policy: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      teardown: { type: 'boolean', default: false },
+      'print-iam': { type: 'boolean', default: false },
+      'account-id': { type: 'string' },
+      'response-queue': { type: 'string' },
+      'input-bucket': { type: 'string' },
+      'output-bucket': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    (message, cause) => new ScalingError('INVALID_OPTIONS', message, { argv: [...argv] }, { cause }),
+  );
   const help = v.help === true;
   const printIam = v['print-iam'] === true;
   const teardown = v.teardown === true;

@@ -2,7 +2,7 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseFlags } from './cli-args.js';
 import { ScalingError } from './errors.js';
 import { stderrLogger, type Logger } from './log.js';
 import { DEFAULT_POLICY, LOCAL_POLICY, targetBacklogPerInstance, type ScalingPolicy } from './policy.js';
@@ -59,37 +59,30 @@ const NUMERIC_FLAGS = {
 } as const;
 
 export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        trace: { type: 'string' },
-        policy: { type: 'string' },
-        mode: { type: 'string', default: 'aws' },
-        out: { type: 'string', default: '.tmp/scaling-sim' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-        seed: { type: 'string' },
-        boot: { type: 'string' },
-        service: { type: 'string' },
-        batch: { type: 'string' },
-        concurrency: { type: 'string' },
-        lag: { type: 'string' },
-        jitter: { type: 'string' },
-        visibility: { type: 'string' },
-        ingest: { type: 'string' },
-        deliver: { type: 'string' },
-        'cold-start': { type: 'string' },
-        'cold-factor': { type: 'string' },
-      },
-    });
-  } catch (err) {
-    throw new ScalingError('INVALID_OPTIONS', (err as Error).message, { argv: [...argv] }, { cause: err });
-  }
-  const v = parsed.values;
+  const v = parseFlags(
+    argv,
+    {
+      trace: { type: 'string' },
+      policy: { type: 'string' },
+      mode: { type: 'string', default: 'aws' },
+      out: { type: 'string', default: '.tmp/scaling-sim' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      seed: { type: 'string' },
+      boot: { type: 'string' },
+      service: { type: 'string' },
+      batch: { type: 'string' },
+      concurrency: { type: 'string' },
+      lag: { type: 'string' },
+      jitter: { type: 'string' },
+      visibility: { type: 'string' },
+      ingest: { type: 'string' },
+      deliver: { type: 'string' },
+      'cold-start': { type: 'string' },
+      'cold-factor': { type: 'string' },
+    },
+    (message, cause) => new ScalingError('INVALID_OPTIONS', message, { argv: [...argv] }, { cause }),
+  );
   const mode = v.mode;
   if (mode !== 'aws' && mode !== 'local') throw new ScalingError('INVALID_OPTIONS', '--mode: must be aws or local', { option: '--mode', value: mode });
   const overrides: Record<string, number> = {};

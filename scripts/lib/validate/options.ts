@@ -1,7 +1,7 @@
 /** Command line of `npm run scaling:validate`, parsed and checked once. */
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../../../scaling/cli-args.js';
 import { projectRoot } from '../../../pipeline/config.js';
 import { SAMPLE_DIR } from '../bench/photos.js';
 import { ValidateError } from './errors.js';
@@ -64,30 +64,23 @@ export function scaleFor(options: Pick<ValidateOptions, 'scales'>, traceName: st
 }
 
 export function parseValidateArgs(argv: readonly string[]): ValidateOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        trace: { type: 'string', multiple: true },
-        scale: { type: 'string', multiple: true },
-        window: { type: 'string', default: '100' },
-        min: { type: 'string', default: '0' },
-        max: { type: 'string', default: '2' },
-        policy: { type: 'string' },
-        timeout: { type: 'string', default: '300' },
-        photos: { type: 'string', default: SAMPLE_DIR },
-        out: { type: 'string', default: '.tmp/scaling-validate' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    throw new ValidateError('INVALID_OPTIONS', (err as Error).message, { argv: [...argv] }, { cause: err });
-  }
-  const v = parsed.values;
+  const v = parseFlags(
+    argv,
+    {
+      trace: { type: 'string', multiple: true },
+      scale: { type: 'string', multiple: true },
+      window: { type: 'string', default: '100' },
+      min: { type: 'string', default: '0' },
+      max: { type: 'string', default: '2' },
+      policy: { type: 'string' },
+      timeout: { type: 'string', default: '300' },
+      photos: { type: 'string', default: SAMPLE_DIR },
+      out: { type: 'string', default: '.tmp/scaling-validate' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    (message, cause) => new ValidateError('INVALID_OPTIONS', message, { argv: [...argv] }, { cause }),
+  );
   const scales = new Map<string, number>();
   for (const raw of v.scale ?? []) {
     const eq = raw.lastIndexOf('=');
