@@ -10,6 +10,9 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL_ID } from '../models/registry.js';
 
+/** The largest request body the embedded endpoint accepts (fauxqs' limit, sized for S3 multipart parts). */
+export const EMBEDDED_MAX_OBJECT_BYTES = 11 * 1024 * 1024;
+
 /** The project root (the folder holding package.json), whatever the working directory. */
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -29,8 +32,17 @@ export interface Config {
     readonly s3Endpoint: string | undefined;
     /** Path-style S3 URLs: needed for LocalStack and the embedded endpoint. */
     readonly s3ForcePathStyle: boolean;
+    /**
+     * Keys from this configuration's environment (AWS_ACCESS_KEY_ID...), or undefined: the SDK's
+     * own chain (profile, instance role...). Read here so that a configuration built from another
+     * environment than the process's talks with that environment's credentials.
+     */
+    readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string } | undefined;
+    /** AWS_PROFILE of this configuration's environment. */
+    readonly profile: string | undefined;
   };
-  readonly embedded: { readonly host: string; readonly sqsPort: number; readonly s3Port: number };
+  /** The embedded endpoint: SQS and S3 on one loopback port. */
+  readonly embedded: { readonly host: string; readonly port: number };
   readonly names: {
     readonly inputBucket: string;
     readonly outputBucket: string;
@@ -160,6 +172,18 @@ function hasAwsCredentialSource(r: Reader): boolean {
   );
 }
 
+function staticCredentials(r: Reader): Config['aws']['credentials'] {
+  const accessKeyId = r.raw('AWS_ACCESS_KEY_ID');
+  const secretAccessKey = r.raw('AWS_SECRET_ACCESS_KEY');
+  if (accessKeyId === undefined && secretAccessKey === undefined) return undefined;
+  if (accessKeyId === undefined || secretAccessKey === undefined) {
+    const missing = accessKeyId === undefined ? 'AWS_ACCESS_KEY_ID' : 'AWS_SECRET_ACCESS_KEY';
+    throw new ConfigError(missing, 'set too: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together', undefined);
+  }
+  const sessionToken = r.raw('AWS_SESSION_TOKEN');
+  return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const r = new Reader(env);
 
@@ -174,11 +198,11 @@ export function loadConfig(env: Env = process.env): Config {
         ? 'external'
         : 'embedded';
 
-  const embedded = {
-    host: '127.0.0.1',
-    sqsPort: r.int('EMBEDDED_SQS_PORT', 9324, 0, 65535),
-    s3Port: r.int('EMBEDDED_S3_PORT', 9325, 0, 65535),
-  };
+  for (const old of ['EMBEDDED_SQS_PORT', 'EMBEDDED_S3_PORT']) {
+    if (r.raw(old) !== undefined) throw new ConfigError(old, 'unset: one port serves SQS and S3 now, set EMBEDDED_PORT instead', r.raw(old));
+  }
+  const embedded = { host: '127.0.0.1', port: r.int('EMBEDDED_PORT', 9324, 0, 65535) };
+  const embeddedUrl = `http://${embedded.host}:${embedded.port}`;
 
   const maxBatch = r.int('MAX_BATCH', 8, 1, 256);
   const config: Config = {
@@ -186,9 +210,11 @@ export function loadConfig(env: Env = process.env): Config {
     aws: {
       region: r.string('AWS_REGION', r.raw('AWS_DEFAULT_REGION') ?? 'us-east-1', /^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as us-east-1'),
       mode,
-      sqsEndpoint: mode === 'embedded' ? `http://${embedded.host}:${embedded.sqsPort}` : sqsEndpoint,
-      s3Endpoint: mode === 'embedded' ? `http://${embedded.host}:${embedded.s3Port}` : s3Endpoint,
+      sqsEndpoint: mode === 'embedded' ? embeddedUrl : sqsEndpoint,
+      s3Endpoint: mode === 'embedded' ? embeddedUrl : s3Endpoint,
       s3ForcePathStyle: mode === 'embedded' || s3Endpoint !== undefined,
+      credentials: staticCredentials(r),
+      profile: r.raw('AWS_PROFILE'),
     },
     embedded,
     names: {
@@ -218,7 +244,9 @@ export function loadConfig(env: Env = process.env): Config {
       receiveBatch: r.int('RECEIVE_BATCH', 10, 1, 10),
       maxBatch,
       maxBatchWaitMs: r.int('MAX_BATCH_WAIT_MS', 5, 0, 10_000),
-      visibilityTimeoutSeconds: r.int('VISIBILITY_TIMEOUT_SECONDS', 60, 5, 43_200),
+      // Short, with a heartbeat every third of it: a crashed worker's messages come back within
+      // this many seconds, while a live worker keeps extending what it holds.
+      visibilityTimeoutSeconds: r.int('VISIBILITY_TIMEOUT_SECONDS', 10, 3, 43_200),
       // Long polls save money on AWS; locally they only make Ctrl-C wait.
       receiveWaitSeconds: r.int('RECEIVE_WAIT_SECONDS', mode === 'embedded' ? 2 : 20, 0, 20),
     },
@@ -233,6 +261,9 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const),
     env: { ...env },
   };
+  if (mode === 'embedded' && config.limits.maxUploadBytes > EMBEDDED_MAX_OBJECT_BYTES) {
+    throw new ConfigError('MAX_UPLOAD_BYTES', `at most ${EMBEDDED_MAX_OBJECT_BYTES} with the embedded endpoint (its largest object)`, String(config.limits.maxUploadBytes));
+  }
   if (config.worker.min > config.worker.max) {
     throw new ConfigError('WORKERS_MIN', `at most WORKERS_MAX (${config.worker.max})`, String(config.worker.min));
   }
@@ -247,8 +278,7 @@ export function childEnv(config: Config, extra: Record<string, string> = {}): No
   const env: NodeJS.ProcessEnv = { ...config.env, DATA_DIR: config.dataDir };
   if (config.aws.mode === 'embedded') {
     env.ENDPOINT_MODE = 'embedded';
-    env.EMBEDDED_SQS_PORT = String(config.embedded.sqsPort);
-    env.EMBEDDED_S3_PORT = String(config.embedded.s3Port);
+    env.EMBEDDED_PORT = String(config.embedded.port);
   }
   return { ...env, ...extra };
 }

@@ -19,6 +19,8 @@ interface Member {
   readonly child: ChildProcess;
   ready: boolean;
   retiring: boolean;
+  /** The Node.js version the worker reported when it was ready. */
+  node?: string;
 }
 
 export class WorkerPool {
@@ -48,6 +50,11 @@ export class WorkerPool {
   /** Worker processes alive, including those starting and those retiring. */
   get alive(): number {
     return this.members.size;
+  }
+
+  /** Node.js versions of the workers that are ready (one entry per worker). */
+  get nodeVersions(): string[] {
+    return [...this.members].flatMap((m) => (m.ready && m.node ? [m.node] : []));
   }
 
   get pids(): number[] {
@@ -101,10 +108,11 @@ export class WorkerPool {
       this.timers.add(timer);
     });
     try {
-      await waitUntilReady(child, `worker ${child.pid}`, this.options.readyTimeoutMs ?? 120_000);
+      const ready = await waitUntilReady(child, `worker ${child.pid}`, this.options.readyTimeoutMs ?? 120_000);
+      member.node = typeof ready.node === 'string' ? ready.node : undefined;
       member.ready = true;
       this.failedStarts = 0;
-      this.options.log.info('worker ready', { pid: child.pid, running: this.running, desired: this.target });
+      this.options.log.info('worker ready', { pid: child.pid, node: member.node, running: this.running, desired: this.target });
     } catch (err) {
       this.failedStarts++;
       this.nextSpawnAt = Date.now() + Math.min(60_000, 1_000 * 2 ** Math.min(this.failedStarts - 1, 6));

@@ -18,10 +18,11 @@ export class ChildProcessError extends Error {
   }
 }
 
-export function forkScript(script: string, env: NodeJS.ProcessEnv, extraNodeFlags: readonly string[] = []): ChildProcess {
+/** Forks one of `scripts/` on this very Node binary (`process.execPath`) with this process's Node flags. */
+export function forkScript(script: string, env: NodeJS.ProcessEnv): ChildProcess {
   return fork(resolve(projectRoot, 'scripts', script), [], {
     env,
-    execArgv: [...process.execArgv, ...extraNodeFlags],
+    execArgv: process.execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }

@@ -64,8 +64,8 @@ async function main(): Promise<void> {
     const workers = args.workers ?? String(cores);
     process.stderr.write(`starting the service (model ${model}, ${workers} workers)...\n`);
     // Known ports: this process talks to the service's endpoint too, to measure the calls alone.
-    const [sqsPort, s3Port] = await freePorts(2);
-    const ports = { EMBEDDED_SQS_PORT: String(sqsPort), EMBEDDED_S3_PORT: String(s3Port) };
+    const [port] = await freePorts(1);
+    const ports = { EMBEDDED_PORT: String(port) };
     const service = await startServiceProcess({ MODEL: model, WORKERS: workers, ...ports }, args['data-dir']);
     try {
       await burst(service, photos.slice(0, 8), 8); // warm-up: connections, JIT, first batches

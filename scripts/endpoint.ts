@@ -1,6 +1,5 @@
 /**
  * `npm run endpoint`: the embedded SQS + S3 endpoint on its own (npm start runs it as a child).
- * Needs Node's `--openssl-legacy-provider` (see pipeline/aws/embedded.ts); the npm script passes it.
  */
 import { startEmbeddedEndpoint } from '../pipeline/aws/embedded.js';
 import { loadConfig } from '../pipeline/config.js';
@@ -11,9 +10,10 @@ const log = createLogger('endpoint');
 async function main(): Promise<void> {
   const config = loadConfig();
   setLogLevel(config.logLevel);
-  const endpoint = await startEmbeddedEndpoint({ ...config.embedded, dataDir: config.dataDir });
-  log.info('embedded endpoint listening', { sqs: endpoint.sqsUrl, s3: endpoint.s3Url, s3Directory: endpoint.s3Directory });
-  process.send?.({ type: 'ready', sqsPort: endpoint.sqsPort, s3Port: endpoint.s3Port });
+  const endpoint = await startEmbeddedEndpoint({ ...config.embedded, dataDir: config.dataDir, region: config.aws.region });
+  if (endpoint.migrated) log.warn('imported the objects of an earlier version\'s data directory', { ...endpoint.migrated });
+  log.info('embedded endpoint listening', { url: endpoint.url, queues: endpoint.queuesDirectory, objects: endpoint.objectsDirectory, node: process.version });
+  process.send?.({ type: 'ready', port: endpoint.port, migrated: endpoint.migrated?.objects ?? 0 });
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     // Ctrl-C reaches the whole process group; under `npm start` the parent stops us last.

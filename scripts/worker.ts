@@ -35,8 +35,8 @@ async function main(): Promise<void> {
   // Under `npm start`, the parent going away means we should go too.
   process.on('disconnect', () => stop('parent disconnected'));
 
-  log.info('worker ready', { model: classifier.manifest.id, backend: classifier.backend, loadMs, queue: resources.requestQueueUrl });
-  process.send?.({ type: 'ready', model: classifier.manifest.id, backend: classifier.backend });
+  log.info('worker ready', { model: classifier.manifest.id, backend: classifier.backend, loadMs, queue: resources.requestQueueUrl, node: process.version });
+  process.send?.({ type: 'ready', model: classifier.manifest.id, backend: classifier.backend, node: process.version });
   const counts = await runWorker({ config, clients, classifier, log }, resources.requestQueueUrl, controller.signal);
   await classifier.dispose();
   clients.destroy();

@@ -75,7 +75,7 @@ test.serial('a request whose deliveries keep failing: dead letter, a clear error
   await service.clients.s3.send(new HeadObjectCommand({ Bucket: service.config.names.outputBucket, Key: deadLetterKey(requestId) }));
   t.is((await job(`/api/v1/jobs/${requestId}`)).error.code, 'DEAD_LETTER');
 
-  const { stdout } = await run(process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', 'scripts/replay.ts', '--dlq'], {
+  const { stdout } = await run(process.execPath, ['--import', './scripts/lib/preload.mjs', 'scripts/replay.ts', '--dlq'], {
     cwd: projectRoot,
     env: childEnv(service.config, { LOG_LEVEL: 'warn' }),
   });

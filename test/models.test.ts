@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import {
@@ -24,6 +23,8 @@ import {
   type Prediction,
   type RgbImage,
 } from '../models/index.js';
+import { createEmbeddedS3Client } from '../pipeline/aws/clients.js';
+import { startEmbeddedEndpoint } from '../pipeline/aws/embedded.js';
 import { SHARED_MODELS_DIR, decodeForModel, readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
 import { fixedBatchOnnxModel } from './helpers/model-onnx.js';
 import { startModelServer, type ModelServer } from './helpers/model-server.js';
@@ -392,25 +393,13 @@ test('local: a missing model path raises MODEL_NOT_FOUND', async (t) => {
   t.is(error?.code, 'MODEL_NOT_FOUND');
 });
 
-// ---------------------------------------------------------------- downloads (s3, against a local s3rver)
-
-interface S3rverInstance {
-  run(): Promise<{ port: number }>;
-  close(): Promise<void>;
-}
-type S3rverCtor = new (options: Record<string, unknown>) => S3rverInstance;
+// ---------------------------------------------------------------- downloads (s3, against the embedded endpoint)
 
 test('s3: a model is fetched through the injected client, and a missing key is a typed 404', async (t) => {
-  const S3rver = createRequire(import.meta.url)('s3rver') as S3rverCtor;
-  const s3server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: await tempDir('s3rver'), configureBuckets: [{ name: 'models' }] });
-  const { port } = await s3server.run();
-  t.teardown(() => s3server.close());
-  const s3 = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
+  const endpoint = await startEmbeddedEndpoint({ host: '127.0.0.1', port: 0, dataDir: await tempDir('s3-endpoint') });
+  t.teardown(() => endpoint.stop());
+  const s3 = createEmbeddedS3Client(endpoint.url);
+  await s3.send(new CreateBucketCommand({ Bucket: 'models' }));
   t.teardown(() => s3.destroy());
   const id = 'mobilenet-v1-0.25-224-tfjs-graph';
   for (const file of ['model.json', 'group1-shard1of1']) {

@@ -40,12 +40,12 @@ interface Stack {
 /** Endpoint in-process on free ports, buckets and queue, and an empty real worker pool. */
 async function startStack(name: string): Promise<Stack> {
   const dir = await tempDataDir(name);
-  const endpoint = await startEmbeddedEndpoint({ host: '127.0.0.1', sqsPort: 0, s3Port: 0, dataDir: dir });
-  const config = loadConfig(testEnv(dir, { EMBEDDED_SQS_PORT: String(endpoint.sqsPort), EMBEDDED_S3_PORT: String(endpoint.s3Port) }));
+  const endpoint = await startEmbeddedEndpoint({ host: '127.0.0.1', port: 0, dataDir: dir });
+  const config = loadConfig(testEnv(dir, { EMBEDDED_PORT: String(endpoint.port) }));
   const clients = createAwsClients(config);
   const resources = await ensureResources(clients, config);
   const pool = new WorkerPool({
-    env: childEnv(config, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }),
+    env: childEnv(config),
     log: log.child('pool'),
     stopGraceMs: (config.worker.visibilityTimeoutSeconds + config.worker.receiveWaitSeconds) * 1000,
   });

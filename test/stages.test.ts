@@ -41,8 +41,8 @@ const log = createLogger('stages-test');
 
 test.before(async () => {
   const dataDir = await tempDataDir('stages');
-  endpoint = await startEmbeddedEndpoint({ host: '127.0.0.1', sqsPort: 0, s3Port: 0, dataDir });
-  config = loadConfig(testEnv(dataDir, { EMBEDDED_SQS_PORT: String(endpoint.sqsPort), EMBEDDED_S3_PORT: String(endpoint.s3Port) }));
+  endpoint = await startEmbeddedEndpoint({ host: '127.0.0.1', port: 0, dataDir });
+  config = loadConfig(testEnv(dataDir, { EMBEDDED_PORT: String(endpoint.port) }));
   clients = createAwsClients(config);
   resources = await ensureResources(clients, config);
   classifier = await loadClassifier(config.model.source, { modelsDir: config.model.modelsDir });
@@ -80,6 +80,13 @@ test('config: defaults, endpoint mode from the environment, errors that name the
   t.is(embedded.aws.mode, 'embedded');
   t.is(embedded.http.port, 3000);
   t.is(embedded.aws.sqsEndpoint, 'http://127.0.0.1:9324');
+  t.is(embedded.aws.s3Endpoint, 'http://127.0.0.1:9324', 'one embedded port serves SQS and S3');
+  t.is(embedded.worker.visibilityTimeoutSeconds, 10);
+  const moved = t.throws(() => loadConfig({ EMBEDDED_SQS_PORT: '9000' }), { instanceOf: ConfigError });
+  t.regex(moved!.message, /EMBEDDED_SQS_PORT must be unset: one port serves SQS and S3 now, set EMBEDDED_PORT instead/);
+  const huge = t.throws(() => loadConfig({ MAX_UPLOAD_BYTES: String(64 * 1024 * 1024) }), { instanceOf: ConfigError });
+  t.regex(huge!.message, /MAX_UPLOAD_BYTES must be at most 11534336 with the embedded endpoint/);
+  t.is(loadConfig({ ENDPOINT_MODE: 'aws', MAX_UPLOAD_BYTES: String(64 * 1024 * 1024) }).limits.maxUploadBytes, 64 * 1024 * 1024);
   const localstack = loadConfig({ AWS_ENDPOINT_URL: 'http://localhost:4566', AWS_REGION: 'eu-west-1' });
   t.is(localstack.aws.mode, 'external');
   t.is(localstack.aws.s3Endpoint, 'http://localhost:4566');
@@ -266,7 +273,7 @@ test.serial('a missing input or an undecodable image fails for good and is answe
   inbox.stop();
 });
 
-test('listing pages through continuation tokens (s3rver with the legacy OpenSSL provider)', async (t) => {
+test('listing pages through continuation tokens', async (t) => {
   const bucket = config.names.inputBucket;
   await Promise.all(Array.from({ length: 25 }, (_, i) => clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: `paging/${String(i).padStart(2, '0')}`, Body: 'x' }))));
   const keys: string[] = [];

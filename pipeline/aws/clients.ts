@@ -12,13 +12,22 @@ export interface AwsClients {
   destroy(): void;
 }
 
-/** The embedded S3 server (s3rver) checks signatures against this fixed local account. */
-export const embeddedCredentials = () => ({ accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' });
+/** The embedded endpoint accepts any credentials; the SDK still wants some to sign with. */
+export const embeddedCredentials = () => ({ accessKeyId: 'embedded', secretAccessKey: 'embedded' });
+
+/** An S3 client for the embedded endpoint itself (its own maintenance: importing old data). */
+export function createEmbeddedS3Client(endpoint: string, region = 'us-east-1'): S3Client {
+  return new S3Client({ region, endpoint, credentials: embeddedCredentials(), forcePathStyle: true, maxAttempts: 4 });
+}
 
 export function createAwsClients(config: Config): AwsClients {
-  const { region, mode, sqsEndpoint, s3Endpoint, s3ForcePathStyle } = config.aws;
+  const { region, mode, sqsEndpoint, s3Endpoint, s3ForcePathStyle, profile } = config.aws;
   // A fresh object per client: the SDK annotates credentials objects it is given.
-  const credentials = mode === 'embedded' ? embeddedCredentials() : undefined;
+  const credentials = () => (mode === 'embedded' ? embeddedCredentials() : config.aws.credentials ? { ...config.aws.credentials } : undefined);
+  const auth = () => {
+    const given = credentials();
+    return given ? { credentials: given } : profile ? { profile } : {};
+  };
   const custom = (endpoint: string | undefined) =>
     endpoint === undefined
       ? {}
@@ -32,7 +41,7 @@ export function createAwsClients(config: Config): AwsClients {
   // an error the retry logic sees, not a request that hangs for ever.
   const s3 = new S3Client({
     region,
-    ...(credentials ? { credentials } : {}),
+    ...auth(),
     ...custom(s3Endpoint),
     forcePathStyle: s3ForcePathStyle,
     maxAttempts: 4,
@@ -40,7 +49,7 @@ export function createAwsClients(config: Config): AwsClients {
   });
   const sqs = new SQSClient({
     region,
-    ...(credentials ? { credentials } : {}),
+    ...auth(),
     ...(sqsEndpoint ? { endpoint: sqsEndpoint } : {}),
     // Queue URLs from emulators name hosts that may not resolve; always talk to the configured endpoint.
     useQueueUrlAsEndpoint: sqsEndpoint === undefined,

@@ -13,7 +13,8 @@ import { startDeadLetterWatcher } from '../../pipeline/deadletters.js';
 import { takeInventory } from '../../pipeline/inventory.js';
 import { EnqueueBatcher } from '../../pipeline/stages/enqueue.js';
 import { WorkerPool } from '../../pipeline/pool.js';
-import { forkScript, terminate, waitUntilReady } from '../../pipeline/processes.js';
+import { EndpointProcess } from '../../pipeline/endpoint-process.js';
+import { serializeMessage } from '../../pipeline/messages.js';
 import { startWebTier, type WebTier } from '../../web/server.js';
 import { LOCAL_POLICY, loadPolicy, type ScalingPolicy } from '../../scaling/index.js';
 import { LocalAutoscaler } from '../../scaling/local-autoscaler.js';
@@ -25,7 +26,7 @@ export interface Service {
   readonly resources: Resources;
   readonly pool: WorkerPool;
   readonly web: WebTier;
-  /** The embedded endpoint's process (undefined with an external endpoint). */
+  /** The embedded endpoint's process id, now (undefined with an external endpoint). */
   readonly endpointPid: number | undefined;
   stop(): Promise<void>;
 }
@@ -37,16 +38,16 @@ async function localPolicy(config: Config): Promise<ScalingPolicy> {
 
 export async function startService(initial: Config, log: Logger): Promise<Service> {
   let config = initial;
-  let stopEndpoint = async () => {};
-  let endpointPid: number | undefined;
+  let endpoint: EndpointProcess | undefined;
+  let migrated = 0;
   if (config.aws.mode === 'embedded') {
-    const child = forkScript('endpoint.ts', childEnv(config, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }), ['--openssl-legacy-provider']);
-    const ready = await waitUntilReady(child, 'embedded endpoint', 30_000);
-    // Ports may have been 0 (pick any): from here on everyone uses the real ones.
-    config = loadConfig(childEnv(config, { EMBEDDED_SQS_PORT: String(ready.sqsPort), EMBEDDED_S3_PORT: String(ready.s3Port) }));
-    stopEndpoint = () => terminate(child, 10_000, log);
-    endpointPid = child.pid;
+    const started = await EndpointProcess.start(childEnv(config), log.child('endpoint'));
+    endpoint = started.endpoint;
+    migrated = started.ready.migrated;
+    // The port may have been 0 (pick any): from here on everyone uses the real one.
+    config = loadConfig(childEnv(config, { EMBEDDED_PORT: String(started.ready.port) }));
   }
+  const stopEndpoint = async () => endpoint?.stop(10_000);
   const clients = createAwsClients(config);
   // What has been started, so a failed start stops it again and a stop knows the order.
   let web: WebTier | undefined;
@@ -67,7 +68,7 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
     // Download the model once here (if it must be downloaded), not in every worker at once.
     await prefetchModel(config, clients);
     const workers = new WorkerPool({
-      env: childEnv(config, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }),
+      env: childEnv(config),
       log: log.child('pool'),
       stopGraceMs: (config.worker.visibilityTimeoutSeconds + config.worker.receiveWaitSeconds) * 1000,
     });
@@ -80,8 +81,10 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
         ? new LocalAutoscaler({ policy: await localPolicy(config), pool: workers, depth, log: log.child('autoscaler') })
         : undefined;
     const scaler = autoscaler;
-    const status = async () =>
-      scaler ? scaler.status() : { queue: await depth(), workers: { desired: workers.desired, running: workers.running }, decisions: [] };
+    const status = async () => ({
+      ...(scaler ? scaler.status() : { queue: await depth(), workers: { desired: workers.desired, running: workers.running }, decisions: [] }),
+      runtime: { node: process.version, workers: workers.nodeVersions },
+    });
     web = await startWebTier(config, clients, resources, log.child('web'), status);
     deadLetters = startDeadLetterWatcher({
       sqs: clients.sqs,
@@ -92,9 +95,9 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
       waitTimeSeconds: config.worker.receiveWaitSeconds,
       log: log.child('dead-letters'),
     });
-    // The embedded SQS lives in memory: requests queued when it last stopped are gone, their
-    // inputs are not. Queue them again (nobody waits for them; their jobs will show the result).
-    if (config.aws.mode === 'embedded') await requeueUnfinished(config, clients, resources, log);
+    // The embedded queues outlive a restart now; only inputs imported from an earlier version's
+    // data directory (whose queues lived in memory and are gone) may have lost their requests.
+    if (migrated > 0) await requeueUnfinished(config, clients, resources, log);
     // Uploads are accepted from here on; they wait in the queue until a worker is ready.
     if (scaler) {
       await workers.resize(config.worker.min);
@@ -109,7 +112,9 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
       resources,
       pool: workers,
       web,
-      endpointPid,
+      get endpointPid() {
+        return endpoint?.pid;
+      },
       stop() {
         stopping ??= stopAll();
         return stopping;
@@ -131,6 +136,6 @@ async function requeueUnfinished(config: Config, clients: AwsClients, resources:
   const unfinished = inventory.inputs.filter((r) => !inventory.finished.has(r.requestId) && !inventory.deadLetters.has(r.requestId));
   if (unfinished.length === 0) return;
   const batcher = new EnqueueBatcher(Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs }));
-  await Promise.all(unfinished.map((request) => batcher.send(request.requestId, JSON.stringify({ ...request, enqueuedAt: Date.now() }))));
-  log.warn('requests without a result queued again (the embedded queue does not outlive a restart)', { count: unfinished.length });
+  await Promise.all(unfinished.map((request) => batcher.send(request.requestId, serializeMessage({ ...request, enqueuedAt: Date.now() }))));
+  log.warn('imported requests without a result queued again (the earlier version\'s queue did not outlive its restarts)', { count: unfinished.length });
 }

@@ -19,13 +19,11 @@ export function testEnv(dataDir: string, overrides: Record<string, string> = {})
     ...(process.env as Record<string, string>),
     ENDPOINT_MODE: 'embedded',
     PORT: '0',
-    EMBEDDED_SQS_PORT: '0',
-    EMBEDDED_S3_PORT: '0',
+    EMBEDDED_PORT: '0',
     DATA_DIR: dataDir,
     WORKERS: '1',
     LOG_LEVEL: 'warn',
     RECEIVE_WAIT_SECONDS: '1',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     ...overrides,
   };
 }

@@ -25,9 +25,9 @@ export class BenchError extends Error {
 /** Starts `npm start`'s entry point with its defaults, on free ports and a temp data dir (under `dataParent`). */
 export async function startServiceProcess(env: Record<string, string>, dataParent = tmpdir()): Promise<RunningService> {
   const dataDir = await mkdtemp(join(dataParent, 'eir-bench-'));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+  const child: ChildProcess = spawn(process.execPath, ['--import', './scripts/lib/preload.mjs', 'scripts/start.ts'], {
     cwd: projectRoot,
-    env: { ...process.env, PORT: '0', EMBEDDED_SQS_PORT: '0', EMBEDDED_S3_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+    env: { ...process.env, PORT: '0', EMBEDDED_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {

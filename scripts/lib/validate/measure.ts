@@ -76,7 +76,7 @@ export async function measureTrace(options: MeasureOptions): Promise<Measurement
   const uploads: Upload[] = await Promise.all(options.photos.map(async (p) => ({ file: p.file, bytes: await readFile(p.path) })));
   const dataDir = await mkdtemp(join(tmpdir(), 'eir-validate-'));
   // Ports chosen here so that this process can read the stored results from the same endpoint.
-  const [sqsPort, s3Port] = await freePorts(2);
+  const [port] = await freePorts(1);
   const waitMs = String(Math.ceil(options.timeoutMs));
   const env: Record<string, string> = {
     // The local autoscaler scales local worker processes: always on the embedded endpoint.
@@ -85,8 +85,7 @@ export async function measureTrace(options: MeasureOptions): Promise<Measurement
     WORKERS_MIN: String(options.minWorkers),
     WORKERS_MAX: String(options.maxWorkers),
     SCALING_POLICY: options.policyFile ?? '',
-    EMBEDDED_SQS_PORT: String(sqsPort),
-    EMBEDDED_S3_PORT: String(s3Port),
+    EMBEDDED_PORT: String(port),
     DATA_DIR: dataDir,
     // Hold every connection until its answer: the latency is the answer's, not a poll's.
     ANSWER_WAIT_MS: waitMs,
