@@ -10,7 +10,7 @@ import { SendMessageCommand, type Message, type SQSClient } from '@aws-sdk/clien
 import { Consumer } from 'sqs-consumer';
 import { deadLetterKey } from './keys.js';
 import type { Logger } from './log.js';
-import { parseImageRequest, type Answer, type ImageRequest } from './messages.js';
+import { parseImageRequest, serializeMessage, type Answer, type ImageRequest } from './messages.js';
 
 export interface DeadLetterRecord {
   readonly request: ImageRequest;
@@ -61,7 +61,7 @@ export function startDeadLetterWatcher(options: DeadLetterWatcherOptions): { sto
     log.error('request dead-lettered', { requestId: request.requestId, key: request.key, receiveCount: record.receiveCount });
     if (request.replyTo) {
       await sqs
-        .send(new SendMessageCommand({ QueueUrl: request.replyTo, MessageBody: JSON.stringify(deadLetterAnswer(request, options.maxReceives)) }))
+        .send(new SendMessageCommand({ QueueUrl: request.replyTo, MessageBody: serializeMessage(deadLetterAnswer(request, options.maxReceives)) }))
         .catch((err: unknown) => log.warn('could not tell the client about a dead letter (its web tier may be gone)', { requestId: request.requestId, error: err }));
     }
     return message;

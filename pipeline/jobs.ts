@@ -3,10 +3,10 @@
  * done or failed (`results/<id>.json`), dead-lettered (`dead-letters/<id>.json`), pending (its input
  * is stored but has no result yet), or unknown.
  */
-import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import type { DeadLetterRecord } from './deadletters.js';
 import { deadLetterAnswer } from './deadletters.js';
-import { deadLetterKey, resultKey } from './keys.js';
+import { deadLetterKey, decodeNameFromMetadata, resultKey } from './keys.js';
 import type { AnswerError, ClassificationResult } from './messages.js';
 import type { FailureRecord } from './stages/persist.js';
 
@@ -36,5 +36,8 @@ export async function jobStatus(s3: S3Client, buckets: { input: string; output: 
   }
   const inputs = await s3.send(new ListObjectsV2Command({ Bucket: buckets.input, Prefix: `${id}/`, MaxKeys: 1 }));
   const key = inputs.Contents?.[0]?.Key;
-  return key ? { id, status: 'pending', file: key.slice(id.length + 1) } : undefined;
+  if (!key) return undefined;
+  // The key holds a sanitized name; the client's own is in the metadata.
+  const head = await s3.send(new HeadObjectCommand({ Bucket: buckets.input, Key: key }));
+  return { id, status: 'pending', file: decodeNameFromMetadata(head.Metadata?.['file-name']) ?? key.slice(id.length + 1) };
 }

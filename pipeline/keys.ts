@@ -1,15 +1,47 @@
 /**
- * Object keys. Clients name their files; we never use those names as paths. An input is stored at
- * `<requestId>/<safe name>`, its full result at `results/<requestId>.json`, and — the classic
- * protocol — `<name>` → `<name>,<label>` in the output bucket, where `name` is the safe file name
- * without its extension.
+ * Object keys and file names. Clients name their files; we never use those names as paths. An input
+ * is stored at `<requestId>/<safe name>`, its full result at `results/<requestId>.json`, and — the
+ * classic protocol — `<name>` → `<name>,<label>` in the output bucket, where `name` is the client's
+ * own file name without its extension, exactly as sent (the classic client matches answers by it).
  */
 
 const MAX_NAME = 100;
 
+/** The longest client file name accepted, in UTF-8 bytes (what file systems allow). */
+export const MAX_CLIENT_NAME_BYTES = 255;
+
+/** The last path segment of what a client called its file (`C:\\photos\\a.jpg` → `a.jpg`). */
+export function clientFileName(raw: string | undefined | null): string {
+  return (raw ?? '').split(/[/\\]/).pop() ?? '';
+}
+
+// C0 and C1 controls (NUL included), DEL, and what SQS cannot carry in a message: lone surrogates
+// and the non-characters U+FFFE/U+FFFF.
+const UNSENDABLE = /[\u0000-\u001f\u007f-\u009f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
+
+/** Why a client file name cannot be used as it is, or undefined when it can. */
+export function fileNameProblem(name: string): string | undefined {
+  const bad = UNSENDABLE.exec(name);
+  if (bad) return `contains the control character U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} at position ${bad.index}`;
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes > MAX_CLIENT_NAME_BYTES) return `is ${bytes} bytes long; the limit is ${MAX_CLIENT_NAME_BYTES}`;
+  return undefined;
+}
+
+/** S3 user metadata is US-ASCII: a client's file name travels percent-encoded. */
+export const encodeNameForMetadata = (name: string): string => encodeURIComponent(name);
+export function decodeNameFromMetadata(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A file name reduced to `[A-Za-z0-9._-]`, never empty, never hidden, never a path. */
 export function sanitizeFileName(raw: string | undefined | null): string {
-  const base = (raw ?? '').split(/[/\\]/).pop() ?? '';
+  const base = clientFileName(raw);
   let name = base
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '') // accents, once decomposed

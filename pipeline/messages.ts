@@ -26,7 +26,7 @@ export interface ImageRequest {
   readonly requestId: string;
   readonly bucket: string;
   readonly key: string;
-  /** Sanitized file name, e.g. `n01443537_goldfish.JPEG`. */
+  /** The client's file name, exactly as sent, e.g. `n01443537_goldfish.JPEG` or `carpenter's kit.jpg`. */
   readonly file: string;
   /** Queue URL to answer on; absent for work nobody waits for (replay). */
   readonly replyTo?: string;
@@ -62,6 +62,15 @@ export interface AnswerError {
 export type Answer =
   | { readonly v: 1; readonly requestId: string; readonly ok: true; readonly result: ClassificationResult }
   | { readonly v: 1; readonly requestId: string; readonly ok: false; readonly error: AnswerError };
+
+/**
+ * A message body as JSON with every non-ASCII character escaped (`\u00e9`): the same JSON to any
+ * parser, and a body no SQS implementation can refuse for its characters (fauxqs, for one, rejects
+ * characters outside the Basic Multilingual Plane, which real SQS accepts).
+ */
+export function serializeMessage(message: ImageRequest | Answer): string {
+  return JSON.stringify(message).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 export class MessageFormatError extends Error {
   override readonly name = 'MessageFormatError';

@@ -6,6 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import sharp from 'sharp';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { listKeys } from '../pipeline/inventory.js';
 import type { Service } from '../scripts/lib/service.js';
 import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
 import { shortLabel, startTestService, tempDataDir } from './helpers/service.js';
@@ -91,15 +93,59 @@ test('every kind of bad upload gets a 4xx JSON error naming the problem', async 
   }
 });
 
-test('hostile file names are never used as paths', async (t) => {
-  const names = ['../../../etc/passwd.jpg', '/absolute/path/x.jpg', 'nul\u0000byte.jpg', `${'long'.repeat(200)}.jpg`, 'фото-日本.jpg', 'C:\\windows\\win.jpg', '.hidden.jpg', '...'];
-  for (const name of names) {
-    const r = await send('/api/v1/classify', [{ field: 'f', name, bytes: jpeg }]);
-    t.is(r.status, 200, `${JSON.stringify(name)}: ${r.text}`);
+/** The input keys stored for a request (its `<id>/` prefix in the input bucket). */
+async function inputKeysOf(id: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const key of listKeys(service.clients.s3, service.config.names.inputBucket, `${id}/`)) keys.push(key);
+  return keys;
+}
+
+test('hostile file names are never used as paths, and come back as the client sent them', async (t) => {
+  // sent → the name the answer carries (the last path segment, untouched) and the safe stored name
+  const cases: [sent: string, file: string, stored: RegExp][] = [
+    ['../../../etc/passwd.jpg', 'passwd.jpg', /^passwd\.jpg$/],
+    ['/absolute/path/x.jpg', 'x.jpg', /^x\.jpg$/],
+    ['C:\\windows\\win.jpg', 'win.jpg', /^win\.jpg$/],
+    ['фото-日本.jpg', 'фото-日本.jpg', /^[A-Za-z0-9._-]+$/],
+    ['.hidden.jpg', '.hidden.jpg', /^hidden\.jpg$/],
+    ['...', '...', /^upload$/],
+    [`${'long'.repeat(60)}.jpg`, `${'long'.repeat(60)}.jpg`, /^(long){24}l{0,1}.{0,4}\.jpg$/],
+  ];
+  for (const [sent, file, stored] of cases) {
+    const r = await send('/api/v1/classify', [{ field: 'f', name: sent, bytes: jpeg }]);
+    t.is(r.status, 200, `${JSON.stringify(sent)}: ${r.text}`);
     const result = JSON.parse(r.text).results[0];
-    t.regex(result.file, /^[A-Za-z0-9._-]{1,100}$/, JSON.stringify(name));
-    t.false(result.file.startsWith('.'));
+    t.is(result.file, file, JSON.stringify(sent));
     t.is(result.label, label());
+    const keys = await inputKeysOf(result.id);
+    t.is(keys.length, 1);
+    const storedName = keys[0]!.slice(result.id.length + 1);
+    t.regex(storedName, /^[A-Za-z0-9-][A-Za-z0-9._-]{0,99}$/, JSON.stringify(sent));
+    t.regex(storedName, stored, JSON.stringify(sent));
+  }
+});
+
+test('names with control characters, or longer than file systems allow, are refused with 400 BAD_FILE_NAME', async (t) => {
+  for (const name of ['nul\u0000byte.jpg', 'tab\there.jpg', 'bell\u0007.jpg', 'del\u007f.jpg', 'c1\u0085.jpg', `${'long'.repeat(70)}.jpg`]) {
+    for (const path of ['/', '/api/v1/classify']) {
+      const r = await send(path, [{ name, bytes: jpeg }]);
+      t.is(r.status, 400, `${JSON.stringify(name)} on ${path}: ${r.text}`);
+      const body = JSON.parse(r.text) as { error: { code: string; message: string } };
+      t.is(body.error.code, 'BAD_FILE_NAME');
+      t.regex(body.error.message, /control character U\+00[0-9A-F]{2}|bytes long; the limit is 255/);
+    }
+  }
+});
+
+test('classic answers and outputs carry the client\'s own file name: apostrophes, spaces, non-ASCII', async (t) => {
+  const names = ["carpenter's_kit.JPEG", 'my holiday photo.jpg', 'naïve café.jpeg', '日本語の写真.png', 'émoji 😀 (1).JPG', 'no-extension', 'archive.tar.gz', '100% real, 50% off.jpg'];
+  for (const name of names) {
+    const stemName = name.lastIndexOf('.') > 0 ? name.slice(0, name.lastIndexOf('.')) : name;
+    const r = await send('/', [{ name, bytes: jpeg }]);
+    t.is(r.status, 200, `${name}: ${r.text}`);
+    t.is(r.text, `${stemName},${label()}`, name);
+    const output = await service.clients.s3.send(new GetObjectCommand({ Bucket: service.config.names.outputBucket, Key: stemName }));
+    t.is(await output.Body!.transformToString(), `${stemName},${label()}`, `output object ${stemName}`);
   }
 });
 

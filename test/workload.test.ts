@@ -311,7 +311,7 @@ test('aborting stops sending and cancels the uploads in flight', async (t) => {
 
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, ['--import', 'tsx', join(projectRoot, 'scripts/workload.ts'), ...args], { cwd: projectRoot, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', './scripts/lib/preload.mjs', join(projectRoot, 'scripts/workload.ts'), ...args], { cwd: projectRoot, timeout: 60_000 }, (err, stdout, stderr) => {
       done({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
     });
   });
@@ -384,14 +384,16 @@ test('options: each bad one is a WorkloadUsageError naming it', async (t) => {
   await writeFile(headerless, 'n01440764_tench.JPEG,0,n01440764,tench\n');
   await t.throwsAsync(prepare(['--dir', photoDir, '--ground-truth', headerless]), { instanceOf: WorkloadUsageError, message: /--ground-truth .*header must name the columns "file" and "label"/ });
 
-  // Names the service would rewrite, and files the ground truth does not know, are announced.
+  // Files the ground truth does not know, and names the service refuses, are announced; names
+  // with spaces are fine (the service echoes them).
   const odd = await mkdtemp(join(scratch, 'odd-'));
   await copyFile(join(SAMPLE_DIR, 'n01440764_tench.JPEG'), join(odd, 'my tench.jpg'));
   await copyFile(join(SAMPLE_DIR, 'n01514859_hen.JPEG'), join(odd, 'n01514859_hen.JPEG'));
+  await copyFile(join(SAMPLE_DIR, 'n01514859_hen.JPEG'), join(odd, 'tab\there.jpg'));
   const oddPlan = await prepare(['--dir', odd, '--ground-truth', GROUND_TRUTH]);
   t.is(oddPlan.warnings.length, 2);
-  t.regex(oddPlan.warnings[0]!, /does not know 1 of 2 files.*my tench\.jpg/);
-  t.regex(oddPlan.warnings[1]!, /WRONG_OWNER: my tench\.jpg/);
+  t.regex(oddPlan.warnings[0]!, /does not know 2 of 3 files.*my tench\.jpg/);
+  t.regex(oddPlan.warnings[1]!, /1 file name\(s\) the service refuses.*tab\there\.jpg/);
 });
 
 test('ground truth: quoted labels with commas, CRLF, BOM, "" escapes; short label is the text before the first comma', async (t) => {

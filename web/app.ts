@@ -14,7 +14,7 @@ import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import { PipelineError } from '../pipeline/errors.js';
 import { round } from '../pipeline/job.js';
-import { sanitizeFileName, stem } from '../pipeline/keys.js';
+import { stem } from '../pipeline/keys.js';
 import type { Logger } from '../pipeline/log.js';
 import type { ClassificationResult, Protocol } from '../pipeline/messages.js';
 import type { JobStatus } from '../pipeline/jobs.js';
@@ -67,7 +67,7 @@ async function classifyOne(deps: WebDeps, image: ReceivedImage, uploadMs: number
   const { protocol, waitMs } = options;
   const started = performance.now();
   const requestId = randomUUID();
-  const file = sanitizeFileName(image.originalName);
+  const file = image.originalName;
   // Storage or queue failures here are thrown: nothing was accepted, the client gets a 503.
   const submitted = await submitImage(deps.submit, { requestId, file, bytes: image.bytes, contentType: image.mime, protocol, timings: { upload: uploadMs } });
   let timer: NodeJS.Timeout | undefined;
@@ -111,7 +111,7 @@ async function classifyAll(ctx: Context, deps: WebDeps, options: ClassifyOptions
   const settled = await Promise.allSettled(images.map((image) => classifyOne(deps, image, uploadMs, options)));
   return settled.map((s, i): Outcome => {
     if (s.status === 'fulfilled') return s.value;
-    const file = sanitizeFileName(images[i]!.originalName);
+    const file = images[i]!.originalName;
     if (s.reason instanceof PipelineError) return { kind: 'failed', file, error: new HttpError(httpStatusOf(s.reason.code), s.reason.code, s.reason.message) };
     throw s.reason;
   });

@@ -10,6 +10,7 @@ import type { File } from 'formidable';
 import type VolatileFile from 'formidable/VolatileFile.js';
 import sharp, { type Metadata } from 'sharp';
 import { MAX_INPUT_PIXELS } from '../pipeline/stages/decode.js';
+import { clientFileName, fileNameProblem } from '../pipeline/keys.js';
 import { HttpError } from './errors.js';
 import { sniffImageType, SUPPORTED_TYPES } from './sniff.js';
 
@@ -19,7 +20,7 @@ export interface Limits {
 }
 
 export interface ReceivedImage {
-  /** Name the client gave (unsanitized; for sanitizing and messages only). */
+  /** The client's file name, its last path segment, exactly as sent (checked: no control characters). */
   readonly originalName: string;
   readonly bytes: Buffer;
   readonly mime: string;
@@ -130,7 +131,10 @@ export async function receiveImages(ctx: Context, limits: Limits, options: { fie
   if (received.length > limits.maxFilesPerRequest) {
     throw new HttpError(413, 'TOO_MANY_FILES', `too many files: at most ${limits.maxFilesPerRequest} per request`);
   }
-  const images = received.map(({ originalName, bytes }) => {
+  const images = received.map(({ originalName: sent, bytes }) => {
+    const originalName = clientFileName(sent);
+    const problem = fileNameProblem(originalName);
+    if (problem) throw new HttpError(400, 'BAD_FILE_NAME', `the file name ${JSON.stringify(originalName)} ${problem}`, { file: originalName });
     if (bytes.length === 0) throw new HttpError(400, 'EMPTY_FILE', `${originalName} is empty`, { file: originalName });
     const type = sniffImageType(bytes);
     if (!type) {

@@ -15,6 +15,7 @@ import { PipelineError } from '../errors.js';
 import { stage, type Job } from '../job.js';
 import { retry } from '../retry.js';
 import type { Logger } from '../log.js';
+import { decodeNameFromMetadata } from '../keys.js';
 import { MessageFormatError, parseImageRequest, protocolOf } from '../messages.js';
 
 export interface ConsumeOptions {
@@ -130,7 +131,13 @@ export function fetchInput(s3: S3Client, concurrency: number, retryBudgetMs: num
       const object = await retry(() => s3.send(get), { budgetMs: retryBudgetMs });
       if (!object.Body) throw new Error('empty response body');
       const bytes = await object.Body.transformToByteArray();
-      return { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), protocol: protocolOf(object.Metadata) };
+      // Replayed inputs know only their key (a sanitized name): the client's own name is in the metadata.
+      const file = decodeNameFromMetadata(object.Metadata?.['file-name']) ?? job.request.file;
+      return {
+        bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        protocol: protocolOf(object.Metadata),
+        ...(file === job.request.file ? {} : { request: { ...job.request, file } }),
+      };
     } catch (err) {
       if (err instanceof NoSuchKey || (err as Error).name === 'NoSuchKey') {
         throw new PipelineError('INPUT_MISSING', `input s3://${job.request.bucket}/${job.request.key} does not exist`, 'fetch', false,

@@ -7,7 +7,7 @@ import { mergeMap, type OperatorFunction } from 'rxjs';
 import type { Producer } from 'sqs-producer';
 import { PipelineError, isTransientAwsError } from '../errors.js';
 import { round } from '../job.js';
-import type { ImageRequest } from '../messages.js';
+import { serializeMessage, type ImageRequest } from '../messages.js';
 import { retry } from '../retry.js';
 import type { Ingested } from './ingest.js';
 
@@ -81,7 +81,7 @@ export function enqueue(batcher: EnqueueBatcher, replyTo: string | undefined, re
       timings: item.timings,
     };
     try {
-      const body = JSON.stringify(request);
+      const body = serializeMessage(request);
       await retry(() => batcher.send(item.requestId, body), { budgetMs: retryBudgetMs, retryIf: isTransientQueueError });
     } catch (err) {
       throw new PipelineError('QUEUE_UNAVAILABLE', `could not enqueue the request: ${(err as Error).message}`, 'enqueue',

@@ -8,7 +8,7 @@ import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { from, mergeMap, pipe, type OperatorFunction } from 'rxjs';
 import { PipelineError } from '../errors.js';
 import { asPipelineError, batchUntil, round, type Job } from '../job.js';
-import type { Answer } from '../messages.js';
+import { serializeMessage, type Answer } from '../messages.js';
 import { retry } from '../retry.js';
 
 export function answerOf(job: Job): Answer {
@@ -23,7 +23,7 @@ const isGone = (err: unknown) => ['QueueDoesNotExist', 'AWS.SimpleQueueService.N
 /** Sends up to 10 answers to one reply queue; returns the jobs with failures where sending failed. */
 async function answerGroup(sqs: SQSClient, replyTo: string, jobs: readonly Job[], retryBudgetMs: number): Promise<Job[]> {
   const started = performance.now();
-  const entries = jobs.map((job, i) => ({ Id: String(i), MessageBody: JSON.stringify(answerOf(job)) }));
+  const entries = jobs.map((job, i) => ({ Id: String(i), MessageBody: serializeMessage(answerOf(job)) }));
   try {
     const { Failed } = await retry(() => sqs.send(new SendMessageBatchCommand({ QueueUrl: replyTo, Entries: entries })), { budgetMs: retryBudgetMs });
     const refused = new Map((Failed ?? []).map((f) => [Number(f.Id), f]));

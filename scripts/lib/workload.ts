@@ -9,6 +9,7 @@
  *   runWorkload(plan, hooks)  → WorkloadReport    (never throws for a failed upload: it is a row)
  *   formatRow / formatSummary                     (the text the CLI prints)
  */
+import { fileNameProblem, MAX_CLIENT_NAME_BYTES } from '../../pipeline/keys.js';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -300,9 +301,6 @@ export interface WorkloadPlan {
   readonly warnings: readonly string[];
 }
 
-/** What the service keeps of a file name as is (`sanitizeFileName` in `pipeline/keys.ts`, which also squeezes `__`). */
-const SERVICE_SAFE_NAME = /^[A-Za-z0-9-][A-Za-z0-9._-]{0,99}$/;
-
 function listSome(names: readonly string[], max = 5): string {
   return names.slice(0, max).join(', ') + (names.length > max ? `, ... (${names.length - max} more)` : '');
 }
@@ -344,12 +342,9 @@ export async function prepareWorkload(options: WorkloadOptions): Promise<Workloa
       warnings.push(`the ground truth does not know ${unknown.length} of ${files.length} files (left out of accuracy): ${listSome(unknown)}`);
     }
   }
-  const renamed = files.filter((f) => !SERVICE_SAFE_NAME.test(f.name) || f.name.includes('__')).map((f) => f.name);
-  if (renamed.length > 0) {
-    warnings.push(
-      `${renamed.length} file name(s) use characters the service replaces (it keeps [A-Za-z0-9._-], no leading . or _, no __, at most 100): ` +
-        `their answers will name a different file and count as WRONG_OWNER: ${listSome(renamed)}`,
-    );
+  const refused = files.filter((f) => fileNameProblem(f.name) !== undefined).map((f) => f.name);
+  if (refused.length > 0) {
+    warnings.push(`${refused.length} file name(s) the service refuses (control characters, or over ${MAX_CLIENT_NAME_BYTES} bytes): ${listSome(refused)}`);
   }
 
   return {
