@@ -28,6 +28,8 @@ export interface LoadClassifierOptions extends RegistryOptions, FetchModelOption
    * is single-threaded under Node whatever this says; tfjs-node manages its own pool.
    */
   readonly threads?: number;
+  /** ONNX Runtime models: `cpu` (default) or `cuda`. tfjs models always run on the CPU. */
+  readonly device?: 'cpu' | 'cuda';
 }
 
 /**
@@ -50,7 +52,10 @@ export async function loadClassifier(
     }
     case 'onnx': {
       const { loadOnnxClassifier } = await import('./backends/onnx.js');
-      return loadOnnxClassifier(manifest, local.path, options.threads === undefined ? {} : { threads: options.threads });
+      return loadOnnxClassifier(manifest, local.path, {
+        ...(options.threads === undefined ? {} : { threads: options.threads }),
+        ...(options.device === undefined ? {} : { device: options.device }),
+      });
     }
   }
 }
@@ -62,6 +67,7 @@ function checkOptions(options: LoadClassifierOptions): void {
   if (typeof options !== 'object' || options === null) fail('(options)', 'must be an object', options);
   const { threads, modelsDir, cacheDir, labelsFile, timeoutMs, source, s3 } = options;
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) fail('threads', 'must be an integer >= 1', threads);
+  if (options.device !== undefined && options.device !== 'cpu' && options.device !== 'cuda') fail('device', "must be 'cpu' or 'cuda'", options.device);
   for (const [field, value] of [['modelsDir', modelsDir], ['cacheDir', cacheDir], ['labelsFile', labelsFile]] as const) {
     if (value !== undefined && (typeof value !== 'string' || value === '')) fail(field, 'must be a non-empty path', value);
   }

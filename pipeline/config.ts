@@ -60,6 +60,8 @@ export interface Config {
     readonly cacheDir: string;
     /** Intra-op threads per model session. */
     readonly threads: number;
+    /** Where ONNX Runtime models run: `cpu`, or `cuda` (opt-in, see README). */
+    readonly device: 'cpu' | 'cuda';
   };
   readonly worker: {
     /** A fixed number of worker processes (WORKERS), or undefined: the local autoscaler decides. */
@@ -235,6 +237,7 @@ export function loadConfig(env: Env = process.env): Config {
       modelsDir: resolve(r.string('MODELS_DIR', resolve(projectRoot, '..', 'shared', 'models'))),
       cacheDir: resolve(r.string('MODEL_CACHE_DIR', join(r.raw('DATA_DIR') ?? join(projectRoot, 'data'), 'models'))),
       threads: r.int('MODEL_THREADS', 1, 1, 64),
+      device: r.oneOf('MODEL_DEVICE', 'cpu', ['cpu', 'cuda'] as const),
     },
     worker: {
       count: r.raw('WORKERS') === undefined ? undefined : r.int('WORKERS', 0, 0, 256),

@@ -26,6 +26,7 @@ export function loadConfiguredClassifier(config: Config, clients: AwsClients): P
     cacheDir: config.model.cacheDir,
     s3: clients.s3,
     threads: config.model.threads,
+    device: config.model.device,
   });
 }
 

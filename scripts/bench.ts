@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --n 250] [--burst 100] [--model ID] [--workers N] [--data-dir DIR] [--skip-models] [--skip-pipeline]`
+ * `npm run bench [-- --n 250] [--burst 100] [--model ID] [--workers N] [--data-dir DIR] [--skip-models] [--skip-pipeline] [--baseline-endpoint DIR]`
  *
  * Prints markdown tables and writes JSON to bench-results/. Every ratio is computed from numbers
  * measured in this same run: the models on one thread in this process, then the service as
@@ -14,6 +14,7 @@ import { loadConfig, projectRoot } from '../pipeline/config.js';
 import { benchModel, type ModelBench } from './lib/bench/models.js';
 import { readPhotos } from './lib/bench/photos.js';
 import { measureCalls, type CallCost } from './lib/bench/calls.js';
+import { startCheckoutEndpoint, startOwnEndpoint } from './lib/bench/endpoints.js';
 import { burst, startServiceProcess, type BurstResult } from './lib/bench/pipeline.js';
 import { pidsOf } from './lib/bench/proc.js';
 import { freePorts } from './lib/ports.js';
@@ -28,6 +29,9 @@ const { values: args } = parseArgs({
     'data-dir': { type: 'string' },
     'skip-models': { type: 'boolean', default: false },
     'skip-pipeline': { type: 'boolean', default: false },
+    // Another checkout of this project (an earlier version): the call floor against its embedded
+    // endpoint and against this one's, alternately, in this run.
+    'baseline-endpoint': { type: 'string' },
   },
 });
 
@@ -46,7 +50,7 @@ async function main(): Promise<void> {
   out(`# Benchmark — ${cores} cores, Node ${process.version}, ${new Date().toISOString()}`);
 
   const models: ModelBench[] = [];
-  const ids = args['skip-models'] ? [model] : [...BUILTIN_MODEL_IDS];
+  const ids = args['skip-models'] ? (args['skip-pipeline'] ? [] : [model]) : [...BUILTIN_MODEL_IDS];
   for (const id of ids) {
     process.stderr.write(`benchmarking ${id}...\n`);
     models.push(await benchModel(id, photos, { modelsDir: config.model.modelsDir, batches: [1, 2, 4, 8, 16] }));
@@ -57,6 +61,10 @@ async function main(): Promise<void> {
   out('|---|---|---|---|---|---|---|---|---|---|');
   for (const m of models) {
     out(`| ${m.id} | ${m.backend} | ${m.resize} | ${pct(m.top1)} | ${pct(m.top5)} | ${ms(m.decodeMs)} | ${ms(m.inferMs[1]!)} | ${m.bestBatch} | ${ms(m.bestInferMs)} | ${(1000 / (m.decodeMs + m.bestInferMs)).toFixed(1)} |`);
+  }
+
+  if (args['baseline-endpoint']) {
+    report.endpoints = await compareEndpoints(args['baseline-endpoint'], await readFile(photos[0]!.path), args['data-dir'] ?? tmpdir());
   }
 
   if (!args['skip-pipeline']) {
@@ -122,6 +130,38 @@ async function main(): Promise<void> {
   const file = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(file, JSON.stringify(report, null, 2));
   out(`\nJSON: ${file}`);
+}
+
+/** The call floor against this version's endpoint and the baseline's, two alternating rounds each. */
+async function compareEndpoints(baselineDir: string, photo: Buffer, dataParent: string): Promise<Record<string, CallCost[][]>> {
+  const results: Record<string, CallCost[][]> = {};
+  for (let round = 1; round <= 2; round++) {
+    for (const start of [() => startOwnEndpoint(dataParent), () => startCheckoutEndpoint('baseline', baselineDir, dataParent)]) {
+      const endpoint = await start();
+      try {
+        process.stderr.write(`round ${round}: the S3/SQS calls against the ${endpoint.label} endpoint...\n`);
+        (results[endpoint.label] ??= []).push(await measureCalls(endpoint.config, endpoint.pid, photo));
+      } finally {
+        await endpoint.stop();
+      }
+    }
+  }
+  const labels = Object.keys(results);
+  out(`\n## Embedded endpoints compared: the calls one image needs (client / endpoint CPU ms per call; baseline = ${baselineDir})\n`);
+  out(`| call | per image | ${labels.flatMap((l) => [1, 2].map((r) => `${l}, round ${r}`)).join(' | ')} |`);
+  out(`|---|---|${labels.flatMap(() => ['---', '---']).join('|')}|`);
+  const calls = results[labels[0]!]![0]!;
+  calls.forEach((c, i) => {
+    const cells = labels.flatMap((l) => results[l]!.map((rows) => `${ms(rows[i]!.clientMs)} / ${ms(rows[i]!.endpointMs)}`));
+    out(`| ${c.call.replace(/ \(\d+\.\d messages each\)/, '')} | ${c.perImage} | ${cells.join(' | ')} |`);
+  });
+  const perImage = (rows: CallCost[]) => {
+    const client = rows.reduce((sum, c) => sum + c.perImage * c.clientMs, 0);
+    const endpoint = rows.reduce((sum, c) => sum + c.perImage * c.endpointMs, 0);
+    return `**${ms(client)} / ${ms(endpoint)}**`;
+  };
+  out(`| **per image** | | ${labels.flatMap((l) => results[l]!.map(perImage)).join(' | ')} |`);
+  return results;
 }
 
 /** The floor: what the calls alone cost per image, against the overhead target. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { fileURLToPath as fileURLToPathOf } from 'node:url';
 import path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import * as tf from '@tensorflow/tfjs';
@@ -167,6 +168,17 @@ test('loadClassifier validates its options once, up front', async (t) => {
   const error = await t.throwsAsync(loadClassifier('mobilenet-v2-int8-onnx', { threads: 0 }), { instanceOf: ModelError });
   t.is(error?.code, 'INVALID_OPTIONS');
   t.is(error?.context.field, 'threads');
+  const device = await t.throwsAsync(loadClassifier('mobilenet-v2-int8-onnx', { device: 'tpu' as never }), { instanceOf: ModelError });
+  t.is(device?.context.field, 'device');
+});
+
+test('onnx on cuda without ONNX Runtime\'s CUDA files: a typed error that says how to install them', async (t) => {
+  const { existsSync } = await import('node:fs');
+  const cudaFiles = path.join(path.dirname(fileURLToPathOf(import.meta.resolve('onnxruntime-node'))), '..', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so');
+  if (existsSync(cudaFiles)) return t.pass('the CUDA files are installed here; nothing to refuse');
+  const error = await t.throwsAsync(loadClassifier('mobilenet-v2-int8-onnx', { modelsDir: SHARED_MODELS_DIR, device: 'cuda' }), { instanceOf: ModelError });
+  t.is(error?.code, 'BACKEND_UNAVAILABLE');
+  t.regex(error!.message, /CUDA execution provider.*ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install.*MODEL_DEVICE=cpu/);
 });
 
 // ---------------------------------------------------------------- shared helpers

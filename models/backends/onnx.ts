@@ -6,13 +6,19 @@ import type { Classifier, ModelManifest, Prediction, RgbImage } from '../types.j
 export interface OnnxOptions {
   /** ONNX Runtime intra-op threads. Default 1: the service runs one worker process per core. */
   readonly threads?: number;
+  /** `cpu` (default; ships in the npm package) or `cuda` (needs ONNX Runtime's CUDA files, see README). */
+  readonly device?: 'cpu' | 'cuda';
 }
+
+/** How to get the files the CUDA execution provider needs (npm ci skips them by default). */
+export const CUDA_INSTALL_HINT = 'install ONNX Runtime\'s CUDA 12 files once: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install';
 
 export async function loadOnnxClassifier(manifest: ModelManifest, modelPath: string, options: OnnxOptions = {}): Promise<Classifier> {
   if (manifest.format !== 'onnx') {
     throw new ModelError('INVALID_OPTIONS', `onnx backend cannot run format '${manifest.format}'`, { id: manifest.id, format: manifest.format });
   }
   const threads = options.threads ?? 1;
+  const device = options.device ?? 'cpu';
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(modelPath, {
@@ -20,8 +26,15 @@ export async function loadOnnxClassifier(manifest: ModelManifest, modelPath: str
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     });
   } catch (error) {
+    if (device === 'cuda') {
+      throw new ModelError('BACKEND_UNAVAILABLE', `onnxruntime could not start its CUDA execution provider for '${manifest.id}' (${describeError(error).split('\n')[0]}); ${CUDA_INSTALL_HINT}, or set MODEL_DEVICE=cpu`, {
+        id: manifest.id,
+        device,
+      }, { cause: error });
+    }
     throw new ModelError('MODEL_LOAD_FAILED', `onnxruntime could not load '${manifest.id}' from ${modelPath}: ${describeError(error)}`, {
       id: manifest.id,
       path: modelPath,

@@ -62,6 +62,13 @@ export function faultScenarios(mode: string, options: FaultOptions, start: () =>
     return { ok: ok.length, own: own.length, correct: correct.length, failures, latency: `p50 ${at(0.5)} s, p99 ${at(0.99)} s, max ${at(1)} s` };
   }
 
+  test.serial(`${mode}: 200 uploads with no fault (the latency the faults below are compared with)`, async (t) => {
+    const result = await loadWith(200, 0, () => undefined);
+    t.is(result.ok, 200, result.failures);
+    t.is(result.own, 200);
+    t.log(`sent 200, answered ${result.ok}, own ${result.own}, latency ${result.latency}`);
+  });
+
   test.serial(`${mode}: kill -9 of a worker in the middle of 200 uploads: all 200 answered, each to its own client`, async (t) => {
     const { service } = target;
     const unmatchedBefore = service.web.unmatchedAnswers();
