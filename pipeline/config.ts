@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL_ID } from '../models/registry.js';
+import type { LogLevel } from './log.js';
 
 /** The largest request body the embedded endpoint accepts (fauxqs' limit, sized for S3 multipart parts). */
 export const EMBEDDED_MAX_OBJECT_BYTES = 11 * 1024 * 1024;
@@ -96,8 +97,6 @@ export interface Config {
   /** The environment this configuration was read from (handed on to child processes). */
   readonly env: Env;
 }
-
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

@@ -1,15 +1,27 @@
 /**
- * Structured logs: one JSON object per line on stderr (stdout stays free for a command's output).
- * Every line has `t` (ISO time), `level`, `component` and `msg`; the rest is context.
+ * The one logger of the service — web tier, pipeline, workers, endpoint, scaling — on pino: one JSON
+ * object per line on stderr (stdout stays free for a command's output), written synchronously so a
+ * process that exits says its last words. Every line has `level` (a word), `time` (ISO), `pid`,
+ * `component` and `msg`; the rest is context, with errors as plain objects (name, code, message,
+ * context, cause chain). `with({ requestId })` gives a logger whose every line carries those fields.
  */
-import type { LogLevel } from './config.js';
+import pino from 'pino';
+import { serializeError } from '../models/service-error.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+/** LOG_LEVEL of the process until the configuration says otherwise (`setLogLevel`). */
 let threshold: number = RANK[(process.env.LOG_LEVEL as LogLevel | undefined) ?? 'info'] ?? RANK.info;
 
+/** Every logger made so far follows this, including those made at import time. */
 export function setLogLevel(level: LogLevel): void {
   threshold = RANK[level];
+}
+
+export function isLogLevel(value: string): value is LogLevel {
+  return Object.hasOwn(RANK, value);
 }
 
 export interface Logger {
@@ -17,36 +29,73 @@ export interface Logger {
   info(msg: string, context?: Record<string, unknown>): void;
   warn(msg: string, context?: Record<string, unknown>): void;
   error(msg: string, context?: Record<string, unknown>): void;
-  child(component: string): Logger;
+  /** A logger for a part of this one: component `<this>.<name>`. */
+  child(name: string): Logger;
+  /** This logger with `fields` on every line (a request id, a worker id...). */
+  with(fields: Record<string, unknown>): Logger;
 }
 
-/** Errors become plain objects so JSON.stringify keeps their name, message, code and context. */
-export function serializeError(err: unknown): Record<string, unknown> {
-  if (!(err instanceof Error)) return { message: String(err) };
-  const out: Record<string, unknown> = { name: err.name, message: err.message };
-  for (const key of ['code', 'context', 'stage', 'retryable'] as const) {
-    const value = (err as unknown as Record<string, unknown>)[key];
-    if (value !== undefined) out[key] = value;
-  }
-  if (err.cause !== undefined) out.cause = serializeError(err.cause);
+let root: pino.Logger | undefined;
+
+/** Where lines go: stderr, or a test's sink. */
+function rootLogger(): pino.Logger {
+  root ??= pino(
+    {
+      // Levels are filtered here, by `threshold`, so that `setLogLevel` reaches every child.
+      level: 'trace',
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    pino.destination({ dest: 2, sync: true }),
+  );
+  return root;
+}
+
+/** Sends every line to `write` instead of stderr (tests that read what was logged). */
+export function captureLogs(write: (line: string) => void): () => void {
+  const previous = root;
+  root = pino(
+    { level: 'trace', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
+    { write },
+  );
+  return () => {
+    root = previous;
+  };
+}
+
+function plain(context: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!context) return {};
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(context)) out[key] = value instanceof Error ? serializeError(value) : value;
   return out;
 }
 
-function write(level: LogLevel, component: string, msg: string, context?: Record<string, unknown>): void {
-  if (RANK[level] < threshold) return;
-  const line: Record<string, unknown> = { t: new Date().toISOString(), level, component, msg, pid: process.pid };
-  if (context) {
-    for (const [key, value] of Object.entries(context)) line[key] = value instanceof Error ? serializeError(value) : value;
-  }
-  process.stderr.write(`${JSON.stringify(line)}\n`);
+function make(component: string, fields: Record<string, unknown>): Logger {
+  const line = (level: LogLevel) => (msg: string, context?: Record<string, unknown>) => {
+    if (RANK[level] < threshold) return;
+    rootLogger()[level]({ component, ...fields, ...plain(context) }, msg);
+  };
+  return {
+    debug: line('debug'),
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+    child: (name) => make(`${component}.${name}`, fields),
+    with: (more) => make(component, { ...fields, ...plain(more) }),
+  };
 }
 
 export function createLogger(component: string): Logger {
-  return {
-    debug: (msg, context) => write('debug', component, msg, context),
-    info: (msg, context) => write('info', component, msg, context),
-    warn: (msg, context) => write('warn', component, msg, context),
-    error: (msg, context) => write('error', component, msg, context),
-    child: (name) => createLogger(`${component}.${name}`),
-  };
+  return make(component, {});
 }
+
+/** A logger that drops everything (tests, quiet library use). */
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child: () => silentLogger,
+  with: () => silentLogger,
+};

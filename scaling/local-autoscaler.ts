@@ -24,7 +24,7 @@
  * which for `scaleToZero.emptyPeriods` periods in a row needs the queue to be nearly always empty.
  */
 import type { Logger } from '../pipeline/log.js';
-import { serializeError } from '../pipeline/log.js';
+import { serializeError } from '../models/service-error.js';
 import { decide, NO_SIGNALS, trackSignals, type Decision, type DecisionRule, type Observation, type Signals } from './decide.js';
 import { describeValue, ScalingError } from './errors.js';
 import { targetBacklogPerInstance, validatePolicy, type ScalingPolicy } from './policy.js';

@@ -3,7 +3,8 @@
  */
 import { startEmbeddedEndpoint } from '../pipeline/aws/embedded.js';
 import { loadConfig } from '../pipeline/config.js';
-import { createLogger, serializeError, setLogLevel } from '../pipeline/log.js';
+import { serializeError } from '../models/service-error.js';
+import { createLogger, setLogLevel } from '../pipeline/log.js';
 
 const log = createLogger('endpoint');
 

@@ -6,7 +6,8 @@
 import { createAwsClients } from '../pipeline/aws/clients.js';
 import { findResources } from '../pipeline/aws/resources.js';
 import { loadConfig } from '../pipeline/config.js';
-import { createLogger, serializeError, setLogLevel } from '../pipeline/log.js';
+import { serializeError } from '../models/service-error.js';
+import { createLogger, setLogLevel } from '../pipeline/log.js';
 import { loadConfiguredClassifier, runWorker } from '../pipeline/worker.js';
 import { retry } from '../pipeline/retry.js';
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { describe, percentile, percentiles } from '../scripts/lib/stats.js';
+import { describe, percentile, percentiles } from '../pipeline/stats.js';
 import {
   GroundTruth,
   WorkloadUsageError,

@@ -2,6 +2,8 @@
  * The one place that builds AWS clients. Stages receive these clients and never look at where they
  * point: the embedded endpoint, LocalStack and AWS differ only in the options chosen here.
  */
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from '../config.js';
@@ -62,6 +64,35 @@ export function createAwsClients(config: Config): AwsClients {
     sqs,
     destroy() {
       s3.destroy();
+      sqs.destroy();
+    },
+  };
+}
+
+/** Clients for the scaling control plane: Auto Scaling, CloudWatch, and SQS for queue attributes. */
+export interface ControlClients {
+  readonly autoscaling: AutoScalingClient;
+  readonly cloudwatch: CloudWatchClient;
+  readonly sqs: SQSClient;
+  destroy(): void;
+}
+
+/**
+ * Real AWS only (these services have no emulator here): the SDK's own region and credential chain
+ * unless `region` is given. Tests intercept them with aws-sdk-client-mock.
+ */
+export function createControlClients(region?: string): ControlClients {
+  const options = region === undefined ? {} : { region };
+  const autoscaling = new AutoScalingClient(options);
+  const cloudwatch = new CloudWatchClient(options);
+  const sqs = new SQSClient(options);
+  return {
+    autoscaling,
+    cloudwatch,
+    sqs,
+    destroy() {
+      autoscaling.destroy();
+      cloudwatch.destroy();
       sqs.destroy();
     },
   };

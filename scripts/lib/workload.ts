@@ -13,7 +13,7 @@ import { fileNameProblem, MAX_CLIENT_NAME_BYTES } from '../../pipeline/keys.js';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describe, type Distribution } from './stats.js';
+import { describe, type Distribution } from '../../pipeline/stats.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options

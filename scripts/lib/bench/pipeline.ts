@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../../../pipeline/config.js';
 import type { Photo } from './photos.js';
 import { cpuBetween, cpuByRole, treeCpuMs, type Role } from './proc.js';
-import { describe, type Distribution } from '../stats.js';
+import { describe, type Distribution } from '../../../pipeline/stats.js';
 
 export interface RunningService {
   readonly url: string;
