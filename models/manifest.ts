@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ModelError, describeError } from './errors.js';
+import { ModelError } from './errors.js';
+import { readJsonFile } from './json-file.js';
 import type { ModelFormat, ModelManifest, ResizeMode } from './types.js';
 
 export interface ManifestIssue {
@@ -231,18 +231,7 @@ export function loadLabels(file: string): Promise<readonly string[]> {
 }
 
 async function readLabels(file: string): Promise<readonly string[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new ModelError('INVALID_LABELS', `cannot read labels file ${file}: ${describeError(error)}`, { file }, { cause: error });
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new ModelError('INVALID_LABELS', `labels file ${file} is not valid JSON: ${describeError(error)}`, { file }, { cause: error });
-  }
+  const parsed = await readJsonFile(file, { what: 'labels file', fail: (message, cause) => new ModelError('INVALID_LABELS', message, { file }, { cause }) });
   const list = isObject(parsed) ? parsed.labels : parsed;
   const check = new Checker();
   const labels = checkLabels(check, list, 'labels');

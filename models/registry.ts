@@ -1,7 +1,8 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ModelError, describeError } from './errors.js';
+import { ModelError } from './errors.js';
+import { readJsonFile } from './json-file.js';
 import { loadLabels, validateManifest } from './manifest.js';
 import type { ModelManifest } from './types.js';
 
@@ -194,20 +195,12 @@ function matchBuiltin(location: string): string | undefined {
 
 /** A JSON file that is a manifest (has `format` and `input`), or undefined when it is something else (e.g. a tfjs model.json). */
 async function readManifestFile(file: string): Promise<ModelManifest | undefined> {
-  let text: string;
-  try {
-    if (!(await stat(file)).isFile()) return undefined;
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ModelError('INVALID_MANIFEST', `cannot read manifest file ${file}: ${describeError(error)}`, { file }, { cause: error });
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new ModelError('INVALID_MANIFEST', `manifest file ${file} is not valid JSON: ${describeError(error)}`, { file }, { cause: error });
-  }
+  if (!(await stat(file).then((s) => s.isFile(), () => false))) return undefined;
+  const parsed = await readJsonFile(file, {
+    what: 'manifest file',
+    missing: 'undefined',
+    fail: (message, cause) => new ModelError('INVALID_MANIFEST', message, { file }, { cause }),
+  });
   if (typeof parsed !== 'object' || parsed === null || !('format' in parsed) || !('input' in parsed)) return undefined;
   return validateManifest(parsed);
 }

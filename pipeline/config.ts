@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL_ID } from '../models/registry.js';
+import { ServiceError } from '../models/service-error.js';
 import type { LogLevel } from './log.js';
 
 /** The largest request body the embedded endpoint accepts (fauxqs' limit, sized for S3 multipart parts). */
@@ -98,14 +99,17 @@ export interface Config {
   readonly env: Env;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends ServiceError<'INVALID_CONFIG'> {
   override readonly name = 'ConfigError';
-  constructor(
-    readonly variable: string,
-    readonly expected: string,
-    readonly got: string | undefined,
-  ) {
-    super(`${variable} must be ${expected}, got ${got === undefined ? 'nothing' : JSON.stringify(got)}`);
+
+  /** `<variable> must be <expected>, got <value>`: the variable, what it takes and what it was. */
+  static invalid(variable: string, expected: string, got: string | undefined): ConfigError {
+    return new ConfigError('INVALID_CONFIG', `${variable} must be ${expected}, got ${got === undefined ? 'nothing' : JSON.stringify(got)}`, { variable, expected, got });
+  }
+
+  /** The environment variable at fault. */
+  get variable(): string {
+    return String(this.context.variable);
   }
 }
 
@@ -121,7 +125,7 @@ class Reader {
 
   string(name: string, fallback: string, pattern?: RegExp, expected?: string): string {
     const value = this.raw(name) ?? fallback;
-    if (pattern && !pattern.test(value)) throw new ConfigError(name, expected ?? `to match ${pattern}`, value);
+    if (pattern && !pattern.test(value)) throw ConfigError.invalid(name, expected ?? `to match ${pattern}`, value);
     return value;
   }
 
@@ -130,7 +134,7 @@ class Reader {
     if (value === undefined) return fallback;
     const n = Number(value);
     if (!Number.isInteger(n) || n < min || n > max) {
-      throw new ConfigError(name, `an integer in ${min}..${max}`, value);
+      throw ConfigError.invalid(name, `an integer in ${min}..${max}`, value);
     }
     return n;
   }
@@ -138,7 +142,7 @@ class Reader {
   oneOf<T extends string>(name: string, fallback: T, choices: readonly T[]): T {
     const value = this.raw(name) ?? fallback;
     if (!(choices as readonly string[]).includes(value)) {
-      throw new ConfigError(name, `one of ${choices.join(', ')}`, value);
+      throw ConfigError.invalid(name, `one of ${choices.join(', ')}`, value);
     }
     return value as T;
   }
@@ -151,7 +155,7 @@ class Reader {
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
       return value.replace(/\/+$/, '');
     } catch {
-      throw new ConfigError(name, 'an http:// or https:// URL', value);
+      throw ConfigError.invalid(name, 'an http:// or https:// URL', value);
     }
   }
 }
@@ -179,7 +183,7 @@ function staticCredentials(r: Reader): Config['aws']['credentials'] {
   if (accessKeyId === undefined && secretAccessKey === undefined) return undefined;
   if (accessKeyId === undefined || secretAccessKey === undefined) {
     const missing = accessKeyId === undefined ? 'AWS_ACCESS_KEY_ID' : 'AWS_SECRET_ACCESS_KEY';
-    throw new ConfigError(missing, 'set too: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together', undefined);
+    throw ConfigError.invalid(missing, 'set too: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together', undefined);
   }
   const sessionToken = r.raw('AWS_SESSION_TOKEN');
   return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
@@ -200,7 +204,7 @@ export function loadConfig(env: Env = process.env): Config {
         : 'embedded';
 
   for (const old of ['EMBEDDED_SQS_PORT', 'EMBEDDED_S3_PORT']) {
-    if (r.raw(old) !== undefined) throw new ConfigError(old, 'unset: one port serves SQS and S3 now, set EMBEDDED_PORT instead', r.raw(old));
+    if (r.raw(old) !== undefined) throw ConfigError.invalid(old, 'unset: one port serves SQS and S3 now, set EMBEDDED_PORT instead', r.raw(old));
   }
   const embedded = { host: '127.0.0.1', port: r.int('EMBEDDED_PORT', 9324, 0, 65535) };
   const embeddedUrl = `http://${embedded.host}:${embedded.port}`;
@@ -264,10 +268,10 @@ export function loadConfig(env: Env = process.env): Config {
     env: { ...env },
   };
   if (mode === 'embedded' && config.limits.maxUploadBytes > EMBEDDED_MAX_OBJECT_BYTES) {
-    throw new ConfigError('MAX_UPLOAD_BYTES', `at most ${EMBEDDED_MAX_OBJECT_BYTES} with the embedded endpoint (its largest object)`, String(config.limits.maxUploadBytes));
+    throw ConfigError.invalid('MAX_UPLOAD_BYTES', `at most ${EMBEDDED_MAX_OBJECT_BYTES} with the embedded endpoint (its largest object)`, String(config.limits.maxUploadBytes));
   }
   if (config.worker.min > config.worker.max) {
-    throw new ConfigError('WORKERS_MIN', `at most WORKERS_MAX (${config.worker.max})`, String(config.worker.min));
+    throw ConfigError.invalid('WORKERS_MIN', `at most WORKERS_MAX (${config.worker.max})`, String(config.worker.min));
   }
   return Object.freeze(config);
 }

@@ -5,44 +5,23 @@
  * a DEAD_LETTER error instead of letting it hang, and removes it from the queue. The input stays in
  * the input bucket: `npm run replay -- --dlq` re-drives every recorded dead letter after a fix.
  */
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
-import { deadLetterKey } from './keys.js';
 import type { Logger } from './log.js';
-import { parseImageRequest, serializeMessage, type Answer, type ImageRequest } from './messages.js';
-
-export interface DeadLetterRecord {
-  readonly request: ImageRequest;
-  readonly receiveCount: number;
-  readonly deadAt: string;
-}
+import { deadLetterError, parseImageRequest, serializeMessage, type ImageRequest } from './messages.js';
+import type { DeadLetterRecord, Store } from './store.js';
 
 export interface DeadLetterWatcherOptions {
   readonly sqs: SQSClient;
-  readonly s3: S3Client;
+  readonly store: Store;
   readonly queueUrl: string;
-  readonly outputBucket: string;
   readonly maxReceives: number;
   readonly waitTimeSeconds: number;
   readonly log: Logger;
 }
 
-export function deadLetterAnswer(request: ImageRequest, maxReceives: number): Answer {
-  return {
-    v: 1,
-    requestId: request.requestId,
-    ok: false,
-    error: {
-      code: 'DEAD_LETTER',
-      stage: 'consume',
-      message: `processing ${request.file} failed ${maxReceives} times; the image is kept and is re-driven by \`npm run replay -- --dlq\``,
-    },
-  };
-}
-
 export function startDeadLetterWatcher(options: DeadLetterWatcherOptions): { stop(): void } {
-  const { sqs, s3, log } = options;
+  const { sqs, store, log } = options;
   const handle = async (message: Message): Promise<Message> => {
     let request: ImageRequest;
     try {
@@ -57,11 +36,11 @@ export function startDeadLetterWatcher(options: DeadLetterWatcherOptions): { sto
       deadAt: new Date().toISOString(),
     };
     // Record first: if this throws, the message stays and is handled again.
-    await s3.send(new PutObjectCommand({ Bucket: options.outputBucket, Key: deadLetterKey(request.requestId), Body: JSON.stringify(record), ContentType: 'application/json' }));
+    await store.putDeadLetter(record);
     log.error('request dead-lettered', { requestId: request.requestId, key: request.key, receiveCount: record.receiveCount });
     if (request.replyTo) {
       await sqs
-        .send(new SendMessageCommand({ QueueUrl: request.replyTo, MessageBody: serializeMessage(deadLetterAnswer(request, options.maxReceives)) }))
+        .send(new SendMessageCommand({ QueueUrl: request.replyTo, MessageBody: serializeMessage({ v: 1, requestId: request.requestId, ok: false, error: deadLetterError(request, options.maxReceives) }) }))
         .catch((err: unknown) => log.warn('could not tell the client about a dead letter (its web tier may be gone)', { requestId: request.requestId, error: err }));
     }
     return message;

@@ -1,8 +1,13 @@
 /**
- * Typed pipeline errors. Each carries a stable `code` (what went wrong, for clients and logs), the
- * `stage` it happened in, whether trying again can help (`retryable`), and the context needed to
- * find the request again (request id, bucket, key...).
+ * Pipeline errors and the one rule about them. Each error carries a stable `code` (what went wrong,
+ * for clients and logs), the `stage` it happened in, whether trying again can help (`retryable`),
+ * and the context that finds the request again (request id, bucket, key...).
+ *
+ * `settlementOf` is the rule every stage follows: what an outcome means for the request's message,
+ * its stored record and its waiting client.
  */
+import { ServiceError, type ErrorContext } from '../models/service-error.js';
+import { isTransientAwsError } from './aws/errors.js';
 
 export type Stage = 'ingest' | 'enqueue' | 'consume' | 'fetch' | 'decode' | 'classify' | 'persist' | 'respond' | 'answer';
 
@@ -17,32 +22,65 @@ export type ErrorCode =
   | 'SHUTTING_DOWN'
   | 'DEAD_LETTER';
 
-export class PipelineError extends Error {
+/** How a pipeline error travels in an answer message and a failure record. */
+export interface AnswerError {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly stage: Stage;
+}
+
+export type PipelineContext = ErrorContext & { readonly stage: Stage; readonly retryable: boolean };
+
+export class PipelineError extends ServiceError<ErrorCode> {
   override readonly name = 'PipelineError';
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly stage: Stage,
-    readonly retryable: boolean,
-    readonly context: Record<string, unknown> = {},
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  declare readonly context: PipelineContext;
+
+  constructor(code: ErrorCode, message: string, context: PipelineContext, options?: { readonly cause?: unknown }) {
+    super(code, message, context, options);
   }
 
-  toJSON(): { code: ErrorCode; message: string; stage: Stage } {
+  get stage(): Stage {
+    return this.context.stage;
+  }
+
+  /** Trying again later may succeed (an outage); false: it never will (a corrupt image). */
+  get retryable(): boolean {
+    return this.context.retryable;
+  }
+
+  toAnswerError(): AnswerError {
     return { code: this.code, message: this.message, stage: this.stage };
   }
 }
 
-/** AWS SDK errors that are worth retrying later: throttling, 5xx, and the network itself. */
-export function isTransientAwsError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const meta = (err as { $metadata?: { httpStatusCode?: number }; $retryable?: unknown; code?: string }) ?? {};
-  const status = meta.$metadata?.httpStatusCode;
-  if (meta.$retryable) return true;
-  if (status !== undefined && (status >= 500 || status === 429)) return true;
-  const code = meta.code ?? '';
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND'].includes(code) ||
-    /socket hang up|ECONNREFUSED|ECONNRESET|TimeoutError/.test(`${err.name} ${err.message}`);
+/** Turns anything thrown in `stage` into a PipelineError: AWS outages are retryable, the rest is `fallback`. */
+export function asPipelineError(err: unknown, stage: Stage, context: ErrorContext, fallback: ErrorCode): PipelineError {
+  if (err instanceof PipelineError) return err;
+  const transient = isTransientAwsError(err) || isTransientAwsError((err as { cause?: unknown })?.cause);
+  const code: ErrorCode = transient ? (stage === 'enqueue' || stage === 'respond' || stage === 'consume' ? 'QUEUE_UNAVAILABLE' : 'STORAGE_UNAVAILABLE') : fallback;
+  const message = err instanceof Error ? err.message : String(err);
+  return new PipelineError(code, `${stage} failed: ${message}`, { ...context, stage, retryable: transient }, { cause: err });
+}
+
+/** What an image's outcome means for the rest of the pipeline. */
+export interface Settlement {
+  /** Delete the request message: the outcome is final. Otherwise SQS delivers it again. */
+  readonly final: boolean;
+  /** Write `results/<id>.json`: the result, or the failure a client holding the job id will read. */
+  readonly record: boolean;
+  /** Tell the waiting web tier (when the request names one). */
+  readonly answer: boolean;
+}
+
+/**
+ * The one rule. Success: final, recorded, answered. A failure that may pass (an outage, a crash):
+ * nothing — the message comes back and the client keeps waiting for the real answer. A message
+ * nobody can read: final (it will never succeed) with nobody to tell. Any other failure is final,
+ * recorded and answered.
+ */
+export function settlementOf(failure: PipelineError | undefined): Settlement {
+  if (failure === undefined) return { final: true, record: true, answer: true };
+  if (failure.retryable) return { final: false, record: false, answer: false };
+  if (failure.code === 'BAD_MESSAGE') return { final: true, record: false, answer: false };
+  return { final: true, record: true, answer: true };
 }

@@ -2,8 +2,9 @@
  * What travels on the queues. Requests go web tier → request queue → worker; answers go worker →
  * the web-tier process's own response queue. Both are versioned JSON, parsed and checked on receipt.
  */
+import { ServiceError } from '../models/service-error.js';
 import type { ClassScore } from '../models/types.js';
-import type { ErrorCode, Stage } from './errors.js';
+import type { AnswerError } from './errors.js';
 
 /** Milliseconds per stage; absent stages did not run for this image. */
 export type Timings = Partial<
@@ -53,12 +54,6 @@ export interface ClassificationResult {
   readonly completedAt: string;
 }
 
-export interface AnswerError {
-  readonly code: ErrorCode;
-  readonly message: string;
-  readonly stage: Stage;
-}
-
 export type Answer =
   | { readonly v: 1; readonly requestId: string; readonly ok: true; readonly result: ClassificationResult }
   | { readonly v: 1; readonly requestId: string; readonly ok: false; readonly error: AnswerError };
@@ -72,11 +67,17 @@ export function serializeMessage(message: ImageRequest | Answer): string {
   return JSON.stringify(message).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-export class MessageFormatError extends Error {
+/** What a client hears about a request that failed every delivery (answer, job status). */
+export function deadLetterError(request: ImageRequest, maxReceives: number): AnswerError {
+  return {
+    code: 'DEAD_LETTER',
+    stage: 'consume',
+    message: `processing ${request.file} failed ${maxReceives} times; the image is kept and is re-driven by \`npm run replay -- --dlq\``,
+  };
+}
+
+export class MessageFormatError extends ServiceError<'BAD_MESSAGE'> {
   override readonly name = 'MessageFormatError';
-  constructor(message: string, readonly context: Record<string, unknown>) {
-    super(message);
-  }
 }
 
 function parseObject(body: string | undefined, what: string): Record<string, unknown> {
@@ -84,19 +85,19 @@ function parseObject(body: string | undefined, what: string): Record<string, unk
   try {
     value = JSON.parse(body ?? '');
   } catch {
-    throw new MessageFormatError(`${what} is not JSON`, { body: body?.slice(0, 200) });
+    throw new MessageFormatError('BAD_MESSAGE', `${what} is not JSON`, { body: body?.slice(0, 200) });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new MessageFormatError(`${what} is not a JSON object`, { body: body?.slice(0, 200) });
+    throw new MessageFormatError('BAD_MESSAGE', `${what} is not a JSON object`, { body: body?.slice(0, 200) });
   }
   const object = value as Record<string, unknown>;
-  if (object.v !== 1) throw new MessageFormatError(`${what} has unknown version ${String(object.v)}`, { v: object.v });
+  if (object.v !== 1) throw new MessageFormatError('BAD_MESSAGE', `${what} has unknown version ${String(object.v)}`, { v: object.v });
   return object;
 }
 
 function requireString(object: Record<string, unknown>, field: string, what: string): string {
   const value = object[field];
-  if (typeof value !== 'string' || value === '') throw new MessageFormatError(`${what} lacks ${field}`, { field });
+  if (typeof value !== 'string' || value === '') throw new MessageFormatError('BAD_MESSAGE', `${what} lacks ${field}`, { field });
   return value;
 }
 
@@ -125,5 +126,5 @@ export function parseAnswer(body: string | undefined): Answer {
   if (o.ok === false && typeof o.error === 'object' && o.error !== null) {
     return { v: 1, requestId, ok: false, error: o.error as AnswerError };
   }
-  throw new MessageFormatError('answer message has neither result nor error', { requestId });
+  throw new MessageFormatError('BAD_MESSAGE', 'answer message has neither result nor error', { requestId });
 }

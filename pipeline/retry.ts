@@ -2,7 +2,7 @@
  * Retrying through an outage: exponential backoff with jitter until the work succeeds, fails with
  * an error not worth retrying, or the time budget is spent (then the last error is thrown).
  */
-import { isTransientAwsError } from './errors.js';
+import { isTransientAwsError } from './aws/errors.js';
 import type { Logger } from './log.js';
 
 export interface RetryOptions {

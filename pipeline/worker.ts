@@ -3,10 +3,10 @@
  *
  *   consume → fetch → decode → classify (batched) → persist → respond → done
  *
- * The same stages without `consume`/`respond` serve the replay script (see `classifyStored`).
+ * The same stages without `consume`/`respond` serve replay (see `classifyStored`).
  */
 import sharp from 'sharp';
-import { Observable, pipe, type OperatorFunction } from 'rxjs';
+import { pipe, type Observable, type OperatorFunction } from 'rxjs';
 import { loadClassifier } from '../models/index.js';
 import type { Classifier } from '../models/types.js';
 import type { AwsClients } from './aws/clients.js';
@@ -14,10 +14,12 @@ import type { Config } from './config.js';
 import type { Job } from './job.js';
 import type { Logger } from './log.js';
 import { classify } from './stages/classify.js';
-import { consume, fetchInput, type ConsumedJob } from './stages/consume.js';
+import { consume, type Consumed } from './stages/consume.js';
 import { decode } from './stages/decode.js';
+import { fetchInput } from './stages/fetch.js';
 import { persist } from './stages/persist.js';
 import { respond } from './stages/respond.js';
+import { Store } from './store.js';
 
 /** The model the configuration names, from wherever it lives (a local copy, its public URL, S3). */
 export function loadConfiguredClassifier(config: Config, clients: AwsClients): Promise<Classifier> {
@@ -37,24 +39,28 @@ export interface WorkerDeps {
   readonly log: Logger;
 }
 
+export const storeOf = (config: Config, clients: AwsClients): Store =>
+  new Store(clients.s3, { input: config.names.inputBucket, output: config.names.outputBucket });
+
 /** fetch → decode → classify → persist: what every image goes through, whoever asked for it. */
 export function classifyStored(deps: WorkerDeps): OperatorFunction<Job, Job> {
   const { config, clients, classifier } = deps;
+  const store = storeOf(config, clients);
   // Enough S3 and decode work in flight to keep the model fed while the next batch is prepared.
   const io = Math.max(4, config.worker.maxBatch * 2);
   const budget = config.limits.outageRetryMs;
   return pipe(
-    fetchInput(clients.s3, io, budget),
+    fetchInput(store, io, budget),
     decode(classifier.manifest.input, Math.max(2, config.worker.maxBatch)),
     classify(classifier, { maxBatch: config.worker.maxBatch, maxWaitMs: config.worker.maxBatchWaitMs }),
-    persist(clients.s3, config.names.outputBucket, classifier, io, budget),
+    persist(store, classifier, io, budget),
   );
 }
 
-/** The whole worker pipeline over the request queue; completes after `signal` aborts and in-flight work is done. */
-export function workerPipeline(deps: WorkerDeps, queueUrl: string, signal: AbortSignal): Observable<Job> {
+/** The whole worker pipeline over the request queue: jobs out, and `done` to hand each back. */
+export function workerPipeline(deps: WorkerDeps, queueUrl: string, signal: AbortSignal): Consumed {
   const { config, clients, log } = deps;
-  return consume(clients.sqs, {
+  const source = consume(clients.sqs, {
     queueUrl,
     batchSize: config.worker.receiveBatch,
     visibilityTimeoutSeconds: config.worker.visibilityTimeoutSeconds,
@@ -63,7 +69,9 @@ export function workerPipeline(deps: WorkerDeps, queueUrl: string, signal: Abort
     pollers: 2,
     signal,
     log,
-  }).pipe(classifyStored(deps), respond(clients.sqs, 16, config.limits.outageRetryMs)) as Observable<Job>;
+  });
+  const jobs: Observable<Job> = source.jobs.pipe(classifyStored(deps), respond(clients.sqs, 16, config.limits.outageRetryMs));
+  return { jobs, done: source.done };
 }
 
 /** Runs the worker until `signal` aborts; resolves when the last in-flight message is finished. */
@@ -80,11 +88,11 @@ export function runWorker(deps: WorkerDeps, queueUrl: string, signal: AbortSigna
     reportedAt = Date.now();
     process.send({ type: 'activity' });
   };
+  const { jobs, done } = workerPipeline(deps, queueUrl, signal);
   return new Promise((resolve, reject) => {
-    workerPipeline(deps, queueUrl, signal).subscribe({
+    jobs.subscribe({
       next(job) {
         reportActivity();
-        const consumed = job as ConsumedJob;
         if (job.failure) {
           counts.failed++;
           const level = job.failure.retryable ? 'warn' : 'error';
@@ -93,7 +101,7 @@ export function runWorker(deps: WorkerDeps, queueUrl: string, signal: AbortSigna
           counts.processed++;
           deps.log.debug('image classified', { requestId: job.request.requestId, label: job.result?.label, timings: job.timings });
         }
-        consumed.done(job);
+        done(job);
       },
       error: reject,
       complete: () => resolve(counts),

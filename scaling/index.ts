@@ -1,8 +1,9 @@
 /**
- * Public surface of `scaling/` for the local autoscaler and other callers:
- * the policy type and its loader, the pure decision function, the simulator, the AWS setup.
+ * Public surface of `scaling/` for the service and other callers: the policy type and its loader,
+ * the pure decision function, the local autoscaler and its status document (`core/`), the simulator
+ * (`sim/`), the AWS setup (`aws/`).
  */
-export { ScalingError, PolicyValidationError, type ScalingErrorCode } from './errors.js';
+export { ScalingError, PolicyValidationError, type ScalingErrorCode } from './core/errors.js';
 export {
   DEFAULT_POLICY,
   LOCAL_POLICY,
@@ -13,9 +14,20 @@ export {
   type ScaleFromZeroPolicy,
   type ScaleToZeroPolicy,
   type ScalingPolicy,
-} from './policy.js';
-export { loadPolicy } from './policy-file.js';
-export { decide, trackSignals, NO_SIGNALS, type Datapoint, type Decision, type DecisionRule, type Observation, type Signals } from './decide.js';
-export { simulate, environmentPreset, type SimEnvironment, type SimMode, type SimResult, type SimSummary } from './simulator.js';
-export { loadTrace, type Trace } from './trace.js';
-export { runSetup, runTeardown, type SetupReport } from './setup.js';
+} from './core/policy.js';
+export { loadPolicy } from './core/policy-file.js';
+export { decide, trackSignals, NO_SIGNALS, type Datapoint, type Decision, type DecisionRule, type Observation, type Signals } from './core/decide.js';
+export { LocalAutoscaler, DepthTimeoutError, type LocalAutoscalerOptions, type ScalablePool } from './core/local-autoscaler.js';
+export { depthWithActivity, queueDepth, type QueueDepth } from './core/queue-depth.js';
+export type {
+  AutoscalerStatus,
+  DecisionInputs,
+  DecisionRecord,
+  PolicySummary,
+  ResizeOutcome,
+  RuntimeInfo,
+  ServiceStatus,
+} from './core/status.js';
+export { simulate, environmentPreset, type SimEnvironment, type SimMode, type SimResult, type SimSummary } from './sim/simulator.js';
+export { loadTrace, type Trace } from './sim/trace.js';
+export { runSetup, runTeardown, type SetupReport } from './aws/setup.js';

@@ -1,33 +1,4 @@
-/**
- * `npm run setup:aws`: creates the buckets and the request queue on LocalStack or AWS (whatever the
- * AWS environment variables point at), idempotently. `npm start` does the same for the embedded endpoint.
- */
-import { createAwsClients } from '../pipeline/aws/clients.js';
-import { ensureResources } from '../pipeline/aws/resources.js';
-import { ConfigError, loadConfig } from '../pipeline/config.js';
-import { createLogger, setLogLevel } from '../pipeline/log.js';
+/** `npm run setup:aws`: the buckets and queues on LocalStack or AWS, idempotently (pipeline/aws/setup-main.ts). */
+import { setupAwsMain } from '../pipeline/aws/setup-main.js';
 
-const log = createLogger('setup');
-
-async function main(): Promise<void> {
-  const config = loadConfig();
-  setLogLevel(config.logLevel);
-  if (config.aws.mode === 'embedded') {
-    throw new ConfigError('ENDPOINT_MODE', 'aws (or AWS credentials / AWS_ENDPOINT_URL set) for setup:aws — `npm start` sets up the embedded endpoint itself', 'embedded');
-  }
-  const clients = createAwsClients(config);
-  try {
-    const resources = await ensureResources(clients, config);
-    process.stdout.write(
-      `${JSON.stringify({ region: config.aws.region, endpoint: config.aws.sqsEndpoint ?? 'AWS', inputBucket: config.names.inputBucket, outputBucket: config.names.outputBucket, requestQueueUrl: resources.requestQueueUrl }, null, 2)}\n`,
-    );
-  } finally {
-    clients.destroy();
-  }
-}
-
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError) process.stderr.write(`configuration error: ${err.message}\n`);
-  else log.error('setup failed', { error: err });
-  process.exit(1);
-});
+process.exit(await setupAwsMain());

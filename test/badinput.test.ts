@@ -7,8 +7,7 @@ import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import sharp from 'sharp';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { listKeys } from '../pipeline/inventory.js';
-import type { Service } from '../scripts/lib/service.js';
+import type { Service } from '../web/service.js';
 import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
 import { shortLabel, startTestService, tempDataDir } from './helpers/service.js';
 
@@ -96,7 +95,7 @@ test('every kind of bad upload gets a 4xx JSON error naming the problem', async 
 /** The input keys stored for a request (its `<id>/` prefix in the input bucket). */
 async function inputKeysOf(id: string): Promise<string[]> {
   const keys: string[] = [];
-  for await (const key of listKeys(service.clients.s3, service.config.names.inputBucket, `${id}/`)) keys.push(key);
+  for await (const key of service.store.keys('input', `${id}/`)) keys.push(key);
   return keys;
 }
 

@@ -11,7 +11,7 @@ import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';
 import { childEnv, projectRoot } from '../pipeline/config.js';
 import { deadLetterKey } from '../pipeline/keys.js';
-import type { Service } from '../scripts/lib/service.js';
+import type { Service } from '../web/service.js';
 import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
 import { postClassic, postForm, shortLabel, startTestService, tempDataDir, waitFor } from './helpers/service.js';
 

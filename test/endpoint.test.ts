@@ -12,11 +12,11 @@ import { createAwsClients } from '../pipeline/aws/clients.js';
 import { EndpointError, startEmbeddedEndpoint } from '../pipeline/aws/embedded.js';
 import { ensureBucket } from '../pipeline/aws/resources.js';
 import { loadConfig } from '../pipeline/config.js';
-import { forkScript, terminate, waitUntilReady } from '../pipeline/processes.js';
+import { ENDPOINT_MAIN, forkMain, terminate, waitUntilReady } from '../pipeline/local/processes.js';
 import { tempDataDir, testEnv } from './helpers/service.js';
 
 async function startEndpointProcess(dataDir: string, port = 0) {
-  const child = forkScript('endpoint.ts', testEnv(dataDir, { EMBEDDED_PORT: String(port) }));
+  const child = forkMain(ENDPOINT_MAIN, testEnv(dataDir, { EMBEDDED_PORT: String(port) }));
   const ready = await waitUntilReady(child, 'embedded endpoint', 30_000);
   return { child, port: Number(ready.port) };
 }

@@ -9,14 +9,13 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ListQueuesCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';
-import { listKeys } from '../pipeline/inventory.js';
-import type { Service } from '../scripts/lib/service.js';
+import type { Service } from '../web/service.js';
 import { readGroundTruth } from './helpers/model-fixtures.js';
 import { postClassic, postForm, shortLabel, startTestService, tempDataDir, waitFor } from './helpers/service.js';
 
-const keys = async (service: Service, bucket: string) => {
+const keys = async (service: Service, bucket: 'input' | 'output') => {
   const all: string[] = [];
-  for await (const key of listKeys(service.clients.s3, bucket, undefined)) all.push(key);
+  for await (const key of service.store.keys(bucket)) all.push(key);
   return all.sort();
 };
 
@@ -36,7 +35,7 @@ test('requests still queued when the service stops are answered after the next s
       t.is(status, 202, JSON.stringify(json));
       queued.push({ id: json.results[0].id });
     }
-    inputs = await keys(first, first.config.names.inputBucket);
+    inputs = await keys(first, 'input');
     // A clean stop of the web tier removes its own response queue.
     await first.web.stop();
     const left = await first.clients.sqs.send(new ListQueuesCommand({ QueueNamePrefix: first.config.names.responseQueuePrefix }));
@@ -48,7 +47,7 @@ test('requests still queued when the service stops are answered after the next s
 
   const second = await startTestService(dataDir, { WORKERS: '1' });
   try {
-    t.deepEqual(await keys(second, second.config.names.inputBucket), inputs);
+    t.deepEqual(await keys(second, 'input'), inputs);
     for (const [i, { id }] of queued.entries()) {
       let body: JobBody = {};
       await waitFor(async () => (body = await job(second, id)).status === 'done', 60_000);
@@ -81,14 +80,14 @@ test('a data directory of the previous version (s3rver files, no queue) is impor
 
   const service = await startTestService(dataDir, { WORKERS: '1' });
   try {
-    t.deepEqual(await keys(service, input), [`${doneId}/${done!.file}`, `${unfinishedId}/${unfinished!.file}`].sort());
+    t.deepEqual(await keys(service, 'input'), [`${doneId}/${done!.file}`, `${unfinishedId}/${unfinished!.file}`].sort());
     let body: JobBody = {};
     await waitFor(async () => (body = await job(service, unfinishedId)).status === 'done', 60_000);
     const now = await postClassic(service.web.url, unfinished!.path, 'again.jpg');
     t.is(`again,${body.result?.label}`, now.body);
     // The classic output of the imported classic input, keyed by its name.
     const stemName = unfinished!.file.replace('.JPEG', '');
-    t.true((await keys(service, output)).includes(stemName));
+    t.true((await keys(service, 'output')).includes(stemName));
     t.is((await job(service, doneId)).status, 'done');
   } finally {
     await service.stop();

@@ -13,15 +13,12 @@ import { createAwsClients, type AwsClients } from '../pipeline/aws/clients.js';
 import { startEmbeddedEndpoint, type EmbeddedEndpoint } from '../pipeline/aws/embedded.js';
 import { ensureResources, type Resources } from '../pipeline/aws/resources.js';
 import { childEnv, loadConfig, type Config } from '../pipeline/config.js';
-import { listKeys } from '../pipeline/inventory.js';
+import { Store } from '../pipeline/store.js';
 import { inputKey, RESULTS_PREFIX, resultKey, sanitizeFileName } from '../pipeline/keys.js';
 import { createLogger } from '../pipeline/log.js';
 import type { ImageRequest } from '../pipeline/messages.js';
-import { WorkerPool } from '../pipeline/pool.js';
-import { ScalingError } from '../scaling/errors.js';
-import { LocalAutoscaler, type AutoscalerStatus } from '../scaling/local-autoscaler.js';
-import { LOCAL_POLICY, resolvePolicy } from '../scaling/policy.js';
-import { depthWithActivity, queueDepth } from '../scaling/queue-depth.js';
+import { WorkerPool } from '../pipeline/local/pool.js';
+import { depthWithActivity, LocalAutoscaler, LOCAL_POLICY, queueDepth, resolvePolicy, ScalingError, type AutoscalerStatus } from '../scaling/index.js';
 import { readGroundTruth } from './helpers/model-fixtures.js';
 import { tempDataDir, testEnv } from './helpers/service.js';
 
@@ -111,7 +108,8 @@ async function enqueuePhotos(stack: Stack, photos: readonly { file: string; path
 
 async function resultKeys(stack: Stack): Promise<Set<string>> {
   const keys = new Set<string>();
-  for await (const key of listKeys(stack.clients.s3, stack.config.names.outputBucket, RESULTS_PREFIX)) keys.add(key);
+  const store = new Store(stack.clients.s3, { input: stack.config.names.inputBucket, output: stack.config.names.outputBucket });
+  for await (const key of store.keys('output', RESULTS_PREFIX)) keys.add(key);
   return keys;
 }
 

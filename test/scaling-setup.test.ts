@@ -18,13 +18,14 @@ import {
   type PutMetricAlarmCommandInput,
 } from '@aws-sdk/client-cloudwatch';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { createClients, createExecutor } from '../scaling/aws-exec.js';
-import { ScalingError } from '../scaling/errors.js';
-import { iamBundle } from '../scaling/iam.js';
-import { memoryLogger, silentLogger } from '../scaling/log.js';
-import { DEFAULT_POLICY, resolvePolicy } from '../scaling/policy.js';
-import { runSetup, runTeardown, type SetupContext } from '../scaling/setup.js';
-import { setupMain } from '../scaling/setup-cli.js';
+import { createControlClients } from '../pipeline/aws/clients.js';
+import { captureLogs, createLogger, silentLogger, type Logger } from '../pipeline/log.js';
+import { createExecutor } from '../scaling/aws/aws-exec.js';
+import { ScalingError } from '../scaling/core/errors.js';
+import { iamBundle } from '../scaling/aws/iam.js';
+import { DEFAULT_POLICY, resolvePolicy } from '../scaling/core/policy.js';
+import { runSetup, runTeardown, type SetupContext } from '../scaling/aws/setup.js';
+import { setupMain } from '../scaling/aws/setup-cli.js';
 
 // Class-level mocks (every client instance is mocked), so tests in this file run serially.
 const asMock = mockClient(AutoScalingClient);
@@ -41,7 +42,14 @@ const FZ = `${ASG}-sqs-scale-from-zero`;
 const TZ = `${ASG}-sqs-scale-to-zero`;
 
 const ctx: SetupContext = { asg: ASG, queue: { name: QUEUE, url: undefined }, policy: DEFAULT_POLICY, region: 'us-east-1' };
-const executor = () => createExecutor(createClients('us-east-1'));
+const executor = () => createExecutor(createControlClients('us-east-1'));
+
+/** A logger whose JSON lines are kept (parsed) instead of written, until `restore()`. */
+function capturedLogger(): { readonly logger: Logger; readonly lines: Record<string, unknown>[]; restore(): void } {
+  const lines: Record<string, unknown>[] = [];
+  const restore = captureLogs((line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+  return { logger: createLogger('test-scaling-setup'), lines, restore };
+}
 
 function group(enabledMetrics: string[] = []): AutoScalingGroup {
   return {
@@ -531,18 +539,23 @@ for (const [label, name, mockSetup, action] of [
 test.serial('the CLI exits 1 on AccessDenied and logs the missing action', async (t) => {
   mockAccount();
   cwMock.on(DescribeAlarmsCommand).rejects(awsError('AccessDenied', 'User: x is not authorized to perform: cloudwatch:DescribeAlarms'));
-  const logger = memoryLogger();
+  const { logger, lines, restore } = capturedLogger();
   const errors: string[] = [];
-  const code = await setupMain(['--asg', ASG, '--queue', QUEUE, '--region', 'us-east-1'], {
-    stdout: () => {},
-    stderr: (s) => errors.push(s),
-    logger,
-    executorFor: executor,
-  });
+  let code: number;
+  try {
+    code = await setupMain(['--asg', ASG, '--queue', QUEUE, '--region', 'us-east-1'], {
+      stdout: () => {},
+      stderr: (s) => errors.push(s),
+      logger,
+      executorFor: executor,
+    });
+  } finally {
+    restore();
+  }
   t.is(code, 1);
   t.true(errors.join('\n').includes('cloudwatch:DescribeAlarms'));
-  const failed = logger.entries.find((e) => e.event === 'scaling.setup.failed');
-  t.like(failed?.fields['error'], { code: 'ACCESS_DENIED', context: { action: 'cloudwatch:DescribeAlarms' } });
+  const failed = lines.find((line) => line['msg'] === 'scaling.setup.failed');
+  t.like(failed?.['error'], { code: 'ACCESS_DENIED', context: { action: 'cloudwatch:DescribeAlarms' } });
   t.is(asMock.commandCalls(PutScalingPolicyCommand).length, 0);
 });
 
@@ -600,15 +613,21 @@ test.serial('--print-iam scopes resources and fills in known names', async (t) =
 });
 
 test.serial('bad options exit 2 and name the flag', async (t) => {
-  const logger = memoryLogger();
-  const code = await setupMain(['--queue', QUEUE], { stdout: () => {}, stderr: () => {}, logger });
+  const { logger, lines, restore } = capturedLogger();
+  let code: number;
+  let code2: number;
+  try {
+    code = await setupMain(['--queue', QUEUE], { stdout: () => {}, stderr: () => {}, logger });
+    code2 = await setupMain(['--asg', ASG, '--queue', 'https://sqs.eu-west-1.amazonaws.com/1/q', '--region', 'us-east-1'], {
+      stdout: () => {},
+      stderr: () => {},
+      logger,
+    });
+  } finally {
+    restore();
+  }
   t.is(code, 2);
-  t.like(logger.entries[0]?.fields['error'], { code: 'INVALID_OPTIONS', context: { option: '--asg' } });
-  const code2 = await setupMain(['--asg', ASG, '--queue', 'https://sqs.eu-west-1.amazonaws.com/1/q', '--region', 'us-east-1'], {
-    stdout: () => {},
-    stderr: () => {},
-    logger,
-  });
+  t.like(lines[0]?.['error'], { code: 'INVALID_OPTIONS', context: { option: '--asg' } });
   t.is(code2, 2);
   t.is(asMock.calls().length, 0);
 });

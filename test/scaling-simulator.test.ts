@@ -2,24 +2,27 @@ import test from 'ava';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_POLICY, LOCAL_POLICY, resolvePolicy, type ScalingPolicy } from '../scaling/policy.js';
-import { coldServiceSeconds, environmentPreset, percentile, requestOverheads, simulate, type SimEnvironment, type SimMode } from '../scaling/simulator.js';
-import { loadTrace, parseCsvTrace, parseJsonTrace } from '../scaling/trace.js';
-import { parseSimulateArgs, simulateMain } from '../scaling/simulate-cli.js';
+import { DEFAULT_POLICY, LOCAL_POLICY, resolvePolicy, type ScalingPolicy } from '../scaling/core/policy.js';
+import { coldServiceSeconds, environmentPreset, requestOverheads, simulate, type SimEnvironment, type SimMode } from '../scaling/sim/simulator.js';
+import { loadTrace, parseCsvTrace, parseJsonTrace } from '../scaling/sim/trace.js';
+import { parseSimulateArgs, simulateMain } from '../scaling/sim/simulate-cli.js';
 import type { Config } from '../pipeline/config.js';
-import { calibrate, environmentFrom } from '../scripts/lib/validate/calibrate.js';
-import { attributeBatches, batchesOf, fitColdStart, windowExplainsBetter, type AgedBatch, type Batch } from '../scripts/lib/validate/cold-start.js';
+import { silentLogger } from '../pipeline/log.js';
+import { percentile } from '../pipeline/stats.js';
+import { calibrate, environmentFrom } from '../scaling/sim/calibrate/calibrate.js';
+import { attributeBatches, batchesOf, fitColdStart, windowExplainsBetter, type AgedBatch, type Batch } from '../scaling/sim/calibrate/cold-start.js';
 import { mulberry32 } from '../scaling/sim/rng.js';
-import { latencyTail } from '../scripts/lib/validate/compare.js';
-import type { Measurement } from '../scripts/lib/validate/measure.js';
-import { estimateOverhead, rankCorrelation, ranWithoutWaiting, splitRequest } from '../scripts/lib/validate/overhead.js';
-import type { StoredResult } from '../scripts/lib/validate/stored.js';
-import type { RequestOutcome } from '../scripts/lib/validate/replay.js';
-import { ValidateError } from '../scripts/lib/validate/errors.js';
-import { silentLogger } from '../scaling/log.js';
-import { ScalingError } from '../scaling/errors.js';
+import { latencyTail } from '../scaling/sim/calibrate/compare.js';
+import type { Measurement } from '../scaling/sim/calibrate/measure.js';
+import { estimateOverhead, rankCorrelation, ranWithoutWaiting, splitRequest } from '../scaling/sim/calibrate/overhead.js';
+import type { StoredResult } from '../scaling/sim/calibrate/stored.js';
+import type { RequestOutcome } from '../scaling/sim/calibrate/replay.js';
+import { ValidateError } from '../scaling/sim/calibrate/errors.js';
+import { parseStatus } from '../scaling/sim/calibrate/status.js';
+import type { ServiceStatus } from '../scaling/index.js';
+import { ScalingError } from '../scaling/core/errors.js';
 
-const TRACES = new URL('../scaling/traces/', import.meta.url);
+const TRACES = new URL('../scaling/sim/traces/', import.meta.url);
 const burst = await loadTrace(new URL('burst-100.csv', TRACES).pathname);
 const steady = await loadTrace(new URL('steady.json', TRACES).pathname);
 
@@ -454,7 +457,19 @@ function oneWorkerRun(requests: readonly { sent: number; queueWait: number; deli
     requests: outcomes,
     originEpoch: origin,
     timeline: [],
-    decisions: [{ at: '', t: origin + 0.5, from: 0, to: 1, action: 'scale-out', rule: 'scale-from-zero', reason: '', resize: { state: 'done', ms: 500 } }],
+    decisions: [
+      {
+        at: '',
+        t: origin + 0.5,
+        inputs: { visible: 1, inFlight: 0, running: 0, desired: 0, lastScaleOut: null, lastScaleIn: null, idleSince: null, backlogSince: origin },
+        from: 0,
+        to: 1,
+        action: 'scale-out',
+        rule: 'scale-from-zero',
+        reason: '',
+        resize: { state: 'done', attempts: 1, ms: 500 },
+      },
+    ],
     stored,
     policy: { minCapacity: 0, maxCapacity: 1, periodSeconds: 1, targetBacklogPerInstance: 10 },
     config: { worker: { maxBatch: 8 } } as Config,
@@ -551,6 +566,30 @@ test('same seed, same result; another seed, other service times', (t) => {
   t.deepEqual(a.latencies, b.latencies);
   const c = run(steady.arrivals, 'local', LOCAL_POLICY, { seed: 2 });
   t.notDeepEqual(a.latencies, c.latencies);
+});
+
+test('validate: the status reads back as the ServiceStatus the service declares, with or without the autoscaler', (t) => {
+  const inputs = { visible: 3, inFlight: 0, running: 0, desired: 0, lastScaleOut: null, lastScaleIn: null, idleSince: null, backlogSince: 1000 };
+  const decision = { at: '2026-01-01T00:00:00.000Z', t: 1000, inputs, from: 0, to: 1, action: 'scale-out', rule: 'scale-from-zero', reason: 'r' } as const;
+  const scaled: ServiceStatus = {
+    queue: { visible: 3, inFlight: 1, sampledAt: '2026-01-01T00:00:01.000Z' },
+    workers: { desired: 1, running: 0 },
+    policy: { minCapacity: 0, maxCapacity: 2, periodSeconds: 1, targetBacklogPerInstance: 10 },
+    decisions: [
+      { ...decision, resize: { state: 'pending', attempts: 1 } },
+      { ...decision, resize: { state: 'done', attempts: 1, ms: 2500 } },
+      { ...decision, resize: { state: 'failed', attempts: 2, ms: 30, error: { name: 'Error', message: 'spawn failed' } } },
+      { ...decision, resize: { state: 'superseded', attempts: 1, ms: 40, error: { message: 'retired' } } },
+    ],
+    runtime: { node: 'v24.0.0', workers: ['v24.0.0'] },
+  };
+  t.deepEqual(parseStatus(JSON.parse(JSON.stringify(scaled))), scaled);
+  const fixed: ServiceStatus = { queue: { visible: 0, inFlight: 0 }, workers: { desired: 2, running: 2 }, decisions: [], runtime: { node: 'v24.0.0', workers: [] } };
+  t.deepEqual(parseStatus(JSON.parse(JSON.stringify(fixed))), fixed);
+  const { runtime: _runtime, ...noRuntime } = fixed;
+  t.is(t.throws(() => parseStatus(noRuntime), { instanceOf: ValidateError }).code, 'SERVICE');
+  const badRule = { ...scaled, decisions: [{ ...decision, rule: 'guess', resize: { state: 'pending', attempts: 1 } }] };
+  t.regex(t.throws(() => parseStatus(badRule), { instanceOf: ValidateError }).message, /decisions\[0\]\.rule/);
 });
 
 test('percentile is nearest-rank', (t) => {

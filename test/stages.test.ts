@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { GetObjectCommand, PutObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';
-import { Subject, from, lastValueFrom, toArray } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
 import sharp from 'sharp';
 import { Producer } from 'sqs-producer';
 import { loadClassifier, type Classifier } from '../models/index.js';
@@ -14,20 +14,22 @@ import { createAwsClients, type AwsClients } from '../pipeline/aws/clients.js';
 import { startEmbeddedEndpoint, type EmbeddedEndpoint } from '../pipeline/aws/embedded.js';
 import { createResponseQueue, ensureQueue, ensureResources, type Resources } from '../pipeline/aws/resources.js';
 import { ConfigError, loadConfig, type Config } from '../pipeline/config.js';
-import { listKeys } from '../pipeline/inventory.js';
-import { batchUntil, type Job } from '../pipeline/job.js';
+import type { Job } from '../pipeline/job.js';
 import { parseInputKey, resultKey, sanitizeFileName, stem } from '../pipeline/keys.js';
 import { createLogger } from '../pipeline/log.js';
 import { MessageFormatError, parseAnswer, parseImageRequest, type Protocol } from '../pipeline/messages.js';
 import { AnswerInbox } from '../pipeline/stages/answer.js';
 import { classify } from '../pipeline/stages/classify.js';
-import { consume, fetchInput, type ConsumedJob } from '../pipeline/stages/consume.js';
-import { decode, decodeImage } from '../pipeline/stages/decode.js';
+import { batchUntil } from '../pipeline/stages/batch-until.js';
+import { consume } from '../pipeline/stages/consume.js';
+import { decode } from '../pipeline/stages/decode.js';
 import { EnqueueBatcher, enqueue } from '../pipeline/stages/enqueue.js';
+import { fetchInput } from '../pipeline/stages/fetch.js';
 import { ingest } from '../pipeline/stages/ingest.js';
 import { persist } from '../pipeline/stages/persist.js';
 import { respond } from '../pipeline/stages/respond.js';
-import { sniffImageType } from '../web/sniff.js';
+import { decodeImage, sniffImageType } from '../pipeline/images.js';
+import { Store } from '../pipeline/store.js';
 import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
 import { shortLabel, tempDataDir, testEnv } from './helpers/service.js';
 
@@ -123,21 +125,14 @@ test('content type is judged from the bytes', async (t) => {
   t.false(sniffImageType(Buffer.from('<?xml version="1.0"?><svg></svg>'))!.supported);
 });
 
-test('batchUntil: a full batch goes at once, a partial one after the wait, the rest on completion', async (t) => {
-  const source = new Subject<number>();
-  const batches: { batch: number[]; at: number }[] = [];
-  const started = performance.now();
-  const done = lastValueFrom(source.pipe(batchUntil<number>(3, 40), toArray()));
-  const seen = source.pipe(batchUntil<number>(3, 40)).subscribe((batch) => batches.push({ batch, at: performance.now() - started }));
-  [1, 2, 3, 4].forEach((n) => source.next(n));
-  t.deepEqual(batches.map((b) => b.batch), [[1, 2, 3]]);
-  await new Promise((r) => setTimeout(r, 80));
-  t.deepEqual(batches.map((b) => b.batch), [[1, 2, 3], [4]]);
-  source.next(5);
-  source.complete();
-  t.deepEqual(batches.map((b) => b.batch), [[1, 2, 3], [4], [5]]);
-  t.deepEqual(await done, [[1, 2, 3], [4], [5]]);
-  seen.unsubscribe();
+test('batchUntil: a full batch goes at once, a partial one after the wait, the rest on completion', (t) => {
+  // Virtual time: each frame is 1 ms; the wait is 40 ms.
+  const scheduler = new TestScheduler((actual, expected) => t.deepEqual(actual, expected));
+  scheduler.run(({ cold, expectObservable }) => {
+    const source = cold('(abcd) 79ms e|', { a: 1, b: 2, c: 3, d: 4, e: 5 });
+    // 1, 2, 3 at once; 4 alone 40 ms later; 5 when the source completes, without waiting.
+    expectObservable(source.pipe(batchUntil<number>(3, 40, scheduler))).toBe('x 39ms y 45ms (z|)', { x: [1, 2, 3], y: [4], z: [5] });
+  });
 });
 
 test('decode: EXIF rotation, alpha, grey, CMYK and 16-bit all become 224x224 RGB', async (t) => {
@@ -162,23 +157,27 @@ test('decode: EXIF rotation, alpha, grey, CMYK and 16-bit all become 224x224 RGB
 
 // ---- stages against the real endpoint ------------------------------------------------------------
 
+const storeOf = () => new Store(clients.s3, { input: config.names.inputBucket, output: config.names.outputBucket });
+
 /** Runs the worker stages over `queueUrl` until `expected` jobs came out, handing each back. */
 function runWorkerStages(queueUrl: string, expected: number): Promise<Job[]> {
   const controller = new AbortController();
   const finals: Job[] = [];
+  const store = storeOf();
   return new Promise<Job[]>((resolve, reject) => {
-    consume(clients.sqs, { queueUrl, batchSize: 10, visibilityTimeoutSeconds: 30, waitTimeSeconds: 1, batchDeadlineMs: 60_000, pollers: 1, signal: controller.signal, log })
+    const source = consume(clients.sqs, { queueUrl, batchSize: 10, visibilityTimeoutSeconds: 30, waitTimeSeconds: 1, batchDeadlineMs: 60_000, pollers: 1, signal: controller.signal, log });
+    source.jobs
       .pipe(
-        fetchInput(clients.s3, 4, 1000),
+        fetchInput(store, 4, 1000),
         decode(classifier.manifest.input, 2),
         classify(classifier, { maxBatch: 4, maxWaitMs: 20 }),
-        persist(clients.s3, config.names.outputBucket, classifier, 4, 1000),
+        persist(store, classifier, 4, 1000),
         respond(clients.sqs, 4, 1000),
       )
       .subscribe({
         next(job) {
           finals.push(job);
-          (job as ConsumedJob).done(job);
+          source.done(job);
           if (finals.length === expected) controller.abort();
         },
         error: reject,
@@ -208,7 +207,9 @@ test.serial('every stage in order: ingest → enqueue → consume → fetch → 
   const expectations = uploads.map((u) => inbox.expect(u.requestId, 30_000));
 
   // Web side.
-  const requests = await lastValueFrom(from(uploads).pipe(ingest(clients.s3, config.names.inputBucket, 1000), enqueue(new EnqueueBatcher(producer), reply.url, 1000), toArray()));
+  const store = storeOf();
+  const batcher = new EnqueueBatcher(producer);
+  const requests = await Promise.all(uploads.map(async (upload) => enqueue(batcher, await ingest(store, upload, 1000), reply.url, 1000)));
   t.is(requests.length, 6);
   for (const request of requests) {
     const head = await clients.s3.send(new HeadObjectCommand({ Bucket: request.bucket, Key: request.key }));
@@ -277,7 +278,7 @@ test('listing pages through continuation tokens', async (t) => {
   const bucket = config.names.inputBucket;
   await Promise.all(Array.from({ length: 25 }, (_, i) => clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: `paging/${String(i).padStart(2, '0')}`, Body: 'x' }))));
   const keys: string[] = [];
-  for await (const key of listKeys(clients.s3, bucket, 'paging/', 10)) keys.push(key);
+  for await (const key of storeOf().keys('input', 'paging/', 10)) keys.push(key);
   t.is(keys.length, 25);
   t.is(new Set(keys).size, 25);
 });

@@ -25,7 +25,7 @@ import {
   runWorkload,
   type UploadRow,
   type WorkloadPlan,
-} from '../scripts/lib/workload.js';
+} from '../web/workload.js';
 
 const projectRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const SAMPLE_DIR = resolve(projectRoot, '../shared/datasets/imagenet-sample-250');

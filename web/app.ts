@@ -1,5 +1,6 @@
 /**
- * The Koa application: routes only. Everything it talks to arrives in `WebDeps`.
+ * The Koa application: routes only. Each route translates HTTP into a call on the submitter (the
+ * one door into the pipeline) and its outcome back, errors through `toHttpError`.
  *
  *   POST /                 classic protocol: multipart `myfile` → `200 text/plain` `<name>,<label>`
  *   POST /api/v1/classify  one or more images (multipart, or a raw image body) → JSON per image,
@@ -9,29 +10,24 @@
  *   GET  /healthz          the process is alive
  *   GET  /readyz           the queues and buckets are reachable
  */
-import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
+import type { ServiceStatus } from '../scaling/index.js';
 import { PipelineError } from '../pipeline/errors.js';
-import { round } from '../pipeline/job.js';
+import { roundMs } from '../pipeline/job.js';
 import { stem } from '../pipeline/keys.js';
 import type { Logger } from '../pipeline/log.js';
 import type { ClassificationResult, Protocol } from '../pipeline/messages.js';
-import type { JobStatus } from '../pipeline/jobs.js';
-import { submitImage, type SubmitDeps } from '../pipeline/submit.js';
-import { HttpError, errorMiddleware, httpStatusOf } from './errors.js';
-import { multipartBody, receiveImages, type Limits, type ReceivedImage } from './uploads.js';
+import type { Outcome, Submitter } from '../pipeline/submitter.js';
+import { errorBody, errorMiddleware, HttpError, toHttpError } from './errors.js';
+import { multipartBody, receiveImages, type Limits } from './uploads.js';
 
 export interface WebDeps {
-  readonly submit: SubmitDeps;
+  readonly submitter: Submitter;
   readonly limits: Limits & { readonly requestTimeoutMs: number; readonly answerWaitMs: number };
   readonly log: Logger;
-  /** Throws when a dependency is not reachable. */
-  readonly checkReady: () => Promise<void>;
-  /** Queue depth, workers (desired / running) and recent scaling decisions. */
-  readonly status: () => Promise<object>;
-  /** Where a request stands, from the buckets. */
-  readonly job: (id: string) => Promise<JobStatus | undefined>;
+  /** Queue depth, workers (desired / running), recent scaling decisions, runtime. */
+  readonly status: () => Promise<ServiceStatus>;
 }
 
 /** The per-image JSON of the API: the result without worker internals. */
@@ -45,55 +41,20 @@ export interface ImageAnswer {
   readonly timings: ClassificationResult['timings'];
 }
 
-type Outcome =
-  | { kind: 'done'; answer: ImageAnswer }
-  | { kind: 'failed'; file: string; error: HttpError }
-  | { kind: 'pending'; id: string; file: string };
-
-const toImageAnswer = (r: ClassificationResult, extra: ClassificationResult['timings'] = {}): ImageAnswer => ({
+const toImageAnswer = (r: ClassificationResult): ImageAnswer => ({
   id: r.id,
   file: r.file,
   label: r.label,
   score: r.score,
   top5: r.top5,
   model: r.model,
-  timings: { ...r.timings, ...extra },
+  timings: r.timings,
 });
 
 const jobLocation = (id: string) => `/api/v1/jobs/${id}`;
 
-/** Stores and enqueues one image, then waits up to `waitMs` for its answer. */
-async function classifyOne(deps: WebDeps, image: ReceivedImage, uploadMs: number, options: ClassifyOptions): Promise<Outcome> {
-  const { protocol, waitMs } = options;
-  const started = performance.now();
-  const requestId = randomUUID();
-  const file = image.originalName;
-  // Storage or queue failures here are thrown: nothing was accepted, the client gets a 503.
-  const submitted = await submitImage(deps.submit, { requestId, file, bytes: image.bytes, contentType: image.mime, protocol, timings: { upload: uploadMs } });
-  let timer: NodeJS.Timeout | undefined;
-  const gaveUp = new Promise<'waited'>((resolve) => (timer = setTimeout(() => resolve('waited'), waitMs)));
-  try {
-    const answer = await Promise.race([submitted.answer, gaveUp]);
-    if (answer === 'waited') {
-      submitted.abandon();
-      return { kind: 'pending', id: requestId, file };
-    }
-    if (!answer.ok) {
-      return { kind: 'failed', file, error: new HttpError(httpStatusOf(answer.error.code), answer.error.code, answer.error.message, { requestId, stage: answer.error.stage }) };
-    }
-    const total = round(uploadMs + performance.now() - started);
-    return { kind: 'done', answer: toImageAnswer(answer.result, { enqueue: submitted.timings.enqueue, total }) };
-  } catch (err) {
-    // Accepted but not answered here (the web tier is stopping): the work goes on, hand back a job.
-    if (err instanceof PipelineError && err.code === 'SHUTTING_DOWN') return { kind: 'pending', id: requestId, file };
-    if (err instanceof PipelineError) {
-      return { kind: 'failed', file, error: new HttpError(httpStatusOf(err.code), err.code, err.message, { requestId, location: jobLocation(requestId) }) };
-    }
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** A failed image as an HTTP error that names its request and where its job can be read. */
+const failedImage = (id: string, error: PipelineError) => new HttpError(error.code, error.message, { requestId: id, stage: error.stage, location: jobLocation(id) });
 
 interface ClassifyOptions {
   /** The multipart field to read (any file field when absent). */
@@ -104,15 +65,19 @@ interface ClassifyOptions {
   readonly protocol: Protocol;
 }
 
-async function classifyAll(ctx: Context, deps: WebDeps, options: ClassifyOptions): Promise<Outcome[]> {
+type Submitted = { readonly file: string } & (Outcome | { readonly kind: 'refused'; readonly error: HttpError });
+
+/** Every image of the request through the submitter; one that could not be accepted does not hide the others. */
+async function classifyAll(ctx: Context, deps: WebDeps, options: ClassifyOptions): Promise<Submitted[]> {
   const images = await receiveImages(ctx, deps.limits, options);
-  const uploadMs = round(performance.now() - (ctx.state.receivedAt as number));
-  // One image that could not be stored or queued must not hide the others that were.
-  const settled = await Promise.allSettled(images.map((image) => classifyOne(deps, image, uploadMs, options)));
-  return settled.map((s, i): Outcome => {
-    if (s.status === 'fulfilled') return s.value;
+  const uploadMs = roundMs(performance.now() - (ctx.state.receivedAt as number));
+  const settled = await Promise.allSettled(
+    images.map((image) => deps.submitter.submit({ file: image.originalName, bytes: image.bytes, contentType: image.mime, protocol: options.protocol, uploadMs }, options.waitMs)),
+  );
+  return settled.map((s, i): Submitted => {
     const file = images[i]!.originalName;
-    if (s.reason instanceof PipelineError) return { kind: 'failed', file, error: new HttpError(httpStatusOf(s.reason.code), s.reason.code, s.reason.message) };
+    if (s.status === 'fulfilled') return { file, ...s.value };
+    if (s.reason instanceof PipelineError) return { file, kind: 'refused', error: toHttpError(s.reason) };
     throw s.reason;
   });
 }
@@ -124,47 +89,50 @@ export function createApp(deps: WebDeps): Koa {
 
   router.post('/', body, async (ctx) => {
     // The classic protocol has no jobs: it waits for the answer as long as the request may take.
-    const outcomes = await classifyAll(ctx, deps, { field: 'myfile', allowRaw: false, waitMs: deps.limits.requestTimeoutMs, protocol: 'classic' });
-    const [outcome] = outcomes;
-    if (outcome!.kind === 'failed') throw outcome!.error;
-    if (outcome!.kind === 'pending') {
-      throw new HttpError(503, 'SHUTTING_DOWN', 'the web tier is shutting down; the image was accepted and will be classified', {
-        requestId: outcome!.id,
-        location: jobLocation(outcome!.id),
-      });
+    const [outcome] = await classifyAll(ctx, deps, { field: 'myfile', allowRaw: false, waitMs: deps.limits.requestTimeoutMs, protocol: 'classic' });
+    switch (outcome!.kind) {
+      case 'refused':
+        throw outcome!.error;
+      case 'failed':
+        throw failedImage(outcome!.id, outcome!.error);
+      case 'pending':
+        throw new HttpError('SHUTTING_DOWN', 'the web tier is shutting down; the image was accepted and will be classified', {
+          requestId: outcome!.id,
+          location: jobLocation(outcome!.id),
+        });
+      case 'done':
+        ctx.type = 'text/plain';
+        ctx.body = `${stem(outcome!.result.file)},${outcome!.result.label}`;
     }
-    ctx.type = 'text/plain';
-    ctx.body = `${stem(outcome!.answer.file)},${outcome!.answer.label}`;
   });
 
   router.post('/api/v1/classify', body, async (ctx) => {
     const outcomes = await classifyAll(ctx, deps, { allowRaw: true, waitMs: deps.limits.answerWaitMs, protocol: 'api' });
+    const errorOf = (o: Submitted) => (o.kind === 'refused' ? o.error : o.kind === 'failed' ? failedImage(o.id, o.error) : undefined);
     // One failure among several images is reported in place; only when nothing worked (and
     // nothing is still pending) is the whole request an error.
-    if (outcomes.every((o) => o.kind === 'failed')) throw (outcomes[0] as { error: HttpError }).error;
+    if (outcomes.every((o) => errorOf(o) !== undefined)) throw errorOf(outcomes[0]!);
     const pending = outcomes.find((o) => o.kind === 'pending');
     if (pending) {
       ctx.status = 202;
       ctx.set('Location', jobLocation(pending.id));
     }
     ctx.body = {
-      results: outcomes.map((o) =>
-        o.kind === 'done'
-          ? o.answer
-          : o.kind === 'pending'
-            ? { id: o.id, file: o.file, status: 'pending', location: jobLocation(o.id) }
-            : { file: o.file, error: { code: o.error.code, message: o.error.message, ...o.error.details } },
-      ),
+      results: outcomes.map((o) => {
+        if (o.kind === 'done') return toImageAnswer(o.result);
+        if (o.kind === 'pending') return { id: o.id, file: o.file, status: 'pending', location: jobLocation(o.id) };
+        return { file: o.file, ...errorBody(errorOf(o)!) };
+      }),
     };
   });
 
   router.get('/api/v1/jobs/:id', async (ctx) => {
     const id = ctx.params.id ?? '';
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) {
-      throw new HttpError(400, 'BAD_JOB_ID', `${JSON.stringify(id.slice(0, 80))} is not a job id`);
+      throw new HttpError('BAD_JOB_ID', `${JSON.stringify(id.slice(0, 80))} is not a job id`);
     }
-    const job = await deps.job(id);
-    if (!job) throw new HttpError(404, 'NO_SUCH_JOB', `no job ${id}`);
+    const job = await deps.submitter.job(id);
+    if (!job) throw new HttpError('NO_SUCH_JOB', `no job ${id}`);
     ctx.body = job.status === 'done' ? { id, status: 'done', result: toImageAnswer(job.result) } : job;
   });
 
@@ -178,10 +146,10 @@ export function createApp(deps: WebDeps): Koa {
 
   router.get('/readyz', async (ctx) => {
     try {
-      await deps.checkReady();
+      await deps.submitter.checkReady();
       ctx.body = { status: 'ready' };
     } catch (err) {
-      throw new HttpError(503, 'NOT_READY', `not ready: ${(err as Error).message}`);
+      throw new HttpError('NOT_READY', `not ready: ${(err as Error).message}`);
     }
   });
 

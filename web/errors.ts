@@ -1,54 +1,77 @@
 /**
  * HTTP errors. Whatever goes wrong, the client gets JSON — `{"error": {"code", "message", ...}}` —
- * with a 4xx status when the request itself is at fault and a 5xx when we are.
+ * with a 4xx status when the request itself is at fault and a 5xx when we are. Every code has one
+ * status, in one table; `toHttpError` turns any error (the pipeline's, an image check's, Koa's)
+ * into one.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
+import { ServiceError, type ErrorContext } from '../models/service-error.js';
+import type { ErrorCode } from '../pipeline/errors.js';
 import { PipelineError } from '../pipeline/errors.js';
+import { ImageError, type ImageErrorCode } from '../pipeline/images.js';
 import type { Logger } from '../pipeline/log.js';
 
-export class HttpError extends Error {
+/** Every error code the HTTP API answers with, and its status. */
+export const HTTP_STATUS = {
+  // the request is at fault
+  NO_FILE: 400,
+  ONE_FILE_ONLY: 400,
+  EMPTY_FILE: 400,
+  BAD_FILE_NAME: 400,
+  BAD_MULTIPART: 400,
+  BAD_JOB_ID: 400,
+  BAD_REQUEST: 400,
+  NOT_FOUND: 404,
+  NO_SUCH_JOB: 404,
+  METHOD_NOT_ALLOWED: 405,
+  TOO_LARGE: 413,
+  TOO_MANY_FILES: 413,
+  NOT_AN_IMAGE: 415,
+  UNSUPPORTED_IMAGE_TYPE: 415,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  UNDECODABLE_IMAGE: 422,
+  IMAGE_TOO_LARGE: 422,
+  // we are
+  INTERNAL: 500,
+  BAD_MESSAGE: 500,
+  INPUT_MISSING: 500,
+  MODEL_FAILED: 500,
+  DEAD_LETTER: 500,
+  STORAGE_UNAVAILABLE: 503,
+  QUEUE_UNAVAILABLE: 503,
+  SHUTTING_DOWN: 503,
+  NOT_READY: 503,
+  TIMEOUT: 504,
+} as const satisfies Record<ErrorCode | ImageErrorCode | string, number>;
+
+export type HttpErrorCode = keyof typeof HTTP_STATUS;
+
+export class HttpError extends ServiceError<HttpErrorCode> {
   override readonly name = 'HttpError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
+
+  get status(): number {
+    return HTTP_STATUS[this.code];
   }
 }
 
-const PIPELINE_STATUS: Record<PipelineError['code'], number> = {
-  BAD_MESSAGE: 500,
-  INPUT_MISSING: 500,
-  UNDECODABLE_IMAGE: 422,
-  MODEL_FAILED: 500,
-  STORAGE_UNAVAILABLE: 503,
-  QUEUE_UNAVAILABLE: 503,
-  TIMEOUT: 504,
-  SHUTTING_DOWN: 503,
-  DEAD_LETTER: 500,
-};
-
-export function httpStatusOf(code: PipelineError['code']): number {
-  return PIPELINE_STATUS[code];
-}
-
+/** Any error as an HttpError: ours keep their code (and the fields a client may see), the rest are 4xx or INTERNAL. */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof PipelineError) {
-    return new HttpError(httpStatusOf(err.code), err.code, err.message, { stage: err.stage, ...pick(err.context, 'requestId') });
+    const { requestId, location } = err.context;
+    return new HttpError(err.code, err.message, { stage: err.stage, ...(requestId === undefined ? {} : { requestId }), ...(location === undefined ? {} : { location }) });
   }
+  if (err instanceof ImageError) return new HttpError(err.code, err.message, err.context);
   const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new HttpError(status, 'BAD_REQUEST', (err as Error).message);
-  }
-  return new HttpError(500, 'INTERNAL', 'internal error; see the service log');
+  if (status === 405) return new HttpError('METHOD_NOT_ALLOWED', (err as Error).message);
+  if (typeof status === 'number' && status >= 400 && status < 500) return new HttpError('BAD_REQUEST', (err as Error).message);
+  return new HttpError('INTERNAL', 'internal error; see the service log');
 }
 
-function pick(context: Record<string, unknown>, key: string): Record<string, unknown> {
-  return context[key] === undefined ? {} : { [key]: context[key] };
+/** The JSON body of an error: code, message and the fields a client may see. */
+export function errorBody(error: HttpError): { error: { code: HttpErrorCode; message: string } & ErrorContext } {
+  return { error: { code: error.code, message: error.message, ...error.context } };
 }
 
 export function errorMiddleware(log: Logger): Middleware {
@@ -56,7 +79,7 @@ export function errorMiddleware(log: Logger): Middleware {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) {
-        throw new HttpError(404, 'NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+        throw new HttpError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
       }
     } catch (err) {
       const http = toHttpError(err);
@@ -64,7 +87,7 @@ export function errorMiddleware(log: Logger): Middleware {
       log[level]('request failed', { method: ctx.method, path: ctx.path, status: http.status, code: http.code, error: err });
       ctx.status = http.status;
       ctx.type = 'application/json';
-      ctx.body = { error: { code: http.code, message: http.message, ...http.details } };
+      ctx.body = errorBody(http);
       await drainRequest(ctx.req);
     }
   };

@@ -8,11 +8,9 @@ import type { Context, Middleware } from 'koa';
 import { koaBody } from 'koa-body';
 import type { File } from 'formidable';
 import type VolatileFile from 'formidable/VolatileFile.js';
-import sharp, { type Metadata } from 'sharp';
-import { MAX_INPUT_PIXELS } from '../pipeline/stages/decode.js';
+import { checkImage } from '../pipeline/images.js';
 import { clientFileName, fileNameProblem } from '../pipeline/keys.js';
 import { HttpError } from './errors.js';
-import { sniffImageType, SUPPORTED_TYPES } from './sniff.js';
 
 export interface Limits {
   readonly maxUploadBytes: number;
@@ -23,6 +21,7 @@ export interface ReceivedImage {
   /** The client's file name, its last path segment, exactly as sent (checked: no control characters). */
   readonly originalName: string;
   readonly bytes: Buffer;
+  /** Decided from the bytes (`checkImage`). */
   readonly mime: string;
 }
 
@@ -74,24 +73,24 @@ export function multipartBody(limits: Limits): Middleware {
       const httpCode = (err as { httpCode?: number }).httpCode;
       const message = err.message.replace(/^options\./, '');
       if (/maxFiles\b/.test(err.message)) {
-        throw new HttpError(413, 'TOO_MANY_FILES', `too many files: at most ${limits.maxFilesPerRequest} per request`);
+        throw new HttpError('TOO_MANY_FILES', `too many files: at most ${limits.maxFilesPerRequest} per request`);
       }
       if (httpCode === 413 || /maxFileSize|maxTotalFileSize/.test(err.message)) {
-        throw new HttpError(413, 'TOO_LARGE', `upload too large: ${message} (limit ${limits.maxUploadBytes} bytes per file)`);
+        throw new HttpError('TOO_LARGE', `upload too large: ${message} (limit ${limits.maxUploadBytes} bytes per file)`);
       }
-      throw new HttpError(400, 'BAD_MULTIPART', `could not parse the multipart body: ${message}`);
+      throw new HttpError('BAD_MULTIPART', `could not parse the multipart body: ${message}`);
     },
   });
 }
 
 async function readRawBody(ctx: Context, limit: number): Promise<Buffer> {
   const declared = Number(ctx.get('content-length') || NaN);
-  if (declared > limit) throw new HttpError(413, 'TOO_LARGE', `upload too large: ${declared} bytes (limit ${limit})`);
+  if (declared > limit) throw new HttpError('TOO_LARGE', `upload too large: ${declared} bytes (limit ${limit})`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, 'TOO_LARGE', `upload too large: over ${limit} bytes`);
+    if (size > limit) throw new HttpError('TOO_LARGE', `upload too large: over ${limit} bytes`);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
@@ -114,7 +113,7 @@ export async function receiveImages(ctx: Context, limits: Limits, options: { fie
     for (const [file, data] of bytes) received.push({ originalName: file.originalFilename ?? 'upload', bytes: data });
     if (received.length === 0) {
       const fields = Object.keys(ctx.request.files ?? {});
-      throw new HttpError(400, 'NO_FILE', options.field
+      throw new HttpError('NO_FILE', options.field
         ? `no file in form field "${options.field}"${fields.length ? ` (got fields: ${fields.join(', ')})` : ''}`
         : 'no file in the multipart body');
     }
@@ -123,50 +122,24 @@ export async function receiveImages(ctx: Context, limits: Limits, options: { fie
     received.push({ originalName: name, bytes: await readRawBody(ctx, limits.maxUploadBytes) });
   } else {
     const expected = options.allowRaw ? 'multipart/form-data or a raw image body (image/*)' : 'multipart/form-data';
-    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `expected ${expected}, got ${ctx.get('content-type') || 'no content type'}`);
+    throw new HttpError('UNSUPPORTED_MEDIA_TYPE', `expected ${expected}, got ${ctx.get('content-type') || 'no content type'}`);
   }
   if (options.field !== undefined && received.length > 1) {
-    throw new HttpError(400, 'ONE_FILE_ONLY', `send exactly one file in form field "${options.field}" (got ${received.length}); /api/v1/classify takes several`);
+    throw new HttpError('ONE_FILE_ONLY', `send exactly one file in form field "${options.field}" (got ${received.length}); /api/v1/classify takes several`);
   }
   if (received.length > limits.maxFilesPerRequest) {
-    throw new HttpError(413, 'TOO_MANY_FILES', `too many files: at most ${limits.maxFilesPerRequest} per request`);
+    throw new HttpError('TOO_MANY_FILES', `too many files: at most ${limits.maxFilesPerRequest} per request`);
   }
-  const images = received.map(({ originalName: sent, bytes }) => {
+  const named = received.map(({ originalName: sent, bytes }) => {
     const originalName = clientFileName(sent);
     const problem = fileNameProblem(originalName);
-    if (problem) throw new HttpError(400, 'BAD_FILE_NAME', `the file name ${JSON.stringify(originalName)} ${problem}`, { file: originalName });
-    if (bytes.length === 0) throw new HttpError(400, 'EMPTY_FILE', `${originalName} is empty`, { file: originalName });
-    const type = sniffImageType(bytes);
-    if (!type) {
-      throw new HttpError(415, 'NOT_AN_IMAGE', `${originalName} is not an image (judged from its bytes); send ${SUPPORTED_TYPES.join(', ')}`, { file: originalName });
-    }
-    if (!type.supported) {
-      throw new HttpError(415, 'UNSUPPORTED_IMAGE_TYPE', `${originalName} is ${type.mime}, which is not supported; send ${SUPPORTED_TYPES.join(', ')}`, { file: originalName, detected: type.mime });
-    }
-    return { originalName, bytes, mime: type.mime };
+    if (problem) throw new HttpError('BAD_FILE_NAME', `the file name ${JSON.stringify(originalName)} ${problem}`, { file: originalName });
+    if (bytes.length === 0) throw new HttpError('EMPTY_FILE', `${originalName} is empty`, { file: originalName });
+    return { originalName, bytes };
   });
-  // Headers only (no pixels are decoded): refuse broken headers and decompression bombs here,
-  // before anything is stored or queued.
-  for (const image of images) await checkDimensions(image);
+  // Bytes and headers only (no pixels are decoded): refuse what is not an image we decode, broken
+  // headers and decompression bombs here, before anything is stored or queued.
+  const images: ReceivedImage[] = [];
+  for (const { originalName, bytes } of named) images.push({ originalName, bytes, mime: (await checkImage(bytes, originalName)).mime });
   return images;
-}
-
-async function checkDimensions(image: ReceivedImage): Promise<void> {
-  let meta: Metadata;
-  try {
-    meta = await sharp(image.bytes, { limitInputPixels: false }).metadata();
-  } catch (err) {
-    throw new HttpError(422, 'UNDECODABLE_IMAGE', `${image.originalName} looks like ${image.mime} but its header cannot be read: ${(err as Error).message}`, { file: image.originalName });
-  }
-  const pixels = (meta.width ?? 0) * (meta.pageHeight ?? meta.height ?? 0);
-  if (!meta.width || !meta.height) {
-    throw new HttpError(422, 'UNDECODABLE_IMAGE', `${image.originalName} has no dimensions in its header`, { file: image.originalName });
-  }
-  if (pixels > MAX_INPUT_PIXELS) {
-    throw new HttpError(422, 'IMAGE_TOO_LARGE', `${image.originalName} is ${meta.width}x${meta.pageHeight ?? meta.height} pixels; the limit is ${MAX_INPUT_PIXELS / 1e6} megapixels`, {
-      file: image.originalName,
-      width: meta.width,
-      height: meta.pageHeight ?? meta.height,
-    });
-  }
 }

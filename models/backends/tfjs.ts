@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ModelError, describeError } from '../errors.js';
+import { readJsonFile } from '../json-file.js';
 import { checkImages, toInputBuffer, toPredictions, warmUp } from '../processing.js';
 import { weightFiles } from '../source.js';
 import type { Classifier, ModelManifest, Prediction, RgbImage } from '../types.js';
@@ -87,7 +88,10 @@ async function importTfjsNode(): Promise<boolean> {
 export function fileSystemHandler(modelJsonPath: string): tf.io.IOHandler {
   return {
     load: async () => {
-      const modelJson = JSON.parse(await readModelFile(modelJsonPath, 'utf8')) as tf.io.ModelJSON;
+      const modelJson = (await readJsonFile(modelJsonPath, {
+        what: 'model file',
+        fail: (message, cause) => new ModelError('MODEL_LOAD_FAILED', message, { path: modelJsonPath }, { cause }),
+      })) as tf.io.ModelJSON;
       const files = weightFiles(modelJson, modelJsonPath);
       const dir = path.dirname(modelJsonPath);
       return tf.io.getModelArtifactsForJSON(modelJson, async (weightsManifest) => {
@@ -99,11 +103,9 @@ export function fileSystemHandler(modelJsonPath: string): tf.io.IOHandler {
   };
 }
 
-function readModelFile(file: string): Promise<Buffer>;
-function readModelFile(file: string, encoding: 'utf8'): Promise<string>;
-async function readModelFile(file: string, encoding?: 'utf8'): Promise<Buffer | string> {
+async function readModelFile(file: string): Promise<Buffer> {
   try {
-    return encoding === undefined ? await readFile(file) : await readFile(file, encoding);
+    return await readFile(file);
   } catch (error) {
     throw new ModelError('MODEL_LOAD_FAILED', `cannot read model file ${file}: ${describeError(error)}`, { path: file }, { cause: error });
   }

@@ -7,6 +7,7 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from '../config.js';
+import { isTransientAwsError } from './errors.js';
 
 export interface AwsClients {
   readonly s3: S3Client;
@@ -59,6 +60,7 @@ export function createAwsClients(config: Config): AwsClients {
     // Long polls last up to 20 s.
     requestHandler: { connectionTimeout: 5_000, requestTimeout: (config.worker.receiveWaitSeconds + 15) * 1000 },
   });
+  pauseFailedReceives(sqs);
   return {
     s3,
     sqs,
@@ -67,6 +69,32 @@ export function createAwsClients(config: Config): AwsClients {
       sqs.destroy();
     },
   };
+}
+
+/**
+ * sqs-consumer polls again at once after a failed receive unless it recognises the error as a
+ * connection problem, and it does not recognise a refused or reset connection: while the endpoint
+ * is down every consumer would spin, burning CPU and writing an error line every few milliseconds.
+ * A ReceiveMessage that fails for a transient reason reports its failure only after a pause —
+ * 250 ms, doubling to 5 s while failures go on, back to none after a success.
+ */
+function pauseFailedReceives(sqs: SQSClient): void {
+  let failures = 0;
+  sqs.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        const output = await next(args);
+        if (context.commandName === 'ReceiveMessageCommand') failures = 0;
+        return output;
+      } catch (err) {
+        if (context.commandName === 'ReceiveMessageCommand' && isTransientAwsError(err)) {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** Math.min(failures++, 5))));
+        }
+        throw err;
+      }
+    },
+    { step: 'initialize', name: 'pauseFailedReceives' },
+  );
 }
 
 /** Clients for the scaling control plane: Auto Scaling, CloudWatch, and SQS for queue attributes. */

@@ -13,6 +13,7 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildApp } from 'fauxqs';
+import { ServiceError } from '../../models/service-error.js';
 import { migrateS3rverData, type MigrationReport } from './migrate-s3rver.js';
 
 export interface EmbeddedEndpointOptions {
@@ -35,11 +36,8 @@ export interface EmbeddedEndpoint {
   stop(): Promise<void>;
 }
 
-export class EndpointError extends Error {
+export class EndpointError extends ServiceError<'ENDPOINT_FAILED' | 'DATA_DIR_LOCKED'> {
   override readonly name = 'EndpointError';
-  constructor(message: string, readonly context: Record<string, unknown>, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 interface Persistence {
@@ -82,7 +80,7 @@ function loadInternals(): Promise<Internals> {
       FileS3Persistence: fileS3.FileS3Persistence,
     };
     for (const [name, value] of Object.entries(parts)) {
-      if (typeof value !== 'function') throw new EndpointError(`fauxqs has no ${name} where this version expects it; check the pinned fauxqs version`, { name, entry });
+      if (typeof value !== 'function') throw new EndpointError('ENDPOINT_FAILED', `fauxqs has no ${name} where this version expects it; check the pinned fauxqs version`, { name, entry });
     }
     return parts as unknown as Internals;
   })();
@@ -115,12 +113,12 @@ async function lockDataDir(dir: string): Promise<() => Promise<void>> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(await readFile(lockFile, 'utf8').catch(() => ''));
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        throw new EndpointError(`another embedded endpoint (pid ${owner}) is using ${dir}; stop it, or give this one another DATA_DIR`, { dir, owner });
+        throw new EndpointError('DATA_DIR_LOCKED', `another embedded endpoint (pid ${owner}) is using ${dir}; stop it, or give this one another DATA_DIR`, { dir, owner });
       }
       await rm(lockFile, { force: true });
     }
   }
-  throw new EndpointError(`could not lock ${dir}`, { dir });
+  throw new EndpointError('ENDPOINT_FAILED', `could not lock ${dir}`, { dir });
 }
 
 export async function startEmbeddedEndpoint(options: EmbeddedEndpointOptions): Promise<EmbeddedEndpoint> {
@@ -155,7 +153,7 @@ async function start(options: EmbeddedEndpointOptions, queuesDirectory: string, 
     queues.loadSqsAndSns(sqsStore, snsStore);
     objects.loadS3(s3Store);
   } catch (cause) {
-    throw new EndpointError(`the embedded endpoint could not load its data from ${options.dataDir}`, { dataDir: options.dataDir }, { cause });
+    throw new EndpointError('ENDPOINT_FAILED', `the embedded endpoint could not load its data from ${options.dataDir}`, { dataDir: options.dataDir }, { cause });
   }
   sqsStore.persistence = queues;
   snsStore.persistence = queues;
@@ -174,7 +172,7 @@ async function start(options: EmbeddedEndpointOptions, queuesDirectory: string, 
     port = Number(new URL(address).port);
   } catch (cause) {
     queues.close();
-    throw new EndpointError(`the embedded endpoint could not listen on ${options.host}:${options.port}`, { host: options.host, port: options.port }, { cause });
+    throw new EndpointError('ENDPOINT_FAILED', `the embedded endpoint could not listen on ${options.host}:${options.port}`, { host: options.host, port: options.port }, { cause });
   }
   const url = `http://${options.host}:${port}`;
 
@@ -184,7 +182,7 @@ async function start(options: EmbeddedEndpointOptions, queuesDirectory: string, 
   } catch (cause) {
     await app.close();
     queues.close();
-    throw new EndpointError(`could not import the objects of an earlier version's data directory (${join(options.dataDir, 's3')})`, { dataDir: options.dataDir }, { cause });
+    throw new EndpointError('ENDPOINT_FAILED', `could not import the objects of an earlier version's data directory (${join(options.dataDir, 's3')})`, { dataDir: options.dataDir }, { cause });
   }
 
   let stopped: Promise<void> | undefined;

@@ -8,8 +8,11 @@ const nameOf = (err: unknown): string => (err instanceof Error ? err.name : '');
 const codeOf = (err: unknown): string => String((err as { Code?: unknown; code?: unknown })?.Code ?? (err as { code?: unknown })?.code ?? '');
 const statusOf = (err: unknown): number | undefined => (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 
-/** The name an error goes by in AWS terms (the SDK's `name`, else the wire `Code`). */
-export const awsErrorName = (err: unknown): string => nameOf(err) || codeOf(err);
+/** The name an error goes by in AWS terms (the SDK's `name`, else — when that says nothing — the wire `Code`). */
+export const awsErrorName = (err: unknown): string => {
+  const name = nameOf(err);
+  return name && name !== 'Error' ? name : codeOf(err) || name;
+};
 
 const is = (names: ReadonlySet<string>) => (err: unknown): boolean => names.has(nameOf(err)) || names.has(codeOf(err));
 

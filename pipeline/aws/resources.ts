@@ -12,7 +12,9 @@ import {
   type QueueAttributeName,
 } from '@aws-sdk/client-sqs';
 import { randomBytes } from 'node:crypto';
+import { ServiceError } from '../../models/service-error.js';
 import type { Config } from '../config.js';
+import { isBucketTaken, isQueueNameTaken } from './errors.js';
 import type { AwsClients } from './clients.js';
 
 export interface Resources {
@@ -20,14 +22,9 @@ export interface Resources {
   readonly deadLetterQueueUrl: string;
 }
 
-export class ResourceError extends Error {
+export class ResourceError extends ServiceError<'RESOURCE_UNAVAILABLE' | 'RESOURCE_NOT_CREATED'> {
   override readonly name = 'ResourceError';
-  constructor(message: string, readonly context: Record<string, unknown>, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
-
-const errorName = (err: unknown) => (err instanceof Error ? err.name : '');
 
 export async function ensureBucket(clients: AwsClients, bucket: string, region: string): Promise<'created' | 'exists'> {
   try {
@@ -40,14 +37,14 @@ export async function ensureBucket(clients: AwsClients, bucket: string, region: 
     );
     return 'created';
   } catch (err) {
-    if (errorName(err) === 'BucketAlreadyOwnedByYou' || errorName(err) === 'BucketAlreadyExists') {
+    if (isBucketTaken(err)) {
       // BucketAlreadyExists means someone else may own it: HeadBucket tells whether we can use it.
       await clients.s3.send(new HeadBucketCommand({ Bucket: bucket })).catch((cause: unknown) => {
-        throw new ResourceError(`bucket ${bucket} exists but is not accessible with these credentials`, { bucket }, { cause });
+        throw new ResourceError('RESOURCE_UNAVAILABLE', `bucket ${bucket} exists but is not accessible with these credentials`, { bucket }, { cause });
       });
       return 'exists';
     }
-    throw new ResourceError(`could not create bucket ${bucket}`, { bucket, region }, { cause: err });
+    throw new ResourceError('RESOURCE_NOT_CREATED', `could not create bucket ${bucket}`, { bucket, region }, { cause: err });
   }
 }
 
@@ -61,18 +58,18 @@ export async function ensureQueue(
     return mustHaveUrl(created.QueueUrl, name);
   } catch (err) {
     // An existing queue with other attributes: keep it, bring its attributes in line.
-    if (errorName(err) === 'QueueNameExists' || errorName(err) === 'QueueAlreadyExists') {
+    if (isQueueNameTaken(err)) {
       const { QueueUrl } = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: name }));
       const url = mustHaveUrl(QueueUrl, name);
       await clients.sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: attributes }));
       return url;
     }
-    throw new ResourceError(`could not create queue ${name}`, { queue: name }, { cause: err });
+    throw new ResourceError('RESOURCE_NOT_CREATED', `could not create queue ${name}`, { queue: name }, { cause: err });
   }
 }
 
 function mustHaveUrl(url: string | undefined, name: string): string {
-  if (!url) throw new ResourceError(`the endpoint returned no URL for queue ${name}`, { queue: name });
+  if (!url) throw new ResourceError('RESOURCE_NOT_CREATED', `the endpoint returned no URL for queue ${name}`, { queue: name });
   return url;
 }
 
@@ -87,7 +84,7 @@ export async function ensureResources(clients: AwsClients, config: Config): Prom
     MessageRetentionPeriod: String(14 * 24 * 3600),
   });
   const { Attributes } = await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetterQueueUrl, AttributeNames: ['QueueArn'] }));
-  if (!Attributes?.QueueArn) throw new ResourceError(`no ARN for queue ${config.names.deadLetterQueue}`, { queue: config.names.deadLetterQueue });
+  if (!Attributes?.QueueArn) throw new ResourceError('RESOURCE_NOT_CREATED', `no ARN for queue ${config.names.deadLetterQueue}`, { queue: config.names.deadLetterQueue });
   const requestQueueUrl = await ensureQueue(clients, config.names.requestQueue, {
     VisibilityTimeout: String(config.worker.visibilityTimeoutSeconds),
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes.QueueArn, maxReceiveCount: String(config.names.maxReceives) }),
@@ -102,6 +99,7 @@ export async function checkBuckets(clients: AwsClients, config: Config): Promise
       await clients.s3.send(new HeadBucketCommand({ Bucket: bucket }));
     } catch (err) {
       throw new ResourceError(
+        'RESOURCE_UNAVAILABLE',
         `bucket ${bucket} is not reachable (endpoint ${config.aws.s3Endpoint ?? 'AWS'}); start the service with \`npm start\` or create it with \`npm run setup:aws\``,
         { bucket },
         { cause: err },
@@ -124,6 +122,7 @@ export async function findResources(clients: AwsClients, config: Config): Promis
   } catch (err) {
     if (err instanceof ResourceError) throw err;
     throw new ResourceError(
+      'RESOURCE_UNAVAILABLE',
       `queue ${config.names.requestQueue} or buckets ${config.names.inputBucket}/${config.names.outputBucket} are not reachable ` +
         `(endpoint ${config.aws.sqsEndpoint ?? 'AWS'}); start the service with \`npm start\` or create them with \`npm run setup:aws\``,
       { queue: config.names.requestQueue, inputBucket: config.names.inputBucket, outputBucket: config.names.outputBucket },

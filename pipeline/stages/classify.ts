@@ -1,40 +1,40 @@
 /**
- * Worker side, stage 5: classify. Decoded images are gathered into batches (up to `maxBatch`, or
- * whatever arrived `maxWaitMs` after the first) and run through the model one batch at a time.
+ * Worker side: classify. Decoded images are gathered into batches (up to `maxBatch`, or whatever
+ * arrived `maxWaitMs` after the first) and run through the model one batch at a time.
  */
-import { concatMap, mergeMap, from, type OperatorFunction, pipe } from 'rxjs';
+import { concatMap, mergeMap, from, type OperatorFunction, pipe, type SchedulerLike } from 'rxjs';
 import type { Classifier } from '../../models/types.js';
 import { PipelineError } from '../errors.js';
-import { batchUntil, round, type Job } from '../job.js';
+import { roundMs, type Job } from '../job.js';
+import { batchUntil } from './batch-until.js';
 
 export interface BatchOptions {
   readonly maxBatch: number;
   readonly maxWaitMs: number;
+  readonly scheduler?: SchedulerLike;
 }
 
 export function classify(classifier: Classifier, options: BatchOptions): OperatorFunction<Job, Job> {
   return pipe(
-    batchUntil<Job>(options.maxBatch, options.maxWaitMs),
+    batchUntil<Job>(options.maxBatch, options.maxWaitMs, options.scheduler),
     concatMap(async (batch) => {
       const ready = batch.filter((job) => !job.failure && job.image);
       if (ready.length === 0) return batch;
       const started = performance.now();
       try {
         const predictions = await classifier.classify(ready.map((job) => job.image!));
-        const infer = round(performance.now() - started);
+        const infer = roundMs(performance.now() - started);
         const byJob = new Map(ready.map((job, i) => [job, predictions[i]!]));
         return batch.map((job) => {
           const prediction = byJob.get(job);
-          return prediction
-            ? { ...job, prediction, image: undefined, batch: ready.length, timings: { ...job.timings, infer } }
-            : job;
+          return prediction ? { ...job, prediction, image: undefined, batch: ready.length, timings: { ...job.timings, infer } } : job;
         });
       } catch (err) {
+        // Retryable: the message comes back (alone or in another batch), and a request that keeps
+        // failing ends in the dead-letter queue instead of failing its batch-mates for good.
         const failure = (job: Job) =>
-          // Retryable: the message comes back (alone or in another batch), and a request that keeps
-          // failing ends in the dead-letter queue instead of failing its batch-mates for good.
-          new PipelineError('MODEL_FAILED', `the model failed on a batch of ${ready.length}: ${(err as Error).message}`, 'classify',
-            true, { requestId: job.request.requestId, model: classifier.manifest.id }, { cause: err });
+          new PipelineError('MODEL_FAILED', `the model failed on a batch of ${ready.length}: ${(err as Error).message}`,
+            { stage: 'classify', retryable: true, requestId: job.request.requestId, model: classifier.manifest.id }, { cause: err });
         return batch.map((job) => (ready.includes(job) ? { ...job, failure: failure(job) } : job));
       }
     }),

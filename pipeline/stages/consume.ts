@@ -1,22 +1,20 @@
 /**
- * Worker side, stage 3: receive request messages with sqs-consumer (batches of up to 10) and emit
- * one `Job` per message; then fetch each job's image from S3.
+ * Worker side, the first stage: receive request messages with sqs-consumer (batches of up to 10)
+ * and emit one `Job` per message.
  *
- * sqs-consumer deletes what its batch handler returns. The handler here waits until every job of
- * the batch has come out of the pipeline (the subscriber calls `job.done`), then returns the
- * messages that are finished: succeeded, or failed for good and answered. Jobs that failed for a
- * reason that may pass (S3 down...) are left for SQS to deliver again after the visibility timeout.
+ * sqs-consumer deletes what its batch handler returns. The handler waits until every job of its
+ * batch has come out of the pipeline — the subscriber hands each one back through `done` — and
+ * returns the messages whose outcome is final (`settlementOf`); the others are left for SQS to
+ * deliver again after the visibility timeout. The ack stays here, keyed by message id: jobs carry
+ * only their message.
  */
-import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable } from 'rxjs';
 import { Consumer } from 'sqs-consumer';
-import { PipelineError } from '../errors.js';
-import { stage, type Job } from '../job.js';
-import { retry } from '../retry.js';
+import { PipelineError, settlementOf } from '../errors.js';
+import type { Job } from '../job.js';
 import type { Logger } from '../log.js';
-import { decodeNameFromMetadata } from '../keys.js';
-import { MessageFormatError, parseImageRequest, protocolOf } from '../messages.js';
+import { parseImageRequest } from '../messages.js';
 
 export interface ConsumeOptions {
   readonly queueUrl: string;
@@ -28,26 +26,32 @@ export interface ConsumeOptions {
   readonly waitTimeSeconds: number;
   /** A batch not finished by then is handed back as it is: finished messages are deleted, the rest redelivered. */
   readonly batchDeadlineMs: number;
-  /** Aborting stops receiving; the observable completes once the batches in flight are finished. */
+  /** Aborting stops receiving; `jobs` completes once the batches in flight are finished. */
   readonly signal?: AbortSignal;
   readonly log: Logger;
 }
 
-/** A job as it leaves `consume`: it must be handed back through `done` once it is final. */
-export interface ConsumedJob extends Job {
-  readonly message: Message;
-  readonly done: (final: Job) => void;
+export interface Consumed {
+  /** One job per message received, until `signal` aborts and every batch in flight is handed back. */
+  readonly jobs: Observable<Job>;
+  /** Hands a job back once it is final for this worker: its message is deleted or left to SQS. */
+  done(job: Job): void;
 }
 
-/** Whether a final job's message should be deleted. */
-export const isFinished = (job: Job): boolean => !job.failure || !job.failure.retryable;
+export function consume(sqs: SQSClient, options: ConsumeOptions): Consumed {
+  const settle = new Map<string, (job: Job) => void>();
+  const done = (job: Job) => {
+    const id = job.message?.MessageId;
+    const callback = id === undefined ? undefined : settle.get(id);
+    if (!callback) {
+      options.log.warn('a job came back after its batch was handed back (deadline passed), or was never handed out', { requestId: job.request.requestId, messageId: id });
+      return;
+    }
+    settle.delete(id!);
+    callback(job);
+  };
 
-/**
- * Emits jobs until `signal` aborts, then completes once every batch in flight has been handed back
- * and deleted. (Unsubscribing instead stops at once and leaves in-flight messages to SQS.)
- */
-export function consume(sqs: SQSClient, options: ConsumeOptions): Observable<ConsumedJob> {
-  return new Observable<ConsumedJob>((subscriber) => {
+  const jobs = new Observable<Job>((subscriber) => {
     const handleMessageBatch = (messages: Message[]) =>
       new Promise<Message[]>((resolveBatch) => {
         const finished: Message[] = [];
@@ -56,29 +60,31 @@ export function consume(sqs: SQSClient, options: ConsumeOptions): Observable<Con
         // poller (and, through the heartbeat, its messages) for ever.
         const deadline = setTimeout(() => {
           options.log.error('batch not finished in time; unfinished messages will be redelivered', { pending, deadlineMs: options.batchDeadlineMs });
+          for (const message of messages) settle.delete(message.MessageId!);
           resolveBatch([...finished]);
         }, options.batchDeadlineMs);
-        const settle = (message: Message) => (final: Job) => {
-          if (isFinished(final)) finished.push(message);
+        const handBack = (message: Message) => (final: Job) => {
+          if (settlementOf(final.failure).final) finished.push(message);
           if (--pending === 0) {
             clearTimeout(deadline);
             resolveBatch(finished);
           }
         };
         for (const message of messages) {
-          const done = settle(message);
-          let job: ConsumedJob;
+          const back = handBack(message);
+          let job: Job;
           try {
             const request = parseImageRequest(message.Body);
             const queueWait = Math.max(0, Date.now() - request.enqueuedAt);
-            job = { request, message, done, timings: { ...request.timings, queueWait } };
+            job = { request, message, timings: { ...request.timings, queueWait } };
           } catch (err) {
             // A message we cannot read can never succeed and has nobody to answer: drop it loudly.
             options.log.error('unreadable request message dropped', { messageId: message.MessageId, error: err });
-            const failure = new PipelineError('BAD_MESSAGE', (err as MessageFormatError).message, 'consume', false, { messageId: message.MessageId });
-            done({ request: { v: 1, requestId: 'unknown', bucket: '', key: '', file: '', enqueuedAt: 0, timings: {} }, timings: {}, failure });
+            const failure = new PipelineError('BAD_MESSAGE', (err as Error).message, { stage: 'consume', retryable: false, messageId: message.MessageId }, { cause: err });
+            back({ request: { v: 1, requestId: 'unknown', bucket: '', key: '', file: '', enqueuedAt: 0, timings: {} }, message, timings: {}, failure });
             continue;
           }
+          settle.set(message.MessageId!, back);
           subscriber.next(job);
         }
       });
@@ -121,29 +127,5 @@ export function consume(sqs: SQSClient, options: ConsumeOptions): Observable<Con
       for (const consumer of consumers) consumer.stop();
     };
   });
-}
-
-/** Fetches the image bytes from S3. A missing object is final; an unreachable S3 is not. */
-export function fetchInput(s3: S3Client, concurrency: number, retryBudgetMs: number): OperatorFunction<Job, Job> {
-  return stage('fetch', 's3Get', 'INPUT_MISSING', concurrency, async (job) => {
-    try {
-      const get = new GetObjectCommand({ Bucket: job.request.bucket, Key: job.request.key });
-      const object = await retry(() => s3.send(get), { budgetMs: retryBudgetMs });
-      if (!object.Body) throw new Error('empty response body');
-      const bytes = await object.Body.transformToByteArray();
-      // Replayed inputs know only their key (a sanitized name): the client's own name is in the metadata.
-      const file = decodeNameFromMetadata(object.Metadata?.['file-name']) ?? job.request.file;
-      return {
-        bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-        protocol: protocolOf(object.Metadata),
-        ...(file === job.request.file ? {} : { request: { ...job.request, file } }),
-      };
-    } catch (err) {
-      if (err instanceof NoSuchKey || (err as Error).name === 'NoSuchKey') {
-        throw new PipelineError('INPUT_MISSING', `input s3://${job.request.bucket}/${job.request.key} does not exist`, 'fetch', false,
-          { requestId: job.request.requestId, bucket: job.request.bucket, key: job.request.key }, { cause: err });
-      }
-      throw err;
-    }
-  });
+  return { jobs, done };
 }

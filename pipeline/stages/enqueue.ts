@@ -1,12 +1,12 @@
 /**
- * Web side, stage 2: send the request message (bucket, key, request id, reply-to) to the request
- * queue. Requests arriving together (a burst of uploads) share SendMessageBatch calls: the batcher
- * waits at most `maxWaitMs` for up to 10 messages.
+ * Web side, the second step: send the request message (bucket, key, request id, reply-to) to the
+ * request queue. Requests arriving together (a burst of uploads) share SendMessageBatch calls: the
+ * batcher waits at most `maxWaitMs` for up to 10 messages.
  */
-import { mergeMap, type OperatorFunction } from 'rxjs';
 import type { Producer } from 'sqs-producer';
-import { PipelineError, isTransientAwsError } from '../errors.js';
-import { round } from '../job.js';
+import { isTransientAwsError } from '../aws/errors.js';
+import { PipelineError } from '../errors.js';
+import { roundMs } from '../job.js';
 import { serializeMessage, type ImageRequest } from '../messages.js';
 import { retry } from '../retry.js';
 import type { Ingested } from './ingest.js';
@@ -67,26 +67,25 @@ export class EnqueueBatcher {
 const isTransientQueueError = (err: unknown): boolean =>
   refusedIds(err) !== undefined || isTransientAwsError(err) || isTransientAwsError((err as { cause?: unknown })?.cause);
 
-export function enqueue(batcher: EnqueueBatcher, replyTo: string | undefined, retryBudgetMs: number): OperatorFunction<Ingested, ImageRequest> {
-  return mergeMap(async (item) => {
-    const started = performance.now();
-    const request: ImageRequest = {
-      v: 1,
-      requestId: item.requestId,
-      bucket: item.bucket,
-      key: item.key,
-      file: item.file,
-      ...(replyTo ? { replyTo } : {}),
-      enqueuedAt: Date.now(),
-      timings: item.timings,
-    };
-    try {
-      const body = serializeMessage(request);
-      await retry(() => batcher.send(item.requestId, body), { budgetMs: retryBudgetMs, retryIf: isTransientQueueError });
-    } catch (err) {
-      throw new PipelineError('QUEUE_UNAVAILABLE', `could not enqueue the request: ${(err as Error).message}`, 'enqueue',
-        isTransientQueueError(err), { requestId: item.requestId, key: item.key }, { cause: err });
-    }
-    return { ...request, timings: { ...request.timings, enqueue: round(performance.now() - started) } };
-  });
+/** Sends the request message for a stored upload (through the batcher), retrying for `retryBudgetMs`. */
+export async function enqueue(batcher: EnqueueBatcher, item: Ingested, replyTo: string | undefined, retryBudgetMs: number): Promise<ImageRequest> {
+  const started = performance.now();
+  const request: ImageRequest = {
+    v: 1,
+    requestId: item.requestId,
+    bucket: item.bucket,
+    key: item.key,
+    file: item.file,
+    ...(replyTo ? { replyTo } : {}),
+    enqueuedAt: Date.now(),
+    timings: item.timings,
+  };
+  try {
+    const body = serializeMessage(request);
+    await retry(() => batcher.send(item.requestId, body), { budgetMs: retryBudgetMs, retryIf: isTransientQueueError });
+  } catch (err) {
+    throw new PipelineError('QUEUE_UNAVAILABLE', `could not enqueue the request: ${(err as Error).message}`,
+      { stage: 'enqueue', retryable: isTransientQueueError(err), requestId: item.requestId, key: item.key }, { cause: err });
+  }
+  return { ...request, timings: { ...request.timings, enqueue: roundMs(performance.now() - started) } };
 }

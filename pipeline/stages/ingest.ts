@@ -1,11 +1,14 @@
-/** Web side, stage 1: store the upload in the input bucket under a key we build. */
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { mergeMap, type OperatorFunction } from 'rxjs';
-import { PipelineError, isTransientAwsError } from '../errors.js';
-import { round } from '../job.js';
-import { retry } from '../retry.js';
-import { encodeNameForMetadata, inputKey, sanitizeFileName } from '../keys.js';
+/**
+ * Web side, the first step: store the upload in the input bucket (through the store, under a key we
+ * build), retrying through an outage for `retryBudgetMs`. A plain async function: one value, no
+ * stream.
+ */
+import { isTransientAwsError } from '../aws/errors.js';
+import { PipelineError } from '../errors.js';
+import { roundMs } from '../job.js';
 import type { Protocol, Timings } from '../messages.js';
+import { retry } from '../retry.js';
+import type { Store } from '../store.js';
 
 export interface Upload {
   readonly requestId: string;
@@ -23,23 +26,13 @@ export interface Ingested extends Upload {
   readonly key: string;
 }
 
-export function ingest(s3: S3Client, bucket: string, retryBudgetMs: number): OperatorFunction<Upload, Ingested> {
-  return mergeMap(async (upload) => {
-    const key = inputKey(upload.requestId, sanitizeFileName(upload.file));
-    const started = performance.now();
-    try {
-      const put = new PutObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Body: upload.bytes,
-        ContentType: upload.contentType,
-        Metadata: { 'request-id': upload.requestId, protocol: upload.protocol, 'file-name': encodeNameForMetadata(upload.file) },
-      });
-      await retry(() => s3.send(put), { budgetMs: retryBudgetMs });
-    } catch (err) {
-      throw new PipelineError('STORAGE_UNAVAILABLE', `could not store the upload: ${(err as Error).message}`, 'ingest',
-        isTransientAwsError(err), { requestId: upload.requestId, bucket, key }, { cause: err });
-    }
-    return { ...upload, bucket, key, timings: { ...upload.timings, s3Put: round(performance.now() - started) } };
-  });
+export async function ingest(store: Store, upload: Upload, retryBudgetMs: number): Promise<Ingested> {
+  const started = performance.now();
+  try {
+    const { bucket, key } = await retry(() => store.putInput(upload), { budgetMs: retryBudgetMs });
+    return { ...upload, bucket, key, timings: { ...upload.timings, s3Put: roundMs(performance.now() - started) } };
+  } catch (err) {
+    throw new PipelineError('STORAGE_UNAVAILABLE', `could not store the upload: ${(err as Error).message}`,
+      { stage: 'ingest', retryable: isTransientAwsError(err), requestId: upload.requestId, bucket: store.buckets.input }, { cause: err });
+  }
 }

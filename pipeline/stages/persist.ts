@@ -1,18 +1,17 @@
 /**
- * Worker side, stage 6: write the result to the output bucket — `results/<requestId>.json` (the full
- * result) and, for inputs of the classic protocol, `<name>` → `<name>,<label>`. A job that failed for good
- * (an undecodable image...) gets `results/<requestId>.json` with its error, so a client holding a
- * job id learns the outcome too. Writing the same result twice gives the same objects: a duplicate
- * delivery is harmless.
+ * Worker side: write each outcome the rule says to record (`settlementOf`) — the full result (and
+ * the classic `<name>` output for uploads of the classic protocol), or the failure that ended the
+ * job for good, so a client holding a job id learns it too. Writing the same result twice gives
+ * the same objects: a duplicate delivery is harmless.
  */
 import { hostname } from 'node:os';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { mergeMap, type OperatorFunction } from 'rxjs';
 import type { Classifier } from '../../models/types.js';
-import { asPipelineError, round, type Job } from '../job.js';
-import { resultKey, stem } from '../keys.js';
+import { asPipelineError, settlementOf } from '../errors.js';
+import { roundMs, type Job } from '../job.js';
+import type { ClassificationResult } from '../messages.js';
 import { retry } from '../retry.js';
-import type { AnswerError, ClassificationResult } from '../messages.js';
+import type { Store } from '../store.js';
 
 const WORKER_ID = `${hostname()}:${process.pid}`;
 
@@ -33,42 +32,21 @@ export function toResult(job: Job, classifier: Pick<Classifier, 'manifest' | 'ba
   };
 }
 
-/** What `results/<id>.json` holds for a request that failed for good. */
-export interface FailureRecord {
-  readonly id: string;
-  readonly file: string;
-  readonly error: AnswerError;
-  readonly completedAt: string;
-}
-
-export function persist(
-  s3: S3Client,
-  bucket: string,
-  classifier: Pick<Classifier, 'manifest' | 'backend'>,
-  concurrency: number,
-  retryBudgetMs: number,
-): OperatorFunction<Job, Job> {
-  const put = (Key: string, Body: string, ContentType: string) =>
-    retry(() => s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body, ContentType })), { budgetMs: retryBudgetMs });
+export function persist(store: Store, classifier: Pick<Classifier, 'manifest' | 'backend'>, concurrency: number, retryBudgetMs: number): OperatorFunction<Job, Job> {
   return mergeMap(async (job: Job): Promise<Job> => {
-    // Transient failures are not final: the message comes back and the job is tried again.
-    if (job.failure?.retryable || job.failure?.code === 'BAD_MESSAGE') return job;
+    if (!settlementOf(job.failure).record) return job;
     const started = performance.now();
+    const attempt = <T>(write: () => Promise<T>) => retry(write, { budgetMs: retryBudgetMs });
     try {
       if (job.failure) {
-        const record: FailureRecord = { id: job.request.requestId, file: job.request.file, error: job.failure.toJSON(), completedAt: new Date().toISOString() };
-        await put(resultKey(job.request.requestId), JSON.stringify(record), 'application/json');
+        await attempt(() => store.putFailure({ id: job.request.requestId, file: job.request.file, error: job.failure!.toAnswerError(), completedAt: new Date().toISOString() }));
         return job;
       }
       const result = toResult(job, classifier);
-      const name = stem(job.request.file);
-      await Promise.all([
-        put(resultKey(job.request.requestId), JSON.stringify(result), 'application/json'),
-        job.protocol === 'api' ? undefined : put(name, `${name},${result.label}`, 'text/plain; charset=utf-8'),
-      ]);
-      return { ...job, result, timings: { ...job.timings, persist: round(performance.now() - started) } };
+      await attempt(() => store.putResult(result, job.protocol ?? 'classic'));
+      return { ...job, result, timings: { ...job.timings, persist: roundMs(performance.now() - started) } };
     } catch (err) {
-      return { ...job, failure: asPipelineError(err, 'persist', job, 'STORAGE_UNAVAILABLE') };
+      return { ...job, failure: asPipelineError(err, 'persist', { requestId: job.request.requestId, key: job.request.key }, 'STORAGE_UNAVAILABLE') };
     }
   }, concurrency);
 }

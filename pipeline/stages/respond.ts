@@ -1,24 +1,25 @@
 /**
- * Worker side, stage 7: send the answer — the result, or the error that ended the job for good — to
- * the reply-to queue of the web-tier process that is waiting. Answers leaving together (one
- * inference batch) share SendMessageBatch calls per reply queue. Transient failures are not
- * answered: the message will be delivered again and the client keeps waiting for the real answer.
+ * Worker side, the last stage: send each answer the rule says to send (`settlementOf`) — the result,
+ * or the error that ended the job for good — to the reply-to queue of the web-tier process that is
+ * waiting. Answers leaving together (one inference batch) share SendMessageBatch calls per reply
+ * queue. An answer that could not be sent makes the job retryable: its message comes back.
  */
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { from, mergeMap, pipe, type OperatorFunction } from 'rxjs';
-import { PipelineError } from '../errors.js';
-import { asPipelineError, batchUntil, round, type Job } from '../job.js';
+import { isQueueMissing } from '../aws/errors.js';
+import { asPipelineError, PipelineError, settlementOf } from '../errors.js';
+import { roundMs, type Job } from '../job.js';
 import { serializeMessage, type Answer } from '../messages.js';
 import { retry } from '../retry.js';
+import { batchUntil } from './batch-until.js';
 
 export function answerOf(job: Job): Answer {
   return job.failure
-    ? { v: 1, requestId: job.request.requestId, ok: false, error: job.failure.toJSON() }
+    ? { v: 1, requestId: job.request.requestId, ok: false, error: job.failure.toAnswerError() }
     : { v: 1, requestId: job.request.requestId, ok: true, result: job.result! };
 }
 
-const needsAnswer = (job: Job) => job.request.replyTo !== undefined && !job.failure?.retryable && job.failure?.code !== 'BAD_MESSAGE';
-const isGone = (err: unknown) => ['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue'].includes((err as Error).name);
+const needsAnswer = (job: Job) => job.request.replyTo !== undefined && settlementOf(job.failure).answer;
 
 /** Sends up to 10 answers to one reply queue; returns the jobs with failures where sending failed. */
 async function answerGroup(sqs: SQSClient, replyTo: string, jobs: readonly Job[], retryBudgetMs: number): Promise<Job[]> {
@@ -27,21 +28,21 @@ async function answerGroup(sqs: SQSClient, replyTo: string, jobs: readonly Job[]
   try {
     const { Failed } = await retry(() => sqs.send(new SendMessageBatchCommand({ QueueUrl: replyTo, Entries: entries })), { budgetMs: retryBudgetMs });
     const refused = new Map((Failed ?? []).map((f) => [Number(f.Id), f]));
-    const respond = round(performance.now() - started);
+    const respond = roundMs(performance.now() - started);
     return jobs.map((job, i) => {
       const f = refused.get(i);
       if (!f) return { ...job, timings: { ...job.timings, respond } };
       // Not answered means not finished, whatever the job's outcome: keep the message for redelivery.
-      const failure = new PipelineError('QUEUE_UNAVAILABLE', `the answer was refused: ${f.Code} ${f.Message ?? ''}`, 'respond', true,
-        { requestId: job.request.requestId, replyTo }, { cause: job.failure });
+      const failure = new PipelineError('QUEUE_UNAVAILABLE', `the answer was refused: ${f.Code} ${f.Message ?? ''}`,
+        { stage: 'respond', retryable: true, requestId: job.request.requestId, replyTo }, { cause: job.failure });
       return { ...job, failure };
     });
   } catch (err) {
     // The reply queue is gone (its web process stopped): the result is persisted, nobody waits.
-    if (isGone(err)) return [...jobs];
+    if (isQueueMissing(err)) return [...jobs];
     return jobs.map((job) => {
-      const failure = asPipelineError(err, 'respond', job, 'QUEUE_UNAVAILABLE');
-      return { ...job, failure: failure.retryable ? failure : new PipelineError(failure.code, failure.message, 'respond', true, failure.context, { cause: err }) };
+      const failure = asPipelineError(err, 'respond', { requestId: job.request.requestId, replyTo }, 'QUEUE_UNAVAILABLE');
+      return { ...job, failure: failure.retryable ? failure : new PipelineError(failure.code, failure.message, { ...failure.context, retryable: true }, { cause: err }) };
     });
   }
 }

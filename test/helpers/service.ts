@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../pipeline/config.js';
 import { createLogger } from '../../pipeline/log.js';
-import { startService, type Service } from '../../scripts/lib/service.js';
+import { startService, type Service } from '../../web/service.js';
 
 export async function tempDataDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `eir-${prefix}-`));
@@ -62,7 +62,8 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, task: (
   return results;
 }
 
-export const shortLabel = (label: string): string => label.split(',')[0]!.trim();
+/** The text before the first comma of a label (the models' own rule). */
+export { shortLabel } from '../../models/processing.js';
 
 /** Polls `check` every 250 ms until it holds, or throws after `timeoutMs`. */
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {

@@ -5,7 +5,7 @@
  * (embedded endpoint) and `external-endpoint.test.ts` (an endpoint reached through the AWS variables).
  */
 import test from 'ava';
-import type { Service } from '../../scripts/lib/service.js';
+import type { Service } from '../../web/service.js';
 import { readGroundTruth, type GroundTruth } from '../helpers/model-fixtures.js';
 import { postClassic, shortLabel, waitFor } from '../helpers/service.js';
 
@@ -71,7 +71,7 @@ export function faultScenarios(mode: string, options: FaultOptions, start: () =>
 
   test.serial(`${mode}: kill -9 of a worker in the middle of 200 uploads: all 200 answered, each to its own client`, async (t) => {
     const { service } = target;
-    const unmatchedBefore = service.web.unmatchedAnswers();
+    const unmatchedBefore = service.submitter.unmatchedAnswers;
     const killed: number[] = [];
     const result = await loadWith(200, 40, () => {
       const pid = service.pool.pids[0]!;
@@ -83,7 +83,7 @@ export function faultScenarios(mode: string, options: FaultOptions, start: () =>
     t.is(result.own, 200);
     // Ownership is the point here (names are unique); accuracy is checked over the whole sample in e2e.
     t.true(result.correct / 200 >= 0.6, `${result.correct}/200 correct`);
-    t.log(`sent 200, answered ${result.ok}, own ${result.own}, correct ${result.correct}, latency ${result.latency}, late duplicate answers dropped by the web tier: ${service.web.unmatchedAnswers() - unmatchedBefore}`);
+    t.log(`sent 200, answered ${result.ok}, own ${result.own}, correct ${result.correct}, latency ${result.latency}, late duplicate answers dropped by the web tier: ${service.submitter.unmatchedAnswers - unmatchedBefore}`);
     // The pool replaced the killed worker.
     await waitFor(() => service.pool.running === 2, 60_000);
     t.false(service.pool.pids.includes(killed[0]!));

@@ -11,8 +11,8 @@ import test from 'ava';
 import { DEFAULT_MODEL_ID, loadClassifier, type Classifier } from '../../models/index.js';
 import { childEnv, projectRoot } from '../../pipeline/config.js';
 import { resultKey } from '../../pipeline/keys.js';
-import { decodeImage } from '../../pipeline/stages/decode.js';
-import type { Service } from '../../scripts/lib/service.js';
+import { decodeImage } from '../../pipeline/images.js';
+import type { Service } from '../../web/service.js';
 import { readGroundTruth, type GroundTruth } from '../helpers/model-fixtures.js';
 import { mapLimit, postClassic, postForm, shortLabel } from '../helpers/service.js';
 

@@ -1,0 +1,197 @@
+/**
+ * The benchmark behind `npm run bench [-- --n 250] [--burst 100] [--model ID] [--workers N] [--data-dir DIR] [--skip-models] [--skip-pipeline] [--baseline-endpoint DIR]`
+ *
+ * Prints markdown tables and writes JSON to bench-results/. Every ratio is computed from numbers
+ * measured in this same run: the models on one thread in this process, then the service as
+ * `npm start` runs it, in a child process, under a burst of uploads.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../../models/index.js';
+import { loadConfig, projectRoot } from '../config.js';
+import { benchModel, type ModelBench } from './models.js';
+import { readPhotos } from './photos.js';
+import { measureCalls, type CallCost } from './calls.js';
+import { startCheckoutEndpoint, startOwnEndpoint } from './endpoints.js';
+import { burst, startServiceProcess, type BurstResult } from './pipeline.js';
+import { pidsOf } from './proc.js';
+import { freePorts } from '../local/ports.js';
+
+const parseBenchArgs = (argv: string[]) =>
+  parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      n: { type: 'string', default: '250' },
+      burst: { type: 'string', default: '100' },
+      model: { type: 'string' },
+      workers: { type: 'string' },
+      // Where the service's data directory (the embedded endpoint's files) goes: the OS temp dir by default.
+      'data-dir': { type: 'string' },
+      'skip-models': { type: 'boolean', default: false },
+      'skip-pipeline': { type: 'boolean', default: false },
+      // Another checkout of this project (an earlier version): the call floor against its embedded
+      // endpoint and against this one's, alternately, in this run.
+      'baseline-endpoint': { type: 'string' },
+    },
+  }).values;
+
+type BenchArgs = ReturnType<typeof parseBenchArgs>;
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const ms = (x: number) => x.toFixed(1);
+const out = (line = '') => process.stdout.write(`${line}\n`);
+
+async function main(args: BenchArgs): Promise<void> {
+  const config = loadConfig();
+  const cores = availableParallelism();
+  const photos = await readPhotos();
+  const n = Math.min(Number(args.n), photos.length);
+  const burstSize = Math.min(Number(args.burst), photos.length);
+  const model = args.model ?? config.model.source ?? DEFAULT_MODEL_ID;
+  const report: Record<string, unknown> = { at: new Date().toISOString(), cores, node: process.version, model };
+  out(`# Benchmark — ${cores} cores, Node ${process.version}, ${new Date().toISOString()}`);
+
+  const models: ModelBench[] = [];
+  const ids = args['skip-models'] ? (args['skip-pipeline'] ? [] : [model]) : [...BUILTIN_MODEL_IDS];
+  for (const id of ids) {
+    process.stderr.write(`benchmarking ${id}...\n`);
+    models.push(await benchModel(id, photos, { modelsDir: config.model.modelsDir, batches: [1, 2, 4, 8, 16] }));
+  }
+  report.models = models;
+  out('\n## Models (one thread, all sample photos)\n');
+  out('| model | backend | resize | top-1 | top-5 | decode ms/img | infer ms/img, batch 1 | best batch | infer ms/img, best | images/s per core (decode + infer) |');
+  out('|---|---|---|---|---|---|---|---|---|---|');
+  for (const m of models) {
+    out(`| ${m.id} | ${m.backend} | ${m.resize} | ${pct(m.top1)} | ${pct(m.top5)} | ${ms(m.decodeMs)} | ${ms(m.inferMs[1]!)} | ${m.bestBatch} | ${ms(m.bestInferMs)} | ${(1000 / (m.decodeMs + m.bestInferMs)).toFixed(1)} |`);
+  }
+
+  if (args['baseline-endpoint']) {
+    report.endpoints = await compareEndpoints(args['baseline-endpoint'], await readFile(photos[0]!.path), args['data-dir'] ?? tmpdir());
+  }
+
+  if (!args['skip-pipeline']) {
+    const raw = models.find((m) => m.id === model) ?? (await benchModel(model, photos, { modelsDir: config.model.modelsDir, batches: [1, 2, 4, 8, 16] }));
+    const workers = args.workers ?? String(cores);
+    process.stderr.write(`starting the service (model ${model}, ${workers} workers)...\n`);
+    // Known ports: this process talks to the service's endpoint too, to measure the calls alone.
+    const [port] = await freePorts(1);
+    const ports = { EMBEDDED_PORT: String(port) };
+    const service = await startServiceProcess({ MODEL: model, WORKERS: workers, ...ports }, args['data-dir']);
+    try {
+      await burst(service, photos.slice(0, 8), 8); // warm-up: connections, JIT, first batches
+      const [endpointPid] = pidsOf(service.pid, 'endpoint');
+      if (endpointPid === undefined) throw new Error('the service has no embedded endpoint process');
+      process.stderr.write('measuring the S3/SQS calls one image needs...\n');
+      const calls = await measureCalls(loadConfig({ ...process.env, ...ports, MODEL: model }), endpointPid, await readFile(photos[0]!.path));
+      printCalls(calls);
+      report.calls = calls;
+      const bursts: BurstResult[] = [];
+      for (const size of [...new Set([burstSize, n])]) {
+        process.stderr.write(`burst of ${size}...\n`);
+        bursts.push(await burst(service, photos.slice(0, size), size));
+      }
+      const perImageMs = raw.decodeMs + raw.bestInferMs;
+      const rows = bursts.map((b) => ({
+        ...b,
+        efficiency: b.imagesPerSecond / ((1000 / raw.bestInferMs) * cores),
+        efficiencyWithDecode: b.imagesPerSecond / ((1000 / perImageMs) * cores),
+        idealMs: (b.n * perImageMs) / cores,
+        overheadCpuMsPerImage: b.serviceCpuMsPerImage - perImageMs,
+        // What this project's own code adds per image: all but the embedded endpoint (which AWS
+        // replaces in production) and the decode + inference work itself.
+        ownOverheadCpuMsPerImage: b.cpuMsPerImageByRole.web + b.cpuMsPerImageByRole.workers - perImageMs,
+      }));
+      const dataParent = args['data-dir'] ?? tmpdir();
+      report.pipeline = { model, workers: Number(workers), dataParent, raw, bursts: rows };
+      out(`\n## Pipeline (\`npm start\` defaults, model ${model}, ${workers} workers, ${cores} cores, data under ${dataParent})\n`);
+      out('| burst | answered | top-1 | makespan s | ideal s | makespan ÷ ideal | images/s | p50 ms | p95 ms | p99 ms | efficiency (÷ raw infer × cores) | efficiency (÷ raw decode+infer × cores) | service CPU ms/img | overhead CPU ms/img |');
+      out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+      for (const r of rows) {
+        out(`| ${r.n} | ${r.ok} | ${pct(r.correct / r.n)} | ${(r.makespanMs / 1000).toFixed(2)} | ${(r.idealMs / 1000).toFixed(2)} | ${(r.makespanMs / r.idealMs).toFixed(2)} | ${r.imagesPerSecond.toFixed(1)} | ${r.latency?.p50.toFixed(0)} | ${r.latency?.p95.toFixed(0)} | ${r.latency?.p99.toFixed(0)} | ${r.efficiency.toFixed(2)} | ${r.efficiencyWithDecode.toFixed(2)} | ${ms(r.serviceCpuMsPerImage)} | ${ms(r.overheadCpuMsPerImage)} |`);
+      }
+      out('\nCPU per image by part of the service (ms); "own overhead" = web + workers − (decode + inference), i.e. without the embedded endpoint that stands in for AWS:\n');
+      out('| burst | web tier | embedded endpoint | workers | decode + inference (raw) | own overhead |');
+      out('|---|---|---|---|---|---|');
+      for (const r of rows) {
+        const c = r.cpuMsPerImageByRole;
+        out(`| ${r.n} | ${ms(c.web)} | ${ms(c.endpoint)} | ${ms(c.workers)} | ${ms(perImageMs)} | ${ms(r.ownOverheadCpuMsPerImage)} |`);
+      }
+      out('\nMean ms per stage, as the service reports them (wall time, so queueing shows up in `queueWait`; `infer` is the whole batch; `rest` = persist + respond + answer delivery):\n');
+      const stages = Object.keys(rows[0]!.stages);
+      out(`| burst | ${stages.join(' | ')} |`);
+      out(`|---|${stages.map(() => '---').join('|')}|`);
+      for (const r of rows) out(`| ${r.n} | ${stages.map((s) => ms(r.stages[s]!)).join(' | ')} |`);
+      out(`\nRaw, this run: decode ${ms(raw.decodeMs)} ms/img, inference ${ms(raw.bestInferMs)} ms/img at batch ${raw.bestBatch} → ${(1000 / raw.bestInferMs).toFixed(1)} img/s per core (inference only).`);
+    } finally {
+      await service.stop();
+    }
+  }
+
+  const dir = join(projectRoot, 'bench-results');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, JSON.stringify(report, null, 2));
+  out(`\nJSON: ${file}`);
+}
+
+/** The call floor against this version's endpoint and the baseline's, two alternating rounds each. */
+async function compareEndpoints(baselineDir: string, photo: Buffer, dataParent: string): Promise<Record<string, CallCost[][]>> {
+  const results: Record<string, CallCost[][]> = {};
+  for (let round = 1; round <= 2; round++) {
+    for (const start of [() => startOwnEndpoint(dataParent), () => startCheckoutEndpoint('baseline', baselineDir, dataParent)]) {
+      const endpoint = await start();
+      try {
+        process.stderr.write(`round ${round}: the S3/SQS calls against the ${endpoint.label} endpoint...\n`);
+        (results[endpoint.label] ??= []).push(await measureCalls(endpoint.config, endpoint.pid, photo));
+      } finally {
+        await endpoint.stop();
+      }
+    }
+  }
+  const labels = Object.keys(results);
+  out(`\n## Embedded endpoints compared: the calls one image needs (client / endpoint CPU ms per call; baseline = ${baselineDir})\n`);
+  out(`| call | per image | ${labels.flatMap((l) => [1, 2].map((r) => `${l}, round ${r}`)).join(' | ')} |`);
+  out(`|---|---|${labels.flatMap(() => ['---', '---']).join('|')}|`);
+  const calls = results[labels[0]!]![0]!;
+  calls.forEach((c, i) => {
+    const cells = labels.flatMap((l) => results[l]!.map((rows) => `${ms(rows[i]!.clientMs)} / ${ms(rows[i]!.endpointMs)}`));
+    out(`| ${c.call.replace(/ \(\d+\.\d messages each\)/, '')} | ${c.perImage} | ${cells.join(' | ')} |`);
+  });
+  const perImage = (rows: CallCost[]) => {
+    const client = rows.reduce((sum, c) => sum + c.perImage * c.clientMs, 0);
+    const endpoint = rows.reduce((sum, c) => sum + c.perImage * c.endpointMs, 0);
+    return `**${ms(client)} / ${ms(endpoint)}**`;
+  };
+  out(`| **per image** | | ${labels.flatMap((l) => results[l]!.map(perImage)).join(' | ')} |`);
+  return results;
+}
+
+/** The floor: what the calls alone cost per image, against the overhead target. */
+function printCalls(calls: readonly CallCost[]): void {
+  out('\n## The floor: the S3/SQS calls one image needs, each measured alone (same SDK clients as the service)\n');
+  out('| call | made by | per image | client CPU ms/call | endpoint CPU ms/call | client ms/img | endpoint ms/img |');
+  out('|---|---|---|---|---|---|---|');
+  let client = 0;
+  let endpoint = 0;
+  for (const c of calls) {
+    client += c.perImage * c.clientMs;
+    endpoint += c.perImage * c.endpointMs;
+    out(`| ${c.call} | ${c.by} | ${c.perImage} | ${ms(c.clientMs)} | ${ms(c.endpointMs)} | ${ms(c.perImage * c.clientMs)} | ${ms(c.perImage * c.endpointMs)} |`);
+  }
+  out(`| **all** | | | | | **${ms(client)}** | **${ms(endpoint)}** |`);
+  out(`\nThe calls alone cost ${ms(client)} ms of CPU per image in the service's own processes (SDK serialization, SigV4 signing, HTTP) and ${ms(endpoint)} ms in the embedded endpoint — before any of the service's own code runs.`);
+}
+
+/** `npm run bench`: resolves with the exit code. */
+export async function benchMain(argv: string[]): Promise<number> {
+  try {
+    await main(parseBenchArgs(argv));
+    return 0;
+  } catch (err) {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    return 1;
+  }
+}

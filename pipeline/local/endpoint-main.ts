@@ -1,0 +1,38 @@
+/**
+ * The embedded endpoint process's main module: SQS + S3 on one loopback port over the data
+ * directory, until SIGTERM (or Ctrl-C when it runs alone, as `npm run endpoint` imports this). As
+ * `npm start`'s child it reports `ready` with its port (or `fatal`) over IPC.
+ */
+import { serializeError } from '../../models/service-error.js';
+import { startEmbeddedEndpoint } from '../aws/embedded.js';
+import { loadConfig } from '../config.js';
+import { createLogger, setLogLevel } from '../log.js';
+
+const log = createLogger('endpoint');
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  setLogLevel(config.logLevel);
+  const endpoint = await startEmbeddedEndpoint({ ...config.embedded, dataDir: config.dataDir, region: config.aws.region });
+  if (endpoint.migrated) log.warn('imported the objects of an earlier version\'s data directory', { ...endpoint.migrated });
+  log.info('embedded endpoint listening', { url: endpoint.url, queues: endpoint.queuesDirectory, objects: endpoint.objectsDirectory, node: process.version });
+  process.send?.({ type: 'ready', port: endpoint.port, migrated: endpoint.migrated?.objects ?? 0 });
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    // Ctrl-C reaches the whole process group; under `npm start` the parent stops us last.
+    if (!process.connected) process.on('SIGINT', resolve);
+    else process.on('SIGINT', () => undefined);
+    process.once('disconnect', resolve);
+  });
+  await endpoint.stop();
+  log.info('embedded endpoint stopped');
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log.error('embedded endpoint failed', { error: err });
+    process.send?.({ type: 'fatal', error: serializeError(err) });
+    setTimeout(() => process.exit(1), 100);
+  },
+);
