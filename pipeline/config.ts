@@ -93,6 +93,13 @@ export interface Config {
     /** How long a request in progress keeps retrying an unreachable S3/SQS endpoint. */
     readonly outageRetryMs: number;
   };
+  /** Optional access control: with keys set, routes other than the health checks need `Authorization: Bearer <key>`. */
+  readonly auth: {
+    /** API_KEYS, comma-separated; empty: no access control. */
+    readonly apiKeys: readonly string[];
+    /** The classic `POST /` needs a key too (its client sends no header, so off by default). */
+    readonly classicRequiresKey: boolean;
+  };
   readonly dataDir: string;
   readonly logLevel: LogLevel;
   /** The environment this configuration was read from (handed on to child processes). */
@@ -147,6 +154,14 @@ class Reader {
     return value as T;
   }
 
+  bool(name: string, fallback: boolean): boolean {
+    const value = this.raw(name)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+    if (['0', 'false', 'no', 'off'].includes(value)) return false;
+    throw ConfigError.invalid(name, 'true or false (1/0, yes/no, on/off)', this.raw(name));
+  }
+
   url(name: string): string | undefined {
     const value = this.raw(name);
     if (value === undefined) return undefined;
@@ -175,6 +190,18 @@ function hasAwsCredentialSource(r: Reader): boolean {
     r.raw('AWS_CONTAINER_CREDENTIALS_RELATIVE_URI') !== undefined ||
     existsSync(r.raw('AWS_SHARED_CREDENTIALS_FILE') ?? join(homedir(), '.aws', 'credentials'))
   );
+}
+
+/** API_KEYS: comma-separated keys of at least 16 characters (printable ASCII, no spaces or commas). */
+function apiKeys(r: Reader): readonly string[] {
+  const raw = r.raw('API_KEYS');
+  if (raw === undefined) return [];
+  const keys = raw.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  for (const key of keys) {
+    // The value is a secret: the message says what is wrong, never the key itself.
+    if (!/^[\x21-\x7e]{16,256}$/.test(key)) throw ConfigError.invalid('API_KEYS', 'comma-separated keys of 16 to 256 printable ASCII characters', `(a key of ${key.length} characters)`);
+  }
+  return Object.freeze(keys);
 }
 
 function staticCredentials(r: Reader): Config['aws']['credentials'] {
@@ -263,6 +290,7 @@ export function loadConfig(env: Env = process.env): Config {
       answerWaitMs: r.int('ANSWER_WAIT_MS', 30_000, 0, 3_600_000),
       outageRetryMs: r.int('OUTAGE_RETRY_MS', 30_000, 0, 3_600_000),
     },
+    auth: { apiKeys: apiKeys(r), classicRequiresKey: r.bool('CLASSIC_REQUIRES_KEY', false) },
     dataDir: resolve(r.raw('DATA_DIR') ?? join(projectRoot, 'data')),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const),
     env: { ...env },
