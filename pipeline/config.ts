@@ -93,6 +93,25 @@ export interface Config {
     /** How long a request in progress keeps retrying an unreachable S3/SQS endpoint. */
     readonly outageRetryMs: number;
   };
+  /** Where this process runs on AWS (all optional; unset on one machine). */
+  readonly ec2: {
+    /** The app tier's Auto Scaling group (the controller's actuator; the hooks' group). */
+    readonly autoScalingGroup: string | undefined;
+    /** A termination lifecycle hook on that group: a worker finishes what it holds, then completes it. */
+    readonly terminateHook: string | undefined;
+    /** A launch lifecycle hook (warm pool): a worker prepares (model loaded), then completes it. */
+    readonly launchHook: string | undefined;
+    /** Instance metadata (IMDSv2); a stand-in in tests. */
+    readonly imdsEndpoint: string;
+  };
+  /**
+   * The scaling controller in the web tier's process: `local` moves this machine's worker processes,
+   * `aws` the app tier's Auto Scaling group, `off` leaves scaling to others (CloudWatch alarms).
+   */
+  readonly scaler: {
+    readonly mode: 'local' | 'aws' | 'off';
+    readonly periodSeconds: number;
+  };
   /** Optional access control: with keys set, routes other than the health checks need `Authorization: Bearer <key>`. */
   readonly auth: {
     /** API_KEYS, comma-separated; empty: no access control. */
@@ -290,6 +309,16 @@ export function loadConfig(env: Env = process.env): Config {
       answerWaitMs: r.int('ANSWER_WAIT_MS', 30_000, 0, 3_600_000),
       outageRetryMs: r.int('OUTAGE_RETRY_MS', 30_000, 0, 3_600_000),
     },
+    ec2: {
+      autoScalingGroup: r.raw('AUTO_SCALING_GROUP'),
+      terminateHook: r.raw('LIFECYCLE_HOOK_TERMINATE'),
+      launchHook: r.raw('LIFECYCLE_HOOK_LAUNCH'),
+      imdsEndpoint: r.url('IMDS_ENDPOINT') ?? 'http://169.254.169.254',
+    },
+    scaler: {
+      mode: r.oneOf('SCALER', r.raw('AUTO_SCALING_GROUP') ? 'aws' : 'local', ['local', 'aws', 'off'] as const),
+      periodSeconds: r.int('SCALER_PERIOD_SECONDS', 2, 1, 60),
+    },
     auth: { apiKeys: apiKeys(r), classicRequiresKey: r.bool('CLASSIC_REQUIRES_KEY', false) },
     dataDir: resolve(r.raw('DATA_DIR') ?? join(projectRoot, 'data')),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const),
@@ -297,6 +326,9 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (mode === 'embedded' && config.limits.maxUploadBytes > EMBEDDED_MAX_OBJECT_BYTES) {
     throw ConfigError.invalid('MAX_UPLOAD_BYTES', `at most ${EMBEDDED_MAX_OBJECT_BYTES} with the embedded endpoint (its largest object)`, String(config.limits.maxUploadBytes));
+  }
+  if (config.scaler.mode === 'aws' && config.ec2.autoScalingGroup === undefined) {
+    throw ConfigError.invalid('AUTO_SCALING_GROUP', 'the app tier group\'s name when SCALER=aws', undefined);
   }
   if (config.worker.min > config.worker.max) {
     throw ConfigError.invalid('WORKERS_MIN', `at most WORKERS_MAX (${config.worker.max})`, String(config.worker.min));
