@@ -16,6 +16,7 @@ import { createResponseQueue, deleteQueue, type Resources } from './aws/resource
 import type { Config } from './config.js';
 import { PipelineError } from './errors.js';
 import { roundMs } from './job.js';
+import { ResponseQueueJanitor } from './janitor.js';
 import type { Logger } from './log.js';
 import type { ClassificationResult, Protocol } from './messages.js';
 import { AnswerInbox } from './stages/answer.js';
@@ -50,17 +51,23 @@ export class Submitter {
     private readonly inbox: AnswerInbox,
     private readonly enqueuer: EnqueueBatcher,
     private readonly responseQueue: { readonly name: string; readonly url: string },
+    private readonly janitor: ResponseQueueJanitor,
     private readonly log: Logger,
   ) {}
 
-  /** Creates this process's response queue and starts listening on it. */
+  /**
+   * Creates this process's response queue and starts listening on it; keeps it marked alive, and
+   * removes the response queues that processes which no longer run left behind (janitor.ts).
+   */
   static async start(config: Config, clients: AwsClients, resources: Resources, store: Store, log: Logger): Promise<Submitter> {
     const responseQueue = await createResponseQueue(clients, config);
+    const janitor = new ResponseQueueJanitor({ sqs: clients.sqs, prefix: config.names.responseQueuePrefix, ownQueueUrl: responseQueue.url, log: log.child('janitor') });
+    await janitor.start();
     const inbox = new AnswerInbox(clients.sqs, responseQueue.url, log.child('answers'), config.worker.receiveWaitSeconds);
     inbox.start();
     const enqueuer = new EnqueueBatcher(Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs }));
     log.info('response queue ready', { responseQueue: responseQueue.name });
-    return new Submitter(config, clients, resources, store, inbox, enqueuer, responseQueue, log);
+    return new Submitter(config, clients, resources, store, inbox, enqueuer, responseQueue, janitor, log);
   }
 
   get responseQueueUrl(): string {
@@ -133,6 +140,7 @@ export class Submitter {
 
   /** Stops receiving answers, then removes this process's response queue. */
   async stop(): Promise<void> {
+    this.janitor.stop();
     this.inbox.stop();
     await deleteQueue(this.clients, this.responseQueue.url).catch((err: unknown) =>
       this.log.warn('could not delete the response queue', { queue: this.responseQueue.name, error: err }),

@@ -12,6 +12,7 @@ import type { Classifier } from '../models/types.js';
 import type { AwsClients } from './aws/clients.js';
 import type { Config } from './config.js';
 import type { Job } from './job.js';
+import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { classify } from './stages/classify.js';
 import { consume, type Consumed } from './stages/consume.js';
@@ -107,4 +108,22 @@ export function runWorker(deps: WorkerDeps, queueUrl: string, signal: AbortSigna
       complete: () => resolve(counts),
     });
   });
+}
+
+/**
+ * A worker's whole life on its queue: waits until it may take messages (on EC2: warmed and in
+ * service), consumes until `stop` aborts or the group terminates the instance, drains, then tells
+ * the group (the termination hook) that it is done.
+ */
+export async function serveQueue(deps: WorkerDeps, queueUrl: string, lifecycle: Lifecycle, stop: AbortController): Promise<{ processed: number; failed: number }> {
+  try {
+    await lifecycle.ready(stop.signal);
+    if (stop.signal.aborted) return { processed: 0, failed: 0 };
+    lifecycle.watch(() => stop.abort());
+    const counts = await runWorker(deps, queueUrl, stop.signal);
+    await lifecycle.drained();
+    return counts;
+  } finally {
+    lifecycle.close();
+  }
 }

@@ -5,12 +5,13 @@
  * flight and exits 0. As a child it reports `ready` (or `fatal`) over IPC.
  */
 import { serializeError } from '../../models/service-error.js';
-import { createAwsClients } from '../aws/clients.js';
+import { createAwsClients, createControlClients, type ControlClients } from '../aws/clients.js';
 import { findResources } from '../aws/resources.js';
 import { loadConfig } from '../config.js';
 import { createLogger, setLogLevel } from '../log.js';
 import { retry } from '../retry.js';
-import { loadConfiguredClassifier, runWorker } from '../worker.js';
+import { detectLifecycle } from '../lifecycle.js';
+import { loadConfiguredClassifier, serveQueue } from '../worker.js';
 
 const log = createLogger('worker');
 
@@ -37,11 +38,16 @@ async function main(): Promise<void> {
   // Under `npm start`, the parent going away means we should go too.
   process.on('disconnect', () => stop('parent disconnected'));
 
-  log.info('worker ready', { model: classifier.manifest.id, backend: classifier.backend, loadMs, queue: resources.requestQueueUrl, node: process.version });
+  // On EC2: the Auto Scaling group's lifecycle (warm pool, scale-in); elsewhere nothing to follow.
+  let control: ControlClients | undefined;
+  const lifecycle = await detectLifecycle({ config, log, autoscaling: () => (control ??= createControlClients(config.aws.region)).autoscaling });
+
+  log.info('worker ready', { model: classifier.manifest.id, backend: classifier.backend, loadMs, queue: resources.requestQueueUrl, node: process.version, ...lifecycle.describe });
   process.send?.({ type: 'ready', model: classifier.manifest.id, backend: classifier.backend, node: process.version });
-  const counts = await runWorker({ config, clients, classifier, log }, resources.requestQueueUrl, controller.signal);
+  const counts = await serveQueue({ config, clients, classifier, log }, resources.requestQueueUrl, lifecycle, controller);
   await classifier.dispose();
   clients.destroy();
+  control?.destroy();
   log.info('worker stopped', counts);
 }
 
