@@ -97,6 +97,8 @@ export interface Config {
   readonly ec2: {
     /** The app tier's Auto Scaling group (the controller's actuator; the hooks' group). */
     readonly autoScalingGroup: string | undefined;
+    /** The web tier's own group: its controller copies elect one leader among its instances. */
+    readonly webAutoScalingGroup: string | undefined;
     /** A termination lifecycle hook on that group: a worker finishes what it holds, then completes it. */
     readonly terminateHook: string | undefined;
     /** A launch lifecycle hook (warm pool): a worker prepares (model loaded), then completes it. */
@@ -311,6 +313,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     ec2: {
       autoScalingGroup: r.raw('AUTO_SCALING_GROUP'),
+      webAutoScalingGroup: r.raw('WEB_AUTO_SCALING_GROUP'),
       terminateHook: r.raw('LIFECYCLE_HOOK_TERMINATE'),
       launchHook: r.raw('LIFECYCLE_HOOK_LAUNCH'),
       imdsEndpoint: r.url('IMDS_ENDPOINT') ?? 'http://169.254.169.254',

@@ -18,7 +18,7 @@ import { inputKey, RESULTS_PREFIX, resultKey, sanitizeFileName } from '../pipeli
 import { createLogger } from '../pipeline/log.js';
 import type { ImageRequest } from '../pipeline/messages.js';
 import { WorkerPool } from '../pipeline/local/pool.js';
-import { depthWithActivity, LocalAutoscaler, LOCAL_POLICY, queueDepth, resolvePolicy, ScalingError, type AutoscalerStatus } from '../scaling/index.js';
+import { depthWithActivity, ScalingController, LOCAL_POLICY, queueDepth, resolvePolicy, ScalingError, type AutoscalerStatus } from '../scaling/index.js';
 import { readGroundTruth } from './helpers/model-fixtures.js';
 import { tempDataDir, testEnv } from './helpers/service.js';
 
@@ -137,13 +137,13 @@ test('options are validated once, at construction', async (t) => {
   const stack = await startStack('scaling-options');
   try {
     const depth = () => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl);
-    const base = { policy: LOCAL_POLICY, pool: stack.pool, depth, log };
-    const bad = t.throws(() => new LocalAutoscaler({ ...base, historySize: 0 }), { instanceOf: ScalingError });
+    const base = { policy: LOCAL_POLICY, actuator: stack.pool, depth, log };
+    const bad = t.throws(() => new ScalingController({ ...base, historySize: 0 }), { instanceOf: ScalingError });
     t.is(bad?.code, 'INVALID_OPTIONS');
     t.is(bad?.context['option'], 'historySize');
-    const policy = t.throws(() => new LocalAutoscaler({ ...base, policy: { ...LOCAL_POLICY, maxCapacity: 0 } }), { instanceOf: ScalingError });
+    const policy = t.throws(() => new ScalingController({ ...base, policy: { ...LOCAL_POLICY, maxCapacity: 0 } }), { instanceOf: ScalingError });
     t.is(policy?.code, 'INVALID_POLICY');
-    const status = new LocalAutoscaler(base).status();
+    const status = new ScalingController(base).status();
     t.deepEqual(status.workers, { desired: 0, running: 0 });
     t.deepEqual(status.decisions, []);
     t.is(status.queue.sampledAt, null);
@@ -154,9 +154,9 @@ test('options are validated once, at construction', async (t) => {
 
 test.serial('a backlog scales the real pool 0 → 2, every message is processed, then it drains back to 0', async (t) => {
   const stack = await startStack('scaling-local');
-  const autoscaler = new LocalAutoscaler({
+  const autoscaler = new ScalingController({
     policy: FAST_POLICY,
-    pool: stack.pool,
+    actuator: stack.pool,
     depth: depthWithActivity(() => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl), () => stack.pool.lastActivityAt),
     log: log.child('autoscaler'),
   });
@@ -229,9 +229,9 @@ test.serial('a light steady trickle keeps one worker: sampled depth plus worker 
   // One request every 0.5 s is in the queue for a few tens of ms each: depth readings alone miss
   // most of them and would scale to zero between requests; the pool hears of every finished image.
   const stack = await startStack('scaling-trickle');
-  const autoscaler = new LocalAutoscaler({
+  const autoscaler = new ScalingController({
     policy: FAST_POLICY,
-    pool: stack.pool,
+    actuator: stack.pool,
     depth: depthWithActivity(() => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl), () => stack.pool.lastActivityAt),
     log: log.child('autoscaler'),
   });

@@ -7,7 +7,8 @@
  */
 import { Producer } from 'sqs-producer';
 import { fetchModel, resolveModel } from '../models/index.js';
-import { createAwsClients, type AwsClients } from '../pipeline/aws/clients.js';
+import { createAwsClients, createControlClients, type AwsClients, type ControlClients } from '../pipeline/aws/clients.js';
+import { InstanceMetadata } from '../pipeline/aws/imds.js';
 import { ensureResources, type Resources } from '../pipeline/aws/resources.js';
 import { childEnv, loadConfig, type Config } from '../pipeline/config.js';
 import { startDeadLetterWatcher } from '../pipeline/deadletters.js';
@@ -18,7 +19,9 @@ import { serializeMessage } from '../pipeline/messages.js';
 import { EnqueueBatcher } from '../pipeline/stages/enqueue.js';
 import { Store } from '../pipeline/store.js';
 import { Submitter } from '../pipeline/submitter.js';
-import { depthWithActivity, LOCAL_POLICY, loadPolicy, LocalAutoscaler, queueDepth, type ScalingPolicy, type ServiceStatus } from '../scaling/index.js';
+import { AsgActuator } from '../scaling/aws/asg-actuator.js';
+import { smallestInstanceLeads } from '../scaling/aws/leadership.js';
+import { depthWithActivity, LOCAL_POLICY, loadPolicy, queueDepth, ScalingController, type QueueDepth, type ScalingPolicy, type ServiceStatus } from '../scaling/index.js';
 import { startWebServer, type WebServer } from './server.js';
 
 export interface Service {
@@ -33,11 +36,6 @@ export interface Service {
   readonly endpointPid: number | undefined;
   status(): Promise<ServiceStatus>;
   stop(): Promise<void>;
-}
-
-async function localPolicy(config: Config): Promise<ScalingPolicy> {
-  const base: ScalingPolicy = { ...LOCAL_POLICY, minCapacity: config.worker.min, maxCapacity: config.worker.max };
-  return config.worker.policyFile ? loadPolicy(config.worker.policyFile, base) : base;
 }
 
 export async function startService(initial: Config, log: Logger): Promise<Service> {
@@ -56,10 +54,12 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
   let web: WebServer | undefined;
   let submitter: Submitter | undefined;
   let pool: WorkerPool | undefined;
-  let autoscaler: LocalAutoscaler | undefined;
+  let autoscaler: ScalingController | undefined;
   let deadLetters: { stop(): void } | undefined;
+  let control: ControlClients | undefined;
   const stopAll = async () => {
     autoscaler?.stop();
+    control?.destroy();
     deadLetters?.stop();
     if (web) await web.stop();
     else await submitter?.stop();
@@ -79,13 +79,9 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
       stopGraceMs: (config.worker.visibilityTimeoutSeconds + config.worker.receiveWaitSeconds) * 1000,
     });
     pool = workers;
-    // WORKERS fixes the pool; otherwise the local autoscaler moves it between WORKERS_MIN and
-    // WORKERS_MAX with the same policy the AWS setup configures (1 s periods instead of 60 s).
     const depth = depthWithActivity(() => queueDepth(clients.sqs, resources.requestQueueUrl), () => workers.lastActivityAt);
-    autoscaler =
-      config.worker.count === undefined
-        ? new LocalAutoscaler({ policy: await localPolicy(config), pool: workers, depth, log: log.child('autoscaler') })
-        : undefined;
+    control = config.scaler.mode === 'aws' ? createControlClients(config.aws.region) : undefined;
+    autoscaler = await scalingController(config, workers, depth, control, log.child('autoscaler'));
     const scaler = autoscaler;
     const status = async (): Promise<ServiceStatus> => ({
       ...(scaler ? scaler.status() : { queue: await depth(), workers: { desired: workers.desired, running: workers.running }, decisions: [] }),
@@ -107,12 +103,9 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
     // directory (whose queues lived in memory and are gone) may have lost their requests.
     if (migrated > 0) await requeueUnfinished(store, clients, resources, log);
     // Uploads are accepted from here on; they wait in the queue until a worker is ready.
-    if (scaler) {
-      await workers.resize(config.worker.min);
-      scaler.start();
-    } else {
-      await workers.resize(config.worker.count!);
-    }
+    const localScaling = scaler !== undefined && config.scaler.mode === 'local';
+    await workers.resize(localScaling ? config.worker.min : (config.worker.count ?? 0));
+    scaler?.start();
     let stopping: Promise<void> | undefined;
     return {
       config,
@@ -135,6 +128,32 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
     await stopAll().catch((stopErr: unknown) => log.error('cleanup after a failed start failed', { error: stopErr }));
     throw err;
   }
+}
+
+/**
+ * The scaling controller of this process, if it runs one: `local` (WORKERS unset) moves this
+ * machine's worker processes between WORKERS_MIN and WORKERS_MAX with the local policy (1 s
+ * periods); `aws` moves the app tier's Auto Scaling group (AUTO_SCALING_GROUP) within its own
+ * bounds every SCALER_PERIOD_SECONDS, one copy acting per web tier (WEB_AUTO_SCALING_GROUP); `off`,
+ * or a fixed pool, none.
+ */
+async function scalingController(config: Config, workers: WorkerPool, depth: () => Promise<QueueDepth>, control: ControlClients | undefined, log: Logger): Promise<ScalingController | undefined> {
+  const policyFrom = (base: ScalingPolicy) => (config.worker.policyFile ? loadPolicy(config.worker.policyFile, base) : base);
+  if (config.scaler.mode === 'local') {
+    if (config.worker.count !== undefined) return undefined;
+    return new ScalingController({ policy: await policyFrom({ ...LOCAL_POLICY, minCapacity: config.worker.min, maxCapacity: config.worker.max }), actuator: workers, depth, log });
+  }
+  if (config.scaler.mode === 'off' || control === undefined) return undefined;
+  const actuator = new AsgActuator(control.autoscaling, config.ec2.autoScalingGroup!);
+  await actuator.refresh();
+  const policy = await policyFrom({ ...LOCAL_POLICY, periodSeconds: config.scaler.periodSeconds, minCapacity: actuator.bounds.min, maxCapacity: actuator.bounds.max });
+  let leadership: (() => Promise<boolean>) | undefined;
+  if (config.ec2.webAutoScalingGroup !== undefined) {
+    const instanceId = await new InstanceMetadata(config.ec2.imdsEndpoint).instanceId();
+    leadership = smallestInstanceLeads(control.autoscaling, config.ec2.webAutoScalingGroup, instanceId);
+  }
+  // Several times a second on AWS costs money for nothing: a few samples per period are enough there.
+  return new ScalingController({ policy, actuator, depth, log, sampleEveryMs: Math.min(500, policy.periodSeconds * 1000), ...(leadership ? { leadership } : {}) });
 }
 
 async function prefetchModel(config: Config, clients: AwsClients): Promise<void> {

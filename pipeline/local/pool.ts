@@ -24,6 +24,8 @@ interface Member {
 }
 
 export class WorkerPool {
+  /** What the scaling controller moves, for its status. */
+  readonly label = 'worker processes';
   private readonly members = new Set<Member>();
   private target = 0;
   private stopped = false;

@@ -1,5 +1,5 @@
 /**
- * The status document: what the local autoscaler reports (`LocalAutoscaler.status()`) and what
+ * The status document: what the scaling controller reports (`ScalingController.status()`) and what
  * `GET /api/v1/status` answers (`ServiceStatus`: the same, plus the runtime). One set of types for
  * the producer (`web/service.ts`) and its readers (the calibration, `sim/calibrate/status.ts`).
  * Times are epoch seconds (`t`) or ISO strings (`at`, `sampledAt`).
@@ -58,6 +58,12 @@ export interface WorkerCounts {
   readonly running: number;
 }
 
+/** Which controller this is: what it moves, and whether it acts (`standby`: another copy leads). */
+export interface ControllerInfo {
+  readonly actuator: string;
+  readonly role: 'leader' | 'standby';
+}
+
 export interface AutoscalerStatus {
   /** The last depth sample (zeros and `sampledAt: null` before the first). */
   readonly queue: QueueSample;
@@ -66,6 +72,7 @@ export interface AutoscalerStatus {
   readonly policy: PolicySummary;
   /** Decisions that changed the desired count, oldest first (the last `historySize`). */
   readonly decisions: readonly DecisionRecord[];
+  readonly controller: ControllerInfo;
 }
 
 /** The process that answers, and the Node.js versions its worker processes run. */
@@ -86,5 +93,7 @@ export interface ServiceStatus {
   readonly workers: WorkerCounts;
   readonly policy?: PolicySummary;
   readonly decisions: readonly DecisionRecord[];
+  /** Absent when no controller runs here (a fixed pool, SCALER=off). */
+  readonly controller?: ControllerInfo;
   readonly runtime: RuntimeInfo;
 }

@@ -1,6 +1,10 @@
 /**
- * The local autoscaler: the app tier's worker processes scaled on the request queue's backlog with
- * the same policy and the same pure `decide` the AWS setup and the simulator use.
+ * The scaling controller: one loop, two actuators. It scales the app tier on the request queue's
+ * backlog with the same policy and the same pure `decide` the AWS setup and the simulator use; what
+ * it moves is an `Actuator` — this machine's worker processes (`pipeline/local/pool.ts`, the local
+ * autoscaler of `npm start`) or the app tier's Auto Scaling group (`scaling/aws/asg-actuator.ts`,
+ * in the web tier on AWS). With several copies running (one per web instance) an optional
+ * `leadership` check lets one act while the others watch and stand by.
  *
  * The queue depth is sampled many times per period (on average every `sampleEveryMs`, default
  * 100 ms, randomly spaced; a sample never overlaps the previous one) and, at the end of each
@@ -32,19 +36,23 @@ import type { QueueDepth } from './queue-depth.js';
 import type { AutoscalerStatus, DecisionInputs, DecisionRecord, ResizeOutcome } from './status.js';
 import { isObject } from './values.js';
 
-/** What the autoscaler needs of a worker pool (`pipeline/local/pool.ts` WorkerPool has it). */
-export interface ScalablePool {
-  /** Workers wanted (set synchronously by `resize`). */
+/** What the controller moves: worker processes here, or an Auto Scaling group's desired capacity. */
+export interface Actuator {
+  /** What it is, for the status and the logs (`worker processes`, `auto scaling group app-tier`). */
+  readonly label?: string;
+  /** Workers (instances) wanted, as last known (set synchronously by `resize`). */
   readonly desired: number;
-  /** Workers up and receiving. */
+  /** Workers up and taking messages, as last known. */
   readonly running: number;
-  /** Starts or retires workers; resolves when the started ones are ready. Retiring drains. */
+  /** Starts or retires workers; resolves when the change is made (locally: the new workers are ready). Retiring drains. */
   resize(count: number): Promise<void>;
+  /** Reads `desired` and `running` afresh before each decision (an Auto Scaling group changes on its own). */
+  refresh?(): Promise<void>;
 }
 
-export interface LocalAutoscalerOptions {
+export interface ControllerOptions {
   readonly policy: ScalingPolicy;
-  readonly pool: ScalablePool;
+  readonly actuator: Actuator;
   /** Reads the request queue's depth, e.g. `() => queueDepth(sqs, url)`. */
   readonly depth: () => Promise<QueueDepth>;
   readonly log: Logger;
@@ -54,6 +62,12 @@ export interface LocalAutoscalerOptions {
   readonly sampleEveryMs?: number;
   /** A depth read slower than this counts as a failed sample (default max(5 s, 3 periods)). */
   readonly depthTimeoutMs?: number;
+  /**
+   * Whether this copy may act now (several web instances each run one; see
+   * `scaling/aws/leadership.ts`). Absent: it always may. A copy that may not keeps observing, so it
+   * can take over with its signals up to date.
+   */
+  readonly leadership?: () => Promise<boolean>;
 }
 
 /** The depth read did not answer within `depthTimeoutMs`. */
@@ -72,27 +86,29 @@ export class DepthTimeoutError extends ServiceError<'DEPTH_TIMEOUT'> {
 
 interface Settings {
   readonly policy: ScalingPolicy;
-  readonly pool: ScalablePool;
+  readonly pool: Actuator;
   readonly depth: () => Promise<QueueDepth>;
   readonly log: Logger;
   readonly historySize: number;
   readonly depthTimeoutMs: number;
   readonly sampleEveryMs: number;
+  readonly leadership: (() => Promise<boolean>) | undefined;
 }
 
 const invalid = (option: string, reason: string, value: unknown): ScalingError =>
-  new ScalingError('INVALID_OPTIONS', `LocalAutoscaler: ${option} ${reason} (got ${describeValue(value)})`, { option, reason });
+  new ScalingError('INVALID_OPTIONS', `ScalingController: ${option} ${reason} (got ${describeValue(value)})`, { option, reason });
 
 const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 
 /** Checks the options once; throws `ScalingError` INVALID_OPTIONS (or `PolicyValidationError`). */
-export function validateAutoscalerOptions(options: LocalAutoscalerOptions): Settings {
+export function validateControllerOptions(options: ControllerOptions): Settings {
   if (!isObject(options)) throw invalid('(options)', 'must be an object', options);
   const policy = validatePolicy(options.policy);
-  const pool: unknown = options.pool;
-  if (!isObject(pool) || typeof pool['resize'] !== 'function') throw invalid('pool', 'must have a resize(count) method', pool);
-  if (!isCount(pool['desired'])) throw invalid('pool.desired', 'must be an integer >= 0', pool['desired']);
-  if (!isCount(pool['running'])) throw invalid('pool.running', 'must be an integer >= 0', pool['running']);
+  const pool: unknown = options.actuator;
+  if (!isObject(pool) || typeof pool['resize'] !== 'function') throw invalid('actuator', 'must have a resize(count) method', pool);
+  if (!isCount(pool['desired'])) throw invalid('actuator.desired', 'must be an integer >= 0', pool['desired']);
+  if (!isCount(pool['running'])) throw invalid('actuator.running', 'must be an integer >= 0', pool['running']);
+  if (options.leadership !== undefined && typeof options.leadership !== 'function') throw invalid('leadership', 'must be a function returning a Promise of a boolean', options.leadership);
   if (typeof options.depth !== 'function') throw invalid('depth', 'must be a function returning a Promise of { visible, inFlight }', options.depth);
   const log: unknown = options.log;
   for (const level of ['debug', 'info', 'warn', 'error'] as const) {
@@ -111,7 +127,7 @@ export function validateAutoscalerOptions(options: LocalAutoscalerOptions): Sett
   if (typeof sampleEveryMs !== 'number' || !Number.isFinite(sampleEveryMs) || sampleEveryMs < 10 || sampleEveryMs > periodMs) {
     throw invalid('sampleEveryMs', `must be a number of ms in 10..${periodMs} (the period)`, sampleEveryMs);
   }
-  return { policy, pool: options.pool, depth: options.depth, log: options.log, historySize, depthTimeoutMs, sampleEveryMs };
+  return { policy, pool: options.actuator, depth: options.depth, log: options.log, historySize, depthTimeoutMs, sampleEveryMs, leadership: options.leadership };
 }
 
 type MutableRecord = Omit<DecisionRecord, 'resize'> & { resize: ResizeOutcome };
@@ -120,8 +136,11 @@ const nowSeconds = (): number => Date.now() / 1000;
 /** A duration in whole milliseconds, as the status reports it. */
 const wholeMs = (ms: number): number => Math.round(ms);
 
-export class LocalAutoscaler {
+export class ScalingController {
   private readonly settings: Settings;
+  /** Whether this copy acted at its last tick (`standby`: another copy leads). */
+  private role: 'leader' | 'standby' = 'leader';
+  private ticking = false;
   private timer: NodeJS.Timeout | undefined;
   private active = false;
   /** performance.now() at start(): periods end at origin + k × period. */
@@ -142,8 +161,8 @@ export class LocalAutoscaler {
   private retry: { readonly target: number; readonly record: MutableRecord; readonly decidedAt: number } | null = null;
   private depthFailures = 0;
 
-  constructor(options: LocalAutoscalerOptions) {
-    this.settings = validateAutoscalerOptions(options);
+  constructor(options: ControllerOptions) {
+    this.settings = validateControllerOptions(options);
   }
 
   /** Starts sampling, and deciding every `policy.periodSeconds`. Calling it while started does nothing. */
@@ -155,7 +174,8 @@ export class LocalAutoscaler {
     this.periodMax = undefined;
     this.nextTickAt = this.origin + this.settings.policy.periodSeconds * 1000;
     const { policy, log } = this.settings;
-    log.info('autoscaler started', {
+    log.info('scaling controller started', {
+      actuator: this.settings.pool.label ?? 'worker pool',
       minCapacity: policy.minCapacity,
       maxCapacity: policy.maxCapacity,
       periodSeconds: policy.periodSeconds,
@@ -173,7 +193,8 @@ export class LocalAutoscaler {
     this.active = false;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    this.settings.log.info('autoscaler stopped', { desired: this.settings.pool.desired, running: this.settings.pool.running });
+    // What was decided stays: the desired count is left as it is (on AWS the alarms take over).
+    this.settings.log.info('scaling controller stopped', { desired: this.settings.pool.desired, running: this.settings.pool.running });
   }
 
   /** For `GET /api/v1/status`. */
@@ -189,6 +210,7 @@ export class LocalAutoscaler {
         targetBacklogPerInstance: targetBacklogPerInstance(policy),
       },
       decisions: this.history.map((r) => ({ ...r })),
+      controller: { actuator: pool.label ?? 'worker pool', role: this.role },
     };
   }
 
@@ -216,7 +238,7 @@ export class LocalAutoscaler {
       const now = performance.now();
       if (this.active && now >= this.nextTickAt - 1) {
         this.nextTickAt = this.origin + (Math.floor((now - this.origin) / periodMs) + 1) * periodMs;
-        this.tick();
+        await this.tick();
       }
     } catch (err) {
       this.settings.log.error('autoscaler step failed', { error: err });
@@ -259,9 +281,13 @@ export class LocalAutoscaler {
       : { visible: depth.visible, inFlight: depth.inFlight, samples: 1 };
   }
 
-  /** Closes the period: one datapoint from the maxima, one decision. */
-  private tick(): void {
-    const { policy, pool, log } = this.settings;
+  /** Closes the period: one datapoint from the maxima, one decision (acted on by the leader only). */
+  private async tick(): Promise<void> {
+    const { policy, pool, log, leadership } = this.settings;
+    if (pool.refresh) await pool.refresh();
+    const leading = leadership === undefined || (await leadership());
+    if (leading !== (this.role === 'leader')) log.info(leading ? 'leading: this copy acts' : 'standing by: another copy acts', { actuator: pool.label });
+    this.role = leading ? 'leader' : 'standby';
     const max = this.periodMax;
     if (max === undefined) {
       // No sample this period: the datapoint is missing, the signals keep their state and the
@@ -286,6 +312,10 @@ export class LocalAutoscaler {
       backlogSince: this.signals.backlogSince,
     };
     const decision = decide(policy, { now, ...inputs });
+    if (!leading) {
+      log.debug('standing by', { ...inputs, wouldDecide: decision.desired, rule: decision.rule });
+      return;
+    }
     if (decision.desired !== desired) {
       this.apply(now, inputs, decision, max.samples);
     } else {
