@@ -114,6 +114,8 @@ export interface Config {
     readonly mode: 'local' | 'aws' | 'off';
     readonly periodSeconds: number;
   };
+  /** Answer images classified before (same bytes, model and preprocessing) from the output bucket. */
+  readonly resultCache: boolean;
   /** Optional access control: with keys set, routes other than the health checks need `Authorization: Bearer <key>`. */
   readonly auth: {
     /** API_KEYS, comma-separated; empty: no access control. */
@@ -322,6 +324,7 @@ export function loadConfig(env: Env = process.env): Config {
       mode: r.oneOf('SCALER', r.raw('AUTO_SCALING_GROUP') ? 'aws' : 'local', ['local', 'aws', 'off'] as const),
       periodSeconds: r.int('SCALER_PERIOD_SECONDS', 2, 1, 60),
     },
+    resultCache: r.bool('RESULT_CACHE', true),
     auth: { apiKeys: apiKeys(r), classicRequiresKey: r.bool('CLASSIC_REQUIRES_KEY', false) },
     dataDir: resolve(r.raw('DATA_DIR') ?? join(projectRoot, 'data')),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const),

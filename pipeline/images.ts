@@ -78,6 +78,13 @@ export async function checkImage(bytes: Uint8Array, name: string): Promise<Check
   return { mime: type.mime, width: meta.width, height };
 }
 
+/**
+ * The version of `decodeImage`'s preprocessing (orientation, resize, flattening, colour space). The
+ * result cache keys answers by it with the model: change it whenever `decodeImage` changes what the
+ * model sees, and no earlier answer is served again.
+ */
+export const DECODE_VERSION = 'sharp/rotate-resize-flatten-srgb/1';
+
 export interface DecodeTarget {
   readonly width: number;
   readonly height: number;

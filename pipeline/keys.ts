@@ -83,3 +83,7 @@ export function parseInputKey(key: string): { requestId: string; fileName: strin
 /** Requests that failed every delivery: the dead-letter watcher records them here (output bucket). */
 export const DEAD_LETTERS_PREFIX = 'dead-letters/';
 export const deadLetterKey = (requestId: string): string => `${DEAD_LETTERS_PREFIX}${requestId}.json`;
+
+/** Result cache entries (output bucket): the answer for some bytes, per model fingerprint. */
+export const CACHE_PREFIX = 'cache/';
+export const cacheKey = (fingerprint: string, sha256: string): string => `${CACHE_PREFIX}${fingerprint}/${sha256}.json`;

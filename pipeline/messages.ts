@@ -8,7 +8,7 @@ import type { AnswerError } from './errors.js';
 
 /** Milliseconds per stage; absent stages did not run for this image. */
 export type Timings = Partial<
-  Record<'upload' | 's3Put' | 'enqueue' | 'queueWait' | 's3Get' | 'decode' | 'infer' | 'persist' | 'respond' | 'total', number>
+  Record<'upload' | 's3Put' | 'enqueue' | 'queueWait' | 's3Get' | 'decode' | 'infer' | 'persist' | 'respond' | 'cacheLookup' | 'total', number>
 >;
 
 /**
@@ -52,6 +52,11 @@ export interface ClassificationResult {
   readonly worker: string;
   readonly timings: Timings;
   readonly completedAt: string;
+  /**
+   * Answered from the result cache: the same bytes were classified before by the same model with
+   * the same preprocessing; `cachedFrom` is that earlier request's id (whose worker and batch these are).
+   */
+  readonly cachedFrom?: string;
 }
 
 export type Answer =

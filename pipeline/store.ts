@@ -2,9 +2,10 @@
  * The one owner of what is stored. The input bucket holds each upload at `<request id>/<safe name>`
  * with its metadata; the output bucket holds, per request, the full result or the failure that
  * ended it (`results/<id>.json`), the classic `<name>` → `<name>,<label>` object for uploads of the
- * classic protocol, and the dead-letter record (`dead-letters/<id>.json`) of a request that failed
- * every delivery. Keys (keys.ts) and record types are used from here only: ingest, fetch, persist,
- * the dead-letter watcher, job status and replay all call this.
+ * classic protocol, the dead-letter record (`dead-letters/<id>.json`) of a request that failed
+ * every delivery, and the result cache's entries (`cache/<fingerprint>/<sha256>.json`). Keys
+ * (keys.ts) and record types are used from here only: ingest, fetch, persist, the dead-letter
+ * watcher, job status, the result cache and replay all call this.
  *
  * Calls are single attempts; the stages wrap them in their retry budgets.
  */
@@ -19,7 +20,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { isNoSuchKey } from './aws/errors.js';
 import type { AnswerError } from './errors.js';
+import type { CachedResult } from './cache.js';
 import {
+  cacheKey,
   DEAD_LETTERS_PREFIX,
   deadLetterKey,
   decodeNameFromMetadata,
@@ -157,6 +160,15 @@ export class Store {
 
   async deleteDeadLetter(requestId: string): Promise<void> {
     await this.s3.send(new DeleteObjectCommand({ Bucket: this.buckets.output, Key: deadLetterKey(requestId) }));
+  }
+
+  /** The result cache's entry for these bytes and this model fingerprint (cache.ts). */
+  async getCached(fingerprint: string, sha256: string): Promise<CachedResult | undefined> {
+    return this.getJson<CachedResult>(cacheKey(fingerprint, sha256));
+  }
+
+  async putCached(fingerprint: string, sha256: string, entry: CachedResult): Promise<void> {
+    await this.putJson(cacheKey(fingerprint, sha256), entry);
   }
 
   async getResult(requestId: string): Promise<ClassificationResult | FailureRecord | undefined> {

@@ -14,10 +14,14 @@ import { Producer } from 'sqs-producer';
 import type { AwsClients } from './aws/clients.js';
 import { createResponseQueue, deleteQueue, type Resources } from './aws/resources.js';
 import type { Config } from './config.js';
-import { PipelineError } from './errors.js';
+import { asPipelineError, PipelineError } from './errors.js';
+import { modelFingerprint, ResultCache, sha256Of, type CachedResult } from './cache.js';
+import { retry } from './retry.js';
+import { resolveModel } from '../models/index.js';
 import { roundMs } from './job.js';
 import { ResponseQueueJanitor } from './janitor.js';
 import type { Logger } from './log.js';
+import type { WebMetrics } from './metrics.js';
 import type { ClassificationResult, Protocol } from './messages.js';
 import { AnswerInbox } from './stages/answer.js';
 import { EnqueueBatcher, enqueue } from './stages/enqueue.js';
@@ -53,21 +57,29 @@ export class Submitter {
     private readonly responseQueue: { readonly name: string; readonly url: string },
     private readonly janitor: ResponseQueueJanitor,
     private readonly log: Logger,
+    private readonly metrics: WebMetrics | undefined,
+    private readonly cache: ResultCache | undefined,
   ) {}
 
   /**
    * Creates this process's response queue and starts listening on it; keeps it marked alive, and
    * removes the response queues that processes which no longer run left behind (janitor.ts).
    */
-  static async start(config: Config, clients: AwsClients, resources: Resources, store: Store, log: Logger): Promise<Submitter> {
+  static async start(config: Config, clients: AwsClients, resources: Resources, store: Store, log: Logger, metrics?: WebMetrics): Promise<Submitter> {
     const responseQueue = await createResponseQueue(clients, config);
     const janitor = new ResponseQueueJanitor({ sqs: clients.sqs, prefix: config.names.responseQueuePrefix, ownQueueUrl: responseQueue.url, log: log.child('janitor') });
     await janitor.start();
     const inbox = new AnswerInbox(clients.sqs, responseQueue.url, log.child('answers'), config.worker.receiveWaitSeconds);
     inbox.start();
     const enqueuer = new EnqueueBatcher(Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs }));
-    log.info('response queue ready', { responseQueue: responseQueue.name });
-    return new Submitter(config, clients, resources, store, inbox, enqueuer, responseQueue, janitor, log);
+    let cache: ResultCache | undefined;
+    if (config.resultCache) {
+      // The manifest alone (no download, no model load): the fingerprint of what the workers run.
+      const manifest = await resolveModel(config.model.source, { modelsDir: config.model.modelsDir });
+      cache = new ResultCache(store, modelFingerprint(manifest), manifest.id, log.child('cache'));
+    }
+    log.info('response queue ready', { responseQueue: responseQueue.name, resultCache: cache ? cache.fingerprint : 'off' });
+    return new Submitter(config, clients, resources, store, inbox, enqueuer, responseQueue, janitor, log, metrics, cache);
   }
 
   get responseQueueUrl(): string {
@@ -85,9 +97,31 @@ export class Submitter {
    * outage budget): then nothing was queued. Once accepted, every outcome is returned.
    */
   async submit(submission: Submission, waitMs: number): Promise<Outcome> {
+    let outcome: Outcome;
+    try {
+      outcome = await this.submitOne(submission, waitMs);
+    } catch (err) {
+      this.metrics?.answered('refused', this.config.model.source);
+      throw err;
+    }
+    if (outcome.kind === 'done') this.metrics?.answered('classified', outcome.result.model, outcome.result.timings);
+    else this.metrics?.answered(outcome.kind, this.config.model.source);
+    return outcome;
+  }
+
+  private async submitOne(submission: Submission, waitMs: number): Promise<Outcome> {
     const started = performance.now();
     const id = randomUUID();
     const budget = this.config.limits.outageRetryMs;
+    const sha = this.cache ? sha256Of(submission.bytes) : undefined;
+    if (this.cache && sha) {
+      const lookupStarted = performance.now();
+      const hit = await this.cache.lookup(sha).catch((err: unknown) => {
+        this.log.warn('result cache lookup failed; classifying as usual', { requestId: id, error: err });
+        return undefined;
+      });
+      if (hit) return this.answerFromCache(id, submission, hit, roundMs(performance.now() - lookupStarted), started);
+    }
     // Wait first, send second: even an instant answer finds its waiter.
     const expectation = this.inbox.expect(id, this.config.limits.requestTimeoutMs);
     let enqueueMs: number | undefined;
@@ -110,6 +144,7 @@ export class Submitter {
         return { kind: 'failed', id, error: new PipelineError(answer.error.code, answer.error.message, { stage: answer.error.stage, retryable: false, requestId: id }) };
       }
       const total = roundMs(submission.uploadMs + performance.now() - started);
+      if (sha) this.cache?.remember(sha, answer.result);
       return { kind: 'done', id, result: { ...answer.result, timings: { ...answer.result.timings, enqueue: enqueueMs, total } } };
     } catch (err) {
       // Accepted but not answered here (this process is stopping): the work goes on; hand back the job.
@@ -119,6 +154,25 @@ export class Submitter {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * An earlier answer for the same bytes: stored as this request's own — input, `results/<id>.json`,
+   * the classic output — without the queue or a worker.
+   */
+  private async answerFromCache(id: string, submission: Submission, hit: CachedResult, cacheLookup: number, started: number): Promise<Outcome> {
+    const budget = this.config.limits.outageRetryMs;
+    const stored = await ingest(this.store, { requestId: id, file: submission.file, bytes: submission.bytes, contentType: submission.contentType, protocol: submission.protocol, timings: { upload: submission.uploadMs } }, budget);
+    const { from, ...answer } = hit;
+    const persistStarted = performance.now();
+    const result: ClassificationResult = { ...answer, id, file: submission.file, cachedFrom: from, timings: { ...stored.timings, cacheLookup }, completedAt: new Date().toISOString() };
+    try {
+      await retry(() => this.store.putResult(result, submission.protocol), { budgetMs: budget });
+    } catch (err) {
+      throw asPipelineError(err, 'persist', { requestId: id }, 'STORAGE_UNAVAILABLE');
+    }
+    const persist = roundMs(performance.now() - persistStarted);
+    return { kind: 'done', id, result: { ...result, timings: { ...result.timings, persist, total: roundMs(submission.uploadMs + performance.now() - started) } } };
   }
 
   /** Where a request stands, from the buckets. */

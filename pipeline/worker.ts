@@ -14,6 +14,7 @@ import type { Config } from './config.js';
 import type { Job } from './job.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './log.js';
+import type { WorkerMetrics } from './metrics.js';
 import { classify } from './stages/classify.js';
 import { consume, type Consumed } from './stages/consume.js';
 import { decode } from './stages/decode.js';
@@ -38,6 +39,8 @@ export interface WorkerDeps {
   readonly clients: AwsClients;
   readonly classifier: Classifier;
   readonly log: Logger;
+  /** Counted when given (the worker process's registry). */
+  readonly metrics?: WorkerMetrics;
 }
 
 export const storeOf = (config: Config, clients: AwsClients): Store =>
@@ -53,7 +56,7 @@ export function classifyStored(deps: WorkerDeps): OperatorFunction<Job, Job> {
   return pipe(
     fetchInput(store, io, budget),
     decode(classifier.manifest.input, Math.max(2, config.worker.maxBatch)),
-    classify(classifier, { maxBatch: config.worker.maxBatch, maxWaitMs: config.worker.maxBatchWaitMs }),
+    classify(classifier, { maxBatch: config.worker.maxBatch, maxWaitMs: config.worker.maxBatchWaitMs, onBatch: (size) => deps.metrics?.batchSize.observe(size) }),
     persist(store, classifier, io, budget),
   );
 }
@@ -94,6 +97,8 @@ export function runWorker(deps: WorkerDeps, queueUrl: string, signal: AbortSigna
     jobs.subscribe({
       next(job) {
         reportActivity();
+        const model = deps.classifier.manifest.id;
+        deps.metrics?.images.inc({ outcome: job.failure ? (job.failure.retryable ? 'retried' : 'failed') : 'classified', model });
         if (job.failure) {
           counts.failed++;
           const level = job.failure.retryable ? 'warn' : 'error';

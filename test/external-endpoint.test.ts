@@ -51,6 +51,8 @@ function external(): Promise<External> {
       LOG_LEVEL: 'warn',
       RECEIVE_WAIT_SECONDS: '1',
       MAX_UPLOAD_BYTES: String(4 * 1024 * 1024),
+      // The fault scenarios send the same photos several times: each must go through a worker.
+      RESULT_CACHE: 'off',
     });
     // As a user would: the npm script, on the same environment.
     const setup = await run('npm', ['run', '--silent', 'setup:aws'], { cwd: projectRoot, env });

@@ -7,6 +7,7 @@ import { faultScenarios } from './scenarios/faults.js';
 import { startTestService, tempDataDir } from './helpers/service.js';
 
 faultScenarios('embedded', { endpointSurvivesKill: true }, async () => {
-  const service = await startTestService(await tempDataDir('reliability'), { WORKERS: '2' });
+  // The cache off: the same photos go round several times, and every one must go through a worker.
+  const service = await startTestService(await tempDataDir('reliability'), { WORKERS: '2', RESULT_CACHE: 'off' });
   return { service, endpointPid: () => service.endpointPid };
 });

@@ -5,6 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../log.js';
+import type { MetricsJson } from '../metrics.js';
 import { ChildProcessError, forkMain, terminate, waitUntilReady, WORKER_MAIN } from './processes.js';
 
 export interface PoolOptions {
@@ -34,6 +35,7 @@ export class WorkerPool {
   private failedStarts = 0;
   private nextSpawnAt = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private metricsRequests = 0;
   /** Epoch ms of the last image a worker reported finished (0: none yet). */
   lastActivityAt = 0;
 
@@ -78,6 +80,37 @@ export class WorkerPool {
     // Retire the newest first: the oldest have warm caches.
     for (const member of active.slice(count).reverse()) this.retire(member);
     await Promise.all(starting);
+  }
+
+  /**
+   * Every ready worker's metrics (prom-client JSON), asked for over IPC; a worker that does not
+   * answer within `timeoutMs` (busy starting, or stopping) is left out of this scrape.
+   */
+  async collectMetrics(timeoutMs = 1_000): Promise<MetricsJson[]> {
+    const ready = [...this.members].filter((m) => m.ready && m.child.connected);
+    const answers = await Promise.all(ready.map((member) => this.askMetrics(member.child, timeoutMs)));
+    return answers.filter((a): a is MetricsJson => a !== undefined);
+  }
+
+  private askMetrics(child: ChildProcess, timeoutMs: number): Promise<MetricsJson | undefined> {
+    const id = ++this.metricsRequests;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(undefined), timeoutMs);
+      const onMessage = (message: { type?: string; id?: number; metrics?: MetricsJson }) => {
+        if (message?.type === 'metrics' && message.id === id) finish(message.metrics);
+      };
+      const finish = (metrics: MetricsJson | undefined) => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        resolve(metrics);
+      };
+      child.on('message', onMessage);
+      try {
+        child.send({ type: 'metrics', id });
+      } catch {
+        finish(undefined);
+      }
+    });
   }
 
   /** Retires every worker and waits for them to finish their in-flight work. */

@@ -11,6 +11,7 @@ import { loadConfig } from '../config.js';
 import { createLogger, setLogLevel } from '../log.js';
 import { retry } from '../retry.js';
 import { detectLifecycle } from '../lifecycle.js';
+import { WorkerMetrics } from '../metrics.js';
 import { loadConfiguredClassifier, serveQueue } from '../worker.js';
 
 const log = createLogger('worker');
@@ -42,9 +43,16 @@ async function main(): Promise<void> {
   let control: ControlClients | undefined;
   const lifecycle = await detectLifecycle({ config, log, autoscaling: () => (control ??= createControlClients(config.aws.region)).autoscaling });
 
+  // Under `npm start` the web tier gathers every worker's metrics for its GET /metrics.
+  const metrics = new WorkerMetrics();
+  process.on('message', (message: { type?: string; id?: number }) => {
+    if (message?.type !== 'metrics') return;
+    void metrics.registry.getMetricsAsJSON().then((json) => process.send?.({ type: 'metrics', id: message.id, metrics: json }));
+  });
+
   log.info('worker ready', { model: classifier.manifest.id, backend: classifier.backend, loadMs, queue: resources.requestQueueUrl, node: process.version, ...lifecycle.describe });
   process.send?.({ type: 'ready', model: classifier.manifest.id, backend: classifier.backend, node: process.version });
-  const counts = await serveQueue({ config, clients, classifier, log }, resources.requestQueueUrl, lifecycle, controller);
+  const counts = await serveQueue({ config, clients, classifier, log, metrics }, resources.requestQueueUrl, lifecycle, controller);
   await classifier.dispose();
   clients.destroy();
   control?.destroy();

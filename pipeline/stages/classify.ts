@@ -12,6 +12,8 @@ export interface BatchOptions {
   readonly maxBatch: number;
   readonly maxWaitMs: number;
   readonly scheduler?: SchedulerLike;
+  /** Called with the size of each batch the model runs (metrics). */
+  readonly onBatch?: (size: number) => void;
 }
 
 export function classify(classifier: Classifier, options: BatchOptions): OperatorFunction<Job, Job> {
@@ -21,6 +23,7 @@ export function classify(classifier: Classifier, options: BatchOptions): Operato
       const ready = batch.filter((job) => !job.failure && job.image);
       if (ready.length === 0) return batch;
       const started = performance.now();
+      options.onBatch?.(ready.length);
       try {
         const predictions = await classifier.classify(ready.map((job) => job.image!));
         const infer = roundMs(performance.now() - started);
