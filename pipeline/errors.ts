@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'QUEUE_UNAVAILABLE'
   | 'TIMEOUT'
   | 'SHUTTING_DOWN'
+  | 'OVERLOADED'
   | 'DEAD_LETTER';
 
 /** How a pipeline error travels in an answer message and a failure record. */

@@ -14,6 +14,7 @@ import { Producer } from 'sqs-producer';
 import type { AwsClients } from './aws/clients.js';
 import { createResponseQueue, deleteQueue, type Resources } from './aws/resources.js';
 import type { Config } from './config.js';
+import { Admission, type AdmissionInputs } from './admission.js';
 import { asPipelineError, PipelineError } from './errors.js';
 import { modelFingerprint, ResultCache, sha256Of, type CachedResult } from './cache.js';
 import { retry } from './retry.js';
@@ -27,6 +28,13 @@ import { AnswerInbox } from './stages/answer.js';
 import { EnqueueBatcher, enqueue } from './stages/enqueue.js';
 import { ingest } from './stages/ingest.js';
 import type { JobStatus, Store } from './store.js';
+
+export interface SubmitterOptions {
+  /** Counts outcomes and stage times. */
+  readonly metrics?: WebMetrics;
+  /** The backlog and the workers, for refusing what could not be answered in time (admission.ts). */
+  readonly load?: AdmissionInputs;
+}
 
 export interface Submission {
   /** The client's file name, exactly as sent. */
@@ -59,13 +67,14 @@ export class Submitter {
     private readonly log: Logger,
     private readonly metrics: WebMetrics | undefined,
     private readonly cache: ResultCache | undefined,
+    private readonly admission: Admission | undefined,
   ) {}
 
   /**
    * Creates this process's response queue and starts listening on it; keeps it marked alive, and
    * removes the response queues that processes which no longer run left behind (janitor.ts).
    */
-  static async start(config: Config, clients: AwsClients, resources: Resources, store: Store, log: Logger, metrics?: WebMetrics): Promise<Submitter> {
+  static async start(config: Config, clients: AwsClients, resources: Resources, store: Store, log: Logger, options: SubmitterOptions = {}): Promise<Submitter> {
     const responseQueue = await createResponseQueue(clients, config);
     const janitor = new ResponseQueueJanitor({ sqs: clients.sqs, prefix: config.names.responseQueuePrefix, ownQueueUrl: responseQueue.url, log: log.child('janitor') });
     await janitor.start();
@@ -79,7 +88,8 @@ export class Submitter {
       cache = new ResultCache(store, modelFingerprint(manifest), manifest.id, log.child('cache'));
     }
     log.info('response queue ready', { responseQueue: responseQueue.name, resultCache: cache ? cache.fingerprint : 'off' });
-    return new Submitter(config, clients, resources, store, inbox, enqueuer, responseQueue, janitor, log, metrics, cache);
+    const admission = options.load ? new Admission(options.load, config.limits.requestTimeoutMs) : undefined;
+    return new Submitter(config, clients, resources, store, inbox, enqueuer, responseQueue, janitor, log, options.metrics, cache, admission);
   }
 
   get responseQueueUrl(): string {
@@ -122,6 +132,8 @@ export class Submitter {
       });
       if (hit) return this.answerFromCache(id, submission, hit, roundMs(performance.now() - lookupStarted), started);
     }
+    // What needs a worker is refused at once when the workers could not answer it in time.
+    this.admission?.check(id);
     // Wait first, send second: even an instant answer finds its waiter.
     const expectation = this.inbox.expect(id, this.config.limits.requestTimeoutMs);
     let enqueueMs: number | undefined;
@@ -145,6 +157,7 @@ export class Submitter {
       }
       const total = roundMs(submission.uploadMs + performance.now() - started);
       if (sha) this.cache?.remember(sha, answer.result);
+      this.admission?.observe(answer.result);
       return { kind: 'done', id, result: { ...answer.result, timings: { ...answer.result.timings, enqueue: enqueueMs, total } } };
     } catch (err) {
       // Accepted but not answered here (this process is stopping): the work goes on; hand back the job.

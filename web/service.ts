@@ -16,6 +16,7 @@ import { EndpointProcess } from '../pipeline/local/endpoint-process.js';
 import { WorkerPool } from '../pipeline/local/pool.js';
 import type { Logger } from '../pipeline/log.js';
 import { serializeMessage } from '../pipeline/messages.js';
+import { WebMetrics } from '../pipeline/metrics.js';
 import { EnqueueBatcher } from '../pipeline/stages/enqueue.js';
 import { Store } from '../pipeline/store.js';
 import { Submitter } from '../pipeline/submitter.js';
@@ -35,10 +36,13 @@ export interface Service {
   /** The embedded endpoint's process id, now (undefined with an external endpoint). */
   readonly endpointPid: number | undefined;
   status(): Promise<ServiceStatus>;
+  /** Prometheus text: this process's metrics merged with its worker processes'. */
+  metrics(): Promise<{ contentType: string; body: string }>;
   stop(): Promise<void>;
 }
 
 export async function startService(initial: Config, log: Logger): Promise<Service> {
+  let metricsOf: () => Promise<{ contentType: string; body: string }> = async () => ({ contentType: 'text/plain', body: '' });
   let config = initial;
   let endpoint: EndpointProcess | undefined;
   let migrated = 0;
@@ -57,7 +61,9 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
   let autoscaler: ScalingController | undefined;
   let deadLetters: { stop(): void } | undefined;
   let control: ControlClients | undefined;
+  let depthPoller: NodeJS.Timeout | undefined;
   const stopAll = async () => {
+    clearInterval(depthPoller);
     autoscaler?.stop();
     control?.destroy();
     deadLetters?.stop();
@@ -87,8 +93,24 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
       ...(scaler ? scaler.status() : { queue: await depth(), workers: { desired: workers.desired, running: workers.running }, decisions: [] }),
       runtime: { node: process.version, workers: workers.nodeVersions },
     });
-    const door = await Submitter.start(config, clients, resources, store, log.child('web'));
+    // The queue depth as last read: the controller samples it; with no controller, a reading a second.
+    let lastDepth: QueueDepth | undefined;
+    if (!scaler) {
+      depthPoller = setInterval(() => void depth().then((d) => (lastDepth = d), () => undefined), 1_000);
+      depthPoller.unref();
+    }
+    const counts = () => (scaler ? scaler.status().workers : { desired: workers.desired, running: workers.running });
+    const metrics = new WebMetrics({
+      queue: async () => (scaler ? scaler.status().queue : (lastDepth ?? (await depth()))),
+      workers: counts,
+      decisions: () => scaler?.status().decisions ?? [],
+    });
+    const door = await Submitter.start(config, clients, resources, store, log.child('web'), {
+      metrics,
+      load: { depth: () => (scaler ? scaler.status().queue : lastDepth), workers: counts },
+    });
     submitter = door;
+    metricsOf = async () => metrics.render(await workers.collectMetrics());
     const server = await startWebServer(config, door, status, log.child('web'));
     web = server;
     deadLetters = startDeadLetterWatcher({
@@ -119,6 +141,7 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
         return endpoint?.pid;
       },
       status,
+      metrics: async () => metricsOf(),
       stop() {
         stopping ??= stopAll();
         return stopping;
