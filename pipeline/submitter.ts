@@ -96,6 +96,11 @@ export class Submitter {
     return this.responseQueue.url;
   }
 
+  /** Images of this process still waiting for their answer (accepted, not yet answered). */
+  get waiting(): number {
+    return this.inbox.waiting;
+  }
+
   /** Answers that found nobody waiting (late after a `pending`, or a duplicate delivery). */
   get unmatchedAnswers(): number {
     return this.inbox.unmatched;

@@ -5,6 +5,7 @@
  */
 export { ScalingError, PolicyValidationError, type ScalingErrorCode } from './core/errors.js';
 export {
+  CONTROLLER_POLICY,
   DEFAULT_POLICY,
   LOCAL_POLICY,
   resolvePolicy,

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_POLICY, LOCAL_POLICY, resolvePolicy, type ScalingPolicy } from '../scaling/core/policy.js';
-import { coldServiceSeconds, environmentPreset, requestOverheads, simulate, type SimEnvironment, type SimMode } from '../scaling/sim/simulator.js';
+import { coldServiceSeconds, environmentPreset, modeSetup, requestOverheads, simulate, SIM_MODES, type SimEnvironment } from '../scaling/sim/simulator.js';
 import { loadTrace, parseCsvTrace, parseJsonTrace } from '../scaling/sim/trace.js';
 import { parseSimulateArgs, simulateMain } from '../scaling/sim/simulate-cli.js';
 import type { Config } from '../pipeline/config.js';
@@ -23,11 +23,27 @@ import type { ServiceStatus } from '../scaling/index.js';
 import { ScalingError } from '../scaling/core/errors.js';
 
 const TRACES = new URL('../scaling/sim/traces/', import.meta.url);
-const burst = await loadTrace(new URL('burst-100.csv', TRACES).pathname);
-const steady = await loadTrace(new URL('steady.json', TRACES).pathname);
+/** A shipped trace of fixed arrival times. */
+async function arrivalsTrace(file: string) {
+  const trace = await loadTrace(new URL(file, TRACES).pathname);
+  if (!('arrivals' in trace)) throw new Error(`${file} is not a trace of arrival times`);
+  return trace;
+}
+const burst = await arrivalsTrace('burst-100.csv');
+const steady = await arrivalsTrace('steady.json');
 
-function run(arrivals: readonly number[], mode: SimMode, policy: ScalingPolicy = mode === 'aws' ? DEFAULT_POLICY : LOCAL_POLICY, env: Partial<SimEnvironment> = {}) {
-  return simulate({ arrivals, policy, env: { ...environmentPreset(mode, policy), ...env } });
+/**
+ * The AWS environment before the modes (90 s boot, the policy's own 3 s per image, one at a time,
+ * 60 s visibility, busy instances terminated): the numbers these alarm tests were written against.
+ */
+const LEGACY_AWS: Partial<SimEnvironment> = { bootSeconds: 90, perImageSeconds: 3, batchSize: 1, concurrency: 1, visibilityTimeoutSeconds: 60, drainOnScaleIn: false };
+
+type Mode = 'alarms' | 'local';
+const presetPolicy = (mode: Mode): ScalingPolicy => (mode === 'alarms' ? DEFAULT_POLICY : LOCAL_POLICY);
+const presetEnv = (mode: Mode, policy: ScalingPolicy): SimEnvironment => ({ ...environmentPreset(mode, policy), ...(mode === 'alarms' ? LEGACY_AWS : {}) });
+
+function run(arrivals: readonly number[], mode: Mode, policy: ScalingPolicy = presetPolicy(mode), env: Partial<SimEnvironment> = {}) {
+  return simulate({ arrivals, policy, env: { ...presetEnv(mode, policy), ...env } });
 }
 
 test('the shipped traces parse: 100 arrivals at t=0, and 900 arrivals 2 s apart', (t) => {
@@ -38,13 +54,13 @@ test('the shipped traces parse: 100 arrivals at t=0, and 900 arrivals 2 s apart'
   t.true(steady.arrivals.every((a, i) => a === i * 2));
 });
 
-for (const mode of ['aws', 'local'] as const) {
+for (const mode of ['alarms', 'local'] as const) {
   for (const trace of [burst, steady]) {
     test(`${trace.name}/${mode}: every request is served exactly once, with a plausible latency`, (t) => {
       const r = run(trace.arrivals, mode);
       t.is(r.summary.served, trace.arrivals.length);
       t.true(r.summary.drained);
-      const env = environmentPreset(mode, mode === 'aws' ? DEFAULT_POLICY : LOCAL_POLICY);
+      const env = presetEnv(mode, presetPolicy(mode));
       const minService = env.perImageSeconds * (1 - env.jitter);
       t.true(r.latencies.every((l) => Number.isFinite(l) && l >= minService - 1e-9), 'no request finishes faster than its own service time');
     });
@@ -59,7 +75,7 @@ for (const mode of ['aws', 'local'] as const) {
 
     test(`${trace.name}/${mode}: capacity returns to minCapacity once the queue has been idle`, (t) => {
       const r = run(trace.arrivals, mode);
-      const policy = mode === 'aws' ? DEFAULT_POLICY : LOCAL_POLICY;
+      const policy = presetPolicy(mode);
       t.is(r.summary.finalCapacity, policy.minCapacity);
       const last = r.actions[r.actions.length - 1];
       t.is(last?.rule, 'scale-to-zero');
@@ -71,8 +87,8 @@ for (const mode of ['aws', 'local'] as const) {
   }
 }
 
-test('the burst of 100 scales out to maxCapacity (aws and local)', (t) => {
-  const aws = run(burst.arrivals, 'aws');
+test('the burst of 100 scales out to maxCapacity (alarms and local)', (t) => {
+  const aws = run(burst.arrivals, 'alarms');
   t.is(aws.summary.peakCapacity, DEFAULT_POLICY.maxCapacity);
   t.is(aws.actions[0]?.rule, 'scale-from-zero');
   t.is(aws.actions[0]?.to, 10); // ceil(100 / 10)
@@ -82,7 +98,7 @@ test('the burst of 100 scales out to maxCapacity (aws and local)', (t) => {
 });
 
 test('a small burst does not scale to max: capacity follows ceil(visible / target)', (t) => {
-  const r = run(new Array<number>(25).fill(0), 'aws');
+  const r = run(new Array<number>(25).fill(0), 'alarms');
   t.is(r.summary.peakCapacity, 3);
 });
 
@@ -134,8 +150,8 @@ test('cold start: factor 1 or a 0-s window changes nothing, and warm minimum ins
   t.notDeepEqual(run(steady.arrivals, 'local', LOCAL_POLICY, { coldStartSeconds: 30, coldStartFactor: 5 }).latencies, plain.latencies);
   const warmMin = resolvePolicy({ minCapacity: 1, maxCapacity: 1, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } }, LOCAL_POLICY);
   t.deepEqual(run([0, 0, 0], 'local', warmMin, { perImageSeconds: 5, jitter: 0, coldStartSeconds: 100, coldStartFactor: 5 }).latencies, [5, 10, 15]);
-  for (const mode of ['aws', 'local'] as const) {
-    t.like(environmentPreset(mode, mode === 'aws' ? DEFAULT_POLICY : LOCAL_POLICY), { coldStartSeconds: 0, coldStartFactor: 1 });
+  for (const mode of SIM_MODES) {
+    t.like(modeSetup(mode).env, { coldStartSeconds: 0, coldStartFactor: 1 });
   }
 });
 
@@ -287,8 +303,8 @@ test('per-request overhead: latency is ingest + queue wait + processing + delive
   );
   t.is(Number(timed.summary.latency.p95.toFixed(9)), 15.5);
   t.is(Number(timed.summary.makespanSeconds.toFixed(9)), 15.5);
-  for (const mode of ['aws', 'local'] as const) {
-    const env = environmentPreset(mode, mode === 'aws' ? DEFAULT_POLICY : LOCAL_POLICY);
+  for (const mode of SIM_MODES) {
+    const { env } = modeSetup(mode);
     t.is(env.ingestSeconds, 0);
     t.is(env.deliverSeconds, 0);
   }
@@ -375,7 +391,7 @@ test('overhead draws have their own stream: a sample of zeros changes nothing, a
   const plain = run(steady.arrivals, 'local');
   const zeros = run(steady.arrivals, 'local', LOCAL_POLICY, { overheadSamples: [{ ingestSeconds: 0, deliverSeconds: 0 }, { ingestSeconds: 0, deliverSeconds: 0 }] });
   t.deepEqual(zeros, plain); // same jitter, same service times
-  for (const mode of ['aws', 'local'] as const) t.is(environmentPreset(mode, mode === 'aws' ? DEFAULT_POLICY : LOCAL_POLICY).overheadSamples, undefined);
+  for (const mode of SIM_MODES) t.is(modeSetup(mode).env.overheadSamples, undefined);
   const env = environmentPreset('local', LOCAL_POLICY);
   t.deepEqual(requestOverheads(2, { ...env, ingestSeconds: 0.1, deliverSeconds: 0.2 }), [
     { ingestSeconds: 0.1, deliverSeconds: 0.2 },
@@ -526,8 +542,8 @@ test('instance-minutes with a warm minimum: two instances billed from 0 to the e
 
 test('the metric lag delays scale from zero by whole periods', (t) => {
   const policy = DEFAULT_POLICY;
-  const noLag = run(burst.arrivals, 'aws', policy, { metricLagPeriods: 0 });
-  const lag2 = run(burst.arrivals, 'aws', policy, { metricLagPeriods: 2 });
+  const noLag = run(burst.arrivals, 'alarms', policy, { metricLagPeriods: 0 });
+  const lag2 = run(burst.arrivals, 'alarms', policy, { metricLagPeriods: 2 });
   t.is(noLag.actions[0]?.t, 60);
   t.is(lag2.actions[0]?.t, 180);
   t.true(lag2.summary.latency.p50 > noLag.summary.latency.p50);
@@ -603,7 +619,7 @@ test('percentile is nearest-rank', (t) => {
 });
 
 test('trace parsing: JSON forms, CSV with header and comments, and typed errors', (t) => {
-  t.deepEqual(parseJsonTrace('[3, 1, 2]', 'x').arrivals, [1, 2, 3]);
+  t.deepEqual(parseJsonTrace('[3, 1, 2]', 'x'), { name: 'x', description: '', arrivals: [1, 2, 3] });
   t.deepEqual(parseJsonTrace('{"name":"n","arrivals":[0.5]}', 'x'), { name: 'n', description: '', arrivals: [0.5] });
   t.deepEqual(parseCsvTrace('# c\narrival_seconds\n1\n\n0,extra\n', 'x').arrivals, [0, 1]);
   const bad = t.throws(() => parseJsonTrace('[1, -2]', 'x'), { instanceOf: ScalingError });
@@ -646,7 +662,7 @@ test('the CLI validates its options and the policy file', async (t) => {
   await writeFile(policyFile, JSON.stringify({ scaleToZero: { emptyPeriod: 3 } }));
   const errors: string[] = [];
   const deps = { stdout: () => {}, stderr: (s: string) => errors.push(s), logger: silentLogger };
-  t.is(await simulateMain(['--mode', 'aws'], deps), 2);
+  t.is(await simulateMain(['--mode', 'alarms'], deps), 2);
   t.is(await simulateMain(['--trace', 'x.csv', '--mode', 'cloud'], deps), 2);
   t.is(await simulateMain(['--trace', new URL('steady.json', TRACES).pathname, '--policy', policyFile, '--out', dir], deps), 1);
   t.true(errors.some((e) => e.includes('scaleToZero.emptyPeriod')));

@@ -22,7 +22,7 @@ import { Store } from '../pipeline/store.js';
 import { Submitter } from '../pipeline/submitter.js';
 import { AsgActuator } from '../scaling/aws/asg-actuator.js';
 import { smallestInstanceLeads } from '../scaling/aws/leadership.js';
-import { depthWithActivity, LOCAL_POLICY, loadPolicy, queueDepth, ScalingController, type QueueDepth, type ScalingPolicy, type ServiceStatus } from '../scaling/index.js';
+import { CONTROLLER_POLICY, depthWithActivity, LOCAL_POLICY, loadPolicy, queueDepth, ScalingController, type QueueDepth, type ScalingPolicy, type ServiceStatus } from '../scaling/index.js';
 import { startWebServer, type WebServer } from './server.js';
 
 export interface Service {
@@ -85,7 +85,16 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
       stopGraceMs: (config.worker.visibilityTimeoutSeconds + config.worker.receiveWaitSeconds) * 1000,
     });
     pool = workers;
-    const depth = depthWithActivity(() => queueDepth(clients.sqs, resources.requestQueueUrl), () => workers.lastActivityAt);
+    const sqsDepth = () => queueDepth(clients.sqs, resources.requestQueueUrl);
+    // Local workers report each image they finish; on AWS the web tier knows what it still waits for.
+    // Either way a queue that reads empty while work is under way is not taken for idle.
+    const depth =
+      config.scaler.mode === 'aws'
+        ? async (): Promise<QueueDepth> => {
+            const d = await sqsDepth();
+            return { ...d, inFlight: Math.max(d.inFlight, submitter?.waiting ?? 0) };
+          }
+        : depthWithActivity(sqsDepth, () => workers.lastActivityAt);
     control = config.scaler.mode === 'aws' ? createControlClients(config.aws.region) : undefined;
     autoscaler = await scalingController(config, workers, depth, control, log.child('autoscaler'));
     const scaler = autoscaler;
@@ -169,7 +178,9 @@ async function scalingController(config: Config, workers: WorkerPool, depth: () 
   if (config.scaler.mode === 'off' || control === undefined) return undefined;
   const actuator = new AsgActuator(control.autoscaling, config.ec2.autoScalingGroup!);
   await actuator.refresh();
-  const policy = await policyFrom({ ...LOCAL_POLICY, periodSeconds: config.scaler.periodSeconds, minCapacity: actuator.bounds.min, maxCapacity: actuator.bounds.max });
+  // The simulator's controller preset (scaling/README.md): the same decide(), 2 s periods, back to the
+  // minimum 3 empty periods after the work — within the group's own bounds.
+  const policy = await policyFrom({ ...CONTROLLER_POLICY, periodSeconds: config.scaler.periodSeconds, minCapacity: actuator.bounds.min, maxCapacity: actuator.bounds.max });
   let leadership: (() => Promise<boolean>) | undefined;
   if (config.ec2.webAutoScalingGroup !== undefined) {
     const instanceId = await new InstanceMetadata(config.ec2.imdsEndpoint).instanceId();

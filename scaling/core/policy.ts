@@ -108,6 +108,34 @@ export const LOCAL_POLICY: ScalingPolicy = Object.freeze({
   scaleInCooldownSeconds: 15,
 });
 
+/**
+ * Defaults for the active controller on AWS: a loop that every 2 s reads the request queue's
+ * attributes (no CloudWatch delay) and the group, runs `decide` and sets the desired capacity.
+ *
+ *  - `periodSeconds` 2: `SCALER_PERIOD_SECONDS`' default; scale from zero (DEFAULT_POLICY's: threshold
+ *    1, evaluationPeriods 1) reacts at the first period end that saw a message.
+ *  - `backlog`: 21 ms of worker CPU per image (mobilenet-v2-int8-onnx, `npm run bench`'s CPU per
+ *    image, README › Measured) and 2 worker processes per instance (a 2-vCPU instance, one worker
+ *    per vCPU — an assumption), so the target is 30 / 0.021 × 2 ≈ 2857 waiting messages per
+ *    instance: another instance pays only when one cannot clear the backlog within a start.
+ *  - `scaleToZero.emptyPeriods` 3: back to `minCapacity` 6 s after the last period with a message
+ *    visible or in flight; never while one is in flight (that period is not empty).
+ *  - No scale-out cooldown (the decision is absolute, ceil(visible / target), not a step); scale-in
+ *    held 10 s after a scale-out and between two target-tracking scale-ins.
+ *  - `maxCapacity` 20: the product's bound on app-tier instances.
+ * The simulator (`scaling/sim/`) runs it in its `controller` and `controller+warm` modes.
+ */
+export const CONTROLLER_POLICY: ScalingPolicy = Object.freeze({
+  ...DEFAULT_POLICY,
+  maxCapacity: 20,
+  periodSeconds: 2,
+  backlog: Object.freeze({ ...DEFAULT_POLICY.backlog, secondsPerMessage: 0.021, messagesPerInstance: 2 }),
+  scaleToZero: Object.freeze({ enabled: true, emptyPeriods: 3 }),
+  warmupSeconds: 10,
+  scaleOutCooldownSeconds: 0,
+  scaleInCooldownSeconds: 10,
+});
+
 /** The target-tracking target: messages waiting per instance (see the module comment). */
 export function targetBacklogPerInstance(policy: ScalingPolicy): number {
   const b = policy.backlog;

@@ -1,33 +1,41 @@
 /**
  * Discrete-event simulation of the elastic app tier: a queue, instances that boot and process
- * batches, and a CloudWatch-like metric pipeline feeding the same pure `decide` the local
- * autoscaler uses.
+ * batches, and a metric pipeline feeding the same pure `decide` the local autoscaler uses — late
+ * CloudWatch datapoints (the `alarms` mode) or the queue read directly (the controller modes).
  *
  * Model
- *  - Requests arrive at the trace's times and reach the queue (visible) `ingestSeconds` later: the
- *    web tier's handling before the message is enqueued (upload, storing, enqueuing). Their answer
- *    reaches the client `deliverSeconds` after their batch is processed (fetch/decode/persist around
- *    the slot, the answer's way back). Both are constants, 0 in the presets.
+ *  - Requests arrive at the trace's times, or, for closed-loop clients, each client's next request
+ *    `thinkSeconds` after its previous answer (see `ClosedLoop`). They reach the queue (visible)
+ *    `ingestSeconds` later: the web tier's handling before the message is enqueued (upload, storing,
+ *    enqueuing). Their answer reaches the client `deliverSeconds` after their batch is processed
+ *    (fetch/decode/persist around the slot, the answer's way back). Both are constants, 0 in the
+ *    presets.
  *  - Measured overhead (optional `overheadSamples`): each request also draws one (ingest, deliver)
  *    pair, uniformly from the sample, added to the constants. The pair is drawn whole because one
  *    request's two parts are not independent (they share the machine's load of that moment), and
  *    the draws come from their own seeded stream, so a sample never changes the service times.
- *  - An instance is in service `bootSeconds` after launch. It has `concurrency` worker slots; an idle
- *    slot receives up to `batchSize` messages (they become in flight) and finishes them together after
- *    work = (batchOverheadSeconds + perImageSeconds × n) × U(1 − jitter, 1 + jitter) seconds.
+ *  - An instance is in service `bootSeconds` after launch, or `warmStartSeconds` after it is started
+ *    from the warm pool (`warmPoolSize` stopped instances at t = 0; a scale-out takes from the pool
+ *    while it has any, a scale-in puts instances back up to its size). It has `concurrency` worker
+ *    slots; an idle slot receives up to `batchSize` messages (they become in flight) and finishes
+ *    them together after work = (batchOverheadSeconds + perImageSeconds × n) × U(1 − jitter,
+ *    1 + jitter) seconds.
  *  - Cold start: during its first `coldStartSeconds` in service a launched instance works at
  *    1 / `coldStartFactor` of its speed (a fresh process: cold code paths, first model runs, and the CPU
  *    it shares with instances booting beside it), so a batch started at age a takes
  *    `coldServiceSeconds(work, a, env)`: slow until the window ends, full speed after. An instance
  *    loses at most coldStartSeconds × (1 − 1 / coldStartFactor) of work, however its batches fall.
  *    The minCapacity instances in service at t = 0 are warm. Presets: 0 s and factor 1 (none).
- *  - Metrics: one datapoint per period [t − P, t) with the *maximum* visible and in-flight counts and
- *    the instances in service at its end. The scaler sees it `metricLagPeriods` periods later
- *    (CloudWatch delivery and alarm-evaluation delay; 0 for the local autoscaler).
+ *  - Metrics: one datapoint per period [t − P, t) with the *maximum* visible and in-flight counts
+ *    (`observation: 'instant'`: the counts at t) and the instances in service at its end. The scaler
+ *    sees it `metricLagPeriods` periods later (CloudWatch delivery and alarm evaluation; 0 for the
+ *    controller and the local autoscaler).
  *  - At every period boundary the scaler folds the visible datapoint into its signals and calls
  *    `decide`. Capacity changes apply at once: launches start booting; scale-in removes booting
- *    instances first, then idle ones, then busy ones (newest first). Messages of a terminated busy
- *    instance become visible again after `visibilityTimeoutSeconds`, like SQS.
+ *    instances first, then idle ones, then busy ones (newest first). A busy one drains with
+ *    `drainOnScaleIn` (takes nothing new, finishes what it holds, then leaves and stops being billed);
+ *    without it, it is terminated at once and its messages become visible again after
+ *    `visibilityTimeoutSeconds`, like SQS.
  *  - The run ends when every request is served and capacity has settled at its floor (minCapacity,
  *    or max(1, minCapacity) without scale-to-zero), or at the horizon.
  * Deterministic: all randomness comes from a seeded PRNG.
@@ -37,131 +45,25 @@ import { percentiles } from '../../pipeline/stats.js';
 import { decide, NO_SIGNALS, trackSignals, type Datapoint, type DecisionRule, type Signals } from '../core/decide.js';
 import { ScalingError } from '../core/errors.js';
 import type { ScalingPolicy } from '../core/policy.js';
+import { validateEnvironment, type RequestOverhead, type SimEnvironment } from './environment.js';
 import { MinHeap } from './heap.js';
 import { mulberry32 } from './rng.js';
+import { checkClosedLoop, requestCount, type Workload } from './trace.js';
 
-export type SimMode = 'aws' | 'local';
-
-export interface SimEnvironment {
-  /** Launch → in service, seconds. */
-  readonly bootSeconds: number;
-  /** Processing time per image, seconds. */
-  readonly perImageSeconds: number;
-  /** Fixed cost per batch (model call, round trips), seconds. */
-  readonly batchOverheadSeconds: number;
-  /** Messages received and processed together by one slot (1-10, like SQS ReceiveMessage). */
-  readonly batchSize: number;
-  /** Worker slots per instance. */
-  readonly concurrency: number;
-  /** Relative service-time noise: × U(1 − jitter, 1 + jitter), 0 ≤ jitter < 1. */
-  readonly jitter: number;
-  /** Seconds before messages of a terminated instance become visible again. */
-  readonly visibilityTimeoutSeconds: number;
-  /** Periods between the end of a datapoint's period and the scaler seeing it. */
-  readonly metricLagPeriods: number;
-  readonly seed: number;
-  /** Stop after this many seconds past the last arrival even if not drained. */
-  readonly horizonAfterLastArrivalSeconds: number;
-  /**
-   * Per-request handling before the queue: arrival → its message visible in the queue (HTTP upload,
-   * storing, enqueuing), seconds. Counts in latency; does not occupy an instance.
-   */
-  readonly ingestSeconds: number;
-  /**
-   * Per-request handling after the slot: its batch processed → its client answered (fetch/decode/
-   * persist around the slot, the answer's way back), seconds. Counts in latency and makespan; does
-   * not occupy the slot. ingestSeconds + deliverSeconds is the request overhead outside the queue.
-   */
-  readonly deliverSeconds: number;
-  /**
-   * Seconds after an instance comes into service during which it works at 1 / coldStartFactor of its
-   * speed (see coldServiceSeconds). Not `warmupSeconds`: that is the policy's scale-in hold.
-   */
-  readonly coldStartSeconds: number;
-  /** Slowdown of an instance during its first coldStartSeconds in service, ≥ 1 (1: no cold start). */
-  readonly coldStartFactor: number;
-  /**
-   * Measured per-request overhead: each request draws one pair (uniformly, seeded) and adds it to
-   * ingestSeconds and deliverSeconds. Absent: every request has the constants only.
-   */
-  readonly overheadSamples?: readonly RequestOverhead[];
-}
-
-/** One request's time outside the queue and the slot, seconds (see SimEnvironment). */
-export interface RequestOverhead {
-  readonly ingestSeconds: number;
-  readonly deliverSeconds: number;
-}
-
-type NumericField = { [K in keyof SimEnvironment]-?: SimEnvironment[K] extends number ? K : never }[keyof SimEnvironment];
-
-/**
- * Environment presets. Service time and concurrency come from the policy's own estimates
- * (secondsPerMessage, messagesPerInstance), so the policy is simulated against what it assumes.
- */
-export function environmentPreset(mode: SimMode, policy: ScalingPolicy): SimEnvironment {
-  const common = {
-    perImageSeconds: policy.backlog.secondsPerMessage,
-    batchOverheadSeconds: 0,
-    batchSize: 1,
-    concurrency: policy.backlog.messagesPerInstance,
-    jitter: 0.1,
-    seed: 1,
-    horizonAfterLastArrivalSeconds: 86_400,
-    ingestSeconds: 0,
-    deliverSeconds: 0,
-    // Measured per run by scaling:validate for local workers; not measured on AWS yet.
-    coldStartSeconds: 0,
-    coldStartFactor: 1,
-  };
-  return mode === 'aws'
-    ? { ...common, bootSeconds: 90, visibilityTimeoutSeconds: 60, metricLagPeriods: 1 }
-    : { ...common, bootSeconds: 2, visibilityTimeoutSeconds: 30, metricLagPeriods: 0 };
-}
-
-export function validateEnvironment(env: SimEnvironment): SimEnvironment {
-  const rules: [NumericField, (v: number) => boolean, string][] = [
-    ['bootSeconds', (v) => v >= 0, 'must be >= 0'],
-    ['perImageSeconds', (v) => v > 0, 'must be > 0'],
-    ['batchOverheadSeconds', (v) => v >= 0, 'must be >= 0'],
-    ['batchSize', (v) => Number.isInteger(v) && v >= 1 && v <= 10, 'must be an integer 1-10'],
-    ['concurrency', (v) => Number.isInteger(v) && v >= 1, 'must be an integer >= 1'],
-    ['jitter', (v) => v >= 0 && v < 1, 'must be in [0, 1)'],
-    ['visibilityTimeoutSeconds', (v) => v >= 0, 'must be >= 0'],
-    ['metricLagPeriods', (v) => Number.isInteger(v) && v >= 0, 'must be an integer >= 0'],
-    ['seed', (v) => Number.isInteger(v), 'must be an integer'],
-    ['horizonAfterLastArrivalSeconds', (v) => v > 0, 'must be > 0'],
-    ['ingestSeconds', (v) => v >= 0, 'must be >= 0'],
-    ['deliverSeconds', (v) => v >= 0, 'must be >= 0'],
-    ['coldStartSeconds', (v) => v >= 0, 'must be >= 0'],
-    ['coldStartFactor', (v) => v >= 1, 'must be >= 1'],
-  ];
-  for (const [field, ok, reason] of rules) {
-    const value = env[field];
-    if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value)) {
-      throw new ScalingError('INVALID_SIMULATION', `Invalid simulation environment: ${field} ${reason} (got ${String(value)})`, { field, value });
-    }
-  }
-  if (env.overheadSamples !== undefined) validateOverheadSamples(env.overheadSamples);
-  return env;
-}
-
-function validateOverheadSamples(samples: readonly RequestOverhead[]): void {
-  if (samples.length === 0) {
-    throw new ScalingError('INVALID_SIMULATION', 'Invalid simulation environment: overheadSamples must not be empty (omit it for constants only)', {
-      field: 'overheadSamples',
-    });
-  }
-  samples.forEach((sample, i) => {
-    for (const part of ['ingestSeconds', 'deliverSeconds'] as const) {
-      const value = sample[part];
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-        const field = `overheadSamples[${i}].${part}`;
-        throw new ScalingError('INVALID_SIMULATION', `Invalid simulation environment: ${field} must be >= 0 (got ${String(value)})`, { field, value });
-      }
-    }
-  });
-}
+export {
+  AWS_MODES,
+  SIM_MODES,
+  environmentPreset,
+  modeSetup,
+  policyPreset,
+  validateEnvironment,
+  type AwsMode,
+  type ModeSetup,
+  type PolicyOptions,
+  type RequestOverhead,
+  type SimEnvironment,
+  type SimMode,
+} from './environment.js';
 
 /** Keeps the overhead draws apart from the service-time jitter's stream of the same seed. */
 const OVERHEAD_STREAM = 0x9e3779b9;
@@ -196,6 +98,8 @@ export interface ScalingAction {
   readonly to: number;
   readonly rule: DecisionRule;
   readonly reason: string;
+  /** Instances in service holding messages when the decision was applied. */
+  readonly busy: number;
 }
 
 export interface LatencyStats {
@@ -213,14 +117,32 @@ export interface SimSummary {
   readonly latency: LatencyStats;
   /** First arrival → last answer (the latest of every request's completion + its deliver time), seconds. */
   readonly makespanSeconds: number;
-  /** Σ over instances of (termination or end − launch), in minutes; booting time included. */
+  /**
+   * Σ over instance starts of the seconds billed: max(minimumBilledSeconds, launch or start →
+   * termination, return to the pool or end), in minutes; booting included.
+   */
   readonly instanceMinutes: number;
   /** Maximum visible messages. */
   readonly peakQueueDepth: number;
+  /** Maximum desired capacity (instances launched or started and not terminated). */
   readonly peakCapacity: number;
   readonly scaleOuts: number;
   readonly scaleIns: number;
   readonly finalCapacity: number;
+  /** First arrival → the first scale-out, seconds (null: none): what the scaler's view of the queue costs. */
+  readonly firstScaleOutSeconds: number | null;
+  /** First arrival → the first instance started by a scale-out in service, seconds (null: none). */
+  readonly firstInServiceSeconds: number | null;
+  /**
+   * Last answer → the running instances back at the floor capacity for good, seconds (0 when they
+   * were there already; null when not back by the end of the run).
+   */
+  readonly backToMinSeconds: number | null;
+  /** Instances started from the warm pool, and launched from scratch. */
+  readonly warmStarts: number;
+  readonly launches: number;
+  /** Messages given back to the queue by an instance terminated while it held them. */
+  readonly redeliveries: number;
   /** Simulated time when the run stopped. */
   readonly endSeconds: number;
   /** True when every request was served and capacity settled before the horizon. */
@@ -232,15 +154,18 @@ export interface SimResult {
   readonly timeline: TimelinePoint[];
   readonly actions: ScalingAction[];
   readonly datapoints: Datapoint[];
-  /** Per request latency, in arrival order. */
+  /** Per request latency, by request: in arrival order for fixed arrivals, in sending order for closed-loop clients. */
   readonly latencies: number[];
+  /** Per request arrival (sending) time, same order. */
+  readonly arrivals: number[];
+  /** Per request client (closed loop), same order; null for fixed arrivals. */
+  readonly clients: number[] | null;
 }
 
-export interface SimInput {
-  readonly arrivals: readonly number[];
+export type SimInput = {
   readonly policy: ScalingPolicy;
   readonly env: SimEnvironment;
-}
+} & Workload;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -256,12 +181,16 @@ interface Slot {
 
 interface Instance {
   readonly id: number;
+  /** Launched, or started from the warm pool: billed from here (a new start each time). */
   readonly launchAt: number;
   readonly readyAt: number;
   /** Its cold start counts from here; −∞ for the instances already warm at t = 0. */
   readonly coldFrom: number;
   ready: boolean;
+  /** Out of the desired capacity (scale-in); a draining instance still finishes its batches. */
   terminatedAt: number | null;
+  /** Stopped being billed: terminated, drained or back in the warm pool. */
+  leftAt: number | null;
   readonly slots: Slot[];
 }
 
@@ -291,15 +220,20 @@ export function coldServiceSeconds(work: number, ageSeconds: number, env: Pick<S
   return slowWall + (work - slowWall / env.coldStartFactor);
 }
 
+const holds = (i: Instance): boolean => i.slots.some((s) => s.batch.length > 0);
+
 export function simulate(input: SimInput): SimResult {
   const { policy } = input;
   const env = validateEnvironment(input.env);
-  const arrivals = [...input.arrivals].sort((a, b) => a - b);
-  if (arrivals.length === 0) throw new ScalingError('INVALID_SIMULATION', 'The trace has no arrivals', { field: 'arrivals' });
+  const fixed = 'arrivals' in input ? [...input.arrivals].sort((a, b) => a - b) : null;
+  const loop = 'closedLoop' in input ? checkClosedLoop(input.closedLoop, 'closedLoop') : null;
+  const total = requestCount(fixed ? { arrivals: fixed } : input);
+  if (total === 0) throw new ScalingError('INVALID_SIMULATION', 'The trace has no arrivals', { field: 'arrivals' });
   const P = policy.periodSeconds;
   const rand = mulberry32(env.seed);
-  const lastArrival = arrivals[arrivals.length - 1] ?? 0;
-  const horizon = lastArrival + env.horizonAfterLastArrivalSeconds;
+  const firstArrival = fixed ? (fixed[0] ?? 0) : (loop?.startSeconds ?? 0);
+  // The horizon counts from the last arrival so far (closed-loop clients keep sending).
+  let lastArrival = fixed ? (fixed[fixed.length - 1] ?? 0) : firstArrival;
   const settled = policy.scaleToZero.enabled ? policy.minCapacity : Math.max(1, policy.minCapacity);
 
   const events = new MinHeap<SimEvent>(before);
@@ -313,45 +247,93 @@ export function simulate(input: SimInput): SimResult {
   let nextInstanceId = 0;
   let served = 0;
   let lastAnswer = 0;
-  const overheads = requestOverheads(arrivals.length, env);
-  const latencies: number[] = new Array<number>(arrivals.length).fill(Number.NaN);
+  const overheads = requestOverheads(total, env);
+  const latencies: number[] = new Array<number>(total).fill(Number.NaN);
+  const arrivals: number[] = new Array<number>(total).fill(Number.NaN);
+  const clients: number[] | null = loop ? new Array<number>(total).fill(-1) : null;
+  let sent = 0;
+  let pool = env.warmPoolSize;
+  let warmStarts = 0;
+  let launches = 0;
+  let redeliveries = 0;
+  let firstScaleOut: number | null = null;
+  let firstInService: number | null = null;
+  // Running (billed) instances, and since when they have been back at the floor.
+  let running = 0;
+  let settledSince: number | null = 0;
 
   const active = (): Instance[] => instances.filter((i) => i.terminatedAt === null);
   const inService = (): number => instances.reduce((n, i) => n + (i.terminatedAt === null && i.ready ? 1 : 0), 0);
 
-  const launch = (now: number, bootSeconds: number, warm: boolean): void => {
+  /** Request `id` reaches the queue its ingest time after it is sent; its latency counts from `time`. */
+  const send = (time: number, client: number | null): void => {
+    const id = sent++;
+    arrivals[id] = time;
+    if (clients && client !== null) clients[id] = client;
+    lastArrival = Math.max(lastArrival, time);
+    schedule({ kind: 'arrival', time: time + overheads[id]!.ingestSeconds, message: { id, arrival: time } });
+  };
+
+  const billed = (now: number, delta: number): void => {
+    running += delta;
+    if (running > settled) settledSince = null;
+    else settledSince ??= now;
+  };
+
+  /** An instance of the initial capacity (in service at t = 0, warm), or one started by a scale-out. */
+  const launch = (now: number, initial: boolean): void => {
+    const fromPool = !initial && pool > 0;
+    if (fromPool) {
+      pool--;
+      warmStarts++;
+    } else if (!initial) {
+      launches++;
+    }
+    const startSeconds = initial ? 0 : fromPool ? env.warmStartSeconds : env.bootSeconds;
     const inst: Instance = {
       id: nextInstanceId++,
       launchAt: now,
-      readyAt: now + bootSeconds,
-      coldFrom: warm ? Number.NEGATIVE_INFINITY : now + bootSeconds,
-      ready: bootSeconds === 0,
+      readyAt: now + startSeconds,
+      coldFrom: initial ? Number.NEGATIVE_INFINITY : now + startSeconds,
+      ready: startSeconds === 0,
       terminatedAt: null,
+      leftAt: null,
       slots: Array.from({ length: env.concurrency }, () => ({ batch: [], token: 0 })),
     };
     instances.push(inst);
+    billed(now, +1);
     if (!inst.ready) schedule({ kind: 'ready', time: inst.readyAt, instance: inst });
+  };
+
+  /** Stops billing an instance; with a warm pool it goes back to the pool while there is room. */
+  const leave = (now: number, inst: Instance): void => {
+    inst.leftAt = now;
+    billed(now, -1);
+    if (pool < env.warmPoolSize) pool++;
   };
 
   const terminate = (now: number, count: number): void => {
     const candidates = active();
-    const busy = (i: Instance): boolean => i.slots.some((s) => s.batch.length > 0);
     const newestFirst = (list: Instance[]): Instance[] => list.sort((a, b) => b.id - a.id);
     const victims = [
       ...newestFirst(candidates.filter((i) => !i.ready)),
-      ...newestFirst(candidates.filter((i) => i.ready && !busy(i))),
-      ...newestFirst(candidates.filter((i) => i.ready && busy(i))),
+      ...newestFirst(candidates.filter((i) => i.ready && !holds(i))),
+      ...newestFirst(candidates.filter((i) => i.ready && holds(i))),
     ].slice(0, count);
     for (const inst of victims) {
       inst.terminatedAt = now;
+      // Draining: it leaves when its last batch is done (see 'done').
+      if (env.drainOnScaleIn && holds(inst)) continue;
       for (const slot of inst.slots) {
         if (slot.batch.length > 0) {
           // Still in flight until the visibility timeout, then visible again.
           schedule({ kind: 'reappear', time: now + env.visibilityTimeoutSeconds, messages: slot.batch });
+          redeliveries += slot.batch.length;
           slot.batch = [];
           slot.token++;
         }
       }
+      leave(now, inst);
     }
   };
 
@@ -406,9 +388,9 @@ export function simulate(input: SimInput): SimResult {
   let peakCapacity = 0;
 
   // Initial capacity: minCapacity instances already in service, past their cold start.
-  for (let i = 0; i < policy.minCapacity; i++) launch(0, 0, true);
-  // A request reaches the queue its ingest time after it arrives; its latency counts from arrival.
-  arrivals.forEach((time, id) => schedule({ kind: 'arrival', time: time + overheads[id]!.ingestSeconds, message: { id, arrival: time } }));
+  for (let i = 0; i < policy.minCapacity; i++) launch(0, true);
+  if (fixed) fixed.forEach((time) => send(time, null));
+  else if (loop) for (let c = 0; c < Math.min(loop.clients, total); c++) send(loop.startSeconds, c);
   let tickIndex = 1;
   schedule({ kind: 'tick', time: P });
   record(0);
@@ -421,8 +403,15 @@ export function simulate(input: SimInput): SimResult {
     now = event.time;
 
     if (event.kind === 'tick') {
-      // Close the period [now − P, now).
-      datapoints.push({ start: now - P, end: now, visible: periodMaxVisible, inFlight: periodMaxInFlight, running: inService() });
+      // Close the period [now − P, now): its maxima, or the counts at its end.
+      const instant = env.observation === 'instant';
+      datapoints.push({
+        start: now - P,
+        end: now,
+        visible: instant ? queue.length : periodMaxVisible,
+        inFlight: instant ? inFlight : periodMaxInFlight,
+        running: inService(),
+      });
       // The state at `now` belongs to the new period; it is observed once every event at `now` is done.
       periodMaxVisible = 0;
       periodMaxInFlight = 0;
@@ -445,24 +434,26 @@ export function simulate(input: SimInput): SimResult {
           idleSince: signals.idleSince,
           backlogSince: signals.backlogSince,
         });
+        const busy = active().filter((i) => i.ready && holds(i)).length;
         if (d.desired > capacity) {
-          for (let i = capacity; i < d.desired; i++) launch(now, env.bootSeconds, false);
+          for (let i = capacity; i < d.desired; i++) launch(now, false);
           lastScaleOut = now;
-          actions.push({ t: now, from: capacity, to: d.desired, rule: d.rule, reason: d.reason });
+          firstScaleOut ??= now;
+          actions.push({ t: now, from: capacity, to: d.desired, rule: d.rule, reason: d.reason, busy });
         } else if (d.desired < capacity) {
           terminate(now, capacity - d.desired);
           lastScaleIn = now;
-          actions.push({ t: now, from: capacity, to: d.desired, rule: d.rule, reason: d.reason });
+          actions.push({ t: now, from: capacity, to: d.desired, rule: d.rule, reason: d.reason, busy });
         }
       }
-      const allServed = served === arrivals.length;
+      const allServed = served === total;
       const finalCapacity = active().length;
       if (allServed && finalCapacity === settled && active().every((i) => i.ready)) {
         drained = true;
         record(now);
         break;
       }
-      if (now >= horizon) {
+      if (now >= lastArrival + env.horizonAfterLastArrivalSeconds) {
         record(now);
         break;
       }
@@ -474,19 +465,26 @@ export function simulate(input: SimInput): SimResult {
       inFlight -= event.messages.length;
       queue.unshift(...event.messages);
     } else if (event.kind === 'ready') {
-      if (event.instance.terminatedAt === null) event.instance.ready = true;
+      if (event.instance.terminatedAt === null) {
+        event.instance.ready = true;
+        firstInService ??= now;
+      }
     } else {
-      // done
-      if (event.instance.terminatedAt === null && event.slot.token === event.token) {
-        for (const m of event.slot.batch) {
+      // done: a terminated instance's batch is void (its token moved on) unless it is draining.
+      const { instance: inst, slot } = event;
+      if (slot.token === event.token) {
+        for (const m of slot.batch) {
           const answeredAt = now + overheads[m.id]!.deliverSeconds;
           latencies[m.id] = answeredAt - m.arrival;
           // With drawn deliver times the last completion need not be the last answer.
           lastAnswer = Math.max(lastAnswer, answeredAt);
           served++;
+          // A closed-loop client sends its next request once it has the answer.
+          if (loop && sent < total) send(answeredAt + loop.thinkSeconds, clients?.[m.id] ?? null);
         }
-        inFlight -= event.slot.batch.length;
-        event.slot.batch = [];
+        inFlight -= slot.batch.length;
+        slot.batch = [];
+        if (inst.terminatedAt !== null && inst.leftAt === null && !holds(inst)) leave(now, inst);
       }
     }
 
@@ -502,15 +500,15 @@ export function simulate(input: SimInput): SimResult {
   }
 
   const end = now;
-  const instanceSeconds = instances.reduce((sum, i) => sum + ((i.terminatedAt ?? end) - i.launchAt), 0);
+  const instanceSeconds = instances.reduce((sum, i) => sum + Math.max(env.minimumBilledSeconds, (i.leftAt ?? end) - i.launchAt), 0);
   const done = latencies.filter((l) => !Number.isNaN(l));
   const sorted = [...done].sort((a, b) => a - b);
   // Nearest rank; 0 when nothing was served.
   const [p50, p95, p99] = sorted.length > 0 ? (percentiles(sorted, [50, 95, 99], { sorted: true }) as [number, number, number]) : [0, 0, 0];
-  const firstArrival = arrivals[0] ?? 0;
+  const since = (t: number | null): number | null => (t === null ? null : t - firstArrival);
   return {
     summary: {
-      requests: arrivals.length,
+      requests: total,
       served,
       latency: {
         p50,
@@ -526,6 +524,12 @@ export function simulate(input: SimInput): SimResult {
       scaleOuts: actions.filter((a) => a.to > a.from).length,
       scaleIns: actions.filter((a) => a.to < a.from).length,
       finalCapacity: active().length,
+      firstScaleOutSeconds: since(firstScaleOut),
+      firstInServiceSeconds: since(firstInService),
+      backToMinSeconds: served === 0 || settledSince === null ? null : Math.max(0, settledSince - lastAnswer),
+      warmStarts,
+      launches,
+      redeliveries,
       endSeconds: end,
       drained,
     },
@@ -533,6 +537,8 @@ export function simulate(input: SimInput): SimResult {
     actions,
     datapoints,
     latencies,
+    arrivals,
+    clients,
   };
 }
 

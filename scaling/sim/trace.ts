@@ -3,7 +3,8 @@
  *
  * Formats (chosen by file extension):
  *  - `.json`: either an array of arrival times in seconds, `[0, 0.5, 2]`, or an object
- *    `{ "name": "...", "description": "...", "arrivals": [0, 0.5, 2] }`;
+ *    `{ "name": "...", "description": "...", "arrivals": [0, 0.5, 2] }`, or a closed loop
+ *    `{ "name": "...", "closedLoop": { "clients": 100, "requests": 1000 } }` (see `ClosedLoop`);
  *  - `.csv` (or anything else): one arrival time in seconds per line (first column); blank lines,
  *    `#` comments and a non-numeric header line (e.g. `arrival_seconds`) are ignored.
  * Times must be finite and ≥ 0; they are sorted, so the file need not be.
@@ -15,11 +16,38 @@ import { readJsonFile } from '../../models/json-file.js';
 import { ScalingError } from '../core/errors.js';
 import { isObject } from '../core/values.js';
 
-export interface Trace {
+/**
+ * Closed-loop clients, the shape of the classic workload generator (`npm run workload`): every
+ * client sends its first request at `startSeconds`, then its next one `thinkSeconds` after it gets
+ * an answer, while any of the `requests` are left (the clients share them, as the generator's lanes
+ * do). So a client never has more than one request outstanding, and the load follows the answers.
+ */
+export interface ClosedLoop {
+  /** Concurrent clients, integer ≥ 1 (the generator's `--concurrency`). */
+  readonly clients: number;
+  /** Requests in all, integer ≥ 1 (`--count`). */
+  readonly requests: number;
+  /** Seconds from an answer to the same client's next request, ≥ 0 (default 0). */
+  readonly thinkSeconds: number;
+  /** When the clients send their first requests, seconds ≥ 0 (default 0). */
+  readonly startSeconds: number;
+}
+
+/** What arrives: fixed arrival times (open loop), or closed-loop clients. */
+export type Workload = { readonly arrivals: readonly number[] } | { readonly closedLoop: ClosedLoop };
+
+interface TraceName {
   readonly name: string;
   readonly description: string;
-  /** Arrival times in seconds, sorted ascending. */
-  readonly arrivals: readonly number[];
+}
+/** A trace of fixed arrival times, in seconds, sorted ascending. */
+export type ArrivalsTrace = TraceName & { readonly arrivals: readonly number[] };
+export type ClosedLoopTrace = TraceName & { readonly closedLoop: ClosedLoop };
+export type Trace = ArrivalsTrace | ClosedLoopTrace;
+
+/** Requests a workload sends in all. */
+export function requestCount(workload: Workload): number {
+  return 'arrivals' in workload ? workload.arrivals.length : workload.closedLoop.requests;
 }
 
 const invalid = (message: string, context: Record<string, unknown>): ScalingError => new ScalingError('INVALID_TRACE', message, context);
@@ -36,19 +64,42 @@ function checkArrivals(values: readonly unknown[], source: string): number[] {
   return out.sort((a, b) => a - b);
 }
 
-/** A trace from parsed JSON: an array of seconds, or `{ name?, description?, arrivals }`. */
+const CLOSED_LOOP_FIELDS = ['clients', 'requests', 'thinkSeconds', 'startSeconds'] as const;
+
+/** Checks a `closedLoop` object: whole numbers of clients and requests ≥ 1, times ≥ 0 (default 0). */
+export function checkClosedLoop(value: unknown, source: string): ClosedLoop {
+  if (!isObject(value)) throw invalid(`Trace ${source}: "closedLoop" must be an object`, { source });
+  for (const key of Object.keys(value)) {
+    if (!(CLOSED_LOOP_FIELDS as readonly string[]).includes(key)) {
+      throw invalid(`Trace ${source}: closedLoop.${key} is not a known field (known: ${CLOSED_LOOP_FIELDS.join(', ')})`, { source, field: `closedLoop.${key}` });
+    }
+  }
+  const field = (key: (typeof CLOSED_LOOP_FIELDS)[number], whole: boolean): number => {
+    const v = value[key] ?? (whole ? undefined : 0);
+    const ok = typeof v === 'number' && Number.isFinite(v) && (whole ? Number.isInteger(v) && v >= 1 : v >= 0);
+    if (!ok) throw invalid(`Trace ${source}: closedLoop.${key} must be ${whole ? 'an integer >= 1' : 'a number of seconds >= 0'}`, { source, field: `closedLoop.${key}`, value: v });
+    return v;
+  };
+  return { clients: field('clients', true), requests: field('requests', true), thinkSeconds: field('thinkSeconds', false), startSeconds: field('startSeconds', false) };
+}
+
+/** A trace from parsed JSON: an array of seconds, or `{ name?, description?, arrivals | closedLoop }`. */
 export function traceFromJson(parsed: unknown, source: string): Trace {
   if (Array.isArray(parsed)) return { name: source, description: '', arrivals: checkArrivals(parsed, source) };
   if (isObject(parsed)) {
-    const arrivals = parsed['arrivals'];
-    if (!Array.isArray(arrivals)) throw invalid(`Trace ${source}: "arrivals" must be an array of seconds`, { source });
-    return {
+    const named = {
       name: typeof parsed['name'] === 'string' ? parsed['name'] : source,
       description: typeof parsed['description'] === 'string' ? parsed['description'] : '',
-      arrivals: checkArrivals(arrivals, source),
     };
+    const arrivals = parsed['arrivals'];
+    if (parsed['closedLoop'] !== undefined) {
+      if (arrivals !== undefined) throw invalid(`Trace ${source}: give "arrivals" or "closedLoop", not both`, { source });
+      return { ...named, closedLoop: checkClosedLoop(parsed['closedLoop'], source) };
+    }
+    if (!Array.isArray(arrivals)) throw invalid(`Trace ${source}: "arrivals" must be an array of seconds`, { source });
+    return { ...named, arrivals: checkArrivals(arrivals, source) };
   }
-  throw invalid(`Trace ${source} must be a JSON array or an object with "arrivals"`, { source });
+  throw invalid(`Trace ${source} must be a JSON array or an object with "arrivals" or "closedLoop"`, { source });
 }
 
 /** A JSON trace from its text (`loadTrace` reads `.json` files with `readJsonFile` instead). */
@@ -62,7 +113,7 @@ export function parseJsonTrace(text: string, source: string): Trace {
   return traceFromJson(parsed, source);
 }
 
-export function parseCsvTrace(text: string, source: string): Trace {
+export function parseCsvTrace(text: string, source: string): ArrivalsTrace {
   const values: number[] = [];
   const lines = text.split(/\r?\n/);
   let description = '';

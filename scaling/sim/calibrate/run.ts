@@ -43,6 +43,10 @@ export async function runValidation(options: ValidateOptions, log: Logger): Prom
     try {
       const trace = await loadTrace(path);
       name = trace.name;
+      if (!('arrivals' in trace)) {
+        log.warn('trace skipped: closed-loop clients are simulated only, the replay sends fixed arrival times', { trace: trace.name });
+        continue;
+      }
       const scale = scaleFor(options, trace.name);
       const arrivals = scaledArrivals(trace.arrivals, scale, options.windowSeconds);
       const measurement = await measureTrace({
