@@ -15,6 +15,10 @@ export type ModelErrorCode =
   | 'BACKEND_UNAVAILABLE'
   | 'MODEL_LOAD_FAILED'
   | 'MODEL_MISMATCH'
+  /** A tfjs layers model the ONNX converter cannot convert: a layer class or attribute value it does not implement. */
+  | 'UNSUPPORTED_LAYER'
+  /** ... or a graph it does not handle: several inputs or outputs, shared layers, layers with several inputs. */
+  | 'UNSUPPORTED_TOPOLOGY'
   | 'INVALID_INPUT'
   | 'INFERENCE_FAILED'
   | 'DISPOSED';

@@ -1,12 +1,15 @@
 import { ModelError } from './errors.js';
-import { validateManifest } from './manifest.js';
+import { convertedOnnxModel } from './convert/cache.js';
+import { modelRuntime, validateManifest } from './manifest.js';
 import { DEFAULT_MODEL_ID, resolveModel, type RegistryOptions } from './registry.js';
 import { fetchModel, type FetchModelOptions } from './source.js';
 import type { Classifier, ModelManifest } from './types.js';
 
 export type * from './types.js';
 export { ModelError, isModelError, type ModelErrorCode, type ModelErrorContext } from './errors.js';
-export { validateManifest, loadLabels, parseS3Url, type ManifestIssue } from './manifest.js';
+export { validateManifest, loadLabels, modelRuntime, parseS3Url, type ManifestIssue } from './manifest.js';
+export { CONVERTER_VERSION, convertedOnnxModel, type ConvertedModel } from './convert/cache.js';
+export { convertLayersModel, type ConversionResult, type ConvertOptions } from './convert/layers-to-onnx.js';
 export {
   BUILTIN_MODEL_IDS,
   DEFAULT_MODEL_ID,
@@ -34,8 +37,9 @@ export interface LoadClassifierOptions extends RegistryOptions, FetchModelOption
 
 /**
  * Resolves a model (built-in id, location of a known model, manifest file, or a manifest object),
- * makes its files local (downloading into the cache if needed), loads it on the runtime its format
- * needs and warms it up. Runtimes are imported on demand: an ONNX worker never loads tfjs.
+ * makes its files local (downloading into the cache if needed), loads it on its runtime (converting a
+ * tfjs layers model to ONNX first when it runs on ONNX Runtime) and warms it up. Runtimes are
+ * imported on demand: an ONNX worker never loads tfjs.
  */
 export async function loadClassifier(
   manifestOrId: ModelManifest | string = DEFAULT_MODEL_ID,
@@ -44,20 +48,17 @@ export async function loadClassifier(
   checkOptions(options);
   const manifest = typeof manifestOrId === 'string' ? await resolveModel(manifestOrId, options) : validateManifest(manifestOrId);
   const local = await fetchModel(manifest, options);
-  switch (manifest.format) {
-    case 'tfjs-layers':
-    case 'tfjs-graph': {
-      const { loadTfjsClassifier } = await import('./backends/tfjs.js');
-      return loadTfjsClassifier(manifest, local.path);
-    }
-    case 'onnx': {
-      const { loadOnnxClassifier } = await import('./backends/onnx.js');
-      return loadOnnxClassifier(manifest, local.path, {
-        ...(options.threads === undefined ? {} : { threads: options.threads }),
-        ...(options.device === undefined ? {} : { device: options.device }),
-      });
-    }
+  if (modelRuntime(manifest) === 'tfjs') {
+    const { loadTfjsClassifier } = await import('./backends/tfjs.js');
+    return loadTfjsClassifier(manifest, local.path);
   }
+  // A tfjs layers model on ONNX Runtime runs its conversion, made now or found in the cache.
+  const onnxPath = manifest.format === 'onnx' ? local.path : (await convertedOnnxModel(manifest, local.path, options)).path;
+  const { loadOnnxClassifier } = await import('./backends/onnx.js');
+  return loadOnnxClassifier(manifest, onnxPath, {
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
+    ...(options.device === undefined ? {} : { device: options.device }),
+  });
 }
 
 function checkOptions(options: LoadClassifierOptions): void {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { ModelError } from './errors.js';
 import { readJsonFile } from './json-file.js';
-import type { ModelFormat, ModelManifest, ResizeMode } from './types.js';
+import type { ModelFormat, ModelManifest, ModelRuntime, ResizeMode } from './types.js';
 
 export interface ManifestIssue {
   /** Dotted path of the offending field, e.g. `input.normalization.std[1]`. */
@@ -10,11 +10,17 @@ export interface ManifestIssue {
 }
 
 const FORMATS: readonly ModelFormat[] = ['tfjs-layers', 'tfjs-graph', 'onnx'];
+/** The runtimes each format can run on, its default first. */
+const RUNTIMES: Readonly<Record<ModelFormat, readonly ModelRuntime[]>> = {
+  'tfjs-layers': ['tfjs', 'onnxruntime'],
+  'tfjs-graph': ['tfjs'],
+  onnx: ['onnxruntime'],
+};
 const RESIZE_MODES: readonly ResizeMode[] = ['fill', 'cover'];
 const LAYOUTS = ['NHWC', 'NCHW'] as const;
 const OUTPUT_KINDS = ['probabilities', 'logits'] as const;
 
-const TOP_KEYS = ['id', 'format', 'location', 'sha256', 'input', 'output', 'labels'];
+const TOP_KEYS = ['id', 'format', 'runtime', 'location', 'sha256', 'input', 'output', 'labels'];
 const INPUT_KEYS = ['width', 'height', 'layout', 'name', 'resize', 'normalization'];
 const NORMALIZATION_KEYS = ['scale', 'mean', 'std'];
 const OUTPUT_KEYS = ['name', 'kind', 'offset'];
@@ -125,6 +131,7 @@ export function validateManifest(value: unknown): ModelManifest {
 
   const id = check.string(top.id, 'id');
   const format = check.oneOf(top.format, 'format', FORMATS);
+  const runtime = top.runtime === undefined || format === undefined ? undefined : check.oneOf(top.runtime, 'runtime', RUNTIMES[format]);
   const location = checkLocation(check, top.location);
   let sha256: string | undefined;
   if (top.sha256 !== undefined) {
@@ -167,6 +174,7 @@ export function validateManifest(value: unknown): ModelManifest {
   const manifest: ModelManifest = {
     id,
     format,
+    ...(runtime === undefined ? {} : { runtime }),
     location,
     ...(sha256 === undefined ? {} : { sha256 }),
     input: {
@@ -181,6 +189,11 @@ export function validateManifest(value: unknown): ModelManifest {
     labels: Object.freeze([...labels]),
   };
   return deepFreeze(manifest);
+}
+
+/** The runtime that executes a model: the manifest's, else its format's default. */
+export function modelRuntime(manifest: Pick<ModelManifest, 'format' | 'runtime'>): ModelRuntime {
+  return manifest.runtime ?? RUNTIMES[manifest.format][0]!;
 }
 
 function invalid(issues: readonly ManifestIssue[], id: string | undefined): ModelError {

@@ -18,8 +18,10 @@ export const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../shared/models', i
 export const IMAGENET_LABELS_FILE = 'imagenet-labels.json';
 
 type BuiltinSpec = Omit<ModelManifest, 'id' | 'location' | 'labels'> & {
-  /** File inside `<modelsDir>/<id>/`. */
+  /** File inside `<modelsDir>/<dir>/`. */
   readonly file: string;
+  /** Folder inside `modelsDir`; default the id. Models that run another model's files name its folder. */
+  readonly dir?: string;
   /** Where the same model is published for users outside this repository. */
   readonly publicUrl: string;
 };
@@ -33,21 +35,31 @@ const V1_LAYERS_INPUT = {
   normalization: { scale: 127.5, mean: [1, 1, 1], std: [1, 1, 1] },
 } as const;
 
+/** The TF.js team's MobileNet v1 layers models (Keras 2.1.4 topologies), one per width. */
+const v1Layers = (width: '0.25' | '0.75'): BuiltinSpec => ({
+  format: 'tfjs-layers',
+  file: 'model.json',
+  publicUrl: `https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_${width}_224/model.json`,
+  input: V1_LAYERS_INPUT,
+  output: { kind: 'probabilities', offset: 0 },
+});
+
+/**
+ * The same files and preprocessing, converted to ONNX when loaded (cached in the model cache) and run
+ * NCHW on ONNX Runtime: the same predictions as on tfjs, several times faster (see README).
+ */
+const v1OnOnnxRuntime = (width: '0.25' | '0.75'): BuiltinSpec => ({
+  ...v1Layers(width),
+  runtime: 'onnxruntime',
+  dir: `mobilenet-v1-${width}-224-tfjs`,
+  input: { ...V1_LAYERS_INPUT, layout: 'NCHW' },
+});
+
 const BUILTINS: Readonly<Record<string, BuiltinSpec>> = {
-  'mobilenet-v1-0.75-224-tfjs': {
-    format: 'tfjs-layers',
-    file: 'model.json',
-    publicUrl: 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224/model.json',
-    input: V1_LAYERS_INPUT,
-    output: { kind: 'probabilities', offset: 0 },
-  },
-  'mobilenet-v1-0.25-224-tfjs': {
-    format: 'tfjs-layers',
-    file: 'model.json',
-    publicUrl: 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.25_224/model.json',
-    input: V1_LAYERS_INPUT,
-    output: { kind: 'probabilities', offset: 0 },
-  },
+  'mobilenet-v1-0.75-224-tfjs': v1Layers('0.75'),
+  'mobilenet-v1-0.25-224-tfjs': v1Layers('0.25'),
+  'mobilenet-v1-0.75-224-onnx': v1OnOnnxRuntime('0.75'),
+  'mobilenet-v1-0.25-224-onnx': v1OnOnnxRuntime('0.25'),
   'mobilenet-v1-0.25-224-tfjs-graph': {
     format: 'tfjs-graph',
     file: 'model.json',
@@ -128,8 +140,8 @@ export async function builtinManifest(id: string, options: RegistryOptions = {})
   const modelsDir = path.resolve(options.modelsDir ?? DEFAULT_MODELS_DIR);
   const sharedLabels = path.join(modelsDir, IMAGENET_LABELS_FILE);
   const labels = await loadLabels(options.labelsFile ?? ((await exists(sharedLabels)) ? sharedLabels : BUNDLED_LABELS_FILE));
-  const { file, publicUrl: url, ...rest } = spec;
-  const local = path.join(modelsDir, id, file);
+  const { file, dir, publicUrl: url, ...rest } = spec;
+  const local = path.join(modelsDir, dir ?? id, file);
   const source = options.source ?? 'auto';
   const location = source === 'public' || (source === 'auto' && !(await exists(local))) ? url : local;
   return validateManifest({ ...rest, id, location, labels });

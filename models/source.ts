@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ModelError, describeError } from './errors.js';
+import { readJsonFile } from './json-file.js';
 import { parseS3Url } from './manifest.js';
 import type { ModelManifest } from './types.js';
 
@@ -196,6 +197,32 @@ function parseModelJson(body: Uint8Array, url: string): unknown {
   }
 }
 
+export interface TfjsModelFiles {
+  readonly modelJson: unknown;
+  /** The weight files model.json names, in order (relative to it), and their bytes. */
+  readonly weightPaths: readonly string[];
+  readonly weights: readonly Buffer[];
+}
+
+/** A local TF.js model: its model.json and every weight file it names (`MODEL_LOAD_FAILED` naming the file that cannot be read). */
+export async function readTfjsModel(modelJsonPath: string): Promise<TfjsModelFiles> {
+  const modelJson = await readJsonFile(modelJsonPath, {
+    what: 'model file',
+    fail: (message, cause) => new ModelError('MODEL_LOAD_FAILED', message, { path: modelJsonPath }, { cause }),
+  });
+  const weightPaths = weightFiles(modelJson, modelJsonPath);
+  const dir = path.dirname(modelJsonPath);
+  const weights = await Promise.all(weightPaths.map(async (f) => {
+    const file = path.join(dir, f);
+    try {
+      return await readFile(file);
+    } catch (error) {
+      throw new ModelError('MODEL_LOAD_FAILED', `cannot read model file ${file}: ${describeError(error)}`, { path: file }, { cause: error });
+    }
+  }));
+  return { modelJson, weightPaths, weights };
+}
+
 /** Weight file paths named by a tfjs model.json, in order, each a safe relative path. */
 export function weightFiles(modelJson: unknown, url: string): string[] {
   const groups = (modelJson as { weightsManifest?: unknown } | null)?.weightsManifest;
@@ -292,7 +319,8 @@ async function s3Get(target: { bucket: string; key: string }, s3: Pick<S3Client,
   }
 }
 
-async function writeAtomic(file: string, body: Uint8Array): Promise<void> {
+/** Writes `body` to `file` through a temp name and a rename, so no reader ever sees half a file. */
+export async function writeAtomic(file: string, body: Uint8Array): Promise<void> {
   const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     await mkdir(path.dirname(file), { recursive: true });

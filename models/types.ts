@@ -10,6 +10,9 @@
 /** Runtime formats a manifest can name. */
 export type ModelFormat = 'tfjs-layers' | 'tfjs-graph' | 'onnx';
 
+/** What executes a model: TF.js, or ONNX Runtime (for `tfjs-layers`, after converting it to ONNX). */
+export type ModelRuntime = 'tfjs' | 'onnxruntime';
+
 /** How the image is fitted to the model's square input. `fill` stretches, `cover` center-crops. */
 export type ResizeMode = 'fill' | 'cover';
 
@@ -22,6 +25,12 @@ export interface ModelManifest {
    * URL. For tfjs it points at `model.json`; for ONNX at the `.onnx` file.
    */
   readonly location: string;
+  /**
+   * Default: `onnxruntime` for `onnx`, `tfjs` for the tfjs formats. `onnxruntime` on a `tfjs-layers`
+   * model converts it to ONNX when it is loaded; the `.onnx` is kept in the model cache, keyed by the
+   * contents of model.json and its weight files, and reused by the next load.
+   */
+  readonly runtime?: ModelRuntime;
   /** Optional sha256 (hex) of the main model file, checked after a download. */
   readonly sha256?: string;
   readonly input: {

@@ -5,8 +5,9 @@
  * output, so jobs, replay and the classic protocol behave exactly as before.
  *
  * Entries live in the output bucket at `cache/<fingerprint>/<sha256>.json`, where the fingerprint
- * hashes what decides an answer: the model (id, its file's checksum or location, input size,
- * layout, resize, normalization, outputs, labels) and the decoder's version (`DECODE_VERSION`).
+ * hashes what decides an answer: the model (id, format and runtime, its file's checksum or location,
+ * input size, layout, resize, normalization, outputs, labels) and the decoder's version
+ * (`DECODE_VERSION`).
  * Change the model or the preprocessing and the fingerprint changes: no earlier answer is served.
  * A bounded map in memory answers repeats without a read; the bucket makes them survive restarts
  * and serves every web instance.
@@ -29,6 +30,7 @@ export function modelFingerprint(manifest: ModelManifest): string {
   const identity = {
     id: manifest.id,
     format: manifest.format,
+    runtime: manifest.runtime ?? null,
     model: manifest.sha256 ?? manifest.location,
     input: manifest.input,
     output: manifest.output,

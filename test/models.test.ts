@@ -36,12 +36,16 @@ const TOP1_FLOOR: Record<string, number> = {
   'mobilenet-v1-0.25-224-tfjs': 0.35,
   'mobilenet-v1-0.25-224-tfjs-graph': 0.35,
   'mobilenet-v2-int8-onnx': 0.55,
+  'mobilenet-v1-0.75-224-onnx': 0.65,
+  'mobilenet-v1-0.25-224-onnx': 0.35,
 };
 const EXPECTED_BACKEND: Record<string, RegExp> = {
   'mobilenet-v1-0.75-224-tfjs': /^tfjs-(wasm|node)$/,
   'mobilenet-v1-0.25-224-tfjs': /^tfjs-(wasm|node)$/,
   'mobilenet-v1-0.25-224-tfjs-graph': /^tfjs-(wasm|node)$/,
   'mobilenet-v2-int8-onnx': /^onnxruntime-node$/,
+  'mobilenet-v1-0.75-224-onnx': /^onnxruntime-node \(converted from tfjs\)$/,
+  'mobilenet-v1-0.25-224-onnx': /^onnxruntime-node \(converted from tfjs\)$/,
 };
 const ONNX_SHA256 = 'cc028fe6cae7bc11a4ff53cfc9b79c920e8be65ce33a904ec3e2a8f66d77f95f';
 const BATCH = 8;
@@ -196,7 +200,7 @@ test('softmax, topK and shortLabel', (t) => {
 
 // ---------------------------------------------------------------- manifests and registry
 
-test('registry: the four shared models with the README preprocessing', async (t) => {
+test('registry: the four shared models (and the two converted to ONNX) with the README preprocessing', async (t) => {
   t.is(DEFAULT_MODEL_ID, 'mobilenet-v2-int8-onnx');
   t.deepEqual([...BUILTIN_MODEL_IDS].sort(), Object.keys(TOP1_FLOOR).sort());
   const v1 = await builtinManifest('mobilenet-v1-0.75-224-tfjs');

@@ -6,7 +6,7 @@
  * work, the web tier drains, workers finish what they hold, the endpoint goes last.
  */
 import { Producer } from 'sqs-producer';
-import { fetchModel, resolveModel } from '../models/index.js';
+import { convertedOnnxModel, fetchModel, resolveModel } from '../models/index.js';
 import { createAwsClients, createControlClients, type AwsClients, type ControlClients } from '../pipeline/aws/clients.js';
 import { InstanceMetadata } from '../pipeline/aws/imds.js';
 import { ensureResources, type Resources } from '../pipeline/aws/resources.js';
@@ -77,7 +77,6 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
     const resources = await ensureResources(clients, config);
     const store = new Store(clients.s3, { input: config.names.inputBucket, output: config.names.outputBucket });
     log.info('resources ready', { inputBucket: config.names.inputBucket, outputBucket: config.names.outputBucket, requestQueue: resources.requestQueueUrl, endpoint: config.aws.sqsEndpoint ?? 'AWS' });
-    // Download the model once here (if it must be downloaded), not in every worker at once.
     await prefetchModel(config, clients);
     const workers = new WorkerPool({
       env: childEnv(config),
@@ -190,9 +189,11 @@ async function scalingController(config: Config, workers: WorkerPool, depth: () 
   return new ScalingController({ policy, actuator, depth, log, sampleEveryMs: Math.min(500, policy.periodSeconds * 1000), ...(leadership ? { leadership } : {}) });
 }
 
+/** Downloads (and, for a converted model, converts) the model once here, not in every worker at once. */
 async function prefetchModel(config: Config, clients: AwsClients): Promise<void> {
   const manifest = await resolveModel(config.model.source, { modelsDir: config.model.modelsDir });
-  await fetchModel(manifest, { cacheDir: config.model.cacheDir, s3: clients.s3 });
+  const local = await fetchModel(manifest, { cacheDir: config.model.cacheDir, s3: clients.s3 });
+  if (manifest.format === 'tfjs-layers' && manifest.runtime === 'onnxruntime') await convertedOnnxModel(manifest, local.path, { cacheDir: config.model.cacheDir });
 }
 
 async function requeueUnfinished(store: Store, clients: AwsClients, resources: Resources, log: Logger): Promise<void> {

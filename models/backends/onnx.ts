@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { ModelError, describeError } from '../errors.js';
+import { modelRuntime } from '../manifest.js';
 import { checkImages, toInputBuffer, toPredictions, warmUp } from '../processing.js';
 import type { Classifier, ModelManifest, Prediction, RgbImage } from '../types.js';
 
@@ -13,9 +14,13 @@ export interface OnnxOptions {
 /** How to get the files the CUDA execution provider needs (npm ci skips them by default). */
 export const CUDA_INSTALL_HINT = 'install ONNX Runtime\'s CUDA 12 files once: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install';
 
+/**
+ * `modelPath`: the `.onnx` file — the model's own, or the conversion of a `tfjs-layers` model whose
+ * manifest says `runtime: 'onnxruntime'`.
+ */
 export async function loadOnnxClassifier(manifest: ModelManifest, modelPath: string, options: OnnxOptions = {}): Promise<Classifier> {
-  if (manifest.format !== 'onnx') {
-    throw new ModelError('INVALID_OPTIONS', `onnx backend cannot run format '${manifest.format}'`, { id: manifest.id, format: manifest.format });
+  if (modelRuntime(manifest) !== 'onnxruntime') {
+    throw new ModelError('INVALID_OPTIONS', `onnx backend cannot run format '${manifest.format}' on runtime '${modelRuntime(manifest)}'`, { id: manifest.id, format: manifest.format });
   }
   const threads = options.threads ?? 1;
   const device = options.device ?? 'cpu';
@@ -124,7 +129,7 @@ function makeClassifier(manifest: ModelManifest, session: ort.InferenceSession, 
 
   return {
     manifest,
-    backend: 'onnxruntime-node',
+    backend: manifest.format === 'onnx' ? 'onnxruntime-node' : 'onnxruntime-node (converted from tfjs)',
     classify: async (images: readonly RgbImage[]): Promise<Prediction[]> => {
       if (disposed) throw new ModelError('DISPOSED', `classifier '${manifest.id}' was disposed`, { id: manifest.id });
       checkImages(manifest, images);

@@ -1,11 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ModelError, describeError } from '../errors.js';
-import { readJsonFile } from '../json-file.js';
 import { checkImages, toInputBuffer, toPredictions, warmUp } from '../processing.js';
-import { weightFiles } from '../source.js';
+import { readTfjsModel } from '../source.js';
 import type { Classifier, ModelManifest, Prediction, RgbImage } from '../types.js';
 
 export type TfjsRuntime = 'tfjs-node' | 'tfjs-wasm';
@@ -88,27 +86,13 @@ async function importTfjsNode(): Promise<boolean> {
 export function fileSystemHandler(modelJsonPath: string): tf.io.IOHandler {
   return {
     load: async () => {
-      const modelJson = (await readJsonFile(modelJsonPath, {
-        what: 'model file',
-        fail: (message, cause) => new ModelError('MODEL_LOAD_FAILED', message, { path: modelJsonPath }, { cause }),
-      })) as tf.io.ModelJSON;
-      const files = weightFiles(modelJson, modelJsonPath);
-      const dir = path.dirname(modelJsonPath);
-      return tf.io.getModelArtifactsForJSON(modelJson, async (weightsManifest) => {
-        const buffers = await Promise.all(files.map((f) => readModelFile(path.join(dir, f))));
-        const data = buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
-        return [tf.io.getWeightSpecs(weightsManifest), data];
-      });
+      const { modelJson, weights } = await readTfjsModel(modelJsonPath);
+      return tf.io.getModelArtifactsForJSON(modelJson as tf.io.ModelJSON, async (weightsManifest) => [
+        tf.io.getWeightSpecs(weightsManifest),
+        weights.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer),
+      ]);
     },
   };
-}
-
-async function readModelFile(file: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (error) {
-    throw new ModelError('MODEL_LOAD_FAILED', `cannot read model file ${file}: ${describeError(error)}`, { path: file }, { cause: error });
-  }
 }
 
 type Runner = (input: tf.Tensor4D) => tf.Tensor;

@@ -71,10 +71,15 @@ export interface BurstResult {
   readonly serviceCpuMsPerImage: number;
   /** The same, split between the web tier, the embedded endpoint (the stand-in for AWS) and the workers. */
   readonly cpuMsPerImageByRole: Readonly<Record<Role, number>>;
+  /** Each photo's label, in the order of `photos` (undefined where it was not answered). */
+  readonly labels: readonly (string | undefined)[];
+  /** Answers that came from the result cache. */
+  readonly cached: number;
 }
 
 interface ApiResult {
   readonly label: string;
+  readonly cachedFrom?: string;
   readonly top5: readonly { index: number }[];
   readonly timings: Record<string, number>;
 }
@@ -84,6 +89,7 @@ export async function burst(service: RunningService, photos: readonly Photo[], c
   const bodies = await Promise.all(photos.map((p) => readFile(p.path)));
   const latencies: number[] = [];
   const results: (ApiResult & { classIndex: number })[] = [];
+  const labels: (string | undefined)[] = photos.map(() => undefined);
   const before = treeCpuMs(service.pid);
   const started = performance.now();
   let next = 0;
@@ -97,7 +103,10 @@ export async function burst(service: RunningService, photos: readonly Photo[], c
         const response = await fetch(`${service.url}/api/v1/classify`, { method: 'POST', body: form });
         const json = (await response.json()) as { results?: ApiResult[] };
         latencies.push(performance.now() - sent);
-        if (response.ok && json.results?.[0]) results.push({ ...json.results[0], classIndex: photos[i]!.classIndex });
+        if (response.ok && json.results?.[0]) {
+          results.push({ ...json.results[0], classIndex: photos[i]!.classIndex });
+          labels[i] = json.results[0].label;
+        }
       }
     }),
   );
@@ -119,5 +128,25 @@ export async function burst(service: RunningService, photos: readonly Photo[], c
     stages,
     serviceCpuMsPerImage: cpu / photos.length,
     cpuMsPerImageByRole: { web: byRole.web / photos.length, endpoint: byRole.endpoint / photos.length, workers: byRole.workers / photos.length },
+    labels,
+    cached: results.filter((r) => r.timings.cacheLookup !== undefined && r.timings.infer === undefined).length,
   };
+}
+
+/**
+ * `npm run workload` against the service, as a user runs it (a child process: the classic
+ * generator is the web tier's client, not a part of it): 100 concurrent `POST /` uploads.
+ */
+export async function classicWorkload(service: RunningService, dir: string, count: number, concurrency: number): Promise<{ meanMs: number; p50Ms: number; p95Ms: number; ok: number; sent: number }> {
+  const json = join(await mkdtemp(join(tmpdir(), 'eir-workload-')), 'report.json');
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', './scripts/lib/preload.mjs', 'scripts/workload.ts', '--url', service.url, '--dir', dir, '--count', String(count), '--concurrency', String(concurrency), '--json', json], {
+      cwd: projectRoot,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    child.once('exit', (code) => (code === 0 || code === 1 ? resolve() : reject(new BenchError('BENCH_FAILED', `the workload generator exited with code ${code}`))));
+  });
+  const { summary } = JSON.parse(await readFile(json, 'utf8')) as { summary: { latencyMs?: Distribution; answered: number; sent: number; rightOwner: number } };
+  if (!summary.latencyMs) throw new BenchError('BENCH_FAILED', 'the workload generator got no answer');
+  return { meanMs: summary.latencyMs.mean, p50Ms: summary.latencyMs.p50, p95Ms: summary.latencyMs.p95, ok: summary.rightOwner, sent: summary.sent };
 }

@@ -12,10 +12,10 @@ import { parseArgs } from 'node:util';
 import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../../models/index.js';
 import { loadConfig, projectRoot } from '../config.js';
 import { benchModel, type ModelBench } from './models.js';
-import { readPhotos } from './photos.js';
+import { readPhotos, SAMPLE_DIR } from './photos.js';
 import { measureCalls, type CallCost } from './calls.js';
 import { startCheckoutEndpoint, startOwnEndpoint } from './endpoints.js';
-import { burst, startServiceProcess, type BurstResult } from './pipeline.js';
+import { burst, classicWorkload, startServiceProcess, type BurstResult } from './pipeline.js';
 import { pidsOf } from './proc.js';
 import { freePorts } from '../local/ports.js';
 
@@ -79,7 +79,9 @@ async function main(args: BenchArgs): Promise<void> {
     // Known ports: this process talks to the service's endpoint too, to measure the calls alone.
     const [port] = await freePorts(1);
     const ports = { EMBEDDED_PORT: String(port) };
-    const service = await startServiceProcess({ MODEL: model, WORKERS: workers, ...ports }, args['data-dir']);
+    // The throughput bursts go through the workers: the result cache is off (the same photos repeat).
+    const service = await startServiceProcess({ MODEL: model, WORKERS: workers, RESULT_CACHE: 'off', ...ports }, args['data-dir']);
+    const targets: string[] = [];
     try {
       await burst(service, photos.slice(0, 8), 8); // warm-up: connections, JIT, first batches
       const [endpointPid] = pidsOf(service.pid, 'endpoint');
@@ -125,9 +127,52 @@ async function main(args: BenchArgs): Promise<void> {
       out(`|---|${stages.map(() => '---').join('|')}|`);
       for (const r of rows) out(`| ${r.n} | ${stages.map((s) => ms(r.stages[s]!)).join(' | ')} |`);
       out(`\nRaw, this run: decode ${ms(raw.decodeMs)} ms/img, inference ${ms(raw.bestInferMs)} ms/img at batch ${raw.bestBatch} → ${(1000 / raw.bestInferMs).toFixed(1)} img/s per core (inference only).`);
+
+      const full = rows[rows.length - 1]!;
+      targets.push(`target lean workers: worker CPU per image ${ms(full.cpuMsPerImageByRole.workers)} ms = ${(full.cpuMsPerImageByRole.workers / perImageMs).toFixed(2)} × raw decode + inference ${ms(perImageMs)} ms (goal <= 1.15)`);
+      targets.push(`target lean web tier: web tier CPU per image ${ms(full.cpuMsPerImageByRole.web)} ms (goal <= 4 ms)`);
+      targets.push(`target one machine: a burst of ${full.n} at ${full.imagesPerSecond.toFixed(1)} images/s = ${(full.imagesPerSecond / ((cores * 1000) / perImageMs)).toFixed(2)} × the ideal ${((cores * 1000) / perImageMs).toFixed(1)} images/s (goal >= 0.5)`);
+
+      process.stderr.write('classic workload, workers warm...\n');
+      const warm = await classicWorkload(service, SAMPLE_DIR, photos.length, 100);
+      report.classicWarm = warm;
+      targets.push(`target classic, warm (${workers} workers): mean latency ${(warm.meanMs / 1000).toFixed(2)} s over ${warm.ok}/${warm.sent} uploads at 100 concurrent (goal <= 1.2 s)`);
     } finally {
       await service.stop();
     }
+
+    process.stderr.write('classic workload from zero workers (the local autoscaler)...\n');
+    const cold = await startServiceProcess({ MODEL: model, WORKERS: '', WORKERS_MIN: '0', WORKERS_MAX: String(cores), RESULT_CACHE: 'off' }, args['data-dir']);
+    try {
+      const fromZero = await classicWorkload(cold, SAMPLE_DIR, photos.length, 100);
+      report.classicFromZero = fromZero;
+      targets.push(`target classic, from zero workers: mean latency ${(fromZero.meanMs / 1000).toFixed(2)} s over ${fromZero.ok}/${fromZero.sent} uploads at 100 concurrent (goal <= 2.5 s)`);
+    } finally {
+      await cold.stop();
+    }
+
+    process.stderr.write('the same photos twice, the result cache on (the default)...\n');
+    const cached = await startServiceProcess({ MODEL: model, WORKERS: workers }, args['data-dir']);
+    try {
+      await burst(cached, photos.slice(0, 8).map((p) => ({ ...p })), 8); // warm-up: connections, JIT (these 8 will be cache hits below)
+      const first = await burst(cached, photos.slice(8, 8 + n), n);
+      const second = await burst(cached, photos.slice(8, 8 + n), n);
+      const same = first.labels.every((label, i) => label !== undefined && label === second.labels[i]);
+      report.cache = { first, second };
+      out('\n## The result cache: the same photos twice\n');
+      out('| pass | answered | from the cache | makespan s | images/s | p50 ms | p95 ms | web CPU ms/img | endpoint CPU ms/img | workers CPU ms/img |');
+      out('|---|---|---|---|---|---|---|---|---|---|');
+      for (const [name, b] of [['first', first], ['second', second]] as const) {
+        const c = b.cpuMsPerImageByRole;
+        out(`| ${name} | ${b.ok} | ${b.cached} | ${(b.makespanMs / 1000).toFixed(2)} | ${b.imagesPerSecond.toFixed(1)} | ${b.latency?.p50.toFixed(0)} | ${b.latency?.p95.toFixed(0)} | ${ms(c.web)} | ${ms(c.endpoint)} | ${ms(c.workers)} |`);
+      }
+      targets.push(`target result cache: second pass ${second.imagesPerSecond.toFixed(1)} images/s = ${(second.imagesPerSecond / first.imagesPerSecond).toFixed(2)} × the first pass's ${first.imagesPerSecond.toFixed(1)} (goal >= 5), labels identical: ${same ? 'yes' : 'NO'} (${second.cached}/${second.n} from the cache)`);
+    } finally {
+      await cached.stop();
+    }
+    report.targets = targets;
+    out('\n## Targets (both sides of every ratio measured in this run)\n');
+    for (const line of targets) out(line);
   }
 
   const dir = join(projectRoot, 'bench-results');
