@@ -21,6 +21,7 @@ export const HTTP_STATUS = {
   BAD_FILE_NAME: 400,
   BAD_MULTIPART: 400,
   BAD_JOB_ID: 400,
+  BAD_PARAMETER: 400,
   BAD_REQUEST: 400,
   UNAUTHORIZED: 401,
   NOT_FOUND: 404,
@@ -42,6 +43,7 @@ export const HTTP_STATUS = {
   STORAGE_UNAVAILABLE: 503,
   QUEUE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
+  OVERLOADED: 503,
   NOT_READY: 503,
   TIMEOUT: 504,
 } as const satisfies Record<ErrorCode | ImageErrorCode | string, number>;
@@ -60,8 +62,13 @@ export class HttpError extends ServiceError<HttpErrorCode> {
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof PipelineError) {
-    const { requestId, location } = err.context;
-    return new HttpError(err.code, err.message, { stage: err.stage, ...(requestId === undefined ? {} : { requestId }), ...(location === undefined ? {} : { location }) });
+    const { requestId, location, retryAfterSeconds } = err.context;
+    return new HttpError(err.code, err.message, {
+      stage: err.stage,
+      ...(requestId === undefined ? {} : { requestId }),
+      ...(location === undefined ? {} : { location }),
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+    });
   }
   if (err instanceof ImageError) return new HttpError(err.code, err.message, err.context);
   const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode;
@@ -75,7 +82,11 @@ export function errorBody(error: HttpError): { error: { code: HttpErrorCode; mes
   return { error: { code: error.code, message: error.message, ...error.context } };
 }
 
-export function errorMiddleware(log: Logger): Middleware {
+/**
+ * Every error becomes its JSON answer (with `Retry-After` when the error says when to come back),
+ * is counted by code (`onError`) and logged with the request's id when it has one.
+ */
+export function errorMiddleware(log: Logger, onError?: (code: HttpErrorCode) => void): Middleware {
   return async (ctx, next) => {
     try {
       await next();
@@ -85,9 +96,13 @@ export function errorMiddleware(log: Logger): Middleware {
     } catch (err) {
       const http = toHttpError(err);
       const level = http.status >= 500 ? 'error' : 'info';
-      log[level]('request failed', { method: ctx.method, path: ctx.path, status: http.status, code: http.code, error: err });
+      const { requestId } = http.context;
+      log[level]('request failed', { method: ctx.method, path: ctx.path, status: http.status, code: http.code, ...(requestId === undefined ? {} : { requestId }), error: err });
+      onError?.(http.code);
       ctx.status = http.status;
       ctx.type = 'application/json';
+      const retryAfter = http.context.retryAfterSeconds;
+      if (typeof retryAfter === 'number') ctx.set('Retry-After', String(retryAfter));
       ctx.body = errorBody(http);
       await drainRequest(ctx.req);
     }

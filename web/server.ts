@@ -1,16 +1,18 @@
 /**
  * The web tier's HTTP server as a running thing: the Koa app on its port, and a `stop` that loses
- * nothing it can keep — no new connections; requests still uploading, storing or waiting get 5 s to
- * finish normally; then those still waiting get their job id (202, or 503 on the classic route);
- * then the submitter stops (its response queue goes).
+ * nothing it can keep — no new connections, the live view's event streams end; requests still
+ * uploading, storing or waiting get 5 s to finish normally; then those still waiting get their job
+ * id (202, or 503 on the classic route); then the submitter stops (its response queue goes).
  */
 import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../pipeline/config.js';
 import type { Logger } from '../pipeline/log.js';
+import type { Store } from '../pipeline/store.js';
 import type { Submitter } from '../pipeline/submitter.js';
 import type { ServiceStatus } from '../scaling/index.js';
-import { createApp } from './app.js';
+import { createApp, type WebMetricsPort } from './app.js';
+import { LiveStatus } from './live.js';
 
 export interface WebServer {
   readonly url: string;
@@ -18,8 +20,19 @@ export interface WebServer {
   stop(): Promise<void>;
 }
 
-export async function startWebServer(config: Config, submitter: Submitter, status: () => Promise<ServiceStatus>, log: Logger): Promise<WebServer> {
-  const app = createApp({ submitter, limits: config.limits, log: log.child('http'), status });
+/** What the web tier serves from: the one door into the pipeline, and the service's store, status and metrics. */
+export interface WebServerDeps {
+  readonly submitter: Submitter;
+  /** The page reads recent results and the inputs behind thumbnails through it. */
+  readonly store: Store;
+  readonly status: () => Promise<ServiceStatus>;
+  readonly metrics?: WebMetricsPort;
+}
+
+export async function startWebServer(config: Config, deps: WebServerDeps, log: Logger): Promise<WebServer> {
+  const { submitter, store, status, metrics } = deps;
+  const live = new LiveStatus(status, log.child('live'));
+  const app = createApp({ submitter, store, limits: config.limits, auth: config.auth, log: log.child('http'), status, live, ...(metrics ? { metrics } : {}) });
   const server = app.listen({ host: config.http.host, port: config.http.port });
   let inFlight = 0;
   server.on('request', (_req, res: ServerResponse) => {
@@ -35,7 +48,8 @@ export async function startWebServer(config: Config, submitter: Submitter, statu
   server.requestTimeout = config.limits.requestTimeoutMs + 30_000;
   const { address, port } = server.address() as AddressInfo;
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
-  log.info('web tier listening', { url });
+  log.info('web tier listening', { url, apiKeys: config.auth.apiKeys.length > 0 ? 'required' : 'off' });
+  live.start();
 
   let stopping: Promise<void> | undefined;
   return {
@@ -44,6 +58,7 @@ export async function startWebServer(config: Config, submitter: Submitter, statu
     stop() {
       stopping ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        live.stop();
         server.closeIdleConnections();
         await until(() => inFlight === 0, 5_000);
         submitter.releaseWaiting();

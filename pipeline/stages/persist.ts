@@ -44,7 +44,9 @@ export function persist(store: Store, classifier: Pick<Classifier, 'manifest' | 
       }
       const result = toResult(job, classifier);
       await attempt(() => store.putResult(result, job.protocol ?? 'classic'));
-      return { ...job, result, timings: { ...job.timings, persist: roundMs(performance.now() - started) } };
+      // The stored record cannot know how long storing it took; the answer can.
+      const timings = { ...job.timings, persist: roundMs(performance.now() - started) };
+      return { ...job, result: { ...result, timings }, timings };
     } catch (err) {
       return { ...job, failure: asPipelineError(err, 'persist', { requestId: job.request.requestId, key: job.request.key }, 'STORAGE_UNAVAILABLE') };
     }

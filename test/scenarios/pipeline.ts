@@ -2,18 +2,23 @@
  * End to end through the real HTTP server, the real endpoint, real worker processes, the real
  * default model and real ImageNet photos. Registered by `e2e.test.ts` (embedded endpoint) and
  * `external-endpoint.test.ts` (an endpoint reached only through the standard AWS variables).
+ * Every answer is also checked against the service's OpenAPI document: its status documented for
+ * the route, its content type, and its body against the schema.
  */
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import sharp from 'sharp';
 import { DEFAULT_MODEL_ID, loadClassifier, type Classifier } from '../../models/index.js';
 import { childEnv, projectRoot } from '../../pipeline/config.js';
 import { resultKey } from '../../pipeline/keys.js';
 import { decodeImage } from '../../pipeline/images.js';
 import type { Service } from '../../web/service.js';
 import { readGroundTruth, type GroundTruth } from '../helpers/model-fixtures.js';
+import { answerOf, OpenApiChecker, type Answer } from '../helpers/openapi.js';
 import { mapLimit, postClassic, postForm, shortLabel } from '../helpers/service.js';
 
 const run = promisify(execFile);
@@ -27,12 +32,26 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
   let service: Service;
   let url: string;
   let photos: GroundTruth[];
+  let api: OpenApiChecker;
 
   test.before(async () => {
     photos = await readGroundTruth();
     service = await start();
     url = service.web.url;
+    api = await OpenApiChecker.load(url);
   });
+
+  /** The answer is what the OpenAPI document says `method path` answers. */
+  function documented(t: ExecutionContext, method: 'get' | 'post', path: string, answer: Answer, what = ''): void {
+    t.deepEqual(api.problems(method, path, answer), [], `${method.toUpperCase()} ${path} ${what}`);
+  }
+
+  /** `fetch`, its answer read and checked against the document. */
+  async function call(t: ExecutionContext, method: 'get' | 'post', path: string, url: string, init: RequestInit = {}): Promise<Answer & { json: any }> {
+    const answer = await answerOf(await fetch(url, { method: method.toUpperCase(), ...init }));
+    documented(t, method, path, answer);
+    return { ...answer, json: answer.contentType.startsWith('application/json') ? JSON.parse(answer.body) : undefined };
+  }
 
   test.after.always(async () => {
     await service?.stop();
@@ -52,6 +71,7 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
       const name = photo.file.replace(/\.JPEG$/, '');
       t.is(answer.status, 200, answer.body);
       t.regex(answer.type, /^text\/plain/);
+      documented(t, 'post', '/', { status: answer.status, contentType: answer.type, body: answer.body }, photo.file);
       const [answeredName, label] = answer.body.split(',');
       t.is(answeredName, name);
       t.truthy(label);
@@ -84,6 +104,7 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
     for (const [i, answer] of answers.entries()) {
       t.is(answer.status, 200, answer.body);
       t.is(answer.body, `${names[i]},${reference[i]}`, `upload ${i} (${sample[i]!.file})`);
+      documented(t, 'post', '/', { status: answer.status, contentType: answer.type, body: answer.body }, names[i]);
     }
     const stored = await mapLimit(names, 10, (name) => getText(service.config.names.outputBucket, name));
     t.deepEqual(stored, answers.map((a) => a.body));
@@ -91,10 +112,10 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
 
   test(`${mode}: JSON API: several images in one multipart request`, async (t) => {
     const [a, b] = [photos[10]!, photos[20]!];
-    const { status, json } = await postForm(url, '/api/v1/classify', [
-      { field: 'images', name: a.file, bytes: await readFile(a.path) },
-      { field: 'images', name: b.file, bytes: await readFile(b.path) },
-    ]);
+    const body = new FormData();
+    // Bytes of their own, so that the images go through a worker rather than the result cache.
+    for (const photo of [a, b]) body.append('images', new Blob([withComment(await readFile(photo.path), randomUUID())]), photo.file);
+    const { status, json } = await call(t, 'post', '/api/v1/classify', `${url}/api/v1/classify`, { body });
     t.is(status, 200, JSON.stringify(json));
     t.is(json.results.length, 2);
     for (const [i, photo] of [a, b].entries()) {
@@ -116,13 +137,12 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
 
   test(`${mode}: JSON API: a raw image body`, async (t) => {
     const photo = photos[30]!;
-    const response = await fetch(`${url}/api/v1/classify?name=${encodeURIComponent('../../etc/passwd.jpg')}`, {
-      method: 'POST',
+    const response = await call(t, 'post', '/api/v1/classify', `${url}/api/v1/classify?name=${encodeURIComponent('../../etc/passwd.jpg')}`, {
       headers: { 'content-type': 'image/jpeg' },
       body: await readFile(photo.path),
     });
     t.is(response.status, 200);
-    const json = (await response.json()) as { results: { file: string; label: string; id: string }[] };
+    const json = response.json as { results: { file: string; label: string; id: string }[] };
     t.is(json.results[0]!.file, 'passwd.jpg'); // never a client path
     const input = await service.clients.s3.send(new HeadObjectCommand({ Bucket: service.config.names.inputBucket, Key: `${json.results[0]!.id}/passwd.jpg` }));
     t.is(input.ContentType, 'image/jpeg');
@@ -142,16 +162,26 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
       { what: 'unknown route', status: 404, code: 'NOT_FOUND', send: () => fetch(`${url}/nope`) },
     ];
     for (const c of cases) {
-      const response = await c.send();
-      t.is(response.status, c.status, c.what);
-      t.regex(response.headers.get('content-type') ?? '', /application\/json/, c.what);
-      const body = (await response.json()) as { error: { code: string; message: string } };
+      const answer = await answerOf(await c.send());
+      t.is(answer.status, c.status, c.what);
+      t.regex(answer.contentType, /application\/json/, c.what);
+      const body = JSON.parse(answer.body) as { error: { code: string; message: string } };
       t.is(body.error.code, c.code, `${c.what}: ${body.error.message}`);
       t.true(body.error.message.length > 10, c.what);
+      // An unknown route has no operation: its body is still the one error shape.
+      if (c.code === 'NOT_FOUND') t.true(api.validator('components', 'schemas', 'Error')(body), c.what);
+      else documented(t, 'post', c.what === 'empty body' ? '/api/v1/classify' : '/', answer, c.what);
     }
     const after = await postClassic(url, photos[41]!.path, photos[41]!.file);
     t.is(after.status, 200);
   });
+
+  /** The same JPEG (same pixels) with a comment segment after its start marker: other bytes, another hash. */
+  function withComment(jpeg: Buffer, comment: string): Buffer {
+    const text = Buffer.from(comment, 'latin1');
+    const segment = Buffer.concat([Buffer.from([0xff, 0xfe, (text.length + 2) >> 8, (text.length + 2) & 0xff]), text]);
+    return Buffer.concat([jpeg.subarray(0, 2), segment, jpeg.subarray(2)]);
+  }
 
   function form(field: string, name: string, bytes: Buffer): FormData {
     const data = new FormData();
@@ -159,18 +189,78 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
     return data;
   }
 
+  test(`${mode}: jobs, thumbnails, recent results, the page and the document answer as documented`, async (t) => {
+    const photo = photos[60]!;
+    const body = new FormData();
+    body.append('image', new Blob([await readFile(photo.path)]), photo.file);
+    const classified = await call(t, 'post', '/api/v1/classify', `${url}/api/v1/classify`, { body });
+    const id: string = classified.json.results[0].id;
+
+    const job = await call(t, 'get', '/api/v1/jobs/{id}', `${url}/api/v1/jobs/${id}`);
+    t.is(job.json.status, 'done');
+    t.is(job.json.result.label, classified.json.results[0].label);
+    t.is((await call(t, 'get', '/api/v1/jobs/{id}', `${url}/api/v1/jobs/${randomUUID()}`)).json.error.code, 'NO_SUCH_JOB');
+    t.is((await call(t, 'get', '/api/v1/jobs/{id}', `${url}/api/v1/jobs/not-a-job`)).json.error.code, 'BAD_JOB_ID');
+
+    const thumbnail = await fetch(`${url}/api/v1/jobs/${id}/thumbnail`);
+    const jpeg = Buffer.from(await thumbnail.arrayBuffer());
+    documented(t, 'get', '/api/v1/jobs/{id}/thumbnail', { status: thumbnail.status, contentType: thumbnail.headers.get('content-type') ?? '', body: '' });
+    t.is(thumbnail.status, 200);
+    t.deepEqual([...jpeg.subarray(0, 3)], [0xff, 0xd8, 0xff], 'a JPEG');
+    t.deepEqual(await sharp(jpeg).metadata().then((m) => [m.width, m.height]), [192, 192]);
+    t.is((await call(t, 'get', '/api/v1/jobs/{id}/thumbnail', `${url}/api/v1/jobs/${randomUUID()}/thumbnail`)).status, 404);
+
+    const recent = await call(t, 'get', '/api/v1/results', `${url}/api/v1/results?limit=5`);
+    t.true(recent.json.results.length <= 5);
+    t.truthy(recent.json.results.find((r: { id: string }) => r.id === id), 'the new result is among the most recent');
+    t.is((await call(t, 'get', '/api/v1/results', `${url}/api/v1/results?limit=0`)).json.error.code, 'BAD_PARAMETER');
+
+    const page = await call(t, 'get', '/', `${url}/`);
+    t.regex(page.body, /<title>Image recognition<\/title>/);
+    const css = await call(t, 'get', '/assets/{name}', `${url}/assets/app.css`);
+    t.regex(css.contentType, /^text\/css/);
+    t.is((await call(t, 'get', '/assets/{name}', `${url}/assets/..%2Fapp.ts`)).status, 404);
+    t.is((await call(t, 'get', '/api/v1/openapi.json', `${url}/api/v1/openapi.json`)).json.openapi, '3.1.0');
+
+    // The event stream: its hello (and any status event within 3 s) against the document's schemas.
+    const abort = new AbortController();
+    const events = await fetch(`${url}/api/v1/events`, { signal: abort.signal });
+    documented(t, 'get', '/api/v1/events', { status: events.status, contentType: events.headers.get('content-type') ?? '', body: '' });
+    const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    const deadline = setTimeout(() => abort.abort(), 3_000);
+    try {
+      for (;;) text += (await reader.read()).value ?? '';
+    } catch {
+      // aborted after 3 s
+    } finally {
+      clearTimeout(deadline);
+    }
+    const frames = text.split('\n\n').filter((f) => f.startsWith('event: '));
+    t.regex(frames[0] ?? '', /^event: hello\n/);
+    let statuses = 0;
+    for (const frame of frames) {
+      const [, name, data] = /^event: (\w+)\ndata: (.*)$/s.exec(frame) ?? [];
+      const schema = name === 'hello' ? 'HelloEvent' : 'StatusEvent';
+      const validate = api.validator('components', 'schemas', schema);
+      t.true(validate(JSON.parse(data ?? 'null')), `${name}: ${JSON.stringify(validate.errors)}`);
+      if (name === 'status') statuses++;
+    }
+    t.true(statuses > 0 || /"status":\{/.test(frames[0] ?? ''), 'the status came, in the hello or an event');
+  });
+
   test(`${mode}: every process runs on Node.js 24 or newer: this one, the web tier and each worker`, async (t) => {
     const major = (version: string) => Number(/^v(\d+)\./.exec(version)?.[1]);
     t.true(major(process.version) >= 24, process.version);
-    const status = (await (await fetch(`${url}/api/v1/status`)).json()) as { runtime: { node: string; workers: string[] } };
+    const status = (await call(t, 'get', '/api/v1/status', `${url}/api/v1/status`)).json as { runtime: { node: string; workers: string[] } };
     t.true(major(status.runtime.node) >= 24, status.runtime.node);
     t.is(status.runtime.workers.length, 2);
     for (const version of status.runtime.workers) t.true(major(version) >= 24, version);
   });
 
   test(`${mode}: health and readiness`, async (t) => {
-    t.deepEqual(await (await fetch(`${url}/healthz`)).json(), { status: 'ok' });
-    const ready = await fetch(`${url}/readyz`);
+    t.deepEqual((await call(t, 'get', '/healthz', `${url}/healthz`)).json, { status: 'ok' });
+    const ready = await call(t, 'get', '/readyz', `${url}/readyz`);
     t.is(ready.status, 200);
   });
 

@@ -1,0 +1,394 @@
+/**
+ * The OpenAPI 3.1 document of the HTTP API, `GET /api/v1/openapi.json`: every route, request body
+ * and error code, built for the running configuration (with API_KEYS set it says which routes need
+ * a key). Error responses are generated from `HTTP_STATUS`, so a code and its status cannot drift
+ * apart: each operation names the codes it can answer, each is put under its status from the table,
+ * and a code of the table that no operation names (a new one) is listed on every operation.
+ * Schemas are JSON Schema 2020-12; the end-to-end scenarios check real answers against them.
+ */
+import { DECISION_RULES } from '../scaling/core/decide.js';
+import type { Config } from '../pipeline/config.js';
+import type { ErrorCode, Stage } from '../pipeline/errors.js';
+import type { Timings } from '../pipeline/messages.js';
+import { isOpen, ASSETS_PREFIX, type AuthOptions } from './auth.js';
+import { HTTP_STATUS, type HttpErrorCode } from './errors.js';
+import { MAX_RECENT } from './recent.js';
+
+type Schema = Record<string, unknown>;
+
+/** The limits the document states. */
+type DocumentedLimits = Pick<Config['limits'], 'maxUploadBytes' | 'maxFilesPerRequest' | 'requestTimeoutMs' | 'answerWaitMs'>;
+
+export const JOB_ID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const object = (properties: Record<string, Schema>, required = Object.keys(properties), extra: Schema = { additionalProperties: false }): Schema => ({
+  type: 'object',
+  properties,
+  required,
+  ...extra,
+});
+const integer = (minimum = 0): Schema => ({ type: 'integer', minimum });
+const str: Schema = { type: 'string' };
+const nullable = (schema: Schema): Schema => ({ oneOf: [schema, { type: 'null' }] });
+
+/** Every key of a union, listed once: a new member that is not listed here fails the type check. */
+const every = <K extends string>(keys: Record<K, true>): K[] => Object.keys(keys) as K[];
+
+const TIMING_STAGES = every<keyof Timings>({ upload: true, s3Put: true, enqueue: true, queueWait: true, s3Get: true, decode: true, infer: true, persist: true, respond: true, cacheLookup: true, total: true });
+/** What the pipeline can answer for an accepted image (and a job's failure). */
+const PIPELINE_CODES = every<ErrorCode>({
+  BAD_MESSAGE: true,
+  INPUT_MISSING: true,
+  UNDECODABLE_IMAGE: true,
+  MODEL_FAILED: true,
+  STORAGE_UNAVAILABLE: true,
+  QUEUE_UNAVAILABLE: true,
+  TIMEOUT: true,
+  SHUTTING_DOWN: true,
+  OVERLOADED: true,
+  DEAD_LETTER: true,
+});
+const STAGES = every<Stage>({ ingest: true, enqueue: true, consume: true, fetch: true, decode: true, classify: true, persist: true, respond: true, answer: true });
+
+const SCHEMAS: Record<string, Schema> = {
+  ErrorCode: {
+    description: 'Every error code of the API; its HTTP status is in `x-status`.',
+    type: 'string',
+    enum: Object.keys(HTTP_STATUS),
+    'x-status': HTTP_STATUS,
+  },
+  ErrorDetail: object(
+    {
+      code: ref('ErrorCode'),
+      message: { ...str, description: 'What went wrong, in words.' },
+      requestId: { ...str, pattern: JOB_ID_PATTERN, description: 'The job the error belongs to, when one was created.' },
+      location: { ...str, description: 'Where the job can be read (`GET` it).' },
+      stage: { type: 'string', enum: STAGES, description: 'The pipeline stage that failed.' },
+      file: { ...str, description: "The client's file name." },
+    },
+    ['code', 'message'],
+    { additionalProperties: true, description: 'Code and message, and the context a client may see.' },
+  ),
+  Error: object({ error: ref('ErrorDetail') }),
+  ClassScore: object({ label: str, score: { type: 'number', minimum: 0, maximum: 1 }, index: { type: 'integer', minimum: 0, maximum: 999 } }),
+  Timings: object(
+    Object.fromEntries(TIMING_STAGES.map((stage) => [stage, { type: 'number', minimum: 0 }])),
+    [],
+    { additionalProperties: false, description: 'Milliseconds per stage; absent stages did not run for this image.' },
+  ),
+  ImageAnswer: object(
+    {
+      id: { ...str, pattern: JOB_ID_PATTERN },
+      file: { ...str, description: "The client's file name, exactly as sent." },
+      label: { ...str, description: 'Short class name (the top-1 label before its first comma).' },
+      score: { type: 'number', minimum: 0, maximum: 1 },
+      top5: { type: 'array', items: ref('ClassScore'), minItems: 1, maxItems: 5 },
+      model: str,
+      timings: ref('Timings'),
+      cachedFrom: { ...str, pattern: JOB_ID_PATTERN, description: 'Answered from the result cache: the same bytes were classified by this model, with this preprocessing, as this earlier request.' },
+    },
+    ['id', 'file', 'label', 'score', 'top5', 'model', 'timings'],
+  ),
+  PendingEntry: object({ id: { ...str, pattern: JOB_ID_PATTERN }, file: str, status: { const: 'pending' }, location: str }),
+  FailedEntry: object({ file: str, error: ref('ErrorDetail') }),
+  ClassifyResponse: object({
+    results: { type: 'array', minItems: 1, items: { anyOf: [ref('ImageAnswer'), ref('PendingEntry'), ref('FailedEntry')] }, description: 'One entry per image, in the order sent.' },
+  }),
+  AnswerError: object({ code: { type: 'string', enum: [...PIPELINE_CODES] }, message: str, stage: { type: 'string', enum: STAGES } }),
+  Job: {
+    oneOf: [
+      object({ id: { ...str, pattern: JOB_ID_PATTERN }, status: { const: 'pending' }, file: str }),
+      object({ id: { ...str, pattern: JOB_ID_PATTERN }, status: { const: 'done' }, result: ref('ImageAnswer') }),
+      object({ id: { ...str, pattern: JOB_ID_PATTERN }, status: { const: 'failed' }, file: str, error: ref('AnswerError') }),
+    ],
+  },
+  RecentResult: {
+    oneOf: [
+      object({ id: str, file: str, completedAt: { ...str, format: 'date-time' }, thumbnail: str, status: { const: 'done' }, label: str, score: { type: 'number' }, model: str }),
+      object({ id: str, file: str, completedAt: { ...str, format: 'date-time' }, thumbnail: str, status: { const: 'failed' }, error: object({ code: str, message: str }) }),
+    ],
+  },
+  RecentResults: object({ results: { type: 'array', items: ref('RecentResult'), description: 'Newest first.' } }),
+  DecisionRecord: object(
+    {
+      at: { ...str, format: 'date-time' },
+      t: { type: 'number', description: 'Epoch seconds.' },
+      inputs: object(
+        Object.fromEntries(['visible', 'inFlight', 'running', 'desired'].map((k) => [k, integer()]).concat(
+          ['lastScaleOut', 'lastScaleIn', 'idleSince', 'backlogSince'].map((k) => [k, nullable({ type: 'number' })]),
+        )),
+        undefined,
+        { additionalProperties: true },
+      ),
+      from: integer(),
+      to: integer(),
+      action: { enum: ['scale-out', 'scale-in'] },
+      rule: { enum: [...DECISION_RULES] },
+      reason: { ...str, description: 'One sentence with the numbers behind the decision.' },
+      resize: object({ state: { enum: ['pending', 'done', 'failed', 'superseded'] }, attempts: integer() }, ['state', 'attempts'], { additionalProperties: true }),
+    },
+    undefined,
+    { additionalProperties: true },
+  ),
+  ServiceStatus: object(
+    {
+      queue: object({ visible: integer(), inFlight: integer(), sampledAt: nullable({ ...str, format: 'date-time' }) }, ['visible', 'inFlight'], { additionalProperties: true }),
+      workers: object({ desired: integer(), running: integer() }, undefined, { additionalProperties: true }),
+      policy: object({ minCapacity: integer(), maxCapacity: integer(), periodSeconds: { type: 'number' }, targetBacklogPerInstance: { type: 'number' } }, undefined, { additionalProperties: true }),
+      decisions: { type: 'array', items: ref('DecisionRecord'), description: 'Decisions that changed the desired count, oldest first.' },
+      controller: object({ actuator: str, role: { enum: ['leader', 'standby'] } }, undefined, { additionalProperties: true }),
+      runtime: object({ node: str, workers: { type: 'array', items: str } }, undefined, { additionalProperties: true }),
+    },
+    ['queue', 'workers', 'decisions', 'runtime'],
+    { additionalProperties: true, description: 'Queue depth, workers, the autoscaler (absent with a fixed pool) and its recent decisions, the runtime.' },
+  ),
+  LiveSample: object({ t: { type: 'number', description: 'Epoch milliseconds.' }, visible: integer(), inFlight: integer(), desired: integer(), running: integer() }),
+  HelloEvent: object({ periodMs: integer(1), history: { type: 'array', items: ref('LiveSample') }, status: nullable(ref('ServiceStatus')) }, undefined, {
+    additionalProperties: false,
+    description: 'The data of the `hello` event, sent once on connect: the last minutes of samples and the last status.',
+  }),
+  StatusEvent: object({ t: { type: 'number', description: 'Epoch milliseconds.' }, status: ref('ServiceStatus') }, undefined, {
+    additionalProperties: false,
+    description: 'The data of a `status` event, sent when the status changed (read every second).',
+  }),
+  Health: object({ status: { const: 'ok' } }),
+  Ready: object({ status: { const: 'ready' } }),
+};
+
+/** The codes of an upload refused before anything is stored (`uploads.ts`). */
+const UPLOAD_CODES = ['NO_FILE', 'EMPTY_FILE', 'BAD_FILE_NAME', 'BAD_MULTIPART', 'TOO_LARGE', 'TOO_MANY_FILES', 'NOT_AN_IMAGE', 'UNSUPPORTED_IMAGE_TYPE', 'UNSUPPORTED_MEDIA_TYPE', 'IMAGE_TOO_LARGE'] as const;
+
+/** Every operation can answer these. */
+const COMMON_CODES: readonly HttpErrorCode[] = ['BAD_REQUEST', 'INTERNAL'];
+
+/** Answered for a request no operation takes (documented in `info`, not per operation). */
+const ROUTING_CODES: readonly HttpErrorCode[] = ['NOT_FOUND', 'METHOD_NOT_ALLOWED'];
+
+interface Operation {
+  readonly method: 'get' | 'post';
+  readonly path: string;
+  readonly summary: string;
+  readonly description?: string;
+  readonly parameters?: readonly Schema[];
+  readonly requestBody?: Schema;
+  /** Successful answers: status → response object. */
+  readonly ok: Record<number, Schema>;
+  readonly codes: readonly HttpErrorCode[];
+}
+
+const json = (schema: Schema, description: string, headers?: Schema): Schema => ({ description, ...(headers ? { headers } : {}), content: { 'application/json': { schema } } });
+const jobId: Schema = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: JOB_ID_PATTERN }, description: 'The job (request) id.' };
+const binary = (type: string): Schema => ({ type: 'string', contentMediaType: type });
+
+function operations(limits: DocumentedLimits, assets: readonly string[]): Operation[] {
+  const sizes = `At most ${limits.maxUploadBytes} bytes per file and ${limits.maxFilesPerRequest} files per request.`;
+  return [
+    {
+      method: 'get',
+      path: '/',
+      summary: 'The page: upload images, see their results, the live view of the service and recent results',
+      ok: { 200: { description: 'The page (HTML).', content: { 'text/html': { schema: str } } } },
+      codes: [],
+    },
+    {
+      method: 'get',
+      path: `${ASSETS_PREFIX}{name}`,
+      summary: "One of the page's files (CSS, JS modules, icon)",
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string', enum: [...assets] } }],
+      ok: {
+        200: { description: 'The file.', content: { 'text/css': { schema: str }, 'text/javascript': { schema: str }, 'image/svg+xml': { schema: str } } },
+        304: { description: 'Not modified (`If-None-Match` named the current ETag).' },
+      },
+      codes: ['NOT_FOUND'],
+    },
+    {
+      method: 'post',
+      path: '/',
+      summary: "The classic protocol: one image in the form field `myfile`, answered `<name>,<label>`",
+      description: `Waits for the answer up to REQUEST_TIMEOUT_MS (${limits.requestTimeoutMs} ms). ${sizes}`,
+      requestBody: {
+        required: true,
+        content: { 'multipart/form-data': { schema: object({ myfile: binary('application/octet-stream') }, ['myfile'], { additionalProperties: true }) } },
+      },
+      ok: {
+        200: {
+          description: "`<name>,<label>`: the client's file name without its extension, exactly as sent, and the short class name.",
+          content: { 'text/plain': { schema: { type: 'string', pattern: ',' } } },
+        },
+      },
+      codes: [...UPLOAD_CODES, 'ONE_FILE_ONLY', ...PIPELINE_CODES],
+    },
+    {
+      method: 'post',
+      path: '/api/v1/classify',
+      summary: 'Classify one or more images',
+      description: `Multipart with one or more files (any field names), or a raw image body (\`?name=photo.jpg\` or \`X-File-Name\` names it). One failure among several images is reported in its entry; the request fails only when every image failed. ${sizes}`,
+      parameters: [
+        { name: 'name', in: 'query', required: false, schema: str, description: 'The file name of a raw body.' },
+        { name: 'X-File-Name', in: 'header', required: false, schema: str, description: 'The file name of a raw body (when `name` is absent).' },
+      ],
+      requestBody: {
+        required: true,
+        content: {
+          'multipart/form-data': { schema: { type: 'object', minProperties: 1, additionalProperties: { oneOf: [binary('application/octet-stream'), { type: 'array', items: binary('application/octet-stream') }] } } },
+          'image/*': { schema: binary('image/*') },
+          'application/octet-stream': { schema: binary('application/octet-stream') },
+        },
+      },
+      ok: {
+        200: json(ref('ClassifyResponse'), 'Every image answered (done or failed), in order.'),
+        202: json(ref('ClassifyResponse'), `At least one image still in work after ANSWER_WAIT_MS (${limits.answerWaitMs} ms): its entry is pending; follow its location.`, {
+          Location: { description: 'The job of the first pending image.', schema: str },
+        }),
+      },
+      codes: [...UPLOAD_CODES, ...PIPELINE_CODES],
+    },
+    {
+      method: 'get',
+      path: '/api/v1/jobs/{id}',
+      summary: "A job's status or result, from the buckets (survives a restart of the web tier)",
+      parameters: [jobId],
+      ok: { 200: json(ref('Job'), 'Pending, done (with the result) or failed (with the error).') },
+      codes: ['BAD_JOB_ID', 'NO_SUCH_JOB'],
+    },
+    {
+      method: 'get',
+      path: '/api/v1/jobs/{id}/thumbnail',
+      summary: "A small JPEG of the job's input image (center-cropped square)",
+      parameters: [jobId],
+      ok: { 200: { description: 'The thumbnail.', content: { 'image/jpeg': { schema: binary('image/jpeg') } } } },
+      codes: ['BAD_JOB_ID', 'NO_SUCH_JOB', 'UNDECODABLE_IMAGE'],
+    },
+    {
+      method: 'get',
+      path: '/api/v1/results',
+      summary: 'The most recent results (done or failed) from the output bucket, newest first',
+      parameters: [{ name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_RECENT, default: 20 } }],
+      ok: { 200: json(ref('RecentResults'), 'Newest first, each with the path of its thumbnail.') },
+      codes: ['BAD_PARAMETER'],
+    },
+    {
+      method: 'get',
+      path: '/api/v1/status',
+      summary: 'Queue depth, workers (desired, running), the autoscaler and its recent decisions with their reasons',
+      ok: { 200: json(ref('ServiceStatus'), 'The status document.') },
+      codes: [],
+    },
+    {
+      method: 'get',
+      path: '/api/v1/events',
+      summary: 'The live view as Server-Sent Events',
+      description:
+        'A `hello` event on connect (`HelloEvent`: the last minutes of samples and the status), then a `status` event (`StatusEvent`) each time the status document changes (it is read every second), and a `: keepalive` comment after 15 s of silence. With API_KEYS set, send the key in `Authorization` (the page reads the stream with `fetch`); it is never accepted in the query string.',
+      ok: { 200: { description: 'The event stream.', content: { 'text/event-stream': { schema: str } } } },
+      codes: ['SHUTTING_DOWN'],
+    },
+    {
+      method: 'get',
+      path: '/api/v1/openapi.json',
+      summary: 'This document',
+      ok: { 200: json({ type: 'object' }, 'The OpenAPI 3.1 document.') },
+      codes: [],
+    },
+    {
+      method: 'get',
+      path: '/metrics',
+      summary: 'The service’s numbers in Prometheus text format: this process’s and its worker processes’',
+      description:
+        'Images by outcome and model, HTTP errors by code, a histogram per pipeline stage, batch sizes, queue depth, workers desired and running, scaling decisions by rule, and each process’s own (CPU, memory, event loop).',
+      ok: { 200: { description: 'The metrics.', content: { 'text/plain': { schema: str } } } },
+      codes: [],
+    },
+    {
+      method: 'get',
+      path: '/healthz',
+      summary: 'The process is alive',
+      ok: { 200: json(ref('Health'), 'Alive.') },
+      codes: [],
+    },
+    {
+      method: 'get',
+      path: '/readyz',
+      summary: 'The request queue, this process’s response queue and both buckets answer',
+      ok: { 200: json(ref('Ready'), 'Ready.') },
+      codes: ['NOT_READY'],
+    },
+  ];
+}
+
+/** The error responses of `codes`, grouped by status (`HTTP_STATUS`). */
+function errorResponses(codes: readonly HttpErrorCode[]): Record<string, Schema> {
+  const byStatus = new Map<number, HttpErrorCode[]>();
+  for (const code of new Set(codes)) byStatus.set(HTTP_STATUS[code], [...(byStatus.get(HTTP_STATUS[code]) ?? []), code]);
+  const out: Record<string, Schema> = {};
+  for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
+    const headers =
+      status === 401
+        ? { 'WWW-Authenticate': { description: '`Bearer realm="image-recognition"` (with `error="invalid_token"` for a wrong key).', schema: str } }
+        : list.includes('OVERLOADED')
+          ? { 'Retry-After': { description: 'With `OVERLOADED`: seconds until the service expects to have room.', schema: { type: 'integer', minimum: 0 } } }
+          : undefined;
+    out[String(status)] = json(
+      { allOf: [ref('Error'), { properties: { error: { properties: { code: { enum: list } } } } }] },
+      `Error: ${list.map((c) => `\`${c}\``).join(', ')}.`,
+      headers,
+    );
+  }
+  return out;
+}
+
+export interface OpenApiOptions {
+  readonly auth: AuthOptions;
+  readonly limits: DocumentedLimits;
+  /** The page's files under /assets/. */
+  readonly assets: readonly string[];
+}
+
+export function openApiDocument(options: OpenApiOptions): Schema {
+  const ops = operations(options.limits, options.assets);
+  const keys = options.auth.apiKeys.length > 0;
+  const placed = new Set<HttpErrorCode>([...COMMON_CODES, ...ROUTING_CODES, 'UNAUTHORIZED', ...ops.flatMap((op) => op.codes)]);
+  // A code of the table that no operation names is documented on every operation.
+  const unplaced = (Object.keys(HTTP_STATUS) as HttpErrorCode[]).filter((code) => !placed.has(code));
+  const paths: Record<string, Record<string, Schema>> = {};
+  for (const op of ops) {
+    const needsKey = keys && !isOpen(op.method.toUpperCase(), op.path, options.auth);
+    const codes = [...op.codes, ...COMMON_CODES, ...unplaced, ...(needsKey ? (['UNAUTHORIZED'] as const) : [])];
+    (paths[op.path] ??= {})[op.method] = {
+      operationId: `${op.method}${op.path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase()) || 'Root'}`,
+      summary: op.summary,
+      ...(op.description ? { description: op.description } : {}),
+      ...(op.parameters ? { parameters: op.parameters } : {}),
+      ...(op.requestBody ? { requestBody: op.requestBody } : {}),
+      ...(keys ? { security: needsKey ? [{ apiKey: [] }] : [] } : {}),
+      responses: { ...Object.fromEntries(Object.entries(op.ok).map(([status, response]) => [status, response])), ...errorResponses(codes) },
+    };
+  }
+  const table = (Object.keys(HTTP_STATUS) as HttpErrorCode[]).map((code) => `| ${HTTP_STATUS[code]} | \`${code}\` |`).join('\n');
+  return {
+    openapi: '3.1.0',
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    info: {
+      title: 'Elastic image recognition',
+      version: '1',
+      description: [
+        'Upload images, get back what is in them. Errors are always JSON, `{"error": {"code", "message", ...}}`; each code has one status:',
+        '',
+        '| status | code |',
+        '|---|---|',
+        table,
+        '',
+        `A request for a path no route serves is \`404 NOT_FOUND\`; a method a path does not take is \`405 METHOD_NOT_ALLOWED\`.${
+          keys ? ' Access control is on: send `Authorization: Bearer <key>` on every operation that lists the `apiKey` security requirement.' : ''
+        }`,
+      ].join('\n'),
+    },
+    servers: [{ url: '/' }],
+    paths,
+    components: {
+      schemas: SCHEMAS,
+      ...(keys ? { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS.' } } } : {}),
+    },
+  };
+}
