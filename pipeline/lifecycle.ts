@@ -7,9 +7,9 @@
  *   the instance is put in service.
  * - **In service**: it completes the launch hook if one is pending (the group waits for it when the
  *   instance comes out of the warm pool), then consumes.
- * - **Terminated** (scale-in): it stops receiving, finishes what it holds — classified, stored,
- *   answered, deleted — and only then completes the termination hook, so the group never cuts
- *   work short.
+ * - **Terminated**, or back to `Warmed:*` (scale-in, into a warm pool that reuses instances): it
+ *   stops receiving, finishes what it holds — classified, stored, answered, deleted — and only then
+ *   completes the termination hook, so the group never cuts work short.
  *
  * With no AUTO_SCALING_GROUP configured (one machine) there is nothing to follow; off EC2 nothing
  * answers at the metadata address and the worker just runs.
@@ -111,9 +111,10 @@ class GroupLifecycle implements Lifecycle {
       this.timer = undefined;
       try {
         const state = await this.state();
-        if (state === 'Terminated' && !this.terminating) {
+        // Scale-in: terminated, or (a warm pool that reuses instances) back into the pool.
+        if ((state === 'Terminated' || state.startsWith('Warmed:')) && !this.terminating) {
           this.terminating = true;
-          this.options.log.info('the group is terminating this instance: no new messages, finishing what is held', { instanceId: this.instanceId, group: this.group });
+          this.options.log.info('the group is taking this instance out of service: no new messages, finishing what is held', { instanceId: this.instanceId, group: this.group, state });
           stop();
           return;
         }

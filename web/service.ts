@@ -9,7 +9,7 @@ import { Producer } from 'sqs-producer';
 import { convertedOnnxModel, fetchModel, resolveModel } from '../models/index.js';
 import { createAwsClients, createControlClients, type AwsClients, type ControlClients } from '../pipeline/aws/clients.js';
 import { InstanceMetadata } from '../pipeline/aws/imds.js';
-import { ensureResources, type Resources } from '../pipeline/aws/resources.js';
+import { ensureResources, findResources, type Resources } from '../pipeline/aws/resources.js';
 import { childEnv, loadConfig, type Config } from '../pipeline/config.js';
 import { startDeadLetterWatcher } from '../pipeline/deadletters.js';
 import { EndpointProcess } from '../pipeline/local/endpoint-process.js';
@@ -74,10 +74,13 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
     await endpoint?.stop(10_000);
   };
   try {
-    const resources = await ensureResources(clients, config);
+    // Deployed (AUTO_SCALING_GROUP set) the stack made the buckets and queues and this tier's role may
+    // only use them; everywhere else they are made here, idempotently.
+    const resources = config.ec2.autoScalingGroup === undefined ? await ensureResources(clients, config) : await findResources(clients, config);
     const store = new Store(clients.s3, { input: config.names.inputBucket, output: config.names.outputBucket });
     log.info('resources ready', { inputBucket: config.names.inputBucket, outputBucket: config.names.outputBucket, requestQueue: resources.requestQueueUrl, endpoint: config.aws.sqsEndpoint ?? 'AWS' });
-    await prefetchModel(config, clients);
+    // Only where local workers may run: a web tier on AWS (WORKERS=0, SCALER=aws) never loads the model.
+    if (config.scaler.mode === 'local' && config.worker.count !== 0) await prefetchModel(config, clients);
     const workers = new WorkerPool({
       env: childEnv(config),
       log: log.child('pool'),
@@ -119,7 +122,7 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
     });
     submitter = door;
     metricsOf = async () => metrics.render(await workers.collectMetrics());
-    const server = await startWebServer(config, door, status, log.child('web'));
+    const server = await startWebServer(config, { submitter: door, store, status, metrics: { render: metricsOf, httpError: (code) => metrics.errors.inc({ code }) } }, log.child('web'));
     web = server;
     deadLetters = startDeadLetterWatcher({
       sqs: clients.sqs,

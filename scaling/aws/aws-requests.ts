@@ -255,10 +255,23 @@ export function scaleFromZeroPolicy(t: SetupTarget, policy: ScalingPolicy): PutS
 /** Marker in alarm descriptions recording which group metrics *this setup* enabled (for teardown). */
 export const OWNED_METRICS_MARKER = 'owns-metrics-collection=';
 
-export function alarmDescription(t: SetupTarget, purpose: string, ownedMetrics: readonly string[]): string {
+/**
+ * Who keeps an alarm in line, for its description: `npm run scaling:setup`, or the deployment's
+ * CloudFormation stack (`deploy/`), which builds the same alarms from these builders.
+ */
+export interface AlarmOwner {
+  /** `scaling-setup`, `CloudFormation stack <name>`... */
+  readonly by: string;
+  /** What to do instead of editing the alarm: `re-run the setup`, `update the stack`. */
+  readonly change: string;
+}
+
+export const SETUP_OWNER: AlarmOwner = Object.freeze({ by: 'scaling-setup', change: 're-run the setup' });
+
+export function alarmDescription(t: SetupTarget, purpose: string, ownedMetrics: readonly string[], owner: AlarmOwner = SETUP_OWNER): string {
   return (
-    `Managed by scaling-setup (${purpose}) for Auto Scaling group ${t.asg} and SQS queue ${t.queueName}; ` +
-    `do not edit, re-run the setup. ${OWNED_METRICS_MARKER}${ownedMetrics.length ? ownedMetrics.join(',') : 'none'}`
+    `Managed by ${owner.by} (${purpose}) for Auto Scaling group ${t.asg} and SQS queue ${t.queueName}; ` +
+    `do not edit, ${owner.change}. ${OWNED_METRICS_MARKER}${ownedMetrics.length ? ownedMetrics.join(',') : 'none'}`
   );
 }
 
@@ -277,9 +290,10 @@ export function scaleFromZeroAlarm(
   policy: ScalingPolicy,
   policyArn: string,
   ownedMetrics: readonly string[],
+  owner: AlarmOwner = SETUP_OWNER,
 ): PutMetricAlarmCommandInput {
   const period = policy.periodSeconds;
-  return policyAlarm(resourceNames(t.asg).scaleFromZeroAlarm, alarmDescription(t, 'scale out from zero instances', ownedMetrics), policyArn, {
+  return policyAlarm(resourceNames(t.asg).scaleFromZeroAlarm, alarmDescription(t, 'scale out from zero instances', ownedMetrics, owner), policyArn, {
     Metrics: [
       visibleMaximum(t, period),
       {
@@ -312,10 +326,11 @@ export function scaleToZeroAlarm(
   policy: ScalingPolicy,
   policyArn: string,
   ownedMetrics: readonly string[],
+  owner: AlarmOwner = SETUP_OWNER,
 ): PutMetricAlarmCommandInput {
   const period = policy.periodSeconds;
   const n = policy.scaleToZero.emptyPeriods;
-  return policyAlarm(resourceNames(t.asg).scaleToZeroAlarm, alarmDescription(t, `scale in to ${policy.minCapacity} when the queue stays empty`, ownedMetrics), policyArn, {
+  return policyAlarm(resourceNames(t.asg).scaleToZeroAlarm, alarmDescription(t, `scale in to ${policy.minCapacity} when the queue stays empty`, ownedMetrics, owner), policyArn, {
     Metrics: [
       visibleMaximum(t, period),
       {

@@ -1,6 +1,22 @@
 /**
- * Least-privilege IAM policy documents (`--print-iam`): one for whoever runs the setup, one for the
- * app-tier instance role. Unknown values stay as `<PLACEHOLDER>`s to fill in.
+ * Least-privilege IAM policy documents, from one source: `npm run scaling:setup -- --print-iam`
+ * prints them and the deployment's stack (`deploy/`) attaches them to its roles as they are. One for
+ * whoever runs the setup, one per instance role (app tier, web tier), and the trust policy that lets
+ * EC2 instances take a role. Unknown values stay as `<PLACEHOLDER>`s to fill in.
+ *
+ * Every statement names exactly what the code calls, on exactly its resources:
+ *
+ * - app tier (`npm run worker`): finds the request queue, the dead-letter queue and both buckets at
+ *   start (GetQueueUrl, HeadBucket = s3:ListBucket, which also makes a missing key answer 404 rather
+ *   than 403); receives, deletes and extends the visibility of requests; reads inputs, writes
+ *   results; answers on the web processes' response queues; completes its lifecycle actions;
+ * - web tier (`npm start`, WORKERS=0): stores uploads and reads job status from the buckets; sends
+ *   requests; owns its response queue (create, receive, delete, tag its heartbeat) and sweeps dead
+ *   ones (the janitor: list, read tags and age, delete); watches the dead-letter queue (receive,
+ *   delete, record in the output bucket, answer the waiting client); and, as the scaling controller,
+ *   reads the groups and sets the app tier's desired capacity.
+ *
+ * Both tiers read the release artifact and an `s3://` model when they are given.
  */
 
 import { resourceNames } from './aws-requests.js';
@@ -21,23 +37,73 @@ export interface IamPolicyDocument {
 }
 
 export interface IamInputs {
+  /** `aws` unless given (`aws-cn`, `aws-us-gov`; the stack passes its partition). */
+  readonly partition?: string | undefined;
   readonly region?: string | undefined;
   readonly accountId?: string | undefined;
+  /** The app tier's Auto Scaling group. */
   readonly asg?: string | undefined;
   /** The request queue (name). */
   readonly queue?: string | undefined;
+  /** The dead-letter queue (name); `<queue>-dlq` when only the queue is given, as the service's default. */
+  readonly deadLetterQueue?: string | undefined;
+  /** One response queue by name (a single web process)... */
   readonly responseQueue?: string | undefined;
+  /** ...or the prefix every web process's response queue starts with (the deployment's case). */
+  readonly responseQueuePrefix?: string | undefined;
   readonly inputBucket?: string | undefined;
   readonly outputBucket?: string | undefined;
+  /** The release artifact the instances download at boot. */
+  readonly artifact?: { readonly bucket: string; readonly key: string } | undefined;
+  /** MODEL as configured: an `s3://bucket/key` location is read by the instances; other sources need no permission. */
+  readonly model?: string | undefined;
 }
+
+/**
+ * Actions that do not support resource-level permissions, so they need `"Resource": "*"`; no other
+ * statement may use it (the tests check every policy against this list).
+ */
+export const UNSCOPED_ACTIONS: readonly string[] = [
+  'autoscaling:DescribeAutoScalingGroups',
+  'autoscaling:DescribePolicies',
+  'cloudwatch:DescribeAlarms',
+  'sqs:ListQueues',
+];
+
+/** Setup requests whose actions are among the unscoped ones. */
+const UNSCOPED: readonly RequestName[] = ['DescribeAutoScalingGroups', 'DescribePolicies', 'DescribeAlarms'];
 
 const or = (value: string | undefined, placeholder: string): string => value ?? `<${placeholder}>`;
 
-/**
- * Requests whose IAM actions do not support resource-level permissions (Describe*), so they need
- * `"Resource": "*"`. Everything else is scoped to the group, the alarms or the queue.
- */
-const UNSCOPED: readonly RequestName[] = ['DescribeAutoScalingGroups', 'DescribePolicies', 'DescribeAlarms'];
+/** ARNs of this account and region, with placeholders for what is not known. */
+function arnsOf(i: IamInputs) {
+  const partition = i.partition ?? 'aws';
+  const region = or(i.region, 'REGION');
+  const account = or(i.accountId, 'ACCOUNT_ID');
+  const queue = (name: string) => `arn:${partition}:sqs:${region}:${account}:${name}`;
+  const bucket = (name: string) => `arn:${partition}:s3:::${name}`;
+  const requestQueue = or(i.queue, 'REQUEST_QUEUE_NAME');
+  return {
+    requestQueue: queue(requestQueue),
+    deadLetterQueue: queue(i.deadLetterQueue ?? (i.queue === undefined ? '<DEAD_LETTER_QUEUE_NAME>' : `${i.queue}-dlq`)),
+    /** The app tier answers any web process's queue: the prefix when known, else the one queue. */
+    responseQueues: queue(i.responseQueuePrefix !== undefined ? `${i.responseQueuePrefix}*` : or(i.responseQueue, 'RESPONSE_QUEUE_NAME')),
+    /** The web tier creates its own queues under the prefix. */
+    ownResponseQueues: queue(`${or(i.responseQueuePrefix, 'RESPONSE_QUEUE_PREFIX')}*`),
+    inputBucket: bucket(or(i.inputBucket, 'INPUT_BUCKET')),
+    outputBucket: bucket(or(i.outputBucket, 'OUTPUT_BUCKET')),
+    objectsOf: (bucketArn: string) => `${bucketArn}/*`,
+    object: (b: string, key: string) => `${bucket(b)}/${key}`,
+    group: (name: string) => `arn:${partition}:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/${name}`,
+    alarm: (name: string) => `arn:${partition}:cloudwatch:${region}:${account}:alarm:${name}`,
+  };
+}
+
+/** `s3://bucket/key` → its parts; undefined for any other model source (registry id, https URL). */
+export function s3Location(source: string | undefined): { bucket: string; key: string } | undefined {
+  const match = source === undefined ? null : /^s3:\/\/([^/]+)\/(.+)$/.exec(source);
+  return match ? { bucket: match[1]!, key: match[2]! } : undefined;
+}
 
 function actionsFor(service: 'autoscaling' | 'cloudwatch' | 'sqs', exclude: readonly RequestName[]): string[] {
   return (Object.keys(SERVICE_OF) as RequestName[])
@@ -46,77 +112,86 @@ function actionsFor(service: 'autoscaling' | 'cloudwatch' | 'sqs', exclude: read
 }
 
 export function setupPolicy(i: IamInputs): IamPolicyDocument {
-  const region = or(i.region, 'REGION');
-  const account = or(i.accountId, 'ACCOUNT_ID');
+  const arn = arnsOf(i);
   const asg = or(i.asg, 'ASG_NAME');
   const names = resourceNames(asg);
   return {
     Version: '2012-10-17',
     Statement: [
-      {
-        Sid: 'DescribeCallsWithoutResourceLevelPermissions',
-        Effect: 'Allow',
-        Action: UNSCOPED.map(iamActionOf),
-        Resource: '*',
-      },
-      {
-        Sid: 'ManageScalingOfTheAppTierGroup',
-        Effect: 'Allow',
-        Action: actionsFor('autoscaling', UNSCOPED),
-        Resource: `arn:aws:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/${asg}`,
-      },
-      {
-        Sid: 'ManageTheSetupAlarms',
-        Effect: 'Allow',
-        Action: actionsFor('cloudwatch', UNSCOPED),
-        Resource: [names.scaleFromZeroAlarm, names.scaleToZeroAlarm].map((n) => `arn:aws:cloudwatch:${region}:${account}:alarm:${n}`),
-      },
-      {
-        Sid: 'CheckTheRequestQueue',
-        Effect: 'Allow',
-        Action: actionsFor('sqs', UNSCOPED),
-        Resource: `arn:aws:sqs:${region}:${account}:${or(i.queue, 'REQUEST_QUEUE_NAME')}`,
-      },
+      allow('DescribeCallsWithoutResourceLevelPermissions', UNSCOPED.map(iamActionOf), '*'),
+      allow('ManageScalingOfTheAppTierGroup', actionsFor('autoscaling', UNSCOPED), arn.group(asg)),
+      allow('ManageTheSetupAlarms', actionsFor('cloudwatch', UNSCOPED), [names.scaleFromZeroAlarm, names.scaleToZeroAlarm].map(arn.alarm)),
+      allow('CheckTheRequestQueue', actionsFor('sqs', UNSCOPED), arn.requestQueue),
     ],
   };
+}
+
+/** One Allow statement. */
+function allow(Sid: string, Action: string[], Resource: string | string[]): IamStatement {
+  return { Sid, Effect: 'Allow', Action, Resource };
+}
+
+/** What both tiers need beyond their own statements: the buckets found, the release and an `s3://` model read. */
+function common(i: IamInputs, arn: ReturnType<typeof arnsOf>): IamStatement[] {
+  const model = s3Location(i.model);
+  return [
+    // HeadBucket (the worker at start, the web tier's readiness), ListObjectsV2 (a pending job's input);
+    // with it a missing key answers NoSuchKey (404), not AccessDenied.
+    allow('FindTheBuckets', ['s3:ListBucket'], [arn.inputBucket, arn.outputBucket]),
+    ...(i.artifact ? [allow('ReadTheRelease', ['s3:GetObject'], arn.object(i.artifact.bucket, i.artifact.key))] : []),
+    ...(model ? [allow('ReadTheModel', ['s3:GetObject'], arn.object(model.bucket, model.key))] : []),
+  ];
 }
 
 export function appTierPolicy(i: IamInputs): IamPolicyDocument {
-  const region = or(i.region, 'REGION');
-  const account = or(i.accountId, 'ACCOUNT_ID');
+  const arn = arnsOf(i);
   return {
     Version: '2012-10-17',
     Statement: [
-      {
-        Sid: 'ConsumeRequests',
-        Effect: 'Allow',
-        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
-        Resource: `arn:aws:sqs:${region}:${account}:${or(i.queue, 'REQUEST_QUEUE_NAME')}`,
-      },
-      {
-        Sid: 'PublishResults',
-        Effect: 'Allow',
-        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
-        Resource: `arn:aws:sqs:${region}:${account}:${or(i.responseQueue, 'RESPONSE_QUEUE_NAME')}`,
-      },
-      {
-        Sid: 'ReadInputImages',
-        Effect: 'Allow',
-        Action: ['s3:GetObject'],
-        Resource: `arn:aws:s3:::${or(i.inputBucket, 'INPUT_BUCKET')}/*`,
-      },
-      {
-        Sid: 'WriteResults',
-        Effect: 'Allow',
-        Action: ['s3:PutObject'],
-        Resource: `arn:aws:s3:::${or(i.outputBucket, 'OUTPUT_BUCKET')}/*`,
-      },
+      allow('ConsumeRequests', ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], arn.requestQueue),
+      // The worker looks both queues up at start (pipeline/aws/resources.ts findResources).
+      allow('FindTheDeadLetterQueue', ['sqs:GetQueueUrl'], arn.deadLetterQueue),
+      allow('PublishResults', ['sqs:SendMessage'], arn.responseQueues),
+      allow('ReadInputImages', ['s3:GetObject'], arn.objectsOf(arn.inputBucket)),
+      allow('WriteResults', ['s3:PutObject'], arn.objectsOf(arn.outputBucket)),
+      // Launch (warm pool) and termination hooks: the worker completes them once prepared or drained.
+      allow('FollowTheGroupLifecycle', ['autoscaling:CompleteLifecycleAction'], arn.group(or(i.asg, 'ASG_NAME'))),
+      ...common(i, arn),
     ],
   };
 }
 
-/** Trust policy for the app-tier instance role (attach `appTierPolicy` to it, use via an instance profile). */
-export function appTierTrustPolicy(): IamPolicyDocument {
+export function webTierPolicy(i: IamInputs): IamPolicyDocument {
+  const arn = arnsOf(i);
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      // Requests go out; readiness, GET /api/v1/status and the scaling controller read the depth.
+      allow('SubmitRequests', ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], arn.requestQueue),
+      allow('WatchTheDeadLetterQueue', ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueUrl'], arn.deadLetterQueue),
+      // Its own queue (create, receive, heartbeat tag, delete at stop); the janitor reads the others'
+      // tags and age and deletes the dead ones; the dead-letter watcher answers any of them.
+      allow(
+        'OwnTheResponseQueues',
+        ['sqs:CreateQueue', 'sqs:DeleteQueue', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:TagQueue', 'sqs:ListQueueTags', 'sqs:SendMessage'],
+        arn.ownResponseQueues,
+      ),
+      // The janitor lists the queues under the prefix; ListQueues has no resource-level permissions.
+      allow('ListResponseQueues', ['sqs:ListQueues'], '*'),
+      // Uploads in; HeadObject (s3:GetObject) names a pending job's file.
+      allow('StoreUploads', ['s3:PutObject', 's3:GetObject'], arn.objectsOf(arn.inputBucket)),
+      // Results and dead-letter records for GET /api/v1/jobs; the dead-letter watcher writes the records.
+      allow('ReadResultsRecordDeadLetters', ['s3:GetObject', 's3:PutObject'], arn.objectsOf(arn.outputBucket)),
+      // The controller reads the app tier's group and its own (leader election); no resource-level permissions.
+      allow('DescribeTheGroups', ['autoscaling:DescribeAutoScalingGroups'], '*'),
+      allow('ScaleTheAppTier', ['autoscaling:SetDesiredCapacity'], arn.group(or(i.asg, 'ASG_NAME'))),
+      ...common(i, arn),
+    ],
+  };
+}
+
+/** Trust policy of both instance roles (use each through an instance profile). */
+export function instanceTrustPolicy(): IamPolicyDocument {
   return {
     Version: '2012-10-17',
     Statement: [{ Sid: 'Ec2AssumesTheRole', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: ['sts:AssumeRole'] }],
@@ -127,6 +202,8 @@ export interface IamBundle {
   readonly setup: IamPolicyDocument;
   readonly appTierInstanceRole: IamPolicyDocument;
   readonly appTierTrustPolicy: IamPolicyDocument;
+  readonly webTierInstanceRole: IamPolicyDocument;
+  readonly webTierTrustPolicy: IamPolicyDocument;
   readonly notes: string[];
 }
 
@@ -134,11 +211,14 @@ export function iamBundle(i: IamInputs): IamBundle {
   return {
     setup: setupPolicy(i),
     appTierInstanceRole: appTierPolicy(i),
-    appTierTrustPolicy: appTierTrustPolicy(),
+    appTierTrustPolicy: instanceTrustPolicy(),
+    webTierInstanceRole: webTierPolicy(i),
+    webTierTrustPolicy: instanceTrustPolicy(),
     notes: [
-      'Replace every <PLACEHOLDER>. Describe* actions do not support resource-level permissions, hence "Resource": "*".',
+      'Replace every <PLACEHOLDER>. Describe* and sqs:ListQueues do not support resource-level permissions, hence "Resource": "*".',
       'The target tracking policy\'s own alarms (TargetTracking-*) are created by Auto Scaling\'s service-linked role, not by the caller.',
-      'If the buckets use SSE-KMS, the app-tier role also needs kms:Decrypt (input) and kms:GenerateDataKey (output) on the key.',
+      'If the buckets use SSE-KMS, the app-tier role also needs kms:Decrypt (input) and kms:GenerateDataKey (output) on the key, and the web tier the reverse.',
+      'The deployment (npm run deploy) attaches exactly these instance-role documents, with the release artifact and an s3:// model added when used.',
     ],
   };
 }

@@ -1,0 +1,36 @@
+/**
+ * The CDK app (cdk.json runs it through the project's preload): reads the deployment's parameters
+ * (deploy/config.ts), the release artifact (npm run deploy:package) and the scaling policy, and
+ * defines the stack. `npm run deploy:synth` works offline, with no AWS account.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { projectRoot } from '../pipeline/config.js';
+import { createLogger } from '../pipeline/log.js';
+import { readConfigFile, resolveDeployConfig, stackPolicy } from './config.js';
+import { DeployError } from './errors.js';
+import { ImageRecognitionStack } from './stack.js';
+
+const log = createLogger('deploy');
+
+try {
+  const app = new App();
+  const context = app.node.getAllContext();
+  const config = resolveDeployConfig({ file: await readConfigFile(context), context, env: process.env });
+  const policy = await stackPolicy(config);
+  const releaseFile = resolve(projectRoot, config.release);
+  if (!existsSync(releaseFile)) {
+    throw new DeployError('RELEASE', `the release artifact ${releaseFile} does not exist: build it with npm run deploy:package (npm run deploy:synth and npm run deploy do)`, { file: releaseFile });
+  }
+  new ImageRecognitionStack(app, config.stackName, {
+    config,
+    policy,
+    releaseFile,
+    env: { region: config.region, ...(config.account === undefined ? {} : { account: config.account }) },
+  });
+  app.synth();
+} catch (err) {
+  log.error('the deployment could not be defined', { error: err });
+  process.exitCode = 1;
+}

@@ -1,0 +1,105 @@
+/**
+ * What to watch: a CloudWatch dashboard of the request queue (visible, in flight, age of the oldest
+ * message), the app tier (in service, desired, pending), backlog per instance (the very metric math
+ * the target tracking policy follows, from scaling/aws/aws-requests.ts, with its target), the
+ * dead-letter queue and the load balancer; and two alarms: a dead letter arrived, and a message has
+ * waited too long. With `alarms.email`, both notify it through an SNS topic.
+ */
+import { Duration, type Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { backlogPerInstanceQueries, IN_SERVICE_METRIC } from '../scaling/aws/aws-requests.js';
+import { targetBacklogPerInstance, type ScalingPolicy } from '../scaling/core/policy.js';
+import { metricFromQueries } from './cfn.js';
+import type { DeployConfig } from './config.js';
+
+export interface MonitoringProps {
+  readonly config: DeployConfig;
+  readonly policy: ScalingPolicy;
+  readonly requestQueue: sqs.IQueue;
+  readonly deadLetterQueue: sqs.IQueue;
+  readonly appTierGroupName: string;
+  readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+}
+
+export interface Monitoring {
+  readonly dashboardName: string;
+  readonly deadLettersAlarm: cloudwatch.Alarm;
+  readonly oldestMessageAlarm: cloudwatch.Alarm;
+}
+
+const MINUTE = Duration.minutes(1);
+
+export function addMonitoring(stack: Stack, props: MonitoringProps): Monitoring {
+  const { config, policy, requestQueue, deadLetterQueue, appTierGroupName } = props;
+  const prefix = config.names.prefix;
+  const groupMetric = (metricName: string, label: string) =>
+    new cloudwatch.Metric({ namespace: 'AWS/AutoScaling', metricName, dimensionsMap: { AutoScalingGroupName: appTierGroupName }, statistic: 'Maximum', period: MINUTE, label });
+
+  const visible = requestQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: MINUTE, label: 'Visible (waiting)' });
+  const inFlight = requestQueue.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Maximum', period: MINUTE, label: 'In flight' });
+  const oldest = requestQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: MINUTE, label: 'Age of the oldest message (s)' });
+  const deadLetters = deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: MINUTE, label: 'Dead letters' });
+  const backlog = metricFromQueries(backlogPerInstanceQueries({ asg: appTierGroupName, queueName: config.names.requestQueue }), MINUTE);
+  const alb = props.loadBalancer.metrics;
+
+  const dashboardName = `${prefix}-service`;
+  const dashboard = new cloudwatch.Dashboard(stack, 'Dashboard', { dashboardName, defaultInterval: Duration.hours(3) });
+  dashboard.addWidgets(
+    new cloudwatch.GraphWidget({ title: 'Request queue', left: [visible, inFlight], width: 8 }),
+    new cloudwatch.GraphWidget({
+      title: 'Age of the oldest message',
+      left: [oldest],
+      leftAnnotations: [{ value: config.alarms.oldestMessageSeconds, label: 'alarm', color: cloudwatch.Color.RED }],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({ title: 'Dead-letter queue', left: [deadLetters], width: 8 }),
+  );
+  dashboard.addWidgets(
+    new cloudwatch.GraphWidget({
+      title: 'App tier instances',
+      left: [groupMetric(IN_SERVICE_METRIC, 'In service'), groupMetric('GroupDesiredCapacity', 'Desired'), groupMetric('GroupPendingInstances', 'Pending')],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: 'Backlog per instance (target tracking)',
+      left: [backlog],
+      leftAnnotations: [{ value: targetBacklogPerInstance(policy), label: 'target', color: cloudwatch.Color.GREEN }],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: 'Load balancer',
+      left: [alb.requestCount({ period: MINUTE, label: 'Requests' }), alb.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, { period: MINUTE, label: 'Web tier 5xx' })],
+      right: [alb.targetResponseTime({ statistic: 'p95', period: MINUTE, label: 'Response time p95 (s)' })],
+      width: 8,
+    }),
+  );
+
+  // Alarms on the plain metrics (a label would turn them into metric-math alarms).
+  const deadLettersAlarm = deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: MINUTE }).createAlarm(stack, 'DeadLettersAlarm', {
+    alarmName: `${prefix}-dead-letters`,
+    alarmDescription: `A request failed ${config.queue.maxReceives} deliveries and is in ${config.names.deadLetterQueue}; npm run replay -- --dlq re-drives it after a fix`,
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  const oldestMessageAlarm = requestQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: MINUTE }).createAlarm(stack, 'OldestMessageAlarm', {
+    alarmName: `${prefix}-oldest-message`,
+    alarmDescription: `A request has waited ${config.alarms.oldestMessageSeconds} s or more in ${config.names.requestQueue}: the app tier is not keeping up (or not starting)`,
+    threshold: config.alarms.oldestMessageSeconds,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  if (config.alarms.email !== undefined) {
+    const topic = new sns.Topic(stack, 'AlarmTopic', { displayName: `Image recognition alarms (${prefix})`, enforceSSL: true });
+    topic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
+    for (const alarm of [deadLettersAlarm, oldestMessageAlarm]) alarm.addAlarmAction(new actions.SnsAction(topic));
+  }
+  return { dashboardName, deadLettersAlarm, oldestMessageAlarm };
+}

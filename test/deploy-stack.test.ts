@@ -1,0 +1,402 @@
+/**
+ * The deployment's CloudFormation template (deploy/), synthesized once for the whole file with the
+ * default parameters and no AWS account, read with aws-cdk-lib/assertions: every resource and its
+ * key properties; the instance roles are exactly scaling/aws/iam.ts's documents and no Allow
+ * statement anywhere uses a wildcard where a narrower resource exists; the scaling policies and
+ * alarms are what `npm run scaling:setup --dry-run` sends for the same group and queue.
+ */
+import test from 'ava';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { PutScalingPolicyCommandInput } from '@aws-sdk/client-auto-scaling';
+import type { PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
+import * as req from '../scaling/aws/aws-requests.js';
+import { appTierPolicy, instanceTrustPolicy, UNSCOPED_ACTIONS, webTierPolicy } from '../scaling/aws/iam.js';
+import { runSetup } from '../scaling/aws/setup.js';
+import { targetBacklogPerInstance } from '../scaling/core/policy.js';
+import { amazonLinux2023Parameter, ImageRecognitionStack } from '../deploy/stack.js';
+import { resolveDeployConfig, stackPolicy, type DeployConfig } from '../deploy/config.js';
+import { parseEnvironmentFile, workerDrainSeconds } from '../deploy/boot.js';
+import { InstanceArchitecture } from 'aws-cdk-lib/aws-ec2';
+
+interface Synth {
+  readonly stack: ImageRecognitionStack;
+  readonly template: Template;
+  readonly json: { Resources: Record<string, { Type: string; Properties?: any; DependsOn?: string[] }>; Parameters: Record<string, any> };
+  readonly config: DeployConfig;
+  readonly synthMs: number;
+}
+
+let synth: Synth;
+/** The other way to deploy: an existing VPC (described, so no lookup), no warm pool, an s3:// model, no scale-to-zero, alarm e-mails. */
+let variant: { stack: ImageRecognitionStack; json: Synth['json'] };
+let dir: string;
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'eir-deploy-stack-'));
+  const releaseFile = join(dir, 'release.tgz');
+  await writeFile(releaseFile, 'a stand-in release artifact');
+  const started = performance.now();
+  // No file, no context, no account: what `npm run deploy:synth` does on a fresh clone.
+  const config = resolveDeployConfig({ env: {} });
+  const policy = await stackPolicy(config);
+  const app = new App({ outdir: join(dir, 'cdk.out') });
+  const stack = new ImageRecognitionStack(app, config.stackName, { config, policy, releaseFile, env: { region: config.region } });
+
+  const policyFile = join(dir, 'policy.json');
+  await writeFile(policyFile, JSON.stringify({ scaleToZero: { enabled: false } }));
+  const other = resolveDeployConfig({
+    file: { stackName: 'Eir', vpc: { id: 'vpc-0123456789abcdef0', availabilityZones: ['eu-west-1a', 'eu-west-1b'], publicSubnetIds: ['subnet-0a0a0a0a', 'subnet-0b0b0b0b'] } },
+    context: {
+      region: 'eu-west-1',
+      'vpc.privateSubnetIds': 'subnet-0c0c0c0c,subnet-0d0d0d0d',
+      'appTier.warmPool': 'false',
+      'appTier.min': '1',
+      'appTier.max': '5',
+      model: 's3://acme-models/mobilenet/model.json',
+      'scaling.policyFile': policyFile,
+      'alarms.email': 'ops@example.com',
+    },
+    env: {},
+  });
+  const otherStack = new ImageRecognitionStack(app, other.stackName, { config: other, policy: await stackPolicy(other), releaseFile, env: { region: other.region } });
+  // One synthesis of the app for both stacks.
+  const template = Template.fromStack(stack);
+  synth = { stack, template, json: template.toJSON() as Synth['json'], config, synthMs: performance.now() - started };
+  variant = { stack: otherStack, json: Template.fromStack(otherStack).toJSON() as Synth['json'] };
+});
+
+test.after.always(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const resourcesOf = (type: string) => Object.entries(synth.json.Resources).filter(([, r]) => r.Type === type);
+const onlyResource = (type: string, where: (properties: any) => boolean = () => true) => {
+  const found = resourcesOf(type).filter(([, r]) => where(r.Properties));
+  if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
+  return { id: found[0]![0], properties: found[0]![1].Properties, resource: found[0]![1] };
+};
+
+/** A value with CloudFormation functions, as one string: each function as `<{...}>` (for reading scripts and JSON bodies). */
+function flatten(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const record = value as Record<string, unknown>;
+  if (record && 'Fn::Join' in record) {
+    const [separator, parts] = record['Fn::Join'] as [string, unknown[]];
+    return parts.map(flatten).join(separator);
+  }
+  if (record && 'Fn::Base64' in record) return flatten(record['Fn::Base64']);
+  return `<${JSON.stringify(value)}>`;
+}
+
+test('synthesizes offline, with no account, in seconds', (t) => {
+  t.log(`synth + template: ${Math.round(synth.synthMs)} ms`);
+  t.true(synth.synthMs < 60_000);
+  t.true(synth.stack.resolve(synth.stack.account).Ref === 'AWS::AccountId', 'account-agnostic without credentials');
+});
+
+// ----- storage and queues --------------------------------------------------------------------
+
+test('both buckets block public access, are encrypted and refuse plain HTTP', (t) => {
+  const buckets = resourcesOf('AWS::S3::Bucket');
+  t.is(buckets.length, 2);
+  for (const [id, bucket] of buckets) {
+    t.deepEqual(bucket.Properties.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true }, id);
+    t.deepEqual(bucket.Properties.BucketEncryption, { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] }, id);
+    t.is((bucket as any).DeletionPolicy, 'Retain', `${id} outlives the stack by default`);
+    synth.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: id },
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  }
+  const names = buckets.map(([, b]) => flatten(b.Properties.BucketName)).sort();
+  t.deepEqual(names, ['image-recognition-input-<{"Ref":"AWS::AccountId"}>-us-east-1', 'image-recognition-output-<{"Ref":"AWS::AccountId"}>-us-east-1']);
+});
+
+test('the request queue redrives to its dead-letter queue after MAX_RECEIVES, both encrypted and TLS-only', (t) => {
+  const dlq = onlyResource('AWS::SQS::Queue', (p) => p.QueueName === 'image-recognition-requests-dlq');
+  const queue = onlyResource('AWS::SQS::Queue', (p) => p.QueueName === 'image-recognition-requests');
+  t.like(queue.properties, {
+    SqsManagedSseEnabled: true,
+    VisibilityTimeout: synth.config.queue.visibilityTimeoutSeconds,
+    RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq.id, 'Arn'] }, maxReceiveCount: synth.config.queue.maxReceives },
+  });
+  t.like(dlq.properties, { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+  for (const id of [queue.id, dlq.id]) {
+    synth.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: id }],
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  }
+});
+
+// ----- IAM -------------------------------------------------------------------------------------
+
+test('the instance roles carry exactly the documents of scaling/aws/iam.ts (what --print-iam prints), and nothing else', (t) => {
+  const roles = resourcesOf('AWS::IAM::Role');
+  t.deepEqual(roles.map(([id]) => id).sort(), ['AppTierRole', 'WebTierRole'], 'no role besides the two instance roles');
+  t.is(resourcesOf('AWS::IAM::Policy').length, 0, 'no policy attached beside the documents');
+  const expected = { AppTierRole: appTierPolicy(synth.stack.iamInputs), WebTierRole: webTierPolicy(synth.stack.iamInputs) };
+  for (const [id, role] of roles) {
+    t.deepEqual(role.Properties.AssumeRolePolicyDocument, instanceTrustPolicy(), id);
+    t.is(role.Properties.ManagedPolicyArns, undefined, id);
+    t.deepEqual(role.Properties.Policies.map((p: any) => p.PolicyDocument), [synth.stack.resolve(expected[id as keyof typeof expected])], id);
+  }
+  // The stack's inputs: its names, the response-queue prefix, the release it ships.
+  t.like(synth.stack.iamInputs, { asg: 'image-recognition-app', queue: 'image-recognition-requests', deadLetterQueue: 'image-recognition-requests-dlq', responseQueuePrefix: 'image-recognition-responses-' });
+  const release = appTierPolicy(synth.stack.iamInputs).Statement.find((s) => s.Sid === 'ReadTheRelease');
+  t.deepEqual(release?.Action, ['s3:GetObject']);
+  t.regex(flatten(synth.stack.resolve(release?.Resource)), /^arn:<.*>:s3:::<\{"Fn::Sub":"cdk-hnb659fds-assets-\$\{AWS::AccountId\}-us-east-1"\}>\/[0-9a-f]{64}\.tgz$/);
+});
+
+test('no Allow statement in any policy of the template uses a wildcard action, or "*" where a resource can be named', (t) => {
+  const documents: { where: string; doc: any }[] = [];
+  for (const [id, resource] of Object.entries(synth.json.Resources)) {
+    const p = resource.Properties ?? {};
+    if (resource.Type === 'AWS::IAM::Role') {
+      documents.push({ where: `${id} trust`, doc: p.AssumeRolePolicyDocument });
+      for (const policy of p.Policies ?? []) documents.push({ where: `${id} ${policy.PolicyName}`, doc: policy.PolicyDocument });
+    } else if (p.PolicyDocument !== undefined) {
+      documents.push({ where: id, doc: p.PolicyDocument });
+    }
+  }
+  t.true(documents.length >= 8, `found ${documents.length} policy documents`);
+  let allows = 0;
+  for (const { where, doc } of documents) {
+    for (const statement of doc.Statement) {
+      if (statement.Effect !== 'Allow') continue; // the TLS-only denials cover every action, as they should
+      allows++;
+      const actions: string[] = [statement.Action].flat();
+      for (const action of actions) t.false(action.includes('*'), `${where} ${statement.Sid ?? ''}: ${action}`);
+      const resources = [statement.Resource].flat().filter((r) => r !== undefined);
+      if (resources.includes('*')) {
+        t.deepEqual(actions.filter((a) => !UNSCOPED_ACTIONS.includes(a)), [], `${where} ${statement.Sid}: "*" only for actions without resource-level permissions`);
+      }
+      for (const resource of resources) {
+        // Wildcards inside an ARN only where the name is not known in advance (a group's id, the response queues).
+        const text = flatten(resource);
+        if (text !== '*' && text.includes('*')) t.regex(text, /(autoScalingGroup:\*:autoScalingGroupName\/|:image-recognition-responses-\*$|\/\*$)/, `${where} ${statement.Sid}`);
+      }
+    }
+  }
+  t.true(allows >= 20);
+});
+
+// ----- instances --------------------------------------------------------------------------------
+
+test('launch templates: the current Amazon Linux 2023 from SSM, IMDSv2 only with one hop, encrypted root, a profile, no key', (t) => {
+  const parameterName = (ref: string) => synth.json.Parameters[ref]?.Default;
+  for (const [id, lt] of resourcesOf('AWS::EC2::LaunchTemplate')) {
+    const data = lt.Properties.LaunchTemplateData;
+    t.is(parameterName(data.ImageId.Ref), amazonLinux2023Parameter(InstanceArchitecture.X86_64), id);
+    t.is(synth.json.Parameters[data.ImageId.Ref].Type, 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
+    t.deepEqual(data.MetadataOptions, { HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1, HttpTokens: 'required' }, id);
+    t.deepEqual(data.BlockDeviceMappings[0].Ebs, { Encrypted: true, VolumeSize: 8, VolumeType: 'gp3' });
+    t.truthy(data.IamInstanceProfile.Arn['Fn::GetAtt']);
+    t.is(data.KeyName, undefined, 'no SSH key');
+  }
+  t.is(onlyResource('AWS::EC2::LaunchTemplate', (p) => p.LaunchTemplateData.InstanceType === synth.config.appTier.instanceType).id.startsWith('AppTier'), true);
+});
+
+test('the app tier takes no inbound traffic; the web tier only from the load balancer; the load balancer only from the client CIDR', (t) => {
+  const sg = (prefix: string) => onlyResource('AWS::EC2::SecurityGroup', (p) => p.GroupDescription.startsWith(prefix));
+  const app = sg('Image recognition app tier');
+  const web = sg('Image recognition web tier');
+  const alb = sg('Image recognition load balancer');
+  t.is(app.properties.SecurityGroupIngress, undefined);
+  const ingressTo = (id: string) => resourcesOf('AWS::EC2::SecurityGroupIngress').filter(([, r]) => r.Properties.GroupId['Fn::GetAtt'][0] === id);
+  t.is(ingressTo(app.id).length, 0);
+  t.deepEqual(ingressTo(web.id).map(([, r]) => [r.Properties.SourceSecurityGroupId['Fn::GetAtt'][0], r.Properties.FromPort]), [[alb.id, synth.config.webTier.port]]);
+  t.deepEqual(alb.properties.SecurityGroupIngress, [{ CidrIp: '0.0.0.0/0', Description: 'HTTP from the allowed clients', FromPort: 80, IpProtocol: 'tcp', ToPort: 80 }]);
+  for (const group of [app, web]) t.deepEqual(group.properties.SecurityGroupEgress.map((e: any) => [e.CidrIp, e.FromPort]), [['0.0.0.0/0', 443]]);
+});
+
+/** The environment file a tier's user data writes, read back from the template. */
+function environmentOf(launchTemplatePrefix: string): Record<string, string> {
+  const [, resource] = resourcesOf('AWS::EC2::LaunchTemplate').find(([id]) => id.startsWith(launchTemplatePrefix))!;
+  const script = flatten(resource.Properties.LaunchTemplateData.UserData);
+  const body = /<<'IMAGE_RECOGNITION_ENV_EOF'\n([\s\S]*?)\nIMAGE_RECOGNITION_ENV_EOF/.exec(script)?.[1] ?? '';
+  return parseEnvironmentFile(body);
+}
+
+test('user data installs the release and writes the environment the code reads, per tier', (t) => {
+  const [, app] = resourcesOf('AWS::EC2::LaunchTemplate').find(([id]) => id.startsWith('AppTier'))!;
+  const script = flatten(app.Properties.LaunchTemplateData.UserData);
+  t.regex(script, /^#!\/bin\/bash\n/);
+  t.regex(script, /aws s3 cp .*"\$RELEASE_URL"/);
+  t.regex(script, /readonly RELEASE_URL='<\{"Fn::Sub":"s3:\/\/cdk-hnb659fds-assets-\$\{AWS::AccountId\}-us-east-1\/[0-9a-f]{64}\.tgz"\}>'/);
+  t.regex(script, /npm" ci --omit=dev/);
+  t.regex(script, /systemctl enable --now "\$UNIT"/);
+  t.regex(script, /readonly UNIT='image-recognition-worker\.service'/);
+
+  const worker = environmentOf('AppTier');
+  t.like(worker, {
+    ENDPOINT_MODE: 'aws',
+    AWS_REGION: 'us-east-1',
+    REQUEST_QUEUE: 'image-recognition-requests',
+    DEAD_LETTER_QUEUE: 'image-recognition-requests-dlq',
+    MAX_RECEIVES: '3',
+    MODEL: 'mobilenet-v2-int8-onnx',
+    MODEL_CACHE_DIR: '/var/lib/image-recognition/models',
+    AUTO_SCALING_GROUP: 'image-recognition-app',
+    LIFECYCLE_HOOK_TERMINATE: 'image-recognition-drain',
+    LIFECYCLE_HOOK_LAUNCH: 'image-recognition-warm-up',
+    RESPONSE_QUEUE_PREFIX: 'image-recognition-responses-',
+  });
+  t.is(worker.INPUT_BUCKET, 'image-recognition-input-<{"Ref":"AWS::AccountId"}>-us-east-1');
+  t.is(worker.SCALER, undefined, 'workers run no controller');
+  const web = environmentOf('WebTier');
+  t.like(web, { ENDPOINT_MODE: 'aws', WORKERS: '0', HOST: '0.0.0.0', PORT: '3000', SCALER: 'aws', AUTO_SCALING_GROUP: 'image-recognition-app', WEB_AUTO_SCALING_GROUP: 'image-recognition-web', REQUEST_TIMEOUT_MS: '120000' });
+  t.is(web.LIFECYCLE_HOOK_TERMINATE, undefined);
+});
+
+// ----- the app tier: scale from and to zero, never killing work --------------------------------
+
+test('the app-tier group: 0..20, named, its lifecycle hooks from creation, metrics for the policies', (t) => {
+  const group = onlyResource('AWS::AutoScaling::AutoScalingGroup', (p) => p.AutoScalingGroupName === 'image-recognition-app');
+  t.like(group.properties, { MinSize: '0', MaxSize: '20' });
+  t.is(group.properties.DesiredCapacity, undefined, 'the scaling policies own the desired capacity');
+  const hooks = Object.fromEntries(group.properties.LifecycleHookSpecificationList.map((h: any) => [h.LifecycleTransition, h]));
+  const terminate = hooks['autoscaling:EC2_INSTANCE_TERMINATING'];
+  t.like(terminate, { LifecycleHookName: 'image-recognition-drain', DefaultResult: 'CONTINUE' });
+  const drain = workerDrainSeconds(synth.config.queue);
+  t.true(terminate.HeartbeatTimeout > synth.stack.workerStopTimeoutSeconds && synth.stack.workerStopTimeoutSeconds > drain, `hook ${terminate.HeartbeatTimeout} s > unit stop ${synth.stack.workerStopTimeoutSeconds} s > drain ${drain} s`);
+  t.like(hooks['autoscaling:EC2_INSTANCE_LAUNCHING'], { LifecycleHookName: 'image-recognition-warm-up', DefaultResult: 'ABANDON', HeartbeatTimeout: synth.config.bootTimeoutSeconds });
+  t.is(resourcesOf('AWS::AutoScaling::LifecycleHook').length, 0, 'no hook added after the group exists');
+  const collection = req.enableMetricsCollection('image-recognition-app');
+  t.is(group.properties.MetricsCollection[0].Granularity, collection.Granularity);
+  for (const metric of [...collection.Metrics!, 'GroupDesiredCapacity']) t.true(group.properties.MetricsCollection[0].Metrics.includes(metric), metric);
+  t.truthy((group.resource as any).UpdatePolicy.AutoScalingInstanceRefresh, 'a new release replaces instances, warm pool included');
+});
+
+test('a warm pool of stopped, prepared instances on the app tier', (t) => {
+  const group = onlyResource('AWS::AutoScaling::AutoScalingGroup', (p) => p.AutoScalingGroupName === 'image-recognition-app');
+  const pool = onlyResource('AWS::AutoScaling::WarmPool');
+  t.deepEqual(pool.properties, { AutoScalingGroupName: { Ref: group.id }, PoolState: 'Stopped', MinSize: 0, InstanceReusePolicy: { ReuseOnScaleIn: false } });
+});
+
+/** What `npm run scaling:setup -- --asg G --queue Q --dry-run` sends for the stack's names and policy. */
+async function dryRun() {
+  const report = await runSetup(
+    { asg: 'image-recognition-app', queue: { name: 'image-recognition-requests', url: undefined }, policy: await stackPolicy(synth.config), region: 'us-east-1' },
+    { send: () => Promise.reject(new Error('a dry run sends nothing')) },
+    { dryRun: true },
+  );
+  const of = <T>(command: string) => report.requests.filter((r) => r.command === command).map((r) => r.input as T);
+  return { policies: of<PutScalingPolicyCommandInput>('PutScalingPolicyCommand'), alarms: of<PutMetricAlarmCommandInput>('PutMetricAlarmCommand') };
+}
+
+test('scaling policies: the same requests scaling:setup sends (metric math target tracking, scale from and to zero), on the group', async (t) => {
+  const { policies } = await dryRun();
+  const inTemplate = resourcesOf('AWS::AutoScaling::ScalingPolicy');
+  t.is(inTemplate.length, policies.length);
+  t.is(policies.length, 3);
+  const group = onlyResource('AWS::AutoScaling::AutoScalingGroup', (p) => p.AutoScalingGroupName === 'image-recognition-app');
+  for (const sent of policies) {
+    const { PolicyName, ...expected } = sent;
+    // Told apart by type and steps (CloudFormation names policies itself: no PolicyName to match).
+    const match = inTemplate.filter(([, r]) => r.Properties.PolicyType === expected.PolicyType && JSON.stringify(r.Properties.StepAdjustments) === JSON.stringify(expected.StepAdjustments));
+    t.is(match.length, 1, PolicyName);
+    t.deepEqual(match[0]![1].Properties, expected, PolicyName);
+    t.deepEqual(match[0]![1].DependsOn, [group.id], `${PolicyName} waits for the group it names`);
+  }
+  const tt = inTemplate.find(([, r]) => r.Properties.PolicyType === 'TargetTrackingScaling')![1].Properties;
+  t.is(tt.TargetTrackingConfiguration.CustomizedMetricSpecification.Metrics.find((m: any) => m.ReturnData).Expression, 'm1 / m2');
+  t.is(tt.TargetTrackingConfiguration.TargetValue, targetBacklogPerInstance(await stackPolicy(synth.config)));
+});
+
+test('scaling alarms: the same as scaling:setup sends, acting on the stack\'s policies, described as the stack\'s', async (t) => {
+  const { alarms } = await dryRun();
+  const policy = await stackPolicy(synth.config);
+  const target = { asg: 'image-recognition-app', queueName: 'image-recognition-requests' };
+  const owner = { by: 'CloudFormation stack ImageRecognition', change: 'update the stack' };
+  t.is(alarms.length, 2);
+  for (const sent of alarms) {
+    const alarm = onlyResource('AWS::CloudWatch::Alarm', (p) => p.AlarmName === sent.AlarmName);
+    const { AlarmDescription, AlarmActions, Tags, ...properties } = alarm.properties;
+    const { AlarmDescription: _d, AlarmActions: _a, ...expected } = sent;
+    t.deepEqual(properties, expected, sent.AlarmName);
+    // It triggers the stack's policy of the same job (the dry run's is a placeholder ARN).
+    const actions = AlarmActions as { Ref: string }[];
+    t.is(actions.length, 1);
+    const triggered = synth.json.Resources[actions[0]!.Ref]!;
+    t.is(triggered.Type, 'AWS::AutoScaling::ScalingPolicy');
+    const builder = sent.AlarmName === req.resourceNames(target.asg).scaleFromZeroAlarm ? req.scaleFromZeroAlarm : req.scaleToZeroAlarm;
+    const policyInput = sent.AlarmName === req.resourceNames(target.asg).scaleFromZeroAlarm ? req.scaleFromZeroPolicy(target, policy) : req.scaleToZeroPolicy(target, policy);
+    t.deepEqual(triggered.Properties.StepAdjustments, policyInput.StepAdjustments);
+    // Said to be the stack's, and owning no metrics collection (scaling:setup --teardown leaves it on).
+    t.is(AlarmDescription, builder(target, policy, 'arn', [], owner).AlarmDescription);
+    t.regex(AlarmDescription, /owns-metrics-collection=none$/);
+  }
+});
+
+// ----- the web tier ------------------------------------------------------------------------------
+
+test('the web tier: a group behind an internet-facing load balancer, health on /readyz, idle timeout over the request timeout', (t) => {
+  const group = onlyResource('AWS::AutoScaling::AutoScalingGroup', (p) => p.AutoScalingGroupName === 'image-recognition-web');
+  t.like(group.properties, { MinSize: '1', MaxSize: '2', HealthCheckType: 'ELB' });
+  const targetGroup = onlyResource('AWS::ElasticLoadBalancingV2::TargetGroup');
+  t.like(targetGroup.properties, { HealthCheckPath: '/readyz', Port: 3000, Protocol: 'HTTP', Matcher: { HttpCode: '200' } });
+  t.deepEqual(group.properties.TargetGroupARNs, [{ Ref: targetGroup.id }]);
+  const lb = onlyResource('AWS::ElasticLoadBalancingV2::LoadBalancer');
+  t.is(lb.properties.Scheme, 'internet-facing');
+  const idle = Number(lb.properties.LoadBalancerAttributes.find((a: any) => a.Key === 'idle_timeout.timeout_seconds').Value);
+  t.true(idle > 120, `idle timeout ${idle} s > REQUEST_TIMEOUT_MS 120 s`);
+  synth.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP', DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: targetGroup.id } }] });
+  synth.template.hasOutput('LoadBalancerUrl', {});
+});
+
+// ----- what to watch -----------------------------------------------------------------------------
+
+test('the dashboard shows visible, in flight, oldest age, in service, desired, backlog per instance and dead letters', (t) => {
+  const body = flatten(onlyResource('AWS::CloudWatch::Dashboard').properties.DashboardBody);
+  for (const metric of ['ApproximateNumberOfMessagesVisible', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateAgeOfOldestMessage', 'GroupInServiceInstances', 'GroupDesiredCapacity']) {
+    t.true(body.includes(`"${metric}"`), metric);
+  }
+  const backlog = req.backlogPerInstanceQueries({ asg: 'image-recognition-app', queueName: 'image-recognition-requests' }).find((q) => q.ReturnData)!;
+  t.true(body.includes(`"expression":"${backlog.Expression}"`), 'backlog per instance, the target tracking expression');
+  const dlq = onlyResource('AWS::SQS::Queue', (p) => p.QueueName === 'image-recognition-requests-dlq');
+  t.true(body.includes(`<{"Fn::GetAtt":["${dlq.id}","QueueName"]}>`), 'the dead-letter queue');
+});
+
+test('alarms: a dead letter arrived, a request waited too long', (t) => {
+  const dlq = onlyResource('AWS::SQS::Queue', (p) => p.QueueName === 'image-recognition-requests-dlq');
+  const dead = onlyResource('AWS::CloudWatch::Alarm', (p) => p.AlarmName === 'image-recognition-dead-letters');
+  t.like(dead.properties, { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', Statistic: 'Maximum' });
+  t.deepEqual(dead.properties.Dimensions, [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq.id, 'QueueName'] } }]);
+  const oldest = onlyResource('AWS::CloudWatch::Alarm', (p) => p.AlarmName === 'image-recognition-oldest-message');
+  t.like(oldest.properties, { MetricName: 'ApproximateAgeOfOldestMessage', Threshold: synth.config.alarms.oldestMessageSeconds, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+});
+
+// ----- the other way: an existing VPC, no warm pool, an s3:// model --------------------------------
+
+test('variant: an existing VPC described offline, instances in its private subnets, no warm pool', (t) => {
+  const types = Object.values(variant.json.Resources).map((r) => r.Type);
+  t.false(types.includes('AWS::EC2::VPC'));
+  t.false(types.includes('AWS::AutoScaling::WarmPool'));
+  const group = Object.values(variant.json.Resources).find((r) => r.Type === 'AWS::AutoScaling::AutoScalingGroup' && r.Properties.AutoScalingGroupName === 'eir-app')!;
+  t.deepEqual(group.Properties.VPCZoneIdentifier, ['subnet-0c0c0c0c', 'subnet-0d0d0d0d']);
+  t.like(group.Properties, { MinSize: '1', MaxSize: '5' });
+  const lt = Object.values(variant.json.Resources).find((r) => r.Type === 'AWS::EC2::LaunchTemplate')!;
+  t.is(lt.Properties.LaunchTemplateData.NetworkInterfaces, undefined, 'no public address in private subnets');
+  const lb = Object.values(variant.json.Resources).find((r) => r.Type === 'AWS::ElasticLoadBalancingV2::LoadBalancer')!;
+  t.deepEqual(lb.Properties.Subnets, ['subnet-0a0a0a0a', 'subnet-0b0b0b0b']);
+});
+
+test('variant: both tiers may read an s3:// model, the policy without scale-to-zero has no such alarm, alarms e-mail', (t) => {
+  for (const role of Object.values(variant.json.Resources).filter((r) => r.Type === 'AWS::IAM::Role')) {
+    const statement = role.Properties.Policies[0].PolicyDocument.Statement.find((s: any) => s.Sid === 'ReadTheModel');
+    t.deepEqual(statement.Action, ['s3:GetObject']);
+    t.is(flatten(statement.Resource), 'arn:<{"Ref":"AWS::Partition"}>:s3:::acme-models/mobilenet/model.json');
+  }
+  const policies = Object.values(variant.json.Resources).filter((r) => r.Type === 'AWS::AutoScaling::ScalingPolicy');
+  t.deepEqual(policies.map((p) => p.Properties.StepAdjustments?.[0]?.ScalingAdjustment ?? p.Properties.PolicyType), ['TargetTrackingScaling', 1]);
+  const alarms = Object.values(variant.json.Resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm').map((r) => r.Properties);
+  t.deepEqual(alarms.map((a) => a.AlarmName).sort(), ['eir-app-sqs-scale-from-zero', 'eir-dead-letters', 'eir-oldest-message']);
+  const topic = Object.entries(variant.json.Resources).find(([, r]) => r.Type === 'AWS::SNS::Topic')![0];
+  t.true(Object.values(variant.json.Resources).some((r) => r.Type === 'AWS::SNS::Subscription' && r.Properties.Endpoint === 'ops@example.com' && r.Properties.Protocol === 'email'));
+  for (const alarm of alarms.filter((a) => a.AlarmName !== 'eir-app-sqs-scale-from-zero')) t.deepEqual(alarm.AlarmActions, [{ Ref: topic }], alarm.AlarmName);
+});
