@@ -3,13 +3,16 @@
  * REQUEST_TIMEOUT_MS, it is refused at once (503 OVERLOADED with Retry-After) instead of being
  * accepted, stored and queued only to time out.
  *
- * The estimate: wait ≈ backlog ÷ capacity, where the backlog is the request queue's depth
- * (visible + in flight, as the scaling controller last read it) and the capacity is the workers
- * that can take it — those running, or, while the controller is still starting them, the number it
- * wants — times one worker's measured rate. That rate comes from the answers themselves: each
- * carries the worker's decode time and its batch's inference time and size, so a worker handles
- * 1000 ÷ (decode + infer ÷ batch) images a second; the estimate follows an exponential average.
- * Before any answer there is no measurement and nothing is refused. Retry-After is when enough of
+ * The estimate: wait ≈ backlog ÷ throughput, the backlog being the request queue's depth (visible
+ * + in flight, as last read). The throughput is measured: the answers this process received over
+ * the last 10 s while images were waiting (the fleet busy), per second — the fleet's throughput
+ * when one web process feeds it (`npm start`, a web tier of one instance; with several, each sees
+ * its share and refuses early by that factor).
+ * Until 10 answers are in that window (a burst's first second), it is estimated from the answers'
+ * own timings: each carries its worker's decode time and its batch's inference time and size, so a
+ * worker handles 1000 ÷ (decode + infer ÷ batch) images a second of model time; half of that per
+ * worker (the rest goes to storage, queues and the web tier sharing the machine), times the
+ * workers running or wanted. Before any answer nothing is refused. Retry-After is when enough of
  * the backlog will have drained for a new image to be answered in time.
  */
 import { PipelineError } from './errors.js';
@@ -22,9 +25,18 @@ export interface AdmissionInputs {
   workers(): { desired: number; running: number };
 }
 
+/** The window over which answers are counted. */
+const WINDOW_MS = 10_000;
+/** Answers in the window before their count is trusted over the model-time estimate. */
+const ENOUGH = 10;
+/** The share of a worker's model-time rate it reaches with its storage and queue calls. */
+const EFFICIENCY = 0.5;
+
 export class Admission {
-  /** Images a second one worker handles (exponential average of the answers); undefined until one arrives. */
+  /** Images a second one worker's model time allows (exponential average); undefined until an answer arrives. */
   private perWorkerRate: number | undefined;
+  /** When answers arrived (ms), oldest first, within the window. */
+  private readonly answeredAt: number[] = [];
 
   constructor(
     private readonly inputs: AdmissionInputs,
@@ -33,6 +45,11 @@ export class Admission {
 
   /** Learns one worker's rate from an answer's timings. */
   observe(result: ClassificationResult): void {
+    const now = Date.now();
+    // Only answers given while images were waiting measure what the fleet can do (a trickle of
+    // requests measures the trickle).
+    if ((this.inputs.depth()?.visible ?? 0) > 0) this.answeredAt.push(now);
+    this.forget(now);
     const { decode, infer } = result.timings;
     if (typeof decode !== 'number' || typeof infer !== 'number' || result.cachedFrom !== undefined) return;
     const msPerImage = decode + infer / Math.max(1, result.batch);
@@ -41,13 +58,26 @@ export class Admission {
     this.perWorkerRate = this.perWorkerRate === undefined ? rate : 0.9 * this.perWorkerRate + 0.1 * rate;
   }
 
+  /** Images a second the fleet answers now (undefined: nothing to go by yet). */
+  throughput(): number | undefined {
+    const now = Date.now();
+    this.forget(now);
+    if (this.answeredAt.length >= ENOUGH) return this.answeredAt.length / (Math.max(1_000, now - this.answeredAt[0]!) / 1000);
+    if (this.perWorkerRate === undefined) return undefined;
+    const { desired, running } = this.inputs.workers();
+    return Math.max(running, desired, 1) * this.perWorkerRate * EFFICIENCY;
+  }
+
   /** How long a new image would wait, in ms (undefined: no measurement yet). */
   expectedWaitMs(): number | undefined {
     const depth = this.inputs.depth();
-    if (this.perWorkerRate === undefined || depth === undefined) return undefined;
-    const { desired, running } = this.inputs.workers();
-    const workers = Math.max(running, desired, 1);
-    return ((depth.visible + depth.inFlight + 1) / (workers * this.perWorkerRate)) * 1000;
+    const rate = this.throughput();
+    if (rate === undefined || depth === undefined) return undefined;
+    return ((depth.visible + depth.inFlight + 1) / rate) * 1000;
+  }
+
+  private forget(now: number): void {
+    while (this.answeredAt.length > 0 && now - this.answeredAt[0]! > WINDOW_MS) this.answeredAt.shift();
   }
 
   /** Throws OVERLOADED (with `retryAfterSeconds`) when a new image could not be answered in time. */
