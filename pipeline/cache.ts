@@ -10,13 +10,15 @@
  * (`DECODE_VERSION`).
  * Change the model or the preprocessing and the fingerprint changes: no earlier answer is served.
  * A bounded map in memory answers repeats without a read; the bucket makes them survive restarts
- * and serves every web instance.
+ * and serves every web instance. Which entries the bucket holds is listed at start and every
+ * minute, so an image never seen costs no read at all (new images are most of them).
  */
 import { createHash } from 'node:crypto';
 import type { ModelManifest } from '../models/types.js';
 import { DECODE_VERSION } from './images.js';
 import type { Logger } from './log.js';
 import type { ClassificationResult } from './messages.js';
+import { cachePrefix } from './keys.js';
 import type { Store } from './store.js';
 
 /** What a cache entry keeps: the answer, without what belongs to one request. */
@@ -44,6 +46,9 @@ export const sha256Of = (bytes: Uint8Array): string => createHash('sha256').upda
 
 export class ResultCache {
   private readonly memory = new Map<string, CachedResult>();
+  /** The hashes the bucket holds entries for (as last listed, plus what this process added). */
+  private readonly inBucket = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: Store,
@@ -55,6 +60,17 @@ export class ResultCache {
     private readonly maxInMemory = 10_000,
   ) {}
 
+  /** Lists the bucket's entries for this fingerprint, now and every `refreshMs`. */
+  async start(refreshMs = 60_000): Promise<void> {
+    await this.list();
+    this.timer = setInterval(() => void this.list().catch((err: unknown) => this.log.warn('could not list the result cache; trying again later', { error: err })), refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
   /** The earlier answer for these bytes, from memory or the bucket; undefined when there is none. */
   async lookup(sha256: string): Promise<CachedResult | undefined> {
     const known = this.memory.get(sha256);
@@ -64,9 +80,17 @@ export class ResultCache {
       this.memory.set(sha256, known);
       return known;
     }
+    if (!this.inBucket.has(sha256)) return undefined;
     const stored = await this.store.getCached(this.fingerprint, sha256);
     if (stored) this.keep(sha256, stored);
     return stored;
+  }
+
+  private async list(): Promise<void> {
+    const prefix = cachePrefix(this.fingerprint);
+    for await (const key of this.store.keys('output', prefix)) {
+      if (key.endsWith('.json')) this.inBucket.add(key.slice(prefix.length, -'.json'.length));
+    }
   }
 
   /** Keeps an answer for these bytes (in memory now, in the bucket in the background). */
@@ -75,6 +99,7 @@ export class ResultCache {
     const { id, file: _file, timings: _timings, completedAt: _completedAt, cachedFrom: _cachedFrom, ...answer } = result;
     const entry: CachedResult = { ...answer, from: id };
     this.keep(sha256, entry);
+    this.inBucket.add(sha256);
     this.store.putCached(this.fingerprint, sha256, entry).catch((err: unknown) =>
       this.log.warn('could not store a result cache entry (the answer was given; only a later repeat misses)', { requestId: id, error: err }),
     );

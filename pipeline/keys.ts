@@ -86,4 +86,5 @@ export const deadLetterKey = (requestId: string): string => `${DEAD_LETTERS_PREF
 
 /** Result cache entries (output bucket): the answer for some bytes, per model fingerprint. */
 export const CACHE_PREFIX = 'cache/';
-export const cacheKey = (fingerprint: string, sha256: string): string => `${CACHE_PREFIX}${fingerprint}/${sha256}.json`;
+export const cachePrefix = (fingerprint: string): string => `${CACHE_PREFIX}${fingerprint}/`;
+export const cacheKey = (fingerprint: string, sha256: string): string => `${cachePrefix(fingerprint)}${sha256}.json`;

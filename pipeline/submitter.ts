@@ -86,6 +86,7 @@ export class Submitter {
       // The manifest alone (no download, no model load): the fingerprint of what the workers run.
       const manifest = await resolveModel(config.model.source, { modelsDir: config.model.modelsDir });
       cache = new ResultCache(store, modelFingerprint(manifest), manifest.id, log.child('cache'));
+      await cache.start();
     }
     log.info('response queue ready', { responseQueue: responseQueue.name, resultCache: cache ? cache.fingerprint : 'off' });
     const admission = options.load ? new Admission(options.load, config.limits.requestTimeoutMs) : undefined;
@@ -213,6 +214,7 @@ export class Submitter {
   /** Stops receiving answers, then removes this process's response queue. */
   async stop(): Promise<void> {
     this.janitor.stop();
+    this.cache?.stop();
     this.inbox.stop();
     await deleteQueue(this.clients, this.responseQueue.url).catch((err: unknown) =>
       this.log.warn('could not delete the response queue', { queue: this.responseQueue.name, error: err }),
