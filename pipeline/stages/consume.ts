@@ -75,7 +75,10 @@ export function consume(sqs: SQSClient, options: ConsumeOptions): Consumed {
           let job: Job;
           try {
             const request = parseImageRequest(message.Body);
-            const queueWait = Math.max(0, Date.now() - request.enqueuedAt);
+            // From when the queue took the message (SentTimestamp) — not from enqueuedAt, which is
+            // set before the web tier's SendMessageBatch and would count the enqueue stage twice.
+            const sent = Number(message.Attributes?.SentTimestamp ?? request.enqueuedAt);
+            const queueWait = Math.max(0, Date.now() - (Number.isFinite(sent) ? sent : request.enqueuedAt));
             job = { request, message, timings: { ...request.timings, queueWait } };
           } catch (err) {
             // A message we cannot read can never succeed and has nobody to answer: drop it loudly.
@@ -96,6 +99,7 @@ export function consume(sqs: SQSClient, options: ConsumeOptions): Consumed {
         batchSize: options.batchSize,
         visibilityTimeout: options.visibilityTimeoutSeconds,
         waitTimeSeconds: options.waitTimeSeconds,
+        messageSystemAttributeNames: ['SentTimestamp'],
         handleMessageBatch,
         // Keep extending the visibility of a batch still being worked on, so a slow batch is not
         // delivered a second time; a crashed worker stops beating and its messages come back.
