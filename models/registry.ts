@@ -7,10 +7,12 @@ import { loadLabels, validateManifest } from './manifest.js';
 import type { ModelManifest } from './types.js';
 
 /**
- * The default, chosen by `npm run bench` (see README): MobileNet v2 int8 on ONNX Runtime classifies
- * ~10x more images per core than v1 0.75 on tfjs, for 76% instead of 84% top-1 on the sample photos.
+ * The default, chosen by `npm run bench`'s frontier (see README): MobileNet v1 0.75, the TF.js
+ * files converted to ONNX at load time — 84% top-1 on the sample photos on any CPU, at ~80 images/s
+ * per core. v2 int8 is ~1.3x faster per core but gives 76.4% or 80.8% depending on the CPU's int8
+ * instructions (AVX-512 VNNI or not).
  */
-export const DEFAULT_MODEL_ID = 'mobilenet-v2-int8-onnx';
+export const DEFAULT_MODEL_ID = 'mobilenet-v1-0.75-224-onnx';
 
 /** `../shared/models` relative to the project root (this file is `<root>/models/registry.ts`). */
 export const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../shared/models', import.meta.url));

@@ -163,7 +163,7 @@ test('defaults: a stack that needs no parameter at all', (t) => {
     vpc: { id: undefined, maxAzs: 2, natGateways: 0 },
     appTier: { instanceType: 'c7a.medium', min: 0, max: 20, warmPool: true, reuseOnScaleIn: false },
     webTier: { min: 1, max: 2, port: 3000, requestTimeoutSeconds: 120 },
-    model: 'mobilenet-v2-int8-onnx',
+    model: 'mobilenet-v1-0.75-224-onnx',
     clientCidr: '0.0.0.0/0',
     names: {
       prefix: 'image-recognition',

@@ -201,7 +201,7 @@ test('softmax, topK and shortLabel', (t) => {
 // ---------------------------------------------------------------- manifests and registry
 
 test('registry: the four shared models (and the two converted to ONNX) with the README preprocessing', async (t) => {
-  t.is(DEFAULT_MODEL_ID, 'mobilenet-v2-int8-onnx');
+  t.is(DEFAULT_MODEL_ID, 'mobilenet-v1-0.75-224-onnx');
   t.deepEqual([...BUILTIN_MODEL_IDS].sort(), Object.keys(TOP1_FLOOR).sort());
   const v1 = await builtinManifest('mobilenet-v1-0.75-224-tfjs');
   t.is(v1.location, path.join(SHARED_MODELS_DIR, 'mobilenet-v1-0.75-224-tfjs', 'model.json'));
@@ -244,7 +244,9 @@ test('resolveModel: ids, locations of known models, manifest files, unknown name
   const fresh = await resolveModel(DEFAULT_MODEL_ID, { modelsDir: dir });
   t.is(fresh.location, publicUrl(DEFAULT_MODEL_ID));
   t.deepEqual(fresh.labels, JSON.parse(await readFile(path.join(SHARED_MODELS_DIR, 'imagenet-labels.json'), 'utf8')));
-  t.is((await resolveModel(DEFAULT_MODEL_ID)).location, path.join(SHARED_MODELS_DIR, DEFAULT_MODEL_ID, 'mobilenetv2-12-int8.onnx'));
+  // The default is converted from the shared tfjs files: it is found under the tfjs model's folder.
+  t.is((await resolveModel(DEFAULT_MODEL_ID)).location, path.join(SHARED_MODELS_DIR, 'mobilenet-v1-0.75-224-tfjs', 'model.json'));
+  t.is((await resolveModel('mobilenet-v2-int8-onnx')).location, path.join(SHARED_MODELS_DIR, 'mobilenet-v2-int8-onnx', 'mobilenetv2-12-int8.onnx'));
 });
 
 test('validateManifest accepts a good manifest and returns a frozen copy', async (t) => {

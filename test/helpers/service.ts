@@ -13,6 +13,8 @@ export async function tempDataDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `eir-${prefix}-`));
 }
 
+const TEST_MODEL_CACHE = join(tmpdir(), 'eir-test-model-cache');
+
 /** The environment of a test service: free ports, quiet logs, short polls. */
 export function testEnv(dataDir: string, overrides: Record<string, string> = {}): Record<string, string> {
   return {
@@ -21,6 +23,9 @@ export function testEnv(dataDir: string, overrides: Record<string, string> = {})
     PORT: '0',
     EMBEDDED_PORT: '0',
     DATA_DIR: dataDir,
+    // One model cache for every test service: the default model is converted once per run, not
+    // once per data directory (the conversion's own tests use their own cache).
+    MODEL_CACHE_DIR: TEST_MODEL_CACHE,
     WORKERS: '1',
     LOG_LEVEL: 'warn',
     RECEIVE_WAIT_SECONDS: '1',
