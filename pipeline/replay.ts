@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { bufferCount, concatMap, count, from, lastValueFrom, mergeMap, tap } from 'rxjs';
 import { ServiceError } from '../models/service-error.js';
 import { createAwsClients } from './aws/clients.js';
-import { startEmbeddedEndpoint, type EmbeddedEndpoint } from './aws/embedded.js';
+import { logStartNotes, startEmbeddedEndpoint, type EmbeddedEndpoint } from './aws/embedded.js';
 import { checkBuckets } from './aws/resources.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { Job } from './job.js';
@@ -49,7 +49,9 @@ async function reachEndpoint(config: Config): Promise<EmbeddedEndpoint | undefin
     return undefined;
   } catch {
     log.info('no embedded endpoint answering; starting one on the data directory', { dataDir: config.dataDir });
-    return startEmbeddedEndpoint({ ...config.embedded, dataDir: config.dataDir });
+    const endpoint = await startEmbeddedEndpoint({ ...config.embedded, dataDir: config.dataDir });
+    logStartNotes(endpoint, log);
+    return endpoint;
   } finally {
     clients.destroy();
   }

@@ -4,7 +4,8 @@
  * queued messages, messages in flight (which come back when their visibility deadline passes),
  * objects with their metadata.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';
@@ -96,4 +97,47 @@ test('kill -9 of the endpoint loses nothing: queued and in-flight messages, obje
     t.is(decodeURIComponent(got.Metadata?.['file-name'] ?? ''), `n°${o.key}`);
   }
   await t.throwsAsync(clients.s3.send(new GetObjectCommand({ Bucket: 'durable', Key: objects[9]!.key })), { name: 'NoSuchKey' });
+});
+
+test('objects half written when the endpoint was killed are set aside at the next start; everything else loads', async (t) => {
+  const dataDir = await tempDataDir('endpoint-half-written');
+  let { child, port } = await startEndpointProcess(dataDir);
+  t.teardown(() => terminate(child, 5_000));
+  const clients = createAwsClients(loadConfig(testEnv(dataDir, { EMBEDDED_PORT: String(port) })));
+  t.teardown(() => clients.destroy());
+  await ensureBucket(clients, 'half', 'us-east-1');
+  const put = (key: string, body: string) => clients.s3.send(new PutObjectCommand({ Bucket: 'half', Key: key, Body: body }));
+  for (const key of ['kept/a.txt', 'kept/b.txt', 'torn/meta.txt', 'torn/body.txt']) await put(key, `the body of ${key}`);
+  // Written whole (staged, then renamed): nothing is left in the staging directory.
+  t.deepEqual(await readdir(join(dataDir, 'objects', '.staging', 'buckets')), []);
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.once('exit', resolve));
+
+  // What a kill during a write can leave: metadata cut short, a body of another size than its
+  // metadata says, a body whose metadata was never written.
+  const objects = join(dataDir, 'objects', 'buckets', 'half', 'objects');
+  await writeFile(join(objects, 'torn', 'meta.txt.meta.json'), '{"key":"torn/me');
+  await writeFile(join(objects, 'torn', 'body.txt.data'), 'the bo');
+  await writeFile(join(objects, 'torn', 'orphan.txt.data'), 'a body without metadata');
+
+  ({ child, port } = await startEndpointProcess(dataDir, port));
+  for (const key of ['kept/a.txt', 'kept/b.txt']) {
+    const got = await clients.s3.send(new GetObjectCommand({ Bucket: 'half', Key: key }));
+    t.is(await got.Body!.transformToString(), `the body of ${key}`);
+  }
+  for (const key of ['torn/meta.txt', 'torn/body.txt', 'torn/orphan.txt']) {
+    await t.throwsAsync(clients.s3.send(new GetObjectCommand({ Bucket: 'half', Key: key })), { name: 'NoSuchKey' }, key);
+  }
+  // Moved, not deleted: a person can look at them.
+  const [aside] = await readdir(join(dataDir, 'objects-set-aside'));
+  const moved = (await readdir(join(dataDir, 'objects-set-aside', aside!, 'buckets', 'half', 'objects', 'torn'))).sort();
+  t.deepEqual(moved, ['body.txt.data', 'body.txt.meta.json', 'meta.txt.data', 'meta.txt.meta.json', 'orphan.txt.data']);
+
+  // Without a kill on record (the lock file removed by hand), a load that fails is repaired the same way.
+  await terminate(child, 5_000);
+  await writeFile(join(objects, 'kept', 'b.txt.meta.json'), '');
+  ({ child, port } = await startEndpointProcess(dataDir, port));
+  const got = await clients.s3.send(new GetObjectCommand({ Bucket: 'half', Key: 'kept/a.txt' }));
+  t.is(await got.Body!.transformToString(), 'the body of kept/a.txt');
+  await t.throwsAsync(clients.s3.send(new GetObjectCommand({ Bucket: 'half', Key: 'kept/b.txt' })), { name: 'NoSuchKey' });
 });

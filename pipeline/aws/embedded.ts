@@ -3,7 +3,9 @@
  * on one loopback port. Queues and their messages (visible, delayed and in flight with their
  * visibility deadlines) live in SQLite under `<dataDir>/queues`; objects are plain files under
  * `<dataDir>/objects`. Every change is written through before the call returns, so stopping the
- * endpoint — cleanly or with `kill -9` — loses nothing that was acknowledged.
+ * endpoint — cleanly or with `kill -9` — loses nothing that was acknowledged: objects are written
+ * whole (staged, then renamed into place), and what a kill leaves half written is set aside at the
+ * next start (embedded-repair.ts) instead of stopping it from loading the rest.
  *
  * fauxqs' own `startFauxqs` listens on every interface; an unauthenticated store of people's photos
  * has no business on the LAN, so this module wires the same parts (stores, persistence, app) and
@@ -11,9 +13,12 @@
  * package.json and `test/endpoint.test.ts` checks the wiring.
  */
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { buildApp } from 'fauxqs';
 import { ServiceError } from '../../models/service-error.js';
+import type { Logger } from '../log.js';
+import { setAsideDamagedObjects, type SetAside } from './embedded-repair.js';
 import { migrateS3rverData, type MigrationReport } from './migrate-s3rver.js';
 
 export interface EmbeddedEndpointOptions {
@@ -33,6 +38,8 @@ export interface EmbeddedEndpoint {
   readonly objectsDirectory: string;
   /** Objects imported from an s3rver data directory of an earlier version (0: none). */
   readonly migrated: MigrationReport | undefined;
+  /** Files of objects that were half written when the previous endpoint was killed, moved aside (undefined: not checked). */
+  readonly setAside: SetAside | undefined;
   stop(): Promise<void>;
 }
 
@@ -49,6 +56,7 @@ interface SqliteManager extends Persistence {
 }
 interface FileS3 extends Persistence {
   loadS3(s3: unknown): void;
+  upsertObject(bucket: string, object: unknown): void;
 }
 interface Internals {
   SqsStore: new () => { persistence?: unknown; allQueues(): { persistence?: unknown }[] };
@@ -101,20 +109,23 @@ const isAlive = (pid: number) => {
  * two over the same files would each overwrite what the other wrote. A lock file names the owner;
  * a lock left by a process that no longer runs (kill -9) is taken over.
  */
-async function lockDataDir(dir: string): Promise<() => Promise<void>> {
+async function lockDataDir(dir: string): Promise<{ unlock: () => Promise<void>; uncleanStop: boolean }> {
   const lockFile = join(dir, 'endpoint.pid');
+  let uncleanStop = false;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const handle = await open(lockFile, 'wx');
       await handle.writeFile(String(process.pid));
       await handle.close();
-      return () => rm(lockFile, { force: true });
+      return { unlock: () => rm(lockFile, { force: true }), uncleanStop };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(await readFile(lockFile, 'utf8').catch(() => ''));
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
         throw new EndpointError('DATA_DIR_LOCKED', `another embedded endpoint (pid ${owner}) is using ${dir}; stop it, or give this one another DATA_DIR`, { dir, owner });
       }
+      // The previous endpoint on this data did not stop cleanly: it may have been mid-write.
+      uncleanStop = true;
       await rm(lockFile, { force: true });
     }
   }
@@ -126,35 +137,89 @@ export async function startEmbeddedEndpoint(options: EmbeddedEndpointOptions): P
   const objectsDirectory = join(options.dataDir, 'objects');
   await mkdir(queuesDirectory, { recursive: true });
   await mkdir(objectsDirectory, { recursive: true });
-  const unlock = await lockDataDir(options.dataDir);
+  const { unlock, uncleanStop } = await lockDataDir(options.dataDir);
   try {
-    return await start(options, queuesDirectory, objectsDirectory, unlock);
+    return await start(options, queuesDirectory, objectsDirectory, unlock, uncleanStop);
   } catch (err) {
     await unlock();
     throw err;
   }
 }
 
-async function start(options: EmbeddedEndpointOptions, queuesDirectory: string, objectsDirectory: string, unlock: () => Promise<void>): Promise<EmbeddedEndpoint> {
+/**
+ * fauxqs writes an object's body and then its metadata in place, each truncating the file first: a
+ * kill in between leaves an earlier, acknowledged version of that key half overwritten. Here each
+ * object is written whole into a staging directory (by fauxqs' own code, under `.staging`, which
+ * loading never reads), then each file is renamed into place: a rename replaces a file whole or not
+ * at all. What a kill can still leave — a new body beside the old metadata, in the moment between
+ * the two renames — is set aside at the next start (embedded-repair.ts).
+ */
+function writeObjectsWhole(objects: FileS3, staging: FileS3, objectsDirectory: string): void {
+  const stagingRoot = join(objectsDirectory, '.staging');
+  objects.upsertObject = (bucket, object) => {
+    const staged = join(stagingRoot, 'buckets', bucket);
+    staging.upsertObject(bucket, object);
+    try {
+      // The body first: a metadata file in place always has its body.
+      const files = readdirSync(staged, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+      for (const file of files.sort((a, b) => Number(a.endsWith('.meta.json')) - Number(b.endsWith('.meta.json')))) {
+        const target = join(objectsDirectory, relative(stagingRoot, file));
+        mkdirSync(dirname(target), { recursive: true });
+        renameSync(file, target);
+      }
+    } finally {
+      rmSync(staged, { recursive: true, force: true });
+    }
+  };
+}
+
+interface LoadedState {
+  readonly sqsStore: InstanceType<Internals['SqsStore']>;
+  readonly snsStore: InstanceType<Internals['SnsStore']>;
+  readonly s3Store: InstanceType<Internals['S3Store']>;
+  readonly queues: SqliteManager;
+  readonly objects: FileS3;
+}
+
+/** The stores, loaded from the data directory (before they get their persistence, so loading writes nothing back). */
+async function loadState(queuesDirectory: string, objectsDirectory: string): Promise<LoadedState> {
   const { SqsStore, SnsStore, S3Store, PersistenceManager, FileS3Persistence } = await loadInternals();
   const sqsStore = new SqsStore();
   const snsStore = new SnsStore();
   const s3Store = new S3Store();
-  let queues: SqliteManager;
-  let objects: FileS3;
+  const queues = new PersistenceManager(queuesDirectory);
   try {
-    queues = new PersistenceManager(queuesDirectory);
     // WAL with synchronous=NORMAL: a commit is in the WAL file before the call returns, so a killed
     // process loses nothing (only a power cut could take the last commits); FULL would fsync on
     // every send, receive and delete.
     queues.db.exec('PRAGMA synchronous = NORMAL');
-    objects = new FileS3Persistence(objectsDirectory);
-    // State is loaded before the stores get their persistence, so loading writes nothing back.
+    const objects = new FileS3Persistence(objectsDirectory);
+    writeObjectsWhole(objects, new FileS3Persistence(join(objectsDirectory, '.staging')), objectsDirectory);
     queues.loadSqsAndSns(sqsStore, snsStore);
     objects.loadS3(s3Store);
+    return { sqsStore, snsStore, s3Store, queues, objects };
+  } catch (err) {
+    queues.close();
+    throw err;
+  }
+}
+
+async function start(options: EmbeddedEndpointOptions, queuesDirectory: string, objectsDirectory: string, unlock: () => Promise<void>, uncleanStop: boolean): Promise<EmbeddedEndpoint> {
+  // After a kill, objects written at that moment may be half on disk: set aside before loading.
+  // Without a kill on record, only if loading fails (a lock file removed by hand, a copied directory).
+  let setAside: SetAside | undefined = uncleanStop ? await setAsideDamagedObjects(objectsDirectory, options.dataDir) : undefined;
+  let state: LoadedState;
+  try {
+    state = await loadState(queuesDirectory, objectsDirectory).catch(async (err: unknown) => {
+      if (setAside !== undefined) throw err;
+      setAside = await setAsideDamagedObjects(objectsDirectory, options.dataDir);
+      if (setAside.files.length === 0) throw err;
+      return loadState(queuesDirectory, objectsDirectory);
+    });
   } catch (cause) {
     throw new EndpointError('ENDPOINT_FAILED', `the embedded endpoint could not load its data from ${options.dataDir}`, { dataDir: options.dataDir }, { cause });
   }
+  const { sqsStore, snsStore, s3Store, queues, objects } = state;
   sqsStore.persistence = queues;
   snsStore.persistence = queues;
   for (const queue of sqsStore.allQueues()) queue.persistence = queues;
@@ -192,6 +257,7 @@ async function start(options: EmbeddedEndpointOptions, queuesDirectory: string, 
     queuesDirectory,
     objectsDirectory,
     migrated,
+    setAside,
     stop() {
       stopped ??= app.close().then(() => {
         queues.close();
@@ -201,4 +267,12 @@ async function start(options: EmbeddedEndpointOptions, queuesDirectory: string, 
       return stopped;
     },
   };
+}
+
+/** What a person should know about how this start went: an import, objects set aside. */
+export function logStartNotes(endpoint: EmbeddedEndpoint, log: Logger): void {
+  if (endpoint.migrated) log.warn('imported the objects of an earlier version\'s data directory', { ...endpoint.migrated });
+  if (endpoint.setAside && endpoint.setAside.files.length > 0) {
+    log.warn('objects half written when the endpoint was last killed were set aside (their uploads never completed; their clients were told so and retried)', { to: endpoint.setAside.to, files: endpoint.setAside.files });
+  }
 }

@@ -4,7 +4,7 @@
  * `npm start`'s child it reports `ready` with its port (or `fatal`) over IPC.
  */
 import { serializeError } from '../../models/service-error.js';
-import { startEmbeddedEndpoint } from '../aws/embedded.js';
+import { logStartNotes, startEmbeddedEndpoint } from '../aws/embedded.js';
 import { loadConfig } from '../config.js';
 import { createLogger, setLogLevel } from '../log.js';
 
@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   setLogLevel(config.logLevel);
   const endpoint = await startEmbeddedEndpoint({ ...config.embedded, dataDir: config.dataDir, region: config.aws.region });
-  if (endpoint.migrated) log.warn('imported the objects of an earlier version\'s data directory', { ...endpoint.migrated });
+  logStartNotes(endpoint, log);
   log.info('embedded endpoint listening', { url: endpoint.url, queues: endpoint.queuesDirectory, objects: endpoint.objectsDirectory, node: process.version });
   process.send?.({ type: 'ready', port: endpoint.port, migrated: endpoint.migrated?.objects ?? 0 });
   await new Promise<void>((resolve) => {
