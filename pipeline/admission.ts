@@ -4,7 +4,8 @@
  * accepted, stored and queued only to time out.
  *
  * The estimate: wait ≈ backlog ÷ throughput, the backlog being the request queue's depth (visible
- * + in flight, as last read). The throughput is measured: the answers this process received over
+ * + in flight, as last read), or this process's own images still waiting for their answer when
+ * those are more (a burst arrives faster than the depth is read). The throughput is measured: the answers this process received over
  * the last 10 s while images were waiting (the fleet busy), per second — the fleet's throughput
  * when one web process feeds it (`npm start`, a web tier of one instance; with several, each sees
  * its share and refuses early by that factor).
@@ -12,8 +13,11 @@
  * own timings: each carries its worker's decode time and its batch's inference time and size, so a
  * worker handles 1000 ÷ (decode + infer ÷ batch) images a second of model time; half of that per
  * worker (the rest goes to storage, queues and the web tier sharing the machine), times the
- * workers running or wanted. Before any answer nothing is refused. Retry-After is when enough of
- * the backlog will have drained for a new image to be answered in time.
+ * workers running or wanted. To the wait in the queue it adds the time an answered image spends
+ * outside it (upload, storing, enqueueing, its own work, the answer's way back: total − queueWait,
+ * averaged), and it admits an image only if that fits in 90% of the timeout — the rest is for the
+ * estimate's error. Before any answer nothing is refused. Retry-After is when enough of the backlog
+ * will have drained for a new image to be answered in time.
  */
 import { PipelineError } from './errors.js';
 import type { ClassificationResult } from './messages.js';
@@ -31,21 +35,30 @@ const WINDOW_MS = 10_000;
 const ENOUGH = 10;
 /** The share of a worker's model-time rate it reaches with its storage and queue calls. */
 const EFFICIENCY = 0.5;
+/** The share of the timeout an estimate may fill: the rest absorbs its error (a busy moment, a slow batch). */
+const HEADROOM = 0.9;
 
 export class Admission {
   /** Images a second one worker's model time allows (exponential average); undefined until an answer arrives. */
   private perWorkerRate: number | undefined;
   /** When answers arrived (ms), oldest first, within the window. */
   private readonly answeredAt: number[] = [];
+  /** An answered image's time outside the queue — upload, storing, enqueueing, work, the answer's way back (ms, exponential average). */
+  private outsideQueueMs = 0;
 
   constructor(
     private readonly inputs: AdmissionInputs,
     private readonly timeoutMs: number,
   ) {}
 
-  /** Learns one worker's rate from an answer's timings. */
-  observe(result: ClassificationResult): void {
+  /** Learns one worker's rate from an answer's timings, and the time an image spends outside the queue from its `totalMs`. */
+  observe(result: ClassificationResult, totalMs: number): void {
     const now = Date.now();
+    const { queueWait } = result.timings;
+    if (typeof queueWait === 'number' && totalMs >= queueWait) {
+      const outside = totalMs - queueWait;
+      this.outsideQueueMs = this.outsideQueueMs === 0 ? outside : 0.9 * this.outsideQueueMs + 0.1 * outside;
+    }
     // Only answers given while images were waiting measure what the fleet can do (a trickle of
     // requests measures the trickle).
     if ((this.inputs.depth()?.visible ?? 0) > 0) this.answeredAt.push(now);
@@ -68,23 +81,30 @@ export class Admission {
     return Math.max(running, desired, 1) * this.perWorkerRate * EFFICIENCY;
   }
 
-  /** How long a new image would wait, in ms (undefined: no measurement yet). */
-  expectedWaitMs(): number | undefined {
+  /** How long a new image would take to be answered, in ms: its wait in the queue and its time outside it (undefined: no measurement yet). */
+  expectedWaitMs(waitingHere = 0): number | undefined {
     const depth = this.inputs.depth();
     const rate = this.throughput();
     if (rate === undefined || depth === undefined) return undefined;
-    return ((depth.visible + depth.inFlight + 1) / rate) * 1000;
+    // The depth was read a moment ago; what this process accepted since is not in it yet.
+    const backlog = Math.max(depth.visible + depth.inFlight, waitingHere);
+    return ((backlog + 1) / rate) * 1000 + this.outsideQueueMs;
   }
 
   private forget(now: number): void {
     while (this.answeredAt.length > 0 && now - this.answeredAt[0]! > WINDOW_MS) this.answeredAt.shift();
   }
 
-  /** Throws OVERLOADED (with `retryAfterSeconds`) when a new image could not be answered in time. */
-  check(requestId: string): void {
-    const waitMs = this.expectedWaitMs();
-    if (waitMs === undefined || waitMs <= this.timeoutMs) return;
-    const retryAfterSeconds = Math.max(1, Math.ceil((waitMs - this.timeoutMs) / 1000));
+  /**
+   * Throws OVERLOADED (with `retryAfterSeconds`) when a new image could not be answered in time.
+   * `waitingHere`: this process's images accepted and not yet answered, counted the moment they
+   * are accepted — in a burst, hundreds arrive between two readings of the queue's depth.
+   */
+  check(requestId: string, waitingHere = 0): void {
+    const waitMs = this.expectedWaitMs(waitingHere);
+    const allowedMs = this.timeoutMs * HEADROOM;
+    if (waitMs === undefined || waitMs <= allowedMs) return;
+    const retryAfterSeconds = Math.max(1, Math.ceil((waitMs - allowedMs) / 1000));
     throw new PipelineError(
       'OVERLOADED',
       `the service is overloaded: an image sent now would wait about ${Math.round(waitMs / 1000)} s, longer than the ${Math.round(this.timeoutMs / 1000)} s it may take; try again in ${retryAfterSeconds} s`,

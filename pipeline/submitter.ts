@@ -139,7 +139,7 @@ export class Submitter {
       if (hit) return this.answerFromCache(id, submission, hit, roundMs(performance.now() - lookupStarted), started);
     }
     // What needs a worker is refused at once when the workers could not answer it in time.
-    this.admission?.check(id);
+    this.admission?.check(id, this.inbox.waiting);
     // Wait first, send second: even an instant answer finds its waiter.
     const expectation = this.inbox.expect(id, this.config.limits.requestTimeoutMs);
     let enqueueMs: number | undefined;
@@ -163,7 +163,7 @@ export class Submitter {
       }
       const total = roundMs(submission.uploadMs + performance.now() - started);
       if (sha) this.cache?.remember(sha, answer.result);
-      this.admission?.observe(answer.result);
+      this.admission?.observe(answer.result, total);
       return { kind: 'done', id, result: { ...answer.result, timings: { ...answer.result.timings, enqueue: enqueueMs, total } } };
     } catch (err) {
       // Accepted but not answered here (this process is stopping): the work goes on; hand back the job.
