@@ -19,6 +19,7 @@ import { DECODE_VERSION } from './images.js';
 import type { Logger } from './log.js';
 import type { ClassificationResult } from './messages.js';
 import { cachePrefix } from './keys.js';
+import { LruMap } from './lru.js';
 import type { Store } from './store.js';
 
 /** What a cache entry keeps: the answer, without what belongs to one request. */
@@ -45,7 +46,7 @@ export function modelFingerprint(manifest: ModelManifest): string {
 export const sha256Of = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 export class ResultCache {
-  private readonly memory = new Map<string, CachedResult>();
+  private readonly memory: LruMap<string, CachedResult>;
   /** The hashes the bucket holds entries for (as last listed, plus what this process added). */
   private readonly inBucket = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
@@ -57,8 +58,10 @@ export class ResultCache {
     /** The model id whose answers are kept (an answer from another model is not). */
     private readonly modelId: string,
     private readonly log: Logger,
-    private readonly maxInMemory = 10_000,
-  ) {}
+    maxInMemory = 10_000,
+  ) {
+    this.memory = new LruMap(maxInMemory);
+  }
 
   /** Lists the bucket's entries for this fingerprint, now and every `refreshMs`. */
   async start(refreshMs = 60_000): Promise<void> {
@@ -74,15 +77,10 @@ export class ResultCache {
   /** The earlier answer for these bytes, from memory or the bucket; undefined when there is none. */
   async lookup(sha256: string): Promise<CachedResult | undefined> {
     const known = this.memory.get(sha256);
-    if (known) {
-      // Most recently used last: the map's order is the eviction order.
-      this.memory.delete(sha256);
-      this.memory.set(sha256, known);
-      return known;
-    }
+    if (known) return known;
     if (!this.inBucket.has(sha256)) return undefined;
     const stored = await this.store.getCached(this.fingerprint, sha256);
-    if (stored) this.keep(sha256, stored);
+    if (stored) this.memory.set(sha256, stored);
     return stored;
   }
 
@@ -98,15 +96,10 @@ export class ResultCache {
     if (result.model !== this.modelId || result.cachedFrom !== undefined) return;
     const { id, file: _file, timings: _timings, completedAt: _completedAt, cachedFrom: _cachedFrom, ...answer } = result;
     const entry: CachedResult = { ...answer, from: id };
-    this.keep(sha256, entry);
+    this.memory.set(sha256, entry);
     this.inBucket.add(sha256);
     this.store.putCached(this.fingerprint, sha256, entry).catch((err: unknown) =>
       this.log.warn('could not store a result cache entry (the answer was given; only a later repeat misses)', { requestId: id, error: err }),
     );
-  }
-
-  private keep(sha256: string, entry: CachedResult): void {
-    this.memory.set(sha256, entry);
-    if (this.memory.size > this.maxInMemory) this.memory.delete(this.memory.keys().next().value!);
   }
 }

@@ -18,6 +18,7 @@ import { requestIdOfResultKey, RESULTS_PREFIX } from '../pipeline/keys.js';
 import type { ClassificationResult } from '../pipeline/messages.js';
 import type { FailureRecord, Store } from '../pipeline/store.js';
 import { HttpError } from './errors.js';
+import { LruMap } from '../pipeline/lru.js';
 
 export const thumbnailPath = (id: string): string => `/api/v1/jobs/${id}/thumbnail`;
 
@@ -129,23 +130,20 @@ export interface ThumbnailOptions {
 
 export class Thumbnails {
   private readonly options: ThumbnailOptions;
-  private readonly cache = new Map<string, Buffer>();
+  private readonly cache: LruMap<string, Buffer>;
 
   constructor(
     private readonly store: Store,
     options: Partial<ThumbnailOptions> = {},
   ) {
     this.options = { size: 192, keep: 256, ...options };
+    this.cache = new LruMap(this.options.keep);
   }
 
   /** A JPEG of request `id`'s input, or undefined when no input is stored under that id. */
   async of(id: string): Promise<Buffer | undefined> {
     const cached = this.cache.get(id);
-    if (cached) {
-      this.cache.delete(id);
-      this.cache.set(id, cached);
-      return cached;
-    }
+    if (cached) return cached;
     let key: string | undefined;
     for await (const found of this.store.keys('input', `${id}/`, 1)) {
       key = found;
@@ -165,7 +163,6 @@ export class Thumbnails {
       throw new HttpError('UNDECODABLE_IMAGE', `the input of job ${id} cannot be decoded for a thumbnail: ${(err as Error).message}`, { requestId: id });
     }
     this.cache.set(id, jpeg);
-    if (this.cache.size > this.options.keep) this.cache.delete(this.cache.keys().next().value!);
     return jpeg;
   }
 }
