@@ -11,11 +11,12 @@
  * its share and refuses early by that factor).
  * Until 10 answers are in that window (a burst's first second), it is estimated from the answers'
  * own timings: each carries its worker's decode time and its batch's inference time and size, so a
- * worker handles 1000 ÷ (decode + infer ÷ batch) images a second of model time; half of that per
- * worker (the rest goes to storage, queues and the web tier sharing the machine), times the
+ * worker handles 1000 ÷ (decode + infer ÷ batch) images a second of model time; 0.3 of that per
+ * worker (what `npm run bench` measures for a burst on one machine, 0.30–0.37 of the decode +
+ * inference ideal: the rest goes to storage, queues and the web tier sharing the cores), times the
  * workers running or wanted. To the wait in the queue it adds the time an answered image spends
  * outside it (upload, storing, enqueueing, its own work, the answer's way back: total − queueWait,
- * averaged), and it admits an image only if that fits in 90% of the timeout — the rest is for the
+ * averaged), and it admits an image only if that fits in 80% of the timeout — the rest is for the
  * estimate's error. Before any answer nothing is refused. Retry-After is when enough of the backlog
  * will have drained for a new image to be answered in time.
  */
@@ -34,9 +35,9 @@ const WINDOW_MS = 10_000;
 /** Answers in the window before their count is trusted over the model-time estimate. */
 const ENOUGH = 10;
 /** The share of a worker's model-time rate it reaches with its storage and queue calls. */
-const EFFICIENCY = 0.5;
+const EFFICIENCY = 0.3;
 /** The share of the timeout an estimate may fill: the rest absorbs its error (a busy moment, a slow batch). */
-const HEADROOM = 0.9;
+const HEADROOM = 0.8;
 
 export class Admission {
   /** Images a second one worker's model time allows (exponential average); undefined until an answer arrives. */
