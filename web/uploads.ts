@@ -6,7 +6,7 @@
 import { Writable } from 'node:stream';
 import type { Context, Middleware } from 'koa';
 import { koaBody } from 'koa-body';
-import type { File } from 'formidable';
+import type { File, Part } from 'formidable';
 import type VolatileFile from 'formidable/VolatileFile.js';
 import { checkImage } from '../pipeline/images.js';
 import { clientFileName, fileNameProblem } from '../pipeline/keys.js';
@@ -53,6 +53,33 @@ function takeFiles(files: readonly File[]): Map<File, Buffer> {
   return out;
 }
 
+/**
+ * RFC 7578 lets a file part leave out its own Content-Type, and Python's `requests` (with many
+ * load generators written on it) does exactly that; formidable takes any part without a type for a
+ * text field. Here a part that names a file is a file whatever its type says or omits (the bytes
+ * decide what it is, later). Its name is `filename*` (RFC 5987, preferred when present as RFC 6266
+ * §4.3 says) or else `filename`, as formidable reads it.
+ */
+function asFilePart(part: Part, handlePart: (part: Part) => void): void {
+  const disposition = (part as Part & { headers?: Record<string, string> }).headers?.['content-disposition'] ?? '';
+  const extended = extendedFileName(disposition);
+  if (extended !== undefined) part.originalFilename = extended;
+  if (part.originalFilename !== null && !part.mimetype) part.mimetype = 'application/octet-stream';
+  handlePart(part);
+}
+
+/**
+ * The `filename*` parameter of a Content-Disposition header (`UTF-8''%D1%80%D1%8B.jpg`), decoded;
+ * undefined when there is none. Percent escapes that do not make UTF-8 become U+FFFD, as browsers do.
+ */
+export function extendedFileName(disposition: string): string | undefined {
+  const match = /(?:^|;)\s*filename\*\s*=\s*"?([^'";\s]*)'[^']*'([^";\s]*)"?/i.exec(disposition);
+  if (!match) return undefined;
+  const [, charset, encoded] = match as unknown as [string, string, string];
+  const bytes = Buffer.from(encoded.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
+  return /^iso-8859-1$/i.test(charset) ? bytes.toString('latin1') : new TextDecoder('utf-8').decode(bytes);
+}
+
 /** Parses multipart bodies into memory; formidable's own errors become 4xx JSON errors. */
 export function multipartBody(limits: Limits): Middleware {
   return koaBody({
@@ -68,6 +95,7 @@ export function multipartBody(limits: Limits): Middleware {
       allowEmptyFiles: true,
       minFileSize: 0,
       fileWriteStreamHandler: memoryStream,
+      onPart: asFilePart,
     },
     onError(err) {
       const httpCode = (err as { httpCode?: number }).httpCode;
@@ -103,6 +131,13 @@ function filesOf(ctx: Context, field: string | undefined): File[] {
 }
 
 /**
+ * Bodies taken as one raw image: image types, octet-stream, and the form type that
+ * `curl --data-binary @photo.jpg` and `wget --post-file=photo.jpg` send when told no other (the bytes
+ * decide what it is, as for every upload).
+ */
+const RAW_TYPES = ['image/*', 'application/octet-stream', 'application/x-www-form-urlencoded'];
+
+/**
  * The images of a request. `field` restricts multipart uploads to one form field (the classic
  * protocol's `myfile`); raw bodies are accepted when `allowRaw` is set.
  */
@@ -117,7 +152,7 @@ export async function receiveImages(ctx: Context, limits: Limits, options: { fie
         ? `no file in form field "${options.field}"${fields.length ? ` (got fields: ${fields.join(', ')})` : ''}`
         : 'no file in the multipart body');
     }
-  } else if (options.allowRaw && (ctx.is('image/*') || ctx.is('application/octet-stream'))) {
+  } else if (options.allowRaw && ctx.is(RAW_TYPES)) {
     const name = (typeof ctx.query.name === 'string' ? ctx.query.name : '') || ctx.get('x-file-name') || 'upload';
     received.push({ originalName: name, bytes: await readRawBody(ctx, limits.maxUploadBytes) });
   } else {
