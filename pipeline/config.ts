@@ -114,6 +114,12 @@ export interface Config {
     readonly mode: 'local' | 'aws' | 'off';
     readonly periodSeconds: number;
   };
+  /**
+   * The classic protocol (`POST /`): the multipart field its one file comes in, and what stands
+   * between the name and the label in its answer (`<name><separator><label>`, also the classic
+   * output object's body).
+   */
+  readonly classic: { readonly field: string; readonly separator: string };
   /** Answer images classified before (same bytes, model and preprocessing) from the output bucket. */
   readonly resultCache: boolean;
   /** Optional access control: with keys set, routes other than the health checks need `Authorization: Bearer <key>`. */
@@ -227,6 +233,13 @@ function apiKeys(r: Reader): readonly string[] {
   return Object.freeze(keys);
 }
 
+/** CLASSIC_SEPARATOR: 1 to 8 characters, any but line breaks and other control characters (a tab is fine). */
+function classicSeparator(raw: string | undefined): string {
+  if (raw === undefined || raw === '') return ',';
+  if (!/^(?:[^\p{Cc}]|\t){1,8}$/u.test(raw)) throw ConfigError.invalid('CLASSIC_SEPARATOR', '1 to 8 characters, no line breaks or other control characters', raw);
+  return raw;
+}
+
 function staticCredentials(r: Reader): Config['aws']['credentials'] {
   const accessKeyId = r.raw('AWS_ACCESS_KEY_ID');
   const secretAccessKey = r.raw('AWS_SECRET_ACCESS_KEY');
@@ -323,6 +336,11 @@ export function loadConfig(env: Env = process.env): Config {
     scaler: {
       mode: r.oneOf('SCALER', r.raw('AUTO_SCALING_GROUP') ? 'aws' : 'local', ['local', 'aws', 'off'] as const),
       periodSeconds: r.int('SCALER_PERIOD_SECONDS', 2, 1, 60),
+    },
+    classic: {
+      field: r.string('CLASSIC_FIELD', 'myfile', /^[A-Za-z0-9_.[\]-]{1,100}$/, 'a form field name of up to 100 letters, digits, or . _ - [ ]'),
+      // Read untrimmed: a separator may be a space or a tab.
+      separator: classicSeparator(env.CLASSIC_SEPARATOR),
     },
     resultCache: r.bool('RESULT_CACHE', true),
     auth: { apiKeys: apiKeys(r), classicRequiresKey: r.bool('CLASSIC_REQUIRES_KEY', false) },

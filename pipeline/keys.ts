@@ -62,6 +62,9 @@ export function stem(fileName: string): string {
   return dot > 0 ? fileName.slice(0, dot) : fileName;
 }
 
+/** The classic protocol's answer: `<name><separator><label>` (`n01443537_goldfish,goldfish`). */
+export const classicAnswer = (file: string, label: string, separator: string): string => `${stem(file)}${separator}${label}`;
+
 export const inputKey = (requestId: string, safeName: string): string => `${requestId}/${safeName}`;
 
 export const RESULTS_PREFIX = 'results/';

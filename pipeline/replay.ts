@@ -7,6 +7,7 @@
  * removed once they succeed). Works
  * with `npm start` running or not: in embedded mode it starts the endpoint itself when none answers.
  */
+import { Store } from './store.js';
 import { parseArgs } from 'node:util';
 import { bufferCount, concatMap, count, from, lastValueFrom, mergeMap, tap } from 'rxjs';
 import { ServiceError } from '../models/service-error.js';
@@ -17,7 +18,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import type { Job } from './job.js';
 import { createLogger, setLogLevel } from './log.js';
 import { Progress } from './progress.js';
-import { classifyStored, loadConfiguredClassifier, storeOf } from './worker.js';
+import { classifyStored, loadConfiguredClassifier } from './worker.js';
 
 const log = createLogger('replay');
 const USAGE = 'usage: npm run replay -- --missing | --all | --dlq [--prefix P]';
@@ -65,7 +66,7 @@ async function replay(argv: string[]): Promise<number> {
   const clients = createAwsClients(config);
   try {
     await checkBuckets(clients, config);
-    const store = storeOf(config, clients);
+    const store = Store.of(clients.s3, config);
     const inventory = await store.inventory(cli.prefix);
     const todo =
       cli.mode === 'all'

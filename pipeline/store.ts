@@ -23,6 +23,7 @@ import type { AnswerError } from './errors.js';
 import type { CachedResult } from './cache.js';
 import {
   cacheKey,
+  classicAnswer,
   DEAD_LETTERS_PREFIX,
   deadLetterKey,
   decodeNameFromMetadata,
@@ -35,6 +36,7 @@ import {
   sanitizeFileName,
   stem,
 } from './keys.js';
+import type { Config } from './config.js';
 import { deadLetterError, protocolOf, type ClassificationResult, type ImageRequest, type Protocol } from './messages.js';
 
 /** What `results/<id>.json` holds for a request that failed for good. */
@@ -94,7 +96,14 @@ export class Store {
   constructor(
     private readonly s3: S3Client,
     readonly buckets: Buckets,
+    /** Between the name and the label in a classic output (CLASSIC_SEPARATOR). */
+    private readonly classicSeparator = ',',
   ) {}
+
+  /** The store of a configuration's buckets. */
+  static of(s3: S3Client, config: Pick<Config, 'names' | 'classic'>): Store {
+    return new Store(s3, { input: config.names.inputBucket, output: config.names.outputBucket }, config.classic.separator);
+  }
 
   /** Both buckets answer (readiness, replay). Throws the SDK's error otherwise. */
   async checkReachable(): Promise<void> {
@@ -141,11 +150,17 @@ export class Store {
 
   /** The full result, and for the classic protocol `<name>` → `<name>,<label>` keyed by the client's name. */
   async putResult(result: ClassificationResult, protocol: Protocol): Promise<void> {
-    const name = stem(result.file);
     await Promise.all([
       this.putJson(resultKey(result.id), result),
       protocol === 'classic'
-        ? this.s3.send(new PutObjectCommand({ Bucket: this.buckets.output, Key: name, Body: `${name},${result.label}`, ContentType: 'text/plain; charset=utf-8' }))
+        ? this.s3.send(
+            new PutObjectCommand({
+              Bucket: this.buckets.output,
+              Key: stem(result.file),
+              Body: classicAnswer(result.file, result.label, this.classicSeparator),
+              ContentType: 'text/plain; charset=utf-8',
+            }),
+          )
         : undefined,
     ]);
   }

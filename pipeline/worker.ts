@@ -43,13 +43,10 @@ export interface WorkerDeps {
   readonly metrics?: WorkerMetrics;
 }
 
-export const storeOf = (config: Config, clients: AwsClients): Store =>
-  new Store(clients.s3, { input: config.names.inputBucket, output: config.names.outputBucket });
-
 /** fetch → decode → classify → persist: what every image goes through, whoever asked for it. */
 export function classifyStored(deps: WorkerDeps): OperatorFunction<Job, Job> {
   const { config, clients, classifier } = deps;
-  const store = storeOf(config, clients);
+  const store = Store.of(clients.s3, config);
   // Enough S3 and decode work in flight to keep the model fed while the next batch is prepared.
   const io = Math.max(4, config.worker.maxBatch * 2);
   const budget = config.limits.outageRetryMs;

@@ -143,7 +143,7 @@ test('a fresh artifact, npm ci --omit=dev, and the worker unit\'s command classi
       worker.stderr.on('data', (d) => (output += d));
       const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
       try {
-        const store = new Store(clients.s3, { input: config.names.inputBucket, output: config.names.outputBucket });
+        const store = Store.of(clients.s3, config);
         const deadline = Date.now() + 120_000;
         let result = await store.getResult(requestId);
         while (result === undefined && Date.now() < deadline && worker.exitCode === null) {

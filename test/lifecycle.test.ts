@@ -71,7 +71,7 @@ async function rig(name: string, imds: string, count: number): Promise<Rig> {
   );
   const clients = createAwsClients(config);
   const resources = await ensureResources(clients, config);
-  const store = new Store(clients.s3, { input: config.names.inputBucket, output: config.names.outputBucket });
+  const store = Store.of(clients.s3, config);
   const requests: ImageRequest[] = [];
   for (const [i, photo] of photos.slice(0, count).entries()) {
     const requestId = `00000000-0000-4000-8000-${name.padEnd(6, '0').slice(0, 6)}${String(i).padStart(6, '0')}`;

@@ -108,7 +108,7 @@ async function enqueuePhotos(stack: Stack, photos: readonly { file: string; path
 
 async function resultKeys(stack: Stack): Promise<Set<string>> {
   const keys = new Set<string>();
-  const store = new Store(stack.clients.s3, { input: stack.config.names.inputBucket, output: stack.config.names.outputBucket });
+  const store = Store.of(stack.clients.s3, stack.config);
   for await (const key of store.keys('output', RESULTS_PREFIX)) keys.add(key);
   return keys;
 }

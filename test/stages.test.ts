@@ -98,7 +98,22 @@ test('config: defaults, endpoint mode from the environment, errors that name the
   const aws = loadConfig({ ENDPOINT_MODE: 'aws' });
   t.is(aws.aws.sqsEndpoint, undefined);
   t.false(aws.aws.s3ForcePathStyle);
-  for (const [variable, value] of [['PORT', 'eighty'], ['WORKERS', '-1'], ['INPUT_BUCKET', 'Bad_Bucket'], ['AWS_ENDPOINT_URL', 'ftp://x'], ['LOG_LEVEL', 'loud'], ['AWS_REGION', 'mars']] as const) {
+  t.deepEqual(embedded.classic, { field: 'myfile', separator: ',' });
+  t.deepEqual(loadConfig({ CLASSIC_FIELD: 'inputFile', CLASSIC_SEPARATOR: ':' }).classic, { field: 'inputFile', separator: ':' });
+  t.is(loadConfig({ CLASSIC_SEPARATOR: ' -> ' }).classic.separator, ' -> ', 'a separator keeps its spaces');
+  t.is(loadConfig({ CLASSIC_SEPARATOR: '\t' }).classic.separator, '\t');
+  const cases = [
+    ['PORT', 'eighty'],
+    ['WORKERS', '-1'],
+    ['INPUT_BUCKET', 'Bad_Bucket'],
+    ['AWS_ENDPOINT_URL', 'ftp://x'],
+    ['LOG_LEVEL', 'loud'],
+    ['AWS_REGION', 'mars'],
+    ['CLASSIC_FIELD', 'my file'],
+    ['CLASSIC_SEPARATOR', ',\n'],
+    ['CLASSIC_SEPARATOR', '123456789'],
+  ] as const;
+  for (const [variable, value] of cases) {
     const err = t.throws(() => loadConfig({ [variable]: value }), { instanceOf: ConfigError });
     t.is(err?.variable, variable);
     t.true(err!.message.startsWith(`${variable} must be`), err?.message);
@@ -157,7 +172,7 @@ test('decode: EXIF rotation, alpha, grey, CMYK and 16-bit all become 224x224 RGB
 
 // ---- stages against the real endpoint ------------------------------------------------------------
 
-const storeOf = () => new Store(clients.s3, { input: config.names.inputBucket, output: config.names.outputBucket });
+const storeOf = () => Store.of(clients.s3, config);
 
 /** Runs the worker stages over `queueUrl` until `expected` jobs came out, handing each back. */
 function runWorkerStages(queueUrl: string, expected: number): Promise<Job[]> {

@@ -4,6 +4,7 @@
  *
  *   GET  /                          the page (web/public/), and its files under /assets/<name>
  *   POST /                          classic protocol: multipart `myfile` → `200 text/plain` `<name>,<label>`
+ *                                   (CLASSIC_FIELD and CLASSIC_SEPARATOR change the field and the comma)
  *   POST /api/v1/classify           one or more images (multipart, or a raw image body) → JSON per image,
  *                                   or 202 + Location when an answer takes longer than ANSWER_WAIT_MS
  *   GET  /api/v1/jobs/:id           a request's status or result, from the output bucket
@@ -19,10 +20,11 @@
  */
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
+import type { Config } from '../pipeline/config.js';
 import type { ServiceStatus } from '../scaling/index.js';
 import { PipelineError } from '../pipeline/errors.js';
 import { roundMs } from '../pipeline/job.js';
-import { stem } from '../pipeline/keys.js';
+import { classicAnswer } from '../pipeline/keys.js';
 import type { Logger } from '../pipeline/log.js';
 import type { ClassificationResult, Protocol } from '../pipeline/messages.js';
 import type { Store } from '../pipeline/store.js';
@@ -41,6 +43,8 @@ export interface WebDeps {
   readonly store: Store;
   readonly limits: Limits & { readonly requestTimeoutMs: number; readonly answerWaitMs: number };
   readonly auth: AuthOptions;
+  /** The classic protocol's form field and separator. */
+  readonly classic: Config['classic'];
   readonly log: Logger;
   /** Queue depth, workers (desired / running), recent scaling decisions, runtime. */
   readonly status: () => Promise<ServiceStatus>;
@@ -141,14 +145,14 @@ export function createApp(deps: WebDeps): Koa {
     for (const o of outcomes) if (o.kind === 'done') recent.note(o.result);
     return outcomes;
   };
-  const openapi = JSON.stringify(openApiDocument({ auth: deps.auth, limits: deps.limits, assets: page.names }));
+  const openapi = JSON.stringify(openApiDocument({ auth: deps.auth, limits: deps.limits, classic: deps.classic, assets: page.names }));
 
   router.get('/', (ctx) => page.index(ctx));
   router.get(`${ASSETS_PREFIX}:name`, (ctx) => page.asset(ctx, ctx.params.name ?? ''));
 
   router.post('/', body, async (ctx) => {
     // The classic protocol has no jobs: it waits for the answer as long as the request may take.
-    const [outcome] = await classify(ctx, { field: 'myfile', allowRaw: false, waitMs: deps.limits.requestTimeoutMs, protocol: 'classic' });
+    const [outcome] = await classify(ctx, { field: deps.classic.field, allowRaw: false, waitMs: deps.limits.requestTimeoutMs, protocol: 'classic' });
     switch (outcome!.kind) {
       case 'refused':
         throw outcome!.error;
@@ -161,7 +165,7 @@ export function createApp(deps: WebDeps): Koa {
         });
       case 'done':
         ctx.type = 'text/plain';
-        ctx.body = `${stem(outcome!.result.file)},${outcome!.result.label}`;
+        ctx.body = classicAnswer(outcome!.result.file, outcome!.result.label, deps.classic.separator);
     }
   });
 

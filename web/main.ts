@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `image recognition service listening on ${web.url}  (model ${service.config.model.source}, ${pool.running} worker(s), ` +
       `endpoint ${service.config.aws.mode === 'embedded' ? `embedded, data in ${service.config.dataDir}` : service.config.aws.sqsEndpoint ?? 'AWS'})\n` +
-      `try: curl -F myfile=@photo.jpg ${web.url}/\n`,
+      `try: curl -F ${service.config.classic.field}=@photo.jpg ${web.url}/\n`,
   );
   let firstSignalAt = 0;
   const shutdown = (signal: string) => {

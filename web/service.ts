@@ -77,7 +77,7 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
     // Deployed (AUTO_SCALING_GROUP set) the stack made the buckets and queues and this tier's role may
     // only use them; everywhere else they are made here, idempotently.
     const resources = config.ec2.autoScalingGroup === undefined ? await ensureResources(clients, config) : await findResources(clients, config);
-    const store = new Store(clients.s3, { input: config.names.inputBucket, output: config.names.outputBucket });
+    const store = Store.of(clients.s3, config);
     log.info('resources ready', { inputBucket: config.names.inputBucket, outputBucket: config.names.outputBucket, requestQueue: resources.requestQueueUrl, endpoint: config.aws.sqsEndpoint ?? 'AWS' });
     // Only where local workers may run: a web tier on AWS (WORKERS=0, SCALER=aws) never loads the model.
     if (config.scaler.mode === 'local' && config.worker.count !== 0) await prefetchModel(config, clients);

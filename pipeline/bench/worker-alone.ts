@@ -7,6 +7,7 @@
  * are this process's CPU time (`process.cpuUsage`), so the ratio compares like with like; the
  * pipeline bursts measure the same ratio with every process of the service sharing the cores.
  */
+import { Store } from '../store.js';
 import { readFile } from 'node:fs/promises';
 import { CreateQueueCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import sharp from 'sharp';
@@ -16,7 +17,7 @@ import type { Config } from '../config.js';
 import { decodeImage } from '../images.js';
 import { silentLogger } from '../log.js';
 import { serializeMessage, type ImageRequest } from '../messages.js';
-import { storeOf, workerPipeline, loadConfiguredClassifier } from '../worker.js';
+import { workerPipeline, loadConfiguredClassifier } from '../worker.js';
 import { startOwnEndpoint } from './endpoints.js';
 import { BenchError } from './pipeline.js';
 import type { Photo } from './photos.js';
@@ -43,7 +44,7 @@ export async function workerAlone(model: string, photos: readonly Photo[], dataP
   sharp.cache(false);
   try {
     const resources = await ensureResources(clients, config);
-    const store = storeOf(config, clients);
+    const store = Store.of(clients.s3, config);
     const classifier = await loadConfiguredClassifier(config, clients);
     const log = silentLogger;
     const files = await Promise.all(photos.map((p) => readFile(p.path)));
