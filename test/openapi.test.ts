@@ -2,12 +2,18 @@
  * The OpenAPI document (`GET /api/v1/openapi.json`) of the real service: a valid OpenAPI 3.1
  * document (@seriousme/openapi-schema-validator), with every route the app serves and no other,
  * and every error code of `HTTP_STATUS` under its status. Real answers are checked against it in
- * the end-to-end scenarios (`scenarios/pipeline.ts`) and the access-control test.
+ * the end-to-end scenarios (`scenarios/pipeline.ts`) and the access-control test. A linter we did
+ * not write judges it too: Redocly CLI with its `recommended` rules, no error and no warning.
  */
-import { rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import type Router from '@koa/router';
+import { projectRoot } from '../pipeline/config.js';
 import { silentLogger } from '../pipeline/log.js';
 import { createApp } from '../web/app.js';
 import { HTTP_STATUS, type HttpErrorCode } from '../web/errors.js';
@@ -39,6 +45,53 @@ test.after.always(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
+interface LintReport {
+  readonly totals: { readonly errors: number; readonly warnings: number };
+  readonly problems: readonly { readonly ruleId: string; readonly message: string; readonly location: readonly { readonly pointer: string }[] }[];
+}
+
+/** `redocly lint --format=json` of a document, with the recommended rules (the project has no Redocly config). */
+async function lint(document: unknown): Promise<LintReport> {
+  const dir = await mkdtemp(join(tmpdir(), 'eir-redocly-'));
+  try {
+    const file = join(dir, 'openapi.json');
+    await writeFile(file, JSON.stringify(document));
+    const redocly = join(projectRoot, 'node_modules', '.bin', 'redocly');
+    // Redocly exits 1 when it finds errors; the report on stdout says which either way.
+    const { stdout } = await promisify(execFile)(redocly, ['lint', file, '--extends=recommended', '--format=json'], {
+      cwd: dir,
+      env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+    }).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }));
+    return JSON.parse(stdout) as LintReport;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const described = (report: LintReport) => JSON.stringify(report.problems.map((p) => `${p.ruleId} at ${p.location[0]?.pointer}: ${p.message}`), null, 2);
+
+test('Redocly CLI (recommended rules) finds no error and no warning, with access control off and on', async (t) => {
+  const open = await lint(doc);
+  t.deepEqual(open.totals, { ...open.totals, errors: 0, warnings: 0 }, described(open));
+  const keyed = await lint(openApiDocument({ auth: { apiKeys: ['k'.repeat(16)], classicRequiresKey: false }, limits: service.config.limits, classic: service.config.classic, assets: ['main.js'] }));
+  t.deepEqual(keyed.totals, { ...keyed.totals, errors: 0, warnings: 0 }, described(keyed));
+});
+
+test('the same linter reports an operation without security and an unused component (the check can fail)', async (t) => {
+  const broken = structuredClone(doc) as any;
+  delete broken.paths['/healthz'].get.security;
+  broken.components.schemas.Unused = { type: 'string' };
+  const report = await lint(broken);
+  t.is(report.totals.errors, 1, described(report));
+  t.deepEqual(
+    report.problems.map((p) => [p.ruleId, p.location[0]?.pointer]),
+    [
+      ['security-defined', '#/paths/~1healthz/get'],
+      ['no-unused-components', '#/components/schemas/Unused'],
+    ],
+  );
+});
+
 async function validate(document: unknown): Promise<{ valid: boolean; errors?: unknown }> {
   return new Validator().validate(document as Parameters<Validator['validate']>[0]);
 }
@@ -52,7 +105,7 @@ test('the served document is valid OpenAPI 3.1, and so is the one with access co
   t.true(result.valid, JSON.stringify(result.errors, null, 2));
   t.is(doc.components.securitySchemes, undefined, 'no keys configured: no security scheme');
 
-  const withKeys = openApiDocument({ auth: { apiKeys: ['k'.repeat(16)], classicRequiresKey: false }, limits: service.config.limits, assets: ['main.js'] }) as unknown as Doc;
+  const withKeys = openApiDocument({ auth: { apiKeys: ['k'.repeat(16)], classicRequiresKey: false }, limits: service.config.limits, classic: service.config.classic, assets: ['main.js'] }) as unknown as Doc;
   const keyed = await validate(withKeys);
   t.true(keyed.valid, JSON.stringify(keyed.errors, null, 2));
   t.deepEqual(withKeys.paths['/api/v1/status']!.get!.security, [{ apiKey: [] }]);
@@ -73,6 +126,7 @@ test('every route the app serves is in the document, and nothing else', (t) => {
     store: service.store,
     limits: service.config.limits,
     auth: service.config.auth,
+    classic: service.config.classic,
     log: silentLogger,
     status: () => service.status(),
     live: new LiveStatus(() => service.status(), silentLogger),
@@ -113,7 +167,7 @@ test('every error code of HTTP_STATUS is documented under its status, and no oth
   // UNAUTHORIZED only where keys are configured.
   for (const code of codes.filter((c) => c !== 'METHOD_NOT_ALLOWED' && c !== 'UNAUTHORIZED')) t.true(listed.has(code), `${code} is answered by some operation`);
   t.false(listed.has('UNAUTHORIZED'));
-  const keyed = listedCodes(t, openApiDocument({ auth: { apiKeys: ['k'.repeat(16)], classicRequiresKey: false }, limits: service.config.limits, assets: [] }) as unknown as Doc);
+  const keyed = listedCodes(t, openApiDocument({ auth: { apiKeys: ['k'.repeat(16)], classicRequiresKey: false }, limits: service.config.limits, classic: service.config.classic, assets: [] }) as unknown as Doc);
   t.true(keyed.get('UNAUTHORIZED')?.has('get /api/v1/status'));
   t.false(keyed.get('UNAUTHORIZED')?.has('get /healthz'));
   t.regex(doc.info.description, /`405 METHOD_NOT_ALLOWED`/);

@@ -32,6 +32,8 @@ const integer = (minimum = 0): Schema => ({ type: 'integer', minimum });
 const str: Schema = { type: 'string' };
 const nullable = (schema: Schema): Schema => ({ oneOf: [schema, { type: 'null' }] });
 
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /** Every key of a union, listed once: a new member that is not listed here fails the type check. */
 const every = <K extends string>(keys: Record<K, true>): K[] => Object.keys(keys) as K[];
 
@@ -50,6 +52,29 @@ const PIPELINE_CODES = every<ErrorCode>({
   DEAD_LETTER: true,
 });
 const STAGES = every<Stage>({ ingest: true, enqueue: true, consume: true, fetch: true, decode: true, classify: true, persist: true, respond: true, answer: true });
+
+/**
+ * The JSON `data` of each event of `GET /api/v1/events`, by event name. OpenAPI 3.2 would put these
+ * under the stream's `itemSchema`; 3.1 has no place for them, so they travel in `x-event-data`.
+ */
+const EVENT_DATA: Record<'hello' | 'status', Schema> = {
+  hello: object(
+    {
+      periodMs: integer(1),
+      history: {
+        type: 'array',
+        items: object({ t: { type: 'number', description: 'Epoch milliseconds.' }, visible: integer(), inFlight: integer(), desired: integer(), running: integer() }),
+      },
+      status: nullable(ref('ServiceStatus')),
+    },
+    undefined,
+    { additionalProperties: false, description: 'The data of the `hello` event, sent once on connect: the last minutes of samples and the last status.' },
+  ),
+  status: object({ t: { type: 'number', description: 'Epoch milliseconds.' }, status: ref('ServiceStatus') }, undefined, {
+    additionalProperties: false,
+    description: 'The data of a `status` event, sent when the status changed (read every second).',
+  }),
+};
 
 const SCHEMAS: Record<string, Schema> = {
   ErrorCode: {
@@ -143,15 +168,6 @@ const SCHEMAS: Record<string, Schema> = {
     ['queue', 'workers', 'decisions', 'runtime'],
     { additionalProperties: true, description: 'Queue depth, workers, the autoscaler (absent with a fixed pool) and its recent decisions, the runtime.' },
   ),
-  LiveSample: object({ t: { type: 'number', description: 'Epoch milliseconds.' }, visible: integer(), inFlight: integer(), desired: integer(), running: integer() }),
-  HelloEvent: object({ periodMs: integer(1), history: { type: 'array', items: ref('LiveSample') }, status: nullable(ref('ServiceStatus')) }, undefined, {
-    additionalProperties: false,
-    description: 'The data of the `hello` event, sent once on connect: the last minutes of samples and the last status.',
-  }),
-  StatusEvent: object({ t: { type: 'number', description: 'Epoch milliseconds.' }, status: ref('ServiceStatus') }, undefined, {
-    additionalProperties: false,
-    description: 'The data of a `status` event, sent when the status changed (read every second).',
-  }),
   Health: object({ status: { const: 'ok' } }),
   Ready: object({ status: { const: 'ready' } }),
 };
@@ -181,7 +197,7 @@ const json = (schema: Schema, description: string, headers?: Schema): Schema => 
 const jobId: Schema = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: JOB_ID_PATTERN }, description: 'The job (request) id.' };
 const binary = (type: string): Schema => ({ type: 'string', contentMediaType: type });
 
-function operations(limits: DocumentedLimits, assets: readonly string[]): Operation[] {
+function operations(limits: DocumentedLimits, classic: Config['classic'], assets: readonly string[]): Operation[] {
   const sizes = `At most ${limits.maxUploadBytes} bytes per file and ${limits.maxFilesPerRequest} files per request.`;
   return [
     {
@@ -205,16 +221,16 @@ function operations(limits: DocumentedLimits, assets: readonly string[]): Operat
     {
       method: 'post',
       path: '/',
-      summary: "The classic protocol: one image in the form field `myfile`, answered `<name>,<label>`",
-      description: `Waits for the answer up to REQUEST_TIMEOUT_MS (${limits.requestTimeoutMs} ms). ${sizes}`,
+      summary: `The classic protocol: one image in the form field \`${classic.field}\`, answered \`<name>${classic.separator}<label>\``,
+      description: `Waits for the answer up to REQUEST_TIMEOUT_MS (${limits.requestTimeoutMs} ms). The part is a file when it names one (\`filename\`, or \`filename*\` of RFC 5987), whatever its own Content-Type says or omits: the bytes decide what it is. The field and the separator are CLASSIC_FIELD and CLASSIC_SEPARATOR. ${sizes}`,
       requestBody: {
         required: true,
-        content: { 'multipart/form-data': { schema: object({ myfile: binary('application/octet-stream') }, ['myfile'], { additionalProperties: true }) } },
+        content: { 'multipart/form-data': { schema: object({ [classic.field]: binary('application/octet-stream') }, [classic.field], { additionalProperties: true }) } },
       },
       ok: {
         200: {
-          description: "`<name>,<label>`: the client's file name without its extension, exactly as sent, and the short class name.",
-          content: { 'text/plain': { schema: { type: 'string', pattern: ',' } } },
+          description: `\`<name>${classic.separator}<label>\`: the client's file name without its extension, exactly as sent, and the short class name.`,
+          content: { 'text/plain': { schema: { type: 'string', pattern: escapeRegExp(classic.separator) } } },
         },
       },
       codes: [...UPLOAD_CODES, 'ONE_FILE_ONLY', ...PIPELINE_CODES],
@@ -234,6 +250,9 @@ function operations(limits: DocumentedLimits, assets: readonly string[]): Operat
           'multipart/form-data': { schema: { type: 'object', minProperties: 1, additionalProperties: { oneOf: [binary('application/octet-stream'), { type: 'array', items: binary('application/octet-stream') }] } } },
           'image/*': { schema: binary('image/*') },
           'application/octet-stream': { schema: binary('application/octet-stream') },
+          'application/x-www-form-urlencoded': {
+            schema: { ...binary('application/octet-stream'), description: 'What `curl --data-binary @photo.jpg` and `wget --post-file=photo.jpg` send when told no type: taken as a raw image (the bytes decide).' },
+          },
         },
       },
       ok: {
@@ -280,8 +299,18 @@ function operations(limits: DocumentedLimits, assets: readonly string[]): Operat
       path: '/api/v1/events',
       summary: 'The live view as Server-Sent Events',
       description:
-        'A `hello` event on connect (`HelloEvent`: the last minutes of samples and the status), then a `status` event (`StatusEvent`) each time the status document changes (it is read every second), and a `: keepalive` comment after 15 s of silence. With API_KEYS set, send the key in `Authorization` (the page reads the stream with `fetch`); it is never accepted in the query string.',
-      ok: { 200: { description: 'The event stream.', content: { 'text/event-stream': { schema: str } } } },
+        'A `hello` event on connect (the last minutes of samples and the status), then a `status` event each time the status document changes (it is read every second), and a `: keepalive` comment after 15 s of silence. With API_KEYS set, send the key in `Authorization` (the page reads the stream with `fetch`); it is never accepted in the query string. The JSON data of each event, by name, is in `x-event-data` of the stream.',
+      ok: {
+        200: {
+          description: 'The event stream.',
+          content: {
+            'text/event-stream': {
+              schema: str,
+              'x-event-data': EVENT_DATA,
+            },
+          },
+        },
+      },
       codes: ['SHUTTING_DOWN'],
     },
     {
@@ -341,12 +370,13 @@ function errorResponses(codes: readonly HttpErrorCode[]): Record<string, Schema>
 export interface OpenApiOptions {
   readonly auth: AuthOptions;
   readonly limits: DocumentedLimits;
+  readonly classic: Config['classic'];
   /** The page's files under /assets/. */
   readonly assets: readonly string[];
 }
 
 export function openApiDocument(options: OpenApiOptions): Schema {
-  const ops = operations(options.limits, options.assets);
+  const ops = operations(options.limits, options.classic, options.assets);
   const keys = options.auth.apiKeys.length > 0;
   const placed = new Set<HttpErrorCode>([...COMMON_CODES, ...ROUTING_CODES, 'UNAUTHORIZED', ...ops.flatMap((op) => op.codes)]);
   // A code of the table that no operation names is documented on every operation.
@@ -361,7 +391,8 @@ export function openApiDocument(options: OpenApiOptions): Schema {
       ...(op.description ? { description: op.description } : {}),
       ...(op.parameters ? { parameters: op.parameters } : {}),
       ...(op.requestBody ? { requestBody: op.requestBody } : {}),
-      ...(keys ? { security: needsKey ? [{ apiKey: [] }] : [] } : {}),
+      // Every operation says what it needs, `[]` for nothing (the linters' security-defined rule).
+      security: needsKey ? [{ apiKey: [] }] : [],
       responses: { ...Object.fromEntries(Object.entries(op.ok).map(([status, response]) => [status, response])), ...errorResponses(codes) },
     };
   }
@@ -372,6 +403,8 @@ export function openApiDocument(options: OpenApiOptions): Schema {
     info: {
       title: 'Elastic image recognition',
       version: '1',
+      // A private project (package.json `private`); SPDX has no id for that, hence a LicenseRef.
+      license: { name: 'Proprietary: all rights reserved', identifier: 'LicenseRef-Proprietary' },
       description: [
         'Upload images, get back what is in them. Errors are always JSON, `{"error": {"code", "message", ...}}`; each code has one status:',
         '',
