@@ -108,7 +108,7 @@ export class Admission {
     const retryAfterSeconds = Math.max(1, Math.ceil((waitMs - allowedMs) / 1000));
     throw new PipelineError(
       'OVERLOADED',
-      `the service is overloaded: an image sent now would wait about ${Math.round(waitMs / 1000)} s, longer than the ${Math.round(this.timeoutMs / 1000)} s it may take; try again in ${retryAfterSeconds} s`,
+      `the service is overloaded: an image sent now would be answered in about ${Math.ceil(waitMs / 1000)} s; it takes only what it can answer within ${Math.floor(allowedMs / 1000)} s (${HEADROOM * 100}% of the ${Math.round(this.timeoutMs / 1000)} s an answer may take); try again in ${retryAfterSeconds} s`,
       { stage: 'ingest', retryable: true, requestId, expectedWaitMs: Math.round(waitMs), retryAfterSeconds },
     );
   }

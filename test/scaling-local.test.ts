@@ -238,17 +238,18 @@ test.serial('a light steady trickle keeps one worker: sampled depth plus worker 
   try {
     autoscaler.start();
     const photos = (await readGroundTruth()).slice(40, 90);
-    const ids: string[] = [];
-    // Until a worker is up and has been serving the trickle for 15 s.
-    let servingSince: number | undefined;
-    for (const photo of photos) {
-      ids.push(...(await enqueuePhotos(stack, [photo])));
-      if (servingSince === undefined && stack.pool.running > 0) servingSince = Date.now();
-      if (servingSince !== undefined && Date.now() - servingSince > 15_000) break;
+    // The first request starts a worker; the trickle goes on once it is ready (however long its
+    // model takes to load on a busy machine, which would otherwise pile up a backlog that rightly
+    // asks for a second worker) and lasts 15 s.
+    const ids = await enqueuePhotos(stack, [photos[0]!]);
+    await until('a worker ready', 120_000, () => stack.pool.running > 0, 100);
+    const servingSince = Date.now();
+    for (const photo of photos.slice(1)) {
+      if (Date.now() - servingSince > 15_000) break;
       await sleep(500);
+      ids.push(...(await enqueuePhotos(stack, [photo])));
     }
     const lastSent = Date.now() / 1000;
-    t.not(servingSince, undefined, 'a worker started while the trickle lasted');
     await until(`${ids.length} results`, 120_000, async () => (await resultKeys(stack)).size >= ids.length, 500);
     await until('back to 0 workers', 60_000, () => stack.pool.desired === 0 && stack.pool.running === 0);
 

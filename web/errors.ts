@@ -95,7 +95,8 @@ export function errorMiddleware(log: Logger, onError?: (code: HttpErrorCode) => 
       }
     } catch (err) {
       const http = toHttpError(err);
-      const level = http.status >= 500 ? 'error' : 'info';
+      // Load shed on purpose is the service working (and counted in /metrics): not an error to page anyone about.
+      const level = http.status >= 500 && http.code !== 'OVERLOADED' ? 'error' : 'info';
       const { requestId } = http.context;
       log[level]('request failed', { method: ctx.method, path: ctx.path, status: http.status, code: http.code, ...(requestId === undefined ? {} : { requestId }), error: err });
       onError?.(http.code);

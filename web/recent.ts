@@ -64,6 +64,8 @@ export class RecentResults {
   private readonly summaries = new Map<string, RecentResult>();
   private listedAt = 0;
   private listing: Promise<void> | undefined;
+  /** Ids noted while a listing ran: it may have missed them, but they are not gone. */
+  private readonly notedWhileListing = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -76,6 +78,7 @@ export class RecentResults {
   note(result: ClassificationResult): void {
     this.completed.set(result.id, result.completedAt);
     this.summaries.set(result.id, summarize(result));
+    if (this.listing) this.notedWhileListing.add(result.id);
   }
 
   /** The `limit` newest results (done or failed), newest first. */
@@ -97,7 +100,8 @@ export class RecentResults {
       if (!this.completed.has(id) && unseen.length < this.options.maxReads) unseen.push(id);
     }
     for (const id of this.completed.keys()) {
-      if (present.has(id)) continue;
+      // A result noted after this listing passed its key is not deleted; it was just not listed yet.
+      if (present.has(id) || this.notedWhileListing.has(id)) continue;
       this.completed.delete(id);
       this.summaries.delete(id);
     }
@@ -118,6 +122,7 @@ export class RecentResults {
       for (const id of this.summaries.keys()) if (!keep.has(id)) this.summaries.delete(id);
     }
     this.listedAt = Date.now();
+    this.notedWhileListing.clear();
   }
 }
 
