@@ -6,8 +6,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { projectRoot } from '../pipeline/config.js';
-import { createLogger } from '../pipeline/log.js';
+import { projectRoot } from '../lib/config.js';
+import { createLogger } from '../lib/log.js';
 import { readConfigFile, resolveDeployConfig, stackPolicy } from './config.js';
 import { DeployError } from './errors.js';
 import { ImageRecognitionStack } from './stack.js';

@@ -1,6 +1,6 @@
 /**
  * What an instance runs at its first boot, as text: the launch template's user data (bash), the
- * environment file the service reads (pipeline/config.ts) and the systemd unit of its tier. Pure
+ * environment file the service reads (lib/config.ts) and the systemd unit of its tier. Pure
  * functions of their inputs, so the tests check the very same text with shellcheck and
  * `systemd-analyze verify`, and start the unit's command from an unpacked release.
  *
@@ -47,7 +47,7 @@ export const STOP_MARGIN_SECONDS = 30;
 
 /**
  * A worker's drain: its last long poll and the batch it brought (the visibility heartbeat keeps
- * that batch alive while it is finished); pipeline/stages/consume.ts waits this long for both.
+ * that batch alive while it is finished); pipeline/worker/stages/consume.ts waits this long for both.
  */
 export function workerDrainSeconds(queue: { readonly receiveWaitSeconds: number; readonly visibilityTimeoutSeconds: number }): number {
   return queue.receiveWaitSeconds + queue.visibilityTimeoutSeconds;
@@ -80,7 +80,7 @@ export interface EnvironmentSettings {
 }
 
 /**
- * The variables pipeline/config.ts reads, per tier: both talk to AWS through the instance role
+ * The variables lib/config.ts reads, per tier: both talk to AWS through the instance role
  * (ENDPOINT_MODE=aws) with the stack's names; workers follow the app tier's lifecycle hooks; the web
  * tier listens for the load balancer, runs no worker of its own and scales the app tier (SCALER=aws),
  * one controller acting per web tier (WEB_AUTO_SCALING_GROUP).
@@ -122,7 +122,7 @@ const ENV_VALUE = /^[^\s'"\\]+$/;
 
 /** A systemd EnvironmentFile: `NAME=value` lines, in the order given. */
 export function environmentFile(vars: Readonly<Record<string, string>>, header: string): string {
-  const lines = [`# ${header}`, '# Read by pipeline/config.ts (README: Configuration). Written by the instance\'s user data.'];
+  const lines = [`# ${header}`, '# Read by lib/config.ts (README: Configuration). Written by the instance\'s user data.'];
   for (const [name, value] of Object.entries(vars)) {
     if (!ENV_NAME.test(name)) throw new TypeError(`environment variable name ${JSON.stringify(name)} is not NAME_LIKE_THIS`);
     if (!ENV_VALUE.test(value)) throw new TypeError(`${name}: ${JSON.stringify(value)} must be one word without quotes or backslashes`);

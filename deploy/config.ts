@@ -6,9 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { readJsonFile } from '../models/json-file.js';
+import { readJsonFile } from '../lib/json-file.js';
 import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../models/registry.js';
-import { projectRoot } from '../pipeline/config.js';
+import { projectRoot } from '../lib/config.js';
 import { validatePolicyForAws } from '../scaling/aws/aws-requests.js';
 import { DEFAULT_POLICY, type ScalingPolicy } from '../scaling/core/policy.js';
 import { loadPolicy } from '../scaling/core/policy-file.js';
@@ -82,7 +82,7 @@ export interface DeployConfig {
     readonly receiveWaitSeconds: number;
   };
   readonly scaling: {
-    /** A partial scaling policy (scaling/README.md) over the AWS defaults; its bounds are appTier.min/max. */
+    /** A partial scaling policy (docs/scaling.md) over the AWS defaults; its bounds are appTier.min/max. */
     readonly policyFile: string | undefined;
     /** SCALER_PERIOD_SECONDS of the controller in the web tier. */
     readonly controllerPeriodSeconds: number;

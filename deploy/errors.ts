@@ -2,7 +2,7 @@
  * Errors of the deployment (`deploy/`): a bad configuration names its field (a dotted path, as in
  * the config file and in `-c field=value`), a missing release artifact says how to build it.
  */
-import { ServiceError } from '../models/service-error.js';
+import { ServiceError } from '../lib/errors.js';
 
 export type DeployErrorCode =
   /** A deployment parameter failed validation; `context.field` names it. */

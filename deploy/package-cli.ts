@@ -1,6 +1,6 @@
 /** `npm run deploy:package [-- --out FILE]`: builds the release artifact the stack ships to its instances. */
 import { parseArgs } from 'node:util';
-import { createLogger } from '../pipeline/log.js';
+import { createLogger } from '../lib/log.js';
 import { buildRelease } from './release.js';
 
 const log = createLogger('deploy.package');

@@ -17,7 +17,7 @@ import { lstat, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { projectRoot } from '../pipeline/config.js';
+import { projectRoot } from '../lib/config.js';
 import { DEFAULT_RELEASE } from './config.js';
 import { DeployError } from './errors.js';
 

@@ -16,9 +16,9 @@ import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { buildApp } from 'fauxqs';
-import { ServiceError } from '../../models/service-error.js';
-import type { Logger } from '../log.js';
-import { setAsideDamagedObjects, type SetAside } from './embedded-repair.js';
+import { ServiceError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import { setAsideDamagedObjects, type SetAside } from './repair.js';
 import { migrateS3rverData, type MigrationReport } from './migrate-s3rver.js';
 
 export interface EmbeddedEndpointOptions {

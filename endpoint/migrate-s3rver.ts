@@ -8,7 +8,7 @@
 import { readdir, readFile, rename, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { createEmbeddedS3Client } from './clients.js';
+import { createEmbeddedS3Client } from '../lib/aws/clients.js';
 
 export interface MigrationReport {
   readonly buckets: readonly string[];

@@ -5,8 +5,8 @@
  * an AWS outage.
  */
 import type { ChildProcess } from 'node:child_process';
-import type { Logger } from '../log.js';
-import { ChildProcessError, ENDPOINT_MAIN, forkMain, terminate, waitUntilReady } from './processes.js';
+import type { Logger } from '../lib/log.js';
+import { ChildProcessError, ENDPOINT_MAIN, forkMain, terminate, waitUntilReady } from '../lib/processes.js';
 
 export interface EndpointReady {
   readonly port: number;

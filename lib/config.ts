@@ -8,9 +8,15 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_MODEL_ID } from '../models/registry.js';
-import { ServiceError } from '../models/service-error.js';
+import { ServiceError } from './errors.js';
 import type { LogLevel } from './log.js';
+
+/**
+ * The model `MODEL` defaults to: MobileNet v1 0.75, its TF.js files converted to ONNX at load time
+ * — the most accurate of the sample models on every CPU at close to the fastest one's speed (the
+ * figures, and why not the int8 model, are in docs/benchmarks.md).
+ */
+export const DEFAULT_MODEL_ID = 'mobilenet-v1-0.75-224-onnx';
 
 /** The largest request body the embedded endpoint accepts (fauxqs' limit, sized for S3 multipart parts). */
 export const EMBEDDED_MAX_OBJECT_BYTES = 11 * 1024 * 1024;
@@ -71,7 +77,7 @@ export interface Config {
     /** Bounds for the local autoscaler. */
     readonly min: number;
     readonly max: number;
-    /** A JSON scaling policy (see scaling/README.md) for the local autoscaler; LOCAL_POLICY otherwise. */
+    /** A JSON scaling policy (see docs/scaling.md) for the local autoscaler; LOCAL_POLICY otherwise. */
     readonly policyFile: string | undefined;
     /** Messages per SQS receive (1..10). */
     readonly receiveBatch: number;

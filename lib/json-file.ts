@@ -4,7 +4,7 @@
  * does not exist into `undefined` instead of an error.
  */
 import { readFile } from 'node:fs/promises';
-import { describeError } from './service-error.js';
+import { describeError } from './errors.js';
 
 export interface JsonFileOptions {
   /** What the file is, for messages: `labels file`, `policy file`... */

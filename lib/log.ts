@@ -6,7 +6,7 @@
  * context, cause chain). `with({ requestId })` gives a logger whose every line carries those fields.
  */
 import pino from 'pino';
-import { serializeError } from '../models/service-error.js';
+import { serializeError } from './errors.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 

@@ -4,8 +4,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ServiceError } from '../../models/service-error.js';
-import type { Logger } from '../log.js';
+import { ServiceError } from './errors.js';
+import type { Logger } from './log.js';
 
 export type ChildMessage =
   | { type: 'ready'; [key: string]: unknown }
@@ -16,8 +16,8 @@ export class ChildProcessError extends ServiceError<'CHILD_FAILED' | 'CHILD_NOT_
 }
 
 /** The main modules of this machine's child processes. */
-export const WORKER_MAIN = new URL('./worker-main.ts', import.meta.url);
-export const ENDPOINT_MAIN = new URL('./endpoint-main.ts', import.meta.url);
+export const WORKER_MAIN = new URL('../pipeline/worker/main.ts', import.meta.url);
+export const ENDPOINT_MAIN = new URL('../endpoint/main.ts', import.meta.url);
 
 /** Forks a main module on this very Node binary (`process.execPath`) with this process's Node flags. */
 export function forkMain(main: URL, env: NodeJS.ProcessEnv): ChildProcess {

@@ -1,4 +1,4 @@
-import { ServiceError, type ErrorContext } from './service-error.js';
+import { ServiceError, type ErrorContext } from '../lib/errors.js';
 
 /** Every failure raised by `models/` carries one of these codes and a context naming what failed. */
 export type ModelErrorCode =
@@ -33,4 +33,4 @@ export function isModelError(value: unknown, code?: ModelErrorCode): value is Mo
   return value instanceof ModelError && (code === undefined || value.code === code);
 }
 
-export { describeError } from './service-error.js';
+export { describeError } from '../lib/errors.js';

@@ -2,17 +2,12 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModelError } from './errors.js';
-import { readJsonFile } from './json-file.js';
+import { readJsonFile } from '../lib/json-file.js';
 import { loadLabels, validateManifest } from './manifest.js';
 import type { ModelManifest } from './types.js';
 
-/**
- * The default, chosen by `npm run bench`'s frontier (see README): MobileNet v1 0.75, the TF.js
- * files converted to ONNX at load time — 84% top-1 on the sample photos on any CPU, at ~80 images/s
- * per core. v2 int8 is ~1.3x faster per core but gives 76.4% or 80.8% depending on the CPU's int8
- * instructions (AVX-512 VNNI or not).
- */
-export const DEFAULT_MODEL_ID = 'mobilenet-v1-0.75-224-onnx';
+/** The model `MODEL` defaults to (chosen in lib/config.ts; the registry knows it, a test checks). */
+export { DEFAULT_MODEL_ID } from '../lib/config.js';
 
 /** `../shared/models` relative to the project root (this file is `<root>/models/registry.ts`). */
 export const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../shared/models', import.meta.url));

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ModelError, describeError } from './errors.js';
-import { readJsonFile } from './json-file.js';
+import { readJsonFile } from '../lib/json-file.js';
 import { parseS3Url } from './manifest.js';
 import type { ModelManifest } from './types.js';
 

@@ -7,8 +7,8 @@
  */
 import { SendMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
-import type { Logger } from './log.js';
-import { deadLetterError, parseImageRequest, serializeMessage, type ImageRequest } from './messages.js';
+import type { Logger } from '../lib/log.js';
+import { deadLetterError, parseImageRequest, serializeMessage, type ImageRequest } from './contract/messages.js';
 import type { DeadLetterRecord, Store } from './store.js';
 
 export interface DeadLetterWatcherOptions {

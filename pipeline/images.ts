@@ -5,7 +5,7 @@
  */
 import sharp, { type Metadata } from 'sharp';
 import type { ResizeMode, RgbImage } from '../models/types.js';
-import { ServiceError } from '../models/service-error.js';
+import { ServiceError } from '../lib/errors.js';
 
 export interface SniffedType {
   readonly mime: string;

@@ -8,7 +8,7 @@
  * up across workers.
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import type { Timings } from './messages.js';
+import type { Timings } from './contract/messages.js';
 
 export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 

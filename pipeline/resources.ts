@@ -12,10 +12,10 @@ import {
   type QueueAttributeName,
 } from '@aws-sdk/client-sqs';
 import { randomBytes } from 'node:crypto';
-import { ServiceError } from '../../models/service-error.js';
-import type { Config } from '../config.js';
-import { isBucketTaken, isQueueNameTaken } from './errors.js';
-import type { AwsClients } from './clients.js';
+import { ServiceError } from '../lib/errors.js';
+import type { Config } from '../lib/config.js';
+import { isBucketTaken, isQueueNameTaken } from '../lib/aws/errors.js';
+import type { AwsClients } from '../lib/aws/clients.js';
 
 export interface Resources {
   readonly requestQueueUrl: string;

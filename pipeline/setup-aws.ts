@@ -2,10 +2,10 @@
  * Behind `npm run setup:aws`: creates the buckets and the request queue on LocalStack or AWS (whatever the
  * AWS environment variables point at), idempotently. `npm start` does the same for the embedded endpoint.
  */
-import { createAwsClients } from './clients.js';
+import { createAwsClients } from '../lib/aws/clients.js';
 import { ensureResources } from './resources.js';
-import { ConfigError, loadConfig } from '../config.js';
-import { createLogger, setLogLevel } from '../log.js';
+import { ConfigError, loadConfig } from '../lib/config.js';
+import { createLogger, setLogLevel } from '../lib/log.js';
 
 const log = createLogger('setup');
 

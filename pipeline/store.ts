@@ -18,9 +18,8 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { isNoSuchKey } from './aws/errors.js';
-import type { AnswerError } from './errors.js';
-import type { CachedResult } from './cache.js';
+import { isNoSuchKey } from '../lib/aws/errors.js';
+import type { AnswerError } from './contract/errors.js';
 import {
   cacheKey,
   classicAnswer,
@@ -35,9 +34,9 @@ import {
   RESULTS_PREFIX,
   sanitizeFileName,
   stem,
-} from './keys.js';
-import type { Config } from './config.js';
-import { deadLetterError, protocolOf, type ClassificationResult, type ImageRequest, type Protocol } from './messages.js';
+} from './contract/keys.js';
+import type { Config } from '../lib/config.js';
+import { deadLetterError, protocolOf, type ClassificationResult, type ImageRequest, type Protocol } from './contract/messages.js';
 
 /** What `results/<id>.json` holds for a request that failed for good. */
 export interface FailureRecord {
@@ -86,6 +85,12 @@ export interface StoredInput {
   /** The client's file name from the metadata (undefined for inputs stored before it was kept). */
   readonly file: string | undefined;
 }
+
+/** What a result cache entry keeps (submit/cache.ts): the answer, without what belongs to one request. */
+export type CachedResult = Omit<ClassificationResult, 'id' | 'file' | 'timings' | 'completedAt' | 'cachedFrom'> & {
+  /** The request whose classification this is. */
+  readonly from: string;
+};
 
 export interface Buckets {
   readonly input: string;

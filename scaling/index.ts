@@ -1,7 +1,7 @@
 /**
  * Public surface of `scaling/` for the service and other callers: the policy type and its loader,
- * the pure decision function, the local autoscaler and its status document (`core/`), the simulator
- * (`sim/`), the AWS setup (`aws/`).
+ * the pure decision function, the controller and its status document (`core/`), the AWS setup
+ * (`aws/`). The simulator that runs the same policy is a tool (`tools/sim/`).
  */
 export { ScalingError, PolicyValidationError, type ScalingErrorCode } from './core/errors.js';
 export {
@@ -30,6 +30,4 @@ export type {
   RuntimeInfo,
   ServiceStatus,
 } from './core/status.js';
-export { simulate, environmentPreset, type SimEnvironment, type SimMode, type SimResult, type SimSummary } from './sim/simulator.js';
-export { loadTrace, type Trace } from './sim/trace.js';
 export { runSetup, runTeardown, type SetupReport } from './aws/setup.js';

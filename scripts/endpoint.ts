@@ -1,2 +1,2 @@
 /** `npm run endpoint`: the embedded SQS + S3 endpoint on its own (`npm start` runs it as a child). */
-import '../pipeline/local/endpoint-main.js';
+import '../endpoint/main.js';

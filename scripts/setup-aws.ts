@@ -1,4 +1,4 @@
-/** `npm run setup:aws`: the buckets and queues on LocalStack or AWS, idempotently (pipeline/aws/setup-main.ts). */
-import { setupAwsMain } from '../pipeline/aws/setup-main.js';
+/** `npm run setup:aws`: the buckets and queues on LocalStack or AWS, idempotently (pipeline/setup-aws.ts). */
+import { setupAwsMain } from '../pipeline/setup-aws.js';
 
 process.exit(await setupAwsMain());

@@ -1,4 +1,4 @@
-/** `npm start`: the whole service on this machine (web/main.ts). */
-import { startMain } from '../web/main.js';
+/** `npm start`: the whole service on this machine (service/main.ts). */
+import { startMain } from '../service/main.js';
 
 startMain();

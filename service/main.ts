@@ -2,8 +2,8 @@
  * `npm start`'s main: the whole service on this machine. With no endpoint or AWS credentials configured it
  * runs on its embedded SQS + S3 endpoint (data in ./data); see README for LocalStack and AWS.
  */
-import { ConfigError, loadConfig } from '../pipeline/config.js';
-import { createLogger, setLogLevel } from '../pipeline/log.js';
+import { ConfigError, loadConfig } from '../lib/config.js';
+import { createLogger, setLogLevel } from '../lib/log.js';
 import { startService } from './service.js';
 
 const log = createLogger('service');
@@ -12,9 +12,9 @@ async function main(): Promise<void> {
   const config = loadConfig();
   setLogLevel(config.logLevel);
   const service = await startService(config, log);
-  const { web, pool } = service;
+  const { web, fleet } = service;
   process.stdout.write(
-    `image recognition service listening on ${web.url}  (model ${service.config.model.source}, ${pool.running} worker(s), ` +
+    `image recognition service listening on ${web.url}  (model ${service.config.model.source}, ${fleet.workers().running} worker(s), ` +
       `endpoint ${service.config.aws.mode === 'embedded' ? `embedded, data in ${service.config.dataDir}` : service.config.aws.sqsEndpoint ?? 'AWS'})\n` +
       `try: curl -F ${service.config.classic.field}=@photo.jpg ${web.url}/\n`,
   );

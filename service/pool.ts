@@ -4,9 +4,9 @@
  * asked to go gets SIGTERM and finishes its in-flight messages first.
  */
 import type { ChildProcess } from 'node:child_process';
-import type { Logger } from '../log.js';
-import type { MetricsJson } from '../metrics.js';
-import { ChildProcessError, forkMain, terminate, waitUntilReady, WORKER_MAIN } from './processes.js';
+import type { Logger } from '../lib/log.js';
+import type { MetricsJson } from '../pipeline/metrics.js';
+import { ChildProcessError, forkMain, terminate, waitUntilReady, WORKER_MAIN } from '../lib/processes.js';
 
 export interface PoolOptions {
   readonly env: NodeJS.ProcessEnv;

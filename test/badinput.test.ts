@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import sharp from 'sharp';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import type { Service } from '../web/service.js';
+import type { Service } from '../service/service.js';
 import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
 import { shortLabel, startTestService, tempDataDir } from './helpers/service.js';
 

@@ -5,8 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
-import type { ClassificationResult } from '../pipeline/messages.js';
-import type { Service } from '../web/service.js';
+import type { ClassificationResult } from '../pipeline/contract/messages.js';
+import type { Service } from '../service/service.js';
 import { readGroundTruth } from './helpers/model-fixtures.js';
 import { postClassic, postForm, startTestService, tempDataDir } from './helpers/service.js';
 

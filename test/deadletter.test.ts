@@ -9,11 +9,11 @@ import { promisify } from 'node:util';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';
-import { childEnv, projectRoot } from '../pipeline/config.js';
-import { deadLetterKey } from '../pipeline/keys.js';
-import type { Service } from '../web/service.js';
+import { childEnv, projectRoot } from '../lib/config.js';
+import { deadLetterKey } from '../pipeline/contract/keys.js';
+import type { Service } from '../service/service.js';
 import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
-import { postClassic, postForm, shortLabel, startTestService, tempDataDir, waitFor } from './helpers/service.js';
+import { poolOf, postClassic, postForm, shortLabel, startTestService, tempDataDir, waitFor } from './helpers/service.js';
 
 const run = promisify(execFile);
 let service: Service;
@@ -37,15 +37,15 @@ test.serial('an answer slower than ANSWER_WAIT_MS: 202 + Location, the job is pe
   const location: string = json.results[0].location;
   t.regex(location, /^\/api\/v1\/jobs\/[0-9a-f-]{36}$/);
   t.is((await job(location)).status, 'pending');
-  await service.pool.resize(1);
+  await poolOf(service).resize(1);
   try {
     let last: any;
     await waitFor(async () => (last = await job(location)).status === 'done', 60_000);
     t.is(last.result.label, shortLabel(photo.label));
     t.is(last.result.file, photo.file);
   } finally {
-    await service.pool.resize(0);
-    await waitFor(() => service.pool.alive === 0, 30_000);
+    await poolOf(service).resize(0);
+    await waitFor(() => poolOf(service).alive === 0, 30_000);
   }
   t.is((await fetch(`${service.web.url}/api/v1/jobs/00000000-0000-0000-0000-000000000000`)).status, 404);
   t.is((await fetch(`${service.web.url}/api/v1/jobs/not-a-job`)).status, 400);

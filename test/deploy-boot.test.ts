@@ -26,7 +26,7 @@ import {
 } from '../deploy/boot.js';
 import { kebab, resolveDeployConfig, stackPolicy, type ConfigSources } from '../deploy/config.js';
 import { DeployError } from '../deploy/errors.js';
-import { projectRoot } from '../pipeline/config.js';
+import { projectRoot } from '../lib/config.js';
 
 const run = promisify(execFile);
 const QUEUE = { receiveWaitSeconds: 20, visibilityTimeoutSeconds: 10 };

@@ -15,12 +15,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { createAwsClients } from '../pipeline/aws/clients.js';
-import { startEmbeddedEndpoint } from '../pipeline/aws/embedded.js';
-import { ensureResources } from '../pipeline/aws/resources.js';
-import { loadConfig } from '../pipeline/config.js';
-import { inputKey, sanitizeFileName } from '../pipeline/keys.js';
-import type { ImageRequest } from '../pipeline/messages.js';
+import { createAwsClients } from '../lib/aws/clients.js';
+import { startEmbeddedEndpoint } from '../endpoint/embedded.js';
+import { ensureResources } from '../pipeline/resources.js';
+import { loadConfig } from '../lib/config.js';
+import { inputKey, sanitizeFileName } from '../pipeline/contract/keys.js';
+import type { ImageRequest } from '../pipeline/contract/messages.js';
 import { Store } from '../pipeline/store.js';
 import { environmentFile, instanceEnvironment, parseEnvironmentFile, START_ARGS, unitEnvironment } from '../deploy/boot.js';
 import { buildRelease, promoteToProduction } from '../deploy/release.js';
@@ -68,7 +68,7 @@ test('a fresh artifact, npm ci --omit=dev, and the worker unit\'s command classi
     const again = await buildRelease({ out: join(dir, 'release-again.tgz') });
     t.is(again.sha256, release.sha256);
     const listed = (await run('tar', ['-tzf', release.file], { maxBuffer: 16 * 1024 * 1024 })).stdout.split('\n').filter(Boolean);
-    for (const needed of ['package.json', 'package-lock.json', '.npmrc', 'release.json', 'scripts/worker.ts', 'scripts/lib/preload.mjs', 'pipeline/worker.ts']) t.true(listed.includes(needed), needed);
+    for (const needed of ['package.json', 'package-lock.json', '.npmrc', 'release.json', 'scripts/worker.ts', 'scripts/lib/preload.mjs', 'pipeline/worker/worker.ts']) t.true(listed.includes(needed), needed);
     for (const left of ['test/', 'deploy/', 'node_modules/', 'data/', '.tmp/', '.ci/', 'bench-results/']) t.false(listed.some((f) => f.startsWith(left)), left);
     lap(`artifact (${release.files} files, ${Math.round(release.bytes / 1024)} KiB) built twice`);
 

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';
-import { createAwsClients } from '../pipeline/aws/clients.js';
-import { EndpointError, startEmbeddedEndpoint } from '../pipeline/aws/embedded.js';
-import { ensureBucket } from '../pipeline/aws/resources.js';
-import { loadConfig } from '../pipeline/config.js';
-import { ENDPOINT_MAIN, forkMain, terminate, waitUntilReady } from '../pipeline/local/processes.js';
+import { createAwsClients } from '../lib/aws/clients.js';
+import { EndpointError, startEmbeddedEndpoint } from '../endpoint/embedded.js';
+import { ensureBucket } from '../pipeline/resources.js';
+import { loadConfig } from '../lib/config.js';
+import { ENDPOINT_MAIN, forkMain, terminate, waitUntilReady } from '../lib/processes.js';
 import { tempDataDir, testEnv } from './helpers/service.js';
 
 async function startEndpointProcess(dataDir: string, port = 0) {

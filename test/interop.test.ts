@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import test from 'ava';
-import type { Service } from '../web/service.js';
+import type { Service } from '../service/service.js';
 import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
 import { postForm, startTestService, tempDataDir } from './helpers/service.js';
 

@@ -24,8 +24,8 @@ import {
   type Prediction,
   type RgbImage,
 } from '../models/index.js';
-import { createEmbeddedS3Client } from '../pipeline/aws/clients.js';
-import { startEmbeddedEndpoint } from '../pipeline/aws/embedded.js';
+import { createEmbeddedS3Client } from '../lib/aws/clients.js';
+import { startEmbeddedEndpoint } from '../endpoint/embedded.js';
 import { SHARED_MODELS_DIR, decodeForModel, readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
 import { fixedBatchOnnxModel } from './helpers/model-onnx.js';
 import { startModelServer, type ModelServer } from './helpers/model-server.js';

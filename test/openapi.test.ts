@@ -13,13 +13,13 @@ import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import type Router from '@koa/router';
-import { projectRoot } from '../pipeline/config.js';
-import { silentLogger } from '../pipeline/log.js';
+import { projectRoot } from '../lib/config.js';
+import { silentLogger } from '../lib/log.js';
 import { createApp } from '../web/app.js';
 import { HTTP_STATUS, type HttpErrorCode } from '../web/errors.js';
 import { LiveStatus } from '../web/live.js';
 import { openApiDocument } from '../web/openapi.js';
-import type { Service } from '../web/service.js';
+import type { Service } from '../service/service.js';
 import { answerOf, OpenApiChecker } from './helpers/openapi.js';
 import { startTestService, tempDataDir } from './helpers/service.js';
 

@@ -5,7 +5,7 @@
  * model and decoder, so a label on the page is right only if it came from that photo.
  *
  * `UPDATE_SCREENSHOTS=1 npx ava test/page.test.ts` also writes the README's screenshots to
- * web/screenshots/ (otherwise they go to a temp folder and are only checked to exist).
+ * docs/screenshots/ (otherwise they go to a temp folder and are only checked to exist).
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -15,9 +15,9 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import type { FileChooser, Page } from 'playwright-core';
 import { loadClassifier } from '../models/index.js';
-import { projectRoot } from '../pipeline/config.js';
+import { projectRoot } from '../lib/config.js';
 import { decodeImage } from '../pipeline/images.js';
-import type { Service } from '../web/service.js';
+import type { Service } from '../service/service.js';
 import { ConsoleWatch, launchBrowser, type Browser } from './helpers/browser.js';
 import { readGroundTruth, SAMPLE_DIR } from './helpers/model-fixtures.js';
 import { startTestService, tempDataDir, waitFor } from './helpers/service.js';

@@ -9,7 +9,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ListQueuesCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';
-import type { Service } from '../web/service.js';
+import type { Service } from '../service/service.js';
 import { readGroundTruth } from './helpers/model-fixtures.js';
 import { postClassic, postForm, shortLabel, startTestService, tempDataDir, waitFor } from './helpers/service.js';
 
@@ -36,8 +36,10 @@ test('requests still queued when the service stops are answered after the next s
       queued.push({ id: json.results[0].id });
     }
     inputs = await keys(first, 'input');
-    // A clean stop of the web tier removes its own response queue.
+    // A clean stop of the web tier and its door (in the order the service stops them) removes its
+    // own response queue.
     await first.web.stop();
+    await first.submitter.stop();
     const left = await first.clients.sqs.send(new ListQueuesCommand({ QueueNamePrefix: first.config.names.responseQueuePrefix }));
     t.deepEqual(left.QueueUrls ?? [], []);
   } finally {

@@ -18,8 +18,8 @@ import {
   type PutMetricAlarmCommandInput,
 } from '@aws-sdk/client-cloudwatch';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { createControlClients } from '../pipeline/aws/clients.js';
-import { captureLogs, createLogger, silentLogger, type Logger } from '../pipeline/log.js';
+import { createControlClients } from '../lib/aws/clients.js';
+import { captureLogs, createLogger, silentLogger, type Logger } from '../lib/log.js';
 import { createExecutor } from '../scaling/aws/aws-exec.js';
 import { ScalingError } from '../scaling/core/errors.js';
 import { iamBundle } from '../scaling/aws/iam.js';

@@ -2,15 +2,15 @@ import test from 'ava';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../pipeline/log.js';
+import { silentLogger } from '../lib/log.js';
 import { ScalingError } from '../scaling/core/errors.js';
 import { CONTROLLER_POLICY, DEFAULT_POLICY, resolvePolicy, targetBacklogPerInstance, type ScalingPolicy } from '../scaling/core/policy.js';
-import { checkTargets, compareModes } from '../scaling/sim/compare-modes.js';
-import { parseSimulateArgs, simulateMain } from '../scaling/sim/simulate-cli.js';
-import { AWS_MODES, environmentPreset, modeSetup, simulate, type SimEnvironment, type SimMode, type SimResult } from '../scaling/sim/simulator.js';
-import { loadTrace, parseJsonTrace, type Workload } from '../scaling/sim/trace.js';
+import { checkTargets, compareModes } from '../tools/sim/compare-modes.js';
+import { parseSimulateArgs, simulateMain } from '../tools/sim/simulate-cli.js';
+import { AWS_MODES, environmentPreset, modeSetup, simulate, type SimEnvironment, type SimMode, type SimResult } from '../tools/sim/simulator.js';
+import { loadTrace, parseJsonTrace, type Workload } from '../tools/sim/trace.js';
 
-const TRACES = new URL('../scaling/sim/traces/', import.meta.url);
+const TRACES = new URL('../tools/sim/traces/', import.meta.url);
 const traces = {
   burst: await loadTrace(new URL('burst-100.csv', TRACES).pathname),
   classic: await loadTrace(new URL('classic-1000.json', TRACES).pathname),

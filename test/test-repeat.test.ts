@@ -1,6 +1,6 @@
 /** `npm run test:repeat` names each failing test of a run from ava's own output. */
 import test from 'ava';
-import { failuresOf } from '../scripts/test-repeat.js';
+import { failuresOf } from '../tools/test-repeat.js';
 
 test('failing tests are named from ava output: failures, rejections, thrown errors and timeouts; passes are not', (t) => {
   const output = [

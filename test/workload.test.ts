@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { describe, percentile, percentiles } from '../pipeline/stats.js';
+import { describe, percentile, percentiles } from '../lib/stats.js';
 import {
   GroundTruth,
   WorkloadUsageError,
@@ -25,7 +25,7 @@ import {
   runWorkload,
   type UploadRow,
   type WorkloadPlan,
-} from '../web/workload.js';
+} from '../tools/workload/workload.js';
 
 const projectRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const SAMPLE_DIR = resolve(projectRoot, '../shared/datasets/imagenet-sample-250');

@@ -20,15 +20,15 @@
  */
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
-import type { Config } from '../pipeline/config.js';
+import type { Config } from '../lib/config.js';
 import type { ServiceStatus } from '../scaling/index.js';
-import { PipelineError } from '../pipeline/errors.js';
-import { roundMs } from '../pipeline/job.js';
-import { classicAnswer } from '../pipeline/keys.js';
-import type { Logger } from '../pipeline/log.js';
-import type { ClassificationResult, Protocol } from '../pipeline/messages.js';
+import { PipelineError } from '../pipeline/contract/errors.js';
+import { roundMs } from '../pipeline/contract/messages.js';
+import { classicAnswer } from '../pipeline/contract/keys.js';
+import type { Logger } from '../lib/log.js';
+import type { ClassificationResult, Protocol } from '../pipeline/contract/messages.js';
 import type { Store } from '../pipeline/store.js';
-import type { Outcome, Submitter } from '../pipeline/submitter.js';
+import type { Outcome, Submitter } from '../pipeline/submit/submitter.js';
 import { ASSETS_PREFIX, accessControl, type AuthOptions } from './auth.js';
 import { errorBody, errorMiddleware, HttpError, toHttpError } from './errors.js';
 import type { LiveStatus } from './live.js';

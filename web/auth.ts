@@ -14,7 +14,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
-import type { Config } from '../pipeline/config.js';
+import type { Config } from '../lib/config.js';
 import { HttpError } from './errors.js';
 
 export type AuthOptions = Config['auth'];

@@ -13,7 +13,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Context } from 'koa';
-import type { Logger } from '../pipeline/log.js';
+import type { Logger } from '../lib/log.js';
 import type { ServiceStatus } from '../scaling/index.js';
 import { HttpError } from './errors.js';
 

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'koa';
-import { ServiceError } from '../models/service-error.js';
+import { ServiceError } from '../lib/errors.js';
 import { ASSETS_PREFIX } from './auth.js';
 import { HttpError } from './errors.js';
 

@@ -14,11 +14,11 @@
  */
 import sharp from 'sharp';
 import { MAX_INPUT_PIXELS } from '../pipeline/images.js';
-import { requestIdOfResultKey, RESULTS_PREFIX } from '../pipeline/keys.js';
-import type { ClassificationResult } from '../pipeline/messages.js';
+import { requestIdOfResultKey, RESULTS_PREFIX } from '../pipeline/contract/keys.js';
+import type { ClassificationResult } from '../pipeline/contract/messages.js';
 import type { FailureRecord, Store } from '../pipeline/store.js';
 import { HttpError } from './errors.js';
-import { LruMap } from '../pipeline/lru.js';
+import { LruMap } from '../lib/lru.js';
 
 export const thumbnailPath = (id: string): string => `/api/v1/jobs/${id}/thumbnail`;
 

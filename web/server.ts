@@ -2,14 +2,14 @@
  * The web tier's HTTP server as a running thing: the Koa app on its port, and a `stop` that loses
  * nothing it can keep — no new connections, the live view's event streams end; requests still
  * uploading, storing or waiting get 5 s to finish normally; then those still waiting get their job
- * id (202, or 503 on the classic route); then the submitter stops (its response queue goes).
+ * id (202, or 503 on the classic route). (The submitter stops after it: service/service.ts.)
  */
 import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config } from '../pipeline/config.js';
-import type { Logger } from '../pipeline/log.js';
+import type { Config } from '../lib/config.js';
+import type { Logger } from '../lib/log.js';
 import type { Store } from '../pipeline/store.js';
-import type { Submitter } from '../pipeline/submitter.js';
+import type { Submitter } from '../pipeline/submit/submitter.js';
 import type { ServiceStatus } from '../scaling/index.js';
 import { createApp, type WebMetricsPort } from './app.js';
 import { LiveStatus } from './live.js';
@@ -63,7 +63,6 @@ export async function startWebServer(config: Config, deps: WebServerDeps, log: L
         await until(() => inFlight === 0, 5_000);
         submitter.releaseWaiting();
         await until(() => inFlight === 0, 2_000);
-        await submitter.stop();
         server.closeAllConnections();
         await closed;
         log.info('web tier stopped');

@@ -9,7 +9,7 @@ import { koaBody } from 'koa-body';
 import type { File, Part } from 'formidable';
 import type VolatileFile from 'formidable/VolatileFile.js';
 import { checkImage } from '../pipeline/images.js';
-import { clientFileName, fileNameProblem } from '../pipeline/keys.js';
+import { clientFileName, fileNameProblem } from '../pipeline/contract/keys.js';
 import { HttpError } from './errors.js';
 
 export interface Limits {

@@ -3,7 +3,7 @@
  * (with its TTL header), then every read with the token in `X-aws-ec2-metadata-token`. Off EC2
  * nothing answers at 169.254.169.254: `probe` says so within a second and the caller carries on.
  */
-import { ServiceError } from '../../models/service-error.js';
+import { ServiceError } from '../errors.js';
 
 export class ImdsError extends ServiceError<'IMDS_UNREACHABLE' | 'IMDS_REFUSED'> {
   override readonly name = 'ImdsError';

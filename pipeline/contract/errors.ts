@@ -6,8 +6,8 @@
  * `settlementOf` is the rule every stage follows: what an outcome means for the request's message,
  * its stored record and its waiting client.
  */
-import { ServiceError, type ErrorContext } from '../models/service-error.js';
-import { isTransientAwsError } from './aws/errors.js';
+import { ServiceError, type ErrorContext } from '../../lib/errors.js';
+import { isTransientAwsError } from '../../lib/aws/errors.js';
 
 export type Stage = 'ingest' | 'enqueue' | 'consume' | 'fetch' | 'decode' | 'classify' | 'persist' | 'respond' | 'answer';
 

@@ -2,8 +2,8 @@
  * What travels on the queues. Requests go web tier → request queue → worker; answers go worker →
  * the web-tier process's own response queue. Both are versioned JSON, parsed and checked on receipt.
  */
-import { ServiceError } from '../models/service-error.js';
-import type { ClassScore } from '../models/types.js';
+import { ServiceError } from '../../lib/errors.js';
+import type { ClassScore } from '../../models/types.js';
 import type { AnswerError } from './errors.js';
 
 /** Milliseconds per stage; absent stages did not run for this image. */
@@ -132,4 +132,7 @@ export function parseAnswer(body: string | undefined): Answer {
     return { v: 1, requestId, ok: false, error: o.error as AnswerError };
   }
   throw new MessageFormatError('BAD_MESSAGE', 'answer message has neither result nor error', { requestId });
-}
+}/** Milliseconds, rounded to hundredths: how every stage timing is reported. */
+export const roundMs = (ms: number): number => Math.round(ms * 100) / 100;
+
+

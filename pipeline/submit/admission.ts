@@ -20,8 +20,8 @@
  * estimate's error. Before any answer nothing is refused. Retry-After is when enough of the backlog
  * will have drained for a new image to be answered in time.
  */
-import { PipelineError } from './errors.js';
-import type { ClassificationResult } from './messages.js';
+import { PipelineError } from '../contract/errors.js';
+import type { ClassificationResult } from '../contract/messages.js';
 
 export interface AdmissionInputs {
   /** Request queue depth, as last read. */

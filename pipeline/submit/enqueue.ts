@@ -4,11 +4,11 @@
  * batcher waits at most `maxWaitMs` for up to 10 messages.
  */
 import type { Producer } from 'sqs-producer';
-import { isTransientAwsError } from '../aws/errors.js';
-import { PipelineError } from '../errors.js';
-import { roundMs } from '../job.js';
-import { serializeMessage, type ImageRequest } from '../messages.js';
-import { retry } from '../retry.js';
+import { isTransientAwsError } from '../../lib/aws/errors.js';
+import { PipelineError } from '../contract/errors.js';
+import { roundMs } from '../contract/messages.js';
+import { serializeMessage, type ImageRequest } from '../contract/messages.js';
+import { retry } from '../../lib/retry.js';
 import type { Ingested } from './ingest.js';
 
 /** sqs-producer's FailedMessagesError (not exported): the ids of the entries SQS refused. */

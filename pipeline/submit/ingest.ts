@@ -3,11 +3,11 @@
  * build), retrying through an outage for `retryBudgetMs`. A plain async function: one value, no
  * stream.
  */
-import { isTransientAwsError } from '../aws/errors.js';
-import { PipelineError } from '../errors.js';
-import { roundMs } from '../job.js';
-import type { Protocol, Timings } from '../messages.js';
-import { retry } from '../retry.js';
+import { isTransientAwsError } from '../../lib/aws/errors.js';
+import { PipelineError } from '../contract/errors.js';
+import { roundMs } from '../contract/messages.js';
+import type { Protocol, Timings } from '../contract/messages.js';
+import { retry } from '../../lib/retry.js';
 import type { Store } from '../store.js';
 
 export interface Upload {

@@ -14,8 +14,8 @@
  * one finds it gone). Time comes from the instances' clocks, which NTP keeps within seconds.
  */
 import { DeleteQueueCommand, GetQueueAttributesCommand, ListQueuesCommand, ListQueueTagsCommand, TagQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { isQueueMissing } from './aws/errors.js';
-import type { Logger } from './log.js';
+import { isQueueMissing } from '../../lib/aws/errors.js';
+import type { Logger } from '../../lib/log.js';
 
 export interface JanitorOptions {
   readonly sqs: SQSClient;

@@ -6,9 +6,9 @@
  */
 import { mergeMap, type OperatorFunction } from 'rxjs';
 import type { Message } from '@aws-sdk/client-sqs';
-import type { Prediction, RgbImage } from '../models/types.js';
-import { asPipelineError, type ErrorCode, type PipelineError, type Stage } from './errors.js';
-import type { ClassificationResult, ImageRequest, Protocol, Timings } from './messages.js';
+import type { Prediction, RgbImage } from '../../models/types.js';
+import { asPipelineError, type ErrorCode, type PipelineError, type Stage } from '../contract/errors.js';
+import { roundMs, type ClassificationResult, type ImageRequest, type Protocol, type Timings } from '../contract/messages.js';
 
 export interface Job {
   readonly request: ImageRequest;
@@ -26,9 +26,6 @@ export interface Job {
 }
 
 export type TimedStage = keyof Timings;
-
-/** Milliseconds, rounded to hundredths: how every stage timing is reported. */
-export const roundMs = (ms: number): number => Math.round(ms * 100) / 100;
 
 /**
  * A stage that works on one job at a time (up to `concurrency` at once): skips failed jobs, times

@@ -15,10 +15,10 @@
  * answers at the metadata address and the worker just runs.
  */
 import { CompleteLifecycleActionCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
-import { awsErrorName } from './aws/errors.js';
-import { InstanceMetadata, type TargetLifecycleState } from './aws/imds.js';
-import type { Config } from './config.js';
-import type { Logger } from './log.js';
+import { awsErrorName } from '../../lib/aws/errors.js';
+import { InstanceMetadata, type TargetLifecycleState } from '../../lib/aws/imds.js';
+import type { Config } from '../../lib/config.js';
+import type { Logger } from '../../lib/log.js';
 
 export interface Lifecycle {
   /** Resolves when the worker may take messages: at once off EC2; after warming and once in service on EC2. */
@@ -35,7 +35,7 @@ export interface Lifecycle {
 export interface LifecycleOptions {
   readonly config: Config;
   readonly log: Logger;
-  /** Built once by the caller (pipeline/aws/clients.ts `createControlClients`), injected for tests. */
+  /** Built once by the caller (lib/aws/clients.ts `createControlClients`), injected for tests. */
   readonly autoscaling: () => AutoScalingClient;
   /** How often the target lifecycle state is read (default 5 s). */
   readonly pollMs?: number;

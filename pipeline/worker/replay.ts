@@ -7,17 +7,17 @@
  * removed once they succeed). Works
  * with `npm start` running or not: in embedded mode it starts the endpoint itself when none answers.
  */
-import { Store } from './store.js';
+import { Store } from '../store.js';
 import { parseArgs } from 'node:util';
 import { bufferCount, concatMap, count, from, lastValueFrom, mergeMap, tap } from 'rxjs';
-import { ServiceError } from '../models/service-error.js';
-import { createAwsClients } from './aws/clients.js';
-import { logStartNotes, startEmbeddedEndpoint, type EmbeddedEndpoint } from './aws/embedded.js';
-import { checkBuckets } from './aws/resources.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ServiceError } from '../../lib/errors.js';
+import { createAwsClients } from '../../lib/aws/clients.js';
+import { logStartNotes, startEmbeddedEndpoint, type EmbeddedEndpoint } from '../../endpoint/embedded.js';
+import { checkBuckets } from '../resources.js';
+import { ConfigError, loadConfig, type Config } from '../../lib/config.js';
 import type { Job } from './job.js';
-import { createLogger, setLogLevel } from './log.js';
-import { Progress } from './progress.js';
+import { createLogger, setLogLevel } from '../../lib/log.js';
+import { Progress } from '../../lib/progress.js';
 import { classifyStored, loadConfiguredClassifier } from './worker.js';
 
 const log = createLogger('replay');

@@ -3,10 +3,10 @@
  * it reads the group (desired capacity, instances in service; instances still launching, warming or
  * leaving are not running), and a decision sets the desired capacity — the group then launches
  * (or starts from its warm pool) or terminates instances itself; scale-in goes through the
- * termination lifecycle hook, so a worker finishes what it holds first (pipeline/lifecycle.ts).
+ * termination lifecycle hook, so a worker finishes what it holds first (pipeline/worker/lifecycle.ts).
  */
 import { DescribeAutoScalingGroupsCommand, SetDesiredCapacityCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
-import { awsErrorName } from '../../pipeline/aws/errors.js';
+import { awsErrorName } from '../../lib/aws/errors.js';
 import type { Actuator } from '../core/controller.js';
 import { ScalingError } from '../core/errors.js';
 

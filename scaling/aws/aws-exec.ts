@@ -43,8 +43,8 @@ import {
   type GetQueueUrlCommandInput,
   type GetQueueUrlCommandOutput,
 } from '@aws-sdk/client-sqs';
-import { awsErrorName, isAccessDenied } from '../../pipeline/aws/errors.js';
-import type { ControlClients } from '../../pipeline/aws/clients.js';
+import { awsErrorName, isAccessDenied } from '../../lib/aws/errors.js';
+import type { ControlClients } from '../../lib/aws/clients.js';
 import { ScalingError } from '../core/errors.js';
 
 export interface RequestMap {
@@ -96,7 +96,7 @@ export function recordRequest<K extends RequestName>(name: K, input: RequestMap[
   return { service: SERVICE_OF[name], command: `${name}Command`, iamAction: iamActionOf(name), input };
 }
 
-/** The clients the requests go to (`createControlClients` in pipeline/aws/clients.ts builds them). */
+/** The clients the requests go to (`createControlClients` in lib/aws/clients.ts builds them). */
 export type ExecutorClients = Pick<ControlClients, 'autoscaling' | 'cloudwatch' | 'sqs'>;
 
 type Senders = { [K in RequestName]: (c: ExecutorClients, input: RequestMap[K]['input']) => Promise<RequestMap[K]['output']> };

@@ -149,7 +149,7 @@ export function appTierPolicy(i: IamInputs): IamPolicyDocument {
     Version: '2012-10-17',
     Statement: [
       allow('ConsumeRequests', ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], arn.requestQueue),
-      // The worker looks both queues up at start (pipeline/aws/resources.ts findResources).
+      // The worker looks both queues up at start (pipeline/resources.ts findResources).
       allow('FindTheDeadLetterQueue', ['sqs:GetQueueUrl'], arn.deadLetterQueue),
       allow('PublishResults', ['sqs:SendMessage'], arn.responseQueues),
       allow('ReadInputImages', ['s3:GetObject'], arn.objectsOf(arn.inputBucket)),

@@ -1,6 +1,6 @@
 /** `npm run scaling:setup`: parse options, then print IAM policies, plan, set up or tear down. */
 
-import { createControlClients } from '../../pipeline/aws/clients.js';
+import { createControlClients } from '../../lib/aws/clients.js';
 import { cliIo, failureExitCode, type CliDeps } from '../core/cli.js';
 import { ScalingError } from '../core/errors.js';
 import { DEFAULT_POLICY } from '../core/policy.js';

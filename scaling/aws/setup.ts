@@ -12,8 +12,8 @@ import type { AutoScalingGroup } from '@aws-sdk/client-auto-scaling';
 import type { MetricAlarm } from '@aws-sdk/client-cloudwatch';
 import * as req from './aws-requests.js';
 import { recordRequest, type Executor, type RecordedRequest, type RequestMap, type RequestName } from './aws-exec.js';
-import { isQueueMissing as isMissingQueueError } from '../../pipeline/aws/errors.js';
-import { silentLogger, type Logger } from '../../pipeline/log.js';
+import { isQueueMissing as isMissingQueueError } from '../../lib/aws/errors.js';
+import { silentLogger, type Logger } from '../../lib/log.js';
 import { ScalingError } from '../core/errors.js';
 import { targetBacklogPerInstance, type ScalingPolicy } from '../core/policy.js';
 

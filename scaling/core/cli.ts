@@ -3,7 +3,7 @@
  * errors), where their output goes, and how a failure becomes an exit code.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createLogger, type Logger } from '../../pipeline/log.js';
+import { createLogger, type Logger } from '../../lib/log.js';
 import { ScalingError } from './errors.js';
 
 type OptionTable = NonNullable<ParseArgsConfig['options']>;

@@ -1,7 +1,7 @@
 /**
  * The scaling controller: one loop, two actuators. It scales the app tier on the request queue's
  * backlog with the same policy and the same pure `decide` the AWS setup and the simulator use; what
- * it moves is an `Actuator` — this machine's worker processes (`pipeline/local/pool.ts`, the local
+ * it moves is an `Actuator` — this machine's worker processes (`service/pool.ts`, the local
  * autoscaler of `npm start`) or the app tier's Auto Scaling group (`scaling/aws/asg-actuator.ts`,
  * in the web tier on AWS). With several copies running (one per web instance) an optional
  * `leadership` check lets one act while the others watch and stand by.
@@ -27,8 +27,8 @@
  * independent; a period still reads empty when all ~10 samples miss the queue's busy moments,
  * which for `scaleToZero.emptyPeriods` periods in a row needs the queue to be nearly always empty.
  */
-import { serializeError, ServiceError } from '../../models/service-error.js';
-import type { Logger } from '../../pipeline/log.js';
+import { serializeError, ServiceError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
 import { decide, NO_SIGNALS, trackSignals, type Decision, type Signals } from './decide.js';
 import { describeValue, ScalingError } from './errors.js';
 import { targetBacklogPerInstance, validatePolicy, type ScalingPolicy } from './policy.js';
@@ -112,7 +112,7 @@ export function validateControllerOptions(options: ControllerOptions): Settings 
   if (typeof options.depth !== 'function') throw invalid('depth', 'must be a function returning a Promise of { visible, inFlight }', options.depth);
   const log: unknown = options.log;
   for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    if (!isObject(log) || typeof log[level] !== 'function') throw invalid('log', `must be a Logger (pipeline/log.ts); ${level}() is missing`, log);
+    if (!isObject(log) || typeof log[level] !== 'function') throw invalid('log', `must be a Logger (lib/log.ts); ${level}() is missing`, log);
   }
   const historySize = options.historySize ?? 50;
   if (!Number.isInteger(historySize) || historySize < 1 || historySize > 10_000) {

@@ -1,6 +1,6 @@
 /** Loading a scaling policy from a JSON file (a partial policy; missing fields take the defaults). */
 
-import { readJsonFile } from '../../models/json-file.js';
+import { readJsonFile } from '../../lib/json-file.js';
 import { ScalingError } from './errors.js';
 import { DEFAULT_POLICY, resolvePolicy, type ScalingPolicy } from './policy.js';
 

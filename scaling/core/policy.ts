@@ -1,6 +1,6 @@
 /**
  * The scaling policy: one typed object that drives the AWS setup (`scaling/aws/setup.ts`), the local
- * autoscaler (processes instead of instances) and the simulator (`scaling/sim/simulator.ts`).
+ * autoscaler (processes instead of instances) and the simulator (`tools/sim/simulator.ts`).
  *
  * ## Target backlog per instance
  *
@@ -124,7 +124,7 @@ export const LOCAL_POLICY: ScalingPolicy = Object.freeze({
  *  - No scale-out cooldown (the decision is absolute, ceil(visible / target), not a step); scale-in
  *    held 10 s after a scale-out and between two target-tracking scale-ins.
  *  - `maxCapacity` 20: the product's bound on app-tier instances.
- * The simulator (`scaling/sim/`) runs it in its `controller` and `controller+warm` modes.
+ * The simulator (`tools/sim/`) runs it in its `controller` and `controller+warm` modes.
  */
 export const CONTROLLER_POLICY: ScalingPolicy = Object.freeze({
   ...DEFAULT_POLICY,

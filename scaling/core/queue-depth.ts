@@ -5,7 +5,7 @@
  * metrics of the AWS setup are built on.
  */
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { awsErrorName, isQueueMissing } from '../../pipeline/aws/errors.js';
+import { awsErrorName, isQueueMissing } from '../../lib/aws/errors.js';
 import { ScalingError } from './errors.js';
 
 export interface QueueDepth {

@@ -1,7 +1,7 @@
 /**
  * The status document: what the scaling controller reports (`ScalingController.status()`) and what
  * `GET /api/v1/status` answers (`ServiceStatus`: the same, plus the runtime). One set of types for
- * the producer (`web/service.ts`) and its readers (the calibration, `sim/calibrate/status.ts`).
+ * the producer (`service/service.ts`) and its readers (the calibration, `sim/calibrate/status.ts`).
  * Times are epoch seconds (`t`) or ISO strings (`at`, `sampledAt`).
  */
 import type { DecisionRule, Observation } from './decide.js';

@@ -5,9 +5,11 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../pipeline/config.js';
-import { createLogger } from '../../pipeline/log.js';
-import { startService, type Service } from '../../web/service.js';
+import { loadConfig } from '../../lib/config.js';
+import { createLogger } from '../../lib/log.js';
+import { LocalFleet } from '../../service/fleet.js';
+import type { WorkerPool } from '../../service/pool.js';
+import { startService, type Service } from '../../service/service.js';
 
 export async function tempDataDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `eir-${prefix}-`));
@@ -35,6 +37,12 @@ export function testEnv(dataDir: string, overrides: Record<string, string> = {})
 
 export async function startTestService(dataDir: string, overrides: Record<string, string> = {}): Promise<Service> {
   return startService(loadConfig(testEnv(dataDir, overrides)), createLogger('test-service'));
+}
+
+/** The worker processes of a service started here (a local fleet). */
+export function poolOf(service: Service): WorkerPool {
+  if (!(service.fleet instanceof LocalFleet)) throw new Error('this service runs no local workers');
+  return service.fleet.pool;
 }
 
 /** A classic-protocol upload: multipart field `myfile`. */

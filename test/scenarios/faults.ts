@@ -5,9 +5,9 @@
  * (embedded endpoint) and `external-endpoint.test.ts` (an endpoint reached through the AWS variables).
  */
 import test from 'ava';
-import type { Service } from '../../web/service.js';
+import type { Service } from '../../service/service.js';
 import { readGroundTruth, type GroundTruth } from '../helpers/model-fixtures.js';
-import { postClassic, shortLabel, waitFor } from '../helpers/service.js';
+import { poolOf, postClassic, shortLabel, waitFor } from '../helpers/service.js';
 
 export interface FaultTarget {
   readonly service: Service;
@@ -92,7 +92,7 @@ export function faultScenarios(mode: string, options: FaultOptions, start: () =>
     const unmatchedBefore = service.submitter.unmatchedAnswers;
     const killed: number[] = [];
     const result = await loadWith(200, 40, () => {
-      const pid = service.pool.pids[0]!;
+      const pid = poolOf(service).pids[0]!;
       killed.push(pid);
       process.kill(pid, 'SIGKILL');
     });
@@ -103,18 +103,18 @@ export function faultScenarios(mode: string, options: FaultOptions, start: () =>
     t.true(result.correct / 200 >= 0.6, `${result.correct}/200 correct`);
     t.log(`sent 200, answered ${result.ok}, own ${result.own}, correct ${result.correct}, latency ${result.latency}, late duplicate answers dropped by the web tier: ${service.submitter.unmatchedAnswers - unmatchedBefore}`);
     // The pool replaced the killed worker.
-    await waitFor(() => service.pool.running === 2, 60_000);
-    t.false(service.pool.pids.includes(killed[0]!));
+    await waitFor(() => poolOf(service).running === 2, 60_000);
+    t.false(poolOf(service).pids.includes(killed[0]!));
   });
 
   test.serial(`${mode}: SIGTERM to a worker during a load: it finishes its messages, nothing is lost`, async (t) => {
     const { service } = target;
     const result = await loadWith(80, 10, () => {
-      process.kill(service.pool.pids[0]!, 'SIGTERM');
+      process.kill(poolOf(service).pids[0]!, 'SIGTERM');
     });
     t.is(result.ok, 80, result.failures);
     t.is(result.own, 80);
-    await waitFor(() => service.pool.running === 2, 60_000);
+    await waitFor(() => poolOf(service).running === 2, 60_000);
   });
 
   test.serial(`${mode}: the endpoint frozen for 10 s during a load: requests wait it out, nothing is lost`, async (t) => {

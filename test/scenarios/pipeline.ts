@@ -13,10 +13,10 @@ import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-s
 import test, { type ExecutionContext } from 'ava';
 import sharp from 'sharp';
 import { DEFAULT_MODEL_ID, loadClassifier, type Classifier } from '../../models/index.js';
-import { childEnv, projectRoot } from '../../pipeline/config.js';
-import { resultKey } from '../../pipeline/keys.js';
+import { childEnv, projectRoot } from '../../lib/config.js';
+import { resultKey } from '../../pipeline/contract/keys.js';
 import { decodeImage } from '../../pipeline/images.js';
-import type { Service } from '../../web/service.js';
+import type { Service } from '../../service/service.js';
 import { readGroundTruth, type GroundTruth } from '../helpers/model-fixtures.js';
 import { answerOf, OpenApiChecker, type Answer } from '../helpers/openapi.js';
 import { mapLimit, postClassic, postForm, shortLabel } from '../helpers/service.js';

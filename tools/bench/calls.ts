@@ -8,8 +8,8 @@
  */
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
-import { createAwsClients } from '../aws/clients.js';
-import type { Config } from '../config.js';
+import { createAwsClients } from '../../lib/aws/clients.js';
+import type { Config } from '../../lib/config.js';
 import { cpuMs } from './proc.js';
 
 export interface CallCost {

@@ -7,10 +7,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { createAwsClients } from '../aws/clients.js';
-import { ensureResources } from '../aws/resources.js';
-import { loadConfig, projectRoot, type Config } from '../config.js';
-import { freePorts } from '../local/ports.js';
+import { createAwsClients } from '../../lib/aws/clients.js';
+import { ensureResources } from '../../pipeline/resources.js';
+import { loadConfig, projectRoot, type Config } from '../../lib/config.js';
+import { freePorts } from '../../lib/ports.js';
 import { BenchError } from './pipeline.js';
 
 export interface StartedEndpoint {

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { loadClassifier } from '../../models/index.js';
 import type { RgbImage } from '../../models/types.js';
-import { decodeImage } from '../images.js';
+import { decodeImage } from '../../pipeline/images.js';
 import type { Photo } from './photos.js';
 
 export interface ModelBench {

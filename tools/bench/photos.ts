@@ -1,7 +1,7 @@
 /** The benchmark's data: the 250 ImageNet sample photos and their ground truth, read in place. */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { projectRoot } from '../config.js';
+import { projectRoot } from '../../lib/config.js';
 
 export const SAMPLE_DIR = resolve(projectRoot, '..', 'shared', 'datasets', 'imagenet-sample-250');
 

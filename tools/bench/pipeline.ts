@@ -7,11 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ServiceError } from '../../models/service-error.js';
-import { projectRoot } from '../config.js';
+import { ServiceError } from '../../lib/errors.js';
+import { projectRoot } from '../../lib/config.js';
 import type { Photo } from './photos.js';
 import { cpuBetween, cpuByRole, treeCpuMs, type Role } from './proc.js';
-import { describe, type Distribution } from '../stats.js';
+import { describe, type Distribution } from '../../lib/stats.js';
 
 export interface RunningService {
   readonly url: string;

@@ -52,7 +52,7 @@ function roleOf(pid: number, root: number): Role {
   if (pid === root) return 'web';
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmdline.includes('endpoint-main.ts') ? 'endpoint' : 'workers';
+    return cmdline.includes('endpoint/main.ts') ? 'endpoint' : 'workers';
   } catch {
     return 'workers';
   }

@@ -10,7 +10,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../../models/index.js';
-import { loadConfig, projectRoot } from '../config.js';
+import { loadConfig, projectRoot } from '../../lib/config.js';
 import { benchModel, type ModelBench } from './models.js';
 import { readPhotos, SAMPLE_DIR } from './photos.js';
 import { measureCalls, type CallCost } from './calls.js';
@@ -18,7 +18,7 @@ import { startCheckoutEndpoint, startOwnEndpoint } from './endpoints.js';
 import { burst, classicWorkload, startServiceProcess, type BurstResult } from './pipeline.js';
 import { pidsOf } from './proc.js';
 import { workerAlone } from './worker-alone.js';
-import { freePorts } from '../local/ports.js';
+import { freePorts } from '../../lib/ports.js';
 
 const parseBenchArgs = (argv: string[]) =>
   parseArgs({

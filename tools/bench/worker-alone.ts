@@ -7,17 +7,17 @@
  * are this process's CPU time (`process.cpuUsage`), so the ratio compares like with like; the
  * pipeline bursts measure the same ratio with every process of the service sharing the cores.
  */
-import { Store } from '../store.js';
+import { Store } from '../../pipeline/store.js';
 import { readFile } from 'node:fs/promises';
 import { CreateQueueCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import sharp from 'sharp';
-import { createAwsClients } from '../aws/clients.js';
-import { ensureResources } from '../aws/resources.js';
-import type { Config } from '../config.js';
-import { decodeImage } from '../images.js';
-import { silentLogger } from '../log.js';
-import { serializeMessage, type ImageRequest } from '../messages.js';
-import { workerPipeline, loadConfiguredClassifier } from '../worker.js';
+import { createAwsClients } from '../../lib/aws/clients.js';
+import { ensureResources } from '../../pipeline/resources.js';
+import type { Config } from '../../lib/config.js';
+import { decodeImage } from '../../pipeline/images.js';
+import { silentLogger } from '../../lib/log.js';
+import { serializeMessage, type ImageRequest } from '../../pipeline/contract/messages.js';
+import { workerPipeline, loadConfiguredClassifier } from '../../pipeline/worker/worker.js';
 import { startOwnEndpoint } from './endpoints.js';
 import { BenchError } from './pipeline.js';
 import type { Photo } from './photos.js';

@@ -4,7 +4,7 @@
  * and the product's targets checked against them, with what dominates each result.
  */
 
-import type { ScalingPolicy } from '../core/policy.js';
+import type { ScalingPolicy } from '../../scaling/core/policy.js';
 import { AWS_MODES, modeSetup, type AwsMode, type PolicyOptions, type SimEnvironment } from './environment.js';
 import { simulate, type SimResult, type SimSummary } from './simulator.js';
 import type { Trace } from './trace.js';

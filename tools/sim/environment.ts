@@ -13,14 +13,14 @@
  *  - `local`: the local autoscaler's worker processes (`npm start`), calibrated by scaling:validate.
  *
  * The AWS modes share one environment, `AWS_ENVIRONMENT`, whose defaults come from published
- * measurements (sources in scaling/README.md › Simulator › Parameters); each AWS mode's policy takes
+ * measurements (sources in docs/scaling.md › Simulator › Parameters); each AWS mode's policy takes
  * its backlog estimate (seconds per image, slots per instance) from that environment, so every mode
  * is tuned to the same service time and the modes differ only in how they see the queue and start
  * instances.
  */
 
-import { CONTROLLER_POLICY, DEFAULT_POLICY, LOCAL_POLICY, validatePolicy, type ScalingPolicy } from '../core/policy.js';
-import { ScalingError } from '../core/errors.js';
+import { CONTROLLER_POLICY, DEFAULT_POLICY, LOCAL_POLICY, validatePolicy, type ScalingPolicy } from '../../scaling/core/policy.js';
+import { ScalingError } from '../../scaling/core/errors.js';
 
 export const AWS_MODES = ['alarms', 'controller', 'controller+warm'] as const;
 export type AwsMode = (typeof AWS_MODES)[number];
@@ -118,7 +118,7 @@ const NO_EXTRAS = {
 } as const;
 
 /**
- * The AWS app tier, shared by the three AWS modes. Sources (scaling/README.md › Parameters):
+ * The AWS app tier, shared by the three AWS modes. Sources (docs/scaling.md › Parameters):
  *  - bootSeconds 38 = 2 s for the group to act (assumption) + 25.8 s EC2 launch → SSH (Amazon Linux
  *    2023, m7i.large, measured) + 10 s worker start on a fresh EBS volume, which is read from its
  *    snapshot lazily (assumption; 1.2 s measured locally on a warm disk).

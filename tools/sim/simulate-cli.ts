@@ -7,10 +7,10 @@ import { readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { badFlags, cliIo, failureExitCode, parseFlags, type CliDeps } from '../core/cli.js';
-import { ScalingError } from '../core/errors.js';
-import { targetBacklogPerInstance, type ScalingPolicy } from '../core/policy.js';
-import { loadPolicy } from '../core/policy-file.js';
+import { badFlags, cliIo, failureExitCode, parseFlags, type CliDeps } from '../../scaling/core/cli.js';
+import { ScalingError } from '../../scaling/core/errors.js';
+import { targetBacklogPerInstance, type ScalingPolicy } from '../../scaling/core/policy.js';
+import { loadPolicy } from '../../scaling/core/policy-file.js';
 import { checkTargets, compareModes, formatCompareTable, formatTargets, type ModeRun } from './compare-modes.js';
 import { modeSetup, SIM_MODES, type PolicyOptions, type SimEnvironment, type SimMode } from './environment.js';
 import { simulate, type SimResult } from './simulator.js';
@@ -24,7 +24,7 @@ Simulates the queue, the instances and the scaler for a trace: arrival times, or
 
   --trace FILE        JSON array / {"arrivals": [...]} / {"closedLoop": {"clients", "requests"}}, or
                       CSV (one arrival per line); with --compare repeatable, default every trace in
-                      scaling/sim/traces/
+                      tools/sim/traces/
   --mode MODE         alarms (default): CloudWatch alarms and target tracking, 60 s periods, metrics
                                         seen 1 period late, instances boot from scratch
                       controller:       reads the queue every 2 s (no metric delay), sets the desired
@@ -55,7 +55,7 @@ Simulates the queue, the instances and the scaler for a trace: arrival times, or
                       service (default 0 s, factor 1: no cold start)
   --json              print the summary (or the comparison) as JSON instead of text
   -h, --help          this text
-Defaults and their sources: scaling/README.md › Simulator.`;
+Defaults and their sources: docs/scaling.md › Simulator.`;
 
 const NUMERIC_FLAGS = {
   seed: 'seed',

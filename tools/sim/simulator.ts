@@ -41,10 +41,10 @@
  * Deterministic: all randomness comes from a seeded PRNG.
  */
 
-import { percentiles } from '../../pipeline/stats.js';
-import { decide, NO_SIGNALS, trackSignals, type Datapoint, type DecisionRule, type Signals } from '../core/decide.js';
-import { ScalingError } from '../core/errors.js';
-import type { ScalingPolicy } from '../core/policy.js';
+import { percentiles } from '../../lib/stats.js';
+import { decide, NO_SIGNALS, trackSignals, type Datapoint, type DecisionRule, type Signals } from '../../scaling/core/decide.js';
+import { ScalingError } from '../../scaling/core/errors.js';
+import type { ScalingPolicy } from '../../scaling/core/policy.js';
 import { validateEnvironment, type RequestOverhead, type SimEnvironment } from './environment.js';
 import { MinHeap } from './heap.js';
 import { mulberry32 } from './rng.js';

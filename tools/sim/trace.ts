@@ -12,9 +12,9 @@
 
 import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import { readJsonFile } from '../../models/json-file.js';
-import { ScalingError } from '../core/errors.js';
-import { isObject } from '../core/values.js';
+import { readJsonFile } from '../../lib/json-file.js';
+import { ScalingError } from '../../scaling/core/errors.js';
+import { isObject } from '../../scaling/core/values.js';
 
 /**
  * Closed-loop clients, the shape of the classic workload generator (`npm run workload`): every

@@ -3,9 +3,10 @@
  * arrived `maxWaitMs` after the first) and run through the model one batch at a time.
  */
 import { concatMap, mergeMap, from, type OperatorFunction, pipe, type SchedulerLike } from 'rxjs';
-import type { Classifier } from '../../models/types.js';
-import { PipelineError } from '../errors.js';
-import { roundMs, type Job } from '../job.js';
+import type { Classifier } from '../../../models/types.js';
+import { PipelineError } from '../../contract/errors.js';
+import { roundMs } from '../../contract/messages.js';
+import type { Job } from '../job.js';
 import { batchUntil } from './batch-until.js';
 
 export interface BatchOptions {

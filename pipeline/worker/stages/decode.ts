@@ -1,7 +1,7 @@
 /** Worker side: decode and resize each image to the model's input (`decodeImage` in images.ts). */
 import type { OperatorFunction } from 'rxjs';
-import { PipelineError } from '../errors.js';
-import { decodeImage, type DecodeTarget } from '../images.js';
+import { PipelineError } from '../../contract/errors.js';
+import { decodeImage, type DecodeTarget } from '../../images.js';
 import { stage, type Job } from '../job.js';
 
 export function decode(target: DecodeTarget, concurrency: number): OperatorFunction<Job, Job> {

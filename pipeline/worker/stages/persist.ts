@@ -6,12 +6,13 @@
  */
 import { hostname } from 'node:os';
 import { mergeMap, type OperatorFunction } from 'rxjs';
-import type { Classifier } from '../../models/types.js';
-import { asPipelineError, settlementOf } from '../errors.js';
-import { roundMs, type Job } from '../job.js';
-import type { ClassificationResult } from '../messages.js';
-import { retry } from '../retry.js';
-import type { Store } from '../store.js';
+import type { Classifier } from '../../../models/types.js';
+import { asPipelineError, settlementOf } from '../../contract/errors.js';
+import { roundMs } from '../../contract/messages.js';
+import type { Job } from '../job.js';
+import type { ClassificationResult } from '../../contract/messages.js';
+import { retry } from '../../../lib/retry.js';
+import type { Store } from '../../store.js';
 
 const WORKER_ID = `${hostname()}:${process.pid}`;
 

@@ -6,11 +6,12 @@
  */
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { from, mergeMap, pipe, type OperatorFunction } from 'rxjs';
-import { isQueueMissing } from '../aws/errors.js';
-import { asPipelineError, PipelineError, settlementOf } from '../errors.js';
-import { roundMs, type Job } from '../job.js';
-import { serializeMessage, type Answer } from '../messages.js';
-import { retry } from '../retry.js';
+import { isQueueMissing } from '../../../lib/aws/errors.js';
+import { asPipelineError, PipelineError, settlementOf } from '../../contract/errors.js';
+import { roundMs } from '../../contract/messages.js';
+import type { Job } from '../job.js';
+import { serializeMessage, type Answer } from '../../contract/messages.js';
+import { retry } from '../../../lib/retry.js';
 import { batchUntil } from './batch-until.js';
 
 export function answerOf(job: Job): Answer {

@@ -26,7 +26,7 @@
  *    medians over all answered requests are the simulator's constants, as the few unhindered
  *    requests of a loaded run say little about the others' overhead, which grows with the load.
  */
-import { percentile } from '../../../pipeline/stats.js';
+import { percentile } from '../../../lib/stats.js';
 import type { RequestOverhead, SimEnvironment } from '../simulator.js';
 import { attributeBatches, batchesOf, fitColdStart, type AgedBatch } from './cold-start.js';
 import { ValidateError } from './errors.js';

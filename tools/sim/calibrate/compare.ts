@@ -1,6 +1,6 @@
 /** Measured vs simulated: the same arrivals, the same policy, the environment measured in the run. */
-import type { ScalingPolicy } from '../../core/policy.js';
-import { percentiles } from '../../../pipeline/stats.js';
+import type { ScalingPolicy } from '../../../scaling/core/policy.js';
+import { percentiles } from '../../../lib/stats.js';
 import { environmentPreset, simulate, type SimEnvironment, type SimResult } from '../simulator.js';
 import { calibrate, environmentFrom, type Calibration } from './calibrate.js';
 import { ValidateError } from './errors.js';

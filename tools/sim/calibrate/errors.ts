@@ -2,7 +2,7 @@
  * Typed errors of `npm run scaling:validate`: a stable `code` and the values needed to act on it,
  * on the project's `ServiceError` (constructor `(code, message, context?, { cause }?)`).
  */
-import { ServiceError } from '../../../models/service-error.js';
+import { ServiceError } from '../../../lib/errors.js';
 
 export type ValidateErrorCode =
   /** Command-line options are malformed; `context.option` names the flag. */

@@ -1,9 +1,9 @@
 /** Command line of `npm run scaling:validate`, parsed and checked once. */
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseFlags } from '../../core/cli.js';
-import { projectRoot } from '../../../pipeline/config.js';
-import { SAMPLE_DIR } from '../../../pipeline/bench/photos.js';
+import { parseFlags } from '../../../scaling/core/cli.js';
+import { projectRoot } from '../../../lib/config.js';
+import { SAMPLE_DIR } from '../../bench/photos.js';
 import { ValidateError } from './errors.js';
 
 export const VALIDATE_USAGE = `Usage: npm run scaling:validate -- [options]
@@ -13,7 +13,7 @@ then runs the simulator in local mode with the same policy and with the service 
 start time, cold start and per-request overhead measured in that run, and prints predicted vs
 measured makespan and p95 latency.
 
-  --trace FILE        a trace (repeatable; default: every file in scaling/sim/traces/)
+  --trace FILE        a trace (repeatable; default: every file in tools/sim/traces/)
   --scale [NAME=]F    multiply the arrival times of trace NAME (or of all) by F
                       (repeatable; default: steady=0.05, i.e. 10 req/s for 90 s; others 1)
   --window S          replay only the arrivals within the first S seconds after scaling (default 100)

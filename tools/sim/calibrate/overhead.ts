@@ -27,7 +27,7 @@
  * was ahead of it in the queue or in that worker, and its deliver holds no wait for the slot. (Its
  * batch times are the worker's clock, `completedAt`; both clocks are the same machine's.)
  */
-import { percentile, percentiles } from '../../../pipeline/stats.js';
+import { percentile, percentiles } from '../../../lib/stats.js';
 import type { RequestOverhead } from '../simulator.js';
 import type { AgedBatch } from './cold-start.js';
 import { ValidateError } from './errors.js';

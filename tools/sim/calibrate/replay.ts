@@ -3,7 +3,7 @@
  * (seconds after the time origin), each on its own connection, whatever is still in flight. An
  * answer of 202 (the web tier stopped holding the connection) is followed up on its job location.
  */
-import { isObject, type JsonObject } from '../../core/values.js';
+import { isObject, type JsonObject } from '../../../scaling/core/values.js';
 import { ValidateError } from './errors.js';
 
 export interface Upload {

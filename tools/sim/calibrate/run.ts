@@ -1,11 +1,11 @@
 /** Every trace in turn: measure on the real service, then simulate with what was measured. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../../../pipeline/log.js';
-import { loadPolicy } from '../../core/policy-file.js';
-import { LOCAL_POLICY, targetBacklogPerInstance, validatePolicy, type ScalingPolicy } from '../../core/policy.js';
+import type { Logger } from '../../../lib/log.js';
+import { loadPolicy } from '../../../scaling/core/policy-file.js';
+import { LOCAL_POLICY, targetBacklogPerInstance, validatePolicy, type ScalingPolicy } from '../../../scaling/core/policy.js';
 import { loadTrace } from '../trace.js';
-import { readPhotos } from '../../../pipeline/bench/photos.js';
+import { readPhotos } from '../../bench/photos.js';
 import { compare, type Comparison } from './compare.js';
 import { ValidateError } from './errors.js';
 import { measureTrace } from './measure.js';
@@ -17,7 +17,7 @@ export interface ValidationRun {
   readonly failures: readonly { readonly trace: string; readonly error: unknown }[];
 }
 
-/** The policy `npm start` gives the local autoscaler for these bounds (web/service.ts). */
+/** The policy `npm start` gives the local autoscaler for these bounds (service/service.ts). */
 export async function servicePolicy(options: Pick<ValidateOptions, 'minWorkers' | 'maxWorkers' | 'policyFile'>): Promise<ScalingPolicy> {
   const base: ScalingPolicy = { ...LOCAL_POLICY, minCapacity: options.minWorkers, maxCapacity: options.maxWorkers };
   return options.policyFile ? loadPolicy(options.policyFile, base) : validatePolicy(base);

@@ -3,9 +3,9 @@
  * (`scaling/core/status.ts`) and polled to record the workers over time and every scaling decision
  * the local autoscaler made (the status keeps only the last few, so they are accumulated here).
  */
-import { DECISION_RULES } from '../../core/decide.js';
-import type { DecisionInputs, DecisionRecord, PolicySummary, ResizeOutcome, ServiceStatus } from '../../core/status.js';
-import { isObject, type JsonObject } from '../../core/values.js';
+import { DECISION_RULES } from '../../../scaling/core/decide.js';
+import type { DecisionInputs, DecisionRecord, PolicySummary, ResizeOutcome, ServiceStatus } from '../../../scaling/core/status.js';
+import { isObject, type JsonObject } from '../../../scaling/core/values.js';
 import { ValidateError } from './errors.js';
 
 /** One poll of the status, as the replay's timeline keeps it. */

@@ -5,10 +5,10 @@
  * as the batch's inference ends).
  */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { createAwsClients } from '../../../pipeline/aws/clients.js';
-import type { Config } from '../../../pipeline/config.js';
-import { resultKey } from '../../../pipeline/keys.js';
-import { isObject } from '../../core/values.js';
+import { createAwsClients } from '../../../lib/aws/clients.js';
+import type { Config } from '../../../lib/config.js';
+import { resultKey } from '../../../pipeline/contract/keys.js';
+import { isObject } from '../../../scaling/core/values.js';
 import { ValidateError } from './errors.js';
 
 export interface StoredResult {

@@ -5,8 +5,8 @@
  * overhead outside the queue (ingest, deliver) measured in that run; prints predicted vs measured
  * makespan and p95 latency, then the calibrated inputs and the slowest latencies.
  */
-import { setLogLevel } from '../../../pipeline/log.js';
-import { cliIo, type CliDeps } from '../../core/cli.js';
+import { setLogLevel } from '../../../lib/log.js';
+import { cliIo, type CliDeps } from '../../../scaling/core/cli.js';
 import { ValidateError } from './errors.js';
 import { parseValidateArgs, VALIDATE_USAGE, type ValidateOptions } from './options.js';
 import { formatMarkdown, summaryJson } from './report.js';
