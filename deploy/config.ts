@@ -292,11 +292,11 @@ export function resolveDeployConfig(sources: ConfigSources = {}): DeployConfig {
     throw DeployError.invalid('names.prefix', 'set when stackName gives no usable default (a lowercase letter, then up to 23 lowercase letters, digits or "-")', prefix);
   }
   const requestQueue = get('names.requestQueue', `${prefix}-requests`);
-  const envAccount = env['CDK_DEFAULT_ACCOUNT'];
+  const envAccount = env.CDK_DEFAULT_ACCOUNT;
   const config: DeployConfig = {
     stackName,
     account: get('account') ?? (envAccount && /^\d{12}$/.test(envAccount) ? envAccount : undefined),
-    region: get('region') ?? FIELDS.region(env['CDK_DEFAULT_REGION'] ?? 'us-east-1', 'region (from CDK_DEFAULT_REGION)'),
+    region: get('region') ?? FIELDS.region(env.CDK_DEFAULT_REGION ?? 'us-east-1', 'region (from CDK_DEFAULT_REGION)'),
     vpc: {
       id: get('vpc.id'),
       maxAzs: get('vpc.maxAzs', 2),
@@ -410,7 +410,7 @@ function deepFreeze<T>(value: T): T {
 
 /** The config file: `-c config=FILE`, else `deploy/config.json` when it exists, else none. */
 export async function readConfigFile(context: Raw): Promise<unknown> {
-  const given = context['config'];
+  const given = context.config;
   if (given !== undefined && (typeof given !== 'string' || given.trim() === '')) throw DeployError.invalid('config', 'the path of a JSON config file', given);
   const file = given === undefined ? resolve(projectRoot, 'deploy', 'config.json') : resolve(given);
   if (given === undefined && !existsSync(file)) return undefined;

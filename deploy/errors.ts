@@ -22,7 +22,7 @@ export class DeployError extends ServiceError<DeployErrorCode> {
 
   /** The field at fault (INVALID_DEPLOY_CONFIG). */
   get field(): string | undefined {
-    const field = this.context['field'];
+    const field = this.context.field;
     return typeof field === 'string' ? field : undefined;
   }
 }

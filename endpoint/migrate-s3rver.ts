@@ -43,7 +43,7 @@ export async function migrateS3rverData(dataDir: string, endpointUrl: string): P
       const bucketDir = join(root, bucket);
       for await (const file of objectFiles(bucketDir)) {
         const key = relative(bucketDir, file).slice(0, -OBJECT_SUFFIX.length).split(sep).join('/');
-        const meta = await readFile(file.slice(0, -OBJECT_SUFFIX.length) + '._S3rver_metadata.json', 'utf8')
+        const meta = await readFile(`${file.slice(0, -OBJECT_SUFFIX.length)}._S3rver_metadata.json`, 'utf8')
           .then((text) => JSON.parse(text) as Record<string, string>)
           .catch(() => ({}) as Record<string, string>);
         const userMetadata = Object.fromEntries(

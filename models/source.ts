@@ -79,7 +79,7 @@ export async function fetchModel(manifest: ModelManifest, options: FetchModelOpt
   if (manifest.format !== 'onnx') {
     const weightPaths = weightFiles(parseModelJson(main, describeRemote(remote)), describeRemote(remote));
     const bodies = await mapLimit(weightPaths, DOWNLOAD_CONCURRENCY, (p) => get(sibling(remote, p)));
-    weightPaths.forEach((p, i) => files.set(p, bodies[i]!));
+    for (const [i, p] of weightPaths.entries()) files.set(p, bodies[i]!);
   }
 
   for (const [name, body] of files) await writeAtomic(path.join(entryDir, name), body);

@@ -94,7 +94,12 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
     );
     // The embedded queues outlive a restart; only inputs imported from an earlier version's data
     // directory (whose queues lived in memory and are gone) may have lost their requests.
-    if (migrated > 0) await parts.start('requeue', async () => (await requeueUnfinished(store, clients, resources, log), NOTHING_TO_STOP));
+    if (migrated > 0) {
+      await parts.start('requeue', async () => {
+        await requeueUnfinished(store, clients, resources, log);
+        return NOTHING_TO_STOP;
+      });
+    }
     // Uploads are accepted from here on; they wait in the queue until a worker is ready.
     await parts.start('scaling', () => fleet.startScaling(submitter));
 

@@ -132,7 +132,9 @@ test.serial('three copies at once: only the leader acts; when its instance goes,
     await copy.actuator.refresh();
     copy.controller.start();
   }
-  t.teardown(() => copies.forEach((c) => c.controller.stop()));
+  t.teardown(() => {
+    for (const c of copies) c.controller.stop();
+  });
 
   await waitFor(() => fake.groups.get('app-tier')!.desired === 3, 5_000);
   await new Promise((resolve) => setTimeout(resolve, 1_500));

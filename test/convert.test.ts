@@ -270,7 +270,9 @@ async function assertMatchesTfjs(t: ExecutionContext, location: string, layouts:
     const onnx = await loadClassifier(tinyManifest(location, 'onnxruntime', layout), { cacheDir });
     t.teardown(() => onnx.dispose());
     const actual = (await onnx.classify(images)).map(probabilities);
-    actual.forEach((p, i) => p.forEach((v, k) => t.true(Math.abs(v - expected[i]![k]!) < 1e-5, `${layout} image ${i} class ${k}: ${v} vs ${expected[i]![k]}`)));
+    for (const [i, p] of actual.entries()) {
+      for (const [k, v] of p.entries()) t.true(Math.abs(v - expected[i]![k]!) < 1e-5, `${layout} image ${i} class ${k}: ${v} vs ${expected[i]![k]}`);
+    }
   }
 }
 

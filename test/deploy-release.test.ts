@@ -50,7 +50,7 @@ test('promoting a dev dependency the service runs with: package.json, the lock r
   t.deepEqual(lock.packages[''], { dependencies: { koa: '^3', tsx: '^4' }, devDependencies: { ava: '8' } });
   t.deepEqual(lock.packages['node_modules/@esbuild/linux-x64'], { optional: true });
   t.deepEqual(lock.packages['node_modules/fsevents'], { optional: true });
-  t.true(lock.packages['node_modules/esbuild']!['dev'], 'the hoisted esbuild is ava\'s, still dev');
+  t.true(lock.packages['node_modules/esbuild']!.dev, 'the hoisted esbuild is ava\'s, still dev');
   t.deepEqual(promoteToProduction(pkg, lock, ['tsx']), [], 'nothing left to do the second time');
 });
 
@@ -75,7 +75,7 @@ test('a fresh artifact, npm ci --omit=dev, and the worker unit\'s command classi
     await mkdir(app, { recursive: true });
     await run('tar', ['-xzf', release.file, '-C', app]);
     const packaged = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    t.truthy(packaged.dependencies['tsx'], 'the loader every script starts with is a production dependency of the artifact');
+    t.truthy(packaged.dependencies.tsx, 'the loader every script starts with is a production dependency of the artifact');
     await run('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: app, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, npm_config_update_notifier: 'false' } });
     lap('npm ci --omit=dev');
     const installed = (await run('npm', ['ls', '--omit=dev', '--depth=0', '--parseable'], { cwd: app, maxBuffer: 16 * 1024 * 1024 }).catch((e: { stdout: string }) => e)).stdout;

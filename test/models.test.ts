@@ -269,7 +269,7 @@ test('validateManifest reports every problem with a typed error', async (t) => {
   const error = t.throws(() => validateManifest(broken), { instanceOf: ModelError });
   t.is(error?.code, 'INVALID_MANIFEST');
   t.is(error?.context.id, 'mobilenet-v2-int8-onnx');
-  const paths = (error?.context.issues as { path: string }[]).map((i) => i.path).sort();
+  const paths = (error!.context.issues as { path: string }[]).map((i) => i.path).sort();
   t.deepEqual(paths, [
     'format',
     'input.normalization.mean',
@@ -284,9 +284,9 @@ test('validateManifest reports every problem with a typed error', async (t) => {
 
   t.is(t.throws(() => validateManifest(null), { instanceOf: ModelError })?.code, 'INVALID_MANIFEST');
   const noLabels = t.throws(() => validateManifest({ ...good, labels: [] }), { instanceOf: ModelError });
-  t.deepEqual((noLabels?.context.issues as { path: string }[]).map((i) => i.path), ['labels']);
+  t.deepEqual((noLabels!.context.issues as { path: string }[]).map((i) => i.path), ['labels']);
   const badS3 = t.throws(() => validateManifest({ ...good, location: 's3://bucket-only' }), { instanceOf: ModelError });
-  t.deepEqual((badS3?.context.issues as { path: string }[]).map((i) => i.path), ['location']);
+  t.deepEqual((badS3!.context.issues as { path: string }[]).map((i) => i.path), ['location']);
 });
 
 // ---------------------------------------------------------------- downloads (http)

@@ -126,8 +126,8 @@ test('queueDepth counts visible messages and names a missing queue', async (t) =
     const missing = url.replace(/[^/]+$/, 'no-such-queue');
     const error = await t.throwsAsync(queueDepth(stack.clients.sqs, missing), { instanceOf: ScalingError });
     t.is(error?.code, 'QUEUE_NOT_FOUND');
-    t.is(error?.context['queueUrl'], missing);
-    t.is(error?.context['command'], 'GetQueueAttributesCommand');
+    t.is(error?.context.queueUrl, missing);
+    t.is(error?.context.command, 'GetQueueAttributesCommand');
   } finally {
     await stack.close();
   }
@@ -140,7 +140,7 @@ test('options are validated once, at construction', async (t) => {
     const base = { policy: LOCAL_POLICY, actuator: stack.pool, depth, log };
     const bad = t.throws(() => new ScalingController({ ...base, historySize: 0 }), { instanceOf: ScalingError });
     t.is(bad?.code, 'INVALID_OPTIONS');
-    t.is(bad?.context['option'], 'historySize');
+    t.is(bad?.context.option, 'historySize');
     const policy = t.throws(() => new ScalingController({ ...base, policy: { ...LOCAL_POLICY, maxCapacity: 0 } }), { instanceOf: ScalingError });
     t.is(policy?.code, 'INVALID_POLICY');
     const status = new ScalingController(base).status();

@@ -429,7 +429,7 @@ test.serial('--dry-run prints every request as JSON and sends nothing', async (t
   );
   t.deepEqual(printed.requests[6]?.input, EXPECTED_TT);
   t.deepEqual(printed.requests[7]?.input, EXPECTED_FZ_POLICY);
-  t.deepEqual(printed.requests[8]?.input['AlarmActions'], [`<PolicyARN returned by PutScalingPolicy ${FZ}>`]);
+  t.deepEqual(printed.requests[8]?.input.AlarmActions, [`<PolicyARN returned by PutScalingPolicy ${FZ}>`]);
 });
 
 test.serial('--teardown --dry-run prints the deletions and sends nothing', async (t) => {
@@ -455,7 +455,7 @@ test.serial('a missing group is a GROUP_NOT_FOUND error and nothing is written',
   asMock.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [] });
   const err = await t.throwsAsync(runSetup(ctx, executor()), { instanceOf: ScalingError });
   t.is(err.code, 'GROUP_NOT_FOUND');
-  t.is(err.context['asg'], ASG);
+  t.is(err.context.asg, ASG);
   t.regex(err.message, /Auto Scaling group "web-app-tier" was not found in us-east-1/);
   t.deepEqual(sequence(asMock).map((c) => c.command), ['DescribeAutoScalingGroupsCommand']);
   t.is(cwMock.calls().length, 0);
@@ -467,7 +467,7 @@ test.serial('a missing queue (by name) is a QUEUE_NOT_FOUND error and nothing is
   sqsMock.on(GetQueueUrlCommand).rejects(awsError('QueueDoesNotExist', 'The specified queue does not exist.'));
   const err = await t.throwsAsync(runSetup(ctx, executor()), { instanceOf: ScalingError });
   t.is(err.code, 'QUEUE_NOT_FOUND');
-  t.is(err.context['queue'], QUEUE);
+  t.is(err.context.queue, QUEUE);
   t.deepEqual(sequence(asMock).map((c) => c.command), ['DescribeAutoScalingGroupsCommand']);
   t.is(cwMock.calls().length, 0);
 });
@@ -477,7 +477,7 @@ test.serial('a missing queue (by URL, legacy error code) is a QUEUE_NOT_FOUND er
   sqsMock.on(GetQueueAttributesCommand).rejects(awsError('AWS.SimpleQueueService.NonExistentQueue', 'The specified queue does not exist.'));
   const err = await t.throwsAsync(runSetup({ ...ctx, queue: { name: QUEUE, url: QUEUE_URL } }, executor()), { instanceOf: ScalingError });
   t.is(err.code, 'QUEUE_NOT_FOUND');
-  t.is(err.context['queueUrl'], QUEUE_URL);
+  t.is(err.context.queueUrl, QUEUE_URL);
   t.is(asMock.commandCalls(PutScalingPolicyCommand).length, 0);
 });
 
@@ -493,10 +493,10 @@ test.serial('AccessDenied names the IAM action from the message and stops before
     );
   const err = await t.throwsAsync(runSetup(ctx, executor()), { instanceOf: ScalingError });
   t.is(err.code, 'ACCESS_DENIED');
-  t.is(err.context['action'], 'autoscaling:PutScalingPolicy');
-  t.is(err.context['command'], 'PutScalingPolicyCommand');
+  t.is(err.context.action, 'autoscaling:PutScalingPolicy');
+  t.is(err.context.command, 'PutScalingPolicyCommand');
   t.regex(err.message, /lacks the IAM permission "autoscaling:PutScalingPolicy"/);
-  t.deepEqual(err.context['requestsMade'], [
+  t.deepEqual(err.context.requestsMade, [
     'DescribeAutoScalingGroupsCommand',
     'GetQueueUrlCommand',
     'GetQueueAttributesCommand',
@@ -516,8 +516,8 @@ test.serial('the action named in the message wins over the request that failed',
     .rejects(awsError('AccessDenied', 'User: arn:aws:iam::123456789012:user/ops is not authorized to perform: cloudwatch:PutMetricAlarm on resource: arn:aws:cloudwatch:us-east-1:123456789012:alarm:TargetTracking-web-app-tier-AlarmHigh'));
   const err = await t.throwsAsync(runSetup(ctx, executor()), { instanceOf: ScalingError });
   t.is(err.code, 'ACCESS_DENIED');
-  t.is(err.context['action'], 'cloudwatch:PutMetricAlarm');
-  t.is(err.context['command'], 'PutScalingPolicyCommand');
+  t.is(err.context.action, 'cloudwatch:PutMetricAlarm');
+  t.is(err.context.command, 'PutScalingPolicyCommand');
 });
 
 for (const [label, name, mockSetup, action] of [
@@ -530,8 +530,8 @@ for (const [label, name, mockSetup, action] of [
     mockSetup();
     const err = await t.throwsAsync(runSetup(ctx, executor()), { instanceOf: ScalingError });
     t.is(err.code, 'ACCESS_DENIED');
-    t.is(err.context['action'], action);
-    t.is(err.context['awsErrorName'], name);
+    t.is(err.context.action, action);
+    t.is(err.context.awsErrorName, name);
     t.true(err.message.includes(action));
   });
 }
@@ -554,8 +554,8 @@ test.serial('the CLI exits 1 on AccessDenied and logs the missing action', async
   }
   t.is(code, 1);
   t.true(errors.join('\n').includes('cloudwatch:DescribeAlarms'));
-  const failed = lines.find((line) => line['msg'] === 'scaling.setup.failed');
-  t.like(failed?.['error'], { code: 'ACCESS_DENIED', context: { action: 'cloudwatch:DescribeAlarms' } });
+  const failed = lines.find((line) => line.msg === 'scaling.setup.failed');
+  t.like(failed?.error, { code: 'ACCESS_DENIED', context: { action: 'cloudwatch:DescribeAlarms' } });
   t.is(asMock.commandCalls(PutScalingPolicyCommand).length, 0);
 });
 
@@ -572,7 +572,7 @@ test.serial('a policy AWS cannot express is rejected before any request', async 
   const policy = resolvePolicy({ periodSeconds: 30 });
   const err = await t.throwsAsync(runSetup({ ...ctx, policy }, executor()), { instanceOf: ScalingError });
   t.is(err.code, 'INVALID_POLICY');
-  t.is(err.context['field'], 'periodSeconds');
+  t.is(err.context.field, 'periodSeconds');
   t.is(asMock.calls().length, 0);
 });
 
@@ -627,7 +627,7 @@ test.serial('bad options exit 2 and name the flag', async (t) => {
     restore();
   }
   t.is(code, 2);
-  t.like(lines[0]?.['error'], { code: 'INVALID_OPTIONS', context: { option: '--asg' } });
+  t.like(lines[0]?.error, { code: 'INVALID_OPTIONS', context: { option: '--asg' } });
   t.is(code2, 2);
   t.is(asMock.calls().length, 0);
 });

@@ -193,7 +193,7 @@ test('the classic trace is the workload generator: 100 closed-loop clients, 1000
   ] as const) {
     const err = t.throws(() => parseJsonTrace(bad, 'x'), { instanceOf: ScalingError });
     t.is(err.code, 'INVALID_TRACE');
-    t.is(err.context['field'], field);
+    t.is(err.context.field, field);
   }
   t.is(t.throws(() => parseJsonTrace('{"arrivals":[1],"closedLoop":{"clients":1,"requests":1}}', 'x'), { instanceOf: ScalingError }).code, 'INVALID_TRACE');
 });

@@ -164,7 +164,7 @@ test('coldServiceSeconds: slow inside the window, full speed after it', (t) => {
   t.is(coldServiceSeconds(1, Number.POSITIVE_INFINITY, env), 1); // a warm instance
   for (const [field, value] of [['coldStartSeconds', -1], ['coldStartFactor', 0.5]] as const) {
     const err = t.throws(() => run([0], 'local', LOCAL_POLICY, { [field]: value }), { instanceOf: ScalingError });
-    t.is(err.context['field'], field);
+    t.is(err.context.field, field);
   }
 });
 
@@ -219,7 +219,7 @@ test('validate: a batch is aged on the worker that ran it; workers take the read
   // More workers than were started cannot be aged.
   const err = t.throws(() => attributeBatches([batch('h:1', 0.1, 0.3), batch('h:2', 0.1, 0.3)], [0]), { instanceOf: ValidateError });
   t.is(err.code, 'CALIBRATION');
-  t.deepEqual(err.context['workers'], ['h:1', 'h:2']);
+  t.deepEqual(err.context.workers, ['h:1', 'h:2']);
 });
 
 test('validate: the cold-start fit recovers the window and the slowdown the batches were made with', (t) => {
@@ -324,7 +324,7 @@ test('ingest delays what the scaler sees: from zero, a request still being inges
 test('negative overhead values are typed errors naming the field', (t) => {
   for (const field of ['ingestSeconds', 'deliverSeconds'] as const) {
     const err = t.throws(() => run([0], 'local', LOCAL_POLICY, { [field]: -0.1 }), { instanceOf: ScalingError });
-    t.is(err.context['field'], field);
+    t.is(err.context.field, field);
   }
 });
 
@@ -401,13 +401,13 @@ test('overhead draws have their own stream: a sample of zeros changes nothing, a
 
 test('an invalid overhead sample is a typed error naming the entry', (t) => {
   const empty = t.throws(() => run([0], 'local', LOCAL_POLICY, { overheadSamples: [] }), { instanceOf: ScalingError });
-  t.is(empty.context['field'], 'overheadSamples');
+  t.is(empty.context.field, 'overheadSamples');
   const negative = t.throws(
     () => run([0], 'local', LOCAL_POLICY, { overheadSamples: [{ ingestSeconds: 0, deliverSeconds: 0 }, { ingestSeconds: 0.1, deliverSeconds: -0.01 }] }),
     { instanceOf: ScalingError },
   );
   t.is(negative.code, 'INVALID_SIMULATION');
-  t.is(negative.context['field'], 'overheadSamples[1].deliverSeconds');
+  t.is(negative.context.field, 'overheadSamples[1].deliverSeconds');
 });
 
 function answered(timings: Record<string, number>, sent: number, done: number): RequestOutcome {
@@ -624,7 +624,7 @@ test('trace parsing: JSON forms, CSV with header and comments, and typed errors'
   t.deepEqual(parseCsvTrace('# c\narrival_seconds\n1\n\n0,extra\n', 'x').arrivals, [0, 1]);
   const bad = t.throws(() => parseJsonTrace('[1, -2]', 'x'), { instanceOf: ScalingError });
   t.is(bad.code, 'INVALID_TRACE');
-  t.is(bad.context['index'], 1);
+  t.is(bad.context.index, 1);
   t.is(t.throws(() => parseCsvTrace('1\nabc\n', 'x'), { instanceOf: ScalingError }).code, 'INVALID_TRACE');
   t.is(t.throws(() => parseJsonTrace('[]', 'x'), { instanceOf: ScalingError }).code, 'INVALID_TRACE');
 });
@@ -632,7 +632,7 @@ test('trace parsing: JSON forms, CSV with header and comments, and typed errors'
 test('invalid environment values are typed errors naming the field', (t) => {
   const err = t.throws(() => run([0], 'local', LOCAL_POLICY, { batchSize: 11 }), { instanceOf: ScalingError });
   t.is(err.code, 'INVALID_SIMULATION');
-  t.is(err.context['field'], 'batchSize');
+  t.is(err.context.field, 'batchSize');
 });
 
 test('the CLI prints the summary and writes an SVG chart and a JSON report', async (t) => {

@@ -31,7 +31,7 @@ import { respond } from '../pipeline/worker/stages/respond.js';
 import { decodeImage, sniffImageType } from '../pipeline/images.js';
 import { Store } from '../pipeline/store.js';
 import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
-import { shortLabel, tempDataDir, testEnv } from './helpers/service.js';
+import { tempDataDir, testEnv } from './helpers/service.js';
 
 let endpoint: EmbeddedEndpoint;
 let config: Config;

@@ -76,7 +76,7 @@ function resolveIo(manifest: ModelManifest, session: ort.InferenceSession): Sess
     });
   }
   const meta = session.inputMetadata.find((m) => m.name === input);
-  const shape = meta !== undefined && meta.isTensor ? meta.shape : undefined;
+  const shape = meta?.isTensor ? meta.shape : undefined;
   const { width, height, layout } = manifest.input;
   if (shape !== undefined && shape.length === 4) {
     const expected = layout === 'NHWC' ? [height, width, 3] : [3, height, width];

@@ -26,7 +26,7 @@ export interface ConvertedModel {
 export async function convertedOnnxModel(manifest: ModelManifest, modelJsonPath: string, options: { readonly cacheDir?: string } = {}): Promise<ConvertedModel> {
   const { modelJson, weightPaths, weights } = await readTfjsModel(modelJsonPath);
   const hash = createHash('sha256').update(`${CONVERTER_VERSION}\0${manifest.input.layout}\0${JSON.stringify(modelJson)}`);
-  weightPaths.forEach((p, i) => hash.update(`\0${p}\0${weights[i]!.byteLength}\0`).update(weights[i]!));
+  for (const [i, p] of weightPaths.entries()) hash.update(`\0${p}\0${weights[i]!.byteLength}\0`).update(weights[i]!);
   const key = hash.digest('hex');
 
   const dir = path.join(path.resolve(options.cacheDir ?? DEFAULT_CACHE_DIR), 'converted');

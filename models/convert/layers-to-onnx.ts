@@ -264,32 +264,41 @@ function emitOp(graph: OnnxGraph, op: Op): void {
       };
       if (op.pads === 'SAME_UPPER') attributes.auto_pad = string('SAME_UPPER');
       else attributes.pads = ints([op.pads[0], op.pads[1], op.pads[2], op.pads[3]]);
-      return graph.node('Conv', name, ...io(w, ...b), attributes);
+      graph.node('Conv', name, ...io(w, ...b), attributes);
+      return;
     }
     case 'Affine': {
       const dims = op.spatial ? [op.scale.length, 1, 1] : [op.scale.length];
       const scaled = `${op.output}/scaled`;
       graph.node('Mul', `${op.layer}/Mul`, [op.input, graph.initializer(`${op.layer}/scale`, dims, Float32Array.from(op.scale))], [scaled]);
-      return graph.node('Add', `${op.layer}/Add`, [scaled, graph.initializer(`${op.layer}/shift`, dims, Float32Array.from(op.shift))], [op.output]);
+      graph.node('Add', `${op.layer}/Add`, [scaled, graph.initializer(`${op.layer}/shift`, dims, Float32Array.from(op.shift))], [op.output]);
+      return;
     }
     case 'Clip':
-      return graph.node('Clip', name, ...io(graph.scalar(op.min), graph.scalar(op.max)));
+      graph.node('Clip', name, ...io(graph.scalar(op.min), graph.scalar(op.max)));
+      return;
     case 'Softmax':
-      return graph.node('Softmax', name, ...io(), { axis: int(op.axis) });
+      graph.node('Softmax', name, ...io(), { axis: int(op.axis) });
+      return;
     case 'Pad': {
       const [t, l, b, r] = op.pads;
-      return graph.node('Pad', name, ...io(graph.initializer(`${op.layer}/pads`, [8], BigInt64Array.from([0, 0, t, l, 0, 0, b, r], BigInt))));
+      graph.node('Pad', name, ...io(graph.initializer(`${op.layer}/pads`, [8], BigInt64Array.from([0, 0, t, l, 0, 0, b, r], BigInt))));
+      return;
     }
     case 'Flatten':
-      return graph.node('Flatten', name, ...io(), { axis: int(1) });
+      graph.node('Flatten', name, ...io(), { axis: int(1) });
+      return;
     case 'Reshape':
-      return graph.node('Reshape', name, ...io(graph.initializer(`${op.layer}/shape`, [op.shape.length], BigInt64Array.from(op.shape, BigInt))));
+      graph.node('Reshape', name, ...io(graph.initializer(`${op.layer}/shape`, [op.shape.length], BigInt64Array.from(op.shape, BigInt))));
+      return;
     case 'Transpose':
-      return graph.node('Transpose', name, ...io(), { perm: ints(op.perm) });
+      graph.node('Transpose', name, ...io(), { perm: ints(op.perm) });
+      return;
     case 'Relu':
     case 'GlobalAveragePool':
     case 'Identity':
-      return graph.node(op.op, name, ...io());
+      graph.node(op.op, name, ...io());
+      return;
   }
 }
 

@@ -5,7 +5,7 @@
  * (or starts from its warm pool) or terminates instances itself; scale-in goes through the
  * termination lifecycle hook, so a worker finishes what it holds first (pipeline/worker/lifecycle.ts).
  */
-import { DescribeAutoScalingGroupsCommand, SetDesiredCapacityCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { DescribeAutoScalingGroupsCommand, SetDesiredCapacityCommand, type AutoScalingClient, type DescribeAutoScalingGroupsCommandOutput } from '@aws-sdk/client-auto-scaling';
 import { awsErrorName } from '../../lib/aws/errors.js';
 import type { Actuator } from '../core/controller.js';
 import { ScalingError } from '../core/errors.js';
@@ -18,7 +18,7 @@ export interface GroupState {
 }
 
 export async function describeGroup(autoscaling: AutoScalingClient, group: string): Promise<GroupState & { readonly instances: readonly { id: string; state: string }[] }> {
-  let out;
+  let out: DescribeAutoScalingGroupsCommandOutput;
   try {
     out = await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] }));
   } catch (err) {

@@ -178,7 +178,7 @@ async function requireQueue(
       if (!url) throw missing(new Error('GetQueueUrl returned no QueueUrl'));
     }
     const attrs = await ex.send('GetQueueAttributes', req.getQueueAttributes(url));
-    const arn = attrs.Attributes?.['QueueArn'];
+    const arn = attrs.Attributes?.QueueArn;
     if (!arn) throw new ScalingError('AWS_ERROR', `GetQueueAttributes returned no QueueArn for ${url}`, { queueUrl: url });
     return { name: queue.name, url, arn };
   } catch (err) {

@@ -105,9 +105,9 @@ export function validateControllerOptions(options: ControllerOptions): Settings 
   if (!isObject(options)) throw invalid('(options)', 'must be an object', options);
   const policy = validatePolicy(options.policy);
   const pool: unknown = options.actuator;
-  if (!isObject(pool) || typeof pool['resize'] !== 'function') throw invalid('actuator', 'must have a resize(count) method', pool);
-  if (!isCount(pool['desired'])) throw invalid('actuator.desired', 'must be an integer >= 0', pool['desired']);
-  if (!isCount(pool['running'])) throw invalid('actuator.running', 'must be an integer >= 0', pool['running']);
+  if (!isObject(pool) || typeof pool.resize !== 'function') throw invalid('actuator', 'must have a resize(count) method', pool);
+  if (!isCount(pool.desired)) throw invalid('actuator.desired', 'must be an integer >= 0', pool.desired);
+  if (!isCount(pool.running)) throw invalid('actuator.running', 'must be an integer >= 0', pool.running);
   if (options.leadership !== undefined && typeof options.leadership !== 'function') throw invalid('leadership', 'must be a function returning a Promise of a boolean', options.leadership);
   if (typeof options.depth !== 'function') throw invalid('depth', 'must be a function returning a Promise of { visible, inFlight }', options.depth);
   const log: unknown = options.log;
@@ -140,7 +140,6 @@ export class ScalingController {
   private readonly settings: Settings;
   /** Whether this copy acted at its last tick (`standby`: another copy leads). */
   private role: 'leader' | 'standby' = 'leader';
-  private ticking = false;
   private timer: NodeJS.Timeout | undefined;
   private active = false;
   /** performance.now() at start(): periods end at origin + k × period. */

@@ -215,7 +215,7 @@ export function validatePolicy(input: unknown): ScalingPolicy {
   if (!isObject(input)) throw PolicyValidationError.of('(policy)', 'must be a JSON object', input);
   rejectUnknownKeys(input, TOP_KEYS, '');
 
-  const description = input['description'];
+  const description = input.description;
   if (description !== undefined && typeof description !== 'string') {
     throw PolicyValidationError.of('description', 'must be a string', description);
   }
@@ -227,7 +227,7 @@ export function validatePolicy(input: unknown): ScalingPolicy {
   const periodSeconds = num(input, 'periodSeconds', 'periodSeconds', 'positive');
 
   const b = section(input, 'backlog');
-  const override = b['override'];
+  const override = b.override;
   if (override !== null && (typeof override !== 'number' || !Number.isFinite(override) || override <= 0)) {
     throw PolicyValidationError.of('backlog.override', 'must be null or a number > 0', override);
   }

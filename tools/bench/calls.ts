@@ -68,7 +68,7 @@ export async function measureCalls(config: Config, endpointPid: number, photo: B
   const rows: CallCost[] = [];
   const add = async (call: string, by: CallCost['by'], perImage: number, count: number, fn: (i: number) => Promise<unknown>) =>
     rows.push({ call, by, perImage, ...(await cost(endpointPid, count, fn)) });
-  let measured = false;
+  let cleanupFailure: PromiseRejectedResult | undefined;
   try {
     await add(`PutObject, the upload (${Math.round(photo.length / 1024)} KiB)`, 'web', 1, n, (i) =>
       s3.send(new PutObjectCommand({ Bucket: input, Key: `${prefix}${i}.jpg`, Body: photo, ContentType: 'image/jpeg', Metadata: { 'request-id': String(i), protocol: 'api' } })));
@@ -92,7 +92,6 @@ export async function measureCalls(config: Config, endpointPid: number, photo: B
     });
     const perMessage = received > 0 ? receives / received : 1;
     rows.push({ call: `ReceiveMessage + DeleteMessageBatch (${(received / receives).toFixed(1)} messages each)`, by: 'web + worker', perImage: Number((2 * perMessage).toFixed(3)), ...receiveRow });
-    measured = true;
   } finally {
     // Clean up everything we can, then report the first failure (the measurement's own error wins).
     const cleanup = await Promise.allSettled([
@@ -103,8 +102,9 @@ export async function measureCalls(config: Config, endpointPid: number, photo: B
       ])),
     ]);
     clients.destroy();
-    const failed = cleanup.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed && measured) throw new Error(`bench: cleaning up the call measurements failed: ${String(failed.reason)}`, { cause: failed.reason });
+    cleanupFailure = cleanup.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   }
+  // Reached only when the measurement itself succeeded: its own error wins over the cleanup's.
+  if (cleanupFailure) throw new Error(`bench: cleaning up the call measurements failed: ${String(cleanupFailure.reason)}`, { cause: cleanupFailure.reason });
   return rows;
 }

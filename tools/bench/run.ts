@@ -83,7 +83,7 @@ async function main(args: BenchArgs): Promise<void> {
     out(`\n## The worker alone (model ${model}: one worker pipeline in the bench's process, its endpoint in another; CPU of that process, the same ${alone.images} photos)\n`);
     out('| round | decode + inference alone, CPU ms/img | the whole worker (receive, fetch, decode, infer, persist, answer, delete), CPU ms/img | ratio |');
     out('|---|---|---|---|');
-    alone.rawMs.forEach((r, i) => out(`| ${i + 1} | ${ms(r)} | ${ms(alone.workerMs[i]!)} | ${aloneRatios[i]!.toFixed(2)} |`));
+    for (const [i, r] of alone.rawMs.entries()) out(`| ${i + 1} | ${ms(r)} | ${ms(alone.workerMs[i]!)} | ${aloneRatios[i]!.toFixed(2)} |`);
     process.stderr.write(`starting the service (model ${model}, ${workers} workers)...\n`);
     // Known ports: this process talks to the service's endpoint too, to measure the calls alone.
     const [port] = await freePorts(1);

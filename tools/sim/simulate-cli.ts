@@ -139,7 +139,7 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
   }
   if (v.sampling !== undefined) {
     if (v.sampling !== 'max' && v.sampling !== 'instant') throw badOption('--sampling', 'must be max or instant', v.sampling);
-    overrides['observation'] = v.sampling === 'max' ? 'period-max' : 'instant';
+    overrides.observation = v.sampling === 'max' ? 'period-max' : 'instant';
   }
   const maxCapacity = v.max === undefined ? (compare ? 20 : undefined) : number('max', v.max);
   const controllerPeriodSeconds = v.period === undefined ? undefined : number('period', v.period);

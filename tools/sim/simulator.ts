@@ -389,7 +389,7 @@ export function simulate(input: SimInput): SimResult {
 
   // Initial capacity: minCapacity instances already in service, past their cold start.
   for (let i = 0; i < policy.minCapacity; i++) launch(0, true);
-  if (fixed) fixed.forEach((time) => send(time, null));
+  if (fixed) for (const time of fixed) send(time, null);
   else if (loop) for (let c = 0; c < Math.min(loop.clients, total); c++) send(loop.startSeconds, c);
   let tickIndex = 1;
   schedule({ kind: 'tick', time: P });

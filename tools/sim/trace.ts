@@ -88,13 +88,13 @@ export function traceFromJson(parsed: unknown, source: string): Trace {
   if (Array.isArray(parsed)) return { name: source, description: '', arrivals: checkArrivals(parsed, source) };
   if (isObject(parsed)) {
     const named = {
-      name: typeof parsed['name'] === 'string' ? parsed['name'] : source,
-      description: typeof parsed['description'] === 'string' ? parsed['description'] : '',
+      name: typeof parsed.name === 'string' ? parsed.name : source,
+      description: typeof parsed.description === 'string' ? parsed.description : '',
     };
-    const arrivals = parsed['arrivals'];
-    if (parsed['closedLoop'] !== undefined) {
+    const arrivals = parsed.arrivals;
+    if (parsed.closedLoop !== undefined) {
       if (arrivals !== undefined) throw invalid(`Trace ${source}: give "arrivals" or "closedLoop", not both`, { source });
-      return { ...named, closedLoop: checkClosedLoop(parsed['closedLoop'], source) };
+      return { ...named, closedLoop: checkClosedLoop(parsed.closedLoop, source) };
     }
     if (!Array.isArray(arrivals)) throw invalid(`Trace ${source}: "arrivals" must be an array of seconds`, { source });
     return { ...named, arrivals: checkArrivals(arrivals, source) };

@@ -62,7 +62,7 @@ export function respond(sqs: SQSClient, concurrency: number, retryBudgetMs: numb
       await Promise.all(
         [...groups].map(async ([replyTo, jobs]) => {
           const out = await answerGroup(sqs, replyTo, jobs, retryBudgetMs);
-          jobs.forEach((job, i) => answered.set(job, out[i]!));
+          for (const [i, job] of jobs.entries()) answered.set(job, out[i]!);
         }),
       );
       return batch.map((job) => answered.get(job) ?? job);

@@ -84,11 +84,11 @@ const WORKER_STAGES = ['s3Get', 'decode', 'persist'] as const;
 
 /** Per-request sums of `stages` of the answered requests, seconds. */
 function stageSums(m: Measurement, stages: readonly string[]): number[] {
-  const persisted = new Map(m.stored.map((r) => [r.id, r.timings['persist']]));
+  const persisted = new Map(m.stored.map((r) => [r.id, r.timings.persist]));
   return m.requests
     .flatMap((r) => {
       if (r.id === undefined || r.done === undefined) return [];
-      const timings: Record<string, number | undefined> = { ...r.timings, persist: r.timings['persist'] ?? persisted.get(r.id) };
+      const timings: Record<string, number | undefined> = { ...r.timings, persist: r.timings.persist ?? persisted.get(r.id) };
       return [stages.reduce((sum, stage) => sum + (timings[stage] ?? 0), 0) / 1000];
     });
 }

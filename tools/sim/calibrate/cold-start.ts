@@ -95,7 +95,7 @@ export function windowExplainsBetter(n: number, noneError: number, windowError: 
 export function batchesOf(stored: readonly StoredResult[], originEpoch: number): Batch[] {
   const groups = new Map<string, StoredResult[]>();
   for (const r of stored) {
-    const infer = r.timings['infer'];
+    const infer = r.timings.infer;
     if (infer === undefined || r.batch < 1) continue;
     const key = `${r.worker}|${r.batch}|${infer}`;
     const group = groups.get(key);
@@ -107,7 +107,7 @@ export function batchesOf(stored: readonly StoredResult[], originEpoch: number):
     // Batches of one worker can share a size and an inference time (single images often do): split by time.
     const sorted = [...images].sort((a, b) => a.completedAt - b.completedAt);
     const first = sorted[0]!;
-    const inferSeconds = first.timings['infer']! / 1000;
+    const inferSeconds = first.timings.infer! / 1000;
     for (let i = 0; i < sorted.length; i += first.batch) {
       const members = sorted.slice(i, i + first.batch);
       const end = members[0]!.completedAt - originEpoch;

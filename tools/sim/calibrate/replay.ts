@@ -61,11 +61,11 @@ async function pollJob(baseUrl: string, location: string, signal: AbortSignal): 
     const response = await fetch(new URL(location, baseUrl), { signal });
     const body = await json(response);
     if (!isObject(body)) throw new ValidateError('SERVICE', `${location} did not answer an object`, { location });
-    const status = body['status'];
-    if (status === 'done' && isObject(body['result'])) {
-      return { ok: true, id: String(body['id']), timings: numbers(body['result']['timings']) };
+    const status = body.status;
+    if (status === 'done' && isObject(body.result)) {
+      return { ok: true, id: String(body.id), timings: numbers(body.result.timings) };
     }
-    if (status === 'failed') return { ok: false, id: String(body['id']), timings: {}, error: JSON.stringify(body['error']) };
+    if (status === 'failed') return { ok: false, id: String(body.id), timings: {}, error: JSON.stringify(body.error) };
     if (status !== 'pending') throw new ValidateError('SERVICE', `${location} answered an unknown status`, { location, status: response.status, body });
   }
 }
@@ -79,12 +79,12 @@ async function uploadOne(baseUrl: string, upload: Upload, signal: AbortSignal, o
     form.append('image', new Blob([upload.bytes]), upload.file);
     const response = await fetch(`${baseUrl}/api/v1/classify`, { method: 'POST', body: form, signal });
     const body = await json(response);
-    const first = isObject(body) && Array.isArray(body['results']) && isObject(body['results'][0]) ? (body['results'][0] as JsonObject) : undefined;
-    if (response.status === 200 && first && typeof first['label'] === 'string') {
-      return { ...base, done: at(), status: 200, id: String(first['id']), timings: numbers(first['timings']), error: undefined };
+    const first = isObject(body) && Array.isArray(body.results) && isObject(body.results[0]) ? (body.results[0] as JsonObject) : undefined;
+    if (response.status === 200 && first && typeof first.label === 'string') {
+      return { ...base, done: at(), status: 200, id: String(first.id), timings: numbers(first.timings), error: undefined };
     }
-    if (response.status === 202 && first && typeof first['location'] === 'string') {
-      const job = await pollJob(baseUrl, first['location'], signal);
+    if (response.status === 202 && first && typeof first.location === 'string') {
+      const job = await pollJob(baseUrl, first.location, signal);
       return { ...base, done: job.ok ? at() : undefined, status: 202, id: job.id, timings: job.timings, polled: true, error: job.error };
     }
     return { ...base, done: undefined, status: response.status, id: undefined, timings: {}, error: JSON.stringify(body).slice(0, 300) };

@@ -114,7 +114,7 @@ export function parseStatus(body: unknown): ServiceStatus {
   const decisions = list(body, 'decisions', 'status').map(parseDecision);
   const runtime = obj(body, 'runtime', 'status');
   const nodes = list(runtime, 'workers', 'runtime');
-  const sampledAt = queue['sampledAt'];
+  const sampledAt = queue.sampledAt;
   if (sampledAt !== undefined && sampledAt !== null && typeof sampledAt !== 'string') throw bad('queue.sampledAt is not a string or null', { value: sampledAt });
   return {
     queue: {
@@ -123,7 +123,7 @@ export function parseStatus(body: unknown): ServiceStatus {
       ...(sampledAt === undefined ? {} : { sampledAt }),
     },
     workers: { desired: num(workers, 'desired', 'workers'), running: num(workers, 'running', 'workers') },
-    ...(body['policy'] === undefined ? {} : { policy: parsePolicy(obj(body, 'policy', 'status')) }),
+    ...(body.policy === undefined ? {} : { policy: parsePolicy(obj(body, 'policy', 'status')) }),
     decisions,
     runtime: {
       node: str(runtime, 'node', 'runtime'),

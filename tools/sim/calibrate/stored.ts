@@ -31,21 +31,21 @@ function parseStored(id: string, text: string): StoredResult {
   } catch (err) {
     throw new ValidateError('CALIBRATION', `${resultKey(id)} is not JSON`, { id }, { cause: err });
   }
-  if (!isObject(body) || typeof body['batch'] !== 'number' || !isObject(body['timings'])) {
+  if (!isObject(body) || typeof body.batch !== 'number' || !isObject(body.timings)) {
     throw new ValidateError('CALIBRATION', `${resultKey(id)} has no batch size or timings`, { id });
   }
-  const worker = body['worker'];
+  const worker = body.worker;
   if (typeof worker !== 'string' || worker === '') {
     // Results from before the field existed cannot be attributed to a worker.
     throw new ValidateError('CALIBRATION', `${resultKey(id)} does not name its worker`, { id, worker });
   }
-  const completedAt = typeof body['completedAt'] === 'string' ? Date.parse(body['completedAt']) : Number.NaN;
+  const completedAt = typeof body.completedAt === 'string' ? Date.parse(body.completedAt) : Number.NaN;
   if (!Number.isFinite(completedAt)) {
-    throw new ValidateError('CALIBRATION', `${resultKey(id)} has no valid completedAt`, { id, completedAt: body['completedAt'] });
+    throw new ValidateError('CALIBRATION', `${resultKey(id)} has no valid completedAt`, { id, completedAt: body.completedAt });
   }
   const timings: Record<string, number> = {};
-  for (const [k, v] of Object.entries(body['timings'])) if (typeof v === 'number') timings[k] = v;
-  return { id, batch: body['batch'], worker, timings, completedAt: completedAt / 1000 };
+  for (const [k, v] of Object.entries(body.timings)) if (typeof v === 'number') timings[k] = v;
+  return { id, batch: body.batch, worker, timings, completedAt: completedAt / 1000 };
 }
 
 /** Reads `results/<id>.json` for every id, 16 at a time. */

@@ -30,7 +30,7 @@ export async function validateMain(argv: readonly string[], deps: CliDeps = {}):
     stdout(VALIDATE_USAGE);
     return 0;
   }
-  if (process.env['LOG_LEVEL'] === undefined) setLogLevel('info');
+  if (process.env.LOG_LEVEL === undefined) setLogLevel('info');
   try {
     const { rows, failures } = await runValidation(options, logger);
     if (rows.length > 0) stdout(options.json ? JSON.stringify(summaryJson(rows), null, 2) : formatMarkdown(rows));
