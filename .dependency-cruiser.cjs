@@ -25,16 +25,57 @@ const floor = (name, from, allowed, comment) => ({
 
 module.exports = {
   forbidden: [
-    { name: 'no-circular', severity: 'error', comment: 'Files that import each other in a loop.', from: {}, to: { circular: true } },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'Files that import each other in a loop.',
+      from: {},
+      to: { circular: true },
+    },
     floor('lib-is-the-ground-floor', '^lib/', '^lib/', 'lib/ imports nothing of the project but lib/.'),
     floor('models-stand-on-lib', '^models/', '^(lib|models)/', 'models/ imports only lib/ and itself.'),
-    floor('endpoint-stands-on-lib', '^endpoint/', '^(lib|endpoint)/', 'The embedded endpoint imports only lib/ and itself.'),
-    floor('pipeline-below-web', '^pipeline/', '^(lib|models|endpoint|pipeline)/', 'pipeline/ imports lib/, models/, endpoint/ and itself.'),
-    floor('scaling-stands-on-lib', '^scaling/', '^(lib|scaling)/', 'scaling/ knows queues and groups, not the pipeline: lib/ and itself.'),
-    floor('web-is-koa-only', '^web/', '^(lib|models|pipeline|scaling|web)/', 'web/ translates HTTP to the pipeline; it does not assemble the service.'),
-    floor('service-composes', '^service/', '^(lib|models|endpoint|pipeline|scaling|web|service)/', 'The composition root uses everything but tools/ and deploy/.'),
-    floor('deploy-stands-apart', '^deploy/', '^(lib|models|scaling|deploy)/', 'The stack is built from lib/, models/ and scaling/ (IAM, scaling requests).'),
-    floor('tools-are-not-production', '^(tools|scripts)/', '^(lib|models|endpoint|pipeline|scaling|web|service|deploy|tools|scripts)/', 'Tools and scripts may use anything but tests.'),
+    floor(
+      'endpoint-stands-on-lib',
+      '^endpoint/',
+      '^(lib|endpoint)/',
+      'The embedded endpoint imports only lib/ and itself.',
+    ),
+    floor(
+      'pipeline-below-web',
+      '^pipeline/',
+      '^(lib|models|endpoint|pipeline)/',
+      'pipeline/ imports lib/, models/, endpoint/ and itself.',
+    ),
+    floor(
+      'scaling-stands-on-lib',
+      '^scaling/',
+      '^(lib|scaling)/',
+      'scaling/ knows queues and groups, not the pipeline: lib/ and itself.',
+    ),
+    floor(
+      'web-is-koa-only',
+      '^web/',
+      '^(lib|models|pipeline|scaling|web)/',
+      'web/ translates HTTP to the pipeline; it does not assemble the service.',
+    ),
+    floor(
+      'service-composes',
+      '^service/',
+      '^(lib|models|endpoint|pipeline|scaling|web|service)/',
+      'The composition root uses everything but tools/ and deploy/.',
+    ),
+    floor(
+      'deploy-stands-apart',
+      '^deploy/',
+      '^(lib|models|scaling|deploy)/',
+      'The stack is built from lib/, models/ and scaling/ (IAM, scaling requests).',
+    ),
+    floor(
+      'tools-are-not-production',
+      '^(tools|scripts)/',
+      '^(lib|models|endpoint|pipeline|scaling|web|service|deploy|tools|scripts)/',
+      'Tools and scripts may use anything but tests.',
+    ),
     {
       name: 'contract-is-shared',
       severity: 'error',

@@ -21,7 +21,11 @@ try {
   const policy = await stackPolicy(config);
   const releaseFile = resolve(projectRoot, config.release);
   if (!existsSync(releaseFile)) {
-    throw new DeployError('RELEASE', `the release artifact ${releaseFile} does not exist: build it with npm run deploy:package (npm run deploy:synth and npm run deploy do)`, { file: releaseFile });
+    throw new DeployError(
+      'RELEASE',
+      `the release artifact ${releaseFile} does not exist: build it with npm run deploy:package (npm run deploy:synth and npm run deploy do)`,
+      { file: releaseFile },
+    );
   }
   new ImageRecognitionStack(app, config.stackName, {
     config,

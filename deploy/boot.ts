@@ -49,7 +49,10 @@ export const STOP_MARGIN_SECONDS = 30;
  * A worker's drain: its last long poll and the batch it brought (the visibility heartbeat keeps
  * that batch alive while it is finished); pipeline/worker/stages/consume.ts waits this long for both.
  */
-export function workerDrainSeconds(queue: { readonly receiveWaitSeconds: number; readonly visibilityTimeoutSeconds: number }): number {
+export function workerDrainSeconds(queue: {
+  readonly receiveWaitSeconds: number;
+  readonly visibilityTimeoutSeconds: number;
+}): number {
   return queue.receiveWaitSeconds + queue.visibilityTimeoutSeconds;
 }
 
@@ -85,7 +88,11 @@ export interface EnvironmentSettings {
  * tier listens for the load balancer, runs no worker of its own and scales the app tier (SCALER=aws),
  * one controller acting per web tier (WEB_AUTO_SCALING_GROUP).
  */
-export function instanceEnvironment(tier: Tier, s: EnvironmentSettings, layout: Layout = LAYOUT): Record<string, string> {
+export function instanceEnvironment(
+  tier: Tier,
+  s: EnvironmentSettings,
+  layout: Layout = LAYOUT,
+): Record<string, string> {
   const common = {
     ENDPOINT_MODE: 'aws',
     AWS_REGION: s.region,
@@ -103,7 +110,8 @@ export function instanceEnvironment(tier: Tier, s: EnvironmentSettings, layout: 
     AUTO_SCALING_GROUP: s.appTierGroup,
     LOG_LEVEL: 'info',
   };
-  if (tier === 'worker') return { ...common, LIFECYCLE_HOOK_TERMINATE: s.terminateHook, LIFECYCLE_HOOK_LAUNCH: s.launchHook };
+  if (tier === 'worker')
+    return { ...common, LIFECYCLE_HOOK_TERMINATE: s.terminateHook, LIFECYCLE_HOOK_LAUNCH: s.launchHook };
   return {
     ...common,
     HOST: '0.0.0.0',
@@ -122,10 +130,15 @@ const ENV_VALUE = /^[^\s'"\\]+$/;
 
 /** A systemd EnvironmentFile: `NAME=value` lines, in the order given. */
 export function environmentFile(vars: Readonly<Record<string, string>>, header: string): string {
-  const lines = [`# ${header}`, '# Read by lib/config.ts (README: Configuration). Written by the instance\'s user data.'];
+  const lines = [
+    `# ${header}`,
+    "# Read by lib/config.ts (README: Configuration). Written by the instance's user data.",
+  ];
   for (const [name, value] of Object.entries(vars)) {
-    if (!ENV_NAME.test(name)) throw new TypeError(`environment variable name ${JSON.stringify(name)} is not NAME_LIKE_THIS`);
-    if (!ENV_VALUE.test(value)) throw new TypeError(`${name}: ${JSON.stringify(value)} must be one word without quotes or backslashes`);
+    if (!ENV_NAME.test(name))
+      throw new TypeError(`environment variable name ${JSON.stringify(name)} is not NAME_LIKE_THIS`);
+    if (!ENV_VALUE.test(value))
+      throw new TypeError(`${name}: ${JSON.stringify(value)} must be one word without quotes or backslashes`);
     lines.push(`${name}=${value}`);
   }
   return `${lines.join('\n')}\n`;
@@ -182,7 +195,9 @@ export function unitFile(tier: Tier, options: UnitOptions): string {
     `Group=${layout.user}`,
     `WorkingDirectory=${layout.root}/app`,
     `EnvironmentFile=${envFilePath(tier, layout)}`,
-    `Environment=${Object.entries(unitEnvironment(layout)).map(([name, value]) => `${name}=${value}`).join(' ')}`,
+    `Environment=${Object.entries(unitEnvironment(layout))
+      .map(([name, value]) => `${name}=${value}`)
+      .join(' ')}`,
     `ExecStart=${layout.root}/bin/npm ${START_ARGS[tier].join(' ')}`,
     'Restart=on-failure',
     'RestartSec=5',
@@ -219,7 +234,10 @@ const UNIT_EOF = 'IMAGE_RECOGNITION_UNIT_EOF';
 
 /** The launch template's user data: bash, run once by cloud-init as root. */
 export function userDataScript(o: UserDataOptions): string {
-  for (const [what, body, eof] of [['environment', o.environment, ENV_EOF], ['unit', o.unit, UNIT_EOF]] as const) {
+  for (const [what, body, eof] of [
+    ['environment', o.environment, ENV_EOF],
+    ['unit', o.unit, UNIT_EOF],
+  ] as const) {
     if (body.split('\n').includes(eof)) throw new TypeError(`the ${what} file contains its heredoc delimiter ${eof}`);
   }
   const { layout } = o;

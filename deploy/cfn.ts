@@ -19,7 +19,9 @@ import { Duration } from 'aws-cdk-lib';
 function camelKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(camelKeys);
   if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key.charAt(0).toLowerCase() + key.slice(1), camelKeys(inner)]));
+  return Object.fromEntries(
+    Object.entries(value).map(([key, inner]) => [key.charAt(0).toLowerCase() + key.slice(1), camelKeys(inner)]),
+  );
 }
 
 /**
@@ -44,7 +46,15 @@ export interface MetricQuery {
   readonly ReturnData?: boolean | undefined;
   readonly MetricStat?:
     | {
-        readonly Metric?: { readonly Namespace?: string | undefined; readonly MetricName?: string | undefined; readonly Dimensions?: readonly { readonly Name?: string | undefined; readonly Value?: string | undefined }[] | undefined } | undefined;
+        readonly Metric?:
+          | {
+              readonly Namespace?: string | undefined;
+              readonly MetricName?: string | undefined;
+              readonly Dimensions?:
+                | readonly { readonly Name?: string | undefined; readonly Value?: string | undefined }[]
+                | undefined;
+            }
+          | undefined;
         readonly Stat?: string | undefined;
         readonly Period?: number | undefined;
       }
@@ -58,7 +68,8 @@ export interface MetricQuery {
 export function metricFromQueries(queries: readonly MetricQuery[], period: Duration): IMetric {
   const single = (q: MetricQuery): Metric => {
     const stat = q.MetricStat;
-    if (!stat?.Metric?.Namespace || !stat.Metric.MetricName || !stat.Stat) throw new TypeError(`metric query ${q.Id ?? '?'} has no metric`);
+    if (!stat?.Metric?.Namespace || !stat.Metric.MetricName || !stat.Stat)
+      throw new TypeError(`metric query ${q.Id ?? '?'} has no metric`);
     return new Metric({
       namespace: stat.Metric.Namespace,
       metricName: stat.Metric.MetricName,

@@ -116,7 +116,8 @@ function text(pattern: RegExp, expected: string): Parse<string> {
 function integer(min: number, max: number): Parse<number> {
   return (value, field) => {
     const n = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw DeployError.invalid(field, `an integer in ${min}..${max}`, value);
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max)
+      throw DeployError.invalid(field, `an integer in ${min}..${max}`, value);
     return n;
   };
 }
@@ -130,8 +131,18 @@ const bool: Parse<boolean> = (value, field) => {
 /** A JSON array of strings, or (from the command line) a comma-separated string. */
 function list(item: RegExp, expected: string): Parse<readonly string[]> {
   return (value, field) => {
-    const items = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '') : value;
-    if (!Array.isArray(items) || items.length === 0 || !items.every((s): s is string => typeof s === 'string' && item.test(s))) {
+    const items =
+      typeof value === 'string'
+        ? value
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== '')
+        : value;
+    if (
+      !Array.isArray(items) ||
+      items.length === 0 ||
+      !items.every((s): s is string => typeof s === 'string' && item.test(s))
+    ) {
       throw DeployError.invalid(field, `a non-empty list of ${expected}`, value);
     }
     return Object.freeze([...items]);
@@ -140,14 +151,18 @@ function list(item: RegExp, expected: string): Parse<readonly string[]> {
 
 const INSTANCE_TYPE = text(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as c7a.medium');
 const QUEUE_NAME = text(/^[A-Za-z0-9_-]{1,80}$/, 'an SQS queue name (1-80 letters, digits, "-" or "_")');
-const BUCKET_NAME = text(/^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 lowercase letters, digits, "." or "-")');
+const BUCKET_NAME = text(
+  /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+  'an S3 bucket name (3-63 lowercase letters, digits, "." or "-")',
+);
 const GROUP_NAME = text(/^[A-Za-z0-9_.-]{1,255}$/, 'an Auto Scaling group name (letters, digits, ".", "-" or "_")');
 const HOOK_NAME = text(/^[A-Za-z0-9_./-]{1,255}$/, 'a lifecycle hook name (letters, digits, ".", "/", "-" or "_")');
 const SUBNET = /^subnet-[0-9a-f]{8,17}$/;
 
 /** An IPv4 CIDR block such as 203.0.113.0/24. */
 const cidr: Parse<string> = (value, field) => {
-  const match = typeof value === 'string' ? /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value) : null;
+  const match =
+    typeof value === 'string' ? /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value) : null;
   if (!match || match.slice(1, 5).some((o) => Number(o) > 255) || Number(match[5]) > 32) {
     throw DeployError.invalid(field, 'an IPv4 CIDR block such as 203.0.113.0/24 (0.0.0.0/0: anyone)', value);
   }
@@ -173,7 +188,10 @@ const model: Parse<string> = (value, field) => {
 // ---------------------------------------------------------------------------------------------
 
 const FIELDS = {
-  stackName: text(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'a CloudFormation stack name (a letter, then letters, digits or "-")'),
+  stackName: text(
+    /^[A-Za-z][A-Za-z0-9-]{0,127}$/,
+    'a CloudFormation stack name (a letter, then letters, digits or "-")',
+  ),
   account: text(/^\d{12}$/, 'a 12-digit AWS account id'),
   region: text(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as us-east-1'),
   'vpc.id': text(/^vpc-[0-9a-f]{8,17}$/, 'a VPC id such as vpc-0123456789abcdef0'),
@@ -197,7 +215,10 @@ const FIELDS = {
   bootTimeoutSeconds: integer(60, 7200),
   model,
   clientCidr: cidr,
-  'names.prefix': text(/^[a-z][a-z0-9-]{0,23}$/, 'a lowercase letter, then up to 23 lowercase letters, digits or "-" (bucket and queue names start with it)'),
+  'names.prefix': text(
+    /^[a-z][a-z0-9-]{0,23}$/,
+    'a lowercase letter, then up to 23 lowercase letters, digits or "-" (bucket and queue names start with it)',
+  ),
   'names.inputBucket': BUCKET_NAME,
   'names.outputBucket': BUCKET_NAME,
   'names.requestQueue': QUEUE_NAME,
@@ -230,7 +251,8 @@ function flatten(value: unknown, prefix: string, out: Record<string, unknown>): 
     const path = prefix ? `${prefix}.${key}` : key;
     if (path === '$comment' || key.startsWith('//')) continue;
     if (Object.hasOwn(FIELDS, path)) out[path] = inner;
-    else if (SECTIONS.has(path) && inner !== null && typeof inner === 'object' && !Array.isArray(inner)) flatten(inner, path, out);
+    else if (SECTIONS.has(path) && inner !== null && typeof inner === 'object' && !Array.isArray(inner))
+      flatten(inner, path, out);
     else throw DeployError.invalid(path, `a known field (${knownUnder(prefix)})`, inner);
   }
   return out;
@@ -238,7 +260,10 @@ function flatten(value: unknown, prefix: string, out: Record<string, unknown>): 
 
 function knownUnder(prefix: string): string {
   const fields = Object.keys(FIELDS).filter((f) => (prefix ? f.startsWith(`${prefix}.`) : true));
-  return fields.map((f) => (prefix ? f.slice(prefix.length + 1) : f.split('.')[0]!)).filter((f, i, all) => all.indexOf(f) === i).join(', ');
+  return fields
+    .map((f) => (prefix ? f.slice(prefix.length + 1) : f.split('.')[0]!))
+    .filter((f, i, all) => all.indexOf(f) === i)
+    .join(', ');
 }
 
 /** The context keys that are ours: a field's dotted path (or its section as an object). */
@@ -276,7 +301,10 @@ export interface ConfigSources {
 
 /** Validates everything and fills in the defaults; throws `DeployError` naming the first bad field. */
 export function resolveDeployConfig(sources: ConfigSources = {}): DeployConfig {
-  const given: Record<string, unknown> = { ...(sources.file === undefined ? {} : flatten(sources.file, '', {})), ...fromContext(sources.context ?? {}) };
+  const given: Record<string, unknown> = {
+    ...(sources.file === undefined ? {} : flatten(sources.file, '', {})),
+    ...fromContext(sources.context ?? {}),
+  };
   const env = sources.env ?? {};
   function get<F extends Field>(field: F): ReturnType<(typeof FIELDS)[F]> | undefined;
   function get<F extends Field>(field: F, fallback: ReturnType<(typeof FIELDS)[F]>): ReturnType<(typeof FIELDS)[F]>;
@@ -289,7 +317,11 @@ export function resolveDeployConfig(sources: ConfigSources = {}): DeployConfig {
   const stackName = get('stackName', 'ImageRecognition');
   const prefix = get('names.prefix') ?? kebab(stackName);
   if (!/^[a-z][a-z0-9-]{0,23}$/.test(prefix)) {
-    throw DeployError.invalid('names.prefix', 'set when stackName gives no usable default (a lowercase letter, then up to 23 lowercase letters, digits or "-")', prefix);
+    throw DeployError.invalid(
+      'names.prefix',
+      'set when stackName gives no usable default (a lowercase letter, then up to 23 lowercase letters, digits or "-")',
+      prefix,
+    );
   }
   const requestQueue = get('names.requestQueue', `${prefix}-requests`);
   const envAccount = env.CDK_DEFAULT_ACCOUNT;
@@ -361,42 +393,73 @@ export const DEFAULT_RELEASE = '.tmp/release/image-recognition.tgz';
 
 /** Rules between fields. */
 function checkTogether(c: DeployConfig): void {
-  if (c.appTier.max < c.appTier.min) throw DeployError.invalid('appTier.max', `at least appTier.min (${c.appTier.min})`, c.appTier.max);
-  if (c.webTier.max < c.webTier.min) throw DeployError.invalid('webTier.max', `at least webTier.min (${c.webTier.min})`, c.webTier.max);
+  if (c.appTier.max < c.appTier.min)
+    throw DeployError.invalid('appTier.max', `at least appTier.min (${c.appTier.min})`, c.appTier.max);
+  if (c.webTier.max < c.webTier.min)
+    throw DeployError.invalid('webTier.max', `at least webTier.min (${c.webTier.min})`, c.webTier.max);
   const prepared = c.appTier.warmPoolMaxPrepared;
   if (prepared !== undefined && prepared < c.appTier.warmPoolMinSize) {
-    throw DeployError.invalid('appTier.warmPoolMaxPrepared', `at least appTier.warmPoolMinSize (${c.appTier.warmPoolMinSize})`, prepared);
+    throw DeployError.invalid(
+      'appTier.warmPoolMaxPrepared',
+      `at least appTier.warmPoolMinSize (${c.appTier.warmPoolMinSize})`,
+      prepared,
+    );
   }
   if (c.names.inputBucket !== undefined && c.names.inputBucket === c.names.outputBucket) {
     throw DeployError.invalid('names.outputBucket', 'another bucket than names.inputBucket', c.names.outputBucket);
   }
   if (c.names.deadLetterQueue === c.names.requestQueue) {
-    throw DeployError.invalid('names.deadLetterQueue', 'another queue than names.requestQueue', c.names.deadLetterQueue);
+    throw DeployError.invalid(
+      'names.deadLetterQueue',
+      'another queue than names.requestQueue',
+      c.names.deadLetterQueue,
+    );
   }
-  if (c.names.requestQueue.startsWith(c.names.responseQueuePrefix) || c.names.deadLetterQueue.startsWith(c.names.responseQueuePrefix)) {
+  if (
+    c.names.requestQueue.startsWith(c.names.responseQueuePrefix) ||
+    c.names.deadLetterQueue.startsWith(c.names.responseQueuePrefix)
+  ) {
     // The web tier may delete queues under the prefix (the janitor): never the request queues.
-    throw DeployError.invalid('names.responseQueuePrefix', 'a prefix that neither names.requestQueue nor names.deadLetterQueue starts with', c.names.responseQueuePrefix);
+    throw DeployError.invalid(
+      'names.responseQueuePrefix',
+      'a prefix that neither names.requestQueue nor names.deadLetterQueue starts with',
+      c.names.responseQueuePrefix,
+    );
   }
   const { id, availabilityZones, publicSubnetIds, privateSubnetIds } = c.vpc;
   if (id === undefined) {
     for (const field of ['availabilityZones', 'publicSubnetIds', 'privateSubnetIds'] as const) {
-      if (c.vpc[field] !== undefined) throw DeployError.invalid(`vpc.${field}`, 'given only with vpc.id (an existing VPC)', c.vpc[field]);
+      if (c.vpc[field] !== undefined)
+        throw DeployError.invalid(`vpc.${field}`, 'given only with vpc.id (an existing VPC)', c.vpc[field]);
     }
     return;
   }
   const described = availabilityZones !== undefined || publicSubnetIds !== undefined || privateSubnetIds !== undefined;
   if (described) {
     // Described here: no lookup, so synth works offline. The load balancer needs public subnets.
-    if (availabilityZones === undefined) throw DeployError.invalid('vpc.availabilityZones', 'the VPC\'s availability zones, one per subnet', undefined);
+    if (availabilityZones === undefined)
+      throw DeployError.invalid('vpc.availabilityZones', "the VPC's availability zones, one per subnet", undefined);
     if (publicSubnetIds?.length !== availabilityZones.length) {
-      throw DeployError.invalid('vpc.publicSubnetIds', `one public subnet per availability zone (${availabilityZones.length})`, publicSubnetIds);
+      throw DeployError.invalid(
+        'vpc.publicSubnetIds',
+        `one public subnet per availability zone (${availabilityZones.length})`,
+        publicSubnetIds,
+      );
     }
     if (privateSubnetIds !== undefined && privateSubnetIds.length !== availabilityZones.length) {
-      throw DeployError.invalid('vpc.privateSubnetIds', `one private subnet per availability zone (${availabilityZones.length})`, privateSubnetIds);
+      throw DeployError.invalid(
+        'vpc.privateSubnetIds',
+        `one private subnet per availability zone (${availabilityZones.length})`,
+        privateSubnetIds,
+      );
     }
   } else if (c.account === undefined) {
     // Vpc.fromLookup needs a concrete environment (and credentials, once; cdk.context.json keeps the answer).
-    throw DeployError.invalid('account', 'set (or credentials for cdk to find it) when vpc.id is looked up; or describe the VPC with vpc.availabilityZones and vpc.publicSubnetIds', undefined);
+    throw DeployError.invalid(
+      'account',
+      'set (or credentials for cdk to find it) when vpc.id is looked up; or describe the VPC with vpc.availabilityZones and vpc.publicSubnetIds',
+      undefined,
+    );
   }
 }
 
@@ -411,7 +474,8 @@ function deepFreeze<T>(value: T): T {
 /** The config file: `-c config=FILE`, else `deploy/config.json` when it exists, else none. */
 export async function readConfigFile(context: Raw): Promise<unknown> {
   const given = context.config;
-  if (given !== undefined && (typeof given !== 'string' || given.trim() === '')) throw DeployError.invalid('config', 'the path of a JSON config file', given);
+  if (given !== undefined && (typeof given !== 'string' || given.trim() === ''))
+    throw DeployError.invalid('config', 'the path of a JSON config file', given);
   const file = given === undefined ? resolve(projectRoot, 'deploy', 'config.json') : resolve(given);
   if (given === undefined && !existsSync(file)) return undefined;
   return readJsonFile(file, {
@@ -433,7 +497,12 @@ export async function stackPolicy(config: DeployConfig): Promise<ScalingPolicy> 
     validatePolicyForAws(policy);
   } catch (err) {
     const field = (err as { context?: { field?: unknown } }).context?.field;
-    throw new DeployError('INVALID_DEPLOY_CONFIG', `scaling.policyFile: ${(err as Error).message}`, { field: 'scaling.policyFile', policyField: field ?? null, file: file ?? null }, { cause: err });
+    throw new DeployError(
+      'INVALID_DEPLOY_CONFIG',
+      `scaling.policyFile: ${(err as Error).message}`,
+      { field: 'scaling.policyFile', policyField: field ?? null, file: file ?? null },
+      { cause: err },
+    );
   }
   if (policy.minCapacity !== config.appTier.min || policy.maxCapacity !== config.appTier.max) {
     throw DeployError.invalid(

@@ -17,7 +17,11 @@ export class DeployError extends ServiceError<DeployErrorCode> {
 
   /** `<field> must be <expected>, got <value>`, with `{ field, expected, got }` as context. */
   static invalid(field: string, expected: string, got: unknown): DeployError {
-    return new DeployError('INVALID_DEPLOY_CONFIG', `${field} must be ${expected}, got ${show(got)}`, { field, expected, got: got === undefined ? null : got });
+    return new DeployError('INVALID_DEPLOY_CONFIG', `${field} must be ${expected}, got ${show(got)}`, {
+      field,
+      expected,
+      got: got === undefined ? null : got,
+    });
   }
 
   /** The field at fault (INVALID_DEPLOY_CONFIG). */

@@ -38,13 +38,39 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): Monitoring 
   const { config, policy, requestQueue, deadLetterQueue, appTierGroupName } = props;
   const prefix = config.names.prefix;
   const groupMetric = (metricName: string, label: string) =>
-    new cloudwatch.Metric({ namespace: 'AWS/AutoScaling', metricName, dimensionsMap: { AutoScalingGroupName: appTierGroupName }, statistic: 'Maximum', period: MINUTE, label });
+    new cloudwatch.Metric({
+      namespace: 'AWS/AutoScaling',
+      metricName,
+      dimensionsMap: { AutoScalingGroupName: appTierGroupName },
+      statistic: 'Maximum',
+      period: MINUTE,
+      label,
+    });
 
-  const visible = requestQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: MINUTE, label: 'Visible (waiting)' });
-  const inFlight = requestQueue.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Maximum', period: MINUTE, label: 'In flight' });
-  const oldest = requestQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: MINUTE, label: 'Age of the oldest message (s)' });
-  const deadLetters = deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: MINUTE, label: 'Dead letters' });
-  const backlog = metricFromQueries(backlogPerInstanceQueries({ asg: appTierGroupName, queueName: config.names.requestQueue }), MINUTE);
+  const visible = requestQueue.metricApproximateNumberOfMessagesVisible({
+    statistic: 'Maximum',
+    period: MINUTE,
+    label: 'Visible (waiting)',
+  });
+  const inFlight = requestQueue.metricApproximateNumberOfMessagesNotVisible({
+    statistic: 'Maximum',
+    period: MINUTE,
+    label: 'In flight',
+  });
+  const oldest = requestQueue.metricApproximateAgeOfOldestMessage({
+    statistic: 'Maximum',
+    period: MINUTE,
+    label: 'Age of the oldest message (s)',
+  });
+  const deadLetters = deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+    statistic: 'Maximum',
+    period: MINUTE,
+    label: 'Dead letters',
+  });
+  const backlog = metricFromQueries(
+    backlogPerInstanceQueries({ asg: appTierGroupName, queueName: config.names.requestQueue }),
+    MINUTE,
+  );
   const alb = props.loadBalancer.metrics;
 
   const dashboardName = `${prefix}-service`;
@@ -62,7 +88,11 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): Monitoring 
   dashboard.addWidgets(
     new cloudwatch.GraphWidget({
       title: 'App tier instances',
-      left: [groupMetric(IN_SERVICE_METRIC, 'In service'), groupMetric('GroupDesiredCapacity', 'Desired'), groupMetric('GroupPendingInstances', 'Pending')],
+      left: [
+        groupMetric(IN_SERVICE_METRIC, 'In service'),
+        groupMetric('GroupDesiredCapacity', 'Desired'),
+        groupMetric('GroupPendingInstances', 'Pending'),
+      ],
       width: 8,
     }),
     new cloudwatch.GraphWidget({
@@ -73,31 +103,41 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): Monitoring 
     }),
     new cloudwatch.GraphWidget({
       title: 'Load balancer',
-      left: [alb.requestCount({ period: MINUTE, label: 'Requests' }), alb.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, { period: MINUTE, label: 'Web tier 5xx' })],
+      left: [
+        alb.requestCount({ period: MINUTE, label: 'Requests' }),
+        alb.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, { period: MINUTE, label: 'Web tier 5xx' }),
+      ],
       right: [alb.targetResponseTime({ statistic: 'p95', period: MINUTE, label: 'Response time p95 (s)' })],
       width: 8,
     }),
   );
 
   // Alarms on the plain metrics (a label would turn them into metric-math alarms).
-  const deadLettersAlarm = deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: MINUTE }).createAlarm(stack, 'DeadLettersAlarm', {
-    alarmName: `${prefix}-dead-letters`,
-    alarmDescription: `A request failed ${config.queue.maxReceives} deliveries and is in ${config.names.deadLetterQueue}; npm run replay -- --dlq re-drives it after a fix`,
-    threshold: 1,
-    evaluationPeriods: 1,
-    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-  });
-  const oldestMessageAlarm = requestQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: MINUTE }).createAlarm(stack, 'OldestMessageAlarm', {
-    alarmName: `${prefix}-oldest-message`,
-    alarmDescription: `A request has waited ${config.alarms.oldestMessageSeconds} s or more in ${config.names.requestQueue}: the app tier is not keeping up (or not starting)`,
-    threshold: config.alarms.oldestMessageSeconds,
-    evaluationPeriods: 1,
-    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-  });
+  const deadLettersAlarm = deadLetterQueue
+    .metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: MINUTE })
+    .createAlarm(stack, 'DeadLettersAlarm', {
+      alarmName: `${prefix}-dead-letters`,
+      alarmDescription: `A request failed ${config.queue.maxReceives} deliveries and is in ${config.names.deadLetterQueue}; npm run replay -- --dlq re-drives it after a fix`,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  const oldestMessageAlarm = requestQueue
+    .metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: MINUTE })
+    .createAlarm(stack, 'OldestMessageAlarm', {
+      alarmName: `${prefix}-oldest-message`,
+      alarmDescription: `A request has waited ${config.alarms.oldestMessageSeconds} s or more in ${config.names.requestQueue}: the app tier is not keeping up (or not starting)`,
+      threshold: config.alarms.oldestMessageSeconds,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
   if (config.alarms.email !== undefined) {
-    const topic = new sns.Topic(stack, 'AlarmTopic', { displayName: `Image recognition alarms (${prefix})`, enforceSSL: true });
+    const topic = new sns.Topic(stack, 'AlarmTopic', {
+      displayName: `Image recognition alarms (${prefix})`,
+      enforceSSL: true,
+    });
     topic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
     for (const alarm of [deadLettersAlarm, oldestMessageAlarm]) alarm.addAlarmAction(new actions.SnsAction(topic));
   }

@@ -9,7 +9,9 @@ try {
   const { values } = parseArgs({ options: { out: { type: 'string' } }, strict: true });
   const release = await buildRelease(values.out === undefined ? {} : { out: values.out });
   log.info('release built', { ...release });
-  process.stdout.write(`${release.file} (${release.files} files, ${(release.bytes / 1024).toFixed(0)} KiB, sha256 ${release.sha256.slice(0, 12)})\n`);
+  process.stdout.write(
+    `${release.file} (${release.files} files, ${(release.bytes / 1024).toFixed(0)} KiB, sha256 ${release.sha256.slice(0, 12)})\n`,
+  );
 } catch (err) {
   log.error('release not built', { error: err });
   process.exitCode = 1;

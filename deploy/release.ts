@@ -24,7 +24,18 @@ import { DeployError } from './errors.js';
 const run = promisify(execFile);
 
 /** Top-level folders and files that stay out of the artifact: development only, or generated. */
-export const EXCLUDED_TOP_LEVEL: readonly string[] = ['test', 'deploy', '.ci', 'bench-results', 'data', 'node_modules', '.tmp', 'cdk.out', 'cdk.json', 'cdk.context.json'];
+export const EXCLUDED_TOP_LEVEL: readonly string[] = [
+  'test',
+  'deploy',
+  '.ci',
+  'bench-results',
+  'data',
+  'node_modules',
+  '.tmp',
+  'cdk.out',
+  'cdk.json',
+  'cdk.context.json',
+];
 
 /** Folders left out wherever they are: pictures for the documentation, not for the service. */
 export const EXCLUDED_FOLDER_NAMES: readonly string[] = ['screenshots'];
@@ -57,7 +68,11 @@ export async function buildRelease(options: ReleaseOptions = {}): Promise<Releas
   const out = resolve(root, options.out ?? DEFAULT_RELEASE);
   const paths = await releaseFiles(root);
   for (const required of REQUIRED) {
-    if (!paths.includes(required)) throw new DeployError('RELEASE', `${required} is missing from ${root}: an install needs it`, { root, file: required });
+    if (!paths.includes(required))
+      throw new DeployError('RELEASE', `${required} is missing from ${root}: an install needs it`, {
+        root,
+        file: required,
+      });
   }
   const commit = await gitCommit(root);
   const entries: TarEntry[] = [];
@@ -73,28 +88,59 @@ export async function buildRelease(options: ReleaseOptions = {}): Promise<Releas
     }
   }
   // What was packaged, from which commit (uncommitted changes make it `dirty`): no time, so the bytes stay the same.
-  entries.push({ path: 'release.json', body: json({ name: pkg.name, version: pkg.version, commit: commit?.id ?? null, dirty: commit?.dirty ?? null, files: paths.length }), executable: false });
+  entries.push({
+    path: 'release.json',
+    body: json({
+      name: pkg.name,
+      version: pkg.version,
+      commit: commit?.id ?? null,
+      dirty: commit?.dirty ?? null,
+      files: paths.length,
+    }),
+    executable: false,
+  });
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const archive = gzipSync(tar(entries), { level: 9 });
   await mkdir(dirname(out), { recursive: true });
   const temp = `${out}.${process.pid}.tmp`;
   await writeFile(temp, archive);
   await rename(temp, out);
-  return { file: out, files: entries.length, bytes: archive.length, sha256: createHash('sha256').update(archive).digest('hex'), commit: commit?.id };
+  return {
+    file: out,
+    files: entries.length,
+    bytes: archive.length,
+    sha256: createHash('sha256').update(archive).digest('hex'),
+    commit: commit?.id,
+  };
 }
 
 /** The project's files as git sees them (tracked, or untracked and not ignored), minus the excluded ones. */
 export async function releaseFiles(root: string): Promise<string[]> {
   let listed: string;
   try {
-    listed = (await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, maxBuffer: 64 * 1024 * 1024 })).stdout;
+    listed = (
+      await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+        cwd: root,
+        maxBuffer: 64 * 1024 * 1024,
+      })
+    ).stdout;
   } catch (cause) {
-    throw new DeployError('RELEASE', `cannot list the project's files with git in ${root} (the artifact is built from a git checkout)`, { root }, { cause });
+    throw new DeployError(
+      'RELEASE',
+      `cannot list the project's files with git in ${root} (the artifact is built from a git checkout)`,
+      { root },
+      { cause },
+    );
   }
   const paths = new Set<string>();
   for (const path of listed.split('\0')) {
     const segments = path.split('/');
-    if (path === '' || EXCLUDED_TOP_LEVEL.includes(segments[0]!) || segments.slice(0, -1).some((s) => EXCLUDED_FOLDER_NAMES.includes(s))) continue;
+    if (
+      path === '' ||
+      EXCLUDED_TOP_LEVEL.includes(segments[0]!) ||
+      segments.slice(0, -1).some((s) => EXCLUDED_FOLDER_NAMES.includes(s))
+    )
+      continue;
     // Deleted but still tracked, or not a plain file (a symlink, a submodule): not shipped.
     const stat = await lstat(resolve(root, path)).catch(() => undefined);
     if (stat?.isFile()) paths.add(path);
@@ -148,7 +194,11 @@ export function promoteToProduction(pkg: PackageJson, lock: PackageLock, names: 
   const packages = lock.packages;
   const rootEntry = packages?.[''];
   if (lock.lockfileVersion === undefined || lock.lockfileVersion < 2 || !packages || !rootEntry) {
-    throw new DeployError('RELEASE', 'package-lock.json is not a lockfile v2 or v3 (npm 7 or newer): re-create it with npm install', { lockfileVersion: lock.lockfileVersion ?? null });
+    throw new DeployError(
+      'RELEASE',
+      'package-lock.json is not a lockfile v2 or v3 (npm 7 or newer): re-create it with npm install',
+      { lockfileVersion: lock.lockfileVersion ?? null },
+    );
   }
   const promoted: string[] = [];
   for (const name of names) {
@@ -230,10 +280,12 @@ function header(entry: TarEntry): Buffer {
   const block = Buffer.alloc(512);
   const put = (text: string, offset: number, length: number) => {
     const bytes = Buffer.from(text, 'utf8');
-    if (bytes.length > length) throw new DeployError('RELEASE', `tar header field too long for ${entry.path}`, { path: entry.path });
+    if (bytes.length > length)
+      throw new DeployError('RELEASE', `tar header field too long for ${entry.path}`, { path: entry.path });
     bytes.copy(block, offset);
   };
-  const octal = (value: number, offset: number, length: number) => put(`${value.toString(8).padStart(length - 1, '0')}\0`, offset, length);
+  const octal = (value: number, offset: number, length: number) =>
+    put(`${value.toString(8).padStart(length - 1, '0')}\0`, offset, length);
   put(name, 0, 100);
   octal(entry.executable ? 0o755 : 0o644, 100, 8);
   octal(0, 108, 8); // uid

@@ -24,7 +24,18 @@ import type { Construct } from 'constructs';
 import * as req from '../scaling/aws/aws-requests.js';
 import { appTierPolicy, instanceTrustPolicy, webTierPolicy, type IamInputs } from '../scaling/aws/iam.js';
 import type { ScalingPolicy } from '../scaling/core/policy.js';
-import { environmentFile, instanceEnvironment, LAYOUT, STOP_MARGIN_SECONDS, unitFile, userDataScript, webDrainSeconds, workerDrainSeconds, type EnvironmentSettings, type Tier } from './boot.js';
+import {
+  environmentFile,
+  instanceEnvironment,
+  LAYOUT,
+  STOP_MARGIN_SECONDS,
+  unitFile,
+  userDataScript,
+  webDrainSeconds,
+  workerDrainSeconds,
+  type EnvironmentSettings,
+  type Tier,
+} from './boot.js';
 import { cfnAlarmProps, cfnScalingPolicyProps } from './cfn.js';
 import type { DeployConfig } from './config.js';
 import { addMonitoring } from './monitoring.js';
@@ -38,7 +49,12 @@ export interface ImageRecognitionStackProps extends StackProps {
 }
 
 /** Group metrics the dashboard shows, beside the one the scaling policies divide by. */
-const DASHBOARD_GROUP_METRICS = ['GroupDesiredCapacity', 'GroupPendingInstances', 'GroupTerminatingInstances', 'GroupTotalInstances'];
+const DASHBOARD_GROUP_METRICS = [
+  'GroupDesiredCapacity',
+  'GroupPendingInstances',
+  'GroupTerminatingInstances',
+  'GroupTotalInstances',
+];
 
 /** The public SSM parameter naming the current Amazon Linux 2023 image (the default kernel) for an architecture. */
 export function amazonLinux2023Parameter(architecture: ec2.InstanceArchitecture): string {
@@ -80,7 +96,9 @@ export class ImageRecognitionStack extends Stack {
     // ---- network ------------------------------------------------------------------------------
     const vpc = this.network(config);
     const instanceSubnets: ec2.SubnetSelection =
-      vpc.privateSubnets.length > 0 ? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } : { subnetType: ec2.SubnetType.PUBLIC };
+      vpc.privateSubnets.length > 0
+        ? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }
+        : { subnetType: ec2.SubnetType.PUBLIC };
     const publicPlacement = vpc.privateSubnets.length === 0;
 
     // ---- storage and queues --------------------------------------------------------------------
@@ -132,11 +150,27 @@ export class ImageRecognitionStack extends Stack {
 
     // ---- security groups: the load balancer from the clients, the web tier from the load balancer,
     // the app tier from nobody; instances talk HTTPS out (AWS APIs, the package repositories, the model).
-    const albSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', { vpc, allowAllOutbound: false, description: 'Image recognition load balancer: HTTP from the allowed clients' });
-    albSecurityGroup.addIngressRule(ec2.Peer.ipv4(config.clientCidr), ec2.Port.tcp(80), 'HTTP from the allowed clients');
-    const webSecurityGroup = new ec2.SecurityGroup(this, 'WebTierSecurityGroup', { vpc, allowAllOutbound: false, description: 'Image recognition web tier: from the load balancer only' });
+    const albSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
+      vpc,
+      allowAllOutbound: false,
+      description: 'Image recognition load balancer: HTTP from the allowed clients',
+    });
+    albSecurityGroup.addIngressRule(
+      ec2.Peer.ipv4(config.clientCidr),
+      ec2.Port.tcp(80),
+      'HTTP from the allowed clients',
+    );
+    const webSecurityGroup = new ec2.SecurityGroup(this, 'WebTierSecurityGroup', {
+      vpc,
+      allowAllOutbound: false,
+      description: 'Image recognition web tier: from the load balancer only',
+    });
     webSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS out: AWS APIs, packages, the model');
-    const appSecurityGroup = new ec2.SecurityGroup(this, 'AppTierSecurityGroup', { vpc, allowAllOutbound: false, description: 'Image recognition app tier: no inbound traffic' });
+    const appSecurityGroup = new ec2.SecurityGroup(this, 'AppTierSecurityGroup', {
+      vpc,
+      allowAllOutbound: false,
+      description: 'Image recognition app tier: no inbound traffic',
+    });
     appSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS out: AWS APIs, packages, the model');
 
     // ---- what each instance boots into --------------------------------------------------------
@@ -166,19 +200,29 @@ export class ImageRecognitionStack extends Stack {
       worker: this.workerStopTimeoutSeconds,
       web: webDrainSeconds(config.queue) + STOP_MARGIN_SECONDS,
     };
-    const launchTemplate = (tier: Tier, instanceType: string, securityGroup: ec2.ISecurityGroup, instanceProfile: iam.IInstanceProfile) => {
+    const launchTemplate = (
+      tier: Tier,
+      instanceType: string,
+      securityGroup: ec2.ISecurityGroup,
+      instanceProfile: iam.IInstanceProfile,
+    ) => {
       const type = new ec2.InstanceType(instanceType);
       const script = userDataScript({
         tier,
         layout: LAYOUT,
         release: { url: release.s3ObjectUrl, id: release.assetHash },
         region: this.region,
-        environment: environmentFile(instanceEnvironment(tier, settings), `Image recognition ${tier} (stack ${this.stackName})`),
+        environment: environmentFile(
+          instanceEnvironment(tier, settings),
+          `Image recognition ${tier} (stack ${this.stackName})`,
+        ),
         unit: unitFile(tier, { layout: LAYOUT, stopTimeoutSeconds: stopTimeouts[tier] }),
       });
       return new ec2.LaunchTemplate(this, tier === 'worker' ? 'AppTierLaunchTemplate' : 'WebTierLaunchTemplate', {
         // The current Amazon Linux 2023, read from its public SSM parameter at each deployment.
-        machineImage: ec2.MachineImage.fromSsmParameter(amazonLinux2023Parameter(type.architecture), { os: ec2.OperatingSystemType.LINUX }),
+        machineImage: ec2.MachineImage.fromSsmParameter(amazonLinux2023Parameter(type.architecture), {
+          os: ec2.OperatingSystemType.LINUX,
+        }),
         instanceType: type,
         userData: ec2.UserData.custom(script),
         securityGroup,
@@ -187,7 +231,12 @@ export class ImageRecognitionStack extends Stack {
         httpEndpoint: true,
         httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
         httpPutResponseHopLimit: 1,
-        blockDevices: [{ deviceName: ROOT_DEVICE, volume: ec2.BlockDeviceVolume.ebs(ROOT_GIB, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }) }],
+        blockDevices: [
+          {
+            deviceName: ROOT_DEVICE,
+            volume: ec2.BlockDeviceVolume.ebs(ROOT_GIB, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }),
+          },
+        ],
         ...(publicPlacement ? { associatePublicIpAddress: true } : {}),
       });
     };
@@ -202,9 +251,19 @@ export class ImageRecognitionStack extends Stack {
       maxCapacity: config.appTier.max,
       // The grace starts once the launch hook is completed (the worker is ready), so it can be short.
       healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: Duration.minutes(5) }),
-      groupMetrics: [new autoscaling.GroupMetrics(...[...req.enableMetricsCollection(names.appTierGroup).Metrics!, ...DASHBOARD_GROUP_METRICS].map((m) => new autoscaling.GroupMetric(m)))],
+      groupMetrics: [
+        new autoscaling.GroupMetrics(
+          ...[...req.enableMetricsCollection(names.appTierGroup).Metrics!, ...DASHBOARD_GROUP_METRICS].map(
+            (m) => new autoscaling.GroupMetric(m),
+          ),
+        ),
+      ],
       // A new release replaces workers (each drains through the termination hook), warm pool included.
-      updatePolicy: autoscaling.UpdatePolicy.instanceRefresh({ strategy: autoscaling.InstanceRefreshStrategy.ROLLING, minHealthyPercentage: 100, maxHealthyPercentage: 200 }),
+      updatePolicy: autoscaling.UpdatePolicy.instanceRefresh({
+        strategy: autoscaling.InstanceRefreshStrategy.ROLLING,
+        minHealthyPercentage: 100,
+        maxHealthyPercentage: 200,
+      }),
     });
     const appGroup = this.appTierGroup.node.defaultChild as autoscaling.CfnAutoScalingGroup;
     // Hooks belong to the group from its creation: no instance (warm pool included) launches before them.
@@ -230,7 +289,9 @@ export class ImageRecognitionStack extends Stack {
       this.appTierGroup.addWarmPool({
         poolState: autoscaling.PoolState.STOPPED,
         minSize: config.appTier.warmPoolMinSize,
-        ...(config.appTier.warmPoolMaxPrepared === undefined ? {} : { maxGroupPreparedCapacity: config.appTier.warmPoolMaxPrepared }),
+        ...(config.appTier.warmPoolMaxPrepared === undefined
+          ? {}
+          : { maxGroupPreparedCapacity: config.appTier.warmPoolMaxPrepared }),
         reuseOnScaleIn: config.appTier.reuseOnScaleIn,
       });
     }
@@ -249,7 +310,11 @@ export class ImageRecognitionStack extends Stack {
         additionalTypes: [autoscaling.AdditionalHealthCheckType.ELB],
         gracePeriod: Duration.seconds(config.bootTimeoutSeconds),
       }),
-      updatePolicy: autoscaling.UpdatePolicy.instanceRefresh({ strategy: autoscaling.InstanceRefreshStrategy.ROLLING, minHealthyPercentage: 100, maxHealthyPercentage: 200 }),
+      updatePolicy: autoscaling.UpdatePolicy.instanceRefresh({
+        strategy: autoscaling.InstanceRefreshStrategy.ROLLING,
+        minHealthyPercentage: 100,
+        maxHealthyPercentage: 200,
+      }),
     });
     this.loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'LoadBalancer', {
       vpc,
@@ -258,7 +323,11 @@ export class ImageRecognitionStack extends Stack {
       // Longer than a classic request may wait for its answer (REQUEST_TIMEOUT_MS), so the web tier answers first.
       idleTimeout: Duration.seconds(config.webTier.requestTimeoutSeconds + 10),
     });
-    const listener = this.loadBalancer.addListener('Http', { port: 80, protocol: elbv2.ApplicationProtocol.HTTP, open: false });
+    const listener = this.loadBalancer.addListener('Http', {
+      port: 80,
+      protocol: elbv2.ApplicationProtocol.HTTP,
+      open: false,
+    });
     listener.addTargets('WebTier', {
       port: config.webTier.port,
       protocol: elbv2.ApplicationProtocol.HTTP,
@@ -285,9 +354,14 @@ export class ImageRecognitionStack extends Stack {
       loadBalancer: this.loadBalancer,
     });
 
-    new CfnOutput(this, 'LoadBalancerUrl', { value: `http://${this.loadBalancer.loadBalancerDnsName}/`, description: 'POST images here (npm run workload -- --url ...)' });
+    new CfnOutput(this, 'LoadBalancerUrl', {
+      value: `http://${this.loadBalancer.loadBalancerDnsName}/`,
+      description: 'POST images here (npm run workload -- --url ...)',
+    });
     new CfnOutput(this, 'StatusUrl', { value: `http://${this.loadBalancer.loadBalancerDnsName}/api/v1/status` });
-    new CfnOutput(this, 'DashboardUrl', { value: `https://${this.region}.console.${Aws.URL_SUFFIX}/cloudwatch/home?region=${this.region}#dashboards:name=${monitoring.dashboardName}` });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: `https://${this.region}.console.${Aws.URL_SUFFIX}/cloudwatch/home?region=${this.region}#dashboards:name=${monitoring.dashboardName}`,
+    });
     new CfnOutput(this, 'AppTierGroupName', { value: names.appTierGroup });
     new CfnOutput(this, 'WebTierGroupName', { value: names.webTierGroup });
     new CfnOutput(this, 'InputBucketName', { value: inputBucket.bucketName });
@@ -301,7 +375,8 @@ export class ImageRecognitionStack extends Stack {
     const { vpc } = config;
     if (vpc.id === undefined) {
       const subnets: ec2.SubnetConfiguration[] = [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }];
-      if (vpc.natGateways > 0) subnets.push({ name: 'instances', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 });
+      if (vpc.natGateways > 0)
+        subnets.push({ name: 'instances', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 });
       return new ec2.Vpc(this, 'Vpc', {
         maxAzs: vpc.maxAzs,
         natGateways: vpc.natGateways,
@@ -354,11 +429,19 @@ export class ImageRecognitionStack extends Stack {
     if (policy.scaleFromZero.enabled) {
       const fromZero = scalingPolicy('ScaleFromZeroPolicy', req.scaleFromZeroPolicy(target, policy));
       // The stack, not this alarm, enabled the group metric: teardown by scaling:setup must not disable it.
-      new cloudwatch.CfnAlarm(this, 'ScaleFromZeroAlarm', cfnAlarmProps(req.scaleFromZeroAlarm(target, policy, fromZero.ref, [], owner)));
+      new cloudwatch.CfnAlarm(
+        this,
+        'ScaleFromZeroAlarm',
+        cfnAlarmProps(req.scaleFromZeroAlarm(target, policy, fromZero.ref, [], owner)),
+      );
     }
     if (policy.scaleToZero.enabled) {
       const toZero = scalingPolicy('ScaleToZeroPolicy', req.scaleToZeroPolicy(target, policy));
-      new cloudwatch.CfnAlarm(this, 'ScaleToZeroAlarm', cfnAlarmProps(req.scaleToZeroAlarm(target, policy, toZero.ref, [], owner)));
+      new cloudwatch.CfnAlarm(
+        this,
+        'ScaleToZeroAlarm',
+        cfnAlarmProps(req.scaleToZeroAlarm(target, policy, toZero.ref, [], owner)),
+      );
     }
   }
 }

@@ -88,7 +88,12 @@ function loadInternals(): Promise<Internals> {
       FileS3Persistence: fileS3.FileS3Persistence,
     };
     for (const [name, value] of Object.entries(parts)) {
-      if (typeof value !== 'function') throw new EndpointError('ENDPOINT_FAILED', `fauxqs has no ${name} where this version expects it; check the pinned fauxqs version`, { name, entry });
+      if (typeof value !== 'function')
+        throw new EndpointError(
+          'ENDPOINT_FAILED',
+          `fauxqs has no ${name} where this version expects it; check the pinned fauxqs version`,
+          { name, entry },
+        );
     }
     return parts as unknown as Internals;
   })();
@@ -122,7 +127,11 @@ async function lockDataDir(dir: string): Promise<{ unlock: () => Promise<void>; 
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(await readFile(lockFile, 'utf8').catch(() => ''));
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        throw new EndpointError('DATA_DIR_LOCKED', `another embedded endpoint (pid ${owner}) is using ${dir}; stop it, or give this one another DATA_DIR`, { dir, owner });
+        throw new EndpointError(
+          'DATA_DIR_LOCKED',
+          `another embedded endpoint (pid ${owner}) is using ${dir}; stop it, or give this one another DATA_DIR`,
+          { dir, owner },
+        );
       }
       // The previous endpoint on this data did not stop cleanly: it may have been mid-write.
       uncleanStop = true;
@@ -161,7 +170,9 @@ function writeObjectsWhole(objects: FileS3, staging: FileS3, objectsDirectory: s
     staging.upsertObject(bucket, object);
     try {
       // The body first: a metadata file in place always has its body.
-      const files = readdirSync(staged, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+      const files = readdirSync(staged, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => join(e.parentPath, e.name));
       for (const file of files.sort((a, b) => Number(a.endsWith('.meta.json')) - Number(b.endsWith('.meta.json')))) {
         const target = join(objectsDirectory, relative(stagingRoot, file));
         mkdirSync(dirname(target), { recursive: true });
@@ -204,10 +215,18 @@ async function loadState(queuesDirectory: string, objectsDirectory: string): Pro
   }
 }
 
-async function start(options: EmbeddedEndpointOptions, queuesDirectory: string, objectsDirectory: string, unlock: () => Promise<void>, uncleanStop: boolean): Promise<EmbeddedEndpoint> {
+async function start(
+  options: EmbeddedEndpointOptions,
+  queuesDirectory: string,
+  objectsDirectory: string,
+  unlock: () => Promise<void>,
+  uncleanStop: boolean,
+): Promise<EmbeddedEndpoint> {
   // After a kill, objects written at that moment may be half on disk: set aside before loading.
   // Without a kill on record, only if loading fails (a lock file removed by hand, a copied directory).
-  let setAside: SetAside | undefined = uncleanStop ? await setAsideDamagedObjects(objectsDirectory, options.dataDir) : undefined;
+  let setAside: SetAside | undefined = uncleanStop
+    ? await setAsideDamagedObjects(objectsDirectory, options.dataDir)
+    : undefined;
   let state: LoadedState;
   try {
     state = await loadState(queuesDirectory, objectsDirectory).catch(async (err: unknown) => {
@@ -217,7 +236,12 @@ async function start(options: EmbeddedEndpointOptions, queuesDirectory: string, 
       return loadState(queuesDirectory, objectsDirectory);
     });
   } catch (cause) {
-    throw new EndpointError('ENDPOINT_FAILED', `the embedded endpoint could not load its data from ${options.dataDir}`, { dataDir: options.dataDir }, { cause });
+    throw new EndpointError(
+      'ENDPOINT_FAILED',
+      `the embedded endpoint could not load its data from ${options.dataDir}`,
+      { dataDir: options.dataDir },
+      { cause },
+    );
   }
   const { sqsStore, snsStore, s3Store, queues, objects } = state;
   sqsStore.persistence = queues;
@@ -237,7 +261,12 @@ async function start(options: EmbeddedEndpointOptions, queuesDirectory: string, 
     port = Number(new URL(address).port);
   } catch (cause) {
     queues.close();
-    throw new EndpointError('ENDPOINT_FAILED', `the embedded endpoint could not listen on ${options.host}:${options.port}`, { host: options.host, port: options.port }, { cause });
+    throw new EndpointError(
+      'ENDPOINT_FAILED',
+      `the embedded endpoint could not listen on ${options.host}:${options.port}`,
+      { host: options.host, port: options.port },
+      { cause },
+    );
   }
   const url = `http://${options.host}:${port}`;
 
@@ -247,7 +276,12 @@ async function start(options: EmbeddedEndpointOptions, queuesDirectory: string, 
   } catch (cause) {
     await app.close();
     queues.close();
-    throw new EndpointError('ENDPOINT_FAILED', `could not import the objects of an earlier version's data directory (${join(options.dataDir, 's3')})`, { dataDir: options.dataDir }, { cause });
+    throw new EndpointError(
+      'ENDPOINT_FAILED',
+      `could not import the objects of an earlier version's data directory (${join(options.dataDir, 's3')})`,
+      { dataDir: options.dataDir },
+      { cause },
+    );
   }
 
   let stopped: Promise<void> | undefined;
@@ -271,8 +305,12 @@ async function start(options: EmbeddedEndpointOptions, queuesDirectory: string, 
 
 /** What a person should know about how this start went: an import, objects set aside. */
 export function logStartNotes(endpoint: EmbeddedEndpoint, log: Logger): void {
-  if (endpoint.migrated) log.warn('imported the objects of an earlier version\'s data directory', { ...endpoint.migrated });
+  if (endpoint.migrated)
+    log.warn("imported the objects of an earlier version's data directory", { ...endpoint.migrated });
   if (endpoint.setAside && endpoint.setAside.files.length > 0) {
-    log.warn('objects half written when the endpoint was last killed were set aside (their uploads never completed; their clients were told so and retried)', { to: endpoint.setAside.to, files: endpoint.setAside.files });
+    log.warn(
+      'objects half written when the endpoint was last killed were set aside (their uploads never completed; their clients were told so and retried)',
+      { to: endpoint.setAside.to, files: endpoint.setAside.files },
+    );
   }
 }

@@ -13,9 +13,18 @@ const log = createLogger('endpoint');
 async function main(): Promise<void> {
   const config = loadConfig();
   setLogLevel(config.logLevel);
-  const endpoint = await startEmbeddedEndpoint({ ...config.embedded, dataDir: config.dataDir, region: config.aws.region });
+  const endpoint = await startEmbeddedEndpoint({
+    ...config.embedded,
+    dataDir: config.dataDir,
+    region: config.aws.region,
+  });
   logStartNotes(endpoint, log);
-  log.info('embedded endpoint listening', { url: endpoint.url, queues: endpoint.queuesDirectory, objects: endpoint.objectsDirectory, node: process.version });
+  log.info('embedded endpoint listening', {
+    url: endpoint.url,
+    queues: endpoint.queuesDirectory,
+    objects: endpoint.objectsDirectory,
+    node: process.version,
+  });
   process.send?.({ type: 'ready', port: endpoint.port, migrated: endpoint.migrated?.objects ?? 0 });
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

@@ -30,7 +30,10 @@ async function* objectFiles(dir: string): AsyncGenerator<string> {
 /** Imports `<dataDir>/s3` if it holds s3rver data; undefined when there is nothing to import. */
 export async function migrateS3rverData(dataDir: string, endpointUrl: string): Promise<MigrationReport | undefined> {
   const root = join(dataDir, 's3');
-  const isDir = await stat(root).then((s) => s.isDirectory(), () => false);
+  const isDir = await stat(root).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
   if (!isDir) return undefined;
   const buckets = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
   const s3 = createEmbeddedS3Client(endpointUrl);
@@ -47,22 +50,29 @@ export async function migrateS3rverData(dataDir: string, endpointUrl: string): P
           .then((text) => JSON.parse(text) as Record<string, string>)
           .catch(() => ({}) as Record<string, string>);
         const userMetadata = Object.fromEntries(
-          Object.entries(meta).filter(([name]) => name.startsWith('x-amz-meta-')).map(([name, value]) => [name.slice('x-amz-meta-'.length), value]),
+          Object.entries(meta)
+            .filter(([name]) => name.startsWith('x-amz-meta-'))
+            .map(([name, value]) => [name.slice('x-amz-meta-'.length), value]),
         );
-        await s3.send(new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Body: await readFile(file),
-          ContentType: meta['content-type'] ?? 'application/octet-stream',
-          Metadata: userMetadata,
-        }));
+        await s3.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: await readFile(file),
+            ContentType: meta['content-type'] ?? 'application/octet-stream',
+            Metadata: userMetadata,
+          }),
+        );
         objects++;
       }
     }
   } finally {
     s3.destroy();
   }
-  const taken = await stat(join(dataDir, 's3rver-imported')).then(() => true, () => false);
+  const taken = await stat(join(dataDir, 's3rver-imported')).then(
+    () => true,
+    () => false,
+  );
   const keptAt = join(dataDir, taken ? `s3rver-imported-${Date.now()}` : 's3rver-imported');
   await rename(root, keptAt);
   return { buckets, objects, keptAt };

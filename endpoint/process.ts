@@ -26,7 +26,10 @@ export class EndpointProcess {
   ) {}
 
   /** Starts the endpoint; resolves once it listens (with the port it chose when asked for 0). */
-  static async start(env: NodeJS.ProcessEnv, log: Logger): Promise<{ endpoint: EndpointProcess; ready: EndpointReady }> {
+  static async start(
+    env: NodeJS.ProcessEnv,
+    log: Logger,
+  ): Promise<{ endpoint: EndpointProcess; ready: EndpointReady }> {
     const endpoint = new EndpointProcess(env, log);
     const ready = await endpoint.spawn();
     // Restarts use the same port, so every client's configured endpoint stays right.
@@ -46,12 +49,19 @@ export class EndpointProcess {
       this.child = undefined;
       this.restarts++;
       const delay = Math.min(5_000, 100 * 2 ** Math.min(this.restarts - 1, 6));
-      this.log.error('embedded endpoint died; starting it again on the same data', { pid: child.pid, code, signal, restarts: this.restarts, inMs: delay });
+      this.log.error('embedded endpoint died; starting it again on the same data', {
+        pid: child.pid,
+        code,
+        signal,
+        restarts: this.restarts,
+        inMs: delay,
+      });
       this.restartTimer = setTimeout(() => void this.restart(), delay);
     });
     const message = await waitUntilReady(child, 'embedded endpoint', 30_000);
     const port = Number(message.port);
-    if (!Number.isInteger(port) || port <= 0) throw new ChildProcessError('CHILD_BAD_REPORT', 'the embedded endpoint reported no port', { message });
+    if (!Number.isInteger(port) || port <= 0)
+      throw new ChildProcessError('CHILD_BAD_REPORT', 'the embedded endpoint reported no port', { message });
     return { port, migrated: Number(message.migrated ?? 0) };
   }
 

@@ -41,9 +41,13 @@ async function damage(metaPath: string): Promise<string | undefined> {
     return 'metadata is not JSON';
   }
   const dataPath = metaPath.slice(0, -META.length) + DATA;
-  const size = await stat(dataPath).then((s) => s.size, () => undefined);
+  const size = await stat(dataPath).then(
+    (s) => s.size,
+    () => undefined,
+  );
   if (size === undefined) return 'no body';
-  if (typeof meta.contentLength === 'number' && meta.contentLength !== size) return `body of ${size} bytes, metadata says ${meta.contentLength}`;
+  if (typeof meta.contentLength === 'number' && meta.contentLength !== size)
+    return `body of ${size} bytes, metadata says ${meta.contentLength}`;
   return undefined;
 }
 

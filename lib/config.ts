@@ -45,7 +45,9 @@ export interface Config {
      * own chain (profile, instance role...). Read here so that a configuration built from another
      * environment than the process's talks with that environment's credentials.
      */
-    readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string } | undefined;
+    readonly credentials:
+      | { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string }
+      | undefined;
     /** AWS_PROFILE of this configuration's environment. */
     readonly profile: string | undefined;
   };
@@ -146,7 +148,11 @@ export class ConfigError extends ServiceError<'INVALID_CONFIG'> {
 
   /** `<variable> must be <expected>, got <value>`: the variable, what it takes and what it was. */
   static invalid(variable: string, expected: string, got: string | undefined): ConfigError {
-    return new ConfigError('INVALID_CONFIG', `${variable} must be ${expected}, got ${got === undefined ? 'nothing' : JSON.stringify(got)}`, { variable, expected, got });
+    return new ConfigError(
+      'INVALID_CONFIG',
+      `${variable} must be ${expected}, got ${got === undefined ? 'nothing' : JSON.stringify(got)}`,
+      { variable, expected, got },
+    );
   }
 
   /** The environment variable at fault. */
@@ -231,10 +237,18 @@ function hasAwsCredentialSource(r: Reader): boolean {
 function apiKeys(r: Reader): readonly string[] {
   const raw = r.raw('API_KEYS');
   if (raw === undefined) return [];
-  const keys = raw.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  const keys = raw
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '');
   for (const key of keys) {
     // The value is a secret: the message says what is wrong, never the key itself.
-    if (!/^[\x21-\x7e]{16,256}$/.test(key)) throw ConfigError.invalid('API_KEYS', 'comma-separated keys of 16 to 256 printable ASCII characters', `(a key of ${key.length} characters)`);
+    if (!/^[\x21-\x7e]{16,256}$/.test(key))
+      throw ConfigError.invalid(
+        'API_KEYS',
+        'comma-separated keys of 16 to 256 printable ASCII characters',
+        `(a key of ${key.length} characters)`,
+      );
   }
   return Object.freeze(keys);
 }
@@ -242,7 +256,12 @@ function apiKeys(r: Reader): readonly string[] {
 /** CLASSIC_SEPARATOR: 1 to 8 characters, any but line breaks and other control characters (a tab is fine). */
 function classicSeparator(raw: string | undefined): string {
   if (raw === undefined || raw === '') return ',';
-  if (!/^(?:[^\p{Cc}]|\t){1,8}$/u.test(raw)) throw ConfigError.invalid('CLASSIC_SEPARATOR', '1 to 8 characters, no line breaks or other control characters', raw);
+  if (!/^(?:[^\p{Cc}]|\t){1,8}$/u.test(raw))
+    throw ConfigError.invalid(
+      'CLASSIC_SEPARATOR',
+      '1 to 8 characters, no line breaks or other control characters',
+      raw,
+    );
   return raw;
 }
 
@@ -273,7 +292,8 @@ export function loadConfig(env: Env = process.env): Config {
         : 'embedded';
 
   for (const old of ['EMBEDDED_SQS_PORT', 'EMBEDDED_S3_PORT']) {
-    if (r.raw(old) !== undefined) throw ConfigError.invalid(old, 'unset: one port serves SQS and S3 now, set EMBEDDED_PORT instead', r.raw(old));
+    if (r.raw(old) !== undefined)
+      throw ConfigError.invalid(old, 'unset: one port serves SQS and S3 now, set EMBEDDED_PORT instead', r.raw(old));
   }
   const embedded = { host: '127.0.0.1', port: r.int('EMBEDDED_PORT', 9324, 0, 65535) };
   const embeddedUrl = `http://${embedded.host}:${embedded.port}`;
@@ -282,7 +302,12 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     http: { host: r.string('HOST', '127.0.0.1'), port: r.int('PORT', 3000, 0, 65535) },
     aws: {
-      region: r.string('AWS_REGION', r.raw('AWS_DEFAULT_REGION') ?? 'us-east-1', /^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as us-east-1'),
+      region: r.string(
+        'AWS_REGION',
+        r.raw('AWS_DEFAULT_REGION') ?? 'us-east-1',
+        /^[a-z]{2}(-[a-z]+)+-\d+$/,
+        'an AWS region such as us-east-1',
+      ),
       mode,
       sqsEndpoint: mode === 'embedded' ? embeddedUrl : sqsEndpoint,
       s3Endpoint: mode === 'embedded' ? embeddedUrl : s3Endpoint,
@@ -295,7 +320,12 @@ export function loadConfig(env: Env = process.env): Config {
       inputBucket: r.string('INPUT_BUCKET', 'image-recognition-input', BUCKET, 'a valid S3 bucket name'),
       outputBucket: r.string('OUTPUT_BUCKET', 'image-recognition-output', BUCKET, 'a valid S3 bucket name'),
       requestQueue: r.string('REQUEST_QUEUE', 'image-recognition-requests', QUEUE, 'a valid SQS queue name'),
-      deadLetterQueue: r.string('DEAD_LETTER_QUEUE', `${r.raw('REQUEST_QUEUE') ?? 'image-recognition-requests'}-dlq`, QUEUE, 'a valid SQS queue name'),
+      deadLetterQueue: r.string(
+        'DEAD_LETTER_QUEUE',
+        `${r.raw('REQUEST_QUEUE') ?? 'image-recognition-requests'}-dlq`,
+        QUEUE,
+        'a valid SQS queue name',
+      ),
       maxReceives: r.int('MAX_RECEIVES', 3, 1, 1000),
       responseQueuePrefix: r.string(
         'RESPONSE_QUEUE_PREFIX',
@@ -344,7 +374,12 @@ export function loadConfig(env: Env = process.env): Config {
       periodSeconds: r.int('SCALER_PERIOD_SECONDS', 2, 1, 60),
     },
     classic: {
-      field: r.string('CLASSIC_FIELD', 'myfile', /^[A-Za-z0-9_.[\]-]{1,100}$/, 'a form field name of up to 100 letters, digits, or . _ - [ ]'),
+      field: r.string(
+        'CLASSIC_FIELD',
+        'myfile',
+        /^[A-Za-z0-9_.[\]-]{1,100}$/,
+        'a form field name of up to 100 letters, digits, or . _ - [ ]',
+      ),
       // Read untrimmed: a separator may be a space or a tab.
       separator: classicSeparator(env.CLASSIC_SEPARATOR),
     },
@@ -355,10 +390,14 @@ export function loadConfig(env: Env = process.env): Config {
     env: { ...env },
   };
   if (mode === 'embedded' && config.limits.maxUploadBytes > EMBEDDED_MAX_OBJECT_BYTES) {
-    throw ConfigError.invalid('MAX_UPLOAD_BYTES', `at most ${EMBEDDED_MAX_OBJECT_BYTES} with the embedded endpoint (its largest object)`, String(config.limits.maxUploadBytes));
+    throw ConfigError.invalid(
+      'MAX_UPLOAD_BYTES',
+      `at most ${EMBEDDED_MAX_OBJECT_BYTES} with the embedded endpoint (its largest object)`,
+      String(config.limits.maxUploadBytes),
+    );
   }
   if (config.scaler.mode === 'aws' && config.ec2.autoScalingGroup === undefined) {
-    throw ConfigError.invalid('AUTO_SCALING_GROUP', 'the app tier group\'s name when SCALER=aws', undefined);
+    throw ConfigError.invalid('AUTO_SCALING_GROUP', "the app tier group's name when SCALER=aws", undefined);
   }
   if (config.worker.min > config.worker.max) {
     throw ConfigError.invalid('WORKERS_MIN', `at most WORKERS_MAX (${config.worker.max})`, String(config.worker.min));

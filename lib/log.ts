@@ -56,7 +56,12 @@ function rootLogger(): pino.Logger {
 export function captureLogs(write: (line: string) => void): () => void {
   const previous = root;
   root = pino(
-    { level: 'trace', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
+    {
+      level: 'trace',
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
     { write },
   );
   return () => {

@@ -11,7 +11,9 @@ export type ChildMessage =
   | { type: 'ready'; [key: string]: unknown }
   | { type: 'fatal'; error: Record<string, unknown> };
 
-export class ChildProcessError extends ServiceError<'CHILD_FAILED' | 'CHILD_NOT_READY' | 'CHILD_EXITED' | 'CHILD_BAD_REPORT' | 'KEEPS_FAILING'> {
+export class ChildProcessError extends ServiceError<
+  'CHILD_FAILED' | 'CHILD_NOT_READY' | 'CHILD_EXITED' | 'CHILD_BAD_REPORT' | 'KEEPS_FAILING'
+> {
   override readonly name = 'ChildProcessError';
 }
 
@@ -29,7 +31,11 @@ export function forkMain(main: URL, env: NodeJS.ProcessEnv): ChildProcess {
 }
 
 /** Resolves with the child's `ready` message; rejects if it reports `fatal`, exits, or takes too long. */
-export function waitUntilReady(child: ChildProcess, name: string, timeoutMs: number): Promise<Extract<ChildMessage, { type: 'ready' }>> {
+export function waitUntilReady(
+  child: ChildProcess,
+  name: string,
+  timeoutMs: number,
+): Promise<Extract<ChildMessage, { type: 'ready' }>> {
   return new Promise((resolveReady, reject) => {
     const cleanup = () => {
       clearTimeout(timer);
@@ -42,16 +48,29 @@ export function waitUntilReady(child: ChildProcess, name: string, timeoutMs: num
         resolveReady(message);
       } else if (message.type === 'fatal') {
         cleanup();
-        reject(new ChildProcessError('CHILD_FAILED', `${name} failed to start: ${String(message.error.message)}`, { name, error: message.error }));
+        reject(
+          new ChildProcessError('CHILD_FAILED', `${name} failed to start: ${String(message.error.message)}`, {
+            name,
+            error: message.error,
+          }),
+        );
       }
     };
     const onExit = (code: number | null, signal: string | null) => {
       cleanup();
-      reject(new ChildProcessError('CHILD_EXITED', `${name} exited before it was ready (code ${code}, signal ${signal})`, { name, code, signal }));
+      reject(
+        new ChildProcessError('CHILD_EXITED', `${name} exited before it was ready (code ${code}, signal ${signal})`, {
+          name,
+          code,
+          signal,
+        }),
+      );
     };
     const timer = setTimeout(() => {
       cleanup();
-      reject(new ChildProcessError('CHILD_NOT_READY', `${name} was not ready within ${timeoutMs} ms`, { name, timeoutMs }));
+      reject(
+        new ChildProcessError('CHILD_NOT_READY', `${name} was not ready within ${timeoutMs} ms`, { name, timeoutMs }),
+      );
     }, timeoutMs);
     child.on('message', onMessage);
     child.on('exit', onExit);

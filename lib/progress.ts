@@ -16,7 +16,9 @@ export class Progress {
     if (this.out.isTTY) {
       const width = 30;
       const filled = this.total === 0 ? width : Math.round((this.done / this.total) * width);
-      this.out.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total}  ${this.rate().toFixed(1)} img/s  ${this.failed} failed `);
+      this.out.write(
+        `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total}  ${this.rate().toFixed(1)} img/s  ${this.failed} failed `,
+      );
       if (this.done === this.total) this.out.write('\n');
       return;
     }

@@ -24,7 +24,8 @@ export async function retry<T>(attempt: () => Promise<T>, options: RetryOptions)
       return await attempt();
     } catch (err) {
       if (!retryIf(err) || Date.now() + delay > deadline) throw err;
-      if (options.log && (tries === 1 || tries % 5 === 0)) options.log.warn(`retrying ${options.what ?? 'operation'}`, { tries, error: err });
+      if (options.log && (tries === 1 || tries % 5 === 0))
+        options.log.warn(`retrying ${options.what ?? 'operation'}`, { tries, error: err });
       await new Promise((r) => setTimeout(r, delay * (0.75 + Math.random() / 2)));
       delay = Math.min(delay * 2, options.maxDelayMs ?? 2_000);
     }

@@ -61,7 +61,11 @@ export function percentile(values: readonly number[], p: number, options: Percen
 }
 
 /** Several percentiles of one sample, in the order asked, sorting only once. */
-export function percentiles(values: readonly number[], ps: readonly number[], options: PercentileOptions = {}): number[] {
+export function percentiles(
+  values: readonly number[],
+  ps: readonly number[],
+  options: PercentileOptions = {},
+): number[] {
   if (values.length === 0) throw new RangeError('percentile of an empty sample');
   ps.forEach(checkP);
   const sorted = options.sorted ? values : sortedCopy(values);
@@ -72,8 +76,22 @@ export function percentiles(values: readonly number[], ps: readonly number[], op
 export function describe(values: readonly number[], options: PercentileOptions = {}): Distribution | undefined {
   if (values.length === 0) return undefined;
   const sorted = options.sorted ? values : sortedCopy(values);
-  const [p50, p90, p95, p99] = percentiles(sorted, [50, 90, 95, 99], { ...options, sorted: true }) as [number, number, number, number];
+  const [p50, p90, p95, p99] = percentiles(sorted, [50, 90, 95, 99], { ...options, sorted: true }) as [
+    number,
+    number,
+    number,
+    number,
+  ];
   let sum = 0;
   for (const value of sorted) sum += value;
-  return { count: sorted.length, min: sorted[0]!, max: sorted[sorted.length - 1]!, mean: sum / sorted.length, p50, p90, p95, p99 };
+  return {
+    count: sorted.length,
+    min: sorted[0]!,
+    max: sorted[sorted.length - 1]!,
+    mean: sum / sorted.length,
+    p50,
+    p90,
+    p95,
+    p99,
+  };
 }

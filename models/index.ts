@@ -46,14 +46,16 @@ export async function loadClassifier(
   options: LoadClassifierOptions = {},
 ): Promise<Classifier> {
   checkOptions(options);
-  const manifest = typeof manifestOrId === 'string' ? await resolveModel(manifestOrId, options) : validateManifest(manifestOrId);
+  const manifest =
+    typeof manifestOrId === 'string' ? await resolveModel(manifestOrId, options) : validateManifest(manifestOrId);
   const local = await fetchModel(manifest, options);
   if (modelRuntime(manifest) === 'tfjs') {
     const { loadTfjsClassifier } = await import('./backends/tfjs.js');
     return loadTfjsClassifier(manifest, local.path);
   }
   // A tfjs layers model on ONNX Runtime runs its conversion, made now or found in the cache.
-  const onnxPath = manifest.format === 'onnx' ? local.path : (await convertedOnnxModel(manifest, local.path, options)).path;
+  const onnxPath =
+    manifest.format === 'onnx' ? local.path : (await convertedOnnxModel(manifest, local.path, options)).path;
   const { loadOnnxClassifier } = await import('./backends/onnx.js');
   return loadOnnxClassifier(manifest, onnxPath, {
     ...(options.threads === undefined ? {} : { threads: options.threads }),
@@ -67,12 +69,21 @@ function checkOptions(options: LoadClassifierOptions): void {
   };
   if (typeof options !== 'object' || options === null) fail('(options)', 'must be an object', options);
   const { threads, modelsDir, cacheDir, labelsFile, timeoutMs, source, s3 } = options;
-  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) fail('threads', 'must be an integer >= 1', threads);
-  if (options.device !== undefined && options.device !== 'cpu' && options.device !== 'cuda') fail('device', "must be 'cpu' or 'cuda'", options.device);
-  for (const [field, value] of [['modelsDir', modelsDir], ['cacheDir', cacheDir], ['labelsFile', labelsFile]] as const) {
-    if (value !== undefined && (typeof value !== 'string' || value === '')) fail(field, 'must be a non-empty path', value);
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1))
+    fail('threads', 'must be an integer >= 1', threads);
+  if (options.device !== undefined && options.device !== 'cpu' && options.device !== 'cuda')
+    fail('device', "must be 'cpu' or 'cuda'", options.device);
+  for (const [field, value] of [
+    ['modelsDir', modelsDir],
+    ['cacheDir', cacheDir],
+    ['labelsFile', labelsFile],
+  ] as const) {
+    if (value !== undefined && (typeof value !== 'string' || value === ''))
+      fail(field, 'must be a non-empty path', value);
   }
-  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0))) fail('timeoutMs', 'must be a number > 0', timeoutMs);
-  if (source !== undefined && source !== 'local' && source !== 'public' && source !== 'auto') fail('source', "must be 'local', 'public' or 'auto'", source);
+  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0)))
+    fail('timeoutMs', 'must be a number > 0', timeoutMs);
+  if (source !== undefined && source !== 'local' && source !== 'public' && source !== 'auto')
+    fail('source', "must be 'local', 'public' or 'auto'", source);
   if (s3 !== undefined && typeof s3?.send !== 'function') fail('s3', 'must be an S3Client', typeof s3);
 }

@@ -131,7 +131,10 @@ export function validateManifest(value: unknown): ModelManifest {
 
   const id = check.string(top.id, 'id');
   const format = check.oneOf(top.format, 'format', FORMATS);
-  const runtime = top.runtime === undefined || format === undefined ? undefined : check.oneOf(top.runtime, 'runtime', RUNTIMES[format]);
+  const runtime =
+    top.runtime === undefined || format === undefined
+      ? undefined
+      : check.oneOf(top.runtime, 'runtime', RUNTIMES[format]);
   const location = checkLocation(check, top.location);
   let sha256: string | undefined;
   if (top.sha256 !== undefined) {
@@ -163,9 +166,18 @@ export function validateManifest(value: unknown): ModelManifest {
   if (
     check.issues.length > 0 ||
     // The checks above pushed an issue for each undefined; this only narrows the types.
-    id === undefined || format === undefined || location === undefined || width === undefined ||
-    height === undefined || layout === undefined || resize === undefined || scale === undefined ||
-    mean === undefined || std === undefined || kind === undefined || offset === undefined ||
+    id === undefined ||
+    format === undefined ||
+    location === undefined ||
+    width === undefined ||
+    height === undefined ||
+    layout === undefined ||
+    resize === undefined ||
+    scale === undefined ||
+    mean === undefined ||
+    std === undefined ||
+    kind === undefined ||
+    offset === undefined ||
     labels === undefined
   ) {
     throw invalid(check.issues, typeof top.id === 'string' ? top.id : undefined);
@@ -244,15 +256,22 @@ export function loadLabels(file: string): Promise<readonly string[]> {
 }
 
 async function readLabels(file: string): Promise<readonly string[]> {
-  const parsed = await readJsonFile(file, { what: 'labels file', fail: (message, cause) => new ModelError('INVALID_LABELS', message, { file }, { cause }) });
+  const parsed = await readJsonFile(file, {
+    what: 'labels file',
+    fail: (message, cause) => new ModelError('INVALID_LABELS', message, { file }, { cause }),
+  });
   const list = isObject(parsed) ? parsed.labels : parsed;
   const check = new Checker();
   const labels = checkLabels(check, list, 'labels');
   if (labels === undefined) {
-    throw new ModelError('INVALID_LABELS', `labels file ${file} must hold a non-empty array of strings (or { "labels": [...] })`, {
-      file,
-      issues: check.issues,
-    });
+    throw new ModelError(
+      'INVALID_LABELS',
+      `labels file ${file} must hold a non-empty array of strings (or { "labels": [...] })`,
+      {
+        file,
+        issues: check.issues,
+      },
+    );
   }
   return Object.freeze([...labels]);
 }

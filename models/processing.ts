@@ -47,14 +47,23 @@ export function checkImages(manifest: ModelManifest, images: readonly RgbImage[]
   const { width, height } = manifest.input;
   images.forEach((image, index) => {
     const ok =
-      image !== null && typeof image === 'object' && image.data instanceof Uint8Array &&
-      image.width === width && image.height === height && image.data.length === width * height * 3;
+      image !== null &&
+      typeof image === 'object' &&
+      image.data instanceof Uint8Array &&
+      image.width === width &&
+      image.height === height &&
+      image.data.length === width * height * 3;
     if (!ok) {
       throw new ModelError(
         'INVALID_INPUT',
         `image ${index} must be ${width}x${height} RGB (${width * height * 3} bytes), got ` +
           `${image?.width}x${image?.height} with ${image?.data?.length} bytes`,
-        { id: manifest.id, index, expected: { width, height, bytes: width * height * 3 }, got: { width: image?.width, height: image?.height, bytes: image?.data?.length } },
+        {
+          id: manifest.id,
+          index,
+          expected: { width, height, bytes: width * height * 3 },
+          got: { width: image?.width, height: image?.height, bytes: image?.data?.length },
+        },
       );
     }
   });

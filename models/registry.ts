@@ -109,7 +109,11 @@ export interface RegistryOptions {
 /** The 1000 ILSVRC-2012 class names in index order, shipped with the code (24 KB, public). */
 export const BUNDLED_LABELS_FILE = fileURLToPath(new URL(`./${IMAGENET_LABELS_FILE}`, import.meta.url));
 
-const exists = (file: string) => stat(file).then(() => true, () => false);
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 
 export function isBuiltinModelId(id: string): boolean {
   return Object.hasOwn(BUILTINS, id);
@@ -136,7 +140,9 @@ export async function builtinManifest(id: string, options: RegistryOptions = {})
   const spec = builtinSpec(id);
   const modelsDir = path.resolve(options.modelsDir ?? DEFAULT_MODELS_DIR);
   const sharedLabels = path.join(modelsDir, IMAGENET_LABELS_FILE);
-  const labels = await loadLabels(options.labelsFile ?? ((await exists(sharedLabels)) ? sharedLabels : BUNDLED_LABELS_FILE));
+  const labels = await loadLabels(
+    options.labelsFile ?? ((await exists(sharedLabels)) ? sharedLabels : BUNDLED_LABELS_FILE),
+  );
   const { file, dir, publicUrl: url, ...rest } = spec;
   const local = path.join(modelsDir, dir ?? id, file);
   const source = options.source ?? 'auto';
@@ -146,7 +152,9 @@ export async function builtinManifest(id: string, options: RegistryOptions = {})
 
 /** id → manifest for every built-in model. */
 export async function builtinRegistry(options: RegistryOptions = {}): Promise<ReadonlyMap<string, ModelManifest>> {
-  const entries = await Promise.all(BUILTIN_MODEL_IDS.map(async (id) => [id, await builtinManifest(id, options)] as const));
+  const entries = await Promise.all(
+    BUILTIN_MODEL_IDS.map(async (id) => [id, await builtinManifest(id, options)] as const),
+  );
   return new Map(entries);
 }
 
@@ -170,7 +178,11 @@ export async function resolveModel(idOrLocation: string, options: RegistryOption
     const sameFile = idOrLocation === publicUrl(known) || basename(idOrLocation) === builtinSpec(known).file;
     const { sha256, ...rest } = manifest;
     // The sha256 belongs to the published file; keep it only when the location names that file.
-    return validateManifest({ ...rest, ...(sameFile && sha256 !== undefined ? { sha256 } : {}), location: idOrLocation });
+    return validateManifest({
+      ...rest,
+      ...(sameFile && sha256 !== undefined ? { sha256 } : {}),
+      location: idOrLocation,
+    });
   }
 
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(idOrLocation) && idOrLocation.endsWith('.json')) {
@@ -204,7 +216,13 @@ function matchBuiltin(location: string): string | undefined {
 
 /** A JSON file that is a manifest (has `format` and `input`), or undefined when it is something else (e.g. a tfjs model.json). */
 async function readManifestFile(file: string): Promise<ModelManifest | undefined> {
-  if (!(await stat(file).then((s) => s.isFile(), () => false))) return undefined;
+  if (
+    !(await stat(file).then(
+      (s) => s.isFile(),
+      () => false,
+    ))
+  )
+    return undefined;
   const parsed = await readJsonFile(file, {
     what: 'manifest file',
     missing: 'undefined',

@@ -62,10 +62,14 @@ export async function fetchModel(manifest: ModelManifest, options: FetchModelOpt
   const get = (target: Remote): Promise<Uint8Array> => {
     if (target.kind === 'http') return httpGet(target.url, timeoutMs);
     if (s3 === undefined) {
-      throw new ModelError('INVALID_OPTIONS', `model location ${manifest.location} is on S3 but no S3 client was given`, {
-        id: manifest.id,
-        url: manifest.location,
-      });
+      throw new ModelError(
+        'INVALID_OPTIONS',
+        `model location ${manifest.location} is on S3 but no S3 client was given`,
+        {
+          id: manifest.id,
+          url: manifest.location,
+        },
+      );
     }
     return s3Get(target, s3, timeoutMs);
   };
@@ -83,9 +87,18 @@ export async function fetchModel(manifest: ModelManifest, options: FetchModelOpt
   }
 
   for (const [name, body] of files) await writeAtomic(path.join(entryDir, name), body);
-  const marker: Marker = { location: manifest.location, sha256: manifest.sha256 ?? null, main: mainName, files: [...files.keys()] };
+  const marker: Marker = {
+    location: manifest.location,
+    sha256: manifest.sha256 ?? null,
+    main: mainName,
+    files: [...files.keys()],
+  };
   await writeAtomic(path.join(entryDir, MARKER), new TextEncoder().encode(JSON.stringify(marker)));
-  return { path: path.join(entryDir, mainName), files: marker.files.map((f) => path.join(entryDir, f)), origin: 'downloaded' };
+  return {
+    path: path.join(entryDir, mainName),
+    files: marker.files.map((f) => path.join(entryDir, f)),
+    origin: 'downloaded',
+  };
 }
 
 function parseRemote(location: string): Remote | undefined {
@@ -132,7 +145,12 @@ async function readMarker(entryDir: string, manifest: ModelManifest): Promise<Lo
     text = await readFile(path.join(entryDir, MARKER), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ModelError('CACHE_ERROR', `cannot read model cache ${entryDir}: ${describeError(error)}`, { path: entryDir }, { cause: error });
+    throw new ModelError(
+      'CACHE_ERROR',
+      `cannot read model cache ${entryDir}: ${describeError(error)}`,
+      { path: entryDir },
+      { cause: error },
+    );
   }
   let marker: Marker;
   try {
@@ -143,7 +161,14 @@ async function readMarker(entryDir: string, manifest: ModelManifest): Promise<Lo
   // Same directory name but another location or checksum (hash-prefix collision, edited manifest): refetch.
   if (marker.location !== manifest.location || marker.sha256 !== (manifest.sha256 ?? null)) return undefined;
   const files = marker.files.map((f) => path.join(entryDir, f));
-  const present = await Promise.all(files.map((f) => stat(f).then(() => true, () => false)));
+  const present = await Promise.all(
+    files.map((f) =>
+      stat(f).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
   if (present.includes(false)) return undefined;
   return { path: path.join(entryDir, marker.main), files, origin: 'cache' };
 }
@@ -151,26 +176,43 @@ async function readMarker(entryDir: string, manifest: ModelManifest): Promise<Lo
 async function localModel(manifest: ModelManifest): Promise<LocalModel> {
   const location = path.resolve(manifest.location);
   const info = await stat(location).catch((error: unknown) => {
-    throw new ModelError('MODEL_NOT_FOUND', `model '${manifest.id}' not found at ${location}: ${describeError(error)}`, {
-      id: manifest.id,
-      path: location,
-    }, { cause: error });
+    throw new ModelError(
+      'MODEL_NOT_FOUND',
+      `model '${manifest.id}' not found at ${location}: ${describeError(error)}`,
+      {
+        id: manifest.id,
+        path: location,
+      },
+      { cause: error },
+    );
   });
   if (info.isFile()) return { path: location, files: [location], origin: 'local' };
   if (manifest.format !== 'onnx') {
     const file = path.join(location, 'model.json');
-    if (!(await stat(file).then((s) => s.isFile(), () => false))) {
-      throw new ModelError('MODEL_NOT_FOUND', `no model.json in ${location} (model '${manifest.id}')`, { id: manifest.id, path: file });
+    if (
+      !(await stat(file).then(
+        (s) => s.isFile(),
+        () => false,
+      ))
+    ) {
+      throw new ModelError('MODEL_NOT_FOUND', `no model.json in ${location} (model '${manifest.id}')`, {
+        id: manifest.id,
+        path: file,
+      });
     }
     return { path: file, files: [file], origin: 'local' };
   }
   const onnxFiles = (await readdir(location)).filter((f) => f.endsWith('.onnx'));
   if (onnxFiles.length !== 1) {
-    throw new ModelError('MODEL_NOT_FOUND', `expected exactly one .onnx file in ${location}, found ${onnxFiles.length}`, {
-      id: manifest.id,
-      path: location,
-      found: onnxFiles,
-    });
+    throw new ModelError(
+      'MODEL_NOT_FOUND',
+      `expected exactly one .onnx file in ${location}, found ${onnxFiles.length}`,
+      {
+        id: manifest.id,
+        path: location,
+        found: onnxFiles,
+      },
+    );
   }
   const file = path.join(location, onnxFiles[0]!);
   return { path: file, files: [file], origin: 'local' };
@@ -180,12 +222,16 @@ function verifySha256(manifest: ModelManifest, url: string, body: Uint8Array): v
   if (manifest.sha256 === undefined) return;
   const actual = createHash('sha256').update(body).digest('hex');
   if (actual !== manifest.sha256) {
-    throw new ModelError('CHECKSUM_MISMATCH', `sha256 of ${url} is ${actual}, manifest '${manifest.id}' expects ${manifest.sha256}`, {
-      id: manifest.id,
-      url,
-      expected: manifest.sha256,
-      actual,
-    });
+    throw new ModelError(
+      'CHECKSUM_MISMATCH',
+      `sha256 of ${url} is ${actual}, manifest '${manifest.id}' expects ${manifest.sha256}`,
+      {
+        id: manifest.id,
+        url,
+        expected: manifest.sha256,
+        actual,
+      },
+    );
   }
 }
 
@@ -193,7 +239,12 @@ function parseModelJson(body: Uint8Array, url: string): unknown {
   try {
     return JSON.parse(new TextDecoder().decode(body));
   } catch (error) {
-    throw new ModelError('INVALID_MODEL_FILE', `${url} is not valid JSON: ${describeError(error)}`, { url }, { cause: error });
+    throw new ModelError(
+      'INVALID_MODEL_FILE',
+      `${url} is not valid JSON: ${describeError(error)}`,
+      { url },
+      { cause: error },
+    );
   }
 }
 
@@ -212,14 +263,21 @@ export async function readTfjsModel(modelJsonPath: string): Promise<TfjsModelFil
   });
   const weightPaths = weightFiles(modelJson, modelJsonPath);
   const dir = path.dirname(modelJsonPath);
-  const weights = await Promise.all(weightPaths.map(async (f) => {
-    const file = path.join(dir, f);
-    try {
-      return await readFile(file);
-    } catch (error) {
-      throw new ModelError('MODEL_LOAD_FAILED', `cannot read model file ${file}: ${describeError(error)}`, { path: file }, { cause: error });
-    }
-  }));
+  const weights = await Promise.all(
+    weightPaths.map(async (f) => {
+      const file = path.join(dir, f);
+      try {
+        return await readFile(file);
+      } catch (error) {
+        throw new ModelError(
+          'MODEL_LOAD_FAILED',
+          `cannot read model file ${file}: ${describeError(error)}`,
+          { path: file },
+          { cause: error },
+        );
+      }
+    }),
+  );
   return { modelJson, weightPaths, weights };
 }
 
@@ -237,9 +295,18 @@ export function weightFiles(modelJson: unknown, url: string): string[] {
     }
     for (const p of groupPaths) {
       // These names become file names in the cache: refuse anything that could escape it.
-      if (typeof p !== 'string' || p === '' || p.includes('\\') || p.startsWith('/') || /^[a-z][a-z0-9+.-]*:/i.test(p) ||
-        p.split('/').some((s) => s === '..' || s === '.' || s === '' || s === MARKER)) {
-        throw new ModelError('INVALID_MODEL_FILE', `${url} names an unsafe weight path ${JSON.stringify(p)}`, { url, path: p });
+      if (
+        typeof p !== 'string' ||
+        p === '' ||
+        p.includes('\\') ||
+        p.startsWith('/') ||
+        /^[a-z][a-z0-9+.-]*:/i.test(p) ||
+        p.split('/').some((s) => s === '..' || s === '.' || s === '' || s === MARKER)
+      ) {
+        throw new ModelError('INVALID_MODEL_FILE', `${url} names an unsafe weight path ${JSON.stringify(p)}`, {
+          url,
+          path: p,
+        });
       }
       paths.push(p);
     }
@@ -274,29 +341,47 @@ async function httpGetOnce(url: URL, timeoutMs: number): Promise<Uint8Array> {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
     const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
-    throw new ModelError('DOWNLOAD_FAILED', `GET ${url.href} failed: ${describeError(error)}`, {
-      url: url.href,
-      retryable: !timedOut,
-    }, { cause: error });
+    throw new ModelError(
+      'DOWNLOAD_FAILED',
+      `GET ${url.href} failed: ${describeError(error)}`,
+      {
+        url: url.href,
+        retryable: !timedOut,
+      },
+      { cause: error },
+    );
   }
   if (!response.ok) {
     // Discard the body so the connection can be reused.
     await response.body?.cancel();
-    throw new ModelError('HTTP_ERROR', `GET ${url.href} failed: HTTP ${response.status} ${response.statusText}`.trimEnd(), {
-      url: url.href,
-      status: response.status,
-      statusText: response.statusText,
-      retryable: RETRYABLE_STATUS.has(response.status),
-    });
+    throw new ModelError(
+      'HTTP_ERROR',
+      `GET ${url.href} failed: HTTP ${response.status} ${response.statusText}`.trimEnd(),
+      {
+        url: url.href,
+        status: response.status,
+        statusText: response.statusText,
+        retryable: RETRYABLE_STATUS.has(response.status),
+      },
+    );
   }
   try {
     return new Uint8Array(await response.arrayBuffer());
   } catch (error) {
-    throw new ModelError('DOWNLOAD_FAILED', `reading ${url.href} failed: ${describeError(error)}`, { url: url.href, retryable: true }, { cause: error });
+    throw new ModelError(
+      'DOWNLOAD_FAILED',
+      `reading ${url.href} failed: ${describeError(error)}`,
+      { url: url.href, retryable: true },
+      { cause: error },
+    );
   }
 }
 
-async function s3Get(target: { bucket: string; key: string }, s3: Pick<S3Client, 'send'>, timeoutMs: number): Promise<Uint8Array> {
+async function s3Get(
+  target: { bucket: string; key: string },
+  s3: Pick<S3Client, 'send'>,
+  timeoutMs: number,
+): Promise<Uint8Array> {
   const url = `s3://${target.bucket}/${target.key}`;
   // Loaded only when an s3:// model is used: the SDK is large and most workers read local or http models.
   const { GetObjectCommand } = await import('@aws-sdk/client-s3');
@@ -309,11 +394,16 @@ async function s3Get(target: { bucket: string; key: string }, s3: Pick<S3Client,
   } catch (error) {
     const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     if (status !== undefined && status >= 300) {
-      throw new ModelError('HTTP_ERROR', `GET ${url} failed: HTTP ${status} (${describeError(error)})`, {
-        url,
-        status,
-        s3Error: error instanceof Error ? error.name : undefined,
-      }, { cause: error });
+      throw new ModelError(
+        'HTTP_ERROR',
+        `GET ${url} failed: HTTP ${status} (${describeError(error)})`,
+        {
+          url,
+          status,
+          s3Error: error instanceof Error ? error.name : undefined,
+        },
+        { cause: error },
+      );
     }
     throw new ModelError('DOWNLOAD_FAILED', `GET ${url} failed: ${describeError(error)}`, { url }, { cause: error });
   }
@@ -329,7 +419,12 @@ export async function writeAtomic(file: string, body: Uint8Array): Promise<void>
   } catch (error) {
     // Best-effort cleanup: the error worth reporting is the one that got us here.
     await rm(temp, { force: true }).catch(() => undefined);
-    throw new ModelError('CACHE_ERROR', `cannot write ${file} into the model cache: ${describeError(error)}`, { path: file }, { cause: error });
+    throw new ModelError(
+      'CACHE_ERROR',
+      `cannot write ${file} into the model cache: ${describeError(error)}`,
+      { path: file },
+      { cause: error },
+    );
   }
 }
 

@@ -27,7 +27,11 @@ export function startDeadLetterWatcher(options: DeadLetterWatcherOptions): { sto
     try {
       request = parseImageRequest(message.Body);
     } catch (err) {
-      log.error('unreadable dead letter dropped', { messageId: message.MessageId, body: message.Body?.slice(0, 500), error: err });
+      log.error('unreadable dead letter dropped', {
+        messageId: message.MessageId,
+        body: message.Body?.slice(0, 500),
+        error: err,
+      });
       return message;
     }
     const record: DeadLetterRecord = {
@@ -37,11 +41,30 @@ export function startDeadLetterWatcher(options: DeadLetterWatcherOptions): { sto
     };
     // Record first: if this throws, the message stays and is handled again.
     await store.putDeadLetter(record);
-    log.error('request dead-lettered', { requestId: request.requestId, key: request.key, receiveCount: record.receiveCount });
+    log.error('request dead-lettered', {
+      requestId: request.requestId,
+      key: request.key,
+      receiveCount: record.receiveCount,
+    });
     if (request.replyTo) {
       await sqs
-        .send(new SendMessageCommand({ QueueUrl: request.replyTo, MessageBody: serializeMessage({ v: 1, requestId: request.requestId, ok: false, error: deadLetterError(request, options.maxReceives) }) }))
-        .catch((err: unknown) => log.warn('could not tell the client about a dead letter (its web tier may be gone)', { requestId: request.requestId, error: err }));
+        .send(
+          new SendMessageCommand({
+            QueueUrl: request.replyTo,
+            MessageBody: serializeMessage({
+              v: 1,
+              requestId: request.requestId,
+              ok: false,
+              error: deadLetterError(request, options.maxReceives),
+            }),
+          }),
+        )
+        .catch((err: unknown) =>
+          log.warn('could not tell the client about a dead letter (its web tier may be gone)', {
+            requestId: request.requestId,
+            error: err,
+          }),
+        );
     }
     return message;
   };

@@ -19,10 +19,12 @@ const ascii = (bytes: Uint8Array, from: number, to: number) => Buffer.from(bytes
 
 export function sniffImageType(bytes: Uint8Array): SniffedType | undefined {
   if (startsWith(bytes, [0xff, 0xd8, 0xff])) return { mime: 'image/jpeg', supported: true };
-  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return { mime: 'image/png', supported: true };
+  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))
+    return { mime: 'image/png', supported: true };
   if (ascii(bytes, 0, 6) === 'GIF87a' || ascii(bytes, 0, 6) === 'GIF89a') return { mime: 'image/gif', supported: true };
   if (ascii(bytes, 0, 4) === 'RIFF' && ascii(bytes, 8, 12) === 'WEBP') return { mime: 'image/webp', supported: true };
-  if (startsWith(bytes, [0x49, 0x49, 0x2a, 0x00]) || startsWith(bytes, [0x4d, 0x4d, 0x00, 0x2a])) return { mime: 'image/tiff', supported: true };
+  if (startsWith(bytes, [0x49, 0x49, 0x2a, 0x00]) || startsWith(bytes, [0x4d, 0x4d, 0x00, 0x2a]))
+    return { mime: 'image/tiff', supported: true };
   if (ascii(bytes, 4, 8) === 'ftyp') {
     const brand = ascii(bytes, 8, 12);
     if (brand === 'avif' || brand === 'avis') return { mime: 'image/avif', supported: false };
@@ -30,7 +32,8 @@ export function sniffImageType(bytes: Uint8Array): SniffedType | undefined {
   }
   if (startsWith(bytes, [0x42, 0x4d])) return { mime: 'image/bmp', supported: false };
   const head = ascii(bytes, 0, 512).trimStart().toLowerCase();
-  if (head.startsWith('<svg') || (head.startsWith('<?xml') && head.includes('<svg'))) return { mime: 'image/svg+xml', supported: false };
+  if (head.startsWith('<svg') || (head.startsWith('<?xml') && head.includes('<svg')))
+    return { mime: 'image/svg+xml', supported: false };
   return undefined;
 }
 
@@ -59,10 +62,18 @@ export interface CheckedImage {
 export async function checkImage(bytes: Uint8Array, name: string): Promise<CheckedImage> {
   const type = sniffImageType(bytes);
   if (!type) {
-    throw new ImageError('NOT_AN_IMAGE', `${name} is not an image (judged from its bytes); send ${SUPPORTED_TYPES.join(', ')}`, { file: name });
+    throw new ImageError(
+      'NOT_AN_IMAGE',
+      `${name} is not an image (judged from its bytes); send ${SUPPORTED_TYPES.join(', ')}`,
+      { file: name },
+    );
   }
   if (!type.supported) {
-    throw new ImageError('UNSUPPORTED_IMAGE_TYPE', `${name} is ${type.mime}, which is not supported; send ${SUPPORTED_TYPES.join(', ')}`, { file: name, detected: type.mime });
+    throw new ImageError(
+      'UNSUPPORTED_IMAGE_TYPE',
+      `${name} is ${type.mime}, which is not supported; send ${SUPPORTED_TYPES.join(', ')}`,
+      { file: name, detected: type.mime },
+    );
   }
   // The dimensions straight from the header bytes; libvips reads the header only when they are not
   // where the format puts them (and for the message when it cannot read it either).
@@ -72,14 +83,24 @@ export async function checkImage(bytes: Uint8Array, name: string): Promise<Check
     try {
       meta = await sharp(bytes, { limitInputPixels: false }).metadata();
     } catch (err) {
-      throw new ImageError('UNDECODABLE_IMAGE', `${name} looks like ${type.mime} but its header cannot be read: ${(err as Error).message}`, { file: name }, { cause: err });
+      throw new ImageError(
+        'UNDECODABLE_IMAGE',
+        `${name} looks like ${type.mime} but its header cannot be read: ${(err as Error).message}`,
+        { file: name },
+        { cause: err },
+      );
     }
     size = { width: meta.width ?? 0, height: meta.pageHeight ?? meta.height ?? 0 };
   }
   const { width, height } = size;
-  if (!width || !height) throw new ImageError('UNDECODABLE_IMAGE', `${name} has no dimensions in its header`, { file: name });
+  if (!width || !height)
+    throw new ImageError('UNDECODABLE_IMAGE', `${name} has no dimensions in its header`, { file: name });
   if (width * height > MAX_INPUT_PIXELS) {
-    throw new ImageError('IMAGE_TOO_LARGE', `${name} is ${width}x${height} pixels; the limit is ${MAX_INPUT_PIXELS / 1e6} megapixels`, { file: name, width, height });
+    throw new ImageError(
+      'IMAGE_TOO_LARGE',
+      `${name} is ${width}x${height} pixels; the limit is ${MAX_INPUT_PIXELS / 1e6} megapixels`,
+      { file: name, width, height },
+    );
   }
   return { mime: type.mime, width, height };
 }
@@ -94,7 +115,9 @@ export function headerSize(bytes: Uint8Array, mime: string): { width: number; he
   switch (mime) {
     case 'image/png':
       // The IHDR chunk comes first: width and height at 16 and 20.
-      return fits(16, 8) && String.fromCharCode(...bytes.subarray(12, 16)) === 'IHDR' ? { width: view.getUint32(16), height: view.getUint32(20) } : undefined;
+      return fits(16, 8) && String.fromCharCode(...bytes.subarray(12, 16)) === 'IHDR'
+        ? { width: view.getUint32(16), height: view.getUint32(20) }
+        : undefined;
     case 'image/gif':
       // The logical screen: the frame size.
       return fits(6, 4) ? { width: view.getUint16(6, true), height: view.getUint16(8, true) } : undefined;
@@ -114,7 +137,9 @@ export function headerSize(bytes: Uint8Array, mime: string): { width: number; he
         }
         const length = view.getUint16(offset + 2);
         if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-          return fits(offset + 5, 4) ? { height: view.getUint16(offset + 5), width: view.getUint16(offset + 7) } : undefined;
+          return fits(offset + 5, 4)
+            ? { height: view.getUint16(offset + 5), width: view.getUint16(offset + 7) }
+            : undefined;
         }
         if (marker === 0xd9 || marker === 0xda || length < 2) return undefined;
         offset += 2 + length;
@@ -123,7 +148,8 @@ export function headerSize(bytes: Uint8Array, mime: string): { width: number; he
     }
     case 'image/webp': {
       const chunk = String.fromCharCode(...bytes.subarray(12, 16));
-      if (chunk === 'VP8 ' && fits(26, 4)) return { width: view.getUint16(26, true) & 0x3fff, height: view.getUint16(28, true) & 0x3fff };
+      if (chunk === 'VP8 ' && fits(26, 4))
+        return { width: view.getUint16(26, true) & 0x3fff, height: view.getUint16(28, true) & 0x3fff };
       if (chunk === 'VP8L' && fits(21, 4)) {
         const bits = view.getUint32(21, true);
         return { width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
@@ -149,7 +175,8 @@ export function headerSize(bytes: Uint8Array, mime: string): { width: number; he
         const tag = view.getUint16(entry, little);
         if (tag !== 256 && tag !== 257) continue;
         const type = view.getUint16(entry + 2, little);
-        const value = type === 3 ? view.getUint16(entry + 8, little) : type === 4 ? view.getUint32(entry + 8, little) : undefined;
+        const value =
+          type === 3 ? view.getUint16(entry + 8, little) : type === 4 ? view.getUint32(entry + 8, little) : undefined;
         if (tag === 256) width = value;
         else height = value;
       }
@@ -179,7 +206,11 @@ export interface DecodeTarget {
  * white, and every colour space (grey, CMYK, 16-bit) ends as 8-bit sRGB.
  */
 export async function decodeImage(bytes: Buffer, target: DecodeTarget): Promise<RgbImage> {
-  const { data, info } = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, sequentialRead: true, failOn: 'error' })
+  const { data, info } = await sharp(bytes, {
+    limitInputPixels: MAX_INPUT_PIXELS,
+    sequentialRead: true,
+    failOn: 'error',
+  })
     .rotate()
     .resize(target.width, target.height, { fit: target.resize === 'cover' ? 'cover' : 'fill' })
     .flatten({ background: '#ffffff' })
@@ -187,7 +218,13 @@ export async function decodeImage(bytes: Buffer, target: DecodeTarget): Promise<
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true });
   if (info.channels !== 3 || info.width !== target.width || info.height !== target.height) {
-    throw new Error(`decoder produced ${info.width}x${info.height}x${info.channels}, expected ${target.width}x${target.height}x3`);
+    throw new Error(
+      `decoder produced ${info.width}x${info.height}x${info.channels}, expected ${target.width}x${target.height}x3`,
+    );
   }
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+  return {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    width: info.width,
+    height: info.height,
+  };
 }

@@ -7,13 +7,32 @@
  * registry over IPC and merges them (`AggregatorRegistry.aggregate`): counters and histograms add
  * up across workers.
  */
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import {
+  AggregatorRegistry,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type MetricObjectWithValues,
+  type MetricValue,
+} from 'prom-client';
 import type { Timings } from './contract/messages.js';
 
 export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 /** Stage timings as the answers report them, in milliseconds. */
-const STAGES = ['upload', 's3Put', 'enqueue', 'queueWait', 's3Get', 'decode', 'infer', 'persist', 'total'] as const satisfies readonly (keyof Timings)[];
+const STAGES = [
+  'upload',
+  's3Put',
+  'enqueue',
+  'queueWait',
+  's3Get',
+  'decode',
+  'infer',
+  'persist',
+  'total',
+] as const satisfies readonly (keyof Timings)[];
 /** From a few ms (a stage) to a couple of minutes (a request that waited through a burst). */
 const MS_BUCKETS = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000];
 
@@ -24,12 +43,32 @@ export class WebMetrics {
   readonly errors: Counter<'code'>;
   readonly stages: Histogram<'stage'>;
 
-  constructor(collect: { queue(): Promise<{ visible: number; inFlight: number }>; workers(): { desired: number; running: number }; decisions(): readonly { t: number; rule: string; action: string }[] }) {
+  constructor(collect: {
+    queue(): Promise<{ visible: number; inFlight: number }>;
+    workers(): { desired: number; running: number };
+    decisions(): readonly { t: number; rule: string; action: string }[];
+  }) {
     const registry = this.registry;
     collectDefaultMetrics({ register: registry, prefix: 'eir_web_' });
-    this.images = new Counter({ name: 'eir_images_total', help: 'Images submitted, by outcome (classified, failed, pending: answered later, refused: not accepted) and model', labelNames: ['outcome', 'model'], registers: [registry] });
-    this.errors = new Counter({ name: 'eir_http_errors_total', help: 'HTTP error answers by error code', labelNames: ['code'], registers: [registry] });
-    this.stages = new Histogram({ name: 'eir_stage_duration_ms', help: 'Milliseconds per pipeline stage of answered images (infer: the whole batch that held the image)', labelNames: ['stage'], buckets: MS_BUCKETS, registers: [registry] });
+    this.images = new Counter({
+      name: 'eir_images_total',
+      help: 'Images submitted, by outcome (classified, failed, pending: answered later, refused: not accepted) and model',
+      labelNames: ['outcome', 'model'],
+      registers: [registry],
+    });
+    this.errors = new Counter({
+      name: 'eir_http_errors_total',
+      help: 'HTTP error answers by error code',
+      labelNames: ['code'],
+      registers: [registry],
+    });
+    this.stages = new Histogram({
+      name: 'eir_stage_duration_ms',
+      help: 'Milliseconds per pipeline stage of answered images (infer: the whole batch that held the image)',
+      labelNames: ['stage'],
+      buckets: MS_BUCKETS,
+      registers: [registry],
+    });
     new Gauge({
       name: 'eir_queue_messages',
       help: 'Request queue depth: visible (waiting) and in flight (taken by a worker)',
@@ -54,7 +93,12 @@ export class WebMetrics {
     });
     // The controller keeps a window of its recent decisions; each is counted once, by its time.
     let countedUpTo = -Infinity;
-    const decisions = new Counter({ name: 'eir_scaling_decisions_total', help: 'Scaling decisions that changed the desired count, by rule and action', labelNames: ['rule', 'action'], registers: [registry] });
+    const decisions = new Counter({
+      name: 'eir_scaling_decisions_total',
+      help: 'Scaling decisions that changed the desired count, by rule and action',
+      labelNames: ['rule', 'action'],
+      registers: [registry],
+    });
     this.countDecisions = () => {
       for (const d of collect.decisions()) {
         if (d.t <= countedUpTo) continue;
@@ -93,7 +137,17 @@ export class WorkerMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'eir_worker_' });
-    this.images = new Counter({ name: 'eir_worker_images_total', help: 'Images a worker finished, by outcome (classified, failed, retried) and model', labelNames: ['outcome', 'model'], registers: [this.registry] });
-    this.batchSize = new Histogram({ name: 'eir_batch_size', help: 'Images per inference batch', buckets: [1, 2, 3, 4, 6, 8, 12, 16, 32], registers: [this.registry] });
+    this.images = new Counter({
+      name: 'eir_worker_images_total',
+      help: 'Images a worker finished, by outcome (classified, failed, retried) and model',
+      labelNames: ['outcome', 'model'],
+      registers: [this.registry],
+    });
+    this.batchSize = new Histogram({
+      name: 'eir_batch_size',
+      help: 'Images per inference batch',
+      buckets: [1, 2, 3, 4, 6, 8, 12, 16, 32],
+      registers: [this.registry],
+    });
   }
 }

@@ -32,7 +32,9 @@ export async function ensureBucket(clients: AwsClients, bucket: string, region: 
       new CreateBucketCommand({
         Bucket: bucket,
         // us-east-1 is the one region that must not be named as a location constraint.
-        ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }),
+        ...(region === 'us-east-1'
+          ? {}
+          : { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }),
       }),
     );
     return 'created';
@@ -40,11 +42,21 @@ export async function ensureBucket(clients: AwsClients, bucket: string, region: 
     if (isBucketTaken(err)) {
       // BucketAlreadyExists means someone else may own it: HeadBucket tells whether we can use it.
       await clients.s3.send(new HeadBucketCommand({ Bucket: bucket })).catch((cause: unknown) => {
-        throw new ResourceError('RESOURCE_UNAVAILABLE', `bucket ${bucket} exists but is not accessible with these credentials`, { bucket }, { cause });
+        throw new ResourceError(
+          'RESOURCE_UNAVAILABLE',
+          `bucket ${bucket} exists but is not accessible with these credentials`,
+          { bucket },
+          { cause },
+        );
       });
       return 'exists';
     }
-    throw new ResourceError('RESOURCE_NOT_CREATED', `could not create bucket ${bucket}`, { bucket, region }, { cause: err });
+    throw new ResourceError(
+      'RESOURCE_NOT_CREATED',
+      `could not create bucket ${bucket}`,
+      { bucket, region },
+      { cause: err },
+    );
   }
 }
 
@@ -69,7 +81,8 @@ export async function ensureQueue(
 }
 
 function mustHaveUrl(url: string | undefined, name: string): string {
-  if (!url) throw new ResourceError('RESOURCE_NOT_CREATED', `the endpoint returned no URL for queue ${name}`, { queue: name });
+  if (!url)
+    throw new ResourceError('RESOURCE_NOT_CREATED', `the endpoint returned no URL for queue ${name}`, { queue: name });
   return url;
 }
 
@@ -83,11 +96,19 @@ export async function ensureResources(clients: AwsClients, config: Config): Prom
   const deadLetterQueueUrl = await ensureQueue(clients, config.names.deadLetterQueue, {
     MessageRetentionPeriod: String(14 * 24 * 3600),
   });
-  const { Attributes } = await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetterQueueUrl, AttributeNames: ['QueueArn'] }));
-  if (!Attributes?.QueueArn) throw new ResourceError('RESOURCE_NOT_CREATED', `no ARN for queue ${config.names.deadLetterQueue}`, { queue: config.names.deadLetterQueue });
+  const { Attributes } = await clients.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: deadLetterQueueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  if (!Attributes?.QueueArn)
+    throw new ResourceError('RESOURCE_NOT_CREATED', `no ARN for queue ${config.names.deadLetterQueue}`, {
+      queue: config.names.deadLetterQueue,
+    });
   const requestQueueUrl = await ensureQueue(clients, config.names.requestQueue, {
     VisibilityTimeout: String(config.worker.visibilityTimeoutSeconds),
-    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes.QueueArn, maxReceiveCount: String(config.names.maxReceives) }),
+    RedrivePolicy: JSON.stringify({
+      deadLetterTargetArn: Attributes.QueueArn,
+      maxReceiveCount: String(config.names.maxReceives),
+    }),
   });
   return { requestQueueUrl, deadLetterQueueUrl };
 }
@@ -125,7 +146,11 @@ export async function findResources(clients: AwsClients, config: Config): Promis
       'RESOURCE_UNAVAILABLE',
       `queue ${config.names.requestQueue} or buckets ${config.names.inputBucket}/${config.names.outputBucket} are not reachable ` +
         `(endpoint ${config.aws.sqsEndpoint ?? 'AWS'}); start the service with \`npm start\` or create them with \`npm run setup:aws\``,
-      { queue: config.names.requestQueue, inputBucket: config.names.inputBucket, outputBucket: config.names.outputBucket },
+      {
+        queue: config.names.requestQueue,
+        inputBucket: config.names.inputBucket,
+        outputBucket: config.names.outputBucket,
+      },
       { cause: err },
     );
   }

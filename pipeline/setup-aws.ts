@@ -13,7 +13,11 @@ async function main(): Promise<void> {
   const config = loadConfig();
   setLogLevel(config.logLevel);
   if (config.aws.mode === 'embedded') {
-    throw ConfigError.invalid('ENDPOINT_MODE', 'aws (or AWS credentials / AWS_ENDPOINT_URL set) for setup:aws — `npm start` sets up the embedded endpoint itself', 'embedded');
+    throw ConfigError.invalid(
+      'ENDPOINT_MODE',
+      'aws (or AWS credentials / AWS_ENDPOINT_URL set) for setup:aws — `npm start` sets up the embedded endpoint itself',
+      'embedded',
+    );
   }
   const clients = createAwsClients(config);
   try {

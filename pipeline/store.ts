@@ -36,7 +36,13 @@ import {
   stem,
 } from './contract/keys.js';
 import type { Config } from '../lib/config.js';
-import { deadLetterError, protocolOf, type ClassificationResult, type ImageRequest, type Protocol } from './contract/messages.js';
+import {
+  deadLetterError,
+  protocolOf,
+  type ClassificationResult,
+  type ImageRequest,
+  type Protocol,
+} from './contract/messages.js';
 
 /** What `results/<id>.json` holds for a request that failed for good. */
 export interface FailureRecord {
@@ -107,7 +113,11 @@ export class Store {
 
   /** The store of a configuration's buckets. */
   static of(s3: S3Client, config: Pick<Config, 'names' | 'classic'>): Store {
-    return new Store(s3, { input: config.names.inputBucket, output: config.names.outputBucket }, config.classic.separator);
+    return new Store(
+      s3,
+      { input: config.names.inputBucket, output: config.names.outputBucket },
+      config.classic.separator,
+    );
   }
 
   /** Both buckets answer (readiness, replay). Throws the SDK's error otherwise. */
@@ -128,7 +138,11 @@ export class Store {
         Body: input.bytes,
         ContentType: input.contentType,
         // S3 metadata is ASCII: the client's name travels percent-encoded.
-        Metadata: { 'request-id': input.requestId, protocol: input.protocol, 'file-name': encodeNameForMetadata(input.file) },
+        Metadata: {
+          'request-id': input.requestId,
+          protocol: input.protocol,
+          'file-name': encodeNameForMetadata(input.file),
+        },
       }),
     );
     return { bucket: this.buckets.input, key };
@@ -216,13 +230,20 @@ export class Store {
     if (record && 'error' in record) return { id, status: 'failed', file: record.file, error: record.error };
     if (record) return { id, status: 'done', result: record };
     const dead = await this.getJson<DeadLetterRecord>(deadLetterKey(id));
-    if (dead) return { id, status: 'failed', file: dead.request.file, error: deadLetterError(dead.request, maxReceives) };
-    const inputs = await this.s3.send(new ListObjectsV2Command({ Bucket: this.buckets.input, Prefix: `${id}/`, MaxKeys: 1 }));
+    if (dead)
+      return { id, status: 'failed', file: dead.request.file, error: deadLetterError(dead.request, maxReceives) };
+    const inputs = await this.s3.send(
+      new ListObjectsV2Command({ Bucket: this.buckets.input, Prefix: `${id}/`, MaxKeys: 1 }),
+    );
     const key = inputs.Contents?.[0]?.Key;
     if (!key) return undefined;
     // The key holds a sanitized name; the client's own is in the metadata.
     const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.buckets.input, Key: key }));
-    return { id, status: 'pending', file: decodeNameFromMetadata(head.Metadata?.['file-name']) ?? key.slice(id.length + 1) };
+    return {
+      id,
+      status: 'pending',
+      file: decodeNameFromMetadata(head.Metadata?.['file-name']) ?? key.slice(id.length + 1),
+    };
   }
 
   /** Every input (under `prefix`) and which have a result or a dead-letter record. */
@@ -235,7 +256,15 @@ export class Store {
         foreign.push(key);
         continue;
       }
-      inputs.push({ v: 1, requestId: parsed.requestId, bucket: this.buckets.input, key, file: parsed.fileName, enqueuedAt: Date.now(), timings: {} });
+      inputs.push({
+        v: 1,
+        requestId: parsed.requestId,
+        bucket: this.buckets.input,
+        key,
+        file: parsed.fileName,
+        enqueuedAt: Date.now(),
+        timings: {},
+      });
     }
     const idsUnder = async (prefixOfRecords: string) => {
       const ids = new Set<string>();
@@ -245,21 +274,40 @@ export class Store {
       }
       return ids;
     };
-    return { inputs, foreign, finished: await idsUnder(RESULTS_PREFIX), deadLetters: await idsUnder(DEAD_LETTERS_PREFIX) };
+    return {
+      inputs,
+      foreign,
+      finished: await idsUnder(RESULTS_PREFIX),
+      deadLetters: await idsUnder(DEAD_LETTERS_PREFIX),
+    };
   }
 
   /** Every key of a bucket under `prefix`, page by page. */
   async *keys(bucket: keyof Buckets, prefix?: string, pageSize = 1000): AsyncGenerator<string> {
     let ContinuationToken: string | undefined;
     do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.buckets[bucket], Prefix: prefix, ContinuationToken, MaxKeys: pageSize }));
+      const page = await this.s3.send(
+        new ListObjectsV2Command({
+          Bucket: this.buckets[bucket],
+          Prefix: prefix,
+          ContinuationToken,
+          MaxKeys: pageSize,
+        }),
+      );
       for (const object of page.Contents ?? []) if (object.Key) yield object.Key;
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
   }
 
   private async putJson(key: string, value: unknown): Promise<void> {
-    await this.s3.send(new PutObjectCommand({ Bucket: this.buckets.output, Key: key, Body: JSON.stringify(value), ContentType: 'application/json' }));
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.buckets.output,
+        Key: key,
+        Body: JSON.stringify(value),
+        ContentType: 'application/json',
+      }),
+    );
   }
 
   private async getJson<T>(key: string): Promise<T | undefined> {

@@ -17,7 +17,16 @@ export {
   type ScalingPolicy,
 } from './core/policy.js';
 export { loadPolicy } from './core/policy-file.js';
-export { decide, trackSignals, NO_SIGNALS, type Datapoint, type Decision, type DecisionRule, type Observation, type Signals } from './core/decide.js';
+export {
+  decide,
+  trackSignals,
+  NO_SIGNALS,
+  type Datapoint,
+  type Decision,
+  type DecisionRule,
+  type Observation,
+  type Signals,
+} from './core/decide.js';
 export { ScalingController, DepthTimeoutError, type Actuator, type ControllerOptions } from './core/controller.js';
 export { depthWithActivity, queueDepth, type QueueDepth } from './core/queue-depth.js';
 export type {

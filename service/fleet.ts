@@ -91,7 +91,9 @@ abstract class ActuatedFleet implements Fleet {
   }
 
   workers(): { desired: number; running: number } {
-    return this.controller ? this.controller.status().workers : { desired: this.actuator.desired, running: this.actuator.running };
+    return this.controller
+      ? this.controller.status().workers
+      : { desired: this.actuator.desired, running: this.actuator.running };
   }
 
   decisions(): readonly DecisionRecord[] {
@@ -140,7 +142,9 @@ export class LocalFleet extends ActuatedFleet {
       stopGraceMs: (config.worker.visibilityTimeoutSeconds + config.worker.receiveWaitSeconds) * 1000,
     });
     const controlled = config.scaler.mode === 'local' && config.worker.count === undefined;
-    const policy = controlled ? await policyOf(config, { ...LOCAL_POLICY, minCapacity: config.worker.min, maxCapacity: config.worker.max }) : undefined;
+    const policy = controlled
+      ? await policyOf(config, { ...LOCAL_POLICY, minCapacity: config.worker.min, maxCapacity: config.worker.max })
+      : undefined;
     return new LocalFleet(deps, pool, policy);
   }
 
@@ -161,7 +165,9 @@ export class LocalFleet extends ActuatedFleet {
     await this.pool.resize(config.worker.min);
     // Workers report each image they finish: a queue that reads empty while they work is not idle.
     const depth = depthWithActivity(this.readDepth, () => this.pool.lastActivityAt);
-    return this.run(new ScalingController({ policy: this.policy, actuator: this.pool, depth, log: log.child('autoscaler') }));
+    return this.run(
+      new ScalingController({ policy: this.policy, actuator: this.pool, depth, log: log.child('autoscaler') }),
+    );
   }
 
   /** Every worker finishes what it holds, then exits. */
@@ -192,9 +198,21 @@ export class AwsFleet extends ActuatedFleet {
       await group.refresh();
       // The simulator's controller preset (docs/scaling.md): the same decide(), SCALER_PERIOD_SECONDS
       // periods, back to the minimum 3 empty periods after the work — within the group's own bounds.
-      const policy = await policyOf(config, { ...CONTROLLER_POLICY, periodSeconds: config.scaler.periodSeconds, minCapacity: group.bounds.min, maxCapacity: group.bounds.max });
+      const policy = await policyOf(config, {
+        ...CONTROLLER_POLICY,
+        periodSeconds: config.scaler.periodSeconds,
+        minCapacity: group.bounds.min,
+        maxCapacity: group.bounds.max,
+      });
       const web = config.ec2.webAutoScalingGroup;
-      const leadership = web === undefined ? undefined : smallestInstanceLeads(control.autoscaling, web, await new InstanceMetadata(config.ec2.imdsEndpoint).instanceId());
+      const leadership =
+        web === undefined
+          ? undefined
+          : smallestInstanceLeads(
+              control.autoscaling,
+              web,
+              await new InstanceMetadata(config.ec2.imdsEndpoint).instanceId(),
+            );
       return new AwsFleet(deps, control, group, policy, leadership);
     } catch (err) {
       control.destroy();
@@ -215,7 +233,16 @@ export class AwsFleet extends ActuatedFleet {
     const { policy, leadership } = this;
     // Several times a second on AWS costs money for nothing: a few samples per period are enough.
     const sampleEveryMs = Math.min(500, policy.periodSeconds * 1000);
-    return this.run(new ScalingController({ policy, actuator: this.group, depth, log: this.deps.log.child('autoscaler'), sampleEveryMs, ...(leadership ? { leadership } : {}) }));
+    return this.run(
+      new ScalingController({
+        policy,
+        actuator: this.group,
+        depth,
+        log: this.deps.log.child('autoscaler'),
+        sampleEveryMs,
+        ...(leadership ? { leadership } : {}),
+      }),
+    );
   }
 
   stop(): void {
@@ -234,7 +261,14 @@ class DepthPoller implements Stoppable {
   private readonly timer: NodeJS.Timeout;
 
   constructor(read: () => Promise<QueueDepth>, everyMs = 1_000) {
-    this.timer = setInterval(() => void read().then((d) => (this.last = d), () => undefined), everyMs);
+    this.timer = setInterval(
+      () =>
+        void read().then(
+          (d) => (this.last = d),
+          () => undefined,
+        ),
+      everyMs,
+    );
     this.timer.unref();
   }
 
@@ -251,5 +285,6 @@ class DepthPoller implements Stoppable {
 async function prefetchModel({ config, clients }: FleetDeps): Promise<void> {
   const manifest = await resolveModel(config.model.source, { modelsDir: config.model.modelsDir });
   const local = await fetchModel(manifest, { cacheDir: config.model.cacheDir, s3: clients.s3 });
-  if (manifest.format === 'tfjs-layers' && manifest.runtime === 'onnxruntime') await convertedOnnxModel(manifest, local.path, { cacheDir: config.model.cacheDir });
+  if (manifest.format === 'tfjs-layers' && manifest.runtime === 'onnxruntime')
+    await convertedOnnxModel(manifest, local.path, { cacheDir: config.model.cacheDir });
 }

@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const { web, fleet } = service;
   process.stdout.write(
     `image recognition service listening on ${web.url}  (model ${service.config.model.source}, ${fleet.workers().running} worker(s), ` +
-      `endpoint ${service.config.aws.mode === 'embedded' ? `embedded, data in ${service.config.dataDir}` : service.config.aws.sqsEndpoint ?? 'AWS'})\n` +
+      `endpoint ${service.config.aws.mode === 'embedded' ? `embedded, data in ${service.config.dataDir}` : (service.config.aws.sqsEndpoint ?? 'AWS')})\n` +
       `try: curl -F ${service.config.classic.field}=@photo.jpg ${web.url}/\n`,
   );
   let firstSignalAt = 0;

@@ -71,9 +71,13 @@ export class WorkerPool {
     this.target = count;
     const active = [...this.members].filter((m) => !m.retiring);
     if (active.length < count && Date.now() < this.nextSpawnAt) {
-      throw new ChildProcessError('KEEPS_FAILING', `workers keep failing to start; next attempt after ${new Date(this.nextSpawnAt).toISOString()}`, {
-        failedStarts: this.failedStarts,
-      });
+      throw new ChildProcessError(
+        'KEEPS_FAILING',
+        `workers keep failing to start; next attempt after ${new Date(this.nextSpawnAt).toISOString()}`,
+        {
+          failedStarts: this.failedStarts,
+        },
+      );
     }
     const starting: Promise<void>[] = [];
     for (let i = active.length; i < count; i++) starting.push(this.spawn());
@@ -138,7 +142,9 @@ export class WorkerPool {
       const delay = Math.min(30_000, 500 * 2 ** Math.min(this.restarts - 1, 6));
       const timer = setTimeout(() => {
         this.timers.delete(timer);
-        void this.resize(this.target).catch((err: unknown) => this.options.log.error('worker restart failed', { error: err }));
+        void this.resize(this.target).catch((err: unknown) =>
+          this.options.log.error('worker restart failed', { error: err }),
+        );
       }, delay);
       this.timers.add(timer);
     });
@@ -147,7 +153,12 @@ export class WorkerPool {
       member.node = typeof ready.node === 'string' ? ready.node : undefined;
       member.ready = true;
       this.failedStarts = 0;
-      this.options.log.info('worker ready', { pid: child.pid, node: member.node, running: this.running, desired: this.target });
+      this.options.log.info('worker ready', {
+        pid: child.pid,
+        node: member.node,
+        running: this.running,
+        desired: this.target,
+      });
     } catch (err) {
       this.failedStarts++;
       this.nextSpawnAt = Date.now() + Math.min(60_000, 1_000 * 2 ** Math.min(this.failedStarts - 1, 6));

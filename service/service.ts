@@ -70,17 +70,38 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
     });
     // Deployed (AUTO_SCALING_GROUP set), the stack made the buckets and queues and this tier's role may
     // only use them; everywhere else they are made here, idempotently.
-    const resources = config.ec2.autoScalingGroup === undefined ? await ensureResources(clients, config) : await findResources(clients, config);
+    const resources =
+      config.ec2.autoScalingGroup === undefined
+        ? await ensureResources(clients, config)
+        : await findResources(clients, config);
     const store = Store.of(clients.s3, config);
-    log.info('resources ready', { inputBucket: config.names.inputBucket, outputBucket: config.names.outputBucket, requestQueue: resources.requestQueueUrl, endpoint: config.aws.sqsEndpoint ?? 'AWS' });
+    log.info('resources ready', {
+      inputBucket: config.names.inputBucket,
+      outputBucket: config.names.outputBucket,
+      requestQueue: resources.requestQueueUrl,
+      endpoint: config.aws.sqsEndpoint ?? 'AWS',
+    });
 
     const fleet = await parts.start('fleet', () => createFleet({ config, clients, resources, log }));
-    const metrics = new WebMetrics({ queue: async () => fleet.depth() ?? (await fleet.status()).queue, workers: () => fleet.workers(), decisions: () => fleet.decisions() });
-    const submitter = await parts.start('submitter', () => Submitter.start({ config, clients, resources, store, log: log.child('web'), metrics, load: fleet }));
-    const status = async (): Promise<ServiceStatus> => ({ ...(await fleet.status()), runtime: { node: process.version, workers: [...fleet.nodeVersions] } });
+    const metrics = new WebMetrics({
+      queue: async () => fleet.depth() ?? (await fleet.status()).queue,
+      workers: () => fleet.workers(),
+      decisions: () => fleet.decisions(),
+    });
+    const submitter = await parts.start('submitter', () =>
+      Submitter.start({ config, clients, resources, store, log: log.child('web'), metrics, load: fleet }),
+    );
+    const status = async (): Promise<ServiceStatus> => ({
+      ...(await fleet.status()),
+      runtime: { node: process.version, workers: [...fleet.nodeVersions] },
+    });
     const render = async () => metrics.render(await fleet.workerMetrics());
     const web = await parts.start('web tier', () =>
-      startWebServer(config, { submitter, store, status, metrics: { render, httpError: (code) => metrics.errors.inc({ code }) } }, log.child('web')),
+      startWebServer(
+        config,
+        { submitter, store, status, metrics: { render, httpError: (code) => metrics.errors.inc({ code }) } },
+        log.child('web'),
+      ),
     );
     await parts.start('dead-letter watcher', () =>
       startDeadLetterWatcher({
@@ -126,9 +147,18 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
 
 async function requeueUnfinished(store: Store, clients: AwsClients, resources: Resources, log: Logger): Promise<void> {
   const inventory = await store.inventory();
-  const unfinished = inventory.inputs.filter((r) => !inventory.finished.has(r.requestId) && !inventory.deadLetters.has(r.requestId));
+  const unfinished = inventory.inputs.filter(
+    (r) => !inventory.finished.has(r.requestId) && !inventory.deadLetters.has(r.requestId),
+  );
   if (unfinished.length === 0) return;
   const batcher = new EnqueueBatcher(Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs }));
-  await Promise.all(unfinished.map((request) => batcher.send(request.requestId, serializeMessage({ ...request, enqueuedAt: Date.now() }))));
-  log.warn("imported requests without a result queued again (the earlier version's queue did not outlive its restarts)", { count: unfinished.length });
+  await Promise.all(
+    unfinished.map((request) =>
+      batcher.send(request.requestId, serializeMessage({ ...request, enqueuedAt: Date.now() })),
+    ),
+  );
+  log.warn(
+    "imported requests without a result queued again (the earlier version's queue did not outlive its restarts)",
+    { count: unfinished.length },
+  );
 }

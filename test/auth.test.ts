@@ -51,7 +51,11 @@ test.before(async () => {
     startTestService(b, { API_KEYS: ` ${KEYS[0]} `, CLASSIC_REQUIRES_KEY: 'true', WORKERS: '1' }),
   ]);
   doc = await OpenApiChecker.load(service.web.url, bearer(KEYS[0]!));
-  const response = await fetch(`${service.web.url}/api/v1/classify`, { method: 'POST', headers: bearer(KEYS[1]!), body: await photoForm('image') });
+  const response = await fetch(`${service.web.url}/api/v1/classify`, {
+    method: 'POST',
+    headers: bearer(KEYS[1]!),
+    body: await photoForm('image'),
+  });
   jobId = ((await response.json()) as { results: { id: string }[] }).results[0]!.id;
 });
 
@@ -75,26 +79,88 @@ interface Route {
 /** Every operation of the document, with a real request for it. */
 const ROUTES: readonly Route[] = [
   { method: 'get', path: '/', open: true, ok: [200], send: async () => ({ url: '/', init: {} }) },
-  { method: 'get', path: '/assets/{name}', open: true, ok: [200], send: async () => ({ url: '/assets/main.js', init: {} }) },
-  { method: 'post', path: '/', open: true, ok: [200], send: async () => ({ url: '/', init: { method: 'POST', body: await photoForm('myfile') } }) },
-  { method: 'post', path: '/api/v1/classify', open: false, ok: [200, 202], send: async () => ({ url: '/api/v1/classify', init: { method: 'POST', body: await photoForm('image') } }) },
-  { method: 'get', path: '/api/v1/jobs/{id}', open: false, ok: [200], send: async () => ({ url: `/api/v1/jobs/${jobId}`, init: {} }) },
-  { method: 'get', path: '/api/v1/jobs/{id}/thumbnail', open: false, ok: [200], send: async () => ({ url: `/api/v1/jobs/${jobId}/thumbnail`, init: {} }) },
-  { method: 'get', path: '/api/v1/results', open: false, ok: [200], send: async () => ({ url: '/api/v1/results?limit=5', init: {} }) },
-  { method: 'get', path: '/api/v1/status', open: false, ok: [200], send: async () => ({ url: '/api/v1/status', init: {} }) },
-  { method: 'get', path: '/api/v1/events', open: false, ok: [200], send: async () => ({ url: '/api/v1/events', init: {} }) },
-  { method: 'get', path: '/api/v1/openapi.json', open: false, ok: [200], send: async () => ({ url: '/api/v1/openapi.json', init: {} }) },
+  {
+    method: 'get',
+    path: '/assets/{name}',
+    open: true,
+    ok: [200],
+    send: async () => ({ url: '/assets/main.js', init: {} }),
+  },
+  {
+    method: 'post',
+    path: '/',
+    open: true,
+    ok: [200],
+    send: async () => ({ url: '/', init: { method: 'POST', body: await photoForm('myfile') } }),
+  },
+  {
+    method: 'post',
+    path: '/api/v1/classify',
+    open: false,
+    ok: [200, 202],
+    send: async () => ({ url: '/api/v1/classify', init: { method: 'POST', body: await photoForm('image') } }),
+  },
+  {
+    method: 'get',
+    path: '/api/v1/jobs/{id}',
+    open: false,
+    ok: [200],
+    send: async () => ({ url: `/api/v1/jobs/${jobId}`, init: {} }),
+  },
+  {
+    method: 'get',
+    path: '/api/v1/jobs/{id}/thumbnail',
+    open: false,
+    ok: [200],
+    send: async () => ({ url: `/api/v1/jobs/${jobId}/thumbnail`, init: {} }),
+  },
+  {
+    method: 'get',
+    path: '/api/v1/results',
+    open: false,
+    ok: [200],
+    send: async () => ({ url: '/api/v1/results?limit=5', init: {} }),
+  },
+  {
+    method: 'get',
+    path: '/api/v1/status',
+    open: false,
+    ok: [200],
+    send: async () => ({ url: '/api/v1/status', init: {} }),
+  },
+  {
+    method: 'get',
+    path: '/api/v1/events',
+    open: false,
+    ok: [200],
+    send: async () => ({ url: '/api/v1/events', init: {} }),
+  },
+  {
+    method: 'get',
+    path: '/api/v1/openapi.json',
+    open: false,
+    ok: [200],
+    send: async () => ({ url: '/api/v1/openapi.json', init: {} }),
+  },
   { method: 'get', path: '/metrics', open: false, ok: [200], send: async () => ({ url: '/metrics', init: {} }) },
   { method: 'get', path: '/healthz', open: true, ok: [200], send: async () => ({ url: '/healthz', init: {} }) },
   { method: 'get', path: '/readyz', open: true, ok: [200], send: async () => ({ url: '/readyz', init: {} }) },
 ];
 
 /** One request; an event stream is read up to its first chunk, then closed. */
-async function call(base: string, route: Route, headers: Record<string, string>): Promise<{ status: number; contentType: string; body: string; wwwAuthenticate: string | null }> {
+async function call(
+  base: string,
+  route: Route,
+  headers: Record<string, string>,
+): Promise<{ status: number; contentType: string; body: string; wwwAuthenticate: string | null }> {
   const { url, init } = await route.send();
   const abort = new AbortController();
   const response = await fetch(`${base}${url}`, { ...init, headers, signal: abort.signal });
-  const head = { status: response.status, contentType: response.headers.get('content-type') ?? '', wwwAuthenticate: response.headers.get('www-authenticate') };
+  const head = {
+    status: response.status,
+    contentType: response.headers.get('content-type') ?? '',
+    wwwAuthenticate: response.headers.get('www-authenticate'),
+  };
   if (!head.contentType.startsWith('text/event-stream')) return { ...head, body: await response.text() };
   const { value } = await response.body!.getReader().read();
   abort.abort();
@@ -102,7 +168,9 @@ async function call(base: string, route: Route, headers: Record<string, string>)
 }
 
 test('the routes tested here are exactly the operations of the OpenAPI document, which marks the same ones as needing a key', (t) => {
-  const documented = Object.entries(doc.doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method} ${path}`));
+  const documented = Object.entries(doc.doc.paths).flatMap(([path, ops]) =>
+    Object.keys(ops).map((method) => `${method} ${path}`),
+  );
   t.deepEqual(ROUTES.map((r) => `${r.method} ${r.path}`).sort(), documented.sort());
   for (const route of ROUTES) {
     const security = (doc.doc.paths[route.path]![route.method] as unknown as { security: unknown[] }).security;
@@ -125,14 +193,20 @@ for (const route of ROUTES) {
       t.is(answer.status, 401, what);
       t.regex(answer.contentType, /^application\/json/, what);
       t.is(JSON.parse(answer.body).error.code, 'UNAUTHORIZED', what);
-      t.regex(answer.wwwAuthenticate ?? '', what === 'no key' ? /^Bearer realm="image-recognition"$/ : /^Bearer realm="image-recognition", error="invalid_token"$/);
+      t.regex(
+        answer.wwwAuthenticate ?? '',
+        what === 'no key'
+          ? /^Bearer realm="image-recognition"$/
+          : /^Bearer realm="image-recognition", error="invalid_token"$/,
+      );
       t.deepEqual(doc.problems(route.method, route.path, answer), [], what);
       t.false(answer.body.includes(WRONG), `${what}: the answer does not echo the key`);
     }
     for (const key of KEYS) {
       const answer = await call(base, route, bearer(key));
       t.true(route.ok.includes(answer.status), `right key: ${answer.status} ${answer.body.slice(0, 200)}`);
-      if (!answer.contentType.startsWith('text/event-stream')) t.deepEqual(doc.problems(route.method, route.path, answer), [], 'right key');
+      if (!answer.contentType.startsWith('text/event-stream'))
+        t.deepEqual(doc.problems(route.method, route.path, answer), [], 'right key');
       else t.regex(answer.body, /event: hello/);
     }
   });
@@ -142,18 +216,38 @@ test('a key is taken from the Authorization header only: not from the query stri
   const url = service.web.url;
   t.is((await fetch(`${url}/api/v1/status?access_token=${KEYS[0]}`)).status, 401);
   t.is((await fetch(`${url}/api/v1/status?token=${KEYS[0]}`)).status, 401);
-  t.is((await fetch(`${url}/api/v1/status`, { headers: { authorization: `Basic ${Buffer.from(`x:${KEYS[0]}`).toString('base64')}` } })).status, 401);
+  t.is(
+    (
+      await fetch(`${url}/api/v1/status`, {
+        headers: { authorization: `Basic ${Buffer.from(`x:${KEYS[0]}`).toString('base64')}` },
+      })
+    ).status,
+    401,
+  );
   t.is((await fetch(`${url}/api/v1/status`, { headers: { authorization: KEYS[0]! } })).status, 401);
-  t.is((await fetch(`${url}/api/v1/status`, { headers: { authorization: `Bearer ${KEYS[0]}x` } })).status, 401, 'a key with one more character');
-  t.is((await fetch(`${url}/api/v1/status`, { headers: { authorization: `Bearer ${KEYS[0]!.slice(0, -1)}` } })).status, 401, 'a key with one less');
-  t.is((await fetch(`${url}/api/v1/status`, { headers: { authorization: `bearer ${KEYS[1]}` } })).status, 200, 'the scheme is case-insensitive (RFC 7235)');
+  t.is(
+    (await fetch(`${url}/api/v1/status`, { headers: { authorization: `Bearer ${KEYS[0]}x` } })).status,
+    401,
+    'a key with one more character',
+  );
+  t.is(
+    (await fetch(`${url}/api/v1/status`, { headers: { authorization: `Bearer ${KEYS[0]!.slice(0, -1)}` } })).status,
+    401,
+    'a key with one less',
+  );
+  t.is(
+    (await fetch(`${url}/api/v1/status`, { headers: { authorization: `bearer ${KEYS[1]}` } })).status,
+    200,
+    'the scheme is case-insensitive (RFC 7235)',
+  );
   t.is((await fetch(`${url}/nope`)).status, 401, 'an unknown route says nothing without a key');
   t.is((await fetch(`${url}/nope`, { headers: bearer(KEYS[0]!) })).status, 404);
 });
 
 test('CLASSIC_REQUIRES_KEY: the classic POST / needs the key too; the health checks still do not', async (t) => {
   const url = strict.web.url;
-  const post = async (headers: Record<string, string>) => fetch(`${url}/`, { method: 'POST', headers, body: await photoForm('myfile') });
+  const post = async (headers: Record<string, string>) =>
+    fetch(`${url}/`, { method: 'POST', headers, body: await photoForm('myfile') });
   const none = await post({});
   t.is(none.status, 401);
   t.is(none.headers.get('www-authenticate'), 'Bearer realm="image-recognition"');
@@ -165,65 +259,79 @@ test('CLASSIC_REQUIRES_KEY: the classic POST / needs the key too; the health che
   t.is(await right.text(), 'n01440764_tench,tench');
   t.is((await fetch(`${url}/healthz`)).status, 200);
   t.is((await fetch(`${url}/readyz`)).status, 200);
-  const document = (await (await fetch(`${url}/api/v1/openapi.json`, { headers: bearer(KEYS[0]!) })).json()) as { paths: Record<string, Record<string, { security: unknown; responses: Record<string, unknown> }>> };
+  const document = (await (await fetch(`${url}/api/v1/openapi.json`, { headers: bearer(KEYS[0]!) })).json()) as {
+    paths: Record<string, Record<string, { security: unknown; responses: Record<string, unknown> }>>;
+  };
   t.deepEqual(document.paths['/']!.post!.security, [{ apiKey: [] }]);
   t.truthy(document.paths['/']!.post!.responses['401']);
 });
 
-test.serial('the page asks for the key once, again when it is refused, keeps it for the tab, and reads the live view with it', async (t) => {
-  const browser: Browser = await launchBrowser();
-  try {
-    const page = await browser.context.newPage();
-    const watch = new ConsoleWatch(page);
-    for (const path of ['/api/v1/events', '/api/v1/results']) watch.expect(path, 401);
-    const urls: string[] = [];
-    page.on('request', (request) => urls.push(request.url()));
-    await page.goto(service.web.url);
-    const dialog = page.getByRole('dialog', { name: 'API key needed' });
-    await dialog.waitFor();
-    const input = page.getByLabel('API key', { exact: true });
-    await input.fill(WRONG);
-    await input.press('Enter');
-    await page.getByText('That API key was not accepted').waitFor();
-    t.true(await dialog.isVisible());
-    await input.fill(KEYS[1]!);
-    await page.getByRole('button', { name: 'Use this key' }).click();
-    await page.locator('#connection[data-state="live"]').waitFor({ timeout: 10_000 });
-    t.false(await dialog.isVisible());
-    // Recent results (asked for at the same time as the live view) came with the same answer.
-    await page.locator(`#recent-list li[data-job-id="${jobId}"] img.thumb[src^="blob:"]`).waitFor({ timeout: 10_000 });
-    await page.setInputFiles('#files', join(SAMPLE_DIR, 'n01514859_hen.JPEG'));
-    await page.locator('li.job[data-state="done"] .status .label').waitFor({ timeout: 60_000 });
-    t.is(await page.locator('li.job .status .label').textContent(), 'hen');
-    const followed = urls.filter((u) => /\/api\/v1\/jobs\/[0-9a-f-]{36}$/.test(u));
-    t.true(followed.length >= 1, 'the 202 was followed at its job');
-    t.is(await page.evaluate(() => sessionStorage.getItem('eir.apiKey')), KEYS[1] ?? null);
+test.serial(
+  'the page asks for the key once, again when it is refused, keeps it for the tab, and reads the live view with it',
+  async (t) => {
+    const browser: Browser = await launchBrowser();
+    try {
+      const page = await browser.context.newPage();
+      const watch = new ConsoleWatch(page);
+      for (const path of ['/api/v1/events', '/api/v1/results']) watch.expect(path, 401);
+      const urls: string[] = [];
+      page.on('request', (request) => urls.push(request.url()));
+      await page.goto(service.web.url);
+      const dialog = page.getByRole('dialog', { name: 'API key needed' });
+      await dialog.waitFor();
+      const input = page.getByLabel('API key', { exact: true });
+      await input.fill(WRONG);
+      await input.press('Enter');
+      await page.getByText('That API key was not accepted').waitFor();
+      t.true(await dialog.isVisible());
+      await input.fill(KEYS[1]!);
+      await page.getByRole('button', { name: 'Use this key' }).click();
+      await page.locator('#connection[data-state="live"]').waitFor({ timeout: 10_000 });
+      t.false(await dialog.isVisible());
+      // Recent results (asked for at the same time as the live view) came with the same answer.
+      await page
+        .locator(`#recent-list li[data-job-id="${jobId}"] img.thumb[src^="blob:"]`)
+        .waitFor({ timeout: 10_000 });
+      await page.setInputFiles('#files', join(SAMPLE_DIR, 'n01514859_hen.JPEG'));
+      await page.locator('li.job[data-state="done"] .status .label').waitFor({ timeout: 60_000 });
+      t.is(await page.locator('li.job .status .label').textContent(), 'hen');
+      const followed = urls.filter((u) => /\/api\/v1\/jobs\/[0-9a-f-]{36}$/.test(u));
+      t.true(followed.length >= 1, 'the 202 was followed at its job');
+      t.is(await page.evaluate(() => sessionStorage.getItem('eir.apiKey')), KEYS[1] ?? null);
 
-    // A reload of the tab keeps it: no question.
-    await page.reload();
-    await page.locator('#connection[data-state="live"]').waitFor({ timeout: 10_000 });
-    t.false(await dialog.isVisible());
-    // Another tab asks again (sessionStorage is per tab).
-    const other = await browser.context.newPage();
-    const otherWatch = new ConsoleWatch(other);
-    for (const path of ['/api/v1/events', '/api/v1/results']) otherWatch.expect(path, 401);
-    await other.goto(service.web.url);
-    await other.getByRole('dialog', { name: 'API key needed' }).waitFor();
-    await other.getByRole('button', { name: 'Cancel' }).click();
-    await other.locator('#connection[data-state="off"]').waitFor({ timeout: 10_000 });
-    t.regex((await other.locator('#recent-state').textContent()) ?? '', /No API key was given\. \(NO_KEY\)/);
+      // A reload of the tab keeps it: no question.
+      await page.reload();
+      await page.locator('#connection[data-state="live"]').waitFor({ timeout: 10_000 });
+      t.false(await dialog.isVisible());
+      // Another tab asks again (sessionStorage is per tab).
+      const other = await browser.context.newPage();
+      const otherWatch = new ConsoleWatch(other);
+      for (const path of ['/api/v1/events', '/api/v1/results']) otherWatch.expect(path, 401);
+      await other.goto(service.web.url);
+      await other.getByRole('dialog', { name: 'API key needed' }).waitFor();
+      await other.getByRole('button', { name: 'Cancel' }).click();
+      await other.locator('#connection[data-state="off"]').waitFor({ timeout: 10_000 });
+      t.regex((await other.locator('#recent-state').textContent()) ?? '', /No API key was given\. \(NO_KEY\)/);
 
-    t.deepEqual(urls.filter((u) => /[?&](access_)?token=|key=/i.test(u)), [], 'no key in any URL');
-    t.deepEqual(watch.errors, []);
-    t.deepEqual(otherWatch.errors, []);
-    t.is(await page.evaluate(() => document.title), 'Image recognition');
-  } finally {
-    await browser.close();
-  }
-});
+      t.deepEqual(
+        urls.filter((u) => /[?&](access_)?token=|key=/i.test(u)),
+        [],
+        'no key in any URL',
+      );
+      t.deepEqual(watch.errors, []);
+      t.deepEqual(otherWatch.errors, []);
+      t.is(await page.evaluate(() => document.title), 'Image recognition');
+    } finally {
+      await browser.close();
+    }
+  },
+);
 
 test.after('no key, right or wrong, is in any log line (all levels captured)', (t) => {
   const all = lines.join('\n');
-  t.true(lines.some((line) => line.includes('"code":"UNAUTHORIZED"')), 'the refusals were logged (so the logs were read)');
+  t.true(
+    lines.some((line) => line.includes('"code":"UNAUTHORIZED"')),
+    'the refusals were logged (so the logs were read)',
+  );
   for (const key of [...KEYS, WRONG]) t.false(all.includes(key), 'a key appears in the logs');
 });

@@ -19,7 +19,11 @@ test.before(async () => {
   // A photo the default model gets right with a clear margin, so format conversions keep the label.
   photo = (await readGroundTruth()).find((p) => p.file === 'n01440764_tench.JPEG')!;
   jpeg = await readFile(photo.path);
-  service = await startTestService(await tempDataDir('badinput'), { WORKERS: '1', MAX_UPLOAD_BYTES: String(2 * 1024 * 1024), MAX_FILES: '4' });
+  service = await startTestService(await tempDataDir('badinput'), {
+    WORKERS: '1',
+    MAX_UPLOAD_BYTES: String(2 * 1024 * 1024),
+    MAX_FILES: '4',
+  });
 });
 
 test.after.always(async () => {
@@ -49,8 +53,19 @@ test('real images in accepted formats are classified, whatever their encoding', 
     'grey.jpg': await sharp(jpeg).greyscale().jpeg().toBuffer(),
     'cmyk.jpg': await sharp(jpeg).toColourspace('cmyk').jpeg().toBuffer(),
     // Pixels stored turned 90° anticlockwise, with the EXIF orientation (6) that turns them back.
-    'exif-rotated.jpg': await sharp(await sharp(jpeg).rotate(270).toBuffer()).jpeg().withMetadata({ orientation: 6 }).toBuffer(),
-    'animated.gif': await sharp(Buffer.concat([await sharp(jpeg).resize(200, 150).raw().toBuffer(), await sharp(jpeg).resize(200, 150).negate().raw().toBuffer()]), { raw: { width: 200, height: 300, channels: 3, pageHeight: 150 } as never }).gif({ loop: 0 }).toBuffer(),
+    'exif-rotated.jpg': await sharp(await sharp(jpeg).rotate(270).toBuffer())
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer(),
+    'animated.gif': await sharp(
+      Buffer.concat([
+        await sharp(jpeg).resize(200, 150).raw().toBuffer(),
+        await sharp(jpeg).resize(200, 150).negate().raw().toBuffer(),
+      ]),
+      { raw: { width: 200, height: 300, channels: 3, pageHeight: 150 } as never },
+    )
+      .gif({ loop: 0 })
+      .toBuffer(),
     'photo.webp': await sharp(jpeg).webp({ lossless: true }).toBuffer(),
     'photo.tiff': await sharp(jpeg).tiff({ compression: 'lzw' }).toBuffer(),
     'claims-to-be.png': jpeg, // content type decided from the bytes, not the name
@@ -60,31 +75,95 @@ test('real images in accepted formats are classified, whatever their encoding', 
     t.is(r.status, 200, `${name}: ${r.text}`);
     const stemName = name.replace(/\.[^.]+$/, '');
     // Lossless conversions must give the original's label; colour changes and GIF's palette may move it.
-    if (['animated.gif', 'grey.jpg', 'cmyk.jpg'].includes(name)) t.regex(r.text, new RegExp(`^${stemName},[^,]+$`), name);
+    if (['animated.gif', 'grey.jpg', 'cmyk.jpg'].includes(name))
+      t.regex(r.text, new RegExp(`^${stemName},[^,]+$`), name);
     else t.is(r.text, `${stemName},${label()}`, name);
   }
 });
 
 test('every kind of bad upload gets a 4xx JSON error naming the problem', async (t) => {
   const png = await sharp(jpeg).png().toBuffer();
-  const bomb = await sharp({ create: { width: 12_000, height: 12_000, channels: 3, background: '#fff' } }).png({ compressionLevel: 9 }).toBuffer();
+  const bomb = await sharp({ create: { width: 12_000, height: 12_000, channels: 3, background: '#fff' } })
+    .png({ compressionLevel: 9 })
+    .toBuffer();
   const heic = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypheic'), Buffer.alloc(64)]);
-  const cases: { what: string; path?: string; uploads?: Upload[]; init?: RequestInit; status: number; code: string }[] = [
-    { what: 'zero-byte file', uploads: [{ name: 'a.jpg', bytes: Buffer.alloc(0) }], status: 400, code: 'EMPTY_FILE' },
-    { what: 'missing field', uploads: [{ field: 'photo', name: 'a.jpg', bytes: jpeg }], status: 400, code: 'NO_FILE' },
-    { what: 'truncated JPEG', uploads: [{ name: 'cut.jpg', bytes: jpeg.subarray(0, 3000) }], status: 422, code: 'UNDECODABLE_IMAGE' },
-    { what: 'text named .jpg', uploads: [{ name: 'notes.jpg', bytes: Buffer.from('just some text\n'.repeat(20)) }], status: 415, code: 'NOT_AN_IMAGE' },
-    { what: 'HTML named .jpg', uploads: [{ name: 'page.jpg', bytes: Buffer.from('<!doctype html><html><img src=x onerror=alert(1)></html>') }], status: 415, code: 'NOT_AN_IMAGE' },
-    { what: 'SVG referencing a URL', uploads: [{ name: 'x.svg', bytes: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><image href="http://127.0.0.1:9/x.png"/></svg>') }], status: 415, code: 'UNSUPPORTED_IMAGE_TYPE' },
-    { what: 'HEIC', uploads: [{ name: 'x.heic', bytes: heic }], status: 415, code: 'UNSUPPORTED_IMAGE_TYPE' },
-    { what: 'decompression bomb', uploads: [{ name: 'bomb.png', bytes: bomb }], status: 422, code: 'IMAGE_TOO_LARGE' },
-    { what: 'over the size limit', uploads: [{ name: 'big.png', bytes: Buffer.concat([png, Buffer.alloc(2 * 1024 * 1024)]) }], status: 413, code: 'TOO_LARGE' },
-    { what: 'too many files', path: '/api/v1/classify', uploads: Array.from({ length: 6 }, (_, i) => ({ field: 'f', name: `${i}.jpg`, bytes: jpeg })), status: 413, code: 'TOO_MANY_FILES' },
-    { what: 'a JSON body', path: '/api/v1/classify', init: { body: '{"image":"x"}', headers: { 'content-type': 'application/json' } }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-    { what: 'empty body', init: { body: '' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-  ];
+  const cases: { what: string; path?: string; uploads?: Upload[]; init?: RequestInit; status: number; code: string }[] =
+    [
+      { what: 'zero-byte file', uploads: [{ name: 'a.jpg', bytes: Buffer.alloc(0) }], status: 400, code: 'EMPTY_FILE' },
+      {
+        what: 'missing field',
+        uploads: [{ field: 'photo', name: 'a.jpg', bytes: jpeg }],
+        status: 400,
+        code: 'NO_FILE',
+      },
+      {
+        what: 'truncated JPEG',
+        uploads: [{ name: 'cut.jpg', bytes: jpeg.subarray(0, 3000) }],
+        status: 422,
+        code: 'UNDECODABLE_IMAGE',
+      },
+      {
+        what: 'text named .jpg',
+        uploads: [{ name: 'notes.jpg', bytes: Buffer.from('just some text\n'.repeat(20)) }],
+        status: 415,
+        code: 'NOT_AN_IMAGE',
+      },
+      {
+        what: 'HTML named .jpg',
+        uploads: [{ name: 'page.jpg', bytes: Buffer.from('<!doctype html><html><img src=x onerror=alert(1)></html>') }],
+        status: 415,
+        code: 'NOT_AN_IMAGE',
+      },
+      {
+        what: 'SVG referencing a URL',
+        uploads: [
+          {
+            name: 'x.svg',
+            bytes: Buffer.from(
+              '<svg xmlns="http://www.w3.org/2000/svg"><image href="http://127.0.0.1:9/x.png"/></svg>',
+            ),
+          },
+        ],
+        status: 415,
+        code: 'UNSUPPORTED_IMAGE_TYPE',
+      },
+      { what: 'HEIC', uploads: [{ name: 'x.heic', bytes: heic }], status: 415, code: 'UNSUPPORTED_IMAGE_TYPE' },
+      {
+        what: 'decompression bomb',
+        uploads: [{ name: 'bomb.png', bytes: bomb }],
+        status: 422,
+        code: 'IMAGE_TOO_LARGE',
+      },
+      {
+        what: 'over the size limit',
+        uploads: [{ name: 'big.png', bytes: Buffer.concat([png, Buffer.alloc(2 * 1024 * 1024)]) }],
+        status: 413,
+        code: 'TOO_LARGE',
+      },
+      {
+        what: 'too many files',
+        path: '/api/v1/classify',
+        uploads: Array.from({ length: 6 }, (_, i) => ({ field: 'f', name: `${i}.jpg`, bytes: jpeg })),
+        status: 413,
+        code: 'TOO_MANY_FILES',
+      },
+      {
+        what: 'a JSON body',
+        path: '/api/v1/classify',
+        init: { body: '{"image":"x"}', headers: { 'content-type': 'application/json' } },
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+      },
+      { what: 'empty body', init: { body: '' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+    ];
   for (const c of cases) {
-    const r = c.uploads ? await send(c.path ?? '/', c.uploads, c.init) : await fetch(`${service.web.url}${c.path ?? '/'}`, { method: 'POST', ...c.init }).then(async (res) => ({ status: res.status, type: res.headers.get('content-type') ?? '', text: await res.text() }));
+    const r = c.uploads
+      ? await send(c.path ?? '/', c.uploads, c.init)
+      : await fetch(`${service.web.url}${c.path ?? '/'}`, { method: 'POST', ...c.init }).then(async (res) => ({
+          status: res.status,
+          type: res.headers.get('content-type') ?? '',
+          text: await res.text(),
+        }));
     t.is(r.status, c.status, `${c.what}: ${r.text}`);
     t.regex(r.type, /application\/json/, c.what);
     const body = JSON.parse(r.text) as { error: { code: string; message: string } };
@@ -125,7 +204,14 @@ test('hostile file names are never used as paths, and come back as the client se
 });
 
 test('names with control characters, or longer than file systems allow, are refused with 400 BAD_FILE_NAME', async (t) => {
-  for (const name of ['nul\u0000byte.jpg', 'tab\there.jpg', 'bell\u0007.jpg', 'del\u007f.jpg', 'c1\u0085.jpg', `${'long'.repeat(70)}.jpg`]) {
+  for (const name of [
+    'nul\u0000byte.jpg',
+    'tab\there.jpg',
+    'bell\u0007.jpg',
+    'del\u007f.jpg',
+    'c1\u0085.jpg',
+    `${'long'.repeat(70)}.jpg`,
+  ]) {
     for (const path of ['/', '/api/v1/classify']) {
       const r = await send(path, [{ name, bytes: jpeg }]);
       t.is(r.status, 400, `${JSON.stringify(name)} on ${path}: ${r.text}`);
@@ -136,14 +222,25 @@ test('names with control characters, or longer than file systems allow, are refu
   }
 });
 
-test('classic answers and outputs carry the client\'s own file name: apostrophes, spaces, non-ASCII', async (t) => {
-  const names = ["carpenter's_kit.JPEG", 'my holiday photo.jpg', 'naïve café.jpeg', '日本語の写真.png', 'émoji 😀 (1).JPG', 'no-extension', 'archive.tar.gz', '100% real, 50% off.jpg'];
+test("classic answers and outputs carry the client's own file name: apostrophes, spaces, non-ASCII", async (t) => {
+  const names = [
+    "carpenter's_kit.JPEG",
+    'my holiday photo.jpg',
+    'naïve café.jpeg',
+    '日本語の写真.png',
+    'émoji 😀 (1).JPG',
+    'no-extension',
+    'archive.tar.gz',
+    '100% real, 50% off.jpg',
+  ];
   for (const name of names) {
     const stemName = name.lastIndexOf('.') > 0 ? name.slice(0, name.lastIndexOf('.')) : name;
     const r = await send('/', [{ name, bytes: jpeg }]);
     t.is(r.status, 200, `${name}: ${r.text}`);
     t.is(r.text, `${stemName},${label()}`, name);
-    const output = await service.clients.s3.send(new GetObjectCommand({ Bucket: service.config.names.outputBucket, Key: stemName }));
+    const output = await service.clients.s3.send(
+      new GetObjectCommand({ Bucket: service.config.names.outputBucket, Key: stemName }),
+    );
     t.is(await output.Body!.transformToString(), `${stemName},${label()}`, `output object ${stemName}`);
   }
 });

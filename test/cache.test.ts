@@ -48,7 +48,10 @@ test('the same bytes again are answered from the cache, as a request of their ow
     t.is(record.file, 'third.jpg');
     t.deepEqual(await inputsOf(first, third.id), [`${third.id}/third.jpg`]);
     t.is(await first.store.getClassicOutput("grandma's copy"), `grandma's copy,${label}`);
-    const job = (await (await fetch(`${first.web.url}/api/v1/jobs/${third.id}`)).json()) as { status: string; result: { label: string } };
+    const job = (await (await fetch(`${first.web.url}/api/v1/jobs/${third.id}`)).json()) as {
+      status: string;
+      result: { label: string };
+    };
     t.is(job.status, 'done');
     t.is(job.result.label, label);
   } finally {

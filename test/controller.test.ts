@@ -7,7 +7,12 @@
  * stopped controller leaves the group as it is and never touches the scaling policies (the
  * CloudWatch safety net).
  */
-import { AutoScalingClient, DescribeAutoScalingGroupsCommand, SetDesiredCapacityCommand, type AutoScalingGroup } from '@aws-sdk/client-auto-scaling';
+import {
+  AutoScalingClient,
+  DescribeAutoScalingGroupsCommand,
+  SetDesiredCapacityCommand,
+  type AutoScalingGroup,
+} from '@aws-sdk/client-auto-scaling';
 import { PurgeQueueCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -23,7 +28,10 @@ import { tempDataDir, testEnv, waitFor } from './helpers/service.js';
 
 const log = createLogger('controller-test');
 // 1 s periods; back to zero after 3 empty ones.
-const policy = resolvePolicy({ periodSeconds: 1, scaleToZero: { emptyPeriods: 3 } }, { ...LOCAL_POLICY, minCapacity: 0, maxCapacity: 20 });
+const policy = resolvePolicy(
+  { periodSeconds: 1, scaleToZero: { emptyPeriods: 3 } },
+  { ...LOCAL_POLICY, minCapacity: 0, maxCapacity: 20 },
+);
 
 let endpoint: EmbeddedEndpoint;
 let clients: AwsClients;
@@ -41,17 +49,44 @@ test.after.always(async () => {
 
 /** Groups as Auto Scaling would describe them; instances launch (Pending → InService) and terminate on their own. */
 class FakeGroups {
-  readonly groups = new Map<string, { desired: number; min: number; max: number; instances: { id: string; state: string }[] }>();
+  readonly groups = new Map<
+    string,
+    { desired: number; min: number; max: number; instances: { id: string; state: string }[] }
+  >();
   private next = 0;
 
   add(name: string, min: number, max: number, inService: string[] = []): void {
-    this.groups.set(name, { desired: inService.length, min, max, instances: inService.map((id) => ({ id, state: 'InService' })) });
+    this.groups.set(name, {
+      desired: inService.length,
+      min,
+      max,
+      instances: inService.map((id) => ({ id, state: 'InService' })),
+    });
   }
 
   describe(name: string): AutoScalingGroup[] {
     const g = this.groups.get(name);
     if (!g) return [];
-    return [{ AutoScalingGroupName: name, DesiredCapacity: g.desired, MinSize: g.min, MaxSize: g.max, Instances: g.instances.map((i) => ({ InstanceId: i.id, LifecycleState: i.state as never, AvailabilityZone: 'x', HealthStatus: 'Healthy', ProtectedFromScaleIn: false })), CreatedTime: new Date(), AvailabilityZones: ['x'], DefaultCooldown: 0, HealthCheckType: 'EC2', LaunchConfigurationName: 'lc' }];
+    return [
+      {
+        AutoScalingGroupName: name,
+        DesiredCapacity: g.desired,
+        MinSize: g.min,
+        MaxSize: g.max,
+        Instances: g.instances.map((i) => ({
+          InstanceId: i.id,
+          LifecycleState: i.state as never,
+          AvailabilityZone: 'x',
+          HealthStatus: 'Healthy',
+          ProtectedFromScaleIn: false,
+        })),
+        CreatedTime: new Date(),
+        AvailabilityZones: ['x'],
+        DefaultCooldown: 0,
+        HealthCheckType: 'EC2',
+        LaunchConfigurationName: 'lc',
+      },
+    ];
   }
 
   setDesired(name: string, desired: number): void {
@@ -70,7 +105,11 @@ class FakeGroups {
 function clientFor(fake: FakeGroups) {
   const client = new AutoScalingClient({ region: 'us-east-1' });
   const mock = mockClient(client);
-  mock.on(DescribeAutoScalingGroupsCommand).callsFake((input: { AutoScalingGroupNames?: string[] }) => ({ AutoScalingGroups: fake.describe(input.AutoScalingGroupNames![0]!) }));
+  mock
+    .on(DescribeAutoScalingGroupsCommand)
+    .callsFake((input: { AutoScalingGroupNames?: string[] }) => ({
+      AutoScalingGroups: fake.describe(input.AutoScalingGroupNames![0]!),
+    }));
   mock.on(SetDesiredCapacityCommand).callsFake((input: { AutoScalingGroupName: string; DesiredCapacity: number }) => {
     fake.setDesired(input.AutoScalingGroupName, input.DesiredCapacity);
     return {};
@@ -81,79 +120,121 @@ function clientFor(fake: FakeGroups) {
 async function queueWith(name: string, messages: number): Promise<string> {
   const url = await ensureQueue({ sqs: clients.sqs, s3: clients.s3, destroy() {} }, name, {});
   for (let i = 0; i < messages; i += 10) {
-    await clients.sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: Array.from({ length: Math.min(10, messages - i) }, (_, j) => ({ Id: String(j), MessageBody: `m${i + j}` })) }));
+    await clients.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: url,
+        Entries: Array.from({ length: Math.min(10, messages - i) }, (_, j) => ({
+          Id: String(j),
+          MessageBody: `m${i + j}`,
+        })),
+      }),
+    );
   }
   return url;
 }
 
-const desiredCalls = (mock: ReturnType<typeof clientFor>['mock']) => mock.commandCalls(SetDesiredCapacityCommand).map((c) => c.args[0].input.DesiredCapacity);
+const desiredCalls = (mock: ReturnType<typeof clientFor>['mock']) =>
+  mock.commandCalls(SetDesiredCapacityCommand).map((c) => c.args[0].input.DesiredCapacity);
 
-test.serial('a backlog scales the group out within a period; an empty queue brings it back to zero a few periods later', async (t) => {
-  const fake = new FakeGroups();
-  fake.add('app-tier', 0, 20);
-  const { client, mock } = clientFor(fake);
-  const queueUrl = await queueWith('controller-one', 40);
-  const actuator = new AsgActuator(client, 'app-tier');
-  await actuator.refresh();
-  const controller = new ScalingController({ policy, actuator, depth: () => queueDepth(clients.sqs, queueUrl), log, sampleEveryMs: 200 });
-  const started = Date.now();
-  controller.start();
-  t.teardown(() => controller.stop());
-
-  await waitFor(() => desiredCalls(mock).length > 0, 5_000);
-  t.true(Date.now() - started < 2_500, `scaled out ${Date.now() - started} ms after the start`);
-  t.deepEqual(desiredCalls(mock), [4], '40 visible, 10 per instance');
-  await waitFor(() => actuator.running === 4, 5_000);
-
-  // The work is done: the queue empties; 3 empty periods later the group goes back to zero.
-  await clients.sqs.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
-  const emptied = Date.now();
-  await waitFor(() => fake.groups.get('app-tier')!.desired === 0, 10_000);
-  const back = Date.now() - emptied;
-  t.true(back >= 2_000 && back < 6_000, `back to zero ${back} ms after the queue emptied`);
-  t.deepEqual(desiredCalls(mock), [4, 0]);
-  const status = controller.status();
-  t.deepEqual(status.controller, { actuator: 'auto scaling group app-tier', role: 'leader' });
-  t.deepEqual(status.decisions.map((d) => `${d.from}→${d.to} ${d.rule}`), ['0→4 scale-from-zero', '4→0 scale-to-zero']);
-});
-
-test.serial('three copies at once: only the leader acts; when its instance goes, the next one takes over', async (t) => {
-  const fake = new FakeGroups();
-  fake.add('app-tier', 0, 20);
-  fake.add('web-tier', 1, 3, ['i-web-a', 'i-web-b', 'i-web-c']);
-  const queueUrl = await queueWith('controller-three', 25);
-  const copies = ['i-web-a', 'i-web-b', 'i-web-c'].map((id) => {
+test.serial(
+  'a backlog scales the group out within a period; an empty queue brings it back to zero a few periods later',
+  async (t) => {
+    const fake = new FakeGroups();
+    fake.add('app-tier', 0, 20);
     const { client, mock } = clientFor(fake);
+    const queueUrl = await queueWith('controller-one', 40);
     const actuator = new AsgActuator(client, 'app-tier');
-    const controller = new ScalingController({ policy, actuator, depth: () => queueDepth(clients.sqs, queueUrl), log: log.with({ copy: id }), sampleEveryMs: 200, leadership: smallestInstanceLeads(client, 'web-tier', id) });
-    return { id, mock, actuator, controller };
-  });
-  for (const copy of copies) {
-    await copy.actuator.refresh();
-    copy.controller.start();
-  }
-  t.teardown(() => {
-    for (const c of copies) c.controller.stop();
-  });
+    await actuator.refresh();
+    const controller = new ScalingController({
+      policy,
+      actuator,
+      depth: () => queueDepth(clients.sqs, queueUrl),
+      log,
+      sampleEveryMs: 200,
+    });
+    const started = Date.now();
+    controller.start();
+    t.teardown(() => controller.stop());
 
-  await waitFor(() => fake.groups.get('app-tier')!.desired === 3, 5_000);
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
-  t.deepEqual(copies.map((c) => desiredCalls(c.mock)), [[3], [], []], 'one SetDesiredCapacity, from the leader');
-  t.deepEqual(copies.map((c) => c.controller.status().controller?.role), ['leader', 'standby', 'standby']);
+    await waitFor(() => desiredCalls(mock).length > 0, 5_000);
+    t.true(Date.now() - started < 2_500, `scaled out ${Date.now() - started} ms after the start`);
+    t.deepEqual(desiredCalls(mock), [4], '40 visible, 10 per instance');
+    await waitFor(() => actuator.running === 4, 5_000);
 
-  // The leader's instance is gone; more work arrives.
-  fake.groups.get('web-tier')!.instances.shift();
-  await queueWith('controller-three', 40);
-  await waitFor(() => fake.groups.get('app-tier')!.desired === 7, 6_000);
-  // Only the new leader acted: the 40 messages arrive in batches of 10, so a sample may see part of
-  // them first (3 → 5 → 7); the old leader and the standby did nothing.
-  const [gone, leader, standby] = copies.map((c) => desiredCalls(c.mock));
-  t.deepEqual(gone, [3]);
-  t.deepEqual(standby, []);
-  t.is(leader!.at(-1), 7, JSON.stringify(leader));
-  t.deepEqual(leader, [...leader!].sort((a, b) => (a ?? 0) - (b ?? 0)), "scaled out only");
-  t.is(copies[1]!.controller.status().controller?.role, 'leader');
-});
+    // The work is done: the queue empties; 3 empty periods later the group goes back to zero.
+    await clients.sqs.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
+    const emptied = Date.now();
+    await waitFor(() => fake.groups.get('app-tier')!.desired === 0, 10_000);
+    const back = Date.now() - emptied;
+    t.true(back >= 2_000 && back < 6_000, `back to zero ${back} ms after the queue emptied`);
+    t.deepEqual(desiredCalls(mock), [4, 0]);
+    const status = controller.status();
+    t.deepEqual(status.controller, { actuator: 'auto scaling group app-tier', role: 'leader' });
+    t.deepEqual(
+      status.decisions.map((d) => `${d.from}→${d.to} ${d.rule}`),
+      ['0→4 scale-from-zero', '4→0 scale-to-zero'],
+    );
+  },
+);
+
+test.serial(
+  'three copies at once: only the leader acts; when its instance goes, the next one takes over',
+  async (t) => {
+    const fake = new FakeGroups();
+    fake.add('app-tier', 0, 20);
+    fake.add('web-tier', 1, 3, ['i-web-a', 'i-web-b', 'i-web-c']);
+    const queueUrl = await queueWith('controller-three', 25);
+    const copies = ['i-web-a', 'i-web-b', 'i-web-c'].map((id) => {
+      const { client, mock } = clientFor(fake);
+      const actuator = new AsgActuator(client, 'app-tier');
+      const controller = new ScalingController({
+        policy,
+        actuator,
+        depth: () => queueDepth(clients.sqs, queueUrl),
+        log: log.with({ copy: id }),
+        sampleEveryMs: 200,
+        leadership: smallestInstanceLeads(client, 'web-tier', id),
+      });
+      return { id, mock, actuator, controller };
+    });
+    for (const copy of copies) {
+      await copy.actuator.refresh();
+      copy.controller.start();
+    }
+    t.teardown(() => {
+      for (const c of copies) c.controller.stop();
+    });
+
+    await waitFor(() => fake.groups.get('app-tier')!.desired === 3, 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    t.deepEqual(
+      copies.map((c) => desiredCalls(c.mock)),
+      [[3], [], []],
+      'one SetDesiredCapacity, from the leader',
+    );
+    t.deepEqual(
+      copies.map((c) => c.controller.status().controller?.role),
+      ['leader', 'standby', 'standby'],
+    );
+
+    // The leader's instance is gone; more work arrives.
+    fake.groups.get('web-tier')!.instances.shift();
+    await queueWith('controller-three', 40);
+    await waitFor(() => fake.groups.get('app-tier')!.desired === 7, 6_000);
+    // Only the new leader acted: the 40 messages arrive in batches of 10, so a sample may see part of
+    // them first (3 → 5 → 7); the old leader and the standby did nothing.
+    const [gone, leader, standby] = copies.map((c) => desiredCalls(c.mock));
+    t.deepEqual(gone, [3]);
+    t.deepEqual(standby, []);
+    t.is(leader!.at(-1), 7, JSON.stringify(leader));
+    t.deepEqual(
+      leader,
+      [...leader!].sort((a, b) => (a ?? 0) - (b ?? 0)),
+      'scaled out only',
+    );
+    t.is(copies[1]!.controller.status().controller?.role, 'leader');
+  },
+);
 
 test.serial('a stopped controller leaves the group as it is and never touches the scaling policies', async (t) => {
   const fake = new FakeGroups();
@@ -162,7 +243,13 @@ test.serial('a stopped controller leaves the group as it is and never touches th
   const queueUrl = await queueWith('controller-stop', 15);
   const actuator = new AsgActuator(client, 'app-tier');
   await actuator.refresh();
-  const controller = new ScalingController({ policy, actuator, depth: () => queueDepth(clients.sqs, queueUrl), log, sampleEveryMs: 200 });
+  const controller = new ScalingController({
+    policy,
+    actuator,
+    depth: () => queueDepth(clients.sqs, queueUrl),
+    log,
+    sampleEveryMs: 200,
+  });
   controller.start();
   await waitFor(() => fake.groups.get('app-tier')!.desired === 2, 5_000);
   controller.stop();

@@ -48,17 +48,30 @@ async function classifyAll(classifier: Classifier, images: readonly RgbImage[], 
  * scores; where only one does, the other's 5th score bounds it from above. Returns the largest
  * difference between two listed scores.
  */
-function assertSamePredictions(t: ExecutionContext, a: readonly Prediction[], b: readonly Prediction[], tolerance: number, names: readonly string[]): number {
+function assertSamePredictions(
+  t: ExecutionContext,
+  a: readonly Prediction[],
+  b: readonly Prediction[],
+  tolerance: number,
+  names: readonly string[],
+): number {
   t.is(a.length, b.length);
   let max = 0;
   a.forEach((p, i) => {
     const q = b[i]!;
     t.is(p.top5[0]!.index, q.top5[0]!.index, `${names[i]}: top-1 ${p.label} vs ${q.label}`);
-    for (const [x, y] of [[p, q], [q, p]] as const) {
+    for (const [x, y] of [
+      [p, q],
+      [q, p],
+    ] as const) {
       for (const c of x.top5) {
         const other = y.top5.find((d) => d.index === c.index);
         if (other !== undefined) max = Math.max(max, Math.abs(other.score - c.score));
-        else t.true(c.score <= y.top5[4]!.score + tolerance, `${names[i]}: class ${c.index} ${c.score} is not in the other top-5`);
+        else
+          t.true(
+            c.score <= y.top5[4]!.score + tolerance,
+            `${names[i]}: class ${c.index} ${c.score} is not in the other top-5`,
+          );
       }
     }
   });
@@ -87,7 +100,13 @@ test('v1 0.75 on ONNX Runtime: the same top-1 as tfjs on all 250 photos, probabi
   t.is(truth.length, 250);
   const images = await Promise.all(truth.map((g) => decodeForModel(g.path, onnx.manifest)));
   const [a, b] = [await classifyAll(onnx, images, BATCH), await classifyAll(tfjs, images, BATCH)];
-  const max = assertSamePredictions(t, a, b, 1e-3, truth.map((g) => g.file));
+  const max = assertSamePredictions(
+    t,
+    a,
+    b,
+    1e-3,
+    truth.map((g) => g.file),
+  );
   const top1 = a.filter((p, i) => p.top5[0]!.index === truth[i]!.classIndex).length / truth.length;
   t.log(`top-1 ${(100 * top1).toFixed(1)}% on ${truth.length} photos, max |Δp| against tfjs ${max.toExponential(2)}`);
   t.true(top1 >= 0.8, `top-1 ${top1}`);
@@ -140,7 +159,11 @@ function float16(value: number): number {
  * Writes a Keras 2 topology (a chain: each layer reads the one before) as a TF.js layers model with
  * random weights, one weight file per layer; `quantize` stores some weights as tfjs' uint8 or float16.
  */
-async function writeLayersModel(dir: string, layers: readonly LayerSpec[], options: { sequential?: boolean; seed?: number; quantize?: Readonly<Record<string, Quantization>> } = {}): Promise<string> {
+async function writeLayersModel(
+  dir: string,
+  layers: readonly LayerSpec[],
+  options: { sequential?: boolean; seed?: number; quantize?: Readonly<Record<string, Quantization>> } = {},
+): Promise<string> {
   const next = random(options.seed ?? 1);
   const weightsManifest = [];
   for (const layer of layers) {
@@ -148,7 +171,9 @@ async function writeLayersModel(dir: string, layers: readonly LayerSpec[], optio
     const parts: Uint8Array[] = [];
     for (const [param, shape] of Object.entries(layer.weights ?? {})) {
       const name = `${layer.name}/${param}`;
-      const values = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (param === 'moving_variance' ? 0.5 + 0.5 * Math.abs(next()) : next()));
+      const values = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () =>
+        param === 'moving_variance' ? 0.5 + 0.5 * Math.abs(next()) : next(),
+      );
       const quantize = options.quantize?.[name];
       if (quantize === 'uint8') {
         const min = Math.min(...values);
@@ -176,9 +201,23 @@ async function writeLayersModel(dir: string, layers: readonly LayerSpec[], optio
   }));
   const modelConfig = options.sequential
     ? { class_name: 'Sequential', config: { name: 'tiny', layers: kerasLayers } }
-    : { class_name: 'Model', config: { name: 'tiny', layers: kerasLayers, input_layers: [[layers[0]!.name, 0, 0]], output_layers: [[layers.at(-1)!.name, 0, 0]] } };
+    : {
+        class_name: 'Model',
+        config: {
+          name: 'tiny',
+          layers: kerasLayers,
+          input_layers: [[layers[0]!.name, 0, 0]],
+          output_layers: [[layers.at(-1)!.name, 0, 0]],
+        },
+      };
   const file = path.join(dir, 'model.json');
-  await writeFile(file, JSON.stringify({ modelTopology: { keras_version: '2.1.4', backend: 'tensorflow', model_config: modelConfig }, weightsManifest }));
+  await writeFile(
+    file,
+    JSON.stringify({
+      modelTopology: { keras_version: '2.1.4', backend: 'tensorflow', model_config: modelConfig },
+      weightsManifest,
+    }),
+  );
   return file;
 }
 
@@ -186,26 +225,51 @@ const SIZE = 9;
 const CLASSES = 5;
 const LABELS = ['zero', 'one', 'two', 'three', 'four'];
 
-function tinyManifest(location: string, runtime: 'tfjs' | 'onnxruntime', layout: 'NCHW' | 'NHWC' = runtime === 'tfjs' ? 'NHWC' : 'NCHW'): ModelManifest {
+function tinyManifest(
+  location: string,
+  runtime: 'tfjs' | 'onnxruntime',
+  layout: 'NCHW' | 'NHWC' = runtime === 'tfjs' ? 'NHWC' : 'NCHW',
+): ModelManifest {
   return validateManifest({
     id: 'tiny',
     format: 'tfjs-layers',
     runtime,
     location,
-    input: { width: SIZE, height: SIZE, layout, resize: 'fill', normalization: { scale: 127.5, mean: [1, 1, 1], std: [1, 1, 1] } },
+    input: {
+      width: SIZE,
+      height: SIZE,
+      layout,
+      resize: 'fill',
+      normalization: { scale: 127.5, mean: [1, 1, 1], std: [1, 1, 1] },
+    },
     output: { kind: 'probabilities', offset: 0 },
     labels: LABELS,
   });
 }
 
-const input = (size = SIZE): LayerSpec => ({ className: 'InputLayer', name: 'input_1', config: { batch_input_shape: [null, size, size, 3], dtype: 'float32', sparse: false } });
+const input = (size = SIZE): LayerSpec => ({
+  className: 'InputLayer',
+  name: 'input_1',
+  config: { batch_input_shape: [null, size, size, 3], dtype: 'float32', sparse: false },
+});
 const conv = (name: string, config: Record<string, unknown>, cin: number): LayerSpec => {
-  const [kh, kw] = typeof config.kernel_size === 'number' ? [config.kernel_size, config.kernel_size] : (config.kernel_size as number[]);
+  const [kh, kw] =
+    typeof config.kernel_size === 'number'
+      ? [config.kernel_size, config.kernel_size]
+      : (config.kernel_size as number[]);
   const filters = config.filters as number;
   return {
     className: 'Conv2D',
     name,
-    config: { strides: [1, 1], padding: 'valid', data_format: 'channels_last', dilation_rate: [1, 1], activation: 'linear', use_bias: true, ...config },
+    config: {
+      strides: [1, 1],
+      padding: 'valid',
+      data_format: 'channels_last',
+      dilation_rate: [1, 1],
+      activation: 'linear',
+      use_bias: true,
+      ...config,
+    },
     weights: { kernel: [kh!, kw!, cin, filters], ...(config.use_bias === false ? {} : { bias: [filters] }) },
   };
 };
@@ -213,7 +277,12 @@ const batchNorm = (name: string, channels: number, config: Record<string, unknow
   className: 'BatchNormalization',
   name,
   config: { axis: -1, epsilon: 0.001, center: true, scale: true, momentum: 0.99, ...config },
-  weights: { ...(config.scale === false ? {} : { gamma: [channels] }), ...(config.center === false ? {} : { beta: [channels] }), moving_mean: [channels], moving_variance: [channels] },
+  weights: {
+    ...(config.scale === false ? {} : { gamma: [channels] }),
+    ...(config.center === false ? {} : { beta: [channels] }),
+    moving_mean: [channels],
+    moving_variance: [channels],
+  },
 });
 const head = (channels: number): LayerSpec[] => [
   { className: 'GlobalAveragePooling2D', name: 'gap', config: { data_format: 'channels_last' } },
@@ -232,46 +301,81 @@ const head = (channels: number): LayerSpec[] => [
  */
 const TINY: readonly LayerSpec[] = [
   input(),
-  { className: 'ZeroPadding2D', name: 'pad', config: { padding: [[1, 2], [0, 1]], data_format: 'channels_last' } },
+  {
+    className: 'ZeroPadding2D',
+    name: 'pad',
+    config: {
+      padding: [
+        [1, 2],
+        [0, 1],
+      ],
+      data_format: 'channels_last',
+    },
+  },
   conv('conv_a', { filters: 4, kernel_size: 3, strides: [2, 2] }, 3), // 12x10 → 5x4
   batchNorm('bn_a', 4, { epsilon: 0.01 }),
   { className: 'ReLU', name: 'relu_a', config: { max_value: null } },
   {
     className: 'DepthwiseConv2D',
     name: 'dw',
-    config: { kernel_size: [3, 3], strides: [1, 1], padding: 'same', depth_multiplier: 2, data_format: 'channels_last', dilation_rate: [1, 1], activation: 'relu6', use_bias: true },
+    config: {
+      kernel_size: [3, 3],
+      strides: [1, 1],
+      padding: 'same',
+      depth_multiplier: 2,
+      data_format: 'channels_last',
+      dilation_rate: [1, 1],
+      activation: 'relu6',
+      use_bias: true,
+    },
     weights: { depthwise_kernel: [3, 3, 4, 2], bias: [8] },
   },
   batchNorm('bn_b', 8, { center: false }),
   { className: 'ReLU', name: 'relu_b', config: { max_value: 4.5, negative_slope: 0, threshold: 0 } },
   { className: 'Reshape', name: 'reorder', config: { target_shape: [10, 2, 8] } },
-  conv('conv_b', { filters: 6, kernel_size: [3, 2], padding: 'same', dilation_rate: [2, 1], activation: 'relu', use_bias: false }, 8),
+  conv(
+    'conv_b',
+    { filters: 6, kernel_size: [3, 2], padding: 'same', dilation_rate: [2, 1], activation: 'relu', use_bias: false },
+    8,
+  ),
   ...head(6),
 ];
 const TINY_QUANTIZE: Record<string, Quantization> = { 'conv_a/kernel': 'uint8', 'dw/depthwise_kernel': 'float16' };
 
 function randomImages(count: number, seed: number): RgbImage[] {
   const next = random(seed);
-  return Array.from({ length: count }, () => ({ data: Uint8Array.from({ length: SIZE * SIZE * 3 }, () => Math.floor((next() + 1) * 128)), width: SIZE, height: SIZE }));
+  return Array.from({ length: count }, () => ({
+    data: Uint8Array.from({ length: SIZE * SIZE * 3 }, () => Math.floor((next() + 1) * 128)),
+    width: SIZE,
+    height: SIZE,
+  }));
 }
 
 /** Every class's probability (5 labels: the top-5 lists them all), in class order. */
 const probabilities = (p: Prediction) => [...p.top5].sort((a, b) => a.index - b.index).map((c) => c.score);
 
-async function assertMatchesTfjs(t: ExecutionContext, location: string, layouts: readonly ('NCHW' | 'NHWC')[]): Promise<void> {
+async function assertMatchesTfjs(
+  t: ExecutionContext,
+  location: string,
+  layouts: readonly ('NCHW' | 'NHWC')[],
+): Promise<void> {
   const cacheDir = await tempDir('tiny');
   const images = randomImages(6, 7);
   const tfjs = await loadClassifier(tinyManifest(location, 'tfjs'));
   t.teardown(() => tfjs.dispose());
   const expected = (await tfjs.classify(images)).map(probabilities);
   // The model must tell the images apart, or agreeing would prove little.
-  t.true(expected.some((p) => Math.max(...p) > 0.3), JSON.stringify(expected));
+  t.true(
+    expected.some((p) => Math.max(...p) > 0.3),
+    JSON.stringify(expected),
+  );
   for (const layout of layouts) {
     const onnx = await loadClassifier(tinyManifest(location, 'onnxruntime', layout), { cacheDir });
     t.teardown(() => onnx.dispose());
     const actual = (await onnx.classify(images)).map(probabilities);
     for (const [i, p] of actual.entries()) {
-      for (const [k, v] of p.entries()) t.true(Math.abs(v - expected[i]![k]!) < 1e-5, `${layout} image ${i} class ${k}: ${v} vs ${expected[i]![k]}`);
+      for (const [k, v] of p.entries())
+        t.true(Math.abs(v - expected[i]![k]!) < 1e-5, `${layout} image ${i} class ${k}: ${v} vs ${expected[i]![k]}`);
     }
   }
 }
@@ -279,48 +383,127 @@ async function assertMatchesTfjs(t: ExecutionContext, location: string, layouts:
 test('hand-written: padding, strides, dilation, quantized weights, unfoldable BatchNormalization and a reordering Reshape match tfjs, NCHW and NHWC input', async (t) => {
   const file = await writeLayersModel(await tempDir('tiny-model'), TINY, { quantize: TINY_QUANTIZE });
   await assertMatchesTfjs(t, file, ['NCHW', 'NHWC']);
-  const result = await convertedOnnxModel(tinyManifest(file, 'onnxruntime'), file, { cacheDir: await tempDir('tiny-stats') });
+  const result = await convertedOnnxModel(tinyManifest(file, 'onnxruntime'), file, {
+    cacheDir: await tempDir('tiny-stats'),
+  });
   // bn_a folded into conv_a; pad folded too; bn_b (after an activation) stays as Mul + Add.
-  t.like(result.conversion, { foldedBatchNorms: 1, foldedPaddings: 1, nodes: { Conv: 4, Mul: 1, Add: 1, Relu: 2, Clip: 2, Transpose: 2 } });
+  t.like(result.conversion, {
+    foldedBatchNorms: 1,
+    foldedPaddings: 1,
+    nodes: { Conv: 4, Mul: 1, Add: 1, Relu: 2, Clip: 2, Transpose: 2 },
+  });
   t.is(result.conversion?.nodes.Pad, undefined);
   t.is(result.conversion?.nodes.BatchNormalization, undefined);
 });
 
 test('hand-written: a Sequential model whose first layer carries the input shape matches tfjs', async (t) => {
-  const first = conv('conv_s', { filters: 3, kernel_size: 3, padding: 'same', strides: [2, 2], activation: 'relu6', batch_input_shape: [null, SIZE, SIZE, 3] }, 3);
-  const file = await writeLayersModel(await tempDir('sequential'), [first, batchNorm('bn_s', 3), ...head(3)], { sequential: true, seed: 3 });
+  const first = conv(
+    'conv_s',
+    {
+      filters: 3,
+      kernel_size: 3,
+      padding: 'same',
+      strides: [2, 2],
+      activation: 'relu6',
+      batch_input_shape: [null, SIZE, SIZE, 3],
+    },
+    3,
+  );
+  const file = await writeLayersModel(await tempDir('sequential'), [first, batchNorm('bn_s', 3), ...head(3)], {
+    sequential: true,
+    seed: 3,
+  });
   await assertMatchesTfjs(t, file, ['NCHW']);
 });
 
-const REFUSED: readonly { readonly what: string; readonly layer: LayerSpec; readonly attribute?: string; readonly message: RegExp }[] = [
-  { what: 'a layer class', layer: { className: 'MaxPooling2D', name: 'pool', config: { pool_size: [2, 2] } }, message: /MaxPooling2D layer 'pool': the layer class MaxPooling2D is not supported \(supported: InputLayer, Conv2D, /u },
-  { what: 'an activation', layer: { className: 'Activation', name: 'squash', config: { activation: 'sigmoid' } }, attribute: 'activation', message: /Activation layer 'squash': activation "sigmoid" is not supported \(linear, relu, relu6, softmax\)/u },
-  { what: 'a data format', layer: conv('conv_cf', { filters: 2, kernel_size: 1, data_format: 'channels_first' }, 3), attribute: 'data_format', message: /Conv2D layer 'conv_cf': data_format "channels_first" is not supported/u },
-  { what: 'a padding', layer: conv('conv_causal', { filters: 2, kernel_size: 1, padding: 'causal' }, 3), attribute: 'padding', message: /Conv2D layer 'conv_causal': padding "causal" is not supported \("same", "valid"\)/u },
-  { what: 'a leaky ReLU', layer: { className: 'ReLU', name: 'leaky', config: { negative_slope: 0.1 } }, attribute: 'negative_slope', message: /ReLU layer 'leaky': negative_slope 0.1 is not supported \(0\)/u },
-  { what: 'a conv activation', layer: conv('conv_tanh', { filters: 2, kernel_size: 1, activation: 'tanh' }, 3), attribute: 'activation', message: /Conv2D layer 'conv_tanh': activation "tanh"/u },
+const REFUSED: readonly {
+  readonly what: string;
+  readonly layer: LayerSpec;
+  readonly attribute?: string;
+  readonly message: RegExp;
+}[] = [
+  {
+    what: 'a layer class',
+    layer: { className: 'MaxPooling2D', name: 'pool', config: { pool_size: [2, 2] } },
+    message:
+      /MaxPooling2D layer 'pool': the layer class MaxPooling2D is not supported \(supported: InputLayer, Conv2D, /u,
+  },
+  {
+    what: 'an activation',
+    layer: { className: 'Activation', name: 'squash', config: { activation: 'sigmoid' } },
+    attribute: 'activation',
+    message: /Activation layer 'squash': activation "sigmoid" is not supported \(linear, relu, relu6, softmax\)/u,
+  },
+  {
+    what: 'a data format',
+    layer: conv('conv_cf', { filters: 2, kernel_size: 1, data_format: 'channels_first' }, 3),
+    attribute: 'data_format',
+    message: /Conv2D layer 'conv_cf': data_format "channels_first" is not supported/u,
+  },
+  {
+    what: 'a padding',
+    layer: conv('conv_causal', { filters: 2, kernel_size: 1, padding: 'causal' }, 3),
+    attribute: 'padding',
+    message: /Conv2D layer 'conv_causal': padding "causal" is not supported \("same", "valid"\)/u,
+  },
+  {
+    what: 'a leaky ReLU',
+    layer: { className: 'ReLU', name: 'leaky', config: { negative_slope: 0.1 } },
+    attribute: 'negative_slope',
+    message: /ReLU layer 'leaky': negative_slope 0.1 is not supported \(0\)/u,
+  },
+  {
+    what: 'a conv activation',
+    layer: conv('conv_tanh', { filters: 2, kernel_size: 1, activation: 'tanh' }, 3),
+    attribute: 'activation',
+    message: /Conv2D layer 'conv_tanh': activation "tanh"/u,
+  },
 ];
 
 for (const { what, layer, attribute, message } of REFUSED) {
   test(`hand-written: ${what} the converter does not implement is refused with a typed error naming the layer`, async (t) => {
-    const file = await writeLayersModel(await tempDir('refused'), [input(), conv('conv_ok', { filters: 3, kernel_size: 1 }, 3), layer, ...head(3)]);
+    const file = await writeLayersModel(await tempDir('refused'), [
+      input(),
+      conv('conv_ok', { filters: 3, kernel_size: 1 }, 3),
+      layer,
+      ...head(3),
+    ]);
     const cacheDir = await tempDir('refused-cache');
-    const error = await t.throwsAsync(loadClassifier(tinyManifest(file, 'onnxruntime'), { cacheDir }), { instanceOf: ModelError });
+    const error = await t.throwsAsync(loadClassifier(tinyManifest(file, 'onnxruntime'), { cacheDir }), {
+      instanceOf: ModelError,
+    });
     t.is(error?.code, 'UNSUPPORTED_LAYER');
     t.regex(error!.message, message);
-    t.like(error?.context, { layer: layer.name, className: layer.className, ...(attribute === undefined ? {} : { attribute }) });
-    t.deepEqual(await readdir(path.join(cacheDir, 'converted')).catch(() => []), [], 'nothing is cached for a refused model');
+    t.like(error?.context, {
+      layer: layer.name,
+      className: layer.className,
+      ...(attribute === undefined ? {} : { attribute }),
+    });
+    t.deepEqual(
+      await readdir(path.join(cacheDir, 'converted')).catch(() => []),
+      [],
+      'nothing is cached for a refused model',
+    );
   });
 }
 
 test('hand-written: topologies outside a chain of single-input layers are refused as UNSUPPORTED_TOPOLOGY', async (t) => {
   const dir = await tempDir('topology');
   const file = await writeLayersModel(dir, [input(), conv('conv_ok', { filters: 3, kernel_size: 1 }, 3), ...head(3)]);
-  const json = JSON.parse(await readFile(file, 'utf8')) as { modelTopology: { model_config: { config: { layers: { name: string; inbound_nodes: unknown[] }[] } } } };
+  const json = JSON.parse(await readFile(file, 'utf8')) as {
+    modelTopology: { model_config: { config: { layers: { name: string; inbound_nodes: unknown[] }[] } } };
+  };
   const gap = json.modelTopology.model_config.config.layers.find((l) => l.name === 'gap')!;
-  gap.inbound_nodes = [[['conv_ok', 0, 0, {}], ['input_1', 0, 0, {}]]];
+  gap.inbound_nodes = [
+    [
+      ['conv_ok', 0, 0, {}],
+      ['input_1', 0, 0, {}],
+    ],
+  ];
   await writeFile(file, JSON.stringify(json));
-  const error = await t.throwsAsync(loadClassifier(tinyManifest(file, 'onnxruntime'), { cacheDir: dir }), { instanceOf: ModelError });
+  const error = await t.throwsAsync(loadClassifier(tinyManifest(file, 'onnxruntime'), { cacheDir: dir }), {
+    instanceOf: ModelError,
+  });
   t.is(error?.code, 'UNSUPPORTED_TOPOLOGY');
   t.like(error?.context, { layer: 'gap', className: 'GlobalAveragePooling2D' });
   t.regex(error!.message, /GlobalAveragePooling2D layer 'gap' takes 2 inputs/u);
@@ -379,7 +562,10 @@ test('download: a converted model whose tfjs files are not local is downloaded o
   const server = await startModelServer(SHARED_MODELS_DIR);
   t.teardown(() => server.close());
   const cacheDir = await tempDir('download');
-  const manifest = validateManifest({ ...(await builtinManifest(`${V025}-onnx`)), location: `${server.url}${V025}-tfjs/model.json` });
+  const manifest = validateManifest({
+    ...(await builtinManifest(`${V025}-onnx`)),
+    location: `${server.url}${V025}-tfjs/model.json`,
+  });
   const downloaded = await loadClassifier(manifest, { cacheDir });
   t.teardown(() => downloaded.dispose());
   const requests = server.requests.length;
@@ -404,10 +590,18 @@ test('registry: the converted ids read the tfjs files with the tfjs preprocessin
     const tfjs = await resolveModel(`${width}-tfjs`);
     t.is(onnx.location, tfjs.location);
     t.is(onnx.location, path.join(SHARED_MODELS_DIR, `${width}-tfjs`, 'model.json'));
-    t.like(onnx, { format: 'tfjs-layers', runtime: 'onnxruntime', output: tfjs.output, input: { layout: 'NCHW', resize: 'fill', width: 224, height: 224 } });
+    t.like(onnx, {
+      format: 'tfjs-layers',
+      runtime: 'onnxruntime',
+      output: tfjs.output,
+      input: { layout: 'NCHW', resize: 'fill', width: 224, height: 224 },
+    });
     t.deepEqual(onnx.input.normalization, tfjs.input.normalization);
     t.is(publicUrl(`${width}-onnx`), publicUrl(`${width}-tfjs`));
-    t.is((await resolveModel(`${width}-onnx`, { modelsDir: await tempDir('empty') })).location, publicUrl(`${width}-tfjs`));
+    t.is(
+      (await resolveModel(`${width}-onnx`, { modelsDir: await tempDir('empty') })).location,
+      publicUrl(`${width}-tfjs`),
+    );
   }
   // A location of the tfjs files still means the tfjs model.
   t.is((await resolveModel(publicUrl(`${V075}-tfjs`))).id, `${V075}-tfjs`);
@@ -416,6 +610,12 @@ test('registry: the converted ids read the tfjs files with the tfjs preprocessin
   const bad = t.throws(() => validateManifest({ ...base, runtime: 'tfjs' }), { instanceOf: ModelError });
   t.is(bad?.code, 'INVALID_MANIFEST');
   t.deepEqual(bad?.context.issues, [{ path: 'runtime', message: "must be one of 'onnxruntime'" }]);
-  const graph = JSON.parse(JSON.stringify(await builtinManifest('mobilenet-v1-0.25-224-tfjs-graph'))) as Record<string, unknown>;
-  t.throws(() => validateManifest({ ...graph, runtime: 'onnxruntime' }), { instanceOf: ModelError, message: /runtime must be one of 'tfjs'/u });
+  const graph = JSON.parse(JSON.stringify(await builtinManifest('mobilenet-v1-0.25-224-tfjs-graph'))) as Record<
+    string,
+    unknown
+  >;
+  t.throws(() => validateManifest({ ...graph, runtime: 'onnxruntime' }), {
+    instanceOf: ModelError,
+    message: /runtime must be one of 'tfjs'/u,
+  });
 });

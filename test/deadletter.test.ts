@@ -13,7 +13,15 @@ import { childEnv, projectRoot } from '../lib/config.js';
 import { deadLetterKey } from '../pipeline/contract/keys.js';
 import type { Service } from '../service/service.js';
 import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
-import { poolOf, postClassic, postForm, shortLabel, startTestService, tempDataDir, waitFor } from './helpers/service.js';
+import {
+  poolOf,
+  postClassic,
+  postForm,
+  shortLabel,
+  startTestService,
+  tempDataDir,
+  waitFor,
+} from './helpers/service.js';
 
 const run = promisify(execFile);
 let service: Service;
@@ -21,7 +29,12 @@ let photos: GroundTruth[];
 
 test.before(async () => {
   photos = await readGroundTruth();
-  service = await startTestService(await tempDataDir('deadletter'), { WORKERS: '0', ANSWER_WAIT_MS: '1500', MAX_RECEIVES: '2', VISIBILITY_TIMEOUT_SECONDS: '5' });
+  service = await startTestService(await tempDataDir('deadletter'), {
+    WORKERS: '0',
+    ANSWER_WAIT_MS: '1500',
+    MAX_RECEIVES: '2',
+    VISIBILITY_TIMEOUT_SECONDS: '5',
+  });
 });
 
 test.after.always(async () => {
@@ -32,7 +45,9 @@ const job = async (location: string) => (await fetch(`${service.web.url}${locati
 
 test.serial('an answer slower than ANSWER_WAIT_MS: 202 + Location, the job is pending, then done', async (t) => {
   const photo = photos[12]!;
-  const { status, json } = await postForm(service.web.url, '/api/v1/classify', [{ field: 'image', name: photo.file, bytes: await readFile(photo.path) }]);
+  const { status, json } = await postForm(service.web.url, '/api/v1/classify', [
+    { field: 'image', name: photo.file, bytes: await readFile(photo.path) },
+  ]);
   t.is(status, 202);
   const location: string = json.results[0].location;
   t.regex(location, /^\/api\/v1\/jobs\/[0-9a-f-]{36}$/);
@@ -59,7 +74,11 @@ test.serial('a request whose deliveries keep failing: dead letter, a clear error
   let requestId = '';
   await waitFor(async () => {
     const { Messages } = await service.clients.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: service.resources.requestQueueUrl, VisibilityTimeout: 1, WaitTimeSeconds: 1 }),
+      new ReceiveMessageCommand({
+        QueueUrl: service.resources.requestQueueUrl,
+        VisibilityTimeout: 1,
+        WaitTimeSeconds: 1,
+      }),
     );
     if (Messages?.length) {
       receives++;
@@ -72,16 +91,26 @@ test.serial('a request whose deliveries keep failing: dead letter, a clear error
   const body = JSON.parse(response.body);
   t.is(body.error.code, 'DEAD_LETTER');
   t.regex(body.error.message, /failed 2 times/);
-  await service.clients.s3.send(new HeadObjectCommand({ Bucket: service.config.names.outputBucket, Key: deadLetterKey(requestId) }));
+  await service.clients.s3.send(
+    new HeadObjectCommand({ Bucket: service.config.names.outputBucket, Key: deadLetterKey(requestId) }),
+  );
   t.is((await job(`/api/v1/jobs/${requestId}`)).error.code, 'DEAD_LETTER');
 
-  const { stdout } = await run(process.execPath, ['--import', './scripts/lib/preload.mjs', 'scripts/replay.ts', '--dlq'], {
-    cwd: projectRoot,
-    env: childEnv(service.config, { LOG_LEVEL: 'warn' }),
-  });
+  const { stdout } = await run(
+    process.execPath,
+    ['--import', './scripts/lib/preload.mjs', 'scripts/replay.ts', '--dlq'],
+    {
+      cwd: projectRoot,
+      env: childEnv(service.config, { LOG_LEVEL: 'warn' }),
+    },
+  );
   t.regex(stdout, /replaying 1\b/);
   const after = await job(`/api/v1/jobs/${requestId}`);
   t.is(after.status, 'done');
   t.is(after.result.label, shortLabel(photo.label));
-  await t.throwsAsync(service.clients.s3.send(new HeadObjectCommand({ Bucket: service.config.names.outputBucket, Key: deadLetterKey(requestId) })));
+  await t.throwsAsync(
+    service.clients.s3.send(
+      new HeadObjectCommand({ Bucket: service.config.names.outputBucket, Key: deadLetterKey(requestId) }),
+    ),
+  );
 });

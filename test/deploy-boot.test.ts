@@ -57,7 +57,8 @@ const sampleEnvironment = (tier: Tier) =>
     `sample ${tier}`,
   );
 
-const stopTimeout = (tier: Tier) => (tier === 'worker' ? workerDrainSeconds(QUEUE) : webDrainSeconds(QUEUE)) + STOP_MARGIN_SECONDS;
+const stopTimeout = (tier: Tier) =>
+  (tier === 'worker' ? workerDrainSeconds(QUEUE) : webDrainSeconds(QUEUE)) + STOP_MARGIN_SECONDS;
 
 function sampleUserData(tier: Tier): string {
   return userDataScript({
@@ -85,7 +86,10 @@ for (const tier of TIERS) {
 }
 
 test('shellcheck does find a problem in a broken script (the check can fail)', async (t) => {
-  const broken = sampleUserData('worker').replace('ln -sfn "$npm_bin" "$ROOT/bin/npm"', 'ln -sfn $npm_bin $ROOT/bin/npm');
+  const broken = sampleUserData('worker').replace(
+    'ln -sfn "$npm_bin" "$ROOT/bin/npm"',
+    'ln -sfn $npm_bin $ROOT/bin/npm',
+  );
   const checked = await withInput('shellcheck', ['--shell=bash', '--severity=style', '-'], broken);
   t.not(checked.code, 0);
   t.regex(checked.out, /SC2086/);
@@ -115,14 +119,18 @@ async function verifyUnit(tier: Tier, text: (layout: Layout) => string): Promise
 
 for (const tier of TIERS) {
   test(`the ${tier} unit passes systemd-analyze verify without a warning`, async (t) => {
-    const result = await verifyUnit(tier, (layout) => unitFile(tier, { layout, stopTimeoutSeconds: stopTimeout(tier) }));
+    const result = await verifyUnit(tier, (layout) =>
+      unitFile(tier, { layout, stopTimeoutSeconds: stopTimeout(tier) }),
+    );
     t.is(result.code, 0, result.out);
     t.is(result.out.trim(), '', 'no warning either');
   });
 }
 
 test('systemd-analyze verify does report a misspelt directive (the check can fail)', async (t) => {
-  const result = await verifyUnit('worker', (layout) => unitFile('worker', { layout, stopTimeoutSeconds: 60 }).replace('Restart=on-failure', 'Restrat=on-failure'));
+  const result = await verifyUnit('worker', (layout) =>
+    unitFile('worker', { layout, stopTimeoutSeconds: 60 }).replace('Restart=on-failure', 'Restrat=on-failure'),
+  );
   t.regex(result.out, /Unknown key 'Restrat'/);
 });
 
@@ -135,7 +143,9 @@ test('the units: the npm script as the service user, restart on failure, SIGTERM
     t.deepEqual(directive('Restart'), ['on-failure']);
     t.deepEqual(directive('KillSignal'), ['SIGTERM']);
     t.deepEqual(directive('EnvironmentFile'), [envFilePath(tier)]);
-    t.true(Number(directive('TimeoutStopSec')[0]) > (tier === 'worker' ? workerDrainSeconds(QUEUE) : webDrainSeconds(QUEUE)));
+    t.true(
+      Number(directive('TimeoutStopSec')[0]) > (tier === 'worker' ? workerDrainSeconds(QUEUE) : webDrainSeconds(QUEUE)),
+    );
   }
   t.deepEqual(START_ARGS, { worker: ['run', 'worker'], web: ['start'] });
 });
@@ -147,7 +157,15 @@ test('environment files: written and read back; a value that needs quoting is re
   t.throws(() => environmentFile({ MODEL: "it's" }, 'h'), { message: /MODEL/ });
   t.throws(() => environmentFile({ 'bad-name': 'x' }, 'h'), { message: /bad-name/ });
   t.throws(
-    () => userDataScript({ tier: 'web', layout: LAYOUT, release: { url: 's3://b/k', id: 'x' }, region: 'us-east-1', environment: 'IMAGE_RECOGNITION_ENV_EOF\n', unit: '' }),
+    () =>
+      userDataScript({
+        tier: 'web',
+        layout: LAYOUT,
+        release: { url: 's3://b/k', id: 'x' },
+        region: 'us-east-1',
+        environment: 'IMAGE_RECOGNITION_ENV_EOF\n',
+        unit: '',
+      }),
     { message: /delimiter/ },
   );
 });
@@ -178,9 +196,15 @@ test('defaults: a stack that needs no parameter at all', (t) => {
   });
   t.true(Object.isFrozen(c.names));
   // The cdk CLI's environment when it has credentials: the stack becomes account-specific.
-  t.like(resolveDeployConfig({ env: { CDK_DEFAULT_ACCOUNT: '123456789012', CDK_DEFAULT_REGION: 'eu-west-1' } }), { account: '123456789012', region: 'eu-west-1' });
+  t.like(resolveDeployConfig({ env: { CDK_DEFAULT_ACCOUNT: '123456789012', CDK_DEFAULT_REGION: 'eu-west-1' } }), {
+    account: '123456789012',
+    region: 'eu-west-1',
+  });
   t.is(kebab('MyImageRecognition2'), 'my-image-recognition2');
-  t.is(resolveDeployConfig({ context: { stackName: 'EirStaging' }, env: {} }).names.requestQueue, 'eir-staging-requests');
+  t.is(
+    resolveDeployConfig({ context: { stackName: 'EirStaging' }, env: {} }).names.requestQueue,
+    'eir-staging-requests',
+  );
 });
 
 test('deploy/config.example.json holds exactly the defaults', async (t) => {
@@ -191,21 +215,37 @@ test('deploy/config.example.json holds exactly the defaults', async (t) => {
 test('context (strings from -c) over the file, with the same dotted names', (t) => {
   const c = resolveDeployConfig({
     file: { appTier: { max: 8, instanceType: 'c7i.large' }, names: { inputBucket: 'acme-in' } },
-    context: { 'appTier.max': '12', 'appTier.warmPool': 'false', 'vpc.maxAzs': '3', '@aws-cdk/core:newStyleStackSynthesis': true, 'aws:cdk:enable-path-metadata': true },
+    context: {
+      'appTier.max': '12',
+      'appTier.warmPool': 'false',
+      'vpc.maxAzs': '3',
+      '@aws-cdk/core:newStyleStackSynthesis': true,
+      'aws:cdk:enable-path-metadata': true,
+    },
     env: {},
   });
-  t.like(c, { appTier: { max: 12, instanceType: 'c7i.large', warmPool: false }, vpc: { maxAzs: 3 }, names: { inputBucket: 'acme-in' } });
+  t.like(c, {
+    appTier: { max: 12, instanceType: 'c7i.large', warmPool: false },
+    vpc: { maxAzs: 3 },
+    names: { inputBucket: 'acme-in' },
+  });
 });
 
 /** The error a bad parameter gives: a DeployError naming the field. */
 function fieldOf(t: { throws: (f: () => unknown, e: object) => unknown }, sources: ConfigSources): string | undefined {
-  const err = t.throws(() => resolveDeployConfig({ env: {}, ...sources }), { instanceOf: DeployError }) as DeployError | undefined;
+  const err = t.throws(() => resolveDeployConfig({ env: {}, ...sources }), { instanceOf: DeployError }) as
+    | DeployError
+    | undefined;
   return err?.field;
 }
 
 test('a bad parameter is refused with its field named', (t) => {
   const cases: [ConfigSources, string, RegExp?][] = [
-    [{ context: { 'appTier.max': 'twenty' } }, 'appTier.max', /appTier\.max must be an integer in 1\.\.1000, got "twenty"/],
+    [
+      { context: { 'appTier.max': 'twenty' } },
+      'appTier.max',
+      /appTier\.max must be an integer in 1\.\.1000, got "twenty"/,
+    ],
     [{ context: { 'appTier.min': '5', 'appTier.max': '3' } }, 'appTier.max'],
     [{ file: { appTier: { maximum: 3 } } }, 'appTier.maximum', /known field \(instanceType, min, max/],
     [{ file: { apptier: { max: 3 } } }, 'apptier'],
@@ -224,7 +264,16 @@ test('a bad parameter is refused with its field named', (t) => {
     [{ context: { retainBuckets: 'yes' } }, 'retainBuckets'],
     [{ context: { 'vpc.publicSubnetIds': 'subnet-0a0a0a0a' } }, 'vpc.publicSubnetIds', /only with vpc\.id/],
     [{ context: { 'vpc.id': 'vpc-0123456789abcdef0' } }, 'account', /looked up/],
-    [{ context: { 'vpc.id': 'vpc-0123456789abcdef0', 'vpc.availabilityZones': 'us-east-1a,us-east-1b', 'vpc.publicSubnetIds': 'subnet-0a0a0a0a' } }, 'vpc.publicSubnetIds'],
+    [
+      {
+        context: {
+          'vpc.id': 'vpc-0123456789abcdef0',
+          'vpc.availabilityZones': 'us-east-1a,us-east-1b',
+          'vpc.publicSubnetIds': 'subnet-0a0a0a0a',
+        },
+      },
+      'vpc.publicSubnetIds',
+    ],
     [{ file: [] }, '(config)'],
   ];
   for (const [sources, field, message] of cases) {
@@ -232,7 +281,16 @@ test('a bad parameter is refused with its field named', (t) => {
     if (message) t.throws(() => resolveDeployConfig({ env: {}, ...sources }), { message });
   }
   // An existing VPC described in full needs no lookup, so no account either.
-  t.notThrows(() => resolveDeployConfig({ env: {}, context: { 'vpc.id': 'vpc-0123456789abcdef0', 'vpc.availabilityZones': 'us-east-1a', 'vpc.publicSubnetIds': 'subnet-0a0a0a0a' } }));
+  t.notThrows(() =>
+    resolveDeployConfig({
+      env: {},
+      context: {
+        'vpc.id': 'vpc-0123456789abcdef0',
+        'vpc.availabilityZones': 'us-east-1a',
+        'vpc.publicSubnetIds': 'subnet-0a0a0a0a',
+      },
+    }),
+  );
 });
 
 test('the scaling policy: AWS defaults with the app tier bounds; a policy file with other bounds or AWS-impossible periods is refused', async (t) => {
@@ -245,10 +303,17 @@ test('the scaling policy: AWS defaults with the app tier bounds; a policy file w
       await writeFile(file, JSON.stringify(body));
       return resolveDeployConfig({ env: {}, context: { 'scaling.policyFile': file } });
     };
-    t.like(await stackPolicy(await write('ok.json', { backlog: { override: 4 } })), { backlog: { override: 4 }, maxCapacity: 20 });
-    const bounds = await t.throwsAsync(stackPolicy(await write('bounds.json', { maxCapacity: 10 })), { instanceOf: DeployError });
+    t.like(await stackPolicy(await write('ok.json', { backlog: { override: 4 } })), {
+      backlog: { override: 4 },
+      maxCapacity: 20,
+    });
+    const bounds = await t.throwsAsync(stackPolicy(await write('bounds.json', { maxCapacity: 10 })), {
+      instanceOf: DeployError,
+    });
     t.is(bounds?.field, 'scaling.policyFile');
-    const period = await t.throwsAsync(stackPolicy(await write('period.json', { periodSeconds: 30 })), { instanceOf: DeployError });
+    const period = await t.throwsAsync(stackPolicy(await write('period.json', { periodSeconds: 30 })), {
+      instanceOf: DeployError,
+    });
     t.is(period?.field, 'scaling.policyFile');
     t.regex(period?.message ?? '', /multiple of 60/);
   } finally {

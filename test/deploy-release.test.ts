@@ -22,7 +22,13 @@ import { loadConfig } from '../lib/config.js';
 import { inputKey, sanitizeFileName } from '../pipeline/contract/keys.js';
 import type { ImageRequest } from '../pipeline/contract/messages.js';
 import { Store } from '../pipeline/store.js';
-import { environmentFile, instanceEnvironment, parseEnvironmentFile, START_ARGS, unitEnvironment } from '../deploy/boot.js';
+import {
+  environmentFile,
+  instanceEnvironment,
+  parseEnvironmentFile,
+  START_ARGS,
+  unitEnvironment,
+} from '../deploy/boot.js';
 import { buildRelease, promoteToProduction } from '../deploy/release.js';
 import { SAMPLE_DIR, SHARED_MODELS_DIR } from './helpers/model-fixtures.js';
 import { testEnv } from './helpers/service.js';
@@ -45,16 +51,21 @@ test('promoting a dev dependency the service runs with: package.json, the lock r
     } as Record<string, Record<string, unknown>>,
   };
   const promoted = promoteToProduction(pkg, lock, ['tsx']);
-  t.deepEqual(promoted.sort(), ['node_modules/@esbuild/linux-x64', 'node_modules/fsevents', 'node_modules/tsx', 'node_modules/tsx/node_modules/esbuild']);
+  t.deepEqual(promoted.sort(), [
+    'node_modules/@esbuild/linux-x64',
+    'node_modules/fsevents',
+    'node_modules/tsx',
+    'node_modules/tsx/node_modules/esbuild',
+  ]);
   t.deepEqual(pkg, { dependencies: { koa: '^3', tsx: '^4' }, devDependencies: { ava: '8' } });
   t.deepEqual(lock.packages[''], { dependencies: { koa: '^3', tsx: '^4' }, devDependencies: { ava: '8' } });
   t.deepEqual(lock.packages['node_modules/@esbuild/linux-x64'], { optional: true });
   t.deepEqual(lock.packages['node_modules/fsevents'], { optional: true });
-  t.true(lock.packages['node_modules/esbuild']!.dev, 'the hoisted esbuild is ava\'s, still dev');
+  t.true(lock.packages['node_modules/esbuild']!.dev, "the hoisted esbuild is ava's, still dev");
   t.deepEqual(promoteToProduction(pkg, lock, ['tsx']), [], 'nothing left to do the second time');
 });
 
-test('a fresh artifact, npm ci --omit=dev, and the worker unit\'s command classifies a photo from the queue, then stops on SIGTERM', async (t) => {
+test("a fresh artifact, npm ci --omit=dev, and the worker unit's command classifies a photo from the queue, then stops on SIGTERM", async (t) => {
   t.timeout(8 * 60_000);
   const started = performance.now();
   const lap = (what: string) => t.log(`${what}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -67,18 +78,47 @@ test('a fresh artifact, npm ci --omit=dev, and the worker unit\'s command classi
     const release = await buildRelease({ out: join(dir, 'release.tgz') });
     const again = await buildRelease({ out: join(dir, 'release-again.tgz') });
     t.is(again.sha256, release.sha256);
-    const listed = (await run('tar', ['-tzf', release.file], { maxBuffer: 16 * 1024 * 1024 })).stdout.split('\n').filter(Boolean);
-    for (const needed of ['package.json', 'package-lock.json', '.npmrc', 'release.json', 'scripts/worker.ts', 'scripts/lib/preload.mjs', 'pipeline/worker/worker.ts']) t.true(listed.includes(needed), needed);
-    for (const left of ['test/', 'deploy/', 'node_modules/', 'data/', '.tmp/', '.ci/', 'bench-results/']) t.false(listed.some((f) => f.startsWith(left)), left);
+    const listed = (await run('tar', ['-tzf', release.file], { maxBuffer: 16 * 1024 * 1024 })).stdout
+      .split('\n')
+      .filter(Boolean);
+    for (const needed of [
+      'package.json',
+      'package-lock.json',
+      '.npmrc',
+      'release.json',
+      'scripts/worker.ts',
+      'scripts/lib/preload.mjs',
+      'pipeline/worker/worker.ts',
+    ])
+      t.true(listed.includes(needed), needed);
+    for (const left of ['test/', 'deploy/', 'node_modules/', 'data/', '.tmp/', '.ci/', 'bench-results/'])
+      t.false(
+        listed.some((f) => f.startsWith(left)),
+        left,
+      );
     lap(`artifact (${release.files} files, ${Math.round(release.bytes / 1024)} KiB) built twice`);
 
     await mkdir(app, { recursive: true });
     await run('tar', ['-xzf', release.file, '-C', app]);
-    const packaged = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    t.truthy(packaged.dependencies.tsx, 'the loader every script starts with is a production dependency of the artifact');
-    await run('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: app, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, npm_config_update_notifier: 'false' } });
+    const packaged = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    t.truthy(
+      packaged.dependencies.tsx,
+      'the loader every script starts with is a production dependency of the artifact',
+    );
+    await run('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], {
+      cwd: app,
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, npm_config_update_notifier: 'false' },
+    });
     lap('npm ci --omit=dev');
-    const installed = (await run('npm', ['ls', '--omit=dev', '--depth=0', '--parseable'], { cwd: app, maxBuffer: 16 * 1024 * 1024 }).catch((e: { stdout: string }) => e)).stdout;
+    const installed = (
+      await run('npm', ['ls', '--omit=dev', '--depth=0', '--parseable'], {
+        cwd: app,
+        maxBuffer: 16 * 1024 * 1024,
+      }).catch((e: { stdout: string }) => e)
+    ).stdout;
     t.false(installed.includes('node_modules/aws-cdk-lib'), 'no deployment tooling on an instance');
     t.false(installed.includes('node_modules/ava'));
 
@@ -91,9 +131,26 @@ test('a fresh artifact, npm ci --omit=dev, and the worker unit\'s command classi
       const photo = 'n01440764_tench.JPEG';
       const requestId = randomUUID();
       const key = inputKey(requestId, sanitizeFileName(photo));
-      await clients.s3.send(new PutObjectCommand({ Bucket: config.names.inputBucket, Key: key, Body: await readFile(join(SAMPLE_DIR, photo)), ContentType: 'image/jpeg' }));
-      const request: ImageRequest = { v: 1, requestId, bucket: config.names.inputBucket, key, file: photo, enqueuedAt: Date.now(), timings: {} };
-      await clients.sqs.send(new SendMessageCommand({ QueueUrl: resources.requestQueueUrl, MessageBody: JSON.stringify(request) }));
+      await clients.s3.send(
+        new PutObjectCommand({
+          Bucket: config.names.inputBucket,
+          Key: key,
+          Body: await readFile(join(SAMPLE_DIR, photo)),
+          ContentType: 'image/jpeg',
+        }),
+      );
+      const request: ImageRequest = {
+        v: 1,
+        requestId,
+        bucket: config.names.inputBucket,
+        key,
+        file: photo,
+        enqueuedAt: Date.now(),
+        timings: {},
+      };
+      await clients.sqs.send(
+        new SendMessageCommand({ QueueUrl: resources.requestQueueUrl, MessageBody: JSON.stringify(request) }),
+      );
 
       // The worker's environment file as the stack writes it, then what differs here: the endpoint,
       // its keys, local directories, the shared models (no internet), a short long poll, and no IMDS.
@@ -137,7 +194,12 @@ test('a fresh artifact, npm ci --omit=dev, and the worker unit\'s command classi
       };
       t.is(env.ENDPOINT_MODE, 'aws');
 
-      const worker = spawn('npm', [...START_ARGS.worker], { cwd: app, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const worker = spawn('npm', [...START_ARGS.worker], {
+        cwd: app,
+        env,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let output = '';
       worker.stdout.on('data', (d) => (output += d));
       worker.stderr.on('data', (d) => (output += d));

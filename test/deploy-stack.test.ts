@@ -25,7 +25,10 @@ import { InstanceArchitecture } from 'aws-cdk-lib/aws-ec2';
 interface Synth {
   readonly stack: ImageRecognitionStack;
   readonly template: Template;
-  readonly json: { Resources: Record<string, { Type: string; Properties?: any; DependsOn?: string[] }>; Parameters: Record<string, any> };
+  readonly json: {
+    Resources: Record<string, { Type: string; Properties?: any; DependsOn?: string[] }>;
+    Parameters: Record<string, any>;
+  };
   readonly config: DeployConfig;
   readonly synthMs: number;
 }
@@ -44,12 +47,24 @@ test.before(async () => {
   const config = resolveDeployConfig({ env: {} });
   const policy = await stackPolicy(config);
   const app = new App({ outdir: join(dir, 'cdk.out') });
-  const stack = new ImageRecognitionStack(app, config.stackName, { config, policy, releaseFile, env: { region: config.region } });
+  const stack = new ImageRecognitionStack(app, config.stackName, {
+    config,
+    policy,
+    releaseFile,
+    env: { region: config.region },
+  });
 
   const policyFile = join(dir, 'policy.json');
   await writeFile(policyFile, JSON.stringify({ scaleToZero: { enabled: false } }));
   const other = resolveDeployConfig({
-    file: { stackName: 'Eir', vpc: { id: 'vpc-0123456789abcdef0', availabilityZones: ['eu-west-1a', 'eu-west-1b'], publicSubnetIds: ['subnet-0a0a0a0a', 'subnet-0b0b0b0b'] } },
+    file: {
+      stackName: 'Eir',
+      vpc: {
+        id: 'vpc-0123456789abcdef0',
+        availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+        publicSubnetIds: ['subnet-0a0a0a0a', 'subnet-0b0b0b0b'],
+      },
+    },
     context: {
       region: 'eu-west-1',
       'vpc.privateSubnetIds': 'subnet-0c0c0c0c,subnet-0d0d0d0d',
@@ -62,7 +77,12 @@ test.before(async () => {
     },
     env: {},
   });
-  const otherStack = new ImageRecognitionStack(app, other.stackName, { config: other, policy: await stackPolicy(other), releaseFile, env: { region: other.region } });
+  const otherStack = new ImageRecognitionStack(app, other.stackName, {
+    config: other,
+    policy: await stackPolicy(other),
+    releaseFile,
+    env: { region: other.region },
+  });
   // One synthesis of the app for both stacks.
   const template = Template.fromStack(stack);
   synth = { stack, template, json: template.toJSON() as Synth['json'], config, synthMs: performance.now() - started };
@@ -104,16 +124,31 @@ test('both buckets block public access, are encrypted and refuse plain HTTP', (t
   const buckets = resourcesOf('AWS::S3::Bucket');
   t.is(buckets.length, 2);
   for (const [id, bucket] of buckets) {
-    t.deepEqual(bucket.Properties.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true }, id);
-    t.deepEqual(bucket.Properties.BucketEncryption, { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] }, id);
+    t.deepEqual(
+      bucket.Properties.PublicAccessBlockConfiguration,
+      { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      id,
+    );
+    t.deepEqual(
+      bucket.Properties.BucketEncryption,
+      { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      id,
+    );
     t.is((bucket as any).DeletionPolicy, 'Retain', `${id} outlives the stack by default`);
     synth.template.hasResourceProperties('AWS::S3::BucketPolicy', {
       Bucket: { Ref: id },
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
     });
   }
   const names = buckets.map(([, b]) => flatten(b.Properties.BucketName)).sort();
-  t.deepEqual(names, ['image-recognition-input-<{"Ref":"AWS::AccountId"}>-us-east-1', 'image-recognition-output-<{"Ref":"AWS::AccountId"}>-us-east-1']);
+  t.deepEqual(names, [
+    'image-recognition-input-<{"Ref":"AWS::AccountId"}>-us-east-1',
+    'image-recognition-output-<{"Ref":"AWS::AccountId"}>-us-east-1',
+  ]);
 });
 
 test('the request queue redrives to its dead-letter queue after MAX_RECEIVES, both encrypted and TLS-only', (t) => {
@@ -122,13 +157,20 @@ test('the request queue redrives to its dead-letter queue after MAX_RECEIVES, bo
   t.like(queue.properties, {
     SqsManagedSseEnabled: true,
     VisibilityTimeout: synth.config.queue.visibilityTimeoutSeconds,
-    RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq.id, 'Arn'] }, maxReceiveCount: synth.config.queue.maxReceives },
+    RedrivePolicy: {
+      deadLetterTargetArn: { 'Fn::GetAtt': [dlq.id, 'Arn'] },
+      maxReceiveCount: synth.config.queue.maxReceives,
+    },
   });
   t.like(dlq.properties, { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
   for (const id of [queue.id, dlq.id]) {
     synth.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
       Queues: [{ Ref: id }],
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
     });
   }
 });
@@ -139,17 +181,32 @@ test('the instance roles carry exactly the documents of scaling/aws/iam.ts (what
   const roles = resourcesOf('AWS::IAM::Role');
   t.deepEqual(roles.map(([id]) => id).sort(), ['AppTierRole', 'WebTierRole'], 'no role besides the two instance roles');
   t.is(resourcesOf('AWS::IAM::Policy').length, 0, 'no policy attached beside the documents');
-  const expected = { AppTierRole: appTierPolicy(synth.stack.iamInputs), WebTierRole: webTierPolicy(synth.stack.iamInputs) };
+  const expected = {
+    AppTierRole: appTierPolicy(synth.stack.iamInputs),
+    WebTierRole: webTierPolicy(synth.stack.iamInputs),
+  };
   for (const [id, role] of roles) {
     t.deepEqual(role.Properties.AssumeRolePolicyDocument, instanceTrustPolicy(), id);
     t.is(role.Properties.ManagedPolicyArns, undefined, id);
-    t.deepEqual(role.Properties.Policies.map((p: any) => p.PolicyDocument), [synth.stack.resolve(expected[id as keyof typeof expected])], id);
+    t.deepEqual(
+      role.Properties.Policies.map((p: any) => p.PolicyDocument),
+      [synth.stack.resolve(expected[id as keyof typeof expected])],
+      id,
+    );
   }
   // The stack's inputs: its names, the response-queue prefix, the release it ships.
-  t.like(synth.stack.iamInputs, { asg: 'image-recognition-app', queue: 'image-recognition-requests', deadLetterQueue: 'image-recognition-requests-dlq', responseQueuePrefix: 'image-recognition-responses-' });
+  t.like(synth.stack.iamInputs, {
+    asg: 'image-recognition-app',
+    queue: 'image-recognition-requests',
+    deadLetterQueue: 'image-recognition-requests-dlq',
+    responseQueuePrefix: 'image-recognition-responses-',
+  });
   const release = appTierPolicy(synth.stack.iamInputs).Statement.find((s) => s.Sid === 'ReadTheRelease');
   t.deepEqual(release?.Action, ['s3:GetObject']);
-  t.regex(flatten(synth.stack.resolve(release?.Resource)), /^arn:<.*>:s3:::<\{"Fn::Sub":"cdk-hnb659fds-assets-\$\{AWS::AccountId\}-us-east-1"\}>\/[0-9a-f]{64}\.tgz$/);
+  t.regex(
+    flatten(synth.stack.resolve(release?.Resource)),
+    /^arn:<.*>:s3:::<\{"Fn::Sub":"cdk-hnb659fds-assets-\$\{AWS::AccountId\}-us-east-1"\}>\/[0-9a-f]{64}\.tgz$/,
+  );
 });
 
 test('no Allow statement in any policy of the template uses a wildcard action, or "*" where a resource can be named', (t) => {
@@ -158,7 +215,8 @@ test('no Allow statement in any policy of the template uses a wildcard action, o
     const p = resource.Properties ?? {};
     if (resource.Type === 'AWS::IAM::Role') {
       documents.push({ where: `${id} trust`, doc: p.AssumeRolePolicyDocument });
-      for (const policy of p.Policies ?? []) documents.push({ where: `${id} ${policy.PolicyName}`, doc: policy.PolicyDocument });
+      for (const policy of p.Policies ?? [])
+        documents.push({ where: `${id} ${policy.PolicyName}`, doc: policy.PolicyDocument });
     } else if (p.PolicyDocument !== undefined) {
       documents.push({ where: id, doc: p.PolicyDocument });
     }
@@ -173,12 +231,21 @@ test('no Allow statement in any policy of the template uses a wildcard action, o
       for (const action of actions) t.false(action.includes('*'), `${where} ${statement.Sid ?? ''}: ${action}`);
       const resources = [statement.Resource].flat().filter((r) => r !== undefined);
       if (resources.includes('*')) {
-        t.deepEqual(actions.filter((a) => !UNSCOPED_ACTIONS.includes(a)), [], `${where} ${statement.Sid}: "*" only for actions without resource-level permissions`);
+        t.deepEqual(
+          actions.filter((a) => !UNSCOPED_ACTIONS.includes(a)),
+          [],
+          `${where} ${statement.Sid}: "*" only for actions without resource-level permissions`,
+        );
       }
       for (const resource of resources) {
         // Wildcards inside an ARN only where the name is not known in advance (a group's id, the response queues).
         const text = flatten(resource);
-        if (text !== '*' && text.includes('*')) t.regex(text, /(autoScalingGroup:\*:autoScalingGroupName\/|:image-recognition-responses-\*$|\/\*$)/, `${where} ${statement.Sid}`);
+        if (text !== '*' && text.includes('*'))
+          t.regex(
+            text,
+            /(autoScalingGroup:\*:autoScalingGroupName\/|:image-recognition-responses-\*$|\/\*$)/,
+            `${where} ${statement.Sid}`,
+          );
       }
     }
   }
@@ -193,12 +260,22 @@ test('launch templates: the current Amazon Linux 2023 from SSM, IMDSv2 only with
     const data = lt.Properties.LaunchTemplateData;
     t.is(parameterName(data.ImageId.Ref), amazonLinux2023Parameter(InstanceArchitecture.X86_64), id);
     t.is(synth.json.Parameters[data.ImageId.Ref].Type, 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
-    t.deepEqual(data.MetadataOptions, { HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1, HttpTokens: 'required' }, id);
+    t.deepEqual(
+      data.MetadataOptions,
+      { HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1, HttpTokens: 'required' },
+      id,
+    );
     t.deepEqual(data.BlockDeviceMappings[0].Ebs, { Encrypted: true, VolumeSize: 8, VolumeType: 'gp3' });
     t.truthy(data.IamInstanceProfile.Arn['Fn::GetAtt']);
     t.is(data.KeyName, undefined, 'no SSH key');
   }
-  t.is(onlyResource('AWS::EC2::LaunchTemplate', (p) => p.LaunchTemplateData.InstanceType === synth.config.appTier.instanceType).id.startsWith('AppTier'), true);
+  t.is(
+    onlyResource(
+      'AWS::EC2::LaunchTemplate',
+      (p) => p.LaunchTemplateData.InstanceType === synth.config.appTier.instanceType,
+    ).id.startsWith('AppTier'),
+    true,
+  );
 });
 
 test('the app tier takes no inbound traffic; the web tier only from the load balancer; the load balancer only from the client CIDR', (t) => {
@@ -207,11 +284,21 @@ test('the app tier takes no inbound traffic; the web tier only from the load bal
   const web = sg('Image recognition web tier');
   const alb = sg('Image recognition load balancer');
   t.is(app.properties.SecurityGroupIngress, undefined);
-  const ingressTo = (id: string) => resourcesOf('AWS::EC2::SecurityGroupIngress').filter(([, r]) => r.Properties.GroupId['Fn::GetAtt'][0] === id);
+  const ingressTo = (id: string) =>
+    resourcesOf('AWS::EC2::SecurityGroupIngress').filter(([, r]) => r.Properties.GroupId['Fn::GetAtt'][0] === id);
   t.is(ingressTo(app.id).length, 0);
-  t.deepEqual(ingressTo(web.id).map(([, r]) => [r.Properties.SourceSecurityGroupId['Fn::GetAtt'][0], r.Properties.FromPort]), [[alb.id, synth.config.webTier.port]]);
-  t.deepEqual(alb.properties.SecurityGroupIngress, [{ CidrIp: '0.0.0.0/0', Description: 'HTTP from the allowed clients', FromPort: 80, IpProtocol: 'tcp', ToPort: 80 }]);
-  for (const group of [app, web]) t.deepEqual(group.properties.SecurityGroupEgress.map((e: any) => [e.CidrIp, e.FromPort]), [['0.0.0.0/0', 443]]);
+  t.deepEqual(
+    ingressTo(web.id).map(([, r]) => [r.Properties.SourceSecurityGroupId['Fn::GetAtt'][0], r.Properties.FromPort]),
+    [[alb.id, synth.config.webTier.port]],
+  );
+  t.deepEqual(alb.properties.SecurityGroupIngress, [
+    { CidrIp: '0.0.0.0/0', Description: 'HTTP from the allowed clients', FromPort: 80, IpProtocol: 'tcp', ToPort: 80 },
+  ]);
+  for (const group of [app, web])
+    t.deepEqual(
+      group.properties.SecurityGroupEgress.map((e: any) => [e.CidrIp, e.FromPort]),
+      [['0.0.0.0/0', 443]],
+    );
 });
 
 /** The environment file a tier's user data writes, read back from the template. */
@@ -227,7 +314,10 @@ test('user data installs the release and writes the environment the code reads, 
   const script = flatten(app.Properties.LaunchTemplateData.UserData);
   t.regex(script, /^#!\/bin\/bash\n/);
   t.regex(script, /aws s3 cp .*"\$RELEASE_URL"/);
-  t.regex(script, /readonly RELEASE_URL='<\{"Fn::Sub":"s3:\/\/cdk-hnb659fds-assets-\$\{AWS::AccountId\}-us-east-1\/[0-9a-f]{64}\.tgz"\}>'/);
+  t.regex(
+    script,
+    /readonly RELEASE_URL='<\{"Fn::Sub":"s3:\/\/cdk-hnb659fds-assets-\$\{AWS::AccountId\}-us-east-1\/[0-9a-f]{64}\.tgz"\}>'/,
+  );
   t.regex(script, /npm" ci --omit=dev/);
   t.regex(script, /systemctl enable --now "\$UNIT"/);
   t.regex(script, /readonly UNIT='image-recognition-worker\.service'/);
@@ -249,44 +339,85 @@ test('user data installs the release and writes the environment the code reads, 
   t.is(worker.INPUT_BUCKET, 'image-recognition-input-<{"Ref":"AWS::AccountId"}>-us-east-1');
   t.is(worker.SCALER, undefined, 'workers run no controller');
   const web = environmentOf('WebTier');
-  t.like(web, { ENDPOINT_MODE: 'aws', WORKERS: '0', HOST: '0.0.0.0', PORT: '3000', SCALER: 'aws', AUTO_SCALING_GROUP: 'image-recognition-app', WEB_AUTO_SCALING_GROUP: 'image-recognition-web', REQUEST_TIMEOUT_MS: '120000' });
+  t.like(web, {
+    ENDPOINT_MODE: 'aws',
+    WORKERS: '0',
+    HOST: '0.0.0.0',
+    PORT: '3000',
+    SCALER: 'aws',
+    AUTO_SCALING_GROUP: 'image-recognition-app',
+    WEB_AUTO_SCALING_GROUP: 'image-recognition-web',
+    REQUEST_TIMEOUT_MS: '120000',
+  });
   t.is(web.LIFECYCLE_HOOK_TERMINATE, undefined);
 });
 
 // ----- the app tier: scale from and to zero, never killing work --------------------------------
 
 test('the app-tier group: 0..20, named, its lifecycle hooks from creation, metrics for the policies', (t) => {
-  const group = onlyResource('AWS::AutoScaling::AutoScalingGroup', (p) => p.AutoScalingGroupName === 'image-recognition-app');
+  const group = onlyResource(
+    'AWS::AutoScaling::AutoScalingGroup',
+    (p) => p.AutoScalingGroupName === 'image-recognition-app',
+  );
   t.like(group.properties, { MinSize: '0', MaxSize: '20' });
   t.is(group.properties.DesiredCapacity, undefined, 'the scaling policies own the desired capacity');
-  const hooks = Object.fromEntries(group.properties.LifecycleHookSpecificationList.map((h: any) => [h.LifecycleTransition, h]));
+  const hooks = Object.fromEntries(
+    group.properties.LifecycleHookSpecificationList.map((h: any) => [h.LifecycleTransition, h]),
+  );
   const terminate = hooks['autoscaling:EC2_INSTANCE_TERMINATING'];
   t.like(terminate, { LifecycleHookName: 'image-recognition-drain', DefaultResult: 'CONTINUE' });
   const drain = workerDrainSeconds(synth.config.queue);
-  t.true(terminate.HeartbeatTimeout > synth.stack.workerStopTimeoutSeconds && synth.stack.workerStopTimeoutSeconds > drain, `hook ${terminate.HeartbeatTimeout} s > unit stop ${synth.stack.workerStopTimeoutSeconds} s > drain ${drain} s`);
-  t.like(hooks['autoscaling:EC2_INSTANCE_LAUNCHING'], { LifecycleHookName: 'image-recognition-warm-up', DefaultResult: 'ABANDON', HeartbeatTimeout: synth.config.bootTimeoutSeconds });
+  t.true(
+    terminate.HeartbeatTimeout > synth.stack.workerStopTimeoutSeconds && synth.stack.workerStopTimeoutSeconds > drain,
+    `hook ${terminate.HeartbeatTimeout} s > unit stop ${synth.stack.workerStopTimeoutSeconds} s > drain ${drain} s`,
+  );
+  t.like(hooks['autoscaling:EC2_INSTANCE_LAUNCHING'], {
+    LifecycleHookName: 'image-recognition-warm-up',
+    DefaultResult: 'ABANDON',
+    HeartbeatTimeout: synth.config.bootTimeoutSeconds,
+  });
   t.is(resourcesOf('AWS::AutoScaling::LifecycleHook').length, 0, 'no hook added after the group exists');
   const collection = req.enableMetricsCollection('image-recognition-app');
   t.is(group.properties.MetricsCollection[0].Granularity, collection.Granularity);
-  for (const metric of [...collection.Metrics!, 'GroupDesiredCapacity']) t.true(group.properties.MetricsCollection[0].Metrics.includes(metric), metric);
-  t.truthy((group.resource as any).UpdatePolicy.AutoScalingInstanceRefresh, 'a new release replaces instances, warm pool included');
+  for (const metric of [...collection.Metrics!, 'GroupDesiredCapacity'])
+    t.true(group.properties.MetricsCollection[0].Metrics.includes(metric), metric);
+  t.truthy(
+    (group.resource as any).UpdatePolicy.AutoScalingInstanceRefresh,
+    'a new release replaces instances, warm pool included',
+  );
 });
 
 test('a warm pool of stopped, prepared instances on the app tier', (t) => {
-  const group = onlyResource('AWS::AutoScaling::AutoScalingGroup', (p) => p.AutoScalingGroupName === 'image-recognition-app');
+  const group = onlyResource(
+    'AWS::AutoScaling::AutoScalingGroup',
+    (p) => p.AutoScalingGroupName === 'image-recognition-app',
+  );
   const pool = onlyResource('AWS::AutoScaling::WarmPool');
-  t.deepEqual(pool.properties, { AutoScalingGroupName: { Ref: group.id }, PoolState: 'Stopped', MinSize: 0, InstanceReusePolicy: { ReuseOnScaleIn: false } });
+  t.deepEqual(pool.properties, {
+    AutoScalingGroupName: { Ref: group.id },
+    PoolState: 'Stopped',
+    MinSize: 0,
+    InstanceReusePolicy: { ReuseOnScaleIn: false },
+  });
 });
 
 /** What `npm run scaling:setup -- --asg G --queue Q --dry-run` sends for the stack's names and policy. */
 async function dryRun() {
   const report = await runSetup(
-    { asg: 'image-recognition-app', queue: { name: 'image-recognition-requests', url: undefined }, policy: await stackPolicy(synth.config), region: 'us-east-1' },
+    {
+      asg: 'image-recognition-app',
+      queue: { name: 'image-recognition-requests', url: undefined },
+      policy: await stackPolicy(synth.config),
+      region: 'us-east-1',
+    },
     { send: () => Promise.reject(new Error('a dry run sends nothing')) },
     { dryRun: true },
   );
   const of = <T>(command: string) => report.requests.filter((r) => r.command === command).map((r) => r.input as T);
-  return { policies: of<PutScalingPolicyCommandInput>('PutScalingPolicyCommand'), alarms: of<PutMetricAlarmCommandInput>('PutMetricAlarmCommand') };
+  return {
+    policies: of<PutScalingPolicyCommandInput>('PutScalingPolicyCommand'),
+    alarms: of<PutMetricAlarmCommandInput>('PutMetricAlarmCommand'),
+  };
 }
 
 test('scaling policies: the same requests scaling:setup sends (metric math target tracking, scale from and to zero), on the group', async (t) => {
@@ -294,21 +425,31 @@ test('scaling policies: the same requests scaling:setup sends (metric math targe
   const inTemplate = resourcesOf('AWS::AutoScaling::ScalingPolicy');
   t.is(inTemplate.length, policies.length);
   t.is(policies.length, 3);
-  const group = onlyResource('AWS::AutoScaling::AutoScalingGroup', (p) => p.AutoScalingGroupName === 'image-recognition-app');
+  const group = onlyResource(
+    'AWS::AutoScaling::AutoScalingGroup',
+    (p) => p.AutoScalingGroupName === 'image-recognition-app',
+  );
   for (const sent of policies) {
     const { PolicyName, ...expected } = sent;
     // Told apart by type and steps (CloudFormation names policies itself: no PolicyName to match).
-    const match = inTemplate.filter(([, r]) => r.Properties.PolicyType === expected.PolicyType && JSON.stringify(r.Properties.StepAdjustments) === JSON.stringify(expected.StepAdjustments));
+    const match = inTemplate.filter(
+      ([, r]) =>
+        r.Properties.PolicyType === expected.PolicyType &&
+        JSON.stringify(r.Properties.StepAdjustments) === JSON.stringify(expected.StepAdjustments),
+    );
     t.is(match.length, 1, PolicyName);
     t.deepEqual(match[0]![1].Properties, expected, PolicyName);
     t.deepEqual(match[0]![1].DependsOn, [group.id], `${PolicyName} waits for the group it names`);
   }
   const tt = inTemplate.find(([, r]) => r.Properties.PolicyType === 'TargetTrackingScaling')![1].Properties;
-  t.is(tt.TargetTrackingConfiguration.CustomizedMetricSpecification.Metrics.find((m: any) => m.ReturnData).Expression, 'm1 / m2');
+  t.is(
+    tt.TargetTrackingConfiguration.CustomizedMetricSpecification.Metrics.find((m: any) => m.ReturnData).Expression,
+    'm1 / m2',
+  );
   t.is(tt.TargetTrackingConfiguration.TargetValue, targetBacklogPerInstance(await stackPolicy(synth.config)));
 });
 
-test('scaling alarms: the same as scaling:setup sends, acting on the stack\'s policies, described as the stack\'s', async (t) => {
+test("scaling alarms: the same as scaling:setup sends, acting on the stack's policies, described as the stack's", async (t) => {
   const { alarms } = await dryRun();
   const policy = await stackPolicy(synth.config);
   const target = { asg: 'image-recognition-app', queueName: 'image-recognition-requests' };
@@ -324,8 +465,14 @@ test('scaling alarms: the same as scaling:setup sends, acting on the stack\'s po
     t.is(actions.length, 1);
     const triggered = synth.json.Resources[actions[0]!.Ref]!;
     t.is(triggered.Type, 'AWS::AutoScaling::ScalingPolicy');
-    const builder = sent.AlarmName === req.resourceNames(target.asg).scaleFromZeroAlarm ? req.scaleFromZeroAlarm : req.scaleToZeroAlarm;
-    const policyInput = sent.AlarmName === req.resourceNames(target.asg).scaleFromZeroAlarm ? req.scaleFromZeroPolicy(target, policy) : req.scaleToZeroPolicy(target, policy);
+    const builder =
+      sent.AlarmName === req.resourceNames(target.asg).scaleFromZeroAlarm
+        ? req.scaleFromZeroAlarm
+        : req.scaleToZeroAlarm;
+    const policyInput =
+      sent.AlarmName === req.resourceNames(target.asg).scaleFromZeroAlarm
+        ? req.scaleFromZeroPolicy(target, policy)
+        : req.scaleToZeroPolicy(target, policy);
     t.deepEqual(triggered.Properties.StepAdjustments, policyInput.StepAdjustments);
     // Said to be the stack's, and owning no metrics collection (scaling:setup --teardown leaves it on).
     t.is(AlarmDescription, builder(target, policy, 'arn', [], owner).AlarmDescription);
@@ -336,16 +483,30 @@ test('scaling alarms: the same as scaling:setup sends, acting on the stack\'s po
 // ----- the web tier ------------------------------------------------------------------------------
 
 test('the web tier: a group behind an internet-facing load balancer, health on /readyz, idle timeout over the request timeout', (t) => {
-  const group = onlyResource('AWS::AutoScaling::AutoScalingGroup', (p) => p.AutoScalingGroupName === 'image-recognition-web');
+  const group = onlyResource(
+    'AWS::AutoScaling::AutoScalingGroup',
+    (p) => p.AutoScalingGroupName === 'image-recognition-web',
+  );
   t.like(group.properties, { MinSize: '1', MaxSize: '2', HealthCheckType: 'ELB' });
   const targetGroup = onlyResource('AWS::ElasticLoadBalancingV2::TargetGroup');
-  t.like(targetGroup.properties, { HealthCheckPath: '/readyz', Port: 3000, Protocol: 'HTTP', Matcher: { HttpCode: '200' } });
+  t.like(targetGroup.properties, {
+    HealthCheckPath: '/readyz',
+    Port: 3000,
+    Protocol: 'HTTP',
+    Matcher: { HttpCode: '200' },
+  });
   t.deepEqual(group.properties.TargetGroupARNs, [{ Ref: targetGroup.id }]);
   const lb = onlyResource('AWS::ElasticLoadBalancingV2::LoadBalancer');
   t.is(lb.properties.Scheme, 'internet-facing');
-  const idle = Number(lb.properties.LoadBalancerAttributes.find((a: any) => a.Key === 'idle_timeout.timeout_seconds').Value);
+  const idle = Number(
+    lb.properties.LoadBalancerAttributes.find((a: any) => a.Key === 'idle_timeout.timeout_seconds').Value,
+  );
   t.true(idle > 120, `idle timeout ${idle} s > REQUEST_TIMEOUT_MS 120 s`);
-  synth.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP', DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: targetGroup.id } }] });
+  synth.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+    Port: 80,
+    Protocol: 'HTTP',
+    DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: targetGroup.id } }],
+  });
   synth.template.hasOutput('LoadBalancerUrl', {});
 });
 
@@ -353,10 +514,18 @@ test('the web tier: a group behind an internet-facing load balancer, health on /
 
 test('the dashboard shows visible, in flight, oldest age, in service, desired, backlog per instance and dead letters', (t) => {
   const body = flatten(onlyResource('AWS::CloudWatch::Dashboard').properties.DashboardBody);
-  for (const metric of ['ApproximateNumberOfMessagesVisible', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateAgeOfOldestMessage', 'GroupInServiceInstances', 'GroupDesiredCapacity']) {
+  for (const metric of [
+    'ApproximateNumberOfMessagesVisible',
+    'ApproximateNumberOfMessagesNotVisible',
+    'ApproximateAgeOfOldestMessage',
+    'GroupInServiceInstances',
+    'GroupDesiredCapacity',
+  ]) {
     t.true(body.includes(`"${metric}"`), metric);
   }
-  const backlog = req.backlogPerInstanceQueries({ asg: 'image-recognition-app', queueName: 'image-recognition-requests' }).find((q) => q.ReturnData)!;
+  const backlog = req
+    .backlogPerInstanceQueries({ asg: 'image-recognition-app', queueName: 'image-recognition-requests' })
+    .find((q) => q.ReturnData)!;
   t.true(body.includes(`"expression":"${backlog.Expression}"`), 'backlog per instance, the target tracking expression');
   const dlq = onlyResource('AWS::SQS::Queue', (p) => p.QueueName === 'image-recognition-requests-dlq');
   t.true(body.includes(`<{"Fn::GetAtt":["${dlq.id}","QueueName"]}>`), 'the dead-letter queue');
@@ -365,10 +534,19 @@ test('the dashboard shows visible, in flight, oldest age, in service, desired, b
 test('alarms: a dead letter arrived, a request waited too long', (t) => {
   const dlq = onlyResource('AWS::SQS::Queue', (p) => p.QueueName === 'image-recognition-requests-dlq');
   const dead = onlyResource('AWS::CloudWatch::Alarm', (p) => p.AlarmName === 'image-recognition-dead-letters');
-  t.like(dead.properties, { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', Statistic: 'Maximum' });
+  t.like(dead.properties, {
+    MetricName: 'ApproximateNumberOfMessagesVisible',
+    Threshold: 1,
+    ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    Statistic: 'Maximum',
+  });
   t.deepEqual(dead.properties.Dimensions, [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq.id, 'QueueName'] } }]);
   const oldest = onlyResource('AWS::CloudWatch::Alarm', (p) => p.AlarmName === 'image-recognition-oldest-message');
-  t.like(oldest.properties, { MetricName: 'ApproximateAgeOfOldestMessage', Threshold: synth.config.alarms.oldestMessageSeconds, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+  t.like(oldest.properties, {
+    MetricName: 'ApproximateAgeOfOldestMessage',
+    Threshold: synth.config.alarms.oldestMessageSeconds,
+    ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+  });
 });
 
 // ----- the other way: an existing VPC, no warm pool, an s3:// model --------------------------------
@@ -377,7 +555,9 @@ test('variant: an existing VPC described offline, instances in its private subne
   const types = Object.values(variant.json.Resources).map((r) => r.Type);
   t.false(types.includes('AWS::EC2::VPC'));
   t.false(types.includes('AWS::AutoScaling::WarmPool'));
-  const group = Object.values(variant.json.Resources).find((r) => r.Type === 'AWS::AutoScaling::AutoScalingGroup' && r.Properties.AutoScalingGroupName === 'eir-app')!;
+  const group = Object.values(variant.json.Resources).find(
+    (r) => r.Type === 'AWS::AutoScaling::AutoScalingGroup' && r.Properties.AutoScalingGroupName === 'eir-app',
+  )!;
   t.deepEqual(group.Properties.VPCZoneIdentifier, ['subnet-0c0c0c0c', 'subnet-0d0d0d0d']);
   t.like(group.Properties, { MinSize: '1', MaxSize: '5' });
   const lt = Object.values(variant.json.Resources).find((r) => r.Type === 'AWS::EC2::LaunchTemplate')!;
@@ -393,10 +573,27 @@ test('variant: both tiers may read an s3:// model, the policy without scale-to-z
     t.is(flatten(statement.Resource), 'arn:<{"Ref":"AWS::Partition"}>:s3:::acme-models/mobilenet/model.json');
   }
   const policies = Object.values(variant.json.Resources).filter((r) => r.Type === 'AWS::AutoScaling::ScalingPolicy');
-  t.deepEqual(policies.map((p) => p.Properties.StepAdjustments?.[0]?.ScalingAdjustment ?? p.Properties.PolicyType), ['TargetTrackingScaling', 1]);
-  const alarms = Object.values(variant.json.Resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm').map((r) => r.Properties);
-  t.deepEqual(alarms.map((a) => a.AlarmName).sort(), ['eir-app-sqs-scale-from-zero', 'eir-dead-letters', 'eir-oldest-message']);
+  t.deepEqual(
+    policies.map((p) => p.Properties.StepAdjustments?.[0]?.ScalingAdjustment ?? p.Properties.PolicyType),
+    ['TargetTrackingScaling', 1],
+  );
+  const alarms = Object.values(variant.json.Resources)
+    .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+    .map((r) => r.Properties);
+  t.deepEqual(alarms.map((a) => a.AlarmName).sort(), [
+    'eir-app-sqs-scale-from-zero',
+    'eir-dead-letters',
+    'eir-oldest-message',
+  ]);
   const topic = Object.entries(variant.json.Resources).find(([, r]) => r.Type === 'AWS::SNS::Topic')![0];
-  t.true(Object.values(variant.json.Resources).some((r) => r.Type === 'AWS::SNS::Subscription' && r.Properties.Endpoint === 'ops@example.com' && r.Properties.Protocol === 'email'));
-  for (const alarm of alarms.filter((a) => a.AlarmName !== 'eir-app-sqs-scale-from-zero')) t.deepEqual(alarm.AlarmActions, [{ Ref: topic }], alarm.AlarmName);
+  t.true(
+    Object.values(variant.json.Resources).some(
+      (r) =>
+        r.Type === 'AWS::SNS::Subscription' &&
+        r.Properties.Endpoint === 'ops@example.com' &&
+        r.Properties.Protocol === 'email',
+    ),
+  );
+  for (const alarm of alarms.filter((a) => a.AlarmName !== 'eir-app-sqs-scale-from-zero'))
+    t.deepEqual(alarm.AlarmActions, [{ Ref: topic }], alarm.AlarmName);
 });

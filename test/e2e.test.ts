@@ -15,6 +15,8 @@ test('an older Node.js is refused with a message that says what to do', async (t
   t.is(REQUIRED_NODE_MAJOR, 24);
   t.is(nodeVersionProblem('24.12.0', '/x/node'), undefined);
   t.is(nodeVersionProblem('26.1.0', '/x/node'), undefined);
-  t.regex(nodeVersionProblem('20.20.2', '/usr/bin/node')!, /needs Node\.js 24 or newer; \/usr\/bin\/node is v20\.20\.2\.\nRun it through npm/);
+  t.regex(
+    nodeVersionProblem('20.20.2', '/usr/bin/node')!,
+    /needs Node\.js 24 or newer; \/usr\/bin\/node is v20\.20\.2\.\nRun it through npm/,
+  );
 });
-

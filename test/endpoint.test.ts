@@ -7,7 +7,12 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+} from '@aws-sdk/client-sqs';
 import test from 'ava';
 import { createAwsClients } from '../lib/aws/clients.js';
 import { EndpointError, startEmbeddedEndpoint } from '../endpoint/embedded.js';
@@ -48,7 +53,9 @@ test('SQS and S3 on one port, listening on loopback only', async (t) => {
   const { QueueUrl } = await clients.sqs.send(new CreateQueueCommand({ QueueName: 'one-port' }));
   t.truthy(QueueUrl);
   // A second endpoint on the same data would overwrite what the first writes: refused, naming the owner.
-  const error = await t.throwsAsync(startEmbeddedEndpoint({ host: '127.0.0.1', port: 0, dataDir }), { instanceOf: EndpointError });
+  const error = await t.throwsAsync(startEmbeddedEndpoint({ host: '127.0.0.1', port: 0, dataDir }), {
+    instanceOf: EndpointError,
+  });
   t.regex(error!.message, new RegExp(`another embedded endpoint \\(pid ${child.pid}\\) is using`));
 });
 
@@ -59,20 +66,40 @@ test('kill -9 of the endpoint loses nothing: queued and in-flight messages, obje
   const clients = createAwsClients(loadConfig(testEnv(dataDir, { EMBEDDED_PORT: String(port) })));
   t.teardown(() => clients.destroy());
 
-  const { QueueUrl } = await clients.sqs.send(new CreateQueueCommand({ QueueName: 'durable', Attributes: { VisibilityTimeout: '30' } }));
+  const { QueueUrl } = await clients.sqs.send(
+    new CreateQueueCommand({ QueueName: 'durable', Attributes: { VisibilityTimeout: '30' } }),
+  );
   const queueUrl = QueueUrl!;
   const bodies = Array.from({ length: 20 }, (_, i) => `message ${i}`);
   for (let i = 0; i < bodies.length; i += 10) {
-    await clients.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: bodies.slice(i, i + 10).map((body, j) => ({ Id: String(j), MessageBody: body })) }));
+    await clients.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: bodies.slice(i, i + 10).map((body, j) => ({ Id: String(j), MessageBody: body })),
+      }),
+    );
   }
   // Five messages in flight for 2 s when the endpoint dies.
-  const held = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 5, VisibilityTimeout: 2 }));
+  const held = await clients.sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 5, VisibilityTimeout: 2 }),
+  );
   t.is(held.Messages?.length, 5);
 
   await ensureBucket(clients, 'durable', 'us-east-1');
-  const objects = Array.from({ length: 10 }, (_, i) => ({ key: `dir/object ${i} ü.bin`, body: Buffer.alloc(1000 + i, i) }));
+  const objects = Array.from({ length: 10 }, (_, i) => ({
+    key: `dir/object ${i} ü.bin`,
+    body: Buffer.alloc(1000 + i, i),
+  }));
   for (const o of objects) {
-    await clients.s3.send(new PutObjectCommand({ Bucket: 'durable', Key: o.key, Body: o.body, ContentType: 'application/x-test', Metadata: { 'file-name': encodeURIComponent(`n°${o.key}`) } }));
+    await clients.s3.send(
+      new PutObjectCommand({
+        Bucket: 'durable',
+        Key: o.key,
+        Body: o.body,
+        ContentType: 'application/x-test',
+        Metadata: { 'file-name': encodeURIComponent(`n°${o.key}`) },
+      }),
+    );
   }
   await clients.s3.send(new DeleteObjectCommand({ Bucket: 'durable', Key: objects[9]!.key }));
 
@@ -80,12 +107,24 @@ test('kill -9 of the endpoint loses nothing: queued and in-flight messages, obje
   await new Promise((resolve) => child.once('exit', resolve));
   ({ child, port } = await startEndpointProcess(dataDir, port));
 
-  const { Attributes } = await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+  const { Attributes } = await clients.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
   t.is(Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible), 20);
   const seen = new Set<string>();
   const deadline = Date.now() + 15_000;
   while (seen.size < 20 && Date.now() < deadline) {
-    const got = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 60 }));
+    const got = await clients.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+        VisibilityTimeout: 60,
+      }),
+    );
     for (const m of got.Messages ?? []) seen.add(m.Body!);
   }
   t.deepEqual([...seen].sort(), [...bodies].sort(), 'every message, the in-flight ones once their deadline passed');
@@ -96,7 +135,9 @@ test('kill -9 of the endpoint loses nothing: queued and in-flight messages, obje
     t.is(got.ContentType, 'application/x-test');
     t.is(decodeURIComponent(got.Metadata?.['file-name'] ?? ''), `n°${o.key}`);
   }
-  await t.throwsAsync(clients.s3.send(new GetObjectCommand({ Bucket: 'durable', Key: objects[9]!.key })), { name: 'NoSuchKey' });
+  await t.throwsAsync(clients.s3.send(new GetObjectCommand({ Bucket: 'durable', Key: objects[9]!.key })), {
+    name: 'NoSuchKey',
+  });
 });
 
 test('objects half written when the endpoint was killed are set aside at the next start; everything else loads', async (t) => {
@@ -106,8 +147,10 @@ test('objects half written when the endpoint was killed are set aside at the nex
   const clients = createAwsClients(loadConfig(testEnv(dataDir, { EMBEDDED_PORT: String(port) })));
   t.teardown(() => clients.destroy());
   await ensureBucket(clients, 'half', 'us-east-1');
-  const put = (key: string, body: string) => clients.s3.send(new PutObjectCommand({ Bucket: 'half', Key: key, Body: body }));
-  for (const key of ['kept/a.txt', 'kept/b.txt', 'torn/meta.txt', 'torn/body.txt']) await put(key, `the body of ${key}`);
+  const put = (key: string, body: string) =>
+    clients.s3.send(new PutObjectCommand({ Bucket: 'half', Key: key, Body: body }));
+  for (const key of ['kept/a.txt', 'kept/b.txt', 'torn/meta.txt', 'torn/body.txt'])
+    await put(key, `the body of ${key}`);
   // Written whole (staged, then renamed): nothing is left in the staging directory.
   t.deepEqual(await readdir(join(dataDir, 'objects', '.staging', 'buckets')), []);
   child.kill('SIGKILL');
@@ -126,11 +169,17 @@ test('objects half written when the endpoint was killed are set aside at the nex
     t.is(await got.Body!.transformToString(), `the body of ${key}`);
   }
   for (const key of ['torn/meta.txt', 'torn/body.txt', 'torn/orphan.txt']) {
-    await t.throwsAsync(clients.s3.send(new GetObjectCommand({ Bucket: 'half', Key: key })), { name: 'NoSuchKey' }, key);
+    await t.throwsAsync(
+      clients.s3.send(new GetObjectCommand({ Bucket: 'half', Key: key })),
+      { name: 'NoSuchKey' },
+      key,
+    );
   }
   // Moved, not deleted: a person can look at them.
   const [aside] = await readdir(join(dataDir, 'objects-set-aside'));
-  const moved = (await readdir(join(dataDir, 'objects-set-aside', aside!, 'buckets', 'half', 'objects', 'torn'))).sort();
+  const moved = (
+    await readdir(join(dataDir, 'objects-set-aside', aside!, 'buckets', 'half', 'objects', 'torn'))
+  ).sort();
   t.deepEqual(moved, ['body.txt.data', 'body.txt.meta.json', 'meta.txt.data', 'meta.txt.meta.json', 'orphan.txt.data']);
 
   // Without a kill on record (the lock file removed by hand), a load that fails is repaired the same way.
@@ -139,5 +188,7 @@ test('objects half written when the endpoint was killed are set aside at the nex
   ({ child, port } = await startEndpointProcess(dataDir, port));
   const got = await clients.s3.send(new GetObjectCommand({ Bucket: 'half', Key: 'kept/a.txt' }));
   t.is(await got.Body!.transformToString(), 'the body of kept/a.txt');
-  await t.throwsAsync(clients.s3.send(new GetObjectCommand({ Bucket: 'half', Key: 'kept/b.txt' })), { name: 'NoSuchKey' });
+  await t.throwsAsync(clients.s3.send(new GetObjectCommand({ Bucket: 'half', Key: 'kept/b.txt' })), {
+    name: 'NoSuchKey',
+  });
 });

@@ -31,10 +31,14 @@ let started: Promise<External> | undefined;
 function external(): Promise<External> {
   started ??= (async () => {
     const [port] = await freePorts(1);
-    const endpoint = spawn(process.execPath, [fileURLToPath(import.meta.resolve('fauxqs').replace(/app\.js$/, 'server.js'))], {
-      env: { ...process.env, FAUXQS_PORT: String(port), FAUXQS_LOGGER: 'false' },
-      stdio: 'ignore',
-    });
+    const endpoint = spawn(
+      process.execPath,
+      [fileURLToPath(import.meta.resolve('fauxqs').replace(/app\.js$/, 'server.js'))],
+      {
+        env: { ...process.env, FAUXQS_PORT: String(port), FAUXQS_LOGGER: 'false' },
+        stdio: 'ignore',
+      },
+    );
     const url = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${url}/health`).catch(() => undefined))?.ok === true, 30_000);
 

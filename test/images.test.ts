@@ -13,14 +13,14 @@ const libvips = async (bytes: Buffer) => {
   return { width: meta.width, height: meta.pageHeight ?? meta.height };
 };
 
-test('header dimensions equal libvips\' for all 250 sample photos', async (t) => {
+test("header dimensions equal libvips' for all 250 sample photos", async (t) => {
   for (const photo of await readGroundTruth()) {
     const bytes = await readFile(photo.path);
     t.deepEqual(headerSize(bytes, sniffImageType(bytes)!.mime), await libvips(bytes), photo.file);
   }
 });
 
-test('header dimensions equal libvips\' for every accepted format and its variants', async (t) => {
+test("header dimensions equal libvips' for every accepted format and its variants", async (t) => {
   const jpeg = await readFile((await readGroundTruth())[7]!.path);
   const base = sharp(jpeg).resize(301, 197);
   const variants: Record<string, Buffer> = {

@@ -21,7 +21,12 @@ import { postForm, startTestService, tempDataDir } from './helpers/service.js';
 const run = promisify(execFile);
 const PYTHON = '/usr/bin/python3';
 const CLIENTS = 'test/interop/clients.py';
-const TOOLS: Record<string, string> = { python: PYTHON, curl: '/usr/bin/curl', wget: '/usr/bin/wget', httpie: '/usr/bin/http' };
+const TOOLS: Record<string, string> = {
+  python: PYTHON,
+  curl: '/usr/bin/curl',
+  wget: '/usr/bin/wget',
+  httpie: '/usr/bin/http',
+};
 
 let service: Service;
 let photos: GroundTruth[];
@@ -30,16 +35,27 @@ const labels = new Map<string, string>();
 
 test.before(async () => {
   const missing = Object.entries(TOOLS).filter(([, path]) => !existsSync(path));
-  const pythonOk = existsSync(PYTHON) && (await run(PYTHON, ['-c', 'import requests, httpx']).then(() => true, () => false));
+  const pythonOk =
+    existsSync(PYTHON) &&
+    (await run(PYTHON, ['-c', 'import requests, httpx']).then(
+      () => true,
+      () => false,
+    ));
   if (missing.length > 0 || !pythonOk) {
-    throw new Error(`the interop tests need Debian's curl wget httpie python3-requests python3-httpx (bash .ci/run installs them); missing: ${[...missing.map(([name]) => name), ...(pythonOk ? [] : ['python3 with requests and httpx'])].join(', ')}`);
+    throw new Error(
+      `the interop tests need Debian's curl wget httpie python3-requests python3-httpx (bash .ci/run installs them); missing: ${[...missing.map(([name]) => name), ...(pythonOk ? [] : ['python3 with requests and httpx'])].join(', ')}`,
+    );
   }
   photos = (await readGroundTruth()).slice(100, 220);
   service = await startTestService(await tempDataDir('interop'), { WORKERS: '2', RESULT_CACHE: 'off' });
   // The reference: every photo these tests send, classified once through the JSON API.
   for (let i = 0; i < photos.length; i += 16) {
     const batch = photos.slice(i, i + 16);
-    const { status, json } = await postForm(service.web.url, '/api/v1/classify', await Promise.all(batch.map(async (p) => ({ field: 'image', name: p.file, bytes: await readFile(p.path) }))));
+    const { status, json } = await postForm(
+      service.web.url,
+      '/api/v1/classify',
+      await Promise.all(batch.map(async (p) => ({ field: 'image', name: p.file, bytes: await readFile(p.path) }))),
+    );
     if (status !== 200) throw new Error(`reference classification: ${status} ${JSON.stringify(json)}`);
     for (const [j, result] of (json.results as { label: string }[]).entries()) labels.set(batch[j]!.file, result.label);
   }
@@ -54,7 +70,13 @@ const photo = (n: number): GroundTruth => photos[n]!;
 const stemOf = (name: string) => name.replace(/\.[^.]*$/, '');
 const expected = (p: GroundTruth, name = p.file, separator = ',') => `${stemOf(name)}${separator}${labels.get(p.file)}`;
 
-async function python(kase: string, route: string, p: GroundTruth, name = p.file, field = 'myfile'): Promise<{ status: number; body: string }> {
+async function python(
+  kase: string,
+  route: string,
+  p: GroundTruth,
+  name = p.file,
+  field = 'myfile',
+): Promise<{ status: number; body: string }> {
   const { stdout } = await run(PYTHON, [CLIENTS, kase, `${service.web.url}${route}`, p.path, name, field]);
   return JSON.parse(stdout) as { status: number; body: string };
 }
@@ -93,7 +115,10 @@ test('requests, a generator body (chunked transfer encoding) of a multipart form
 
 test('a part named only by RFC 5987 filename* is answered with its decoded name', async (t) => {
   const p = photo(5);
-  t.deepEqual(await python('requests-filename-star', '/', p, 'рыбка.jpg'), { status: 200, body: expected(p, 'рыбка.jpg') });
+  t.deepEqual(await python('requests-filename-star', '/', p, 'рыбка.jpg'), {
+    status: 200,
+    body: expected(p, 'рыбка.jpg'),
+  });
 });
 
 test('requests, a raw image body on the API sent chunked from a generator', async (t) => {
@@ -112,7 +137,15 @@ test('httpx, files= with a file object and with a (name, bytes) tuple', async (t
 
 test('HTTPie --form with a file field', async (t) => {
   const p = photo(9);
-  const body = await tool(TOOLS.httpie!, ['--ignore-stdin', '--check-status', '--body', '--form', 'POST', `${service.web.url}/`, `myfile@${p.path}`]);
+  const body = await tool(TOOLS.httpie!, [
+    '--ignore-stdin',
+    '--check-status',
+    '--body',
+    '--form',
+    'POST',
+    `${service.web.url}/`,
+    `myfile@${p.path}`,
+  ]);
   t.is(body.trimEnd(), expected(p));
 });
 
@@ -128,7 +161,11 @@ test('curl -F: with Expect: 100-continue, without it, chunked, and a part typed 
     t.deepEqual(await curl([...headers, '-F', `myfile=@${p.path}`, url]), { status: 200, body: expected(p) }, what);
   }
   const p = photo(13);
-  t.deepEqual(await curl(['-F', `myfile=@${p.path};type=application/octet-stream;filename=octet.jpg`, url]), { status: 200, body: expected(p, 'octet.jpg') }, 'octet-stream');
+  t.deepEqual(
+    await curl(['-F', `myfile=@${p.path};type=application/octet-stream;filename=octet.jpg`, url]),
+    { status: 200, body: expected(p, 'octet.jpg') },
+    'octet-stream',
+  );
 });
 
 test('curl --data-binary (no type given: application/x-www-form-urlencoded) and with an image type, on the API', async (t) => {
@@ -137,7 +174,15 @@ test('curl --data-binary (no type given: application/x-www-form-urlencoded) and 
   t.is(plain.status, 200, plain.body);
   t.like(apiLabel(plain.body), { file: 'plain.jpg', label: labels.get(p.file) });
   const q = photo(15);
-  const typed = await curl(['--data-binary', `@${q.path}`, '-H', 'Content-Type: image/jpeg', '-H', 'X-File-Name: typed.jpg', `${service.web.url}/api/v1/classify`]);
+  const typed = await curl([
+    '--data-binary',
+    `@${q.path}`,
+    '-H',
+    'Content-Type: image/jpeg',
+    '-H',
+    'X-File-Name: typed.jpg',
+    `${service.web.url}/api/v1/classify`,
+  ]);
   t.is(typed.status, 200, typed.body);
   t.like(apiLabel(typed.body), { file: 'typed.jpg', label: labels.get(q.file) });
 });
@@ -145,20 +190,32 @@ test('curl --data-binary (no type given: application/x-www-form-urlencoded) and 
 test('wget --post-file on the API: with its default type and with Content-Type: image/jpeg', async (t) => {
   for (const [i, headers] of [[], ['--header=Content-Type: image/jpeg']].entries()) {
     const p = photo(16 + i);
-    const body = await tool(TOOLS.wget!, ['-q', '-O', '-', ...headers, `--post-file=${p.path}`, `${service.web.url}/api/v1/classify?name=wget-${i}.jpg`]);
+    const body = await tool(TOOLS.wget!, [
+      '-q',
+      '-O',
+      '-',
+      ...headers,
+      `--post-file=${p.path}`,
+      `${service.web.url}/api/v1/classify?name=wget-${i}.jpg`,
+    ]);
     t.like(apiLabel(body), { file: `wget-${i}.jpg`, label: labels.get(p.file) }, headers.join(' ') || 'default type');
   }
 });
 
 test('100 requests threads at once, each with its own photo: every answer is its own', async (t) => {
   const mine = photos.slice(20, 120);
-  const child = spawn(PYTHON, [CLIENTS, 'threads', `${service.web.url}/`, 'myfile'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(PYTHON, [CLIENTS, 'threads', `${service.web.url}/`, 'myfile'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   child.stdin.end(mine.map((p, i) => `${p.path}\tthread-${i}-${p.file}\n`).join(''));
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   t.is(code, 0);
-  const answers = out.trim().split('\n').map((line) => JSON.parse(line) as { name: string; status: number; body: string });
+  const answers = out
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { name: string; status: number; body: string });
   t.is(answers.length, mine.length);
   for (const [i, p] of mine.entries()) {
     const name = `thread-${i}-${p.file}`;
@@ -167,17 +224,32 @@ test('100 requests threads at once, each with its own photo: every answer is its
 });
 
 test('CLASSIC_FIELD=inputFile and CLASSIC_SEPARATOR=":" (newer graders): requests posts inputFile and reads <name>:<label>', async (t) => {
-  const variant = await startTestService(await tempDataDir('interop-variant'), { WORKERS: '1', CLASSIC_FIELD: 'inputFile', CLASSIC_SEPARATOR: ':' });
+  const variant = await startTestService(await tempDataDir('interop-variant'), {
+    WORKERS: '1',
+    CLASSIC_FIELD: 'inputFile',
+    CLASSIC_SEPARATOR: ':',
+  });
   t.teardown(() => variant.stop());
   const p = photo(18);
   const { stdout } = await run(PYTHON, [CLIENTS, 'requests-file', `${variant.web.url}/`, p.path, p.file, 'inputFile']);
   t.deepEqual(JSON.parse(stdout), { status: 200, body: expected(p, p.file, ':') });
   // The classic output object says the same.
-  const object = await variant.clients.s3.send(new GetObjectCommand({ Bucket: variant.config.names.outputBucket, Key: stemOf(p.file) }));
+  const object = await variant.clients.s3.send(
+    new GetObjectCommand({ Bucket: variant.config.names.outputBucket, Key: stemOf(p.file) }),
+  );
   t.is(await object.Body!.transformToString(), expected(p, p.file, ':'));
   // The old field is refused, naming the one expected.
-  const { stdout: wrong } = await run(PYTHON, [CLIENTS, 'requests-file', `${variant.web.url}/`, p.path, p.file, 'myfile']);
+  const { stdout: wrong } = await run(PYTHON, [
+    CLIENTS,
+    'requests-file',
+    `${variant.web.url}/`,
+    p.path,
+    p.file,
+    'myfile',
+  ]);
   const refused = JSON.parse(wrong) as { status: number; body: string };
   t.is(refused.status, 400);
-  t.like(JSON.parse(refused.body), { error: { code: 'NO_FILE', message: 'no file in form field "inputFile" (got fields: myfile)' } });
+  t.like(JSON.parse(refused.body), {
+    error: { code: 'NO_FILE', message: 'no file in form field "inputFile" (got fields: myfile)' },
+  });
 });

@@ -21,7 +21,12 @@ test('the janitor deletes the response queues whose owner went silent, keeps the
   const queue = async (name: string, heartbeatSecondsAgo?: number) => {
     const { QueueUrl } = await clients.sqs.send(new CreateQueueCommand({ QueueName: `${prefix}${name}` }));
     if (heartbeatSecondsAgo !== undefined) {
-      await clients.sqs.send(new TagQueueCommand({ QueueUrl, Tags: { [HEARTBEAT_TAG]: String(Math.floor(Date.now() / 1000) - heartbeatSecondsAgo) } }));
+      await clients.sqs.send(
+        new TagQueueCommand({
+          QueueUrl,
+          Tags: { [HEARTBEAT_TAG]: String(Math.floor(Date.now() / 1000) - heartbeatSecondsAgo) },
+        }),
+      );
     }
     return QueueUrl!;
   };
@@ -31,7 +36,13 @@ test('the janitor deletes the response queues whose owner went silent, keeps the
   const untaggedNew = await queue('untagged');
   const other = (await clients.sqs.send(new CreateQueueCommand({ QueueName: 'not-a-response-queue' }))).QueueUrl!;
 
-  const janitor = new ResponseQueueJanitor({ sqs: clients.sqs, prefix, ownQueueUrl: own, log: createLogger('janitor-test'), staleMs: 10 * 60_000 });
+  const janitor = new ResponseQueueJanitor({
+    sqs: clients.sqs,
+    prefix,
+    ownQueueUrl: own,
+    log: createLogger('janitor-test'),
+    staleMs: 10 * 60_000,
+  });
   await janitor.beat();
   t.deepEqual(await janitor.sweep(), [dead]);
   const left = (await clients.sqs.send(new ListQueuesCommand({}))).QueueUrls ?? [];
@@ -41,7 +52,13 @@ test('the janitor deletes the response queues whose owner went silent, keeps the
   // An untagged queue (an older version's) is judged by its age: with a short threshold it goes too,
   // and so does a live one that stopped beating — but never the janitor's own.
   await new Promise((resolve) => setTimeout(resolve, 1_100));
-  const impatient = new ResponseQueueJanitor({ sqs: clients.sqs, prefix, ownQueueUrl: own, log: createLogger('janitor-test'), staleMs: 1_000 });
+  const impatient = new ResponseQueueJanitor({
+    sqs: clients.sqs,
+    prefix,
+    ownQueueUrl: own,
+    log: createLogger('janitor-test'),
+    staleMs: 1_000,
+  });
   t.deepEqual((await impatient.sweep()).sort(), [live, untaggedNew].sort());
   t.true(((await clients.sqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix }))).QueueUrls ?? []).includes(own));
 });

@@ -38,7 +38,9 @@ test.before(async () => {
   dataDir = await tempDataDir('lifecycle');
   endpoint = await startEmbeddedEndpoint({ host: '127.0.0.1', port: 0, dataDir });
   photos = await readGroundTruth();
-  classifier = await loadClassifier(loadConfig(testEnv(dataDir)).model.source, { modelsDir: loadConfig(testEnv(dataDir)).model.modelsDir });
+  classifier = await loadClassifier(loadConfig(testEnv(dataDir)).model.source, {
+    modelsDir: loadConfig(testEnv(dataDir)).model.modelsDir,
+  });
 });
 
 test.after.always(async () => {
@@ -75,11 +77,22 @@ async function rig(name: string, imds: string, count: number): Promise<Rig> {
   const requests: ImageRequest[] = [];
   for (const [i, photo] of photos.slice(0, count).entries()) {
     const requestId = `00000000-0000-4000-8000-${name.padEnd(6, '0').slice(0, 6)}${String(i).padStart(6, '0')}`;
-    const { bucket, key } = await store.putInput({ requestId, file: photo.file, bytes: await readFile(photo.path), contentType: 'image/jpeg', protocol: 'api' });
+    const { bucket, key } = await store.putInput({
+      requestId,
+      file: photo.file,
+      bytes: await readFile(photo.path),
+      contentType: 'image/jpeg',
+      protocol: 'api',
+    });
     requests.push({ v: 1, requestId, bucket, key, file: photo.file, enqueuedAt: Date.now(), timings: {} });
   }
   for (let i = 0; i < requests.length; i += 10) {
-    await clients.sqs.send(new SendMessageBatchCommand({ QueueUrl: resources.requestQueueUrl, Entries: requests.slice(i, i + 10).map((r, j) => ({ Id: String(j), MessageBody: serializeMessage(r) })) }));
+    await clients.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: resources.requestQueueUrl,
+        Entries: requests.slice(i, i + 10).map((r, j) => ({ Id: String(j), MessageBody: serializeMessage(r) })),
+      }),
+    );
   }
   return { config, clients, resources, store };
 }
@@ -92,74 +105,135 @@ async function resultsStored(r: Rig): Promise<number> {
 
 const completions = () => autoscaling.commandCalls(CompleteLifecycleActionCommand).map((c) => c.args[0].input);
 
-test.serial('terminated mid-batch: the worker finishes and deletes what it holds, then completes the termination action', async (t) => {
-  autoscaling.reset();
-  const imds = await startImds();
-  t.teardown(() => imds.close());
-  const r = await rig('term', imds.url, 24);
-  t.teardown(() => r.clients.destroy());
-  // When the action is completed, nothing the worker took may still be in flight.
-  const atCompletion: { inFlight: number; stored: number }[] = [];
-  autoscaling.on(CompleteLifecycleActionCommand, { LifecycleHookName: 'drain' }).callsFake(async () => {
-    const depth = await queueDepth(r.clients.sqs, r.resources.requestQueueUrl);
-    atCompletion.push({ inFlight: depth.inFlight, stored: await resultsStored(r) });
-    return {};
-  });
-  // The launch hook is not waiting for anything here: AWS answers that with a ValidationError.
-  autoscaling.on(CompleteLifecycleActionCommand, { LifecycleHookName: 'warm' }).rejects(Object.assign(new Error('No active Lifecycle Action found with instance ID i-0123456789abcdef0'), { name: 'ValidationError' }));
+test.serial(
+  'terminated mid-batch: the worker finishes and deletes what it holds, then completes the termination action',
+  async (t) => {
+    autoscaling.reset();
+    const imds = await startImds();
+    t.teardown(() => imds.close());
+    const r = await rig('term', imds.url, 24);
+    t.teardown(() => r.clients.destroy());
+    // When the action is completed, nothing the worker took may still be in flight.
+    const atCompletion: { inFlight: number; stored: number }[] = [];
+    autoscaling.on(CompleteLifecycleActionCommand, { LifecycleHookName: 'drain' }).callsFake(async () => {
+      const depth = await queueDepth(r.clients.sqs, r.resources.requestQueueUrl);
+      atCompletion.push({ inFlight: depth.inFlight, stored: await resultsStored(r) });
+      return {};
+    });
+    // The launch hook is not waiting for anything here: AWS answers that with a ValidationError.
+    autoscaling
+      .on(CompleteLifecycleActionCommand, { LifecycleHookName: 'warm' })
+      .rejects(
+        Object.assign(new Error('No active Lifecycle Action found with instance ID i-0123456789abcdef0'), {
+          name: 'ValidationError',
+        }),
+      );
 
-  const lifecycle = await detectLifecycle({ config: r.config, log, autoscaling: () => new AutoScalingClient({ region: 'us-east-1' }), pollMs: 100 });
-  const stop = new AbortController();
-  const serving = serveQueue({ config: r.config, clients: r.clients, classifier, log }, r.resources.requestQueueUrl, lifecycle, stop);
-  // Mid-batch: some messages taken, not all of them done.
-  await waitFor(async () => (await queueDepth(r.clients.sqs, r.resources.requestQueueUrl)).inFlight > 0, 20_000);
-  imds.state = 'Terminated';
-  const counts = await serving;
+    const lifecycle = await detectLifecycle({
+      config: r.config,
+      log,
+      autoscaling: () => new AutoScalingClient({ region: 'us-east-1' }),
+      pollMs: 100,
+    });
+    const stop = new AbortController();
+    const serving = serveQueue(
+      { config: r.config, clients: r.clients, classifier, log },
+      r.resources.requestQueueUrl,
+      lifecycle,
+      stop,
+    );
+    // Mid-batch: some messages taken, not all of them done.
+    await waitFor(async () => (await queueDepth(r.clients.sqs, r.resources.requestQueueUrl)).inFlight > 0, 20_000);
+    imds.state = 'Terminated';
+    const counts = await serving;
 
-  t.true(stop.signal.aborted, 'the worker stopped itself');
-  t.true(counts.processed > 0 && counts.processed < 24, `processed ${counts.processed} of 24`);
-  t.is(counts.failed, 0);
-  t.deepEqual(completions().filter((c) => c.LifecycleHookName === 'drain'), [
-    { AutoScalingGroupName: GROUP, LifecycleHookName: 'drain', InstanceId: imds.instanceId, LifecycleActionResult: 'CONTINUE' },
-  ]);
-  t.deepEqual(atCompletion, [{ inFlight: 0, stored: counts.processed }]);
-  const after = await queueDepth(r.clients.sqs, r.resources.requestQueueUrl);
-  t.is(after.visible, 24 - counts.processed, 'what the worker did not take is still queued, for other workers');
-  t.true(imds.requests.every((line) => !line.endsWith(' 401')), 'every read carried its token');
-});
+    t.true(stop.signal.aborted, 'the worker stopped itself');
+    t.true(counts.processed > 0 && counts.processed < 24, `processed ${counts.processed} of 24`);
+    t.is(counts.failed, 0);
+    t.deepEqual(
+      completions().filter((c) => c.LifecycleHookName === 'drain'),
+      [
+        {
+          AutoScalingGroupName: GROUP,
+          LifecycleHookName: 'drain',
+          InstanceId: imds.instanceId,
+          LifecycleActionResult: 'CONTINUE',
+        },
+      ],
+    );
+    t.deepEqual(atCompletion, [{ inFlight: 0, stored: counts.processed }]);
+    const after = await queueDepth(r.clients.sqs, r.resources.requestQueueUrl);
+    t.is(after.visible, 24 - counts.processed, 'what the worker did not take is still queued, for other workers');
+    t.true(
+      imds.requests.every((line) => !line.endsWith(' 401')),
+      'every read carried its token',
+    );
+  },
+);
 
-test.serial('warming in a warm pool: the worker completes the warm-up and takes nothing until it is put in service', async (t) => {
-  autoscaling.reset();
-  autoscaling.on(CompleteLifecycleActionCommand).resolves({});
-  const imds = await startImds('i-0feedfacecafe0001', 'Warmed:Stopped');
-  t.teardown(() => imds.close());
-  const r = await rig('warm', imds.url, 6);
-  t.teardown(() => r.clients.destroy());
-  const lifecycle = await detectLifecycle({ config: r.config, log, autoscaling: () => new AutoScalingClient({ region: 'us-east-1' }), pollMs: 100 });
-  const stop = new AbortController();
-  const serving = serveQueue({ config: r.config, clients: r.clients, classifier, log }, r.resources.requestQueueUrl, lifecycle, stop);
+test.serial(
+  'warming in a warm pool: the worker completes the warm-up and takes nothing until it is put in service',
+  async (t) => {
+    autoscaling.reset();
+    autoscaling.on(CompleteLifecycleActionCommand).resolves({});
+    const imds = await startImds('i-0feedfacecafe0001', 'Warmed:Stopped');
+    t.teardown(() => imds.close());
+    const r = await rig('warm', imds.url, 6);
+    t.teardown(() => r.clients.destroy());
+    const lifecycle = await detectLifecycle({
+      config: r.config,
+      log,
+      autoscaling: () => new AutoScalingClient({ region: 'us-east-1' }),
+      pollMs: 100,
+    });
+    const stop = new AbortController();
+    const serving = serveQueue(
+      { config: r.config, clients: r.clients, classifier, log },
+      r.resources.requestQueueUrl,
+      lifecycle,
+      stop,
+    );
 
-  await waitFor(() => completions().length === 1, 10_000);
-  t.deepEqual(completions()[0], { AutoScalingGroupName: GROUP, LifecycleHookName: 'warm', InstanceId: imds.instanceId, LifecycleActionResult: 'CONTINUE' });
-  await new Promise((resolve) => setTimeout(resolve, 1_000));
-  t.deepEqual(await queueDepth(r.clients.sqs, r.resources.requestQueueUrl), { visible: 6, inFlight: 0 }, 'nothing taken while warming');
-  t.is(await resultsStored(r), 0);
+    await waitFor(() => completions().length === 1, 10_000);
+    t.deepEqual(completions()[0], {
+      AutoScalingGroupName: GROUP,
+      LifecycleHookName: 'warm',
+      InstanceId: imds.instanceId,
+      LifecycleActionResult: 'CONTINUE',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    t.deepEqual(
+      await queueDepth(r.clients.sqs, r.resources.requestQueueUrl),
+      { visible: 6, inFlight: 0 },
+      'nothing taken while warming',
+    );
+    t.is(await resultsStored(r), 0);
 
-  imds.state = 'InService';
-  await waitFor(async () => (await resultsStored(r)) === 6, 30_000);
-  t.is(completions().length, 2, 'the launch action is completed again on the way into service');
-  stop.abort();
-  t.deepEqual(await serving, { processed: 6, failed: 0 });
-});
+    imds.state = 'InService';
+    await waitFor(async () => (await resultsStored(r)) === 6, 30_000);
+    t.is(completions().length, 2, 'the launch action is completed again on the way into service');
+    stop.abort();
+    t.deepEqual(await serving, { processed: 6, failed: 0 });
+  },
+);
 
 test.serial('off EC2 (nothing answers at the metadata address) the worker just runs', async (t) => {
   autoscaling.reset();
   const r = await rig('noec2', 'http://127.0.0.1:9', 4);
   t.teardown(() => r.clients.destroy());
-  const lifecycle = await detectLifecycle({ config: r.config, log, autoscaling: () => new AutoScalingClient({ region: 'us-east-1' }) });
+  const lifecycle = await detectLifecycle({
+    config: r.config,
+    log,
+    autoscaling: () => new AutoScalingClient({ region: 'us-east-1' }),
+  });
   t.deepEqual(lifecycle.describe, { lifecycle: 'none: not on EC2' });
   const stop = new AbortController();
-  const serving = serveQueue({ config: r.config, clients: r.clients, classifier, log }, r.resources.requestQueueUrl, lifecycle, stop);
+  const serving = serveQueue(
+    { config: r.config, clients: r.clients, classifier, log },
+    r.resources.requestQueueUrl,
+    lifecycle,
+    stop,
+  );
   await waitFor(async () => (await resultsStored(r)) === 4, 30_000);
   stop.abort();
   t.deepEqual(await serving, { processed: 4, failed: 0 });

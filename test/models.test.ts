@@ -89,7 +89,8 @@ for (const id of BUILTIN_MODEL_IDS) {
     const images = await Promise.all(samples.map((s) => decodeForModel(s.path, classifier.manifest)));
 
     const batched: Prediction[] = [];
-    for (let i = 0; i < images.length; i += BATCH) batched.push(...(await classifier.classify(images.slice(i, i + BATCH))));
+    for (let i = 0; i < images.length; i += BATCH)
+      batched.push(...(await classifier.classify(images.slice(i, i + BATCH))));
     const single: Prediction[] = [];
     for (const image of images) single.push(...(await classifier.classify([image])));
 
@@ -100,7 +101,10 @@ for (const id of BUILTIN_MODEL_IDS) {
       if (prediction.top5[0]!.index === samples[i]!.classIndex) correct++;
       const alone = single[i]!;
       t.is(alone.top5[0]!.index, prediction.top5[0]!.index, `${samples[i]!.file}: batch and single top-1 differ`);
-      t.true(Math.abs(alone.score - prediction.score) < 1e-3, `${samples[i]!.file}: ${alone.score} vs ${prediction.score}`);
+      t.true(
+        Math.abs(alone.score - prediction.score) < 1e-3,
+        `${samples[i]!.file}: ${alone.score} vs ${prediction.score}`,
+      );
     });
     const top1 = correct / samples.length;
     t.log(`${id} [${classifier.backend}] top-1 ${(100 * top1).toFixed(1)}% on ${samples.length} photos`);
@@ -115,7 +119,11 @@ test.serial('tfjs: classify leaves no tensors behind, dispose frees the weights'
   const loaded = tf.memory().numTensors;
   t.true(loaded > before);
   const { width, height } = classifier.manifest.input;
-  const images = Array.from({ length: 3 }, () => ({ data: new Uint8Array(width * height * 3).fill(128), width, height }));
+  const images = Array.from({ length: 3 }, () => ({
+    data: new Uint8Array(width * height * 3).fill(128),
+    width,
+    height,
+  }));
   await classifier.classify(images);
   await classifier.classify(images.slice(0, 1));
   t.is(tf.memory().numTensors, loaded);
@@ -146,7 +154,13 @@ test('onnx: a model with a fixed batch dimension runs in padded chunks; channels
     id: 'fixed-batch',
     format: 'onnx',
     location: file,
-    input: { width: 8, height: 8, layout: 'NCHW', resize: 'fill', normalization: { scale: 255, mean: [0, 0, 0], std: [1, 1, 1] } },
+    input: {
+      width: 8,
+      height: 8,
+      layout: 'NCHW',
+      resize: 'fill',
+      normalization: { scale: 255, mean: [0, 0, 0], std: [1, 1, 1] },
+    },
     output: { kind: 'logits', offset: 0 },
     labels: ['red, rouge', 'green', 'blue', 'none'],
   });
@@ -158,7 +172,10 @@ test('onnx: a model with a fixed batch dimension runs in padded chunks; channels
   });
   const images = [solid(255, 0, 0), solid(0, 255, 0), solid(0, 0, 255)];
   const batched = await classifier.classify(images);
-  t.deepEqual(batched.map((p) => p.label), ['red', 'green', 'blue']);
+  t.deepEqual(
+    batched.map((p) => p.label),
+    ['red', 'green', 'blue'],
+  );
   for (const [i, image] of images.entries()) {
     const [alone] = await classifier.classify([image]);
     t.is(alone!.label, batched[i]!.label);
@@ -169,20 +186,38 @@ test('onnx: a model with a fixed batch dimension runs in padded chunks; channels
 });
 
 test('loadClassifier validates its options once, up front', async (t) => {
-  const error = await t.throwsAsync(loadClassifier('mobilenet-v2-int8-onnx', { threads: 0 }), { instanceOf: ModelError });
+  const error = await t.throwsAsync(loadClassifier('mobilenet-v2-int8-onnx', { threads: 0 }), {
+    instanceOf: ModelError,
+  });
   t.is(error?.code, 'INVALID_OPTIONS');
   t.is(error?.context.field, 'threads');
-  const device = await t.throwsAsync(loadClassifier('mobilenet-v2-int8-onnx', { device: 'tpu' as never }), { instanceOf: ModelError });
+  const device = await t.throwsAsync(loadClassifier('mobilenet-v2-int8-onnx', { device: 'tpu' as never }), {
+    instanceOf: ModelError,
+  });
   t.is(device?.context.field, 'device');
 });
 
-test('onnx on cuda without ONNX Runtime\'s CUDA files: a typed error that says how to install them', async (t) => {
+test("onnx on cuda without ONNX Runtime's CUDA files: a typed error that says how to install them", async (t) => {
   const { existsSync } = await import('node:fs');
-  const cudaFiles = path.join(path.dirname(fileURLToPathOf(import.meta.resolve('onnxruntime-node'))), '..', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so');
+  const cudaFiles = path.join(
+    path.dirname(fileURLToPathOf(import.meta.resolve('onnxruntime-node'))),
+    '..',
+    'bin',
+    'napi-v6',
+    'linux',
+    'x64',
+    'libonnxruntime_providers_cuda.so',
+  );
   if (existsSync(cudaFiles)) return t.pass('the CUDA files are installed here; nothing to refuse');
-  const error = await t.throwsAsync(loadClassifier('mobilenet-v2-int8-onnx', { modelsDir: SHARED_MODELS_DIR, device: 'cuda' }), { instanceOf: ModelError });
+  const error = await t.throwsAsync(
+    loadClassifier('mobilenet-v2-int8-onnx', { modelsDir: SHARED_MODELS_DIR, device: 'cuda' }),
+    { instanceOf: ModelError },
+  );
   t.is(error?.code, 'BACKEND_UNAVAILABLE');
-  t.regex(error!.message, /CUDA execution provider.*ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install.*MODEL_DEVICE=cpu/);
+  t.regex(
+    error!.message,
+    /CUDA execution provider.*ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install.*MODEL_DEVICE=cpu/,
+  );
 });
 
 // ---------------------------------------------------------------- shared helpers
@@ -210,13 +245,31 @@ test('registry: the four shared models (and the two converted to ONNX) with the 
   t.is(v1.labels.length, 1000);
   t.is(v1.labels[1], 'goldfish, Carassius auratus');
   const graph = await builtinManifest('mobilenet-v1-0.25-224-tfjs-graph');
-  t.like(graph, { format: 'tfjs-graph', input: { name: 'images', normalization: { scale: 255 } }, output: { kind: 'logits', offset: 1 } });
+  t.like(graph, {
+    format: 'tfjs-graph',
+    input: { name: 'images', normalization: { scale: 255 } },
+    output: { kind: 'logits', offset: 1 },
+  });
   const labelsFile = path.join(SHARED_MODELS_DIR, 'imagenet-labels.json');
-  const onnx = await builtinManifest('mobilenet-v2-int8-onnx', { source: 'local', modelsDir: '/srv/models', labelsFile });
+  const onnx = await builtinManifest('mobilenet-v2-int8-onnx', {
+    source: 'local',
+    modelsDir: '/srv/models',
+    labelsFile,
+  });
   t.is(onnx.location, path.join('/srv/models', 'mobilenet-v2-int8-onnx', 'mobilenetv2-12-int8.onnx'));
-  t.like(onnx, { sha256: ONNX_SHA256, input: { layout: 'NCHW', resize: 'cover' }, output: { kind: 'logits', offset: 0 } });
-  t.is(publicUrl('mobilenet-v1-0.75-224-tfjs'), 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224/model.json');
-  t.regex(publicUrl('mobilenet-v2-int8-onnx'), /^https:\/\/github\.com\/onnx\/models\/.*validated\/vision\/classification\/mobilenet\/model\/mobilenetv2-12-int8\.onnx$/);
+  t.like(onnx, {
+    sha256: ONNX_SHA256,
+    input: { layout: 'NCHW', resize: 'cover' },
+    output: { kind: 'logits', offset: 0 },
+  });
+  t.is(
+    publicUrl('mobilenet-v1-0.75-224-tfjs'),
+    'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224/model.json',
+  );
+  t.regex(
+    publicUrl('mobilenet-v2-int8-onnx'),
+    /^https:\/\/github\.com\/onnx\/models\/.*validated\/vision\/classification\/mobilenet\/model\/mobilenetv2-12-int8\.onnx$/,
+  );
   const remote = await builtinManifest('mobilenet-v2-int8-onnx', { source: 'public', modelsDir: SHARED_MODELS_DIR });
   t.is(remote.location, publicUrl('mobilenet-v2-int8-onnx'));
 });
@@ -224,7 +277,11 @@ test('registry: the four shared models (and the two converted to ONNX) with the 
 test('resolveModel: ids, locations of known models, manifest files, unknown names', async (t) => {
   t.is((await resolveModel('mobilenet-v2-int8-onnx')).format, 'onnx');
   const s3 = await resolveModel('s3://bucket/models/mobilenet-v1-0.25-224-tfjs-graph/model.json');
-  t.like(s3, { id: 'mobilenet-v1-0.25-224-tfjs-graph', format: 'tfjs-graph', location: 's3://bucket/models/mobilenet-v1-0.25-224-tfjs-graph/model.json' });
+  t.like(s3, {
+    id: 'mobilenet-v1-0.25-224-tfjs-graph',
+    format: 'tfjs-graph',
+    location: 's3://bucket/models/mobilenet-v1-0.25-224-tfjs-graph/model.json',
+  });
   const byUrl = await resolveModel(publicUrl('mobilenet-v1-0.25-224-tfjs'));
   t.like(byUrl, { id: 'mobilenet-v1-0.25-224-tfjs', location: publicUrl('mobilenet-v1-0.25-224-tfjs') });
   const onnxCopy = await resolveModel('https://models.example.com/v7/mobilenetv2-12-int8.onnx');
@@ -238,15 +295,24 @@ test('resolveModel: ids, locations of known models, manifest files, unknown name
   const unknown = await t.throwsAsync(resolveModel('resnet-50'), { instanceOf: ModelError });
   t.is(unknown?.code, 'UNKNOWN_MODEL');
   t.deepEqual(unknown?.context.known, BUILTIN_MODEL_IDS);
-  const noLabels = await t.throwsAsync(resolveModel(DEFAULT_MODEL_ID, { modelsDir: dir, labelsFile: path.join(dir, 'none.json') }), { instanceOf: ModelError });
+  const noLabels = await t.throwsAsync(
+    resolveModel(DEFAULT_MODEL_ID, { modelsDir: dir, labelsFile: path.join(dir, 'none.json') }),
+    { instanceOf: ModelError },
+  );
   t.is(noLabels?.code, 'INVALID_LABELS');
   // A models directory without the model (a fresh clone without ../shared): its public URL, the bundled labels.
   const fresh = await resolveModel(DEFAULT_MODEL_ID, { modelsDir: dir });
   t.is(fresh.location, publicUrl(DEFAULT_MODEL_ID));
   t.deepEqual(fresh.labels, JSON.parse(await readFile(path.join(SHARED_MODELS_DIR, 'imagenet-labels.json'), 'utf8')));
   // The default is converted from the shared tfjs files: it is found under the tfjs model's folder.
-  t.is((await resolveModel(DEFAULT_MODEL_ID)).location, path.join(SHARED_MODELS_DIR, 'mobilenet-v1-0.75-224-tfjs', 'model.json'));
-  t.is((await resolveModel('mobilenet-v2-int8-onnx')).location, path.join(SHARED_MODELS_DIR, 'mobilenet-v2-int8-onnx', 'mobilenetv2-12-int8.onnx'));
+  t.is(
+    (await resolveModel(DEFAULT_MODEL_ID)).location,
+    path.join(SHARED_MODELS_DIR, 'mobilenet-v1-0.75-224-tfjs', 'model.json'),
+  );
+  t.is(
+    (await resolveModel('mobilenet-v2-int8-onnx')).location,
+    path.join(SHARED_MODELS_DIR, 'mobilenet-v2-int8-onnx', 'mobilenetv2-12-int8.onnx'),
+  );
 });
 
 test('validateManifest accepts a good manifest and returns a frozen copy', async (t) => {
@@ -284,16 +350,28 @@ test('validateManifest reports every problem with a typed error', async (t) => {
 
   t.is(t.throws(() => validateManifest(null), { instanceOf: ModelError })?.code, 'INVALID_MANIFEST');
   const noLabels = t.throws(() => validateManifest({ ...good, labels: [] }), { instanceOf: ModelError });
-  t.deepEqual((noLabels!.context.issues as { path: string }[]).map((i) => i.path), ['labels']);
+  t.deepEqual(
+    (noLabels!.context.issues as { path: string }[]).map((i) => i.path),
+    ['labels'],
+  );
   const badS3 = t.throws(() => validateManifest({ ...good, location: 's3://bucket-only' }), { instanceOf: ModelError });
-  t.deepEqual((badS3!.context.issues as { path: string }[]).map((i) => i.path), ['location']);
+  t.deepEqual(
+    (badS3!.context.issues as { path: string }[]).map((i) => i.path),
+    ['location'],
+  );
 });
 
 // ---------------------------------------------------------------- downloads (http)
 
 let server: ModelServer;
-const BROKEN_MODEL_JSON = JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['missing-shard'], weights: [] }] });
-const EVIL_MODEL_JSON = JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['../../etc/passwd'], weights: [] }] });
+const BROKEN_MODEL_JSON = JSON.stringify({
+  modelTopology: {},
+  weightsManifest: [{ paths: ['missing-shard'], weights: [] }],
+});
+const EVIL_MODEL_JSON = JSON.stringify({
+  modelTopology: {},
+  weightsManifest: [{ paths: ['../../etc/passwd'], weights: [] }],
+});
 
 test.before(async () => {
   server = await startModelServer(SHARED_MODELS_DIR, {
@@ -321,9 +399,11 @@ test('http: a tfjs model is downloaded with all its weight files, then served fr
   const cacheDir = await tempDir('http-tfjs');
   const id = 'mobilenet-v1-0.25-224-tfjs';
   const manifest = await httpManifest(id, 'model.json');
-  const expected = (JSON.parse(await readFile(path.join(SHARED_MODELS_DIR, id, 'model.json'), 'utf8')) as {
-    weightsManifest: { paths: string[] }[];
-  }).weightsManifest.flatMap((g) => g.paths);
+  const expected = (
+    JSON.parse(await readFile(path.join(SHARED_MODELS_DIR, id, 'model.json'), 'utf8')) as {
+      weightsManifest: { paths: string[] }[];
+    }
+  ).weightsManifest.flatMap((g) => g.paths);
 
   let first: Awaited<ReturnType<typeof fetchModel>> | undefined;
   const firstRequests = await requestsDuring(`/${id}/`, async () => (first = await fetchModel(manifest, { cacheDir })));
@@ -334,7 +414,8 @@ test('http: a tfjs model is downloaded with all its weight files, then served fr
   const onDisk = (await readdir(entry)).filter((f) => !f.startsWith('.'));
   t.deepEqual(onDisk.sort(), ['model.json', ...expected].sort());
   t.false((await readdir(entry)).some((f) => f.endsWith('.tmp')));
-  for (const f of expected) t.deepEqual(await readFile(path.join(entry, f)), await readFile(path.join(SHARED_MODELS_DIR, id, f)));
+  for (const f of expected)
+    t.deepEqual(await readFile(path.join(entry, f)), await readFile(path.join(SHARED_MODELS_DIR, id, f)));
 
   let classifier: Classifier | undefined;
   const secondRequests = await requestsDuring(`/${id}/`, async () => {
@@ -361,8 +442,15 @@ test('http: the onnx model is downloaded, its sha256 verified, then served from 
   const first = await fetchModel(manifest, { cacheDir });
   t.is(first.origin, 'downloaded');
   t.is(path.basename(first.path), 'mobilenetv2-12-int8.onnx');
-  t.is(createHash('sha256').update(await readFile(first.path)).digest('hex'), ONNX_SHA256);
-  const again = await requestsDuring(`/${id}/`, async () => t.is((await fetchModel(manifest, { cacheDir })).origin, 'cache'));
+  t.is(
+    createHash('sha256')
+      .update(await readFile(first.path))
+      .digest('hex'),
+    ONNX_SHA256,
+  );
+  const again = await requestsDuring(`/${id}/`, async () =>
+    t.is((await fetchModel(manifest, { cacheDir })).origin, 'cache'),
+  );
   t.deepEqual(again, []);
 });
 
@@ -395,19 +483,34 @@ test('http: a connection reset is retried', async (t) => {
   const id = 'mobilenet-v1-0.25-224-tfjs-graph';
   const manifest = await httpManifest(id, 'model.json');
   let origin: string | undefined;
-  const requests = await requestsDuring(`/${id}/`, async () => (origin = (await fetchModel(manifest, { cacheDir: await tempDir('http-flaky') })).origin));
+  const requests = await requestsDuring(
+    `/${id}/`,
+    async () => (origin = (await fetchModel(manifest, { cacheDir: await tempDir('http-flaky') })).origin),
+  );
   t.is(origin, 'downloaded');
   t.deepEqual(requests, [`/${id}/model.json`, `/${id}/group1-shard1of1`, `/${id}/group1-shard1of1`]);
 });
 
 test('http: weight paths escaping the model directory are refused', async (t) => {
-  const manifest = validateManifest({ ...(await builtinManifest('mobilenet-v1-0.25-224-tfjs-graph')), location: `${server.url}evil/model.json` });
-  const error = await t.throwsAsync(fetchModel(manifest, { cacheDir: await tempDir('http-evil') }), { instanceOf: ModelError });
+  const manifest = validateManifest({
+    ...(await builtinManifest('mobilenet-v1-0.25-224-tfjs-graph')),
+    location: `${server.url}evil/model.json`,
+  });
+  const error = await t.throwsAsync(fetchModel(manifest, { cacheDir: await tempDir('http-evil') }), {
+    instanceOf: ModelError,
+  });
   t.is(error?.code, 'INVALID_MODEL_FILE');
 });
 
 test('local: a missing model path raises MODEL_NOT_FOUND', async (t) => {
-  const error = await t.throwsAsync(loadClassifier('mobilenet-v2-int8-onnx', { source: 'local', modelsDir: await tempDir('empty'), labelsFile: path.join(SHARED_MODELS_DIR, 'imagenet-labels.json') }), { instanceOf: ModelError });
+  const error = await t.throwsAsync(
+    loadClassifier('mobilenet-v2-int8-onnx', {
+      source: 'local',
+      modelsDir: await tempDir('empty'),
+      labelsFile: path.join(SHARED_MODELS_DIR, 'imagenet-labels.json'),
+    }),
+    { instanceOf: ModelError },
+  );
   t.is(error?.code, 'MODEL_NOT_FOUND');
 });
 
@@ -421,7 +524,13 @@ test('s3: a model is fetched through the injected client, and a missing key is a
   t.teardown(() => s3.destroy());
   const id = 'mobilenet-v1-0.25-224-tfjs-graph';
   for (const file of ['model.json', 'group1-shard1of1']) {
-    await s3.send(new PutObjectCommand({ Bucket: 'models', Key: `store/${id}/${file}`, Body: await readFile(path.join(SHARED_MODELS_DIR, id, file)) }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: 'models',
+        Key: `store/${id}/${file}`,
+        Body: await readFile(path.join(SHARED_MODELS_DIR, id, file)),
+      }),
+    );
   }
   const cacheDir = await tempDir('s3-cache');
   const location = `s3://models/store/${id}/model.json`;

@@ -26,7 +26,10 @@ import { startTestService, tempDataDir } from './helpers/service.js';
 type Doc = {
   openapi: string;
   info: { description: string };
-  paths: Record<string, Record<string, { security?: unknown; responses: Record<string, { content?: Record<string, { schema: any }> }> }>>;
+  paths: Record<
+    string,
+    Record<string, { security?: unknown; responses: Record<string, { content?: Record<string, { schema: any }> }> }>
+  >;
   components: { schemas: Record<string, any>; securitySchemes?: unknown };
 };
 
@@ -47,7 +50,11 @@ test.after.always(async () => {
 
 interface LintReport {
   readonly totals: { readonly errors: number; readonly warnings: number };
-  readonly problems: readonly { readonly ruleId: string; readonly message: string; readonly location: readonly { readonly pointer: string }[] }[];
+  readonly problems: readonly {
+    readonly ruleId: string;
+    readonly message: string;
+    readonly location: readonly { readonly pointer: string }[];
+  }[];
 }
 
 /** `redocly lint --format=json` of a document, with the recommended rules (the project has no Redocly config). */
@@ -68,12 +75,24 @@ async function lint(document: unknown): Promise<LintReport> {
   }
 }
 
-const described = (report: LintReport) => JSON.stringify(report.problems.map((p) => `${p.ruleId} at ${p.location[0]?.pointer}: ${p.message}`), null, 2);
+const described = (report: LintReport) =>
+  JSON.stringify(
+    report.problems.map((p) => `${p.ruleId} at ${p.location[0]?.pointer}: ${p.message}`),
+    null,
+    2,
+  );
 
 test('Redocly CLI (recommended rules) finds no error and no warning, with access control off and on', async (t) => {
   const open = await lint(doc);
   t.deepEqual(open.totals, { ...open.totals, errors: 0, warnings: 0 }, described(open));
-  const keyed = await lint(openApiDocument({ auth: { apiKeys: ['k'.repeat(16)], classicRequiresKey: false }, limits: service.config.limits, classic: service.config.classic, assets: ['main.js'] }));
+  const keyed = await lint(
+    openApiDocument({
+      auth: { apiKeys: ['k'.repeat(16)], classicRequiresKey: false },
+      limits: service.config.limits,
+      classic: service.config.classic,
+      assets: ['main.js'],
+    }),
+  );
   t.deepEqual(keyed.totals, { ...keyed.totals, errors: 0, warnings: 0 }, described(keyed));
 });
 
@@ -105,7 +124,12 @@ test('the served document is valid OpenAPI 3.1, and so is the one with access co
   t.true(result.valid, JSON.stringify(result.errors, null, 2));
   t.is(doc.components.securitySchemes, undefined, 'no keys configured: no security scheme');
 
-  const withKeys = openApiDocument({ auth: { apiKeys: ['k'.repeat(16)], classicRequiresKey: false }, limits: service.config.limits, classic: service.config.classic, assets: ['main.js'] }) as unknown as Doc;
+  const withKeys = openApiDocument({
+    auth: { apiKeys: ['k'.repeat(16)], classicRequiresKey: false },
+    limits: service.config.limits,
+    classic: service.config.classic,
+    assets: ['main.js'],
+  }) as unknown as Doc;
   const keyed = await validate(withKeys);
   t.true(keyed.valid, JSON.stringify(keyed.errors, null, 2));
   t.deepEqual(withKeys.paths['/api/v1/status']!.get!.security, [{ apiKey: [] }]);
@@ -134,7 +158,9 @@ test('every route the app serves is in the document, and nothing else', (t) => {
   const router = app.middleware.map((m) => (m as { router?: Router }).router).find((r) => r !== undefined);
   t.truthy(router, 'the router is mounted');
   const served = router!.stack.flatMap((layer) =>
-    layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`),
+    layer.methods
+      .filter((m) => m !== 'HEAD')
+      .map((m) => `${m.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`),
   );
   const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`));
   t.deepEqual([...new Set(served)].sort(), documented.sort());
@@ -165,16 +191,36 @@ test('every error code of HTTP_STATUS is documented under its status, and no oth
   const listed = listedCodes(t, doc);
   // 404 for an unknown path and 405 for a method a path does not take have no operation of their own.
   // UNAUTHORIZED only where keys are configured.
-  for (const code of codes.filter((c) => c !== 'METHOD_NOT_ALLOWED' && c !== 'UNAUTHORIZED')) t.true(listed.has(code), `${code} is answered by some operation`);
+  for (const code of codes.filter((c) => c !== 'METHOD_NOT_ALLOWED' && c !== 'UNAUTHORIZED'))
+    t.true(listed.has(code), `${code} is answered by some operation`);
   t.false(listed.has('UNAUTHORIZED'));
-  const keyed = listedCodes(t, openApiDocument({ auth: { apiKeys: ['k'.repeat(16)], classicRequiresKey: false }, limits: service.config.limits, classic: service.config.classic, assets: [] }) as unknown as Doc);
+  const keyed = listedCodes(
+    t,
+    openApiDocument({
+      auth: { apiKeys: ['k'.repeat(16)], classicRequiresKey: false },
+      limits: service.config.limits,
+      classic: service.config.classic,
+      assets: [],
+    }) as unknown as Doc,
+  );
   t.true(keyed.get('UNAUTHORIZED')?.has('get /api/v1/status'));
   t.false(keyed.get('UNAUTHORIZED')?.has('get /healthz'));
   t.regex(doc.info.description, /`405 METHOD_NOT_ALLOWED`/);
   t.regex(doc.info.description, /`404 NOT_FOUND`/);
-  for (const code of codes) t.true(doc.info.description.includes(`| ${HTTP_STATUS[code]} | \`${code}\` |`), `${code} in the table of the description`);
+  for (const code of codes)
+    t.true(
+      doc.info.description.includes(`| ${HTTP_STATUS[code]} | \`${code}\` |`),
+      `${code} in the table of the description`,
+    );
   // The upload routes answer every refusal of an upload and every pipeline failure.
-  for (const code of ['NOT_AN_IMAGE', 'TOO_LARGE', 'UNDECODABLE_IMAGE', 'DEAD_LETTER', 'TIMEOUT', 'OVERLOADED'] as const) {
+  for (const code of [
+    'NOT_AN_IMAGE',
+    'TOO_LARGE',
+    'UNDECODABLE_IMAGE',
+    'DEAD_LETTER',
+    'TIMEOUT',
+    'OVERLOADED',
+  ] as const) {
     t.true(listed.get(code)?.has('post /api/v1/classify'), `${code} on POST /api/v1/classify`);
   }
   t.true(listed.get('ONE_FILE_ONLY')?.has('post /'));
@@ -183,11 +229,30 @@ test('every error code of HTTP_STATUS is documented under its status, and no oth
 
 test('the checker used by the scenarios refuses what the document does not allow', async (t) => {
   const checker = await OpenApiChecker.load(service.web.url);
-  const ok = { status: 404, contentType: 'application/json; charset=utf-8', body: JSON.stringify({ error: { code: 'NO_SUCH_JOB', message: 'no job' } }) };
+  const ok = {
+    status: 404,
+    contentType: 'application/json; charset=utf-8',
+    body: JSON.stringify({ error: { code: 'NO_SUCH_JOB', message: 'no job' } }),
+  };
   t.deepEqual(checker.problems('get', '/api/v1/jobs/{id}', ok), []);
-  t.notDeepEqual(checker.problems('get', '/api/v1/jobs/{id}', { ...ok, body: JSON.stringify({ error: { code: 'NOT_AN_IMAGE', message: 'x' } }) }), [], 'a code of another route');
+  t.notDeepEqual(
+    checker.problems('get', '/api/v1/jobs/{id}', {
+      ...ok,
+      body: JSON.stringify({ error: { code: 'NOT_AN_IMAGE', message: 'x' } }),
+    }),
+    [],
+    'a code of another route',
+  );
   t.notDeepEqual(checker.problems('get', '/api/v1/jobs/{id}', { ...ok, status: 418 }), [], 'an undocumented status');
-  t.notDeepEqual(checker.problems('get', '/api/v1/jobs/{id}', { ...ok, contentType: 'text/html' }), [], 'an undocumented content type');
-  t.notDeepEqual(checker.problems('get', '/healthz', { status: 200, contentType: 'application/json', body: '{"status":"fine"}' }), [], 'a body off its schema');
+  t.notDeepEqual(
+    checker.problems('get', '/api/v1/jobs/{id}', { ...ok, contentType: 'text/html' }),
+    [],
+    'an undocumented content type',
+  );
+  t.notDeepEqual(
+    checker.problems('get', '/healthz', { status: 200, contentType: 'application/json', body: '{"status":"fine"}' }),
+    [],
+    'a body off its schema',
+  );
   t.deepEqual(checker.problems('get', '/healthz', await answerOf(await fetch(`${service.web.url}/healthz`))), []);
 });

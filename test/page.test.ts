@@ -49,14 +49,23 @@ test.before(async () => {
   const policy = join(dataDir, 'policy.json');
   await writeFile(
     policy,
-    JSON.stringify({ maxCapacity: 2, periodSeconds: 1, scaleToZero: { enabled: true, emptyPeriods: 3 }, warmupSeconds: 1, scaleOutCooldownSeconds: 1, scaleInCooldownSeconds: 2 }),
+    JSON.stringify({
+      maxCapacity: 2,
+      periodSeconds: 1,
+      scaleToZero: { enabled: true, emptyPeriods: 3 },
+      warmupSeconds: 1,
+      scaleOutCooldownSeconds: 1,
+      scaleInCooldownSeconds: 2,
+    }),
   );
   service = await startTestService(dataDir, { WORKERS: '', WORKERS_MAX: '2', SCALING_POLICY: policy });
   // The labels the page must show, from the same model and decoder in this process.
   const classifier = await loadClassifier(service.config.model.source, { modelsDir: service.config.model.modelsDir });
   try {
     const names = [...PHOTOS, ...MORE];
-    const images = await Promise.all(names.map(async (name) => decodeImage(await readFile(join(SAMPLE_DIR, name)), classifier.manifest.input)));
+    const images = await Promise.all(
+      names.map(async (name) => decodeImage(await readFile(join(SAMPLE_DIR, name)), classifier.manifest.input)),
+    );
     const predictions = await classifier.classify(images);
     expected = new Map(names.map((name, i) => [name, predictions[i]!.label]));
   } finally {
@@ -88,52 +97,70 @@ async function settled(name: string): Promise<string> {
 
 const text = async (id: string) => (await page.locator(`#${id}`).textContent())?.trim() ?? '';
 
-test.serial('keyboard only: skip link, then the button opens the file picker; controls have names a screen reader reads', async (t) => {
-  await page.keyboard.press('Tab');
-  t.is(await page.evaluate(() => document.activeElement?.textContent), 'Skip to the upload');
-  await page.keyboard.press('Enter');
-  await page.keyboard.press('Tab');
-  const choose = page.getByRole('button', { name: 'Choose images…' });
-  t.true(await choose.evaluate((button) => button === document.activeElement));
-  await page.keyboard.press('Enter');
-  await waitFor(() => choosers.length > 0, 10_000);
-  const chooser = choosers.shift()!;
-  t.true(chooser.isMultiple());
-  await chooser.setFiles(join(SAMPLE_DIR, MORE[2]!));
-  t.is(await settled(MORE[2]!), 'done');
-  t.is(await card(MORE[2]!).locator('.status .label').textContent(), expected.get(MORE[2]!) ?? 'no label');
-  // Names from labels, captions and aria attributes, as assistive technology gets them.
-  t.is(await page.getByLabel('Images to classify').count(), 1);
-  t.is(await page.getByRole('list', { name: 'Your images' }).count(), 1);
-  t.is(await page.getByRole('img', { name: /^Workers over the last minutes/ }).count(), 1);
-  t.is(await page.getByRole('img', { name: /^Queue over the last minutes/ }).count(), 1);
-  t.is(await page.getByRole('list', { name: 'Recent scaling decisions, newest first' }).count(), 1);
-  t.is(await page.getByRole('button', { name: 'Refresh' }).count(), 1);
-  t.is(await page.getByRole('img', { name: `Preview of ${MORE[2]}` }).count(), 1);
-  t.is(await page.getByRole('list', { name: 'Top 5 classes' }).count(), 1);
-  t.regex((await page.locator('#announce').textContent()) ?? '', new RegExp(`^${MORE[2]}: `));
-});
+test.serial(
+  'keyboard only: skip link, then the button opens the file picker; controls have names a screen reader reads',
+  async (t) => {
+    await page.keyboard.press('Tab');
+    t.is(await page.evaluate(() => document.activeElement?.textContent), 'Skip to the upload');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Tab');
+    const choose = page.getByRole('button', { name: 'Choose images…' });
+    t.true(await choose.evaluate((button) => button === document.activeElement));
+    await page.keyboard.press('Enter');
+    await waitFor(() => choosers.length > 0, 10_000);
+    const chooser = choosers.shift()!;
+    t.true(chooser.isMultiple());
+    await chooser.setFiles(join(SAMPLE_DIR, MORE[2]!));
+    t.is(await settled(MORE[2]!), 'done');
+    t.is(await card(MORE[2]!).locator('.status .label').textContent(), expected.get(MORE[2]!) ?? 'no label');
+    // Names from labels, captions and aria attributes, as assistive technology gets them.
+    t.is(await page.getByLabel('Images to classify').count(), 1);
+    t.is(await page.getByRole('list', { name: 'Your images' }).count(), 1);
+    t.is(await page.getByRole('img', { name: /^Workers over the last minutes/ }).count(), 1);
+    t.is(await page.getByRole('img', { name: /^Queue over the last minutes/ }).count(), 1);
+    t.is(await page.getByRole('list', { name: 'Recent scaling decisions, newest first' }).count(), 1);
+    t.is(await page.getByRole('button', { name: 'Refresh' }).count(), 1);
+    t.is(await page.getByRole('img', { name: `Preview of ${MORE[2]}` }).count(), 1);
+    t.is(await page.getByRole('list', { name: 'Top 5 classes' }).count(), 1);
+    t.regex((await page.locator('#announce').textContent()) ?? '', new RegExp(`^${MORE[2]}: `));
+  },
+);
 
-test.serial('three photos chosen at once: each card shows its preview, the right label, the top-5 as bars, the model and the timings', async (t) => {
-  await page.setInputFiles('#files', PHOTOS.map((name) => join(SAMPLE_DIR, name)));
-  for (const name of PHOTOS) {
-    t.is(await settled(name), 'done', name);
-    const c = card(name);
-    t.is(await c.locator('.status .label').textContent(), expected.get(name) ?? 'no label', `label of ${name}`);
-    t.regex((await c.locator('.status .score').textContent()) ?? '', /^\d+\.\d%$/);
-    t.is(await c.locator('ol.top5 li').count(), 5);
-    const widths = await c.locator('ol.top5 .fill').evaluateAll((bars) => bars.map((b) => (b as any).getBoundingClientRect().width));
-    t.true(widths[0]! > widths[4]!, `bars scale with the scores: ${widths.join(', ')}`);
-    t.regex((await c.locator('.timings summary').textContent()) ?? '', new RegExp(`Model ${service.config.model.source} · \\d+ ms in all`));
-    const stages = await c.locator('.timings tbody th').allTextContents();
-    for (const stage of ['upload', 's3Put', 'enqueue', 'queueWait', 'decode', 'infer', 'total']) t.true(stages.includes(stage), `timing ${stage} of ${name}`);
-    t.true(await c.locator('img.preview').evaluate((img: any) => img.naturalWidth > 0), `preview of ${name}`);
-  }
-});
+test.serial(
+  'three photos chosen at once: each card shows its preview, the right label, the top-5 as bars, the model and the timings',
+  async (t) => {
+    await page.setInputFiles(
+      '#files',
+      PHOTOS.map((name) => join(SAMPLE_DIR, name)),
+    );
+    for (const name of PHOTOS) {
+      t.is(await settled(name), 'done', name);
+      const c = card(name);
+      t.is(await c.locator('.status .label').textContent(), expected.get(name) ?? 'no label', `label of ${name}`);
+      t.regex((await c.locator('.status .score').textContent()) ?? '', /^\d+\.\d%$/);
+      t.is(await c.locator('ol.top5 li').count(), 5);
+      const widths = await c
+        .locator('ol.top5 .fill')
+        .evaluateAll((bars) => bars.map((b) => (b as any).getBoundingClientRect().width));
+      t.true(widths[0]! > widths[4]!, `bars scale with the scores: ${widths.join(', ')}`);
+      t.regex(
+        (await c.locator('.timings summary').textContent()) ?? '',
+        new RegExp(`Model ${service.config.model.source} · \\d+ ms in all`),
+      );
+      const stages = await c.locator('.timings tbody th').allTextContents();
+      for (const stage of ['upload', 's3Put', 'enqueue', 'queueWait', 'decode', 'infer', 'total'])
+        t.true(stages.includes(stage), `timing ${stage} of ${name}`);
+      t.true(await c.locator('img.preview').evaluate((img: any) => img.naturalWidth > 0), `preview of ${name}`);
+    }
+  },
+);
 
 test.serial('recent results: the three photos with their labels and thumbnails served by the web tier', async (t) => {
   const ids = await Promise.all(PHOTOS.map((name) => card(name).getAttribute('data-job-id')));
-  t.true(ids.every((id) => id !== null && /^[0-9a-f-]{36}$/.test(id)), ids.join(', '));
+  t.true(
+    ids.every((id) => id !== null && /^[0-9a-f-]{36}$/.test(id)),
+    ids.join(', '),
+  );
   for (const [i, id] of ids.entries()) {
     const item = page.locator(`#recent-list li[data-job-id="${id}"]`);
     await item.locator('img.thumb[src^="blob:"]').waitFor({ timeout: 15_000 });
@@ -171,11 +198,14 @@ async function handOver(name: string, how: 'drop' | 'paste'): Promise<void> {
       const data = new DataTransfer();
       data.items.add(new File([bytes], name, { type: 'image/jpeg' }));
       if (how === 'paste') {
-        document.body.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+        document.body.dispatchEvent(
+          new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
+        );
         return;
       }
       const zone = document.getElementById('drop')!;
-      for (const type of ['dragenter', 'dragover', 'drop']) zone.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+      for (const type of ['dragenter', 'dragover', 'drop'])
+        zone.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
     },
     { name, base64, how },
   );
@@ -188,61 +218,101 @@ test.serial('drag and drop, and paste', async (t) => {
     t.is(await settled(name), 'done', name);
     t.is(await card(name).locator('.status .label').textContent(), expected.get(name) ?? 'no label');
   }
-  t.false(await page.locator('#drop').evaluate((zone) => zone.classList.contains('over')), 'the drop zone is no longer highlighted');
+  t.false(
+    await page.locator('#drop').evaluate((zone) => zone.classList.contains('over')),
+    'the drop zone is no longer highlighted',
+  );
 });
 
 /** The largest worker count the workers chart draws (from its path: y grows downwards from 0). */
 async function chartPeak(): Promise<number> {
   return page.locator('#workers-chart path.running').evaluate((path) => {
-    const ys = [...(path.getAttribute('d') ?? '').matchAll(/M[\d.]+,([\d.]+)|V([\d.]+)/g)].map((m) => Number(m[1] ?? m[2]));
+    const ys = [...(path.getAttribute('d') ?? '').matchAll(/M[\d.]+,([\d.]+)|V([\d.]+)/g)].map((m) =>
+      Number(m[1] ?? m[2]),
+    );
     const baseline = 110 - 16;
     const top = 6;
-    const labels = [...document.querySelectorAll('#workers-chart text')].map((n) => Number(n.textContent)).filter(Number.isFinite);
+    const labels = [...document.querySelectorAll('#workers-chart text')]
+      .map((n) => Number(n.textContent))
+      .filter(Number.isFinite);
     const max = Math.max(...labels);
     return Math.round(((baseline - Math.min(...ys)) / (baseline - top)) * max);
   });
 }
 
-test.serial('a burst from outside: the live view shows workers rising above 0 and going back to 0, with the decisions and their reasons', async (t) => {
-  // Back to zero after the uploads above (3 empty periods).
-  await page.waitForFunction(() => document.getElementById('w-running')?.textContent === '0' && document.getElementById('w-desired')?.textContent === '0', null, { timeout: 60_000 });
-  const eventsBefore = requests.filter((u) => u.endsWith('/api/v1/events')).length;
-  const photos = (await readGroundTruth()).slice(0, BURST);
-  const burst = Promise.all(
-    photos.map(async (photo) => {
-      const response = await fetch(`${service.web.url}/api/v1/classify?name=${encodeURIComponent(photo.file)}`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: await readFile(photo.path) });
-      return response.status;
-    }),
-  );
-  await page.waitForFunction(() => Number(document.getElementById('w-running')?.textContent) > 0, null, { timeout: 60_000 });
-  const peakSeen = Number(await text('w-running'));
-  t.true(peakSeen > 0);
-  t.deepEqual(new Set(await burst), new Set([200]));
-  await page.waitForFunction(() => document.getElementById('w-running')?.textContent === '0' && document.getElementById('w-desired')?.textContent === '0', null, { timeout: 60_000 });
-  t.true((await chartPeak()) >= 1, 'the chart drew the workers');
-  const out = page.locator('#decisions li[data-action="scale-out"]').first();
-  const back = page.locator('#decisions li[data-action="scale-in"]').first();
-  // The burst's scale-outs, newest first: from zero (0 → 1 or 2), perhaps then 1 → 2.
-  const outs = await page.locator('#decisions li[data-action="scale-out"] strong').allTextContents();
-  t.regex(outs[0] ?? '', /^[01] → [12]$/);
-  t.true(outs.some((o) => /^0 → [12]$/.test(o)), outs.join(', '));
-  t.true(((await out.locator('.reason').textContent()) ?? '').length > 20);
-  t.regex((await back.locator('strong').textContent()) ?? '', /→ 0$/);
-  t.true(((await back.locator('.reason').textContent()) ?? '').length > 20);
-  // Pushed, not polled: the same single event stream all along, and no status polling.
-  t.is(requests.filter((u) => u.endsWith('/api/v1/events')).length, eventsBefore);
-  t.is(requests.filter((u) => u.includes('/api/v1/status')).length, 0);
-  t.is(await page.locator('#connection').getAttribute('data-state'), 'live');
-});
+test.serial(
+  'a burst from outside: the live view shows workers rising above 0 and going back to 0, with the decisions and their reasons',
+  async (t) => {
+    // Back to zero after the uploads above (3 empty periods).
+    await page.waitForFunction(
+      () =>
+        document.getElementById('w-running')?.textContent === '0' &&
+        document.getElementById('w-desired')?.textContent === '0',
+      null,
+      { timeout: 60_000 },
+    );
+    const eventsBefore = requests.filter((u) => u.endsWith('/api/v1/events')).length;
+    const photos = (await readGroundTruth()).slice(0, BURST);
+    const burst = Promise.all(
+      photos.map(async (photo) => {
+        const response = await fetch(`${service.web.url}/api/v1/classify?name=${encodeURIComponent(photo.file)}`, {
+          method: 'POST',
+          headers: { 'content-type': 'image/jpeg' },
+          body: await readFile(photo.path),
+        });
+        return response.status;
+      }),
+    );
+    await page.waitForFunction(() => Number(document.getElementById('w-running')?.textContent) > 0, null, {
+      timeout: 60_000,
+    });
+    const peakSeen = Number(await text('w-running'));
+    t.true(peakSeen > 0);
+    t.deepEqual(new Set(await burst), new Set([200]));
+    await page.waitForFunction(
+      () =>
+        document.getElementById('w-running')?.textContent === '0' &&
+        document.getElementById('w-desired')?.textContent === '0',
+      null,
+      { timeout: 60_000 },
+    );
+    t.true((await chartPeak()) >= 1, 'the chart drew the workers');
+    const out = page.locator('#decisions li[data-action="scale-out"]').first();
+    const back = page.locator('#decisions li[data-action="scale-in"]').first();
+    // The burst's scale-outs, newest first: from zero (0 → 1 or 2), perhaps then 1 → 2.
+    const outs = await page.locator('#decisions li[data-action="scale-out"] strong').allTextContents();
+    t.regex(outs[0] ?? '', /^[01] → [12]$/);
+    t.true(
+      outs.some((o) => /^0 → [12]$/.test(o)),
+      outs.join(', '),
+    );
+    t.true(((await out.locator('.reason').textContent()) ?? '').length > 20);
+    t.regex((await back.locator('strong').textContent()) ?? '', /→ 0$/);
+    t.true(((await back.locator('.reason').textContent()) ?? '').length > 20);
+    // Pushed, not polled: the same single event stream all along, and no status polling.
+    t.is(requests.filter((u) => u.endsWith('/api/v1/events')).length, eventsBefore);
+    t.is(requests.filter((u) => u.includes('/api/v1/status')).length, 0);
+    t.is(await page.locator('#connection').getAttribute('data-state'), 'live');
+  },
+);
 
 test.serial('screenshots at desktop and phone widths', async (t) => {
-  const dir = process.env.UPDATE_SCREENSHOTS ? join(projectRoot, 'web', 'screenshots') : await mkdtemp(join(tmpdir(), 'eir-shots-'));
+  const dir = process.env.UPDATE_SCREENSHOTS
+    ? join(projectRoot, 'web', 'screenshots')
+    : await mkdtemp(join(tmpdir(), 'eir-shots-'));
   await mkdir(dir, { recursive: true });
   // The time of day and the job ids differ from run to run; everything else is the real page.
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.getByRole('button', { name: 'Refresh' }).click();
   await page.evaluate(() => document.activeElement?.blur());
-  await page.waitForFunction(() => [...document.querySelectorAll('#recent-list img.thumb')].filter((img: any) => img.complete && img.naturalWidth > 0).length >= 12, null, { timeout: 15_000 });
+  await page.waitForFunction(
+    () =>
+      [...document.querySelectorAll('#recent-list img.thumb')].filter(
+        (img: any) => img.complete && img.naturalWidth > 0,
+      ).length >= 12,
+    null,
+    { timeout: 15_000 },
+  );
   const shots = [join(dir, 'desktop.png')];
   await page.screenshot({ path: shots[0]!, fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
@@ -261,13 +331,17 @@ test.serial('screenshots at desktop and phone widths', async (t) => {
 
 test.serial('the page loads nothing from elsewhere (works offline) and logs no console error', (t) => {
   const origin = new URL(service.web.url).origin;
-  const foreign = requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('blob:') && !u.startsWith('data:'));
+  const foreign = requests.filter(
+    (u) => !u.startsWith(`${origin}/`) && !u.startsWith('blob:') && !u.startsWith('data:'),
+  );
   t.deepEqual(foreign, []);
   t.deepEqual(watch.errors, []);
 });
 
 test("the page's scripts type-check (JSDoc types against the DOM's, web/public/tsconfig.json)", async (t) => {
   const tsc = join(projectRoot, 'node_modules', '.bin', 'tsc');
-  const { stdout } = await promisify(execFile)(tsc, ['-p', join(projectRoot, 'web', 'public', 'tsconfig.json')]).catch((err: { stdout: string }) => err);
+  const { stdout } = await promisify(execFile)(tsc, ['-p', join(projectRoot, 'web', 'public', 'tsconfig.json')]).catch(
+    (err: { stdout: string }) => err,
+  );
   t.is(stdout.trim(), '');
 });

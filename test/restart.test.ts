@@ -20,7 +20,8 @@ const keys = async (service: Service, bucket: 'input' | 'output') => {
 };
 
 type JobBody = { status?: string; result?: { file: string; label: string } };
-const job = async (service: Service, id: string) => (await (await fetch(`${service.web.url}/api/v1/jobs/${id}`)).json()) as JobBody;
+const job = async (service: Service, id: string) =>
+  (await (await fetch(`${service.web.url}/api/v1/jobs/${id}`)).json()) as JobBody;
 
 test('requests still queued when the service stops are answered after the next start; objects survive; the response queue goes', async (t) => {
   const dataDir = await tempDataDir('restart');
@@ -31,7 +32,9 @@ test('requests still queued when the service stops are answered after the next s
   let inputs: string[];
   try {
     for (const photo of photos.slice(0, 3)) {
-      const { status, json } = await postForm(first.web.url, '/api/v1/classify', [{ field: 'f', name: photo.file, bytes: await readFile(photo.path) }]);
+      const { status, json } = await postForm(first.web.url, '/api/v1/classify', [
+        { field: 'f', name: photo.file, bytes: await readFile(photo.path) },
+      ]);
       t.is(status, 202, JSON.stringify(json));
       queued.push({ id: json.results[0].id });
     }
@@ -40,7 +43,9 @@ test('requests still queued when the service stops are answered after the next s
     // own response queue.
     await first.web.stop();
     await first.submitter.stop();
-    const left = await first.clients.sqs.send(new ListQueuesCommand({ QueueNamePrefix: first.config.names.responseQueuePrefix }));
+    const left = await first.clients.sqs.send(
+      new ListQueuesCommand({ QueueNamePrefix: first.config.names.responseQueuePrefix }),
+    );
     t.deepEqual(left.QueueUrls ?? [], []);
   } finally {
     await first.stop();
@@ -76,13 +81,29 @@ test('a data directory of the previous version (s3rver files, no queue) is impor
   };
   const input = 'image-recognition-input';
   const output = 'image-recognition-output';
-  await put(input, `${doneId}/${done!.file}`, await readFile(done!.path), { 'content-type': 'image/jpeg', 'x-amz-meta-request-id': doneId, 'x-amz-meta-protocol': 'classic' });
-  await put(output, `results/${doneId}.json`, JSON.stringify({ id: doneId, file: done!.file, label: shortLabel(done!.label) }), { 'content-type': 'application/json' });
-  await put(input, `${unfinishedId}/${unfinished!.file}`, await readFile(unfinished!.path), { 'content-type': 'image/jpeg', 'x-amz-meta-request-id': unfinishedId, 'x-amz-meta-protocol': 'classic' });
+  await put(input, `${doneId}/${done!.file}`, await readFile(done!.path), {
+    'content-type': 'image/jpeg',
+    'x-amz-meta-request-id': doneId,
+    'x-amz-meta-protocol': 'classic',
+  });
+  await put(
+    output,
+    `results/${doneId}.json`,
+    JSON.stringify({ id: doneId, file: done!.file, label: shortLabel(done!.label) }),
+    { 'content-type': 'application/json' },
+  );
+  await put(input, `${unfinishedId}/${unfinished!.file}`, await readFile(unfinished!.path), {
+    'content-type': 'image/jpeg',
+    'x-amz-meta-request-id': unfinishedId,
+    'x-amz-meta-protocol': 'classic',
+  });
 
   const service = await startTestService(dataDir, { WORKERS: '1' });
   try {
-    t.deepEqual(await keys(service, 'input'), [`${doneId}/${done!.file}`, `${unfinishedId}/${unfinished!.file}`].sort());
+    t.deepEqual(
+      await keys(service, 'input'),
+      [`${doneId}/${done!.file}`, `${unfinishedId}/${unfinished!.file}`].sort(),
+    );
     let body: JobBody = {};
     await waitFor(async () => (body = await job(service, unfinishedId)).status === 'done', 60_000);
     const now = await postClassic(service.web.url, unfinished!.path, 'again.jpg');

@@ -18,7 +18,15 @@ import { inputKey, RESULTS_PREFIX, resultKey, sanitizeFileName } from '../pipeli
 import { createLogger } from '../lib/log.js';
 import type { ImageRequest } from '../pipeline/contract/messages.js';
 import { WorkerPool } from '../service/pool.js';
-import { depthWithActivity, ScalingController, LOCAL_POLICY, queueDepth, resolvePolicy, ScalingError, type AutoscalerStatus } from '../scaling/index.js';
+import {
+  depthWithActivity,
+  ScalingController,
+  LOCAL_POLICY,
+  queueDepth,
+  resolvePolicy,
+  ScalingError,
+  type AutoscalerStatus,
+} from '../scaling/index.js';
 import { readGroundTruth } from './helpers/model-fixtures.js';
 import { tempDataDir, testEnv } from './helpers/service.js';
 
@@ -79,7 +87,12 @@ const FAST_POLICY = resolvePolicy(
 );
 
 /** Polls `check` every `everyMs` until it returns true; fails with `what` after `timeoutMs`. */
-async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, everyMs = 100): Promise<void> {
+async function until(
+  what: string,
+  timeoutMs: number,
+  check: () => boolean | Promise<boolean>,
+  everyMs = 100,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -94,13 +107,30 @@ async function enqueuePhotos(stack: Stack, photos: readonly { file: string; path
       const requestId = randomUUID();
       const file = sanitizeFileName(photo.file);
       const key = inputKey(requestId, file);
-      await stack.clients.s3.send(new PutObjectCommand({ Bucket: stack.config.names.inputBucket, Key: key, Body: await readFile(photo.path), ContentType: 'image/jpeg' }));
-      return { v: 1, requestId, bucket: stack.config.names.inputBucket, key, file, enqueuedAt: Date.now(), timings: {} } satisfies ImageRequest;
+      await stack.clients.s3.send(
+        new PutObjectCommand({
+          Bucket: stack.config.names.inputBucket,
+          Key: key,
+          Body: await readFile(photo.path),
+          ContentType: 'image/jpeg',
+        }),
+      );
+      return {
+        v: 1,
+        requestId,
+        bucket: stack.config.names.inputBucket,
+        key,
+        file,
+        enqueuedAt: Date.now(),
+        timings: {},
+      } satisfies ImageRequest;
     }),
   );
   for (let i = 0; i < requests.length; i += 10) {
     const entries = requests.slice(i, i + 10).map((r, j) => ({ Id: String(j), MessageBody: JSON.stringify(r) }));
-    const out = await stack.clients.sqs.send(new SendMessageBatchCommand({ QueueUrl: stack.resources.requestQueueUrl, Entries: entries }));
+    const out = await stack.clients.sqs.send(
+      new SendMessageBatchCommand({ QueueUrl: stack.resources.requestQueueUrl, Entries: entries }),
+    );
     if ((out.Failed ?? []).length > 0) throw new Error(`SendMessageBatch failed for ${JSON.stringify(out.Failed)}`);
   }
   return requests.map((r) => r.requestId);
@@ -119,7 +149,10 @@ test('queueDepth counts visible messages and names a missing queue', async (t) =
     const url = stack.resources.requestQueueUrl;
     t.deepEqual(await queueDepth(stack.clients.sqs, url), { visible: 0, inFlight: 0 });
     await stack.clients.sqs.send(
-      new SendMessageBatchCommand({ QueueUrl: url, Entries: [0, 1, 2].map((i) => ({ Id: String(i), MessageBody: `m${i}` })) }),
+      new SendMessageBatchCommand({
+        QueueUrl: url,
+        Entries: [0, 1, 2].map((i) => ({ Id: String(i), MessageBody: `m${i}` })),
+      }),
     );
     t.deepEqual(await queueDepth(stack.clients.sqs, url), { visible: 3, inFlight: 0 });
 
@@ -141,7 +174,9 @@ test('options are validated once, at construction', async (t) => {
     const bad = t.throws(() => new ScalingController({ ...base, historySize: 0 }), { instanceOf: ScalingError });
     t.is(bad?.code, 'INVALID_OPTIONS');
     t.is(bad?.context.option, 'historySize');
-    const policy = t.throws(() => new ScalingController({ ...base, policy: { ...LOCAL_POLICY, maxCapacity: 0 } }), { instanceOf: ScalingError });
+    const policy = t.throws(() => new ScalingController({ ...base, policy: { ...LOCAL_POLICY, maxCapacity: 0 } }), {
+      instanceOf: ScalingError,
+    });
     t.is(policy?.code, 'INVALID_POLICY');
     const status = new ScalingController(base).status();
     t.deepEqual(status.workers, { desired: 0, running: 0 });
@@ -157,7 +192,10 @@ test.serial('a backlog scales the real pool 0 → 2, every message is processed,
   const autoscaler = new ScalingController({
     policy: FAST_POLICY,
     actuator: stack.pool,
-    depth: depthWithActivity(() => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl), () => stack.pool.lastActivityAt),
+    depth: depthWithActivity(
+      () => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl),
+      () => stack.pool.lastActivityAt,
+    ),
     log: log.child('autoscaler'),
   });
   const seen = { desired: 0, running: 0 };
@@ -192,14 +230,25 @@ test.serial('a backlog scales the real pool 0 → 2, every message is processed,
     await until('desired = 0', 60_000, () => stack.pool.desired === 0);
     await until('no worker running', 60_000, () => stack.pool.running === 0);
     await until('every worker process exited', 120_000, () => stack.pool.alive === 0);
-    t.deepEqual(await queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl), { visible: 0, inFlight: 0 }, 'nothing left in the queue');
+    t.deepEqual(
+      await queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl),
+      { visible: 0, inFlight: 0 },
+      'nothing left in the queue',
+    );
     t.is(seen.desired, 2);
     t.is(seen.running, 2);
 
     const status: AutoscalerStatus = autoscaler.status();
     t.deepEqual(status.workers, { desired: 0, running: 0 });
     const decisions = status.decisions;
-    t.log(decisions.map((d) => `${d.from} → ${d.to} ${d.rule} (${d.resize.state}${'ms' in d.resize ? ` ${d.resize.ms} ms` : ''}): ${d.reason}`).join('\n'));
+    t.log(
+      decisions
+        .map(
+          (d) =>
+            `${d.from} → ${d.to} ${d.rule} (${d.resize.state}${'ms' in d.resize ? ` ${d.resize.ms} ms` : ''}): ${d.reason}`,
+        )
+        .join('\n'),
+    );
     const first = decisions[0];
     const last = decisions[decisions.length - 1];
     t.truthy(first);
@@ -225,43 +274,60 @@ test.serial('a backlog scales the real pool 0 → 2, every message is processed,
   }
 });
 
-test.serial('a light steady trickle keeps one worker: sampled depth plus worker activity never reads it as idle', async (t) => {
-  // One request every 0.5 s is in the queue for a few tens of ms each: depth readings alone miss
-  // most of them and would scale to zero between requests; the pool hears of every finished image.
-  const stack = await startStack('scaling-trickle');
-  const autoscaler = new ScalingController({
-    policy: FAST_POLICY,
-    actuator: stack.pool,
-    depth: depthWithActivity(() => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl), () => stack.pool.lastActivityAt),
-    log: log.child('autoscaler'),
-  });
-  try {
-    autoscaler.start();
-    const photos = (await readGroundTruth()).slice(40, 90);
-    // The first request starts a worker; the trickle goes on once it is ready (however long its
-    // model takes to load on a busy machine, which would otherwise pile up a backlog that rightly
-    // asks for a second worker) and lasts 15 s.
-    const ids = await enqueuePhotos(stack, [photos[0]!]);
-    await until('a worker ready', 120_000, () => stack.pool.running > 0, 100);
-    const servingSince = Date.now();
-    for (const photo of photos.slice(1)) {
-      if (Date.now() - servingSince > 15_000) break;
-      await sleep(500);
-      ids.push(...(await enqueuePhotos(stack, [photo])));
-    }
-    const lastSent = Date.now() / 1000;
-    await until(`${ids.length} results`, 120_000, async () => (await resultKeys(stack)).size >= ids.length, 500);
-    await until('back to 0 workers', 60_000, () => stack.pool.desired === 0 && stack.pool.running === 0);
+test.serial(
+  'a light steady trickle keeps one worker: sampled depth plus worker activity never reads it as idle',
+  async (t) => {
+    // One request every 0.5 s is in the queue for a few tens of ms each: depth readings alone miss
+    // most of them and would scale to zero between requests; the pool hears of every finished image.
+    const stack = await startStack('scaling-trickle');
+    const autoscaler = new ScalingController({
+      policy: FAST_POLICY,
+      actuator: stack.pool,
+      depth: depthWithActivity(
+        () => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl),
+        () => stack.pool.lastActivityAt,
+      ),
+      log: log.child('autoscaler'),
+    });
+    try {
+      autoscaler.start();
+      const photos = (await readGroundTruth()).slice(40, 90);
+      // The first request starts a worker; the trickle goes on once it is ready (however long its
+      // model takes to load on a busy machine, which would otherwise pile up a backlog that rightly
+      // asks for a second worker) and lasts 15 s.
+      const ids = await enqueuePhotos(stack, [photos[0]!]);
+      await until('a worker ready', 120_000, () => stack.pool.running > 0, 100);
+      const servingSince = Date.now();
+      for (const photo of photos.slice(1)) {
+        if (Date.now() - servingSince > 15_000) break;
+        await sleep(500);
+        ids.push(...(await enqueuePhotos(stack, [photo])));
+      }
+      const lastSent = Date.now() / 1000;
+      await until(`${ids.length} results`, 120_000, async () => (await resultKeys(stack)).size >= ids.length, 500);
+      await until('back to 0 workers', 60_000, () => stack.pool.desired === 0 && stack.pool.running === 0);
 
-    const decisions = autoscaler.status().decisions;
-    t.log(decisions.map((d) => `${(d.t - lastSent).toFixed(1)} s: ${d.from} → ${d.to} ${d.rule} (visible ${d.inputs.visible}, in flight ${d.inputs.inFlight})`).join('\n'));
-    const during = decisions.filter((d) => d.t < lastSent);
-    t.deepEqual(during.map((d) => [d.from, d.to, d.rule]), [[0, 1, 'scale-from-zero']], 'one scale-out, no scale-in while requests kept coming');
-    const last = decisions[decisions.length - 1];
-    t.like(last, { to: 0, rule: 'scale-to-zero' });
-    t.true((last?.t ?? 0) >= lastSent, 'scaled to zero only after the trickle ended');
-  } finally {
-    autoscaler.stop();
-    await stack.close();
-  }
-});
+      const decisions = autoscaler.status().decisions;
+      t.log(
+        decisions
+          .map(
+            (d) =>
+              `${(d.t - lastSent).toFixed(1)} s: ${d.from} → ${d.to} ${d.rule} (visible ${d.inputs.visible}, in flight ${d.inputs.inFlight})`,
+          )
+          .join('\n'),
+      );
+      const during = decisions.filter((d) => d.t < lastSent);
+      t.deepEqual(
+        during.map((d) => [d.from, d.to, d.rule]),
+        [[0, 1, 'scale-from-zero']],
+        'one scale-out, no scale-in while requests kept coming',
+      );
+      const last = decisions[decisions.length - 1];
+      t.like(last, { to: 0, rule: 'scale-to-zero' });
+      t.true((last?.t ?? 0) >= lastSent, 'scaled to zero only after the trickle ended');
+    } finally {
+      autoscaler.stop();
+      await stack.close();
+    }
+  },
+);

@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decide, NO_SIGNALS, trackSignals, type Observation } from '../scaling/core/decide.js';
 import { PolicyValidationError, ScalingError } from '../scaling/core/errors.js';
-import { DEFAULT_POLICY, LOCAL_POLICY, resolvePolicy, targetBacklogPerInstance, validatePolicy, type ScalingPolicy } from '../scaling/core/policy.js';
+import {
+  DEFAULT_POLICY,
+  LOCAL_POLICY,
+  resolvePolicy,
+  targetBacklogPerInstance,
+  validatePolicy,
+  type ScalingPolicy,
+} from '../scaling/core/policy.js';
 import { loadPolicy } from '../scaling/core/policy-file.js';
 import { scaleFromZeroSteps, MAX_STEP_ADJUSTMENTS, validatePolicyForAws } from '../scaling/aws/aws-requests.js';
 
@@ -12,7 +19,12 @@ import { scaleFromZeroSteps, MAX_STEP_ADJUSTMENTS, validatePolicyForAws } from '
 
 test('target backlog per instance = acceptable latency / seconds per message × messages per instance', (t) => {
   t.is(targetBacklogPerInstance(DEFAULT_POLICY), 10); // 30 / 3 × 1
-  t.is(targetBacklogPerInstance(resolvePolicy({ backlog: { acceptableLatencySeconds: 20, secondsPerMessage: 0.5, messagesPerInstance: 4 } })), 160);
+  t.is(
+    targetBacklogPerInstance(
+      resolvePolicy({ backlog: { acceptableLatencySeconds: 20, secondsPerMessage: 0.5, messagesPerInstance: 4 } }),
+    ),
+    160,
+  );
   t.is(targetBacklogPerInstance(resolvePolicy({ backlog: { override: 7 } })), 7);
 });
 
@@ -30,24 +42,78 @@ function fieldOf(fn: () => unknown): string | undefined {
 
 test('validatePolicy accepts the defaults and names the first bad field otherwise', (t) => {
   t.deepEqual(validatePolicy(JSON.parse(JSON.stringify(DEFAULT_POLICY))), DEFAULT_POLICY);
-  t.is(fieldOf(() => resolvePolicy({ minCapacity: -1 })), 'minCapacity');
-  t.is(fieldOf(() => resolvePolicy({ minCapacity: 1.5 })), 'minCapacity');
-  t.is(fieldOf(() => resolvePolicy({ minCapacity: 5, maxCapacity: 3 })), 'maxCapacity');
-  t.is(fieldOf(() => resolvePolicy({ maxCapacity: 0 })), 'maxCapacity');
-  t.is(fieldOf(() => resolvePolicy({ periodSeconds: 0 })), 'periodSeconds');
-  t.is(fieldOf(() => resolvePolicy({ backlog: { secondsPerMessage: 0 } })), 'backlog.secondsPerMessage');
-  t.is(fieldOf(() => resolvePolicy({ backlog: { acceptableLatencySeconds: 'soon' } })), 'backlog.acceptableLatencySeconds');
-  t.is(fieldOf(() => resolvePolicy({ backlog: { messagesPerInstance: 0 } })), 'backlog.messagesPerInstance');
-  t.is(fieldOf(() => resolvePolicy({ backlog: { override: -2 } })), 'backlog.override');
-  t.is(fieldOf(() => resolvePolicy({ scaleFromZero: { threshold: 0.5 } })), 'scaleFromZero.threshold');
-  t.is(fieldOf(() => resolvePolicy({ scaleFromZero: { evaluationPeriods: 0 } })), 'scaleFromZero.evaluationPeriods');
-  t.is(fieldOf(() => resolvePolicy({ scaleToZero: { enabled: 'yes' } })), 'scaleToZero.enabled');
-  t.is(fieldOf(() => resolvePolicy({ scaleToZero: { emptyPeriod: 3 } })), 'scaleToZero.emptyPeriod');
-  t.is(fieldOf(() => resolvePolicy({ warmupSecs: 3 })), 'warmupSecs');
-  t.is(fieldOf(() => resolvePolicy({ scaleInCooldownSeconds: -1 })), 'scaleInCooldownSeconds');
-  t.is(fieldOf(() => resolvePolicy({ scaleFromZero: { enabled: false } })), 'scaleFromZero.enabled');
-  t.is(fieldOf(() => resolvePolicy({ minCapacity: 1, scaleFromZero: { enabled: false } })), undefined);
-  t.is(fieldOf(() => validatePolicy({ ...DEFAULT_POLICY, backlog: undefined })), 'backlog');
+  t.is(
+    fieldOf(() => resolvePolicy({ minCapacity: -1 })),
+    'minCapacity',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ minCapacity: 1.5 })),
+    'minCapacity',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ minCapacity: 5, maxCapacity: 3 })),
+    'maxCapacity',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ maxCapacity: 0 })),
+    'maxCapacity',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ periodSeconds: 0 })),
+    'periodSeconds',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ backlog: { secondsPerMessage: 0 } })),
+    'backlog.secondsPerMessage',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ backlog: { acceptableLatencySeconds: 'soon' } })),
+    'backlog.acceptableLatencySeconds',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ backlog: { messagesPerInstance: 0 } })),
+    'backlog.messagesPerInstance',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ backlog: { override: -2 } })),
+    'backlog.override',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ scaleFromZero: { threshold: 0.5 } })),
+    'scaleFromZero.threshold',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ scaleFromZero: { evaluationPeriods: 0 } })),
+    'scaleFromZero.evaluationPeriods',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ scaleToZero: { enabled: 'yes' } })),
+    'scaleToZero.enabled',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ scaleToZero: { emptyPeriod: 3 } })),
+    'scaleToZero.emptyPeriod',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ warmupSecs: 3 })),
+    'warmupSecs',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ scaleInCooldownSeconds: -1 })),
+    'scaleInCooldownSeconds',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ scaleFromZero: { enabled: false } })),
+    'scaleFromZero.enabled',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ minCapacity: 1, scaleFromZero: { enabled: false } })),
+    undefined,
+  );
+  t.is(
+    fieldOf(() => validatePolicy({ ...DEFAULT_POLICY, backlog: undefined })),
+    'backlog',
+  );
 });
 
 test('validation errors are ScalingErrors with code INVALID_POLICY and the field in the context', (t) => {
@@ -59,8 +125,14 @@ test('validation errors are ScalingErrors with code INVALID_POLICY and the field
 
 test('AWS-only constraints: whole-minute periods and the one-day alarm window', (t) => {
   t.notThrows(() => validatePolicyForAws(DEFAULT_POLICY));
-  t.is(fieldOf(() => validatePolicyForAws(LOCAL_POLICY)), 'periodSeconds');
-  t.is(fieldOf(() => validatePolicyForAws(resolvePolicy({ scaleToZero: { emptyPeriods: 1441 } }))), 'scaleToZero.emptyPeriods');
+  t.is(
+    fieldOf(() => validatePolicyForAws(LOCAL_POLICY)),
+    'periodSeconds',
+  );
+  t.is(
+    fieldOf(() => validatePolicyForAws(resolvePolicy({ scaleToZero: { emptyPeriods: 1441 } }))),
+    'scaleToZero.emptyPeriods',
+  );
 });
 
 test('loadPolicy merges a partial JSON file over the defaults and reports file errors', async (t) => {
@@ -108,13 +180,21 @@ const obs = (o: Partial<Observation>): Observation => ({
 });
 
 test('scale from zero: visible work and nothing in service → ceil(visible / target), clamped', (t) => {
-  t.like(decide(P, obs({ visible: 25, backlogSince: 9_940 })), { desired: 3, action: 'scale-out', rule: 'scale-from-zero' });
+  t.like(decide(P, obs({ visible: 25, backlogSince: 9_940 })), {
+    desired: 3,
+    action: 'scale-out',
+    rule: 'scale-from-zero',
+  });
   t.like(decide(P, obs({ visible: 1, backlogSince: 9_940 })), { desired: 1, rule: 'scale-from-zero' });
   t.like(decide(P, obs({ visible: 500, backlogSince: 9_940 })), { desired: 10 });
   // Not yet a whole evaluation period of backlog.
   t.like(decide(P, obs({ visible: 25, backlogSince: 9_970 })), { desired: 0, action: 'none' });
   // Already launched and booting: wait, do not launch more.
-  t.like(decide(P, obs({ visible: 25, desired: 3, backlogSince: 9_000 })), { desired: 3, action: 'none', rule: 'scale-from-zero' });
+  t.like(decide(P, obs({ visible: 25, desired: 3, backlogSince: 9_000 })), {
+    desired: 3,
+    action: 'none',
+    rule: 'scale-from-zero',
+  });
   // More work arrived while booting: raise the exact capacity.
   t.like(decide(P, obs({ visible: 55, desired: 3, backlogSince: 9_000 })), { desired: 6, action: 'scale-out' });
   const twoPeriods = resolvePolicy({ scaleFromZero: { evaluationPeriods: 2 } });
@@ -124,7 +204,11 @@ test('scale from zero: visible work and nothing in service → ceil(visible / ta
 
 test('scale to zero only after N whole empty periods', (t) => {
   const base = { running: 2, desired: 2, lastScaleOut: 0 };
-  t.like(decide(P, obs({ ...base, idleSince: 10_000 - 5 * 60 })), { desired: 0, action: 'scale-in', rule: 'scale-to-zero' });
+  t.like(decide(P, obs({ ...base, idleSince: 10_000 - 5 * 60 })), {
+    desired: 0,
+    action: 'scale-in',
+    rule: 'scale-to-zero',
+  });
   t.like(decide(P, obs({ ...base, idleSince: 10_000 - 4 * 60 })), { rule: 'target-tracking', desired: 1 });
   const noToZero = resolvePolicy({ minCapacity: 1, scaleToZero: { enabled: false } });
   t.like(decide(noToZero, obs({ ...base, idleSince: 0 })), { desired: 1, rule: 'target-tracking' });
@@ -133,7 +217,11 @@ test('scale to zero only after N whole empty periods', (t) => {
 });
 
 test('target tracking: scale out to ceil(visible / target), limited by the scale-out cooldown', (t) => {
-  t.like(decide(P, obs({ visible: 45, running: 2, desired: 2 })), { desired: 5, action: 'scale-out', rule: 'target-tracking' });
+  t.like(decide(P, obs({ visible: 45, running: 2, desired: 2 })), {
+    desired: 5,
+    action: 'scale-out',
+    rule: 'target-tracking',
+  });
   t.like(decide(P, obs({ visible: 45, running: 2, desired: 2, lastScaleOut: 9_970 })), { desired: 2, action: 'none' });
   t.like(decide(P, obs({ visible: 45, running: 2, desired: 2, lastScaleOut: 9_940 })), { desired: 5 });
   t.like(decide(P, obs({ visible: 20, running: 2, desired: 2 })), { desired: 2, action: 'none', rule: 'none' });
@@ -163,7 +251,13 @@ test('with nothing in service and nothing waiting, target tracking has no data a
 });
 
 test('trackSignals mirrors the two alarms: idle runs and backlog-while-empty runs', (t) => {
-  const dp = (start: number, visible: number, inFlight: number, running: number) => ({ start, end: start + 60, visible, inFlight, running });
+  const dp = (start: number, visible: number, inFlight: number, running: number) => ({
+    start,
+    end: start + 60,
+    visible,
+    inFlight,
+    running,
+  });
   let s = trackSignals(NO_SIGNALS, dp(0, 5, 0, 0), P);
   t.deepEqual(s, { idleSince: null, backlogSince: 0 });
   s = trackSignals(s, dp(60, 9, 0, 0), P);
@@ -191,7 +285,14 @@ function stepCapacity(policy: ScalingPolicy, visible: number): number | undefine
 
 for (const [label, partial] of [
   ['defaults (target 10, max 10)', {}],
-  ['fractional target 2.5, threshold 3, max 7', { maxCapacity: 7, backlog: { override: 2.5 }, scaleFromZero: { enabled: true, threshold: 3, evaluationPeriods: 1 } }],
+  [
+    'fractional target 2.5, threshold 3, max 7',
+    {
+      maxCapacity: 7,
+      backlog: { override: 2.5 },
+      scaleFromZero: { enabled: true, threshold: 3, evaluationPeriods: 1 },
+    },
+  ],
   ['target below 1 (0.4), max 6', { maxCapacity: 6, backlog: { override: 0.4 } }],
   ['minCapacity 2, target 4, max 9', { minCapacity: 2, maxCapacity: 9, backlog: { override: 4 } }],
 ] as const) {
@@ -220,8 +321,13 @@ test('with more than 20 capacities the steps are merged and never under-provisio
 });
 
 test('the example policy files load and match the documented defaults', async (t) => {
-  const { description: _a, ...aws } = await loadPolicy(new URL('../scaling/policy.example.json', import.meta.url).pathname);
+  const { description: _a, ...aws } = await loadPolicy(
+    new URL('../scaling/policy.example.json', import.meta.url).pathname,
+  );
   t.deepEqual(aws, DEFAULT_POLICY);
-  const { description: _b, ...local } = await loadPolicy(new URL('../scaling/policy.local.example.json', import.meta.url).pathname, DEFAULT_POLICY);
+  const { description: _b, ...local } = await loadPolicy(
+    new URL('../scaling/policy.local.example.json', import.meta.url).pathname,
+    DEFAULT_POLICY,
+  );
   t.deepEqual(local, LOCAL_POLICY);
 });

@@ -36,12 +36,18 @@ const ASG = 'web-app-tier';
 const QUEUE = 'image-requests';
 const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/image-requests';
 const QUEUE_ARN = 'arn:aws:sqs:us-east-1:123456789012:image-requests';
-const ARN = (name: string) => `arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:uuid:autoScalingGroupName/${ASG}:policyName/${name}`;
+const ARN = (name: string) =>
+  `arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:uuid:autoScalingGroupName/${ASG}:policyName/${name}`;
 const TT = `${ASG}-sqs-backlog-target-tracking`;
 const FZ = `${ASG}-sqs-scale-from-zero`;
 const TZ = `${ASG}-sqs-scale-to-zero`;
 
-const ctx: SetupContext = { asg: ASG, queue: { name: QUEUE, url: undefined }, policy: DEFAULT_POLICY, region: 'us-east-1' };
+const ctx: SetupContext = {
+  asg: ASG,
+  queue: { name: QUEUE, url: undefined },
+  policy: DEFAULT_POLICY,
+  region: 'us-east-1',
+};
 const executor = () => createExecutor(createControlClients('us-east-1'));
 
 /** A logger whose JSON lines are kept (parsed) instead of written, until `restore()`. */
@@ -66,13 +72,24 @@ function group(enabledMetrics: string[] = []): AutoScalingGroup {
 }
 
 /** Mocks an account where the group and queue exist; `installed` adds what a setup leaves behind. */
-function mockAccount(opts: { enabledMetrics?: string[]; policies?: string[]; alarms?: { AlarmName: string; AlarmDescription?: string }[] } = {}) {
+function mockAccount(
+  opts: {
+    enabledMetrics?: string[];
+    policies?: string[];
+    alarms?: { AlarmName: string; AlarmDescription?: string }[];
+  } = {},
+) {
   asMock.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [group(opts.enabledMetrics)] });
-  asMock.on(DescribePoliciesCommand).resolves({ ScalingPolicies: (opts.policies ?? []).map((PolicyName) => ({ PolicyName, PolicyARN: ARN(PolicyName) })) });
+  asMock
+    .on(DescribePoliciesCommand)
+    .resolves({
+      ScalingPolicies: (opts.policies ?? []).map((PolicyName) => ({ PolicyName, PolicyARN: ARN(PolicyName) })),
+    });
   asMock.on(EnableMetricsCollectionCommand).resolves({});
   asMock.on(DisableMetricsCollectionCommand).resolves({});
   asMock.on(DeletePolicyCommand).resolves({});
-  for (const name of [TT, FZ, TZ]) asMock.on(PutScalingPolicyCommand, { PolicyName: name }).resolves({ PolicyARN: ARN(name) });
+  for (const name of [TT, FZ, TZ])
+    asMock.on(PutScalingPolicyCommand, { PolicyName: name }).resolves({ PolicyARN: ARN(name) });
   cwMock.on(DescribeAlarmsCommand).resolves({ MetricAlarms: opts.alarms ?? [] });
   cwMock.on(PutMetricAlarmCommand).resolves({});
   cwMock.on(DeleteAlarmsCommand).resolves({});
@@ -103,12 +120,20 @@ test.beforeEach(() => {
 // ----- Expected requests, written out literally (not via the builders under test) -----------
 
 const visible = (stat: string, period?: number) => ({
-  Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: QUEUE }] },
+  Metric: {
+    Namespace: 'AWS/SQS',
+    MetricName: 'ApproximateNumberOfMessagesVisible',
+    Dimensions: [{ Name: 'QueueName', Value: QUEUE }],
+  },
   ...(period === undefined ? {} : { Period: period }),
   Stat: stat,
 });
 const inService = (stat: string, period?: number) => ({
-  Metric: { Namespace: 'AWS/AutoScaling', MetricName: 'GroupInServiceInstances', Dimensions: [{ Name: 'AutoScalingGroupName', Value: ASG }] },
+  Metric: {
+    Namespace: 'AWS/AutoScaling',
+    MetricName: 'GroupInServiceInstances',
+    Dimensions: [{ Name: 'AutoScalingGroupName', Value: ASG }],
+  },
   ...(period === undefined ? {} : { Period: period }),
   Stat: stat,
 });
@@ -170,7 +195,12 @@ function expectedFzAlarm(ownsMetrics: string) {
     Metrics: [
       { Id: 'm1', Label: 'Messages waiting in the queue', MetricStat: visible('Maximum', 60), ReturnData: false },
       { Id: 'm2', Label: 'Instances in service', MetricStat: inService('Maximum', 60), ReturnData: false },
-      { Id: 'e1', Label: 'Messages waiting while no instance is in service', Expression: 'IF(m2 == 0, m1, 0)', ReturnData: true },
+      {
+        Id: 'e1',
+        Label: 'Messages waiting while no instance is in service',
+        Expression: 'IF(m2 == 0, m1, 0)',
+        ReturnData: true,
+      },
     ],
     ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     Threshold: 1,
@@ -192,7 +222,11 @@ function expectedTzAlarm(ownsMetrics: string) {
         Id: 'm3',
         Label: 'Messages in flight',
         MetricStat: {
-          Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesNotVisible', Dimensions: [{ Name: 'QueueName', Value: QUEUE }] },
+          Metric: {
+            Namespace: 'AWS/SQS',
+            MetricName: 'ApproximateNumberOfMessagesNotVisible',
+            Dimensions: [{ Name: 'QueueName', Value: QUEUE }],
+          },
           Period: 60,
           Stat: 'Maximum',
         },
@@ -223,7 +257,10 @@ test.serial('setup on a fresh group sends exactly the expected requests, in orde
   t.deepEqual(sequence(asMock), [
     DESCRIBE_CALLS.group,
     DESCRIBE_CALLS.policies,
-    { command: 'EnableMetricsCollectionCommand', input: { AutoScalingGroupName: ASG, Metrics: ['GroupInServiceInstances'], Granularity: '1Minute' } },
+    {
+      command: 'EnableMetricsCollectionCommand',
+      input: { AutoScalingGroupName: ASG, Metrics: ['GroupInServiceInstances'], Granularity: '1Minute' },
+    },
     { command: 'PutScalingPolicyCommand', input: EXPECTED_TT },
     { command: 'PutScalingPolicyCommand', input: EXPECTED_FZ_POLICY },
     { command: 'PutScalingPolicyCommand', input: EXPECTED_TZ_POLICY },
@@ -256,7 +293,9 @@ test.serial('setup on a fresh group sends exactly the expected requests, in orde
 test.serial('a queue URL is checked with GetQueueAttributes only (no GetQueueUrl)', async (t) => {
   mockAccount();
   await runSetup({ ...ctx, queue: { name: QUEUE, url: QUEUE_URL } }, executor());
-  t.deepEqual(sequence(sqsMock), [{ command: 'GetQueueAttributesCommand', input: { QueueUrl: QUEUE_URL, AttributeNames: ['QueueArn'] } }]);
+  t.deepEqual(sequence(sqsMock), [
+    { command: 'GetQueueAttributesCommand', input: { QueueUrl: QUEUE_URL, AttributeNames: ['QueueArn'] } },
+  ]);
 });
 
 test.serial('re-running setup updates the same resources in place: no duplicates, no enable, no deletes', async (t) => {
@@ -272,7 +311,10 @@ test.serial('re-running setup updates the same resources in place: no duplicates
   mockAccount({
     enabledMetrics: ['GroupInServiceInstances'],
     policies: [TT, FZ, TZ],
-    alarms: firstAlarms.map((a: PutMetricAlarmCommandInput) => ({ AlarmName: a.AlarmName ?? '', AlarmDescription: a.AlarmDescription ?? '' })),
+    alarms: firstAlarms.map((a: PutMetricAlarmCommandInput) => ({
+      AlarmName: a.AlarmName ?? '',
+      AlarmDescription: a.AlarmDescription ?? '',
+    })),
   });
   const report = await runSetup(ctx, executor());
 
@@ -352,9 +394,15 @@ test.serial('teardown deletes exactly the setup alarms, the three policies and t
     { command: 'DeletePolicyCommand', input: { AutoScalingGroupName: ASG, PolicyName: TT } },
     { command: 'DeletePolicyCommand', input: { AutoScalingGroupName: ASG, PolicyName: FZ } },
     { command: 'DeletePolicyCommand', input: { AutoScalingGroupName: ASG, PolicyName: TZ } },
-    { command: 'DisableMetricsCollectionCommand', input: { AutoScalingGroupName: ASG, Metrics: ['GroupInServiceInstances'] } },
+    {
+      command: 'DisableMetricsCollectionCommand',
+      input: { AutoScalingGroupName: ASG, Metrics: ['GroupInServiceInstances'] },
+    },
   ]);
-  t.deepEqual(sequence(cwMock), [DESCRIBE_CALLS.alarms, { command: 'DeleteAlarmsCommand', input: { AlarmNames: [FZ, TZ] } }]);
+  t.deepEqual(sequence(cwMock), [
+    DESCRIBE_CALLS.alarms,
+    { command: 'DeleteAlarmsCommand', input: { AlarmNames: [FZ, TZ] } },
+  ]);
   t.is(sqsMock.calls().length, 0, 'teardown does not need the queue');
   t.deepEqual(
     report.changes.map((c) => `${c.kind}:${c.name}:${c.action}`),
@@ -369,24 +417,27 @@ test.serial('teardown deletes exactly the setup alarms, the three policies and t
   );
 });
 
-test.serial('teardown leaves metrics collection alone when setup did not enable it, and skips what is gone', async (t) => {
-  mockAccount({
-    enabledMetrics: ['GroupInServiceInstances'],
-    policies: [TT],
-    alarms: [{ AlarmName: FZ, AlarmDescription: owns('none') }],
-  });
-  const report = await runTeardown({ asg: ASG }, executor());
-  t.is(asMock.commandCalls(DisableMetricsCollectionCommand).length, 0);
-  t.deepEqual(
-    asMock.commandCalls(DeletePolicyCommand).map((c) => c.args[0].input),
-    [{ AutoScalingGroupName: ASG, PolicyName: TT }],
-  );
-  t.deepEqual(
-    cwMock.commandCalls(DeleteAlarmsCommand).map((c) => c.args[0].input),
-    [{ AlarmNames: [FZ] }],
-  );
-  t.true(report.changes.some((c) => c.kind === 'metrics-collection' && c.action === 'left-enabled'));
-});
+test.serial(
+  'teardown leaves metrics collection alone when setup did not enable it, and skips what is gone',
+  async (t) => {
+    mockAccount({
+      enabledMetrics: ['GroupInServiceInstances'],
+      policies: [TT],
+      alarms: [{ AlarmName: FZ, AlarmDescription: owns('none') }],
+    });
+    const report = await runTeardown({ asg: ASG }, executor());
+    t.is(asMock.commandCalls(DisableMetricsCollectionCommand).length, 0);
+    t.deepEqual(
+      asMock.commandCalls(DeletePolicyCommand).map((c) => c.args[0].input),
+      [{ AutoScalingGroupName: ASG, PolicyName: TT }],
+    );
+    t.deepEqual(
+      cwMock.commandCalls(DeleteAlarmsCommand).map((c) => c.args[0].input),
+      [{ AlarmNames: [FZ] }],
+    );
+    t.true(report.changes.some((c) => c.kind === 'metrics-collection' && c.action === 'left-enabled'));
+  },
+);
 
 // ----- Dry run ---------------------------------------------------------------------------------
 
@@ -409,7 +460,10 @@ test.serial('--dry-run prints every request as JSON and sends nothing', async (t
   t.is(cwMock.calls().length, 0);
   t.is(sqsMock.calls().length, 0);
 
-  const printed = JSON.parse(out.join('\n')) as { dryRun: boolean; requests: { command: string; input: Record<string, unknown> }[] };
+  const printed = JSON.parse(out.join('\n')) as {
+    dryRun: boolean;
+    requests: { command: string; input: Record<string, unknown> }[];
+  };
   t.true(printed.dryRun);
   t.deepEqual(
     printed.requests.map((r) => r.command),
@@ -457,7 +511,10 @@ test.serial('a missing group is a GROUP_NOT_FOUND error and nothing is written',
   t.is(err.code, 'GROUP_NOT_FOUND');
   t.is(err.context.asg, ASG);
   t.regex(err.message, /Auto Scaling group "web-app-tier" was not found in us-east-1/);
-  t.deepEqual(sequence(asMock).map((c) => c.command), ['DescribeAutoScalingGroupsCommand']);
+  t.deepEqual(
+    sequence(asMock).map((c) => c.command),
+    ['DescribeAutoScalingGroupsCommand'],
+  );
   t.is(cwMock.calls().length, 0);
   t.is(sqsMock.calls().length, 0);
 });
@@ -468,14 +525,21 @@ test.serial('a missing queue (by name) is a QUEUE_NOT_FOUND error and nothing is
   const err = await t.throwsAsync(runSetup(ctx, executor()), { instanceOf: ScalingError });
   t.is(err.code, 'QUEUE_NOT_FOUND');
   t.is(err.context.queue, QUEUE);
-  t.deepEqual(sequence(asMock).map((c) => c.command), ['DescribeAutoScalingGroupsCommand']);
+  t.deepEqual(
+    sequence(asMock).map((c) => c.command),
+    ['DescribeAutoScalingGroupsCommand'],
+  );
   t.is(cwMock.calls().length, 0);
 });
 
 test.serial('a missing queue (by URL, legacy error code) is a QUEUE_NOT_FOUND error', async (t) => {
   mockAccount();
-  sqsMock.on(GetQueueAttributesCommand).rejects(awsError('AWS.SimpleQueueService.NonExistentQueue', 'The specified queue does not exist.'));
-  const err = await t.throwsAsync(runSetup({ ...ctx, queue: { name: QUEUE, url: QUEUE_URL } }, executor()), { instanceOf: ScalingError });
+  sqsMock
+    .on(GetQueueAttributesCommand)
+    .rejects(awsError('AWS.SimpleQueueService.NonExistentQueue', 'The specified queue does not exist.'));
+  const err = await t.throwsAsync(runSetup({ ...ctx, queue: { name: QUEUE, url: QUEUE_URL } }, executor()), {
+    instanceOf: ScalingError,
+  });
   t.is(err.code, 'QUEUE_NOT_FOUND');
   t.is(err.context.queueUrl, QUEUE_URL);
   t.is(asMock.commandCalls(PutScalingPolicyCommand).length, 0);
@@ -513,7 +577,12 @@ test.serial('the action named in the message wins over the request that failed',
   mockAccount();
   asMock
     .on(PutScalingPolicyCommand, { PolicyName: TT })
-    .rejects(awsError('AccessDenied', 'User: arn:aws:iam::123456789012:user/ops is not authorized to perform: cloudwatch:PutMetricAlarm on resource: arn:aws:cloudwatch:us-east-1:123456789012:alarm:TargetTracking-web-app-tier-AlarmHigh'));
+    .rejects(
+      awsError(
+        'AccessDenied',
+        'User: arn:aws:iam::123456789012:user/ops is not authorized to perform: cloudwatch:PutMetricAlarm on resource: arn:aws:cloudwatch:us-east-1:123456789012:alarm:TargetTracking-web-app-tier-AlarmHigh',
+      ),
+    );
   const err = await t.throwsAsync(runSetup(ctx, executor()), { instanceOf: ScalingError });
   t.is(err.code, 'ACCESS_DENIED');
   t.is(err.context.action, 'cloudwatch:PutMetricAlarm');
@@ -521,9 +590,28 @@ test.serial('the action named in the message wins over the request that failed',
 });
 
 for (const [label, name, mockSetup, action] of [
-  ['AccessDenied without a parseable message', 'AccessDenied', () => cwMock.on(PutMetricAlarmCommand).rejects(awsError('AccessDenied', 'Access denied')), 'cloudwatch:PutMetricAlarm'],
-  ['AccessDeniedException from SQS', 'AccessDeniedException', () => sqsMock.on(GetQueueUrlCommand).rejects(awsError('AccessDeniedException', 'Access to the resource is denied.')), 'sqs:GetQueueUrl'],
-  ['UnauthorizedOperation', 'UnauthorizedOperation', () => asMock.on(EnableMetricsCollectionCommand).rejects(awsError('UnauthorizedOperation', 'You are not authorized to perform this operation.')), 'autoscaling:EnableMetricsCollection'],
+  [
+    'AccessDenied without a parseable message',
+    'AccessDenied',
+    () => cwMock.on(PutMetricAlarmCommand).rejects(awsError('AccessDenied', 'Access denied')),
+    'cloudwatch:PutMetricAlarm',
+  ],
+  [
+    'AccessDeniedException from SQS',
+    'AccessDeniedException',
+    () =>
+      sqsMock.on(GetQueueUrlCommand).rejects(awsError('AccessDeniedException', 'Access to the resource is denied.')),
+    'sqs:GetQueueUrl',
+  ],
+  [
+    'UnauthorizedOperation',
+    'UnauthorizedOperation',
+    () =>
+      asMock
+        .on(EnableMetricsCollectionCommand)
+        .rejects(awsError('UnauthorizedOperation', 'You are not authorized to perform this operation.')),
+    'autoscaling:EnableMetricsCollection',
+  ],
 ] as const) {
   test.serial(`${label} becomes ACCESS_DENIED naming ${action}`, async (t) => {
     mockAccount();
@@ -538,7 +626,9 @@ for (const [label, name, mockSetup, action] of [
 
 test.serial('the CLI exits 1 on AccessDenied and logs the missing action', async (t) => {
   mockAccount();
-  cwMock.on(DescribeAlarmsCommand).rejects(awsError('AccessDenied', 'User: x is not authorized to perform: cloudwatch:DescribeAlarms'));
+  cwMock
+    .on(DescribeAlarmsCommand)
+    .rejects(awsError('AccessDenied', 'User: x is not authorized to perform: cloudwatch:DescribeAlarms'));
   const { logger, lines, restore } = capturedLogger();
   const errors: string[] = [];
   let code: number;
@@ -589,13 +679,28 @@ test.serial('the setup IAM policy grants every action setup and teardown use, an
 test.serial('--print-iam scopes resources and fills in known names', async (t) => {
   const out: string[] = [];
   const code = await setupMain(
-    ['--print-iam', '--asg', ASG, '--queue', QUEUE, '--region', 'eu-west-1', '--input-bucket', 'images-in', '--output-bucket', 'results-out'],
+    [
+      '--print-iam',
+      '--asg',
+      ASG,
+      '--queue',
+      QUEUE,
+      '--region',
+      'eu-west-1',
+      '--input-bucket',
+      'images-in',
+      '--output-bucket',
+      'results-out',
+    ],
     { stdout: (s) => out.push(s), logger: silentLogger },
   );
   t.is(code, 0);
   const bundle = JSON.parse(out.join('\n')) as ReturnType<typeof iamBundle>;
   const byId = (doc: typeof bundle.setup, sid: string) => doc.Statement.find((s) => s.Sid === sid);
-  t.is(byId(bundle.setup, 'ManageScalingOfTheAppTierGroup')?.Resource, `arn:aws:autoscaling:eu-west-1:<ACCOUNT_ID>:autoScalingGroup:*:autoScalingGroupName/${ASG}`);
+  t.is(
+    byId(bundle.setup, 'ManageScalingOfTheAppTierGroup')?.Resource,
+    `arn:aws:autoscaling:eu-west-1:<ACCOUNT_ID>:autoScalingGroup:*:autoScalingGroupName/${ASG}`,
+  );
   t.deepEqual(byId(bundle.setup, 'ManageTheSetupAlarms')?.Resource, [
     `arn:aws:cloudwatch:eu-west-1:<ACCOUNT_ID>:alarm:${FZ}`,
     `arn:aws:cloudwatch:eu-west-1:<ACCOUNT_ID>:alarm:${TZ}`,
@@ -603,12 +708,21 @@ test.serial('--print-iam scopes resources and fills in known names', async (t) =
   t.deepEqual(byId(bundle.appTierInstanceRole, 'ConsumeRequests'), {
     Sid: 'ConsumeRequests',
     Effect: 'Allow',
-    Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+    Action: [
+      'sqs:ReceiveMessage',
+      'sqs:DeleteMessage',
+      'sqs:ChangeMessageVisibility',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+    ],
     Resource: `arn:aws:sqs:eu-west-1:<ACCOUNT_ID>:${QUEUE}`,
   });
   t.is(byId(bundle.appTierInstanceRole, 'ReadInputImages')?.Resource, 'arn:aws:s3:::images-in/*');
   t.deepEqual(byId(bundle.appTierInstanceRole, 'WriteResults')?.Action, ['s3:PutObject']);
-  t.is(byId(bundle.appTierInstanceRole, 'PublishResults')?.Resource, 'arn:aws:sqs:eu-west-1:<ACCOUNT_ID>:<RESPONSE_QUEUE_NAME>');
+  t.is(
+    byId(bundle.appTierInstanceRole, 'PublishResults')?.Resource,
+    'arn:aws:sqs:eu-west-1:<ACCOUNT_ID>:<RESPONSE_QUEUE_NAME>',
+  );
   t.false(JSON.stringify(bundle).includes('"*:*"'));
 });
 
@@ -618,11 +732,14 @@ test.serial('bad options exit 2 and name the flag', async (t) => {
   let code2: number;
   try {
     code = await setupMain(['--queue', QUEUE], { stdout: () => {}, stderr: () => {}, logger });
-    code2 = await setupMain(['--asg', ASG, '--queue', 'https://sqs.eu-west-1.amazonaws.com/1/q', '--region', 'us-east-1'], {
-      stdout: () => {},
-      stderr: () => {},
-      logger,
-    });
+    code2 = await setupMain(
+      ['--asg', ASG, '--queue', 'https://sqs.eu-west-1.amazonaws.com/1/q', '--region', 'us-east-1'],
+      {
+        stdout: () => {},
+        stderr: () => {},
+        logger,
+      },
+    );
   } finally {
     restore();
   }

@@ -4,10 +4,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../lib/log.js';
 import { ScalingError } from '../scaling/core/errors.js';
-import { CONTROLLER_POLICY, DEFAULT_POLICY, resolvePolicy, targetBacklogPerInstance, type ScalingPolicy } from '../scaling/core/policy.js';
+import {
+  CONTROLLER_POLICY,
+  DEFAULT_POLICY,
+  resolvePolicy,
+  targetBacklogPerInstance,
+  type ScalingPolicy,
+} from '../scaling/core/policy.js';
 import { checkTargets, compareModes } from '../tools/sim/compare-modes.js';
 import { parseSimulateArgs, simulateMain } from '../tools/sim/simulate-cli.js';
-import { AWS_MODES, environmentPreset, modeSetup, simulate, type SimEnvironment, type SimMode, type SimResult } from '../tools/sim/simulator.js';
+import {
+  AWS_MODES,
+  environmentPreset,
+  modeSetup,
+  simulate,
+  type SimEnvironment,
+  type SimMode,
+  type SimResult,
+} from '../tools/sim/simulator.js';
 import { loadTrace, parseJsonTrace, type Workload } from '../tools/sim/trace.js';
 
 const TRACES = new URL('../tools/sim/traces/', import.meta.url);
@@ -18,7 +32,12 @@ const traces = {
 };
 
 /** A trace (or any workload) in a mode's preset, with environment overrides and, optionally, another policy. */
-function runMode(workload: Workload, mode: SimMode, env: Partial<SimEnvironment> = {}, policy?: ScalingPolicy): SimResult {
+function runMode(
+  workload: Workload,
+  mode: SimMode,
+  env: Partial<SimEnvironment> = {},
+  policy?: ScalingPolicy,
+): SimResult {
   const setup = modeSetup(mode, env, {}, policy);
   return simulate({ ...workload, policy: setup.policy, env: setup.env });
 }
@@ -27,9 +46,19 @@ const r1 = (n: number): number => Number(n.toFixed(1));
 
 test('alarms mode, with the environment it had before the modes, reproduces the numbers it gave for the burst and the steady trace', (t) => {
   // 90 s boot, the policy's 3 s per image, one at a time, DEFAULT_POLICY (target 10, max 10).
-  const legacy: Partial<SimEnvironment> = { bootSeconds: 90, perImageSeconds: 3, batchSize: 1, concurrency: 1, visibilityTimeoutSeconds: 60, drainOnScaleIn: false };
+  const legacy: Partial<SimEnvironment> = {
+    bootSeconds: 90,
+    perImageSeconds: 3,
+    batchSize: 1,
+    concurrency: 1,
+    visibilityTimeoutSeconds: 60,
+    drainOnScaleIn: false,
+  };
   const burst = runMode(traces.burst, 'alarms', legacy, DEFAULT_POLICY).summary;
-  t.deepEqual([burst.makespanSeconds, burst.latency.p50, burst.latency.p95, burst.latency.p99].map(r1), [241.2, 225.6, 239.8, 240.4]);
+  t.deepEqual(
+    [burst.makespanSeconds, burst.latency.p50, burst.latency.p95, burst.latency.p99].map(r1),
+    [241.2, 225.6, 239.8, 240.4],
+  );
   t.like(burst, { instanceMinutes: 52, peakCapacity: 10, endSeconds: 600, served: 100 });
   t.deepEqual(
     runMode(traces.burst, 'alarms', legacy, DEFAULT_POLICY).actions.map((a) => [a.t, a.from, a.to, a.rule]),
@@ -40,7 +69,10 @@ test('alarms mode, with the environment it had before the modes, reproduces the 
     ],
   );
   const steady = runMode(traces.steady, 'alarms', legacy, DEFAULT_POLICY).summary;
-  t.deepEqual([steady.makespanSeconds, steady.latency.p50, steady.latency.p95, steady.latency.p99].map(r1), [1801.3, 3.1, 166.7, 203.3]);
+  t.deepEqual(
+    [steady.makespanSeconds, steady.latency.p50, steady.latency.p95, steady.latency.p99].map(r1),
+    [1801.3, 3.1, 166.7, 203.3],
+  );
   t.like(steady, { instanceMinutes: 100, endSeconds: 2160 });
   // The same alarms, with drain on scale-in as the AWS modes now have it: the burst never scales in a busy instance.
   t.deepEqual(runMode(traces.burst, 'alarms', { ...legacy, drainOnScaleIn: true }, DEFAULT_POLICY).summary, burst);
@@ -79,7 +111,12 @@ test('a warm-pool instance is in service warmStartSeconds after the scale-out, a
   // A pool of 2 when 4 are wanted: 2 warm starts, 2 launches; after the scale-in both come back, and
   // a second burst a minute later starts 2 warm again.
   const four = resolvePolicy({ backlog: { override: 25 } }, modeSetup('controller+warm').policy);
-  const twice = runMode({ arrivals: [...new Array<number>(100).fill(0), ...new Array<number>(100).fill(120)] }, 'controller+warm', { warmPoolSize: 2 }, four);
+  const twice = runMode(
+    { arrivals: [...new Array<number>(100).fill(0), ...new Array<number>(100).fill(120)] },
+    'controller+warm',
+    { warmPoolSize: 2 },
+    four,
+  );
   t.like(twice.summary, { warmStarts: 4, launches: 4, peakCapacity: 4, served: 200 });
   const starts = twice.actions.filter((a) => a.to > a.from).map((a) => [a.t, a.from, a.to]);
   t.deepEqual(starts, [
@@ -99,9 +136,16 @@ for (const mode of ['controller', 'controller+warm'] as const) {
         t.true(r.summary.drained, why);
         t.is(r.summary.served, r.summary.requests, why);
         t.is(r.summary.finalCapacity, policy.minCapacity, why);
-        t.true(r.summary.backToMinSeconds !== null && r.summary.backToMinSeconds <= few, `${why}: back to min after ${r.summary.backToMinSeconds} s`);
-        t.true(r.summary.backToMinSeconds! >= policy.scaleToZero.emptyPeriods * policy.periodSeconds - policy.periodSeconds, why);
-        for (const a of r.actions.filter((x) => x.to < x.from)) t.true(a.to >= a.busy, `${why}: scale-in at ${a.t} s to ${a.to} with ${a.busy} busy`);
+        t.true(
+          r.summary.backToMinSeconds !== null && r.summary.backToMinSeconds <= few,
+          `${why}: back to min after ${r.summary.backToMinSeconds} s`,
+        );
+        t.true(
+          r.summary.backToMinSeconds! >= policy.scaleToZero.emptyPeriods * policy.periodSeconds - policy.periodSeconds,
+          why,
+        );
+        for (const a of r.actions.filter((x) => x.to < x.from))
+          t.true(a.to >= a.busy, `${why}: scale-in at ${a.t} s to ${a.to} with ${a.busy} busy`);
         t.is(r.summary.redeliveries, 0, why);
       }
     }
@@ -111,8 +155,19 @@ for (const mode of ['controller', 'controller+warm'] as const) {
 test('a busy instance chosen for scale-in drains (finishes what it holds, billed until then); without draining its message comes back late', (t) => {
   // messagesPerInstance 2 while each instance works one image at a time: three busy instances count
   // as ceil(3 / 2) = 2 busy, so target tracking scales in to 2 while all three hold a message.
-  const policy = resolvePolicy({ maxCapacity: 3, backlog: { override: 1, messagesPerInstance: 2 }, warmupSeconds: 0, scaleInCooldownSeconds: 0 }, CONTROLLER_POLICY);
-  const env: Partial<SimEnvironment> = { bootSeconds: 1, perImageSeconds: 10, batchSize: 1, concurrency: 1, jitter: 0, visibilityTimeoutSeconds: 10, minimumBilledSeconds: 0 };
+  const policy = resolvePolicy(
+    { maxCapacity: 3, backlog: { override: 1, messagesPerInstance: 2 }, warmupSeconds: 0, scaleInCooldownSeconds: 0 },
+    CONTROLLER_POLICY,
+  );
+  const env: Partial<SimEnvironment> = {
+    bootSeconds: 1,
+    perImageSeconds: 10,
+    batchSize: 1,
+    concurrency: 1,
+    jitter: 0,
+    visibilityTimeoutSeconds: 10,
+    minimumBilledSeconds: 0,
+  };
   const drained = runMode({ arrivals: [0, 0, 0] }, 'controller', { ...env, drainOnScaleIn: true }, policy);
   const cut = runMode({ arrivals: [0, 0, 0] }, 'controller', { ...env, drainOnScaleIn: false }, policy);
   // Launched at 2, in service at 3, done at 13. The period [2, 4) still saw 3 visible; the scale-in
@@ -133,7 +188,10 @@ test('a busy instance chosen for scale-in drains (finishes what it holds, billed
   t.is(r1(drained.summary.instanceMinutes * 60), 3 * 11 + 3 + 7);
   // Terminated at 6: its message is visible again at 16 and done at 26 on a survivor.
   t.is(cut.summary.redeliveries, 1);
-  t.deepEqual([...cut.latencies].sort((a, b) => a - b), [13, 13, 26]);
+  t.deepEqual(
+    [...cut.latencies].sort((a, b) => a - b),
+    [13, 13, 26],
+  );
 });
 
 test('closed-loop clients never have more than one request outstanding each, and send the next one when (and only when) they have the answer', (t) => {
@@ -164,10 +222,13 @@ test('closed-loop clients never have more than one request outstanding each, and
         }
       }
       // At no time more than `clients` requests outstanding in all.
-      const edges = r.arrivals.flatMap((sent, id) => [
-        [sent, +1],
-        [sent + r.latencies[id]!, -1],
-      ] as const);
+      const edges = r.arrivals.flatMap(
+        (sent, id) =>
+          [
+            [sent, +1],
+            [sent + r.latencies[id]!, -1],
+          ] as const,
+      );
       edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
       let outstanding = 0;
       for (const [, d] of edges) {
@@ -179,12 +240,21 @@ test('closed-loop clients never have more than one request outstanding each, and
 });
 
 test('the classic trace is the workload generator: 100 closed-loop clients, 1000 images, and a closed loop is a typed trace', (t) => {
-  t.deepEqual('closedLoop' in traces.classic && traces.classic.closedLoop, { clients: 100, requests: 1000, thinkSeconds: 0, startSeconds: 0 });
+  t.deepEqual('closedLoop' in traces.classic && traces.classic.closedLoop, {
+    clients: 100,
+    requests: 1000,
+    thinkSeconds: 0,
+    startSeconds: 0,
+  });
   const r = runMode(traces.classic, 'controller+warm');
   t.is(r.summary.served, 1000);
   t.is(r.summary.peakQueueDepth, 100); // never more than one request per client
   const parsed = parseJsonTrace('{"name":"c","closedLoop":{"clients":2,"requests":5}}', 'x');
-  t.deepEqual(parsed, { name: 'c', description: '', closedLoop: { clients: 2, requests: 5, thinkSeconds: 0, startSeconds: 0 } });
+  t.deepEqual(parsed, {
+    name: 'c',
+    description: '',
+    closedLoop: { clients: 2, requests: 5, thinkSeconds: 0, startSeconds: 0 },
+  });
   for (const [bad, field] of [
     ['{"closedLoop":{"clients":0,"requests":5}}', 'closedLoop.clients'],
     ['{"closedLoop":{"clients":2,"requests":1.5}}', 'closedLoop.requests'],
@@ -195,7 +265,12 @@ test('the classic trace is the workload generator: 100 closed-loop clients, 1000
     t.is(err.code, 'INVALID_TRACE');
     t.is(err.context.field, field);
   }
-  t.is(t.throws(() => parseJsonTrace('{"arrivals":[1],"closedLoop":{"clients":1,"requests":1}}', 'x'), { instanceOf: ScalingError }).code, 'INVALID_TRACE');
+  t.is(
+    t.throws(() => parseJsonTrace('{"arrivals":[1],"closedLoop":{"clients":1,"requests":1}}', 'x'), {
+      instanceOf: ScalingError,
+    }).code,
+    'INVALID_TRACE',
+  );
 });
 
 test('each AWS mode is tuned to the environment simulated: the backlog estimate follows the service time and the slots', (t) => {
@@ -231,7 +306,10 @@ test('a controller that reads the queue once per period (no maximum over it) mis
   const instant = runMode(traces.steady, 'controller+warm', { observation: 'instant' });
   t.is(max.summary.scaleOuts, 1);
   t.true(instant.summary.scaleOuts > 20, `${instant.summary.scaleOuts} scale-outs`);
-  t.true(instant.summary.latency.p50 > 10 * max.summary.latency.p95 + 1, `p50 ${instant.summary.latency.p50} s against p95 ${max.summary.latency.p95} s`);
+  t.true(
+    instant.summary.latency.p50 > 10 * max.summary.latency.p95 + 1,
+    `p50 ${instant.summary.latency.p50} s against p95 ${max.summary.latency.p95} s`,
+  );
   // Each of those starts is billed its minute.
   t.true(instant.summary.instanceMinutes >= instant.summary.warmStarts + instant.summary.launches);
 });
@@ -244,15 +322,27 @@ test('compare: every AWS mode on every shipped trace, a chart each, compare.json
   const rows = text.split('\n').filter((l) => /^\| (burst-100|classic-1000|steady) \|/.test(l));
   t.is(rows.length, 9);
   const svgs = (await readdir(dir)).filter((f) => f.endsWith('.svg')).sort();
-  t.deepEqual(svgs, ['burst-100', 'classic-1000', 'steady'].flatMap((trace) => ['alarms', 'controller-warm', 'controller'].map((m) => `${trace}-${m}.svg`)).sort());
-  const report = JSON.parse(await readFile(join(dir, 'compare.json'), 'utf8')) as { runs: { mode: string; summary: { served: number; requests: number } }[]; targets: unknown[] };
+  t.deepEqual(
+    svgs,
+    ['burst-100', 'classic-1000', 'steady']
+      .flatMap((trace) => ['alarms', 'controller-warm', 'controller'].map((m) => `${trace}-${m}.svg`))
+      .sort(),
+  );
+  const report = JSON.parse(await readFile(join(dir, 'compare.json'), 'utf8')) as {
+    runs: { mode: string; summary: { served: number; requests: number } }[];
+    targets: unknown[];
+  };
   t.is(report.runs.length, 9);
   t.true(report.runs.every((r) => r.summary.served === r.summary.requests));
-  t.regex(text, /met {4}burst-100 · controller\+warm: [\d.]+ s — reaction [\d.]+ s \+ start [\d.]+ s \+ work [\d.]+ s: dominated by the warm start/);
+  t.regex(
+    text,
+    /met {4}burst-100 · controller\+warm: [\d.]+ s — reaction [\d.]+ s \+ start [\d.]+ s \+ work [\d.]+ s: dominated by the warm start/,
+  );
 
   // The same runs through the library: what is met with the cited defaults, and what is not.
   const checks = checkTargets(compareModes(Object.values(traces), {}, { maxCapacity: 20 }));
-  const outcome = (target: RegExp, trace: string, mode: string) => checks.find((c) => target.test(c.target) && c.trace === trace && c.mode === mode)?.met;
+  const outcome = (target: RegExp, trace: string, mode: string) =>
+    checks.find((c) => target.test(c.target) && c.trace === trace && c.mode === mode)?.met;
   t.true(outcome(/^burst of 100/, 'burst-100', 'controller+warm'));
   t.false(outcome(/^1000-image/, 'classic-1000', 'alarms'));
   t.true(outcome(/^1000-image/, 'classic-1000', 'controller'));
@@ -266,13 +356,21 @@ test('compare: every AWS mode on every shipped trace, a chart each, compare.json
 test('the CLI: modes by name (aws is alarms), --compare without --mode or --policy, --period for the controller only', (t) => {
   t.is(parseSimulateArgs(['--trace', 'x.csv']).mode, 'alarms');
   t.is(parseSimulateArgs(['--trace', 'x.csv', '--mode', 'aws']).mode, 'alarms');
-  t.is(parseSimulateArgs(['--trace', 'x.csv', '--mode', 'controller+warm', '--period', '5']).policyOptions.controllerPeriodSeconds, 5);
+  t.is(
+    parseSimulateArgs(['--trace', 'x.csv', '--mode', 'controller+warm', '--period', '5']).policyOptions
+      .controllerPeriodSeconds,
+    5,
+  );
   t.deepEqual(parseSimulateArgs(['--compare']).policyOptions, { maxCapacity: 20 });
-  t.deepEqual(parseSimulateArgs(['--trace', 'x.csv', '--warm-start', '20', '--warm-pool', '4', '--sampling', 'instant']).overrides, {
-    warmStartSeconds: 20,
-    warmPoolSize: 4,
-    observation: 'instant',
-  });
+  t.deepEqual(
+    parseSimulateArgs(['--trace', 'x.csv', '--warm-start', '20', '--warm-pool', '4', '--sampling', 'instant'])
+      .overrides,
+    {
+      warmStartSeconds: 20,
+      warmPoolSize: 4,
+      observation: 'instant',
+    },
+  );
   for (const argv of [
     ['--compare', '--mode', 'controller'],
     ['--compare', '--policy', 'p.json'],

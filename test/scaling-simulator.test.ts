@@ -3,14 +3,29 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_POLICY, LOCAL_POLICY, resolvePolicy, type ScalingPolicy } from '../scaling/core/policy.js';
-import { coldServiceSeconds, environmentPreset, modeSetup, requestOverheads, simulate, SIM_MODES, type SimEnvironment } from '../tools/sim/simulator.js';
+import {
+  coldServiceSeconds,
+  environmentPreset,
+  modeSetup,
+  requestOverheads,
+  simulate,
+  SIM_MODES,
+  type SimEnvironment,
+} from '../tools/sim/simulator.js';
 import { loadTrace, parseCsvTrace, parseJsonTrace } from '../tools/sim/trace.js';
 import { parseSimulateArgs, simulateMain } from '../tools/sim/simulate-cli.js';
 import type { Config } from '../lib/config.js';
 import { silentLogger } from '../lib/log.js';
 import { percentile } from '../lib/stats.js';
 import { calibrate, environmentFrom } from '../tools/sim/calibrate/calibrate.js';
-import { attributeBatches, batchesOf, fitColdStart, windowExplainsBetter, type AgedBatch, type Batch } from '../tools/sim/calibrate/cold-start.js';
+import {
+  attributeBatches,
+  batchesOf,
+  fitColdStart,
+  windowExplainsBetter,
+  type AgedBatch,
+  type Batch,
+} from '../tools/sim/calibrate/cold-start.js';
 import { mulberry32 } from '../tools/sim/rng.js';
 import { latencyTail } from '../tools/sim/calibrate/compare.js';
 import type { Measurement } from '../tools/sim/calibrate/measure.js';
@@ -36,13 +51,28 @@ const steady = await arrivalsTrace('steady.json');
  * The AWS environment before the modes (90 s boot, the policy's own 3 s per image, one at a time,
  * 60 s visibility, busy instances terminated): the numbers these alarm tests were written against.
  */
-const LEGACY_AWS: Partial<SimEnvironment> = { bootSeconds: 90, perImageSeconds: 3, batchSize: 1, concurrency: 1, visibilityTimeoutSeconds: 60, drainOnScaleIn: false };
+const LEGACY_AWS: Partial<SimEnvironment> = {
+  bootSeconds: 90,
+  perImageSeconds: 3,
+  batchSize: 1,
+  concurrency: 1,
+  visibilityTimeoutSeconds: 60,
+  drainOnScaleIn: false,
+};
 
 type Mode = 'alarms' | 'local';
 const presetPolicy = (mode: Mode): ScalingPolicy => (mode === 'alarms' ? DEFAULT_POLICY : LOCAL_POLICY);
-const presetEnv = (mode: Mode, policy: ScalingPolicy): SimEnvironment => ({ ...environmentPreset(mode, policy), ...(mode === 'alarms' ? LEGACY_AWS : {}) });
+const presetEnv = (mode: Mode, policy: ScalingPolicy): SimEnvironment => ({
+  ...environmentPreset(mode, policy),
+  ...(mode === 'alarms' ? LEGACY_AWS : {}),
+});
 
-function run(arrivals: readonly number[], mode: Mode, policy: ScalingPolicy = presetPolicy(mode), env: Partial<SimEnvironment> = {}) {
+function run(
+  arrivals: readonly number[],
+  mode: Mode,
+  policy: ScalingPolicy = presetPolicy(mode),
+  env: Partial<SimEnvironment> = {},
+) {
   return simulate({ arrivals, policy, env: { ...presetEnv(mode, policy), ...env } });
 }
 
@@ -62,7 +92,10 @@ for (const mode of ['alarms', 'local'] as const) {
       t.true(r.summary.drained);
       const env = presetEnv(mode, presetPolicy(mode));
       const minService = env.perImageSeconds * (1 - env.jitter);
-      t.true(r.latencies.every((l) => Number.isFinite(l) && l >= minService - 1e-9), 'no request finishes faster than its own service time');
+      t.true(
+        r.latencies.every((l) => Number.isFinite(l) && l >= minService - 1e-9),
+        'no request finishes faster than its own service time',
+      );
     });
 
     test(`${trace.name}/${mode}: latency percentiles are ordered p50 ≤ p95 ≤ p99 ≤ max`, (t) => {
@@ -82,7 +115,10 @@ for (const mode of ['alarms', 'local'] as const) {
       t.is(last?.to, policy.minCapacity);
       // It waited for N whole empty periods after the last completion (plus the metric lag).
       const lastCompletion = trace.arrivals[0]! + r.summary.makespanSeconds;
-      t.true((last?.t ?? 0) - lastCompletion >= policy.scaleToZero.emptyPeriods * policy.periodSeconds - policy.periodSeconds);
+      t.true(
+        (last?.t ?? 0) - lastCompletion >=
+          policy.scaleToZero.emptyPeriods * policy.periodSeconds - policy.periodSeconds,
+      );
     });
   }
 }
@@ -108,7 +144,13 @@ test('instance-minutes match a hand-computed tiny case', (t) => {
   // t=11: in service, takes the message; t=16: done (latency 16 s).
   // [16,17), [17,18), [18,19) are empty → t=19: scale to zero. Billed 1 → 19 = 18 s = 0.3 instance-minutes.
   const policy = resolvePolicy(
-    { maxCapacity: 1, scaleToZero: { enabled: true, emptyPeriods: 3 }, warmupSeconds: 0, scaleOutCooldownSeconds: 0, scaleInCooldownSeconds: 0 },
+    {
+      maxCapacity: 1,
+      scaleToZero: { enabled: true, emptyPeriods: 3 },
+      warmupSeconds: 0,
+      scaleOutCooldownSeconds: 0,
+      scaleInCooldownSeconds: 0,
+    },
     LOCAL_POLICY,
   );
   const r = run([0], 'local', policy, { bootSeconds: 10, perImageSeconds: 5, jitter: 0 });
@@ -133,12 +175,21 @@ test('cold start: a new instance works coldStartFactor times slower during its f
   // the window and the remaining 4.2 s after it, done at 11 + 4 + 4.2 = 19.2; the second starts at age
   // 8.2, warm, done at 24.2. Both 3.2 s later = the work lost in the window, 4 × (1 − 1 / 5).
   const policy = resolvePolicy(
-    { maxCapacity: 1, scaleToZero: { enabled: true, emptyPeriods: 3 }, warmupSeconds: 0, scaleOutCooldownSeconds: 0, scaleInCooldownSeconds: 0 },
+    {
+      maxCapacity: 1,
+      scaleToZero: { enabled: true, emptyPeriods: 3 },
+      warmupSeconds: 0,
+      scaleOutCooldownSeconds: 0,
+      scaleInCooldownSeconds: 0,
+    },
     LOCAL_POLICY,
   );
   const base = { bootSeconds: 10, perImageSeconds: 5, jitter: 0 };
   t.deepEqual(run([0, 0], 'local', policy, base).latencies, [16, 21]);
-  t.deepEqual(round9(run([0, 0], 'local', policy, { ...base, coldStartSeconds: 4, coldStartFactor: 5 }).latencies), [19.2, 24.2]);
+  t.deepEqual(
+    round9(run([0, 0], 'local', policy, { ...base, coldStartSeconds: 4, coldStartFactor: 5 }).latencies),
+    [19.2, 24.2],
+  );
   // A window longer than the batch: the whole batch at 1/5 speed (25 s), the next one still inside it (25 s).
   t.deepEqual(run([0, 0], 'local', policy, { ...base, coldStartSeconds: 100, coldStartFactor: 5 }).latencies, [36, 61]);
 });
@@ -147,9 +198,19 @@ test('cold start: factor 1 or a 0-s window changes nothing, and warm minimum ins
   const plain = run(steady.arrivals, 'local');
   t.deepEqual(run(steady.arrivals, 'local', LOCAL_POLICY, { coldStartSeconds: 30, coldStartFactor: 1 }), plain);
   t.deepEqual(run(steady.arrivals, 'local', LOCAL_POLICY, { coldStartSeconds: 0, coldStartFactor: 5 }), plain);
-  t.notDeepEqual(run(steady.arrivals, 'local', LOCAL_POLICY, { coldStartSeconds: 30, coldStartFactor: 5 }).latencies, plain.latencies);
-  const warmMin = resolvePolicy({ minCapacity: 1, maxCapacity: 1, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } }, LOCAL_POLICY);
-  t.deepEqual(run([0, 0, 0], 'local', warmMin, { perImageSeconds: 5, jitter: 0, coldStartSeconds: 100, coldStartFactor: 5 }).latencies, [5, 10, 15]);
+  t.notDeepEqual(
+    run(steady.arrivals, 'local', LOCAL_POLICY, { coldStartSeconds: 30, coldStartFactor: 5 }).latencies,
+    plain.latencies,
+  );
+  const warmMin = resolvePolicy(
+    { minCapacity: 1, maxCapacity: 1, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } },
+    LOCAL_POLICY,
+  );
+  t.deepEqual(
+    run([0, 0, 0], 'local', warmMin, { perImageSeconds: 5, jitter: 0, coldStartSeconds: 100, coldStartFactor: 5 })
+      .latencies,
+    [5, 10, 15],
+  );
   for (const mode of SIM_MODES) {
     t.like(modeSetup(mode).env, { coldStartSeconds: 0, coldStartFactor: 1 });
   }
@@ -162,7 +223,10 @@ test('coldServiceSeconds: slow inside the window, full speed after it', (t) => {
   t.is(Number(coldServiceSeconds(1, 0.3, env).toFixed(9)), 1.16); // 0.2 s for 0.04 s, then 0.96 s
   t.is(coldServiceSeconds(1, 0.6, env), 1); // after the window
   t.is(coldServiceSeconds(1, Number.POSITIVE_INFINITY, env), 1); // a warm instance
-  for (const [field, value] of [['coldStartSeconds', -1], ['coldStartFactor', 0.5]] as const) {
+  for (const [field, value] of [
+    ['coldStartSeconds', -1],
+    ['coldStartFactor', 0.5],
+  ] as const) {
     const err = t.throws(() => run([0], 'local', LOCAL_POLICY, { [field]: value }), { instanceOf: ScalingError });
     t.is(err.context.field, field);
   }
@@ -198,7 +262,14 @@ test('validate: batches are rebuilt from the stored results per worker, identica
 });
 
 test('validate: a batch is aged on the worker that ran it; workers take the ready times in the order they start classifying', (t) => {
-  const batch = (worker: string, start: number, end: number): Batch => ({ worker, n: 1, inferSeconds: end - start, start, end, ids: [`${worker}@${start}`] });
+  const batch = (worker: string, start: number, end: number): Batch => ({
+    worker,
+    n: 1,
+    inferSeconds: end - start,
+    start,
+    end,
+    ids: [`${worker}@${start}`],
+  });
   // Ready at 0 and 2 (given in any order). h:9 classifies first, so it is the one ready at 0; h:3 is
   // ready at 2. At 2.5 both are free: the batch is h:9's because its result says so (the old guess,
   // the worker idle longest, would have given it to h:3).
@@ -208,16 +279,21 @@ test('validate: a batch is aged on the worker that ran it; workers take the read
     [
       ['h:9', 0.5, 0, Number.NEGATIVE_INFINITY],
       ['h:9', 2.5, 0, 0.7],
-      ['h:3', Number(0.55.toFixed(9)), 2, Number.NEGATIVE_INFINITY],
+      ['h:3', Number((0.55).toFixed(9)), 2, Number.NEGATIVE_INFINITY],
     ],
   );
   t.like(a, { workers: 2, started: 2, overlapping: 0 });
   // A worker in service before the origin is warm (age +∞); a batch overlapping its worker's previous one is counted.
   const warm = attributeBatches([batch('h:1', 0.1, 0.3), batch('h:1', 0.2, 0.4)], [Number.NEGATIVE_INFINITY, 5]);
-  t.deepEqual(warm.batches.map((b) => b.ageSeconds), [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY]);
+  t.deepEqual(
+    warm.batches.map((b) => b.ageSeconds),
+    [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY],
+  );
   t.like(warm, { workers: 1, started: 2, overlapping: 1 });
   // More workers than were started cannot be aged.
-  const err = t.throws(() => attributeBatches([batch('h:1', 0.1, 0.3), batch('h:2', 0.1, 0.3)], [0]), { instanceOf: ValidateError });
+  const err = t.throws(() => attributeBatches([batch('h:1', 0.1, 0.3), batch('h:2', 0.1, 0.3)], [0]), {
+    instanceOf: ValidateError,
+  });
   t.is(err.code, 'CALIBRATION');
   t.deepEqual(err.context.workers, ['h:1', 'h:2']);
 });
@@ -230,7 +306,17 @@ test('validate: the cold-start fit recovers the window and the slowdown the batc
       const n = (i % 8) + 1;
       const age = i * 0.25;
       const inferSeconds = cold ? coldServiceSeconds(0.01 + 0.005 * n, age, env) : 0.01 + 0.005 * n;
-      return { worker: 'h:1', n, inferSeconds, start: age, end: age + inferSeconds, ids: [String(i)], ageSeconds: age, workerReadyAt: 0, previousEnd: age - 0.25 };
+      return {
+        worker: 'h:1',
+        n,
+        inferSeconds,
+        start: age,
+        end: age + inferSeconds,
+        ids: [String(i)],
+        ageSeconds: age,
+        workerReadyAt: 0,
+        previousEnd: age - 0.25,
+      };
     });
   const fit = fitColdStart(make(true));
   // The last cold batch (n = 4 at age 0.75: 30 ms × 4) ends at 0.87; any window in [0.87, 1] fits exactly.
@@ -254,7 +340,17 @@ test('validate: jitter alone is not a cold start, and a cold start is still foun
       const age = i * 0.05;
       const work = (0.01 + 0.005 * n) * (0.8 + 0.4 * rand());
       const inferSeconds = cold ? coldServiceSeconds(work, age, env) : work;
-      return { worker: 'h:1', n, inferSeconds, start: age, end: age + inferSeconds, ids: [String(i)], ageSeconds: age, workerReadyAt: 0, previousEnd: age - 0.05 };
+      return {
+        worker: 'h:1',
+        n,
+        inferSeconds,
+        start: age,
+        end: age + inferSeconds,
+        ids: [String(i)],
+        ageSeconds: age,
+        workerReadyAt: 0,
+        previousEnd: age - 0.05,
+      };
     });
   };
   for (const seed of [1, 2, 3, 4, 5]) {
@@ -274,17 +370,34 @@ test('validate: the latency tail pairs the k-th slowest and marks the p95 rank',
   const measured = Array.from({ length: 100 }, (_, i) => i / 100);
   const predicted = measured.map((x) => x / 2);
   const tail = latencyTail(measured, predicted);
-  t.deepEqual(tail.map((p) => p.rank), [1, 6, 10, 20, 30, 40]);
+  t.deepEqual(
+    tail.map((p) => p.rank),
+    [1, 6, 10, 20, 30, 40],
+  );
   t.like(tail[1], { p95: true, measured: 0.94, predicted: 0.47 });
-  t.is(percentile([...measured].sort((a, b) => a - b), 95), 0.94);
+  t.is(
+    percentile(
+      [...measured].sort((a, b) => a - b),
+      95,
+    ),
+    0.94,
+  );
 });
 
 test('time outside the queue: ingest delays reaching the queue, deliver delays the answer; both count in latency', (t) => {
   // Two warm instances, two requests at t=0, 5 s per image. Ingest 0.5 s: in the queue at 0.5, done at 5.5;
   // deliver 0.25 s: answered at 5.75. Without them: latency 5.
-  const policy = resolvePolicy({ minCapacity: 2, maxCapacity: 2, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } }, LOCAL_POLICY);
+  const policy = resolvePolicy(
+    { minCapacity: 2, maxCapacity: 2, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } },
+    LOCAL_POLICY,
+  );
   const plain = run([0, 0], 'local', policy, { perImageSeconds: 5, jitter: 0 });
-  const timed = run([0, 0], 'local', policy, { perImageSeconds: 5, jitter: 0, ingestSeconds: 0.5, deliverSeconds: 0.25 });
+  const timed = run([0, 0], 'local', policy, {
+    perImageSeconds: 5,
+    jitter: 0,
+    ingestSeconds: 0.5,
+    deliverSeconds: 0.25,
+  });
   t.deepEqual(plain.latencies, [5, 5]);
   t.deepEqual(timed.latencies, [5.75, 5.75]);
   t.is(timed.summary.makespanSeconds, 5.75);
@@ -293,9 +406,17 @@ test('time outside the queue: ingest delays reaching the queue, deliver delays t
 test('per-request overhead: latency is ingest + queue wait + processing + deliver for every request, and presets add none', (t) => {
   // One warm instance, 5 s per image, three requests at t=0: queued behind each other. Each latency
   // must carry exactly ingest + deliver on top of the same queue wait and processing.
-  const policy = resolvePolicy({ minCapacity: 1, maxCapacity: 1, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } }, LOCAL_POLICY);
+  const policy = resolvePolicy(
+    { minCapacity: 1, maxCapacity: 1, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } },
+    LOCAL_POLICY,
+  );
   const plain = run([0, 0, 0], 'local', policy, { perImageSeconds: 5, jitter: 0 });
-  const timed = run([0, 0, 0], 'local', policy, { perImageSeconds: 5, jitter: 0, ingestSeconds: 0.3, deliverSeconds: 0.2 });
+  const timed = run([0, 0, 0], 'local', policy, {
+    perImageSeconds: 5,
+    jitter: 0,
+    ingestSeconds: 0.3,
+    deliverSeconds: 0.2,
+  });
   t.deepEqual(plain.latencies, [5, 10, 15]);
   t.deepEqual(
     timed.latencies.map((l) => Number(l.toFixed(9))),
@@ -313,7 +434,10 @@ test('per-request overhead: latency is ingest + queue wait + processing + delive
 test('ingest delays what the scaler sees: from zero, a request still being ingested at a period end is not yet visible', (t) => {
   // 1-s periods, no lag, scale from zero at 1 visible. Ingest 1.5 s: visible at 1.5, so the datapoint
   // [0,1) is empty and the launch happens at t=2 instead of t=1.
-  const policy = resolvePolicy({ maxCapacity: 1, warmupSeconds: 0, scaleOutCooldownSeconds: 0, scaleInCooldownSeconds: 0 }, LOCAL_POLICY);
+  const policy = resolvePolicy(
+    { maxCapacity: 1, warmupSeconds: 0, scaleOutCooldownSeconds: 0, scaleInCooldownSeconds: 0 },
+    LOCAL_POLICY,
+  );
   const now = run([0], 'local', policy, { bootSeconds: 1, perImageSeconds: 1, jitter: 0 });
   const later = run([0], 'local', policy, { bootSeconds: 1, perImageSeconds: 1, jitter: 0, ingestSeconds: 1.5 });
   t.like(now.actions[0], { t: 1, rule: 'scale-from-zero' });
@@ -331,7 +455,10 @@ test('negative overhead values are typed errors naming the field', (t) => {
 test('a measured overhead sample: each request draws one whole (ingest, deliver) pair, on top of the constants', (t) => {
   // Enough warm instances that nothing waits: latency = ingest + 1 s of processing + deliver. The
   // pairs are (0, 0) and (1, 2): a request has 1 s or 4 s, never 2 s or 3 s (independent draws would).
-  const policy = resolvePolicy({ minCapacity: 10, maxCapacity: 10, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } }, LOCAL_POLICY);
+  const policy = resolvePolicy(
+    { minCapacity: 10, maxCapacity: 10, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } },
+    LOCAL_POLICY,
+  );
   const arrivals = Array.from({ length: 200 }, (_, i) => i * 10);
   const overheadSamples = [
     { ingestSeconds: 0, deliverSeconds: 0 },
@@ -340,14 +467,32 @@ test('a measured overhead sample: each request draws one whole (ingest, deliver)
   const drawn = run(arrivals, 'local', policy, { perImageSeconds: 1, jitter: 0, overheadSamples });
   const counts = new Map<number, number>();
   for (const l of drawn.latencies) counts.set(l, (counts.get(l) ?? 0) + 1);
-  t.deepEqual([...counts.keys()].sort((a, b) => a - b), [1, 4]);
+  t.deepEqual(
+    [...counts.keys()].sort((a, b) => a - b),
+    [1, 4],
+  );
   t.true(counts.get(1)! > 60 && counts.get(4)! > 60, `both pairs drawn: ${JSON.stringify([...counts])}`);
   // The constants add to every draw.
-  const plus = run(arrivals, 'local', policy, { perImageSeconds: 1, jitter: 0, overheadSamples, ingestSeconds: 0.5, deliverSeconds: 0.25 });
-  t.deepEqual(plus.latencies, drawn.latencies.map((l) => l + 0.75));
+  const plus = run(arrivals, 'local', policy, {
+    perImageSeconds: 1,
+    jitter: 0,
+    overheadSamples,
+    ingestSeconds: 0.5,
+    deliverSeconds: 0.25,
+  });
+  t.deepEqual(
+    plus.latencies,
+    drawn.latencies.map((l) => l + 0.75),
+  );
   // Deterministic: the same seed draws the same pairs; another seed, others.
-  t.deepEqual(run(arrivals, 'local', policy, { perImageSeconds: 1, jitter: 0, overheadSamples }).latencies, drawn.latencies);
-  t.notDeepEqual(run(arrivals, 'local', policy, { perImageSeconds: 1, jitter: 0, overheadSamples, seed: 2 }).latencies, drawn.latencies);
+  t.deepEqual(
+    run(arrivals, 'local', policy, { perImageSeconds: 1, jitter: 0, overheadSamples }).latencies,
+    drawn.latencies,
+  );
+  t.notDeepEqual(
+    run(arrivals, 'local', policy, { perImageSeconds: 1, jitter: 0, overheadSamples, seed: 2 }).latencies,
+    drawn.latencies,
+  );
 });
 
 test('a measured overhead sample sets the latency tail that its median alone would miss', (t) => {
@@ -355,7 +500,10 @@ test('a measured overhead sample sets the latency tail that its median alone wou
   // request in ten is delivered 1 s late in the sample: the p95 must show it, the median (the old
   // constant) cannot.
   const arrivals = Array.from({ length: 900 }, (_, i) => i * 0.1);
-  const overheadSamples = Array.from({ length: 100 }, (_, i) => ({ ingestSeconds: 0.01, deliverSeconds: i % 10 === 0 ? 1 : 0.02 }));
+  const overheadSamples = Array.from({ length: 100 }, (_, i) => ({
+    ingestSeconds: 0.01,
+    deliverSeconds: i % 10 === 0 ? 1 : 0.02,
+  }));
   const env = { perImageSeconds: 0.01 };
   const drawn = run(arrivals, 'local', LOCAL_POLICY, { ...env, overheadSamples });
   const median = run(arrivals, 'local', LOCAL_POLICY, { ...env, ingestSeconds: 0.01, deliverSeconds: 0.02 });
@@ -368,7 +516,10 @@ test('a measured overhead sample sets the latency tail that its median alone wou
 test('with drawn overheads the makespan ends at the last answer, which need not follow the last completion', (t) => {
   // Pairs (0, 30) and (20, 0), one request a second, nothing waits: the last completions are late
   // ingests answered at once, the last answer an earlier request delivered 30 s after its completion.
-  const policy = resolvePolicy({ minCapacity: 10, maxCapacity: 10, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } }, LOCAL_POLICY);
+  const policy = resolvePolicy(
+    { minCapacity: 10, maxCapacity: 10, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } },
+    LOCAL_POLICY,
+  );
   const arrivals = Array.from({ length: 200 }, (_, i) => i);
   const env: Partial<SimEnvironment> = {
     perImageSeconds: 1,
@@ -389,7 +540,12 @@ test('with drawn overheads the makespan ends at the last answer, which need not 
 
 test('overhead draws have their own stream: a sample of zeros changes nothing, and presets have no sample', (t) => {
   const plain = run(steady.arrivals, 'local');
-  const zeros = run(steady.arrivals, 'local', LOCAL_POLICY, { overheadSamples: [{ ingestSeconds: 0, deliverSeconds: 0 }, { ingestSeconds: 0, deliverSeconds: 0 }] });
+  const zeros = run(steady.arrivals, 'local', LOCAL_POLICY, {
+    overheadSamples: [
+      { ingestSeconds: 0, deliverSeconds: 0 },
+      { ingestSeconds: 0, deliverSeconds: 0 },
+    ],
+  });
   t.deepEqual(zeros, plain); // same jitter, same service times
   for (const mode of SIM_MODES) t.is(modeSetup(mode).env.overheadSamples, undefined);
   const env = environmentPreset('local', LOCAL_POLICY);
@@ -403,7 +559,13 @@ test('an invalid overhead sample is a typed error naming the entry', (t) => {
   const empty = t.throws(() => run([0], 'local', LOCAL_POLICY, { overheadSamples: [] }), { instanceOf: ScalingError });
   t.is(empty.context.field, 'overheadSamples');
   const negative = t.throws(
-    () => run([0], 'local', LOCAL_POLICY, { overheadSamples: [{ ingestSeconds: 0, deliverSeconds: 0 }, { ingestSeconds: 0.1, deliverSeconds: -0.01 }] }),
+    () =>
+      run([0], 'local', LOCAL_POLICY, {
+        overheadSamples: [
+          { ingestSeconds: 0, deliverSeconds: 0 },
+          { ingestSeconds: 0.1, deliverSeconds: -0.01 },
+        ],
+      }),
     { instanceOf: ScalingError },
   );
   t.is(negative.code, 'INVALID_SIMULATION');
@@ -418,7 +580,11 @@ test('validate: a request splits into ingest (client wait + web stages) and deli
   // Client: sent 0, answered 2.0 s. Web tier total 1.7 s: 0.3 s before the server read the first byte.
   // upload 0.1 + s3Put 0.2 + enqueue 0.05 → ingest 0.3 + 0.35 = 0.65 s. queueWait (from the start of
   // enqueue) 0.8, infer 0.1 → deliver = 1.7 − 0.1 − 0.2 − 0.8 − 0.1 = 0.5 s. 0.65 + (0.8 − 0.05) + 0.1 + 0.5 = 2.0.
-  const r = answered({ upload: 100, s3Put: 200, enqueue: 50, queueWait: 800, s3Get: 20, decode: 30, infer: 100, total: 1700 }, 0, 2);
+  const r = answered(
+    { upload: 100, s3Put: 200, enqueue: 50, queueWait: 800, s3Get: 20, decode: 30, infer: 100, total: 1700 },
+    0,
+    2,
+  );
   const split = splitRequest(r);
   t.truthy(split);
   t.is(Number(split?.ingest.toFixed(9)), 0.65);
@@ -426,7 +592,15 @@ test('validate: a request splits into ingest (client wait + web stages) and deli
   t.is(Number(split?.beforeServer.toFixed(9)), 0.3);
   t.is(splitRequest({ ...r, polled: true }), undefined);
   t.is(splitRequest(answered({ upload: 100 }, 0, 1)), undefined);
-  const est = estimateOverhead('t', [r, answered({ upload: 10, s3Put: 10, enqueue: 10, queueWait: 20, infer: 10, total: 100 }, 0, 0.11), answered({}, 0, 1)], new Map());
+  const est = estimateOverhead(
+    't',
+    [
+      r,
+      answered({ upload: 10, s3Put: 10, enqueue: 10, queueWait: 20, infer: 10, total: 100 }, 0, 0.11),
+      answered({}, 0, 1),
+    ],
+    new Map(),
+  );
   t.is(est.answered.requests, 2);
   t.is(Number(est.answered.ingestSeconds.p50.toFixed(9)), 0.04); // nearest-rank median of [0.04, 0.65]
   t.deepEqual(est.calm, []); // no batch known for 'x': not shown to have run without waiting
@@ -444,10 +618,46 @@ test('validate: a request ran without waiting when its worker was in service and
 
 test('validate: rank correlation of ingest and deliver', (t) => {
   const pairs = (xs: readonly [number, number][]) => xs.map(([i, d]) => ({ ingestSeconds: i, deliverSeconds: d }));
-  t.is(rankCorrelation(pairs([[1, 10], [2, 30], [3, 20], [4, 40]])), 0.8);
-  t.is(rankCorrelation(pairs([[1, 3], [2, 2], [3, 1]])), -1);
-  t.is(rankCorrelation(pairs([[1, 5], [2, 5], [3, 5]])), undefined); // a constant part
-  t.is(rankCorrelation(pairs([[1, 1], [2, 2]])), undefined);
+  t.is(
+    rankCorrelation(
+      pairs([
+        [1, 10],
+        [2, 30],
+        [3, 20],
+        [4, 40],
+      ]),
+    ),
+    0.8,
+  );
+  t.is(
+    rankCorrelation(
+      pairs([
+        [1, 3],
+        [2, 2],
+        [3, 1],
+      ]),
+    ),
+    -1,
+  );
+  t.is(
+    rankCorrelation(
+      pairs([
+        [1, 5],
+        [2, 5],
+        [3, 5],
+      ]),
+    ),
+    undefined,
+  ); // a constant part
+  t.is(
+    rankCorrelation(
+      pairs([
+        [1, 1],
+        [2, 2],
+      ]),
+    ),
+    undefined,
+  );
 });
 
 /**
@@ -460,8 +670,25 @@ function oneWorkerRun(requests: readonly { sent: number; queueWait: number; deli
   const infer = 0.01;
   const ms = (s: number) => Math.round(s * 1e6) / 1e3;
   const outcomes = requests.map((r, index): RequestOutcome => {
-    const timings = { upload: 5, s3Put: 8, enqueue: 5, queueWait: ms(r.queueWait), infer: ms(infer), total: ms(0.013 + r.queueWait + infer + r.deliver) };
-    return { index, arrival: r.sent, sent: r.sent, done: r.sent + 0.002 + timings.total / 1000, status: 200, id: `r${index}`, timings, polled: false, error: undefined };
+    const timings = {
+      upload: 5,
+      s3Put: 8,
+      enqueue: 5,
+      queueWait: ms(r.queueWait),
+      infer: ms(infer),
+      total: ms(0.013 + r.queueWait + infer + r.deliver),
+    };
+    return {
+      index,
+      arrival: r.sent,
+      sent: r.sent,
+      done: r.sent + 0.002 + timings.total / 1000,
+      status: 200,
+      id: `r${index}`,
+      timings,
+      polled: false,
+      error: undefined,
+    };
   });
   const stored = requests.map((r, index): StoredResult => {
     const inferEnd = r.sent + 0.002 + 0.013 + r.queueWait + infer;
@@ -477,7 +704,16 @@ function oneWorkerRun(requests: readonly { sent: number; queueWait: number; deli
       {
         at: '',
         t: origin + 0.5,
-        inputs: { visible: 1, inFlight: 0, running: 0, desired: 0, lastScaleOut: null, lastScaleIn: null, idleSince: null, backlogSince: origin },
+        inputs: {
+          visible: 1,
+          inFlight: 0,
+          running: 0,
+          desired: 0,
+          lastScaleOut: null,
+          lastScaleIn: null,
+          idleSince: null,
+          backlogSince: origin,
+        },
         from: 0,
         to: 1,
         action: 'scale-out',
@@ -524,7 +760,18 @@ test('validate: the simulator draws from the requests that ran without waiting, 
 });
 
 test('the CLI takes --ingest, --deliver, --cold-start and --cold-factor', (t) => {
-  const o = parseSimulateArgs(['--trace', 'x.csv', '--ingest', '0.2', '--deliver', '0.05', '--cold-start', '1.5', '--cold-factor', '3']);
+  const o = parseSimulateArgs([
+    '--trace',
+    'x.csv',
+    '--ingest',
+    '0.2',
+    '--deliver',
+    '0.05',
+    '--cold-start',
+    '1.5',
+    '--cold-factor',
+    '3',
+  ]);
   t.deepEqual(o.overrides, { ingestSeconds: 0.2, deliverSeconds: 0.05, coldStartSeconds: 1.5, coldStartFactor: 3 });
   t.throws(() => parseSimulateArgs(['--trace', 'x.csv', '--ingest', 'soon']), { instanceOf: ScalingError });
 });
@@ -532,7 +779,10 @@ test('the CLI takes --ingest, --deliver, --cold-start and --cold-factor', (t) =>
 test('instance-minutes with a warm minimum: two instances billed from 0 to the end', (t) => {
   // minCapacity 2, already in service at t=0; two requests at t=0 finish at t=5 on both instances;
   // the run stops at the first period boundary after that (t=6): 2 × 6 s = 0.2 instance-minutes.
-  const policy = resolvePolicy({ minCapacity: 2, maxCapacity: 2, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } }, LOCAL_POLICY);
+  const policy = resolvePolicy(
+    { minCapacity: 2, maxCapacity: 2, scaleFromZero: { enabled: true, threshold: 1, evaluationPeriods: 1 } },
+    LOCAL_POLICY,
+  );
   const r = run([0, 0], 'local', policy, { perImageSeconds: 5, jitter: 0 });
   t.deepEqual(r.latencies, [5, 5]);
   t.is(r.summary.endSeconds, 6);
@@ -555,10 +805,23 @@ test('a busy instance terminated by a stale scale-in gives its message back afte
   // (busy) instance is terminated, its message reappears at 9 + 7 = 16 and the survivor (free since
   // 13.5) finishes it at 21.
   const policy = resolvePolicy(
-    { maxCapacity: 2, backlog: { override: 1 }, warmupSeconds: 0, scaleOutCooldownSeconds: 0, scaleInCooldownSeconds: 0, scaleToZero: { enabled: true, emptyPeriods: 20 } },
+    {
+      maxCapacity: 2,
+      backlog: { override: 1 },
+      warmupSeconds: 0,
+      scaleOutCooldownSeconds: 0,
+      scaleInCooldownSeconds: 0,
+      scaleToZero: { enabled: true, emptyPeriods: 20 },
+    },
     LOCAL_POLICY,
   );
-  const r = run([0, 0, 8.5, 8.5], 'local', policy, { bootSeconds: 0, perImageSeconds: 5, jitter: 0, visibilityTimeoutSeconds: 7, metricLagPeriods: 1 });
+  const r = run([0, 0, 8.5, 8.5], 'local', policy, {
+    bootSeconds: 0,
+    perImageSeconds: 5,
+    jitter: 0,
+    visibilityTimeoutSeconds: 7,
+    metricLagPeriods: 1,
+  });
   t.deepEqual(
     r.actions.slice(0, 2).map((a) => [a.t, a.from, a.to, a.rule]),
     [
@@ -585,8 +848,26 @@ test('same seed, same result; another seed, other service times', (t) => {
 });
 
 test('validate: the status reads back as the ServiceStatus the service declares, with or without the autoscaler', (t) => {
-  const inputs = { visible: 3, inFlight: 0, running: 0, desired: 0, lastScaleOut: null, lastScaleIn: null, idleSince: null, backlogSince: 1000 };
-  const decision = { at: '2026-01-01T00:00:00.000Z', t: 1000, inputs, from: 0, to: 1, action: 'scale-out', rule: 'scale-from-zero', reason: 'r' } as const;
+  const inputs = {
+    visible: 3,
+    inFlight: 0,
+    running: 0,
+    desired: 0,
+    lastScaleOut: null,
+    lastScaleIn: null,
+    idleSince: null,
+    backlogSince: 1000,
+  };
+  const decision = {
+    at: '2026-01-01T00:00:00.000Z',
+    t: 1000,
+    inputs,
+    from: 0,
+    to: 1,
+    action: 'scale-out',
+    rule: 'scale-from-zero',
+    reason: 'r',
+  } as const;
   const scaled: ServiceStatus = {
     queue: { visible: 3, inFlight: 1, sampledAt: '2026-01-01T00:00:01.000Z' },
     workers: { desired: 1, running: 0 },
@@ -594,13 +875,21 @@ test('validate: the status reads back as the ServiceStatus the service declares,
     decisions: [
       { ...decision, resize: { state: 'pending', attempts: 1 } },
       { ...decision, resize: { state: 'done', attempts: 1, ms: 2500 } },
-      { ...decision, resize: { state: 'failed', attempts: 2, ms: 30, error: { name: 'Error', message: 'spawn failed' } } },
+      {
+        ...decision,
+        resize: { state: 'failed', attempts: 2, ms: 30, error: { name: 'Error', message: 'spawn failed' } },
+      },
       { ...decision, resize: { state: 'superseded', attempts: 1, ms: 40, error: { message: 'retired' } } },
     ],
     runtime: { node: 'v24.0.0', workers: ['v24.0.0'] },
   };
   t.deepEqual(parseStatus(JSON.parse(JSON.stringify(scaled))), scaled);
-  const fixed: ServiceStatus = { queue: { visible: 0, inFlight: 0 }, workers: { desired: 2, running: 2 }, decisions: [], runtime: { node: 'v24.0.0', workers: [] } };
+  const fixed: ServiceStatus = {
+    queue: { visible: 0, inFlight: 0 },
+    workers: { desired: 2, running: 2 },
+    decisions: [],
+    runtime: { node: 'v24.0.0', workers: [] },
+  };
   t.deepEqual(parseStatus(JSON.parse(JSON.stringify(fixed))), fixed);
   const { runtime: _runtime, ...noRuntime } = fixed;
   t.is(t.throws(() => parseStatus(noRuntime), { instanceOf: ValidateError }).code, 'SERVICE');
@@ -638,10 +927,13 @@ test('invalid environment values are typed errors naming the field', (t) => {
 test('the CLI prints the summary and writes an SVG chart and a JSON report', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'scaling-sim-'));
   const out: string[] = [];
-  const code = await simulateMain(['--trace', new URL('burst-100.csv', TRACES).pathname, '--out', dir, '--mode', 'local'], {
-    stdout: (s) => out.push(s),
-    logger: silentLogger,
-  });
+  const code = await simulateMain(
+    ['--trace', new URL('burst-100.csv', TRACES).pathname, '--out', dir, '--mode', 'local'],
+    {
+      stdout: (s) => out.push(s),
+      logger: silentLogger,
+    },
+  );
   t.is(code, 0);
   const text = out.join('\n');
   t.regex(text, /latency\s+p50 [\d.]+ s · p95 [\d.]+ s · p99 [\d.]+ s/);
@@ -652,7 +944,9 @@ test('the CLI prints the summary and writes an SVG chart and a JSON report', asy
   t.true(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
   t.true(svg.trimEnd().endsWith('</svg>'));
   t.regex(svg, /<path d="M[\d.,HVM]+"/);
-  const report = JSON.parse(await readFile(join(dir, 'burst-100-local.json'), 'utf8')) as { summary: { served: number } };
+  const report = JSON.parse(await readFile(join(dir, 'burst-100-local.json'), 'utf8')) as {
+    summary: { served: number };
+  };
   t.is(report.summary.served, 100);
 });
 
@@ -664,6 +958,12 @@ test('the CLI validates its options and the policy file', async (t) => {
   const deps = { stdout: () => {}, stderr: (s: string) => errors.push(s), logger: silentLogger };
   t.is(await simulateMain(['--mode', 'alarms'], deps), 2);
   t.is(await simulateMain(['--trace', 'x.csv', '--mode', 'cloud'], deps), 2);
-  t.is(await simulateMain(['--trace', new URL('steady.json', TRACES).pathname, '--policy', policyFile, '--out', dir], deps), 1);
+  t.is(
+    await simulateMain(
+      ['--trace', new URL('steady.json', TRACES).pathname, '--policy', policyFile, '--out', dir],
+      deps,
+    ),
+    1,
+  );
   t.true(errors.some((e) => e.includes('scaleToZero.emptyPeriod')));
 });

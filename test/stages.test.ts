@@ -73,7 +73,10 @@ test('file names are sanitized: no paths, no NULs, no hidden files, bounded leng
   t.is(long.length, 100);
   t.true(long.endsWith('.jpeg'));
   t.is(stem('a.b.jpg'), 'a.b');
-  t.deepEqual(parseInputKey('0b0c2f0e-1111-2222-3333-444455556666/cat.jpg'), { requestId: '0b0c2f0e-1111-2222-3333-444455556666', fileName: 'cat.jpg' });
+  t.deepEqual(parseInputKey('0b0c2f0e-1111-2222-3333-444455556666/cat.jpg'), {
+    requestId: '0b0c2f0e-1111-2222-3333-444455556666',
+    fileName: 'cat.jpg',
+  });
   t.is(parseInputKey('somebody-elses-file.jpg'), undefined);
 });
 
@@ -88,7 +91,10 @@ test('config: defaults, endpoint mode from the environment, errors that name the
   t.regex(moved!.message, /EMBEDDED_SQS_PORT must be unset: one port serves SQS and S3 now, set EMBEDDED_PORT instead/);
   const huge = t.throws(() => loadConfig({ MAX_UPLOAD_BYTES: String(64 * 1024 * 1024) }), { instanceOf: ConfigError });
   t.regex(huge!.message, /MAX_UPLOAD_BYTES must be at most 11534336 with the embedded endpoint/);
-  t.is(loadConfig({ ENDPOINT_MODE: 'aws', MAX_UPLOAD_BYTES: String(64 * 1024 * 1024) }).limits.maxUploadBytes, 64 * 1024 * 1024);
+  t.is(
+    loadConfig({ ENDPOINT_MODE: 'aws', MAX_UPLOAD_BYTES: String(64 * 1024 * 1024) }).limits.maxUploadBytes,
+    64 * 1024 * 1024,
+  );
   const localstack = loadConfig({ AWS_ENDPOINT_URL: 'http://localhost:4566', AWS_REGION: 'eu-west-1' });
   t.is(localstack.aws.mode, 'external');
   t.is(localstack.aws.s3Endpoint, 'http://localhost:4566');
@@ -99,7 +105,10 @@ test('config: defaults, endpoint mode from the environment, errors that name the
   t.is(aws.aws.sqsEndpoint, undefined);
   t.false(aws.aws.s3ForcePathStyle);
   t.deepEqual(embedded.classic, { field: 'myfile', separator: ',' });
-  t.deepEqual(loadConfig({ CLASSIC_FIELD: 'inputFile', CLASSIC_SEPARATOR: ':' }).classic, { field: 'inputFile', separator: ':' });
+  t.deepEqual(loadConfig({ CLASSIC_FIELD: 'inputFile', CLASSIC_SEPARATOR: ':' }).classic, {
+    field: 'inputFile',
+    separator: ':',
+  });
   t.is(loadConfig({ CLASSIC_SEPARATOR: ' -> ' }).classic.separator, ' -> ', 'a separator keeps its spaces');
   t.is(loadConfig({ CLASSIC_SEPARATOR: '\t' }).classic.separator, '\t');
   const cases = [
@@ -121,7 +130,16 @@ test('config: defaults, endpoint mode from the environment, errors that name the
 });
 
 test('messages: requests and answers round-trip; junk is a typed error', (t) => {
-  const request = { v: 1, requestId: 'r1', bucket: 'b', key: 'r1/x.jpg', file: 'x.jpg', replyTo: 'http://q', enqueuedAt: 5, timings: { s3Put: 1 } };
+  const request = {
+    v: 1,
+    requestId: 'r1',
+    bucket: 'b',
+    key: 'r1/x.jpg',
+    file: 'x.jpg',
+    replyTo: 'http://q',
+    enqueuedAt: 5,
+    timings: { s3Put: 1 },
+  };
   t.deepEqual(parseImageRequest(JSON.stringify(request)), request);
   t.throws(() => parseImageRequest('{not json'), { instanceOf: MessageFormatError });
   t.throws(() => parseImageRequest(JSON.stringify({ ...request, v: 2 })), { instanceOf: MessageFormatError });
@@ -146,7 +164,11 @@ test('batchUntil: a full batch goes at once, a partial one after the wait, the r
   scheduler.run(({ cold, expectObservable }) => {
     const source = cold('(abcd) 79ms e|', { a: 1, b: 2, c: 3, d: 4, e: 5 });
     // 1, 2, 3 at once; 4 alone 40 ms later; 5 when the source completes, without waiting.
-    expectObservable(source.pipe(batchUntil<number>(3, 40, scheduler))).toBe('x 39ms y 45ms (z|)', { x: [1, 2, 3], y: [4], z: [5] });
+    expectObservable(source.pipe(batchUntil<number>(3, 40, scheduler))).toBe('x 39ms y 45ms (z|)', {
+      x: [1, 2, 3],
+      y: [4],
+      z: [5],
+    });
   });
 });
 
@@ -166,7 +188,9 @@ test('decode: EXIF rotation, alpha, grey, CMYK and 16-bit all become 224x224 RGB
   }
   await t.throwsAsync(decodeImage(jpeg.subarray(0, 500), target));
   // A tiny file claiming huge dimensions is refused before any pixel is decoded.
-  const bomb = await sharp({ create: { width: 10_000, height: 10_000, channels: 3, background: '#000' } }).png().toBuffer();
+  const bomb = await sharp({ create: { width: 10_000, height: 10_000, channels: 3, background: '#000' } })
+    .png()
+    .toBuffer();
   await t.throwsAsync(decodeImage(bomb, target), { message: /pixel limit/i });
 });
 
@@ -180,7 +204,16 @@ function runWorkerStages(queueUrl: string, expected: number): Promise<Job[]> {
   const finals: Job[] = [];
   const store = storeOf();
   return new Promise<Job[]>((resolve, reject) => {
-    const source = consume(clients.sqs, { queueUrl, batchSize: 10, visibilityTimeoutSeconds: 30, waitTimeSeconds: 1, batchDeadlineMs: 60_000, pollers: 1, signal: controller.signal, log });
+    const source = consume(clients.sqs, {
+      queueUrl,
+      batchSize: 10,
+      visibilityTimeoutSeconds: 30,
+      waitTimeSeconds: 1,
+      batchDeadlineMs: 60_000,
+      pollers: 1,
+      signal: controller.signal,
+      log,
+    });
     source.jobs
       .pipe(
         fetchInput(store, 4, 1000),
@@ -202,96 +235,153 @@ function runWorkerStages(queueUrl: string, expected: number): Promise<Job[]> {
   });
 }
 
-test.serial('every stage in order: ingest → enqueue → consume → fetch → decode → classify → persist → respond', async (t) => {
-  const reply = await createResponseQueue(clients, config);
-  const inbox = new AnswerInbox(clients.sqs, reply.url, log, 1);
-  inbox.start();
-  const producer = Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs });
-  const sample = photos.slice(100, 106);
-  const uploads = await Promise.all(
-    // Both protocols: only classic inputs get the seed's `<name>` output object.
-    sample.map(async (photo, i) => ({
-      requestId: `00000000-0000-0000-0000-00000000000${i}`,
-      file: photo.file,
-      bytes: await readFile(photo.path),
-      contentType: 'image/jpeg',
-      protocol: (i % 2 === 0 ? 'classic' : 'api') as Protocol,
-      timings: {},
-    })),
-  );
-  const expectations = uploads.map((u) => inbox.expect(u.requestId, 30_000));
+test.serial(
+  'every stage in order: ingest → enqueue → consume → fetch → decode → classify → persist → respond',
+  async (t) => {
+    const reply = await createResponseQueue(clients, config);
+    const inbox = new AnswerInbox(clients.sqs, reply.url, log, 1);
+    inbox.start();
+    const producer = Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs });
+    const sample = photos.slice(100, 106);
+    const uploads = await Promise.all(
+      // Both protocols: only classic inputs get the seed's `<name>` output object.
+      sample.map(async (photo, i) => ({
+        requestId: `00000000-0000-0000-0000-00000000000${i}`,
+        file: photo.file,
+        bytes: await readFile(photo.path),
+        contentType: 'image/jpeg',
+        protocol: (i % 2 === 0 ? 'classic' : 'api') as Protocol,
+        timings: {},
+      })),
+    );
+    const expectations = uploads.map((u) => inbox.expect(u.requestId, 30_000));
 
-  // Web side.
-  const store = storeOf();
-  const batcher = new EnqueueBatcher(producer);
-  const requests = await Promise.all(uploads.map(async (upload) => enqueue(batcher, await ingest(store, upload, 1000), reply.url, 1000)));
-  t.is(requests.length, 6);
-  for (const request of requests) {
-    const head = await clients.s3.send(new HeadObjectCommand({ Bucket: request.bucket, Key: request.key }));
-    t.is(head.ContentType, 'image/jpeg');
-    t.is(head.Metadata?.protocol, uploads.find((u) => u.requestId === request.requestId)!.protocol);
-    t.is(typeof request.timings.s3Put, 'number');
-    t.is(typeof request.timings.enqueue, 'number');
-  }
-
-  // Worker side.
-  const finals = await runWorkerStages(resources.requestQueueUrl, sample.length);
-  t.is(finals.length, 6);
-  t.true(finals.every((job) => !job.failure));
-  t.true(finals.some((job) => (job.batch ?? 0) > 1), 'images were batched');
-
-  // Answers arrive on the reply queue, each for its own request, and the results are stored.
-  const answers = await Promise.all(expectations.map((e) => e.answer));
-  // Each answer is the model's verdict on its own photo, computed here independently.
-  const reference = await classifier.classify(await Promise.all(uploads.map((u) => decodeImage(u.bytes, classifier.manifest.input))));
-  for (const [i, answer] of answers.entries()) {
-    t.true(answer.ok);
-    if (!answer.ok) continue;
-    t.is(answer.requestId, uploads[i]!.requestId);
-    t.is(answer.result.label, reference[i]!.label);
-    const seedKey = { Bucket: config.names.outputBucket, Key: stem(sample[i]!.file) };
-    if (uploads[i]!.protocol === 'classic') {
-      const seed = await clients.s3.send(new GetObjectCommand(seedKey));
-      t.is(await seed.Body!.transformToString(), `${stem(sample[i]!.file)},${answer.result.label}`);
-    } else {
-      await t.throwsAsync(clients.s3.send(new HeadObjectCommand(seedKey)), { name: 'NotFound' }, 'an API upload writes no classic output');
+    // Web side.
+    const store = storeOf();
+    const batcher = new EnqueueBatcher(producer);
+    const requests = await Promise.all(
+      uploads.map(async (upload) => enqueue(batcher, await ingest(store, upload, 1000), reply.url, 1000)),
+    );
+    t.is(requests.length, 6);
+    for (const request of requests) {
+      const head = await clients.s3.send(new HeadObjectCommand({ Bucket: request.bucket, Key: request.key }));
+      t.is(head.ContentType, 'image/jpeg');
+      t.is(head.Metadata?.protocol, uploads.find((u) => u.requestId === request.requestId)!.protocol);
+      t.is(typeof request.timings.s3Put, 'number');
+      t.is(typeof request.timings.enqueue, 'number');
     }
-    const full = await clients.s3.send(new GetObjectCommand({ Bucket: config.names.outputBucket, Key: resultKey(answer.requestId) }));
-    t.is(JSON.parse(await full.Body!.transformToString()).label, answer.result.label);
-  }
-  // Finished messages were deleted: nothing is left to receive.
-  const left = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: resources.requestQueueUrl, WaitTimeSeconds: 0 }));
-  t.is(left.Messages?.length ?? 0, 0);
-  inbox.stop();
-});
 
-test.serial('a missing input or an undecodable image fails for good and is answered; the message is deleted', async (t) => {
-  const queueUrl = await ensureQueue(clients, 'stages-failures', { VisibilityTimeout: '30' });
-  const reply = await createResponseQueue(clients, config);
-  const inbox = new AnswerInbox(clients.sqs, reply.url, log, 1);
-  inbox.start();
-  await clients.s3.send(new PutObjectCommand({ Bucket: config.names.inputBucket, Key: 'bad-1/garbage.jpg', Body: Buffer.from([0xff, 0xd8, 0xff, 1, 2, 3]) }));
-  const producer = Producer.create({ queueUrl, sqs: clients.sqs });
-  const requests = [
-    { v: 1, requestId: 'missing-1', bucket: config.names.inputBucket, key: 'missing-1/none.jpg', file: 'none.jpg', replyTo: reply.url, enqueuedAt: Date.now(), timings: {} },
-    { v: 1, requestId: 'bad-1', bucket: config.names.inputBucket, key: 'bad-1/garbage.jpg', file: 'garbage.jpg', replyTo: reply.url, enqueuedAt: Date.now(), timings: {} },
-  ];
-  const waits = requests.map((r) => inbox.expect(r.requestId, 30_000).answer);
-  await producer.send([...requests.map((r) => ({ id: r.requestId, body: JSON.stringify(r) })), { id: 'junk', body: 'not json at all' }]);
+    // Worker side.
+    const finals = await runWorkerStages(resources.requestQueueUrl, sample.length);
+    t.is(finals.length, 6);
+    t.true(finals.every((job) => !job.failure));
+    t.true(
+      finals.some((job) => (job.batch ?? 0) > 1),
+      'images were batched',
+    );
 
-  const finals = await runWorkerStages(queueUrl, 2);
-  const codes = finals.map((job) => job.failure?.code).sort();
-  t.deepEqual(codes, ['INPUT_MISSING', 'UNDECODABLE_IMAGE']);
-  const answers = await Promise.all(waits);
-  t.deepEqual(answers.map((a) => (a.ok ? 'ok' : a.error.code)), ['INPUT_MISSING', 'UNDECODABLE_IMAGE']);
-  const left = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 0, VisibilityTimeout: 0 }));
-  t.is(left.Messages?.length ?? 0, 0, 'failed-for-good and unreadable messages are deleted');
-  inbox.stop();
-});
+    // Answers arrive on the reply queue, each for its own request, and the results are stored.
+    const answers = await Promise.all(expectations.map((e) => e.answer));
+    // Each answer is the model's verdict on its own photo, computed here independently.
+    const reference = await classifier.classify(
+      await Promise.all(uploads.map((u) => decodeImage(u.bytes, classifier.manifest.input))),
+    );
+    for (const [i, answer] of answers.entries()) {
+      t.true(answer.ok);
+      if (!answer.ok) continue;
+      t.is(answer.requestId, uploads[i]!.requestId);
+      t.is(answer.result.label, reference[i]!.label);
+      const seedKey = { Bucket: config.names.outputBucket, Key: stem(sample[i]!.file) };
+      if (uploads[i]!.protocol === 'classic') {
+        const seed = await clients.s3.send(new GetObjectCommand(seedKey));
+        t.is(await seed.Body!.transformToString(), `${stem(sample[i]!.file)},${answer.result.label}`);
+      } else {
+        await t.throwsAsync(
+          clients.s3.send(new HeadObjectCommand(seedKey)),
+          { name: 'NotFound' },
+          'an API upload writes no classic output',
+        );
+      }
+      const full = await clients.s3.send(
+        new GetObjectCommand({ Bucket: config.names.outputBucket, Key: resultKey(answer.requestId) }),
+      );
+      t.is(JSON.parse(await full.Body!.transformToString()).label, answer.result.label);
+    }
+    // Finished messages were deleted: nothing is left to receive.
+    const left = await clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: resources.requestQueueUrl, WaitTimeSeconds: 0 }),
+    );
+    t.is(left.Messages?.length ?? 0, 0);
+    inbox.stop();
+  },
+);
+
+test.serial(
+  'a missing input or an undecodable image fails for good and is answered; the message is deleted',
+  async (t) => {
+    const queueUrl = await ensureQueue(clients, 'stages-failures', { VisibilityTimeout: '30' });
+    const reply = await createResponseQueue(clients, config);
+    const inbox = new AnswerInbox(clients.sqs, reply.url, log, 1);
+    inbox.start();
+    await clients.s3.send(
+      new PutObjectCommand({
+        Bucket: config.names.inputBucket,
+        Key: 'bad-1/garbage.jpg',
+        Body: Buffer.from([0xff, 0xd8, 0xff, 1, 2, 3]),
+      }),
+    );
+    const producer = Producer.create({ queueUrl, sqs: clients.sqs });
+    const requests = [
+      {
+        v: 1,
+        requestId: 'missing-1',
+        bucket: config.names.inputBucket,
+        key: 'missing-1/none.jpg',
+        file: 'none.jpg',
+        replyTo: reply.url,
+        enqueuedAt: Date.now(),
+        timings: {},
+      },
+      {
+        v: 1,
+        requestId: 'bad-1',
+        bucket: config.names.inputBucket,
+        key: 'bad-1/garbage.jpg',
+        file: 'garbage.jpg',
+        replyTo: reply.url,
+        enqueuedAt: Date.now(),
+        timings: {},
+      },
+    ];
+    const waits = requests.map((r) => inbox.expect(r.requestId, 30_000).answer);
+    await producer.send([
+      ...requests.map((r) => ({ id: r.requestId, body: JSON.stringify(r) })),
+      { id: 'junk', body: 'not json at all' },
+    ]);
+
+    const finals = await runWorkerStages(queueUrl, 2);
+    const codes = finals.map((job) => job.failure?.code).sort();
+    t.deepEqual(codes, ['INPUT_MISSING', 'UNDECODABLE_IMAGE']);
+    const answers = await Promise.all(waits);
+    t.deepEqual(
+      answers.map((a) => (a.ok ? 'ok' : a.error.code)),
+      ['INPUT_MISSING', 'UNDECODABLE_IMAGE'],
+    );
+    const left = await clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 0, VisibilityTimeout: 0 }),
+    );
+    t.is(left.Messages?.length ?? 0, 0, 'failed-for-good and unreadable messages are deleted');
+    inbox.stop();
+  },
+);
 
 test('listing pages through continuation tokens', async (t) => {
   const bucket = config.names.inputBucket;
-  await Promise.all(Array.from({ length: 25 }, (_, i) => clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: `paging/${String(i).padStart(2, '0')}`, Body: 'x' }))));
+  await Promise.all(
+    Array.from({ length: 25 }, (_, i) =>
+      clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: `paging/${String(i).padStart(2, '0')}`, Body: 'x' })),
+    ),
+  );
   const keys: string[] = [];
   for await (const key of storeOf().keys('input', 'paging/', 10)) keys.push(key);
   t.is(keys.length, 25);

@@ -100,7 +100,8 @@ function readMultipart(req: IncomingMessage, body: Buffer): { filename: string; 
     const headers = body.subarray(headersStart, headersEnd).toString('latin1');
     const name = /content-disposition:[^\r\n]*\bname="([^"]*)"/i.exec(headers)?.[1];
     const filename = /content-disposition:[^\r\n]*\bfilename="([^"]*)"/i.exec(headers)?.[1];
-    if (name === 'myfile' && filename !== undefined) return { filename, bytes: body.subarray(headersEnd + 4, nextAt - 2) };
+    if (name === 'myfile' && filename !== undefined)
+      return { filename, bytes: body.subarray(headersEnd + 4, nextAt - 2) };
     at = nextAt;
   }
   return undefined;
@@ -113,7 +114,9 @@ const stemOfName = (name: string): string => name.slice(0, name.lastIndexOf('.')
  * its limit is seen at exactly that limit (and one that does not, above it) without timing luck.
  * `onRequest` sees the running count of arrivals.
  */
-async function startFakeService(options: { behaviours?: Record<string, Behaviour>; gate?: number; onRequest?: (arrived: number) => void } = {}): Promise<FakeService> {
+async function startFakeService(
+  options: { behaviours?: Record<string, Behaviour>; gate?: number; onRequest?: (arrived: number) => void } = {},
+): Promise<FakeService> {
   const behaviours = options.behaviours ?? {};
   let inFlight = 0;
   let maxInFlight = 0;
@@ -133,10 +136,20 @@ async function startFakeService(options: { behaviours?: Record<string, Behaviour
       done(); // before the answer leaves: the client cannot send its next request earlier
       res.writeHead(status, { 'content-type': type }).end(body);
     };
-    if (req.method !== 'POST' || req.url !== '/') return answer(404, 'application/json', JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no route' } }));
-    if (!part || part.bytes.length === 0) return answer(400, 'application/json', JSON.stringify({ error: { code: 'NO_FILE', message: 'no file in myfile' } }));
+    if (req.method !== 'POST' || req.url !== '/')
+      return answer(404, 'application/json', JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no route' } }));
+    if (!part || part.bytes.length === 0)
+      return answer(
+        400,
+        'application/json',
+        JSON.stringify({ error: { code: 'NO_FILE', message: 'no file in myfile' } }),
+      );
     if (part.bytes[0] !== 0xff || part.bytes[1] !== 0xd8 || part.bytes[2] !== 0xff) {
-      return answer(415, 'application/json', JSON.stringify({ error: { code: 'NOT_AN_IMAGE', message: 'not a JPEG' } }));
+      return answer(
+        415,
+        'application/json',
+        JSON.stringify({ error: { code: 'NOT_AN_IMAGE', message: 'not a JPEG' } }),
+      );
     }
     received.set(part.filename, (received.get(part.filename) ?? 0) + 1);
     const stem = stemOfName(part.filename);
@@ -148,7 +161,11 @@ async function startFakeService(options: { behaviours?: Record<string, Behaviour
       case 'wrong-owner':
         return answer(200, 'text/plain', `${behaviour.answerAs},${PHOTOS[behaviour.answerAs]}`);
       case 'error-500':
-        return answer(500, 'application/json', JSON.stringify({ error: { code: 'INTERNAL', message: 'internal error; see the service log' } }));
+        return answer(
+          500,
+          'application/json',
+          JSON.stringify({ error: { code: 'INTERNAL', message: 'internal error; see the service log' } }),
+        );
       case 'error-503-text':
         return answer(503, 'text/plain', 'Service Unavailable');
       case 'wrong-label':
@@ -191,7 +208,9 @@ async function startFakeService(options: { behaviours?: Record<string, Behaviour
 }
 
 async function plan(url: string, extra: string[] = []): Promise<WorkloadPlan> {
-  return prepareWorkload(parseWorkloadArgs(['--url', url, '--dir', photoDir, '--ground-truth', GROUND_TRUTH, ...extra]));
+  return prepareWorkload(
+    parseWorkloadArgs(['--url', url, '--dir', photoDir, '--ground-truth', GROUND_TRUTH, ...extra]),
+  );
 }
 
 const byFile = (rows: readonly UploadRow[], stem: string): UploadRow => rows.find((r) => r.stem === stem)!;
@@ -222,7 +241,10 @@ test('mixed answers: exact counts by kind, accuracy against the ground truth, at
   const { summary, uploads } = await runWorkload(p, { onResult: (row) => seen.push(row) });
 
   t.is(seen.length, 8, 'every answer reported as it arrives');
-  t.deepEqual(uploads.map((r) => r.seq), [0, 1, 2, 3, 4, 5, 6, 7]);
+  t.deepEqual(
+    uploads.map((r) => r.seq),
+    [0, 1, 2, 3, 4, 5, 6, 7],
+  );
   t.like(summary, {
     planned: 8,
     sent: 8,
@@ -244,16 +266,28 @@ test('mixed answers: exact counts by kind, accuracy against the ground truth, at
 
   const hammerhead = byFile(uploads, 'n01494475_hammerhead');
   t.like(hammerhead, { outcome: 'wrong-owner', status: 200, name: 'n01440764_tench', correct: false });
-  t.like(byFile(uploads, 'n01532829_house_finch'), { outcome: 'ok', label: 'goldfinch', expected: 'house finch', correct: false });
+  t.like(byFile(uploads, 'n01532829_house_finch'), {
+    outcome: 'ok',
+    label: 'goldfinch',
+    expected: 'house finch',
+    correct: false,
+  });
   t.like(byFile(uploads, 'n01560419_bulbul'), { outcome: 'ok', expected: 'bulbul', correct: true });
-  t.like(byFile(uploads, 'n01514859_hen'), { outcome: 'http-error', status: 500, error: { code: 'INTERNAL', message: 'internal error; see the service log' } });
+  t.like(byFile(uploads, 'n01514859_hen'), {
+    outcome: 'http-error',
+    status: 500,
+    error: { code: 'INTERNAL', message: 'internal error; see the service log' },
+  });
   t.regex(formatRow(hammerhead), /^n01494475_hammerhead\.JPEG -> n01440764_tench,tench \([\d.]+ ms\) {2}\[WRONG_OWNER/);
   t.regex(formatRow(byFile(uploads, 'n01514859_hen')), /^n01514859_hen\.JPEG -> 500 INTERNAL: internal error/);
   t.regex(formatSummary(summary), /FAIL: 3 of 8 uploads/);
 
   t.is(service.maxInFlight(), 3, 'the server saw the limit reached and never exceeded');
   t.is(summary.maxInFlight, 3);
-  t.is([...service.received.values()].reduce((a, b) => a + b, 0), 8);
+  t.is(
+    [...service.received.values()].reduce((a, b) => a + b, 0),
+    8,
+  );
 });
 
 test('--count beyond the folder cycles through the files; all right → passed', async (t) => {
@@ -261,7 +295,16 @@ test('--count beyond the folder cycles through the files; all right → passed',
   t.teardown(service.close);
   const p = await plan(service.url, ['--concurrency', '4', '--count', '20']);
   const { summary } = await runWorkload(p);
-  t.like(summary, { planned: 20, sent: 20, answered: 20, rightOwner: 20, wrongOwner: 0, failed: 0, passed: true, accuracy: { correct: 20, answered: 20 } });
+  t.like(summary, {
+    planned: 20,
+    sent: 20,
+    answered: 20,
+    rightOwner: 20,
+    wrongOwner: 0,
+    failed: 0,
+    passed: true,
+    accuracy: { correct: 20, answered: 20 },
+  });
   t.deepEqual(summary.errors, []);
   // Sorted files 0..7, uploads 0..19: the first four files go three times, the others twice.
   const counts = p.files.map((f) => service.received.get(f.name));
@@ -277,7 +320,16 @@ test('no answer in time, an answer that is not `<name>,<label>`, and nobody list
   t.teardown(service.close);
   // 3 s: far above a normal answer here (a few ms), even on a loaded machine.
   const { summary, uploads } = await runWorkload(await plan(service.url, ['--timeout-ms', '3000']));
-  t.like(summary, { sent: 8, answered: 7, rightOwner: 6, badAnswers: 1, wrongOwner: 0, failed: 1, passed: false, accuracy: { correct: 6, answered: 7 } });
+  t.like(summary, {
+    sent: 8,
+    answered: 7,
+    rightOwner: 6,
+    badAnswers: 1,
+    wrongOwner: 0,
+    failed: 1,
+    passed: false,
+    accuracy: { correct: 6, answered: 7 },
+  });
   t.deepEqual(summary.errors, [{ status: null, code: 'CLIENT_TIMEOUT', count: 1 }]);
   t.like(byFile(uploads, 'n01440764_tench'), { outcome: 'timeout', status: null });
   t.like(byFile(uploads, 'n01514859_hen'), { outcome: 'bad-answer', answer: 'hen' });
@@ -300,10 +352,15 @@ test('aborting stops sending and cancels the uploads in flight', async (t) => {
     },
   });
   t.teardown(service.close);
-  const { summary, uploads } = await runWorkload(await plan(service.url, ['--concurrency', '2']), { signal: stop.signal });
+  const { summary, uploads } = await runWorkload(await plan(service.url, ['--concurrency', '2']), {
+    signal: stop.signal,
+  });
   t.like(summary, { planned: 8, sent: 2, answered: 0, aborted: true, passed: false });
   t.deepEqual(summary.errors, [{ status: null, code: 'ABORTED', count: 2 }]);
-  t.deepEqual(uploads.map((r) => r.outcome), ['aborted', 'aborted']);
+  t.deepEqual(
+    uploads.map((r) => r.outcome),
+    ['aborted', 'aborted'],
+  );
 });
 
 // -------------------------------------------------------------------------------------------------
@@ -311,26 +368,48 @@ test('aborting stops sending and cancels the uploads in flight', async (t) => {
 
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, ['--import', './scripts/lib/preload.mjs', join(projectRoot, 'scripts/workload.ts'), ...args], { cwd: projectRoot, timeout: 60_000 }, (err, stdout, stderr) => {
-      done({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', './scripts/lib/preload.mjs', join(projectRoot, 'scripts/workload.ts'), ...args],
+      { cwd: projectRoot, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        done({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
 test('CLI: prints each answer and the summary, writes --json, exits 1 on a wrong owner / 0 when all is right / 2 on bad usage', async (t) => {
   const service = await startFakeService({
-    behaviours: { n01494475_hammerhead: { kind: 'wrong-owner', answerAs: 'n01440764_tench' }, n01514859_hen: { kind: 'error-500' } },
+    behaviours: {
+      n01494475_hammerhead: { kind: 'wrong-owner', answerAs: 'n01440764_tench' },
+      n01514859_hen: { kind: 'error-500' },
+    },
   });
   t.teardown(service.close);
   const out = join(scratch, 'report.json');
-  const failing = await runCli(['--url', service.url, '--dir', photoDir, '--concurrency', '3', '--ground-truth', GROUND_TRUTH, '--json', out]);
+  const failing = await runCli([
+    '--url',
+    service.url,
+    '--dir',
+    photoDir,
+    '--concurrency',
+    '3',
+    '--ground-truth',
+    GROUND_TRUTH,
+    '--json',
+    out,
+  ]);
   t.is(failing.code, 1, failing.stderr);
   t.regex(failing.stdout, /^n01440764_tench\.JPEG -> n01440764_tench,tench \([\d.]+ ms\)$/m);
   t.regex(failing.stdout, /^n01514859_hen\.JPEG -> 500 INTERNAL: /m);
   t.regex(failing.stdout, /^ {2}wrong owner +1$/m);
   t.regex(failing.stdout, /^ {4}500 +INTERNAL +1$/m);
   t.regex(failing.stdout, /^ {2}accuracy +6\/7 = 85\.7%$/m);
-  const report = JSON.parse(await readFile(out, 'utf8')) as { summary: { wrongOwner: number; answered: number }; uploads: UploadRow[] };
+  const report = JSON.parse(await readFile(out, 'utf8')) as {
+    summary: { wrongOwner: number; answered: number };
+    uploads: UploadRow[];
+  };
   t.like(report.summary, { wrongOwner: 1, answered: 7 });
   t.is(report.uploads.length, 8);
 
@@ -369,20 +448,45 @@ test('options: each bad one is a WorkloadUsageError naming it', async (t) => {
   bad([...ok, '--conc', '5'], '--conc', /Unknown option '--conc'/);
   bad([...ok, 'extra'], undefined, /positional|extra/i);
 
-  const parsed = parseWorkloadArgs(['--url', 'http://127.0.0.1:3000', '--dir', 'photos', '--json', 'out.json'], '/data');
-  t.like(parsed, { dir: '/data/photos', json: '/data/out.json', concurrency: 100, timeoutMs: 120_000, count: undefined, groundTruth: undefined });
+  const parsed = parseWorkloadArgs(
+    ['--url', 'http://127.0.0.1:3000', '--dir', 'photos', '--json', 'out.json'],
+    '/data',
+  );
+  t.like(parsed, {
+    dir: '/data/photos',
+    json: '/data/out.json',
+    concurrency: 100,
+    timeoutMs: 120_000,
+    count: undefined,
+    groundTruth: undefined,
+  });
   t.is(parsed.url.href, 'http://127.0.0.1:3000/');
 
   const prepare = (argv: string[]) => prepareWorkload(parseWorkloadArgs(['--url', 'http://127.0.0.1:3000', ...argv]));
-  await t.throwsAsync(prepare(['--dir', join(scratch, 'missing')]), { instanceOf: WorkloadUsageError, message: /--dir .*missing is not a folder/ });
+  await t.throwsAsync(prepare(['--dir', join(scratch, 'missing')]), {
+    instanceOf: WorkloadUsageError,
+    message: /--dir .*missing is not a folder/,
+  });
   const empty = await mkdtemp(join(scratch, 'empty-'));
   await writeFile(join(empty, 'readme.md'), '#');
-  await t.throwsAsync(prepare(['--dir', empty]), { instanceOf: WorkloadUsageError, message: /--dir .* holds no images/ });
-  await t.throwsAsync(prepare(['--dir', photoDir, '--json', join(scratch, 'no/such/dir/out.json')]), { instanceOf: WorkloadUsageError, message: /--json .*does not exist/ });
-  await t.throwsAsync(prepare(['--dir', photoDir, '--ground-truth', join(scratch, 'none.csv')]), { instanceOf: WorkloadUsageError, message: /--ground-truth .*cannot read it \(ENOENT\)/ });
+  await t.throwsAsync(prepare(['--dir', empty]), {
+    instanceOf: WorkloadUsageError,
+    message: /--dir .* holds no images/,
+  });
+  await t.throwsAsync(prepare(['--dir', photoDir, '--json', join(scratch, 'no/such/dir/out.json')]), {
+    instanceOf: WorkloadUsageError,
+    message: /--json .*does not exist/,
+  });
+  await t.throwsAsync(prepare(['--dir', photoDir, '--ground-truth', join(scratch, 'none.csv')]), {
+    instanceOf: WorkloadUsageError,
+    message: /--ground-truth .*cannot read it \(ENOENT\)/,
+  });
   const headerless = join(scratch, 'headerless.csv');
   await writeFile(headerless, 'n01440764_tench.JPEG,0,n01440764,tench\n');
-  await t.throwsAsync(prepare(['--dir', photoDir, '--ground-truth', headerless]), { instanceOf: WorkloadUsageError, message: /--ground-truth .*header must name the columns "file" and "label"/ });
+  await t.throwsAsync(prepare(['--dir', photoDir, '--ground-truth', headerless]), {
+    instanceOf: WorkloadUsageError,
+    message: /--ground-truth .*header must name the columns "file" and "label"/,
+  });
 
   // Files the ground truth does not know, and names the service refuses, are announced; names
   // with spaces are fine (the service echoes them).
@@ -414,8 +518,13 @@ test('ground truth: quoted labels with commas, CRLF, BOM, "" escapes; short labe
   );
   t.deepEqual(parseCsv('a,,\n'), [{ line: 1, fields: ['a', '', ''] }]);
   t.throws(() => parseCsv('file,label\na,"open'), { message: /unterminated quoted field starting on line 2/ });
-  t.throws(() => GroundTruth.parse('label,file\na.jpg\n', 'gt.csv'), { instanceOf: WorkloadUsageError, message: /line 2 has 1 fields, the header 2/ });
-  t.throws(() => GroundTruth.parse('file,label\na.jpg,cat\na.jpg,dog\n', 'gt.csv'), { message: /line 3 gives a\.jpg the label "dog"/ });
+  t.throws(() => GroundTruth.parse('label,file\na.jpg\n', 'gt.csv'), {
+    instanceOf: WorkloadUsageError,
+    message: /line 2 has 1 fields, the header 2/,
+  });
+  t.throws(() => GroundTruth.parse('file,label\na.jpg,cat\na.jpg,dog\n', 'gt.csv'), {
+    message: /line 3 gives a\.jpg the label "dog"/,
+  });
 });
 
 test('answers: `<name>,<label>`, the name split off at the first comma unless it is the expected one', (t) => {

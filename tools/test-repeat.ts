@@ -37,7 +37,10 @@ async function runOnce(index: number, logDir: string): Promise<Run> {
   const started = performance.now();
   const logPath = join(logDir, `run-${index}.log`);
   const log = createWriteStream(logPath);
-  const child = spawn('npm', ['test'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+  const child = spawn('npm', ['test'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FORCE_COLOR: '0' },
+  });
   child.stdout.pipe(log, { end: false });
   child.stderr.pipe(log, { end: false });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -46,7 +49,10 @@ async function runOnce(index: number, logDir: string): Promise<Run> {
   const seconds = (performance.now() - started) / 1000;
   const tests = Number(/(\d+) tests? passed/.exec(output)?.[1] ?? NaN);
   const failures = failuresOf(output);
-  if (code !== 0 && failures.length === 0) failures.push(/error TS\d+/.test(output) ? 'the type-check (tsc) failed' : `npm test exited with ${code} (see the log)`);
+  if (code !== 0 && failures.length === 0)
+    failures.push(
+      /error TS\d+/.test(output) ? 'the type-check (tsc) failed' : `npm test exited with ${code} (see the log)`,
+    );
   return { passed: code === 0, seconds, tests: Number.isNaN(tests) ? undefined : tests, failures };
 }
 
@@ -57,14 +63,19 @@ function spin(): () => void {
 }
 
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { busy: { type: 'boolean', default: false } } });
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { busy: { type: 'boolean', default: false } },
+  });
   const n = Number(positionals[0] ?? NaN);
   if (!Number.isInteger(n) || n < 1 || positionals.length > 1) {
     process.stderr.write(`${USAGE}\n`);
     process.exit(2);
   }
   const logDir = await mkdtemp(join(tmpdir(), 'eir-test-repeat-'));
-  process.stdout.write(`running npm test ${n} time(s)${values.busy ? ' with one core kept busy beside it' : ''}; logs in ${logDir}\n`);
+  process.stdout.write(
+    `running npm test ${n} time(s)${values.busy ? ' with one core kept busy beside it' : ''}; logs in ${logDir}\n`,
+  );
   const stopSpinning = values.busy ? spin() : undefined;
   const runs: Run[] = [];
   try {
@@ -81,7 +92,8 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${n - failed} passed, ${failed} failed\n`);
   const counts = new Map<string, number>();
   for (const run of runs) for (const name of run.failures) counts.set(name, (counts.get(name) ?? 0) + 1);
-  for (const [name, times] of [...counts].sort((a, b) => b[1] - a[1])) process.stdout.write(`  failed in ${times} of ${n}: ${name}\n`);
+  for (const [name, times] of [...counts].sort((a, b) => b[1] - a[1]))
+    process.stdout.write(`  failed in ${times} of ${n}: ${name}\n`);
   process.exit(failed === 0 ? 0 : 1);
 }
 

@@ -100,12 +100,17 @@ function limitOf(ctx: Context, fallback: number, max: number): number {
   const raw = ctx.query.limit;
   if (raw === undefined) return fallback;
   const n = typeof raw === 'string' && /^\d{1,6}$/.test(raw) ? Number(raw) : NaN;
-  if (!(n >= 1 && n <= max)) throw new HttpError('BAD_PARAMETER', `limit must be an integer in 1..${max}, got ${JSON.stringify(raw).slice(0, 80)}`);
+  if (!(n >= 1 && n <= max))
+    throw new HttpError(
+      'BAD_PARAMETER',
+      `limit must be an integer in 1..${max}, got ${JSON.stringify(raw).slice(0, 80)}`,
+    );
   return n;
 }
 
 /** A failed image as an HTTP error that names its request and where its job can be read. */
-const failedImage = (id: string, error: PipelineError) => new HttpError(error.code, error.message, { requestId: id, stage: error.stage, location: jobLocation(id) });
+const failedImage = (id: string, error: PipelineError) =>
+  new HttpError(error.code, error.message, { requestId: id, stage: error.stage, location: jobLocation(id) });
 
 interface ClassifyOptions {
   /** The multipart field to read (any file field when absent). */
@@ -123,7 +128,12 @@ async function classifyAll(ctx: Context, deps: WebDeps, options: ClassifyOptions
   const images = await receiveImages(ctx, deps.limits, options);
   const uploadMs = roundMs(performance.now() - (ctx.state.receivedAt as number));
   const settled = await Promise.allSettled(
-    images.map((image) => deps.submitter.submit({ file: image.originalName, bytes: image.bytes, contentType: image.mime, protocol: options.protocol, uploadMs }, options.waitMs)),
+    images.map((image) =>
+      deps.submitter.submit(
+        { file: image.originalName, bytes: image.bytes, contentType: image.mime, protocol: options.protocol, uploadMs },
+        options.waitMs,
+      ),
+    ),
   );
   return settled.map((s, i): Submitted => {
     const file = images[i]!.originalName;
@@ -145,24 +155,35 @@ export function createApp(deps: WebDeps): Koa {
     for (const o of outcomes) if (o.kind === 'done') recent.note(o.result);
     return outcomes;
   };
-  const openapi = JSON.stringify(openApiDocument({ auth: deps.auth, limits: deps.limits, classic: deps.classic, assets: page.names }));
+  const openapi = JSON.stringify(
+    openApiDocument({ auth: deps.auth, limits: deps.limits, classic: deps.classic, assets: page.names }),
+  );
 
   router.get('/', (ctx) => page.index(ctx));
   router.get(`${ASSETS_PREFIX}:name`, (ctx) => page.asset(ctx, ctx.params.name ?? ''));
 
   router.post('/', body, async (ctx) => {
     // The classic protocol has no jobs: it waits for the answer as long as the request may take.
-    const [outcome] = await classify(ctx, { field: deps.classic.field, allowRaw: false, waitMs: deps.limits.requestTimeoutMs, protocol: 'classic' });
+    const [outcome] = await classify(ctx, {
+      field: deps.classic.field,
+      allowRaw: false,
+      waitMs: deps.limits.requestTimeoutMs,
+      protocol: 'classic',
+    });
     switch (outcome!.kind) {
       case 'refused':
         throw outcome!.error;
       case 'failed':
         throw failedImage(outcome!.id, outcome!.error);
       case 'pending':
-        throw new HttpError('SHUTTING_DOWN', 'the web tier is shutting down; the image was accepted and will be classified', {
-          requestId: outcome!.id,
-          location: jobLocation(outcome!.id),
-        });
+        throw new HttpError(
+          'SHUTTING_DOWN',
+          'the web tier is shutting down; the image was accepted and will be classified',
+          {
+            requestId: outcome!.id,
+            location: jobLocation(outcome!.id),
+          },
+        );
       case 'done':
         ctx.type = 'text/plain';
         ctx.body = classicAnswer(outcome!.result.file, outcome!.result.label, deps.classic.separator);
@@ -171,7 +192,8 @@ export function createApp(deps: WebDeps): Koa {
 
   router.post('/api/v1/classify', body, async (ctx) => {
     const outcomes = await classify(ctx, { allowRaw: true, waitMs: deps.limits.answerWaitMs, protocol: 'api' });
-    const errorOf = (o: Submitted) => (o.kind === 'refused' ? o.error : o.kind === 'failed' ? failedImage(o.id, o.error) : undefined);
+    const errorOf = (o: Submitted) =>
+      o.kind === 'refused' ? o.error : o.kind === 'failed' ? failedImage(o.id, o.error) : undefined;
     // One failure among several images is reported in place; only when nothing worked (and
     // nothing is still pending) is the whole request an error.
     if (outcomes.every((o) => errorOf(o) !== undefined)) throw errorOf(outcomes[0]!);

@@ -71,9 +71,11 @@ export function toHttpError(err: unknown): HttpError {
     });
   }
   if (err instanceof ImageError) return new HttpError(err.code, err.message, err.context);
-  const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode;
+  const status =
+    (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode;
   if (status === 405) return new HttpError('METHOD_NOT_ALLOWED', (err as Error).message);
-  if (typeof status === 'number' && status >= 400 && status < 500) return new HttpError('BAD_REQUEST', (err as Error).message);
+  if (typeof status === 'number' && status >= 400 && status < 500)
+    return new HttpError('BAD_REQUEST', (err as Error).message);
   return new HttpError('INTERNAL', 'internal error; see the service log');
 }
 
@@ -98,7 +100,14 @@ export function errorMiddleware(log: Logger, onError?: (code: HttpErrorCode) => 
       // Load shed on purpose is the service working (and counted in /metrics): not an error to page anyone about.
       const level = http.status >= 500 && http.code !== 'OVERLOADED' ? 'error' : 'info';
       const { requestId } = http.context;
-      log[level]('request failed', { method: ctx.method, path: ctx.path, status: http.status, code: http.code, ...(requestId === undefined ? {} : { requestId }), error: err });
+      log[level]('request failed', {
+        method: ctx.method,
+        path: ctx.path,
+        status: http.status,
+        code: http.code,
+        ...(requestId === undefined ? {} : { requestId }),
+        error: err,
+      });
       onError?.(http.code);
       ctx.status = http.status;
       ctx.type = 'application/json';

@@ -34,7 +34,12 @@ export interface LiveOptions {
   readonly maxBufferedBytes: number;
 }
 
-const DEFAULTS: LiveOptions = { periodMs: 1_000, historyMs: 10 * 60_000, keepaliveMs: 15_000, maxBufferedBytes: 1024 * 1024 };
+const DEFAULTS: LiveOptions = {
+  periodMs: 1_000,
+  historyMs: 10 * 60_000,
+  keepaliveMs: 15_000,
+  maxBufferedBytes: 1024 * 1024,
+};
 
 interface Client {
   readonly res: ServerResponse;
@@ -99,12 +104,19 @@ export class LiveStatus {
     ctx.req.socket.setNoDelay(true);
     ctx.respond = false;
     ctx.status = 200;
-    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      'X-Accel-Buffering': 'no',
+    });
     const wasIdle = this.clients.size === 0;
     this.clients.add(client);
     res.once('close', () => this.clients.delete(client));
     res.on('error', () => this.clients.delete(client));
-    this.write(client, `retry: 2000\n\n${event('hello', { periodMs: this.options.periodMs, history: this.history, status: this.last?.status ?? null })}`);
+    this.write(
+      client,
+      `retry: 2000\n\n${event('hello', { periodMs: this.options.periodMs, history: this.history, status: this.last?.status ?? null })}`,
+    );
     // A sampler left idle (nobody listened) reads now rather than at its next period.
     if (wasIdle && !this.autoscaled && this.running && !this.ticking) {
       clearTimeout(this.timer);
@@ -139,7 +151,13 @@ export class LiveStatus {
     if (!this.running) return;
     const t = Date.now();
     this.autoscaled = status.policy !== undefined;
-    this.history.push({ t, visible: status.queue.visible, inFlight: status.queue.inFlight, desired: status.workers.desired, running: status.workers.running });
+    this.history.push({
+      t,
+      visible: status.queue.visible,
+      inFlight: status.queue.inFlight,
+      desired: status.workers.desired,
+      running: status.workers.running,
+    });
     while (this.history.length > 0 && this.history[0]!.t < t - this.options.historyMs) this.history.shift();
     const key = changeKey(status);
     if (key === this.last?.key) return;
@@ -150,7 +168,8 @@ export class LiveStatus {
 
   private keepalive(): void {
     const now = Date.now();
-    for (const client of this.clients) if (now - client.lastWriteAt >= this.options.keepaliveMs) this.write(client, ': keepalive\n\n');
+    for (const client of this.clients)
+      if (now - client.lastWriteAt >= this.options.keepaliveMs) this.write(client, ': keepalive\n\n');
   }
 
   private write(client: Client, frame: string): void {

@@ -17,12 +17,19 @@ import { MAX_RECENT } from './recent.js';
 type Schema = Record<string, unknown>;
 
 /** The limits the document states. */
-type DocumentedLimits = Pick<Config['limits'], 'maxUploadBytes' | 'maxFilesPerRequest' | 'requestTimeoutMs' | 'answerWaitMs'>;
+type DocumentedLimits = Pick<
+  Config['limits'],
+  'maxUploadBytes' | 'maxFilesPerRequest' | 'requestTimeoutMs' | 'answerWaitMs'
+>;
 
 export const JOB_ID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
-const object = (properties: Record<string, Schema>, required = Object.keys(properties), extra: Schema = { additionalProperties: false }): Schema => ({
+const object = (
+  properties: Record<string, Schema>,
+  required = Object.keys(properties),
+  extra: Schema = { additionalProperties: false },
+): Schema => ({
   type: 'object',
   properties,
   required,
@@ -37,7 +44,19 @@ const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/
 /** Every key of a union, listed once: a new member that is not listed here fails the type check. */
 const every = <K extends string>(keys: Record<K, true>): K[] => Object.keys(keys) as K[];
 
-const TIMING_STAGES = every<keyof Timings>({ upload: true, s3Put: true, enqueue: true, queueWait: true, s3Get: true, decode: true, infer: true, persist: true, respond: true, cacheLookup: true, total: true });
+const TIMING_STAGES = every<keyof Timings>({
+  upload: true,
+  s3Put: true,
+  enqueue: true,
+  queueWait: true,
+  s3Get: true,
+  decode: true,
+  infer: true,
+  persist: true,
+  respond: true,
+  cacheLookup: true,
+  total: true,
+});
 /** What the pipeline can answer for an accepted image (and a job's failure). */
 const PIPELINE_CODES = every<ErrorCode>({
   BAD_MESSAGE: true,
@@ -51,7 +70,17 @@ const PIPELINE_CODES = every<ErrorCode>({
   OVERLOADED: true,
   DEAD_LETTER: true,
 });
-const STAGES = every<Stage>({ ingest: true, enqueue: true, consume: true, fetch: true, decode: true, classify: true, persist: true, respond: true, answer: true });
+const STAGES = every<Stage>({
+  ingest: true,
+  enqueue: true,
+  consume: true,
+  fetch: true,
+  decode: true,
+  classify: true,
+  persist: true,
+  respond: true,
+  answer: true,
+});
 
 /**
  * The JSON `data` of each event of `GET /api/v1/events`, by event name. OpenAPI 3.2 would put these
@@ -63,17 +92,31 @@ const EVENT_DATA: Record<'hello' | 'status', Schema> = {
       periodMs: integer(1),
       history: {
         type: 'array',
-        items: object({ t: { type: 'number', description: 'Epoch milliseconds.' }, visible: integer(), inFlight: integer(), desired: integer(), running: integer() }),
+        items: object({
+          t: { type: 'number', description: 'Epoch milliseconds.' },
+          visible: integer(),
+          inFlight: integer(),
+          desired: integer(),
+          running: integer(),
+        }),
       },
       status: nullable(ref('ServiceStatus')),
     },
     undefined,
-    { additionalProperties: false, description: 'The data of the `hello` event, sent once on connect: the last minutes of samples and the last status.' },
+    {
+      additionalProperties: false,
+      description:
+        'The data of the `hello` event, sent once on connect: the last minutes of samples and the last status.',
+    },
   ),
-  status: object({ t: { type: 'number', description: 'Epoch milliseconds.' }, status: ref('ServiceStatus') }, undefined, {
-    additionalProperties: false,
-    description: 'The data of a `status` event, sent when the status changed (read every second).',
-  }),
+  status: object(
+    { t: { type: 'number', description: 'Epoch milliseconds.' }, status: ref('ServiceStatus') },
+    undefined,
+    {
+      additionalProperties: false,
+      description: 'The data of a `status` event, sent when the status changed (read every second).',
+    },
+  ),
 };
 
 const SCHEMAS: Record<string, Schema> = {
@@ -87,7 +130,11 @@ const SCHEMAS: Record<string, Schema> = {
     {
       code: ref('ErrorCode'),
       message: { ...str, description: 'What went wrong, in words.' },
-      requestId: { ...str, pattern: JOB_ID_PATTERN, description: 'The job the error belongs to, when one was created.' },
+      requestId: {
+        ...str,
+        pattern: JOB_ID_PATTERN,
+        description: 'The job the error belongs to, when one was created.',
+      },
       location: { ...str, description: 'Where the job can be read (`GET` it).' },
       stage: { type: 'string', enum: STAGES, description: 'The pipeline stage that failed.' },
       file: { ...str, description: "The client's file name." },
@@ -96,12 +143,15 @@ const SCHEMAS: Record<string, Schema> = {
     { additionalProperties: true, description: 'Code and message, and the context a client may see.' },
   ),
   Error: object({ error: ref('ErrorDetail') }),
-  ClassScore: object({ label: str, score: { type: 'number', minimum: 0, maximum: 1 }, index: { type: 'integer', minimum: 0, maximum: 999 } }),
-  Timings: object(
-    Object.fromEntries(TIMING_STAGES.map((stage) => [stage, { type: 'number', minimum: 0 }])),
-    [],
-    { additionalProperties: false, description: 'Milliseconds per stage; absent stages did not run for this image.' },
-  ),
+  ClassScore: object({
+    label: str,
+    score: { type: 'number', minimum: 0, maximum: 1 },
+    index: { type: 'integer', minimum: 0, maximum: 999 },
+  }),
+  Timings: object(Object.fromEntries(TIMING_STAGES.map((stage) => [stage, { type: 'number', minimum: 0 }])), [], {
+    additionalProperties: false,
+    description: 'Milliseconds per stage; absent stages did not run for this image.',
+  }),
   ImageAnswer: object(
     {
       id: { ...str, pattern: JOB_ID_PATTERN },
@@ -111,27 +161,67 @@ const SCHEMAS: Record<string, Schema> = {
       top5: { type: 'array', items: ref('ClassScore'), minItems: 1, maxItems: 5 },
       model: str,
       timings: ref('Timings'),
-      cachedFrom: { ...str, pattern: JOB_ID_PATTERN, description: 'Answered from the result cache: the same bytes were classified by this model, with this preprocessing, as this earlier request.' },
+      cachedFrom: {
+        ...str,
+        pattern: JOB_ID_PATTERN,
+        description:
+          'Answered from the result cache: the same bytes were classified by this model, with this preprocessing, as this earlier request.',
+      },
     },
     ['id', 'file', 'label', 'score', 'top5', 'model', 'timings'],
   ),
-  PendingEntry: object({ id: { ...str, pattern: JOB_ID_PATTERN }, file: str, status: { const: 'pending' }, location: str }),
+  PendingEntry: object({
+    id: { ...str, pattern: JOB_ID_PATTERN },
+    file: str,
+    status: { const: 'pending' },
+    location: str,
+  }),
   FailedEntry: object({ file: str, error: ref('ErrorDetail') }),
   ClassifyResponse: object({
-    results: { type: 'array', minItems: 1, items: { anyOf: [ref('ImageAnswer'), ref('PendingEntry'), ref('FailedEntry')] }, description: 'One entry per image, in the order sent.' },
+    results: {
+      type: 'array',
+      minItems: 1,
+      items: { anyOf: [ref('ImageAnswer'), ref('PendingEntry'), ref('FailedEntry')] },
+      description: 'One entry per image, in the order sent.',
+    },
   }),
-  AnswerError: object({ code: { type: 'string', enum: [...PIPELINE_CODES] }, message: str, stage: { type: 'string', enum: STAGES } }),
+  AnswerError: object({
+    code: { type: 'string', enum: [...PIPELINE_CODES] },
+    message: str,
+    stage: { type: 'string', enum: STAGES },
+  }),
   Job: {
     oneOf: [
       object({ id: { ...str, pattern: JOB_ID_PATTERN }, status: { const: 'pending' }, file: str }),
       object({ id: { ...str, pattern: JOB_ID_PATTERN }, status: { const: 'done' }, result: ref('ImageAnswer') }),
-      object({ id: { ...str, pattern: JOB_ID_PATTERN }, status: { const: 'failed' }, file: str, error: ref('AnswerError') }),
+      object({
+        id: { ...str, pattern: JOB_ID_PATTERN },
+        status: { const: 'failed' },
+        file: str,
+        error: ref('AnswerError'),
+      }),
     ],
   },
   RecentResult: {
     oneOf: [
-      object({ id: str, file: str, completedAt: { ...str, format: 'date-time' }, thumbnail: str, status: { const: 'done' }, label: str, score: { type: 'number' }, model: str }),
-      object({ id: str, file: str, completedAt: { ...str, format: 'date-time' }, thumbnail: str, status: { const: 'failed' }, error: object({ code: str, message: str }) }),
+      object({
+        id: str,
+        file: str,
+        completedAt: { ...str, format: 'date-time' },
+        thumbnail: str,
+        status: { const: 'done' },
+        label: str,
+        score: { type: 'number' },
+        model: str,
+      }),
+      object({
+        id: str,
+        file: str,
+        completedAt: { ...str, format: 'date-time' },
+        thumbnail: str,
+        status: { const: 'failed' },
+        error: object({ code: str, message: str }),
+      }),
     ],
   },
   RecentResults: object({ results: { type: 'array', items: ref('RecentResult'), description: 'Newest first.' } }),
@@ -140,9 +230,16 @@ const SCHEMAS: Record<string, Schema> = {
       at: { ...str, format: 'date-time' },
       t: { type: 'number', description: 'Epoch seconds.' },
       inputs: object(
-        Object.fromEntries(['visible', 'inFlight', 'running', 'desired'].map((k) => [k, integer()]).concat(
-          ['lastScaleOut', 'lastScaleIn', 'idleSince', 'backlogSince'].map((k) => [k, nullable({ type: 'number' })]),
-        )),
+        Object.fromEntries(
+          ['visible', 'inFlight', 'running', 'desired']
+            .map((k) => [k, integer()])
+            .concat(
+              ['lastScaleOut', 'lastScaleIn', 'idleSince', 'backlogSince'].map((k) => [
+                k,
+                nullable({ type: 'number' }),
+              ]),
+            ),
+        ),
         undefined,
         { additionalProperties: true },
       ),
@@ -151,29 +248,67 @@ const SCHEMAS: Record<string, Schema> = {
       action: { enum: ['scale-out', 'scale-in'] },
       rule: { enum: [...DECISION_RULES] },
       reason: { ...str, description: 'One sentence with the numbers behind the decision.' },
-      resize: object({ state: { enum: ['pending', 'done', 'failed', 'superseded'] }, attempts: integer() }, ['state', 'attempts'], { additionalProperties: true }),
+      resize: object(
+        { state: { enum: ['pending', 'done', 'failed', 'superseded'] }, attempts: integer() },
+        ['state', 'attempts'],
+        { additionalProperties: true },
+      ),
     },
     undefined,
     { additionalProperties: true },
   ),
   ServiceStatus: object(
     {
-      queue: object({ visible: integer(), inFlight: integer(), sampledAt: nullable({ ...str, format: 'date-time' }) }, ['visible', 'inFlight'], { additionalProperties: true }),
+      queue: object(
+        { visible: integer(), inFlight: integer(), sampledAt: nullable({ ...str, format: 'date-time' }) },
+        ['visible', 'inFlight'],
+        { additionalProperties: true },
+      ),
       workers: object({ desired: integer(), running: integer() }, undefined, { additionalProperties: true }),
-      policy: object({ minCapacity: integer(), maxCapacity: integer(), periodSeconds: { type: 'number' }, targetBacklogPerInstance: { type: 'number' } }, undefined, { additionalProperties: true }),
-      decisions: { type: 'array', items: ref('DecisionRecord'), description: 'Decisions that changed the desired count, oldest first.' },
-      controller: object({ actuator: str, role: { enum: ['leader', 'standby'] } }, undefined, { additionalProperties: true }),
+      policy: object(
+        {
+          minCapacity: integer(),
+          maxCapacity: integer(),
+          periodSeconds: { type: 'number' },
+          targetBacklogPerInstance: { type: 'number' },
+        },
+        undefined,
+        { additionalProperties: true },
+      ),
+      decisions: {
+        type: 'array',
+        items: ref('DecisionRecord'),
+        description: 'Decisions that changed the desired count, oldest first.',
+      },
+      controller: object({ actuator: str, role: { enum: ['leader', 'standby'] } }, undefined, {
+        additionalProperties: true,
+      }),
       runtime: object({ node: str, workers: { type: 'array', items: str } }, undefined, { additionalProperties: true }),
     },
     ['queue', 'workers', 'decisions', 'runtime'],
-    { additionalProperties: true, description: 'Queue depth, workers, the autoscaler (absent with a fixed pool) and its recent decisions, the runtime.' },
+    {
+      additionalProperties: true,
+      description:
+        'Queue depth, workers, the autoscaler (absent with a fixed pool) and its recent decisions, the runtime.',
+    },
   ),
   Health: object({ status: { const: 'ok' } }),
   Ready: object({ status: { const: 'ready' } }),
 };
 
 /** The codes of an upload refused before anything is stored (`uploads.ts`). */
-const UPLOAD_CODES = ['NO_FILE', 'EMPTY_FILE', 'BAD_FILE_NAME', 'BAD_MULTIPART', 'TOO_LARGE', 'TOO_MANY_FILES', 'NOT_AN_IMAGE', 'UNSUPPORTED_IMAGE_TYPE', 'UNSUPPORTED_MEDIA_TYPE', 'IMAGE_TOO_LARGE'] as const;
+const UPLOAD_CODES = [
+  'NO_FILE',
+  'EMPTY_FILE',
+  'BAD_FILE_NAME',
+  'BAD_MULTIPART',
+  'TOO_LARGE',
+  'TOO_MANY_FILES',
+  'NOT_AN_IMAGE',
+  'UNSUPPORTED_IMAGE_TYPE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'IMAGE_TOO_LARGE',
+] as const;
 
 /** Every operation can answer these. */
 const COMMON_CODES: readonly HttpErrorCode[] = ['BAD_REQUEST', 'INTERNAL'];
@@ -193,8 +328,18 @@ interface Operation {
   readonly codes: readonly HttpErrorCode[];
 }
 
-const json = (schema: Schema, description: string, headers?: Schema): Schema => ({ description, ...(headers ? { headers } : {}), content: { 'application/json': { schema } } });
-const jobId: Schema = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: JOB_ID_PATTERN }, description: 'The job (request) id.' };
+const json = (schema: Schema, description: string, headers?: Schema): Schema => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { 'application/json': { schema } },
+});
+const jobId: Schema = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', pattern: JOB_ID_PATTERN },
+  description: 'The job (request) id.',
+};
 const binary = (type: string): Schema => ({ type: 'string', contentMediaType: type });
 
 function operations(limits: DocumentedLimits, classic: Config['classic'], assets: readonly string[]): Operation[] {
@@ -213,7 +358,14 @@ function operations(limits: DocumentedLimits, classic: Config['classic'], assets
       summary: "One of the page's files (CSS, JS modules, icon)",
       parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string', enum: [...assets] } }],
       ok: {
-        200: { description: 'The file.', content: { 'text/css': { schema: str }, 'text/javascript': { schema: str }, 'image/svg+xml': { schema: str } } },
+        200: {
+          description: 'The file.',
+          content: {
+            'text/css': { schema: str },
+            'text/javascript': { schema: str },
+            'image/svg+xml': { schema: str },
+          },
+        },
         304: { description: 'Not modified (`If-None-Match` named the current ETag).' },
       },
       codes: ['NOT_FOUND'],
@@ -225,7 +377,13 @@ function operations(limits: DocumentedLimits, classic: Config['classic'], assets
       description: `Waits for the answer up to REQUEST_TIMEOUT_MS (${limits.requestTimeoutMs} ms). The part is a file when it names one (\`filename\`, or \`filename*\` of RFC 5987), whatever its own Content-Type says or omits: the bytes decide what it is. The field and the separator are CLASSIC_FIELD and CLASSIC_SEPARATOR. ${sizes}`,
       requestBody: {
         required: true,
-        content: { 'multipart/form-data': { schema: object({ [classic.field]: binary('application/octet-stream') }, [classic.field], { additionalProperties: true }) } },
+        content: {
+          'multipart/form-data': {
+            schema: object({ [classic.field]: binary('application/octet-stream') }, [classic.field], {
+              additionalProperties: true,
+            }),
+          },
+        },
       },
       ok: {
         200: {
@@ -242,24 +400,49 @@ function operations(limits: DocumentedLimits, classic: Config['classic'], assets
       description: `Multipart with one or more files (any field names), or a raw image body (\`?name=photo.jpg\` or \`X-File-Name\` names it). One failure among several images is reported in its entry; the request fails only when every image failed. ${sizes}`,
       parameters: [
         { name: 'name', in: 'query', required: false, schema: str, description: 'The file name of a raw body.' },
-        { name: 'X-File-Name', in: 'header', required: false, schema: str, description: 'The file name of a raw body (when `name` is absent).' },
+        {
+          name: 'X-File-Name',
+          in: 'header',
+          required: false,
+          schema: str,
+          description: 'The file name of a raw body (when `name` is absent).',
+        },
       ],
       requestBody: {
         required: true,
         content: {
-          'multipart/form-data': { schema: { type: 'object', minProperties: 1, additionalProperties: { oneOf: [binary('application/octet-stream'), { type: 'array', items: binary('application/octet-stream') }] } } },
+          'multipart/form-data': {
+            schema: {
+              type: 'object',
+              minProperties: 1,
+              additionalProperties: {
+                oneOf: [
+                  binary('application/octet-stream'),
+                  { type: 'array', items: binary('application/octet-stream') },
+                ],
+              },
+            },
+          },
           'image/*': { schema: binary('image/*') },
           'application/octet-stream': { schema: binary('application/octet-stream') },
           'application/x-www-form-urlencoded': {
-            schema: { ...binary('application/octet-stream'), description: 'What `curl --data-binary @photo.jpg` and `wget --post-file=photo.jpg` send when told no type: taken as a raw image (the bytes decide).' },
+            schema: {
+              ...binary('application/octet-stream'),
+              description:
+                'What `curl --data-binary @photo.jpg` and `wget --post-file=photo.jpg` send when told no type: taken as a raw image (the bytes decide).',
+            },
           },
         },
       },
       ok: {
         200: json(ref('ClassifyResponse'), 'Every image answered (done or failed), in order.'),
-        202: json(ref('ClassifyResponse'), `At least one image still in work after ANSWER_WAIT_MS (${limits.answerWaitMs} ms): its entry is pending; follow its location.`, {
-          Location: { description: 'The job of the first pending image.', schema: str },
-        }),
+        202: json(
+          ref('ClassifyResponse'),
+          `At least one image still in work after ANSWER_WAIT_MS (${limits.answerWaitMs} ms): its entry is pending; follow its location.`,
+          {
+            Location: { description: 'The job of the first pending image.', schema: str },
+          },
+        ),
       },
       codes: [...UPLOAD_CODES, ...PIPELINE_CODES],
     },
@@ -283,7 +466,14 @@ function operations(limits: DocumentedLimits, classic: Config['classic'], assets
       method: 'get',
       path: '/api/v1/results',
       summary: 'The most recent results (done or failed) from the output bucket, newest first',
-      parameters: [{ name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_RECENT, default: 20 } }],
+      parameters: [
+        {
+          name: 'limit',
+          in: 'query',
+          required: false,
+          schema: { type: 'integer', minimum: 1, maximum: MAX_RECENT, default: 20 },
+        },
+      ],
       ok: { 200: json(ref('RecentResults'), 'Newest first, each with the path of its thumbnail.') },
       codes: ['BAD_PARAMETER'],
     },
@@ -349,14 +539,25 @@ function operations(limits: DocumentedLimits, classic: Config['classic'], assets
 /** The error responses of `codes`, grouped by status (`HTTP_STATUS`). */
 function errorResponses(codes: readonly HttpErrorCode[]): Record<string, Schema> {
   const byStatus = new Map<number, HttpErrorCode[]>();
-  for (const code of new Set(codes)) byStatus.set(HTTP_STATUS[code], [...(byStatus.get(HTTP_STATUS[code]) ?? []), code]);
+  for (const code of new Set(codes))
+    byStatus.set(HTTP_STATUS[code], [...(byStatus.get(HTTP_STATUS[code]) ?? []), code]);
   const out: Record<string, Schema> = {};
   for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
     const headers =
       status === 401
-        ? { 'WWW-Authenticate': { description: '`Bearer realm="image-recognition"` (with `error="invalid_token"` for a wrong key).', schema: str } }
+        ? {
+            'WWW-Authenticate': {
+              description: '`Bearer realm="image-recognition"` (with `error="invalid_token"` for a wrong key).',
+              schema: str,
+            },
+          }
         : list.includes('OVERLOADED')
-          ? { 'Retry-After': { description: 'With `OVERLOADED`: seconds until the service expects to have room.', schema: { type: 'integer', minimum: 0 } } }
+          ? {
+              'Retry-After': {
+                description: 'With `OVERLOADED`: seconds until the service expects to have room.',
+                schema: { type: 'integer', minimum: 0 },
+              },
+            }
           : undefined;
     out[String(status)] = json(
       { allOf: [ref('Error'), { properties: { error: { properties: { code: { enum: list } } } } }] },
@@ -378,7 +579,12 @@ export interface OpenApiOptions {
 export function openApiDocument(options: OpenApiOptions): Schema {
   const ops = operations(options.limits, options.classic, options.assets);
   const keys = options.auth.apiKeys.length > 0;
-  const placed = new Set<HttpErrorCode>([...COMMON_CODES, ...ROUTING_CODES, 'UNAUTHORIZED', ...ops.flatMap((op) => op.codes)]);
+  const placed = new Set<HttpErrorCode>([
+    ...COMMON_CODES,
+    ...ROUTING_CODES,
+    'UNAUTHORIZED',
+    ...ops.flatMap((op) => op.codes),
+  ]);
   // A code of the table that no operation names is documented on every operation.
   const unplaced = (Object.keys(HTTP_STATUS) as HttpErrorCode[]).filter((code) => !placed.has(code));
   const paths: Record<string, Record<string, Schema>> = {};
@@ -393,10 +599,15 @@ export function openApiDocument(options: OpenApiOptions): Schema {
       ...(op.requestBody ? { requestBody: op.requestBody } : {}),
       // Every operation says what it needs, `[]` for nothing (the linters' security-defined rule).
       security: needsKey ? [{ apiKey: [] }] : [],
-      responses: { ...Object.fromEntries(Object.entries(op.ok).map(([status, response]) => [status, response])), ...errorResponses(codes) },
+      responses: {
+        ...Object.fromEntries(Object.entries(op.ok).map(([status, response]) => [status, response])),
+        ...errorResponses(codes),
+      },
     };
   }
-  const table = (Object.keys(HTTP_STATUS) as HttpErrorCode[]).map((code) => `| ${HTTP_STATUS[code]} | \`${code}\` |`).join('\n');
+  const table = (Object.keys(HTTP_STATUS) as HttpErrorCode[])
+    .map((code) => `| ${HTTP_STATUS[code]} | \`${code}\` |`)
+    .join('\n');
   return {
     openapi: '3.1.0',
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
@@ -413,7 +624,9 @@ export function openApiDocument(options: OpenApiOptions): Schema {
         table,
         '',
         `A request for a path no route serves is \`404 NOT_FOUND\`; a method a path does not take is \`405 METHOD_NOT_ALLOWED\`.${
-          keys ? ' Access control is on: send `Authorization: Bearer <key>` on every operation that lists the `apiKey` security requirement.' : ''
+          keys
+            ? ' Access control is on: send `Authorization: Bearer <key>` on every operation that lists the `apiKey` security requirement.'
+            : ''
         }`,
       ].join('\n'),
     },
@@ -421,7 +634,13 @@ export function openApiDocument(options: OpenApiOptions): Schema {
     paths,
     components: {
       schemas: SCHEMAS,
-      ...(keys ? { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS.' } } } : {}),
+      ...(keys
+        ? {
+            securitySchemes: {
+              apiKey: { type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS.' },
+            },
+          }
+        : {}),
     },
   };
 }

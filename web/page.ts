@@ -78,7 +78,8 @@ export function loadPageFiles(dir = PUBLIC_DIR): PageFiles {
     index: (ctx) => send(ctx, index),
     asset(ctx, name) {
       const file = name === 'index.html' ? undefined : files.get(name);
-      if (!file) throw new HttpError('NOT_FOUND', `no file ${JSON.stringify(name.slice(0, 80))} under ${ASSETS_PREFIX}`);
+      if (!file)
+        throw new HttpError('NOT_FOUND', `no file ${JSON.stringify(name.slice(0, 80))} under ${ASSETS_PREFIX}`);
       send(ctx, file);
     },
   };

@@ -37,12 +37,19 @@ export type RecentResult =
   | (Recent & { readonly status: 'failed'; readonly error: { readonly code: string; readonly message: string } });
 
 function summarize(record: ClassificationResult | FailureRecord): RecentResult {
-  const common = { id: record.id, file: record.file, completedAt: record.completedAt, thumbnail: thumbnailPath(record.id) };
-  if ('error' in record) return { ...common, status: 'failed', error: { code: record.error.code, message: record.error.message } };
+  const common = {
+    id: record.id,
+    file: record.file,
+    completedAt: record.completedAt,
+    thumbnail: thumbnailPath(record.id),
+  };
+  if ('error' in record)
+    return { ...common, status: 'failed', error: { code: record.error.code, message: record.error.message } };
   return { ...common, status: 'done', label: record.label, score: record.score, model: record.model };
 }
 
-const newestFirst = (a: { completedAt: string }, b: { completedAt: string }) => (a.completedAt < b.completedAt ? 1 : a.completedAt > b.completedAt ? -1 : 0);
+const newestFirst = (a: { completedAt: string }, b: { completedAt: string }) =>
+  a.completedAt < b.completedAt ? 1 : a.completedAt > b.completedAt ? -1 : 0;
 
 export interface RecentOptions {
   /** How long one listing of the bucket serves. */
@@ -118,7 +125,12 @@ export class RecentResults {
     };
     await Promise.all(Array.from({ length: this.options.concurrency }, readOne));
     if (this.summaries.size > this.options.keep) {
-      const keep = new Set([...this.summaries.values()].sort(newestFirst).slice(0, this.options.keep).map((s) => s.id));
+      const keep = new Set(
+        [...this.summaries.values()]
+          .sort(newestFirst)
+          .slice(0, this.options.keep)
+          .map((s) => s.id),
+      );
       for (const id of this.summaries.keys()) if (!keep.has(id)) this.summaries.delete(id);
     }
     this.listedAt = Date.now();
@@ -165,7 +177,11 @@ export class Thumbnails {
         .jpeg({ quality: 75 })
         .toBuffer();
     } catch (err) {
-      throw new HttpError('UNDECODABLE_IMAGE', `the input of job ${id} cannot be decoded for a thumbnail: ${(err as Error).message}`, { requestId: id });
+      throw new HttpError(
+        'UNDECODABLE_IMAGE',
+        `the input of job ${id} cannot be decoded for a thumbnail: ${(err as Error).message}`,
+        { requestId: id },
+      );
     }
     this.cache.set(id, jpeg);
     return jpeg;

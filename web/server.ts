@@ -32,7 +32,17 @@ export interface WebServerDeps {
 export async function startWebServer(config: Config, deps: WebServerDeps, log: Logger): Promise<WebServer> {
   const { submitter, store, status, metrics } = deps;
   const live = new LiveStatus(status, log.child('live'));
-  const app = createApp({ submitter, store, limits: config.limits, auth: config.auth, classic: config.classic, log: log.child('http'), status, live, ...(metrics ? { metrics } : {}) });
+  const app = createApp({
+    submitter,
+    store,
+    limits: config.limits,
+    auth: config.auth,
+    classic: config.classic,
+    log: log.child('http'),
+    status,
+    live,
+    ...(metrics ? { metrics } : {}),
+  });
   const server = app.listen({ host: config.http.host, port: config.http.port });
   let inFlight = 0;
   server.on('request', (_req, res: ServerResponse) => {

@@ -76,7 +76,10 @@ export function extendedFileName(disposition: string): string | undefined {
   const match = /(?:^|;)\s*filename\*\s*=\s*"?([^'";\s]*)'[^']*'([^";\s]*)"?/i.exec(disposition);
   if (!match) return undefined;
   const [, charset, encoded] = match as unknown as [string, string, string];
-  const bytes = Buffer.from(encoded.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
+  const bytes = Buffer.from(
+    encoded.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+    'latin1',
+  );
   return /^iso-8859-1$/i.test(charset) ? bytes.toString('latin1') : new TextDecoder('utf-8').decode(bytes);
 }
 
@@ -104,7 +107,10 @@ export function multipartBody(limits: Limits): Middleware {
         throw new HttpError('TOO_MANY_FILES', `too many files: at most ${limits.maxFilesPerRequest} per request`);
       }
       if (httpCode === 413 || /maxFileSize|maxTotalFileSize/.test(err.message)) {
-        throw new HttpError('TOO_LARGE', `upload too large: ${message} (limit ${limits.maxUploadBytes} bytes per file)`);
+        throw new HttpError(
+          'TOO_LARGE',
+          `upload too large: ${message} (limit ${limits.maxUploadBytes} bytes per file)`,
+        );
       }
       throw new HttpError('BAD_MULTIPART', `could not parse the multipart body: ${message}`);
     },
@@ -141,26 +147,39 @@ const RAW_TYPES = ['image/*', 'application/octet-stream', 'application/x-www-for
  * The images of a request. `field` restricts multipart uploads to one form field (the classic
  * protocol's `myfile`); raw bodies are accepted when `allowRaw` is set.
  */
-export async function receiveImages(ctx: Context, limits: Limits, options: { field?: string; allowRaw: boolean }): Promise<ReceivedImage[]> {
+export async function receiveImages(
+  ctx: Context,
+  limits: Limits,
+  options: { field?: string; allowRaw: boolean },
+): Promise<ReceivedImage[]> {
   const received: { originalName: string; bytes: Buffer }[] = [];
   if (ctx.is('multipart')) {
     const bytes = takeFiles(filesOf(ctx, options.field));
     for (const [file, data] of bytes) received.push({ originalName: file.originalFilename ?? 'upload', bytes: data });
     if (received.length === 0) {
       const fields = Object.keys(ctx.request.files ?? {});
-      throw new HttpError('NO_FILE', options.field
-        ? `no file in form field "${options.field}"${fields.length ? ` (got fields: ${fields.join(', ')})` : ''}`
-        : 'no file in the multipart body');
+      throw new HttpError(
+        'NO_FILE',
+        options.field
+          ? `no file in form field "${options.field}"${fields.length ? ` (got fields: ${fields.join(', ')})` : ''}`
+          : 'no file in the multipart body',
+      );
     }
   } else if (options.allowRaw && ctx.is(RAW_TYPES)) {
     const name = (typeof ctx.query.name === 'string' ? ctx.query.name : '') || ctx.get('x-file-name') || 'upload';
     received.push({ originalName: name, bytes: await readRawBody(ctx, limits.maxUploadBytes) });
   } else {
     const expected = options.allowRaw ? 'multipart/form-data or a raw image body (image/*)' : 'multipart/form-data';
-    throw new HttpError('UNSUPPORTED_MEDIA_TYPE', `expected ${expected}, got ${ctx.get('content-type') || 'no content type'}`);
+    throw new HttpError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `expected ${expected}, got ${ctx.get('content-type') || 'no content type'}`,
+    );
   }
   if (options.field !== undefined && received.length > 1) {
-    throw new HttpError('ONE_FILE_ONLY', `send exactly one file in form field "${options.field}" (got ${received.length}); /api/v1/classify takes several`);
+    throw new HttpError(
+      'ONE_FILE_ONLY',
+      `send exactly one file in form field "${options.field}" (got ${received.length}); /api/v1/classify takes several`,
+    );
   }
   if (received.length > limits.maxFilesPerRequest) {
     throw new HttpError('TOO_MANY_FILES', `too many files: at most ${limits.maxFilesPerRequest} per request`);
@@ -168,13 +187,17 @@ export async function receiveImages(ctx: Context, limits: Limits, options: { fie
   const named = received.map(({ originalName: sent, bytes }) => {
     const originalName = clientFileName(sent);
     const problem = fileNameProblem(originalName);
-    if (problem) throw new HttpError('BAD_FILE_NAME', `the file name ${JSON.stringify(originalName)} ${problem}`, { file: originalName });
+    if (problem)
+      throw new HttpError('BAD_FILE_NAME', `the file name ${JSON.stringify(originalName)} ${problem}`, {
+        file: originalName,
+      });
     if (bytes.length === 0) throw new HttpError('EMPTY_FILE', `${originalName} is empty`, { file: originalName });
     return { originalName, bytes };
   });
   // Bytes and headers only (no pixels are decoded): refuse what is not an image we decode, broken
   // headers and decompression bombs here, before anything is stored or queued.
   const images: ReceivedImage[] = [];
-  for (const { originalName, bytes } of named) images.push({ originalName, bytes, mime: (await checkImage(bytes, originalName)).mime });
+  for (const { originalName, bytes } of named)
+    images.push({ originalName, bytes, mime: (await checkImage(bytes, originalName)).mime });
   return images;
 }

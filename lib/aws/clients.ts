@@ -26,7 +26,8 @@ export function createEmbeddedS3Client(endpoint: string, region = 'us-east-1'): 
 export function createAwsClients(config: Config): AwsClients {
   const { region, mode, sqsEndpoint, s3Endpoint, s3ForcePathStyle, profile } = config.aws;
   // A fresh object per client: the SDK annotates credentials objects it is given.
-  const credentials = () => (mode === 'embedded' ? embeddedCredentials() : config.aws.credentials ? { ...config.aws.credentials } : undefined);
+  const credentials = () =>
+    mode === 'embedded' ? embeddedCredentials() : config.aws.credentials ? { ...config.aws.credentials } : undefined;
   const auth = () => {
     const given = credentials();
     return given ? { credentials: given } : profile ? { profile } : {};
@@ -75,15 +76,18 @@ export function createAwsClients(config: Config): AwsClients {
  */
 function unsignedPayloads(s3: S3Client): void {
   type Middleware = Parameters<typeof s3.middlewareStack.addRelativeTo>[0];
-  const unsigned: Middleware = ((next: (args: { request: unknown }) => Promise<unknown>) => async (args: { request: unknown }) => {
-    const request = args.request as { headers?: Record<string, string> };
-    if (request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-    return next(args);
-  }) as unknown as Middleware;
-  s3.middlewareStack.addRelativeTo(
-    unsigned,
-    { relation: 'before', toMiddleware: 'httpSigningMiddleware', name: 'unsignedPayload', override: true },
-  );
+  const unsigned: Middleware = ((next: (args: { request: unknown }) => Promise<unknown>) =>
+    async (args: { request: unknown }) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    }) as unknown as Middleware;
+  s3.middlewareStack.addRelativeTo(unsigned, {
+    relation: 'before',
+    toMiddleware: 'httpSigningMiddleware',
+    name: 'unsignedPayload',
+    override: true,
+  });
 }
 
 /**

@@ -5,8 +5,10 @@
  */
 
 const nameOf = (err: unknown): string => (err instanceof Error ? err.name : '');
-const codeOf = (err: unknown): string => String((err as { Code?: unknown; code?: unknown })?.Code ?? (err as { code?: unknown })?.code ?? '');
-const statusOf = (err: unknown): number | undefined => (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+const codeOf = (err: unknown): string =>
+  String((err as { Code?: unknown; code?: unknown })?.Code ?? (err as { code?: unknown })?.code ?? '');
+const statusOf = (err: unknown): number | undefined =>
+  (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 
 /** The name an error goes by in AWS terms (the SDK's `name`, else — when that says nothing — the wire `Code`). */
 export const awsErrorName = (err: unknown): string => {
@@ -14,10 +16,15 @@ export const awsErrorName = (err: unknown): string => {
   return name && name !== 'Error' ? name : codeOf(err) || name;
 };
 
-const is = (names: ReadonlySet<string>) => (err: unknown): boolean => names.has(nameOf(err)) || names.has(codeOf(err));
+const is =
+  (names: ReadonlySet<string>) =>
+  (err: unknown): boolean =>
+    names.has(nameOf(err)) || names.has(codeOf(err));
 
 /** SQS: the queue does not exist (deleted, never created, another region). */
-export const isQueueMissing = is(new Set(['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue', 'NonExistentQueue']));
+export const isQueueMissing = is(
+  new Set(['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue', 'NonExistentQueue']),
+);
 
 /** SQS: CreateQueue for a name that exists with other attributes. */
 export const isQueueNameTaken = is(new Set(['QueueNameExists', 'QueueAlreadyExists']));
@@ -26,10 +33,13 @@ export const isQueueNameTaken = is(new Set(['QueueNameExists', 'QueueAlreadyExis
 export const isBucketTaken = is(new Set(['BucketAlreadyOwnedByYou', 'BucketAlreadyExists']));
 
 /** S3: the object is not there (GetObject says NoSuchKey, HeadObject a bare 404 NotFound). */
-export const isNoSuchKey = (err: unknown): boolean => is(new Set(['NoSuchKey', 'NotFound']))(err) || (statusOf(err) === 404 && nameOf(err) !== 'NoSuchBucket');
+export const isNoSuchKey = (err: unknown): boolean =>
+  is(new Set(['NoSuchKey', 'NotFound']))(err) || (statusOf(err) === 404 && nameOf(err) !== 'NoSuchBucket');
 
 /** Any service: the caller's credentials may not do this. */
-export const isAccessDenied = is(new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'AuthorizationError']));
+export const isAccessDenied = is(
+  new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'AuthorizationError']),
+);
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND']);
 
@@ -40,5 +50,8 @@ export function isTransientAwsError(err: unknown): boolean {
   if (meta.$retryable) return true;
   const status = statusOf(err);
   if (status !== undefined && (status >= 500 || status === 429)) return true;
-  return NETWORK_CODES.has(meta.code ?? '') || /socket hang up|ECONNREFUSED|ECONNRESET|TimeoutError/.test(`${err.name} ${err.message}`);
+  return (
+    NETWORK_CODES.has(meta.code ?? '') ||
+    /socket hang up|ECONNREFUSED|ECONNRESET|TimeoutError/.test(`${err.name} ${err.message}`)
+  );
 }

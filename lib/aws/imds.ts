@@ -10,7 +10,15 @@ export class ImdsError extends ServiceError<'IMDS_UNREACHABLE' | 'IMDS_REFUSED'>
 }
 
 /** Where an instance of an Auto Scaling group is going (`autoscaling/target-lifecycle-state`). */
-export type TargetLifecycleState = 'InService' | 'Terminated' | 'Warmed:Stopped' | 'Warmed:Running' | 'Warmed:Hibernated' | 'Detached' | 'Standby' | string;
+export type TargetLifecycleState =
+  | 'InService'
+  | 'Terminated'
+  | 'Warmed:Stopped'
+  | 'Warmed:Running'
+  | 'Warmed:Hibernated'
+  | 'Detached'
+  | 'Standby'
+  | string;
 
 const TOKEN_TTL_SECONDS = 21_600;
 
@@ -44,10 +52,15 @@ export class InstanceMetadata {
 
   private async freshToken(): Promise<string> {
     if (this.token && Date.now() < this.token.expiresAt) return this.token.value;
-    const response = await this.request('PUT', '/latest/api/token', { 'X-aws-ec2-metadata-token-ttl-seconds': String(TOKEN_TTL_SECONDS) });
+    const response = await this.request('PUT', '/latest/api/token', {
+      'X-aws-ec2-metadata-token-ttl-seconds': String(TOKEN_TTL_SECONDS),
+    });
     const value = (await response.text()).trim();
     if (!response.ok || value === '') {
-      throw new ImdsError('IMDS_REFUSED', `the metadata service refused a token (HTTP ${response.status})`, { endpoint: this.endpoint, status: response.status });
+      throw new ImdsError('IMDS_REFUSED', `the metadata service refused a token (HTTP ${response.status})`, {
+        endpoint: this.endpoint,
+        status: response.status,
+      });
     }
     // Renewed a minute before it runs out.
     this.token = { value, expiresAt: Date.now() + (TOKEN_TTL_SECONDS - 60) * 1000 };
@@ -63,7 +76,12 @@ export class InstanceMetadata {
         continue;
       }
       const text = (await response.text()).trim();
-      if (!response.ok) throw new ImdsError('IMDS_REFUSED', `the metadata service answered ${path} with HTTP ${response.status}`, { endpoint: this.endpoint, path, status: response.status });
+      if (!response.ok)
+        throw new ImdsError('IMDS_REFUSED', `the metadata service answered ${path} with HTTP ${response.status}`, {
+          endpoint: this.endpoint,
+          path,
+          status: response.status,
+        });
       return text;
     }
   }
@@ -72,7 +90,12 @@ export class InstanceMetadata {
     try {
       return await fetch(`${this.endpoint}${path}`, { method, headers, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (cause) {
-      throw new ImdsError('IMDS_UNREACHABLE', `the instance metadata service at ${this.endpoint} did not answer ${method} ${path} (not on EC2?)`, { endpoint: this.endpoint, path }, { cause });
+      throw new ImdsError(
+        'IMDS_UNREACHABLE',
+        `the instance metadata service at ${this.endpoint} did not answer ${method} ${path} (not on EC2?)`,
+        { endpoint: this.endpoint, path },
+        { cause },
+      );
     }
   }
 }

@@ -12,15 +12,24 @@ export interface OnnxOptions {
 }
 
 /** How to get the files the CUDA execution provider needs (npm ci skips them by default). */
-export const CUDA_INSTALL_HINT = 'install ONNX Runtime\'s CUDA 12 files once: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install';
+export const CUDA_INSTALL_HINT =
+  "install ONNX Runtime's CUDA 12 files once: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install";
 
 /**
  * `modelPath`: the `.onnx` file — the model's own, or the conversion of a `tfjs-layers` model whose
  * manifest says `runtime: 'onnxruntime'`.
  */
-export async function loadOnnxClassifier(manifest: ModelManifest, modelPath: string, options: OnnxOptions = {}): Promise<Classifier> {
+export async function loadOnnxClassifier(
+  manifest: ModelManifest,
+  modelPath: string,
+  options: OnnxOptions = {},
+): Promise<Classifier> {
   if (modelRuntime(manifest) !== 'onnxruntime') {
-    throw new ModelError('INVALID_OPTIONS', `onnx backend cannot run format '${manifest.format}' on runtime '${modelRuntime(manifest)}'`, { id: manifest.id, format: manifest.format });
+    throw new ModelError(
+      'INVALID_OPTIONS',
+      `onnx backend cannot run format '${manifest.format}' on runtime '${modelRuntime(manifest)}'`,
+      { id: manifest.id, format: manifest.format },
+    );
   }
   const threads = options.threads ?? 1;
   const device = options.device ?? 'cpu';
@@ -35,15 +44,25 @@ export async function loadOnnxClassifier(manifest: ModelManifest, modelPath: str
     });
   } catch (error) {
     if (device === 'cuda') {
-      throw new ModelError('BACKEND_UNAVAILABLE', `onnxruntime could not start its CUDA execution provider for '${manifest.id}' (${describeError(error).split('\n')[0]}); ${CUDA_INSTALL_HINT}, or set MODEL_DEVICE=cpu`, {
-        id: manifest.id,
-        device,
-      }, { cause: error });
+      throw new ModelError(
+        'BACKEND_UNAVAILABLE',
+        `onnxruntime could not start its CUDA execution provider for '${manifest.id}' (${describeError(error).split('\n')[0]}); ${CUDA_INSTALL_HINT}, or set MODEL_DEVICE=cpu`,
+        {
+          id: manifest.id,
+          device,
+        },
+        { cause: error },
+      );
     }
-    throw new ModelError('MODEL_LOAD_FAILED', `onnxruntime could not load '${manifest.id}' from ${modelPath}: ${describeError(error)}`, {
-      id: manifest.id,
-      path: modelPath,
-    }, { cause: error });
+    throw new ModelError(
+      'MODEL_LOAD_FAILED',
+      `onnxruntime could not load '${manifest.id}' from ${modelPath}: ${describeError(error)}`,
+      {
+        id: manifest.id,
+        path: modelPath,
+      },
+      { cause: error },
+    );
   }
 
   try {
@@ -67,13 +86,22 @@ interface SessionIo {
 function resolveIo(manifest: ModelManifest, session: ort.InferenceSession): SessionIo {
   const input = manifest.input.name ?? session.inputNames[0];
   const output = manifest.output.name ?? session.outputNames[0];
-  if (input === undefined || !session.inputNames.includes(input) || output === undefined || !session.outputNames.includes(output)) {
-    throw new ModelError('MODEL_MISMATCH', `model '${manifest.id}' has inputs [${session.inputNames.join(', ')}] and outputs ` +
-      `[${session.outputNames.join(', ')}]; manifest names input '${input}', output '${output}'`, {
-      id: manifest.id,
-      inputs: session.inputNames,
-      outputs: session.outputNames,
-    });
+  if (
+    input === undefined ||
+    !session.inputNames.includes(input) ||
+    output === undefined ||
+    !session.outputNames.includes(output)
+  ) {
+    throw new ModelError(
+      'MODEL_MISMATCH',
+      `model '${manifest.id}' has inputs [${session.inputNames.join(', ')}] and outputs ` +
+        `[${session.outputNames.join(', ')}]; manifest names input '${input}', output '${output}'`,
+      {
+        id: manifest.id,
+        inputs: session.inputNames,
+        outputs: session.outputNames,
+      },
+    );
   }
   const meta = session.inputMetadata.find((m) => m.name === input);
   const shape = meta?.isTensor ? meta.shape : undefined;
@@ -81,11 +109,15 @@ function resolveIo(manifest: ModelManifest, session: ort.InferenceSession): Sess
   if (shape !== undefined && shape.length === 4) {
     const expected = layout === 'NHWC' ? [height, width, 3] : [3, height, width];
     if (shape.slice(1).some((dim, i) => typeof dim === 'number' && dim > 0 && dim !== expected[i])) {
-      throw new ModelError('MODEL_MISMATCH', `model '${manifest.id}' input '${input}' is [${shape.join(',')}], manifest says ${layout} [n,${expected.join(',')}]`, {
-        id: manifest.id,
-        modelShape: shape,
-        expected,
-      });
+      throw new ModelError(
+        'MODEL_MISMATCH',
+        `model '${manifest.id}' input '${input}' is [${shape.join(',')}], manifest says ${layout} [n,${expected.join(',')}]`,
+        {
+          id: manifest.id,
+          modelShape: shape,
+          expected,
+        },
+      );
     }
   }
   // Models exported with a fixed batch (usually 1) reject bigger batches: run those image by image.
@@ -106,10 +138,15 @@ function makeClassifier(manifest: ModelManifest, session: ort.InferenceSession, 
     try {
       result = await session.run({ [io.input]: tensor }, [io.output]);
     } catch (error) {
-      throw new ModelError('INFERENCE_FAILED', `onnxruntime inference failed for '${manifest.id}': ${describeError(error)}`, {
-        id: manifest.id,
-        batch: images.length,
-      }, { cause: error });
+      throw new ModelError(
+        'INFERENCE_FAILED',
+        `onnxruntime inference failed for '${manifest.id}': ${describeError(error)}`,
+        {
+          id: manifest.id,
+          batch: images.length,
+        },
+        { cause: error },
+      );
     } finally {
       tensor.dispose();
     }

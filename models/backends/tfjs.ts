@@ -28,9 +28,13 @@ export function initTfjsRuntime(): Promise<TfjsRuntime> {
 async function chooseRuntime(): Promise<TfjsRuntime> {
   if (await importTfjsNode()) {
     if (!(await tf.setBackend('tensorflow'))) {
-      throw new ModelError('BACKEND_UNAVAILABLE', `${TFJS_NODE} is installed but its 'tensorflow' backend failed to initialize`, {
-        backend: 'tensorflow',
-      });
+      throw new ModelError(
+        'BACKEND_UNAVAILABLE',
+        `${TFJS_NODE} is installed but its 'tensorflow' backend failed to initialize`,
+        {
+          backend: 'tensorflow',
+        },
+      );
     }
     return 'tfjs-node';
   }
@@ -42,9 +46,14 @@ async function chooseRuntime(): Promise<TfjsRuntime> {
     // The package's node entry lives in dist/, next to the .wasm binaries.
     distDir = path.dirname(createRequire(import.meta.url).resolve(TFJS_WASM));
   } catch (error) {
-    throw new ModelError('BACKEND_UNAVAILABLE', `no tfjs backend: neither ${TFJS_NODE} nor ${TFJS_WASM} can be loaded (${describeError(error)})`, {
-      tried: [TFJS_NODE, TFJS_WASM],
-    }, { cause: error });
+    throw new ModelError(
+      'BACKEND_UNAVAILABLE',
+      `no tfjs backend: neither ${TFJS_NODE} nor ${TFJS_WASM} can be loaded (${describeError(error)})`,
+      {
+        tried: [TFJS_NODE, TFJS_WASM],
+      },
+      { cause: error },
+    );
   }
   wasm.setWasmPaths(distDir + path.sep);
   // Node already reports no wasm threads; set it anyway so a future tfjs cannot start a thread pool
@@ -69,13 +78,21 @@ async function importTfjsNode(): Promise<boolean> {
     return true;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && describeError(error).includes(`'${TFJS_NODE}'`)) {
+    if (
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+      describeError(error).includes(`'${TFJS_NODE}'`)
+    ) {
       return false;
     }
     // Installed but broken (e.g. its native library is missing): say so rather than silently run 10x slower.
-    throw new ModelError('BACKEND_UNAVAILABLE', `${TFJS_NODE} is installed but cannot be loaded: ${describeError(error)}`, {
-      backend: 'tensorflow',
-    }, { cause: error });
+    throw new ModelError(
+      'BACKEND_UNAVAILABLE',
+      `${TFJS_NODE} is installed but cannot be loaded: ${describeError(error)}`,
+      {
+        backend: 'tensorflow',
+      },
+      { cause: error },
+    );
   }
 }
 
@@ -99,7 +116,10 @@ type Runner = (input: tf.Tensor4D) => tf.Tensor;
 
 export async function loadTfjsClassifier(manifest: ModelManifest, modelJsonPath: string): Promise<Classifier> {
   if (manifest.format !== 'tfjs-layers' && manifest.format !== 'tfjs-graph') {
-    throw new ModelError('INVALID_OPTIONS', `tfjs backend cannot run format '${manifest.format}'`, { id: manifest.id, format: manifest.format });
+    throw new ModelError('INVALID_OPTIONS', `tfjs backend cannot run format '${manifest.format}'`, {
+      id: manifest.id,
+      format: manifest.format,
+    });
   }
   const backend = await initTfjsRuntime();
   const handler = fileSystemHandler(modelJsonPath);
@@ -117,16 +137,23 @@ export async function loadTfjsClassifier(manifest: ModelManifest, modelJsonPath:
       const inputName = manifest.input.name ?? graph.inputs[0]?.name;
       const outputName = manifest.output.name ?? graph.outputs[0]?.name;
       if (inputName === undefined || outputName === undefined) {
-        throw new ModelError('MODEL_MISMATCH', `graph model '${manifest.id}' has no input or output node`, { id: manifest.id });
+        throw new ModelError('MODEL_MISMATCH', `graph model '${manifest.id}' has no input or output node`, {
+          id: manifest.id,
+        });
       }
       run = (x) => single(manifest, graph.execute({ [inputName]: x }, outputName));
     }
   } catch (error) {
     if (error instanceof ModelError) throw error;
-    throw new ModelError('MODEL_LOAD_FAILED', `tfjs could not load '${manifest.id}' from ${modelJsonPath}: ${describeError(error)}`, {
-      id: manifest.id,
-      path: modelJsonPath,
-    }, { cause: error });
+    throw new ModelError(
+      'MODEL_LOAD_FAILED',
+      `tfjs could not load '${manifest.id}' from ${modelJsonPath}: ${describeError(error)}`,
+      {
+        id: manifest.id,
+        path: modelJsonPath,
+      },
+      { cause: error },
+    );
   }
 
   checkInputShape(manifest, model.inputs[0]?.shape);
@@ -147,14 +174,23 @@ export async function loadTfjsClassifier(manifest: ModelManifest, modelJsonPath:
         output = tf.tidy(() => run(tf.tensor4d(input, shape, 'float32')));
       } catch (error) {
         if (error instanceof ModelError) throw error;
-        throw new ModelError('INFERENCE_FAILED', `tfjs inference failed for '${manifest.id}': ${describeError(error)}`, {
-          id: manifest.id,
-          batch: images.length,
-        }, { cause: error });
+        throw new ModelError(
+          'INFERENCE_FAILED',
+          `tfjs inference failed for '${manifest.id}': ${describeError(error)}`,
+          {
+            id: manifest.id,
+            batch: images.length,
+          },
+          { cause: error },
+        );
       }
       try {
         const values = await output.data();
-        return toPredictions(manifest, values instanceof Float32Array ? values : Float32Array.from(values), images.length);
+        return toPredictions(
+          manifest,
+          values instanceof Float32Array ? values : Float32Array.from(values),
+          images.length,
+        );
       } finally {
         output.dispose();
       }
@@ -177,9 +213,13 @@ export async function loadTfjsClassifier(manifest: ModelManifest, modelJsonPath:
 
 function single(manifest: ModelManifest, result: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): tf.Tensor {
   if (result instanceof tf.Tensor) return result;
-  throw new ModelError('MODEL_MISMATCH', `model '${manifest.id}' returned several outputs; name one in manifest.output.name`, {
-    id: manifest.id,
-  });
+  throw new ModelError(
+    'MODEL_MISMATCH',
+    `model '${manifest.id}' returned several outputs; name one in manifest.output.name`,
+    {
+      id: manifest.id,
+    },
+  );
 }
 
 /** Compares the model's declared input shape (where known) with the manifest's size and layout. */
@@ -189,10 +229,14 @@ function checkInputShape(manifest: ModelManifest, shape: readonly (number | null
   const expected = layout === 'NHWC' ? [height, width, 3] : [3, height, width];
   const actual = shape.slice(1);
   if (actual.some((dim, i) => dim !== null && dim > 0 && dim !== expected[i])) {
-    throw new ModelError('MODEL_MISMATCH', `model '${manifest.id}' takes input [n,${actual.join(',')}], manifest says ${layout} [n,${expected.join(',')}]`, {
-      id: manifest.id,
-      modelShape: shape,
-      expected,
-    });
+    throw new ModelError(
+      'MODEL_MISMATCH',
+      `model '${manifest.id}' takes input [n,${actual.join(',')}], manifest says ${layout} [n,${expected.join(',')}]`,
+      {
+        id: manifest.id,
+        modelShape: shape,
+        expected,
+      },
+    );
   }
 }

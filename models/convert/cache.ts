@@ -23,16 +23,28 @@ export interface ConvertedModel {
   readonly conversion?: Omit<ConversionResult, 'onnx'>;
 }
 
-export async function convertedOnnxModel(manifest: ModelManifest, modelJsonPath: string, options: { readonly cacheDir?: string } = {}): Promise<ConvertedModel> {
+export async function convertedOnnxModel(
+  manifest: ModelManifest,
+  modelJsonPath: string,
+  options: { readonly cacheDir?: string } = {},
+): Promise<ConvertedModel> {
   const { modelJson, weightPaths, weights } = await readTfjsModel(modelJsonPath);
-  const hash = createHash('sha256').update(`${CONVERTER_VERSION}\0${manifest.input.layout}\0${JSON.stringify(modelJson)}`);
+  const hash = createHash('sha256').update(
+    `${CONVERTER_VERSION}\0${manifest.input.layout}\0${JSON.stringify(modelJson)}`,
+  );
   for (const [i, p] of weightPaths.entries()) hash.update(`\0${p}\0${weights[i]!.byteLength}\0`).update(weights[i]!);
   const key = hash.digest('hex');
 
   const dir = path.join(path.resolve(options.cacheDir ?? DEFAULT_CACHE_DIR), 'converted');
   const stem = manifest.id.replace(/[^\w.-]+/g, '_');
   const file = path.join(dir, `${stem}-${key.slice(0, 16)}.onnx`);
-  if (await stat(file).then((s) => s.isFile() && s.size > 0, () => false)) return { path: file, origin: 'cache' };
+  if (
+    await stat(file).then(
+      (s) => s.isFile() && s.size > 0,
+      () => false,
+    )
+  )
+    return { path: file, origin: 'cache' };
 
   const { onnx, ...conversion } = convertLayersModel(modelJson, weights, {
     inputLayout: manifest.input.layout,
@@ -49,7 +61,9 @@ export async function convertedOnnxModel(manifest: ModelManifest, modelJsonPath:
 async function removeOtherVersions(dir: string, stem: string, keep: string): Promise<void> {
   const pattern = /^(.+)-[0-9a-f]{16}\.onnx$/;
   const names = await readdir(dir).catch(() => [] as string[]);
-  await Promise.all(names
-    .filter((name) => pattern.exec(name)?.[1] === stem && path.join(dir, name) !== keep)
-    .map((name) => rm(path.join(dir, name), { force: true }).catch(() => undefined)));
+  await Promise.all(
+    names
+      .filter((name) => pattern.exec(name)?.[1] === stem && path.join(dir, name) !== keep)
+      .map((name) => rm(path.join(dir, name), { force: true }).catch(() => undefined)),
+  );
 }

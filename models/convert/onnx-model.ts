@@ -73,7 +73,13 @@ export class OnnxGraph {
     this.tensorNames = tensorNames;
   }
 
-  node(op: string, name: string, inputs: readonly string[], outputs: readonly string[], attributes: Record<string, Attribute> = {}): void {
+  node(
+    op: string,
+    name: string,
+    inputs: readonly string[],
+    outputs: readonly string[],
+    attributes: Record<string, Attribute> = {},
+  ): void {
     this.nodes.push({ op, name: this.nodeNames.take(name), inputs, outputs, attributes });
   }
 
@@ -117,7 +123,8 @@ export function encodeModel(graph: OnnxGraph, info: ModelInfo): Uint8Array {
     .string(6, info.docString)
     .message(7, g)
     .message(8, new ProtoMessage().string(1, '').varint(2, OPSET));
-  for (const [key, value] of Object.entries(info.metadata)) model.message(14, new ProtoMessage().string(1, key).string(2, value));
+  for (const [key, value] of Object.entries(info.metadata))
+    model.message(14, new ProtoMessage().string(1, key).string(2, value));
   return model.finish();
 }
 
@@ -164,7 +171,8 @@ function littleEndianBytes(data: Float32Array | BigInt64Array): Uint8Array {
 
 function encodeValueInfo(value: OnnxValue): ProtoMessage {
   const shape = new ProtoMessage();
-  for (const d of value.dims) shape.message(1, typeof d === 'string' ? new ProtoMessage().string(2, d) : new ProtoMessage().varint(1, d));
+  for (const d of value.dims)
+    shape.message(1, typeof d === 'string' ? new ProtoMessage().string(2, d) : new ProtoMessage().varint(1, d));
   const tensorType = new ProtoMessage().varint(1, FLOAT).message(2, shape);
   return new ProtoMessage().string(1, value.name).message(2, new ProtoMessage().message(1, tensorType));
 }

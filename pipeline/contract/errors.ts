@@ -9,7 +9,16 @@
 import { ServiceError, type ErrorContext } from '../../lib/errors.js';
 import { isTransientAwsError } from '../../lib/aws/errors.js';
 
-export type Stage = 'ingest' | 'enqueue' | 'consume' | 'fetch' | 'decode' | 'classify' | 'persist' | 'respond' | 'answer';
+export type Stage =
+  | 'ingest'
+  | 'enqueue'
+  | 'consume'
+  | 'fetch'
+  | 'decode'
+  | 'classify'
+  | 'persist'
+  | 'respond'
+  | 'answer';
 
 export type ErrorCode =
   | 'BAD_MESSAGE'
@@ -58,9 +67,18 @@ export class PipelineError extends ServiceError<ErrorCode> {
 export function asPipelineError(err: unknown, stage: Stage, context: ErrorContext, fallback: ErrorCode): PipelineError {
   if (err instanceof PipelineError) return err;
   const transient = isTransientAwsError(err) || isTransientAwsError((err as { cause?: unknown })?.cause);
-  const code: ErrorCode = transient ? (stage === 'enqueue' || stage === 'respond' || stage === 'consume' ? 'QUEUE_UNAVAILABLE' : 'STORAGE_UNAVAILABLE') : fallback;
+  const code: ErrorCode = transient
+    ? stage === 'enqueue' || stage === 'respond' || stage === 'consume'
+      ? 'QUEUE_UNAVAILABLE'
+      : 'STORAGE_UNAVAILABLE'
+    : fallback;
   const message = err instanceof Error ? err.message : String(err);
-  return new PipelineError(code, `${stage} failed: ${message}`, { ...context, stage, retryable: transient }, { cause: err });
+  return new PipelineError(
+    code,
+    `${stage} failed: ${message}`,
+    { ...context, stage, retryable: transient },
+    { cause: err },
+  );
 }
 
 /** What an image's outcome means for the rest of the pipeline. */

@@ -18,12 +18,14 @@ export function clientFileName(raw: string | undefined | null): string {
 // C0 and C1 controls (NUL included), DEL, and what SQS cannot carry in a message: lone surrogates
 // and the non-characters U+FFFE/U+FFFF.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
-const UNSENDABLE = /[\u0000-\u001f\u007f-\u009f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
+const UNSENDABLE =
+  /[\u0000-\u001f\u007f-\u009f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
 
 /** Why a client file name cannot be used as it is, or undefined when it can. */
 export function fileNameProblem(name: string): string | undefined {
   const bad = UNSENDABLE.exec(name);
-  if (bad) return `contains the control character U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} at position ${bad.index}`;
+  if (bad)
+    return `contains the control character U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} at position ${bad.index}`;
   const bytes = Buffer.byteLength(name, 'utf8');
   if (bytes > MAX_CLIENT_NAME_BYTES) return `is ${bytes} bytes long; the limit is ${MAX_CLIENT_NAME_BYTES}`;
   return undefined;
@@ -64,7 +66,8 @@ export function stem(fileName: string): string {
 }
 
 /** The classic protocol's answer: `<name><separator><label>` (`n01443537_goldfish,goldfish`). */
-export const classicAnswer = (file: string, label: string, separator: string): string => `${stem(file)}${separator}${label}`;
+export const classicAnswer = (file: string, label: string, separator: string): string =>
+  `${stem(file)}${separator}${label}`;
 
 export const inputKey = (requestId: string, safeName: string): string => `${requestId}/${safeName}`;
 

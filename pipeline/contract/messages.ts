@@ -8,7 +8,20 @@ import type { AnswerError } from './errors.js';
 
 /** Milliseconds per stage; absent stages did not run for this image. */
 export type Timings = Partial<
-  Record<'upload' | 's3Put' | 'enqueue' | 'queueWait' | 's3Get' | 'decode' | 'infer' | 'persist' | 'respond' | 'cacheLookup' | 'total', number>
+  Record<
+    | 'upload'
+    | 's3Put'
+    | 'enqueue'
+    | 'queueWait'
+    | 's3Get'
+    | 'decode'
+    | 'infer'
+    | 'persist'
+    | 'respond'
+    | 'cacheLookup'
+    | 'total',
+    number
+  >
 >;
 
 /**
@@ -20,7 +33,8 @@ export type Timings = Partial<
 export type Protocol = 'classic' | 'api';
 
 /** An input's protocol from its metadata; inputs stored before the metadata existed are classic. */
-export const protocolOf = (metadata: Record<string, string> | undefined): Protocol => (metadata?.protocol === 'api' ? 'api' : 'classic');
+export const protocolOf = (metadata: Record<string, string> | undefined): Protocol =>
+  metadata?.protocol === 'api' ? 'api' : 'classic';
 
 export interface ImageRequest {
   readonly v: 1;
@@ -69,7 +83,10 @@ export type Answer =
  * characters outside the Basic Multilingual Plane, which real SQS accepts).
  */
 export function serializeMessage(message: ImageRequest | Answer): string {
-  return JSON.stringify(message).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(message).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** What a client hears about a request that failed every delivery (answer, job status). */
@@ -96,13 +113,15 @@ function parseObject(body: string | undefined, what: string): Record<string, unk
     throw new MessageFormatError('BAD_MESSAGE', `${what} is not a JSON object`, { body: body?.slice(0, 200) });
   }
   const object = value as Record<string, unknown>;
-  if (object.v !== 1) throw new MessageFormatError('BAD_MESSAGE', `${what} has unknown version ${String(object.v)}`, { v: object.v });
+  if (object.v !== 1)
+    throw new MessageFormatError('BAD_MESSAGE', `${what} has unknown version ${String(object.v)}`, { v: object.v });
   return object;
 }
 
 function requireString(object: Record<string, unknown>, field: string, what: string): string {
   const value = object[field];
-  if (typeof value !== 'string' || value === '') throw new MessageFormatError('BAD_MESSAGE', `${what} lacks ${field}`, { field });
+  if (typeof value !== 'string' || value === '')
+    throw new MessageFormatError('BAD_MESSAGE', `${what} lacks ${field}`, { field });
   return value;
 }
 
@@ -132,7 +151,5 @@ export function parseAnswer(body: string | undefined): Answer {
     return { v: 1, requestId, ok: false, error: o.error as AnswerError };
   }
   throw new MessageFormatError('BAD_MESSAGE', 'answer message has neither result nor error', { requestId });
-}/** Milliseconds, rounded to hundredths: how every stage timing is reported. */
+} /** Milliseconds, rounded to hundredths: how every stage timing is reported. */
 export const roundMs = (ms: number): number => Math.round(ms * 100) / 100;
-
-

@@ -76,7 +76,8 @@ export class Admission {
   throughput(): number | undefined {
     const now = Date.now();
     this.forget(now);
-    if (this.answeredAt.length >= ENOUGH) return this.answeredAt.length / (Math.max(1_000, now - this.answeredAt[0]!) / 1000);
+    if (this.answeredAt.length >= ENOUGH)
+      return this.answeredAt.length / (Math.max(1_000, now - this.answeredAt[0]!) / 1000);
     if (this.perWorkerRate === undefined) return undefined;
     const { desired, running } = this.inputs.workers();
     return Math.max(running, desired, 1) * this.perWorkerRate * EFFICIENCY;

@@ -64,7 +64,14 @@ export class AnswerInbox {
     const answer = new Promise<Answer>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(requestId);
-        reject(new PipelineError('TIMEOUT', `no answer within ${timeoutMs} ms`, { stage: 'answer', retryable: true, requestId, timeoutMs }));
+        reject(
+          new PipelineError('TIMEOUT', `no answer within ${timeoutMs} ms`, {
+            stage: 'answer',
+            retryable: true,
+            requestId,
+            timeoutMs,
+          }),
+        );
       }, timeoutMs);
       this.waiters.set(requestId, { resolve, reject, timer });
     });
@@ -85,7 +92,13 @@ export class AnswerInbox {
   release(): void {
     for (const [requestId, waiter] of this.waiters) {
       clearTimeout(waiter.timer);
-      waiter.reject(new PipelineError('SHUTTING_DOWN', 'the web tier is shutting down', { stage: 'answer', retryable: true, requestId }));
+      waiter.reject(
+        new PipelineError('SHUTTING_DOWN', 'the web tier is shutting down', {
+          stage: 'answer',
+          retryable: true,
+          requestId,
+        }),
+      );
     }
     this.waiters.clear();
   }
@@ -96,7 +109,13 @@ export class AnswerInbox {
     this.consumer.stop();
     for (const [requestId, waiter] of this.waiters) {
       clearTimeout(waiter.timer);
-      waiter.reject(new PipelineError('SHUTTING_DOWN', 'the web tier is shutting down', { stage: 'answer', retryable: true, requestId }));
+      waiter.reject(
+        new PipelineError('SHUTTING_DOWN', 'the web tier is shutting down', {
+          stage: 'answer',
+          retryable: true,
+          requestId,
+        }),
+      );
     }
     this.waiters.clear();
   }
@@ -120,4 +139,3 @@ export class AnswerInbox {
     waiter.resolve(answer);
   }
 }
-

@@ -71,7 +71,13 @@ export class ResultCache {
   /** Lists the bucket's entries for this fingerprint, now and every `refreshMs`. */
   async start(refreshMs = 60_000): Promise<void> {
     await this.list();
-    this.timer = setInterval(() => void this.list().catch((err: unknown) => this.options.log.warn('could not list the result cache; trying again later', { error: err })), refreshMs);
+    this.timer = setInterval(
+      () =>
+        void this.list().catch((err: unknown) =>
+          this.options.log.warn('could not list the result cache; trying again later', { error: err }),
+        ),
+      refreshMs,
+    );
     this.timer.unref();
   }
 
@@ -108,32 +114,64 @@ export class ResultCache {
   /** Keeps an answer for these bytes (in memory now, in the bucket in the background). */
   remember(sha256: string, result: ClassificationResult): void {
     if (result.model !== this.options.modelId || result.cachedFrom !== undefined) return;
-    const { id, file: _file, timings: _timings, completedAt: _completedAt, cachedFrom: _cachedFrom, ...answer } = result;
+    const {
+      id,
+      file: _file,
+      timings: _timings,
+      completedAt: _completedAt,
+      cachedFrom: _cachedFrom,
+      ...answer
+    } = result;
     const entry: CachedResult = { ...answer, from: id };
     this.memory.set(sha256, entry);
     this.inBucket.add(sha256);
-    this.options.store.putCached(this.fingerprint, sha256, entry).catch((err: unknown) =>
-      this.options.log.warn('could not store a result cache entry (the answer was given; only a later repeat misses)', { requestId: id, error: err }),
-    );
+    this.options.store
+      .putCached(this.fingerprint, sha256, entry)
+      .catch((err: unknown) =>
+        this.options.log.warn(
+          'could not store a result cache entry (the answer was given; only a later repeat misses)',
+          { requestId: id, error: err },
+        ),
+      );
   }
 
   /**
    * An earlier answer for the same bytes, stored as this request's own — input, `results/<id>.json`,
    * the classic output — without the queue or a worker.
    */
-  private async answerFromCache(id: string, submission: Submission, hit: CachedResult, cacheLookup: number, started: number): Promise<Outcome> {
+  private async answerFromCache(
+    id: string,
+    submission: Submission,
+    hit: CachedResult,
+    cacheLookup: number,
+    started: number,
+  ): Promise<Outcome> {
     const { store, retryBudgetMs } = this.options;
     const stored = await ingest(store, uploadOf(id, submission), retryBudgetMs);
     const { from, ...answer } = hit;
     const persistStarted = performance.now();
-    const result: ClassificationResult = { ...answer, id, file: submission.file, cachedFrom: from, timings: { ...stored.timings, cacheLookup }, completedAt: new Date().toISOString() };
+    const result: ClassificationResult = {
+      ...answer,
+      id,
+      file: submission.file,
+      cachedFrom: from,
+      timings: { ...stored.timings, cacheLookup },
+      completedAt: new Date().toISOString(),
+    };
     try {
       await retry(() => store.putResult(result, submission.protocol), { budgetMs: retryBudgetMs });
     } catch (err) {
       throw asPipelineError(err, 'persist', { requestId: id }, 'STORAGE_UNAVAILABLE');
     }
     const persist = roundMs(performance.now() - persistStarted);
-    return { kind: 'done', id, result: { ...result, timings: { ...result.timings, persist, total: roundMs(submission.uploadMs + performance.now() - started) } } };
+    return {
+      kind: 'done',
+      id,
+      result: {
+        ...result,
+        timings: { ...result.timings, persist, total: roundMs(submission.uploadMs + performance.now() - started) },
+      },
+    };
   }
 
   private async list(): Promise<void> {

@@ -68,7 +68,12 @@ const isTransientQueueError = (err: unknown): boolean =>
   refusedIds(err) !== undefined || isTransientAwsError(err) || isTransientAwsError((err as { cause?: unknown })?.cause);
 
 /** Sends the request message for a stored upload (through the batcher), retrying for `retryBudgetMs`. */
-export async function enqueue(batcher: EnqueueBatcher, item: Ingested, replyTo: string | undefined, retryBudgetMs: number): Promise<ImageRequest> {
+export async function enqueue(
+  batcher: EnqueueBatcher,
+  item: Ingested,
+  replyTo: string | undefined,
+  retryBudgetMs: number,
+): Promise<ImageRequest> {
   const started = performance.now();
   const request: ImageRequest = {
     v: 1,
@@ -84,8 +89,12 @@ export async function enqueue(batcher: EnqueueBatcher, item: Ingested, replyTo: 
     const body = serializeMessage(request);
     await retry(() => batcher.send(item.requestId, body), { budgetMs: retryBudgetMs, retryIf: isTransientQueueError });
   } catch (err) {
-    throw new PipelineError('QUEUE_UNAVAILABLE', `could not enqueue the request: ${(err as Error).message}`,
-      { stage: 'enqueue', retryable: isTransientQueueError(err), requestId: item.requestId, key: item.key }, { cause: err });
+    throw new PipelineError(
+      'QUEUE_UNAVAILABLE',
+      `could not enqueue the request: ${(err as Error).message}`,
+      { stage: 'enqueue', retryable: isTransientQueueError(err), requestId: item.requestId, key: item.key },
+      { cause: err },
+    );
   }
   return { ...request, timings: { ...request.timings, enqueue: roundMs(performance.now() - started) } };
 }

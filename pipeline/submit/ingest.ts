@@ -32,7 +32,16 @@ export async function ingest(store: Store, upload: Upload, retryBudgetMs: number
     const { bucket, key } = await retry(() => store.putInput(upload), { budgetMs: retryBudgetMs });
     return { ...upload, bucket, key, timings: { ...upload.timings, s3Put: roundMs(performance.now() - started) } };
   } catch (err) {
-    throw new PipelineError('STORAGE_UNAVAILABLE', `could not store the upload: ${(err as Error).message}`,
-      { stage: 'ingest', retryable: isTransientAwsError(err), requestId: upload.requestId, bucket: store.buckets.input }, { cause: err });
+    throw new PipelineError(
+      'STORAGE_UNAVAILABLE',
+      `could not store the upload: ${(err as Error).message}`,
+      {
+        stage: 'ingest',
+        retryable: isTransientAwsError(err),
+        requestId: upload.requestId,
+        bucket: store.buckets.input,
+      },
+      { cause: err },
+    );
   }
 }

@@ -13,7 +13,14 @@
  * gone for its clients anyway); two janitors deleting the same dead queue is harmless (the second
  * one finds it gone). Time comes from the instances' clocks, which NTP keeps within seconds.
  */
-import { DeleteQueueCommand, GetQueueAttributesCommand, ListQueuesCommand, ListQueueTagsCommand, TagQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  ListQueuesCommand,
+  ListQueueTagsCommand,
+  TagQueueCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { isQueueMissing } from '../../lib/aws/errors.js';
 import type { Logger } from '../../lib/log.js';
 
@@ -46,13 +53,25 @@ export class ResponseQueueJanitor {
   async start(): Promise<void> {
     await this.beat();
     const every = (ms: number, work: () => Promise<unknown>) => {
-      const timer = setInterval(() => void work().catch((err: unknown) => this.options.log.warn('response queue janitor: a round failed; trying again later', { error: err })), ms);
+      const timer = setInterval(
+        () =>
+          void work().catch((err: unknown) =>
+            this.options.log.warn('response queue janitor: a round failed; trying again later', { error: err }),
+          ),
+        ms,
+      );
       timer.unref();
       this.timers.push(timer);
     };
     every(this.options.heartbeatMs ?? 60_000, () => this.beat());
     every(this.options.sweepMs ?? 5 * 60_000, () => this.sweep());
-    const first = setTimeout(() => void this.sweep().catch((err: unknown) => this.options.log.warn('response queue janitor: the first sweep failed', { error: err })), 1_000);
+    const first = setTimeout(
+      () =>
+        void this.sweep().catch((err: unknown) =>
+          this.options.log.warn('response queue janitor: the first sweep failed', { error: err }),
+        ),
+      1_000,
+    );
     first.unref();
     this.timers.push(first);
   }
@@ -64,7 +83,12 @@ export class ResponseQueueJanitor {
 
   /** Renews this process's heartbeat tag. */
   async beat(): Promise<void> {
-    await this.options.sqs.send(new TagQueueCommand({ QueueUrl: this.options.ownQueueUrl, Tags: { [HEARTBEAT_TAG]: String(Math.floor(Date.now() / 1000)) } }));
+    await this.options.sqs.send(
+      new TagQueueCommand({
+        QueueUrl: this.options.ownQueueUrl,
+        Tags: { [HEARTBEAT_TAG]: String(Math.floor(Date.now() / 1000)) },
+      }),
+    );
   }
 
   /** Deletes the stale response queues of other processes; returns their URLs. */
@@ -81,7 +105,10 @@ export class ResponseQueueJanitor {
           if (age < this.staleMs) continue;
           await sqs.send(new DeleteQueueCommand({ QueueUrl: url }));
           deleted.push(url);
-          log.info('deleted the response queue of a web process that no longer runs', { queueUrl: url, silentForSeconds: Math.round(age / 1000) });
+          log.info('deleted the response queue of a web process that no longer runs', {
+            queueUrl: url,
+            silentForSeconds: Math.round(age / 1000),
+          });
         } catch (err) {
           if (!isQueueMissing(err)) throw err; // another janitor got there first
         }
@@ -96,7 +123,9 @@ export class ResponseQueueJanitor {
     const { Tags } = await this.options.sqs.send(new ListQueueTagsCommand({ QueueUrl: url }));
     const beat = Number(Tags?.[HEARTBEAT_TAG]);
     if (Number.isFinite(beat) && beat > 0) return Date.now() - beat * 1000;
-    const { Attributes } = await this.options.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['CreatedTimestamp'] }));
+    const { Attributes } = await this.options.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['CreatedTimestamp'] }),
+    );
     const created = Number(Attributes?.CreatedTimestamp);
     return Number.isFinite(created) && created > 0 ? Date.now() - created * 1000 : 0;
   }

@@ -73,19 +73,38 @@ export class Submitter {
   static async start(options: SubmitterOptions): Promise<Submitter> {
     const { config, clients, resources, store, log } = options;
     const responseQueue = await createResponseQueue(clients, config);
-    const janitor = new ResponseQueueJanitor({ sqs: clients.sqs, prefix: config.names.responseQueuePrefix, ownQueueUrl: responseQueue.url, log: log.child('janitor') });
+    const janitor = new ResponseQueueJanitor({
+      sqs: clients.sqs,
+      prefix: config.names.responseQueuePrefix,
+      ownQueueUrl: responseQueue.url,
+      log: log.child('janitor'),
+    });
     await janitor.start();
-    const inbox = new AnswerInbox(clients.sqs, responseQueue.url, log.child('answers'), config.worker.receiveWaitSeconds);
+    const inbox = new AnswerInbox(
+      clients.sqs,
+      responseQueue.url,
+      log.child('answers'),
+      config.worker.receiveWaitSeconds,
+    );
     inbox.start();
     const enqueuer = new EnqueueBatcher(Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs }));
     let cache: ResultCache | undefined;
     if (config.resultCache) {
       // The manifest alone (no download, no model load): the fingerprint of what the workers run.
       const manifest = await resolveModel(config.model.source, { modelsDir: config.model.modelsDir });
-      cache = new ResultCache({ store, fingerprint: modelFingerprint(manifest), modelId: manifest.id, retryBudgetMs: config.limits.outageRetryMs, log: log.child('cache') });
+      cache = new ResultCache({
+        store,
+        fingerprint: modelFingerprint(manifest),
+        modelId: manifest.id,
+        retryBudgetMs: config.limits.outageRetryMs,
+        log: log.child('cache'),
+      });
       await cache.start();
     }
-    log.info('response queue ready', { responseQueue: responseQueue.name, resultCache: cache ? cache.fingerprint : 'off' });
+    log.info('response queue ready', {
+      responseQueue: responseQueue.name,
+      resultCache: cache ? cache.fingerprint : 'off',
+    });
     const admission = options.load ? new Admission(options.load, config.limits.requestTimeoutMs) : undefined;
     return new Submitter({ options, inbox, enqueuer, responseQueue, janitor, cache, admission });
   }
@@ -148,11 +167,23 @@ export class Submitter {
         return { kind: 'pending', id };
       }
       if (!answer.ok) {
-        return { kind: 'failed', id, error: new PipelineError(answer.error.code, answer.error.message, { stage: answer.error.stage, retryable: false, requestId: id }) };
+        return {
+          kind: 'failed',
+          id,
+          error: new PipelineError(answer.error.code, answer.error.message, {
+            stage: answer.error.stage,
+            retryable: false,
+            requestId: id,
+          }),
+        };
       }
       const total = roundMs(submission.uploadMs + performance.now() - started);
       admission?.observe(answer.result, total);
-      return { kind: 'done', id, result: { ...answer.result, timings: { ...answer.result.timings, enqueue: enqueueMs, total } } };
+      return {
+        kind: 'done',
+        id,
+        result: { ...answer.result, timings: { ...answer.result.timings, enqueue: enqueueMs, total } },
+      };
     } catch (err) {
       // Accepted but not answered here (this process is stopping): the work goes on; hand back the job.
       if (err instanceof PipelineError && err.code === 'SHUTTING_DOWN') return { kind: 'pending', id };
@@ -171,8 +202,12 @@ export class Submitter {
   /** Throws unless the request queue, this process's response queue and both buckets answer. */
   async checkReady(): Promise<void> {
     const { clients, resources, store } = this.parts.options;
-    await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: resources.requestQueueUrl, AttributeNames: ['QueueArn'] }));
-    await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: this.parts.responseQueue.url, AttributeNames: ['QueueArn'] }));
+    await clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: resources.requestQueueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    await clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: this.parts.responseQueue.url, AttributeNames: ['QueueArn'] }),
+    );
     await store.checkReachable();
   }
 

@@ -8,7 +8,13 @@ import { mergeMap, type OperatorFunction } from 'rxjs';
 import type { Message } from '@aws-sdk/client-sqs';
 import type { Prediction, RgbImage } from '../../models/types.js';
 import { asPipelineError, type ErrorCode, type PipelineError, type Stage } from '../contract/errors.js';
-import { roundMs, type ClassificationResult, type ImageRequest, type Protocol, type Timings } from '../contract/messages.js';
+import {
+  roundMs,
+  type ClassificationResult,
+  type ImageRequest,
+  type Protocol,
+  type Timings,
+} from '../contract/messages.js';
 
 export interface Job {
   readonly request: ImageRequest;
@@ -46,7 +52,10 @@ export function stage(
       const timings = timer ? { ...job.timings, [timer]: roundMs(performance.now() - started) } : job.timings;
       return { ...job, ...patch, timings };
     } catch (err) {
-      return { ...job, failure: asPipelineError(err, name, { requestId: job.request.requestId, key: job.request.key }, fallback) };
+      return {
+        ...job,
+        failure: asPipelineError(err, name, { requestId: job.request.requestId, key: job.request.key }, fallback),
+      };
     }
   }, concurrency);
 }

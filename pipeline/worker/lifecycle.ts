@@ -61,7 +61,10 @@ export async function detectLifecycle(options: LifecycleOptions): Promise<Lifecy
   if (group === undefined) return NOT_IN_A_GROUP;
   const imds = new InstanceMetadata(config.ec2.imdsEndpoint, 1_000);
   if (!(await imds.probe())) {
-    log.warn('AUTO_SCALING_GROUP is set but no instance metadata service answers (not on EC2?): lifecycle hooks are not followed', { group, imds: config.ec2.imdsEndpoint });
+    log.warn(
+      'AUTO_SCALING_GROUP is set but no instance metadata service answers (not on EC2?): lifecycle hooks are not followed',
+      { group, imds: config.ec2.imdsEndpoint },
+    );
     return NOT_ON_EC2;
   }
   return new GroupLifecycle(imds, await imds.instanceId(), group, options);
@@ -81,7 +84,13 @@ class GroupLifecycle implements Lifecycle {
   ) {
     this.pollMs = options.pollMs ?? 5_000;
     const { launchHook, terminateHook } = options.config.ec2;
-    this.describe = { ec2: true, instanceId, group, launchHook: launchHook ?? null, terminateHook: terminateHook ?? null };
+    this.describe = {
+      ec2: true,
+      instanceId,
+      group,
+      launchHook: launchHook ?? null,
+      terminateHook: terminateHook ?? null,
+    };
   }
 
   async ready(signal: AbortSignal): Promise<void> {
@@ -114,7 +123,10 @@ class GroupLifecycle implements Lifecycle {
         // Scale-in: terminated, or (a warm pool that reuses instances) back into the pool.
         if ((state === 'Terminated' || state.startsWith('Warmed:')) && !this.terminating) {
           this.terminating = true;
-          this.options.log.info('the group is taking this instance out of service: no new messages, finishing what is held', { instanceId: this.instanceId, group: this.group, state });
+          this.options.log.info(
+            'the group is taking this instance out of service: no new messages, finishing what is held',
+            { instanceId: this.instanceId, group: this.group, state },
+          );
           stop();
           return;
         }
@@ -145,9 +157,16 @@ class GroupLifecycle implements Lifecycle {
     const { log } = this.options;
     if (hook === undefined) return;
     try {
-      await this.options.autoscaling().send(
-        new CompleteLifecycleActionCommand({ AutoScalingGroupName: this.group, LifecycleHookName: hook, InstanceId: this.instanceId, LifecycleActionResult: 'CONTINUE' }),
-      );
+      await this.options
+        .autoscaling()
+        .send(
+          new CompleteLifecycleActionCommand({
+            AutoScalingGroupName: this.group,
+            LifecycleHookName: hook,
+            InstanceId: this.instanceId,
+            LifecycleActionResult: 'CONTINUE',
+          }),
+        );
       log.info(`${what} lifecycle action completed`, { hook, group: this.group, instanceId: this.instanceId });
     } catch (err) {
       if (awsErrorName(err) === 'ValidationError' && /No active Lifecycle Action/i.test((err as Error).message)) {
@@ -155,7 +174,12 @@ class GroupLifecycle implements Lifecycle {
         return;
       }
       // The group times the action out after the hook's heartbeat timeout and applies its default result.
-      log.error(`could not complete the ${what} lifecycle action; the group will time it out`, { hook, group: this.group, instanceId: this.instanceId, error: err });
+      log.error(`could not complete the ${what} lifecycle action; the group will time it out`, {
+        hook,
+        group: this.group,
+        instanceId: this.instanceId,
+        error: err,
+      });
     }
   }
 }

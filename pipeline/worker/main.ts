@@ -24,7 +24,12 @@ async function main(): Promise<void> {
   const classifier = await loadConfiguredClassifier(config, clients);
   const loadMs = Math.round(performance.now() - started);
   // The endpoint may still be coming up (a standalone worker started first): keep asking for a while.
-  const resources = await retry(() => findResources(clients, config), { budgetMs: 30_000, retryIf: () => true, log, what: 'finding the request queue and buckets' });
+  const resources = await retry(() => findResources(clients, config), {
+    budgetMs: 30_000,
+    retryIf: () => true,
+    log,
+    what: 'finding the request queue and buckets',
+  });
 
   const controller = new AbortController();
   const stop = (signal: string) => {
@@ -41,18 +46,36 @@ async function main(): Promise<void> {
 
   // On EC2: the Auto Scaling group's lifecycle (warm pool, scale-in); elsewhere nothing to follow.
   let control: ControlClients | undefined;
-  const lifecycle = await detectLifecycle({ config, log, autoscaling: () => (control ??= createControlClients(config.aws.region)).autoscaling });
+  const lifecycle = await detectLifecycle({
+    config,
+    log,
+    autoscaling: () => (control ??= createControlClients(config.aws.region)).autoscaling,
+  });
 
   // Under `npm start` the web tier gathers every worker's metrics for its GET /metrics.
   const metrics = new WorkerMetrics();
   process.on('message', (message: { type?: string; id?: number }) => {
     if (message?.type !== 'metrics') return;
-    void metrics.registry.getMetricsAsJSON().then((json) => process.send?.({ type: 'metrics', id: message.id, metrics: json }));
+    void metrics.registry
+      .getMetricsAsJSON()
+      .then((json) => process.send?.({ type: 'metrics', id: message.id, metrics: json }));
   });
 
-  log.info('worker ready', { model: classifier.manifest.id, backend: classifier.backend, loadMs, queue: resources.requestQueueUrl, node: process.version, ...lifecycle.describe });
+  log.info('worker ready', {
+    model: classifier.manifest.id,
+    backend: classifier.backend,
+    loadMs,
+    queue: resources.requestQueueUrl,
+    node: process.version,
+    ...lifecycle.describe,
+  });
   process.send?.({ type: 'ready', model: classifier.manifest.id, backend: classifier.backend, node: process.version });
-  const counts = await serveQueue({ config, clients, classifier, log, metrics }, resources.requestQueueUrl, lifecycle, controller);
+  const counts = await serveQueue(
+    { config, clients, classifier, log, metrics },
+    resources.requestQueueUrl,
+    lifecycle,
+    controller,
+  );
   await classifier.dispose();
   clients.destroy();
   control?.destroy();

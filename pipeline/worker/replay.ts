@@ -32,7 +32,13 @@ type Mode = 'missing' | 'all' | 'dlq';
 function parseCli(argv: string[]): { mode: Mode; prefix: string | undefined } {
   const { values } = parseArgs({
     args: argv,
-    options: { missing: { type: 'boolean' }, all: { type: 'boolean' }, dlq: { type: 'boolean' }, prefix: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      missing: { type: 'boolean' },
+      all: { type: 'boolean' },
+      dlq: { type: 'boolean' },
+      prefix: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
     strict: true,
   });
   if (values.help) throw new UsageError('USAGE', USAGE);
@@ -76,7 +82,8 @@ async function replay(argv: string[]): Promise<number> {
           : inventory.inputs.filter((r) => !inventory.finished.has(r.requestId));
     process.stdout.write(
       `${inventory.inputs.length} inputs${cli.prefix ? ` under ${cli.prefix}` : ''}, ${inventory.inputs.length - todo.length} with a result; replaying ${todo.length}` +
-        (inventory.foreign.length ? ` (${inventory.foreign.length} keys not made by this service skipped)` : '') + '\n',
+        (inventory.foreign.length ? ` (${inventory.foreign.length} keys not made by this service skipped)` : '') +
+        '\n',
     );
     if (todo.length === 0) return 0;
 
@@ -92,9 +99,14 @@ async function replay(argv: string[]): Promise<number> {
         mergeMap(async (job) => {
           // A re-driven dead letter that now has its result is no longer dead.
           if (!job.failure && inventory.deadLetters.has(job.request.requestId)) {
-            await store.deleteDeadLetter(job.request.requestId).catch((err: unknown) =>
-              log.warn('re-driven, but its dead-letter record could not be removed', { requestId: job.request.requestId, error: err }),
-            );
+            await store
+              .deleteDeadLetter(job.request.requestId)
+              .catch((err: unknown) =>
+                log.warn('re-driven, but its dead-letter record could not be removed', {
+                  requestId: job.request.requestId,
+                  error: err,
+                }),
+              );
           }
           return job;
         }),
@@ -110,7 +122,8 @@ async function replay(argv: string[]): Promise<number> {
       `replayed ${todo.length} in ${progress.elapsedSeconds.toFixed(1)} s (${progress.rate().toFixed(1)} img/s): ` +
         `${todo.length - failures.length} classified, ${failures.length} failed\n`,
     );
-    for (const job of failures) process.stdout.write(`  ${job.request.key}: ${job.failure!.code} ${job.failure!.message}\n`);
+    for (const job of failures)
+      process.stdout.write(`  ${job.request.key}: ${job.failure!.code} ${job.failure!.message}\n`);
     return failures.length === 0 ? 0 : 1;
   } finally {
     clients.destroy();

@@ -53,7 +53,11 @@ export function classifyStored(deps: WorkerDeps): OperatorFunction<Job, Job> {
   return pipe(
     fetchInput(store, io, budget),
     decode(classifier.manifest.input, Math.max(2, config.worker.maxBatch)),
-    classify(classifier, { maxBatch: config.worker.maxBatch, maxWaitMs: config.worker.maxBatchWaitMs, onBatch: (size) => deps.metrics?.batchSize.observe(size) }),
+    classify(classifier, {
+      maxBatch: config.worker.maxBatch,
+      maxWaitMs: config.worker.maxBatchWaitMs,
+      onBatch: (size) => deps.metrics?.batchSize.observe(size),
+    }),
     persist(store, classifier, io, budget),
   );
 }
@@ -71,12 +75,19 @@ export function workerPipeline(deps: WorkerDeps, queueUrl: string, signal: Abort
     signal,
     log,
   });
-  const jobs: Observable<Job> = source.jobs.pipe(classifyStored(deps), respond(clients.sqs, 16, config.limits.outageRetryMs));
+  const jobs: Observable<Job> = source.jobs.pipe(
+    classifyStored(deps),
+    respond(clients.sqs, 16, config.limits.outageRetryMs),
+  );
   return { jobs, done: source.done };
 }
 
 /** Runs the worker until `signal` aborts; resolves when the last in-flight message is finished. */
-export function runWorker(deps: WorkerDeps, queueUrl: string, signal: AbortSignal): Promise<{ processed: number; failed: number }> {
+export function runWorker(
+  deps: WorkerDeps,
+  queueUrl: string,
+  signal: AbortSignal,
+): Promise<{ processed: number; failed: number }> {
   // One libvips thread per worker process: the pool runs one process per core.
   sharp.concurrency(1);
   sharp.cache(false);
@@ -95,14 +106,26 @@ export function runWorker(deps: WorkerDeps, queueUrl: string, signal: AbortSigna
       next(job) {
         reportActivity();
         const model = deps.classifier.manifest.id;
-        deps.metrics?.images.inc({ outcome: job.failure ? (job.failure.retryable ? 'retried' : 'failed') : 'classified', model });
+        deps.metrics?.images.inc({
+          outcome: job.failure ? (job.failure.retryable ? 'retried' : 'failed') : 'classified',
+          model,
+        });
         if (job.failure) {
           counts.failed++;
           const level = job.failure.retryable ? 'warn' : 'error';
-          deps.log[level]('image failed', { requestId: job.request.requestId, key: job.request.key, error: job.failure, willRetry: job.failure.retryable });
+          deps.log[level]('image failed', {
+            requestId: job.request.requestId,
+            key: job.request.key,
+            error: job.failure,
+            willRetry: job.failure.retryable,
+          });
         } else {
           counts.processed++;
-          deps.log.debug('image classified', { requestId: job.request.requestId, label: job.result?.label, timings: job.timings });
+          deps.log.debug('image classified', {
+            requestId: job.request.requestId,
+            label: job.result?.label,
+            timings: job.timings,
+          });
         }
         done(job);
       },
@@ -117,7 +140,12 @@ export function runWorker(deps: WorkerDeps, queueUrl: string, signal: AbortSigna
  * service), consumes until `stop` aborts or the group terminates the instance, drains, then tells
  * the group (the termination hook) that it is done.
  */
-export async function serveQueue(deps: WorkerDeps, queueUrl: string, lifecycle: Lifecycle, stop: AbortController): Promise<{ processed: number; failed: number }> {
+export async function serveQueue(
+  deps: WorkerDeps,
+  queueUrl: string,
+  lifecycle: Lifecycle,
+  stop: AbortController,
+): Promise<{ processed: number; failed: number }> {
   try {
     await lifecycle.ready(stop.signal);
     if (stop.signal.aborted) return { processed: 0, failed: 0 };

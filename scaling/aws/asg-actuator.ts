@@ -5,7 +5,12 @@
  * (or starts from its warm pool) or terminates instances itself; scale-in goes through the
  * termination lifecycle hook, so a worker finishes what it holds first (pipeline/worker/lifecycle.ts).
  */
-import { DescribeAutoScalingGroupsCommand, SetDesiredCapacityCommand, type AutoScalingClient, type DescribeAutoScalingGroupsCommandOutput } from '@aws-sdk/client-auto-scaling';
+import {
+  DescribeAutoScalingGroupsCommand,
+  SetDesiredCapacityCommand,
+  type AutoScalingClient,
+  type DescribeAutoScalingGroupsCommandOutput,
+} from '@aws-sdk/client-auto-scaling';
 import { awsErrorName } from '../../lib/aws/errors.js';
 import type { Actuator } from '../core/controller.js';
 import { ScalingError } from '../core/errors.js';
@@ -17,15 +22,28 @@ export interface GroupState {
   readonly max: number;
 }
 
-export async function describeGroup(autoscaling: AutoScalingClient, group: string): Promise<GroupState & { readonly instances: readonly { id: string; state: string }[] }> {
+export async function describeGroup(
+  autoscaling: AutoScalingClient,
+  group: string,
+): Promise<GroupState & { readonly instances: readonly { id: string; state: string }[] }> {
   let out: DescribeAutoScalingGroupsCommandOutput;
   try {
     out = await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] }));
   } catch (err) {
-    throw new ScalingError('AWS_ERROR', `DescribeAutoScalingGroups for ${group} failed: ${awsErrorName(err)}: ${(err as Error).message}`, { group, awsErrorName: awsErrorName(err) }, { cause: err });
+    throw new ScalingError(
+      'AWS_ERROR',
+      `DescribeAutoScalingGroups for ${group} failed: ${awsErrorName(err)}: ${(err as Error).message}`,
+      { group, awsErrorName: awsErrorName(err) },
+      { cause: err },
+    );
   }
   const found = out.AutoScalingGroups?.[0];
-  if (!found) throw new ScalingError('GROUP_NOT_FOUND', `Auto Scaling group ${group} does not exist (or is not visible to these credentials)`, { group });
+  if (!found)
+    throw new ScalingError(
+      'GROUP_NOT_FOUND',
+      `Auto Scaling group ${group} does not exist (or is not visible to these credentials)`,
+      { group },
+    );
   const instances = (found.Instances ?? []).map((i) => ({ id: i.InstanceId ?? '', state: i.LifecycleState ?? '' }));
   return {
     desired: found.DesiredCapacity ?? 0,
@@ -69,9 +87,20 @@ export class AsgActuator implements Actuator {
     const target = Math.min(Math.max(count, this.state.min), this.state.max);
     this.state = { ...this.state, desired: target };
     try {
-      await this.autoscaling.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: this.group, DesiredCapacity: target, HonorCooldown: false }));
+      await this.autoscaling.send(
+        new SetDesiredCapacityCommand({
+          AutoScalingGroupName: this.group,
+          DesiredCapacity: target,
+          HonorCooldown: false,
+        }),
+      );
     } catch (err) {
-      throw new ScalingError('AWS_ERROR', `SetDesiredCapacity ${target} on ${this.group} failed: ${awsErrorName(err)}: ${(err as Error).message}`, { group: this.group, target, awsErrorName: awsErrorName(err) }, { cause: err });
+      throw new ScalingError(
+        'AWS_ERROR',
+        `SetDesiredCapacity ${target} on ${this.group} failed: ${awsErrorName(err)}: ${(err as Error).message}`,
+        { group: this.group, target, awsErrorName: awsErrorName(err) },
+        { cause: err },
+      );
     }
   }
 }

@@ -48,10 +48,16 @@ import type { ControlClients } from '../../lib/aws/clients.js';
 import { ScalingError } from '../core/errors.js';
 
 export interface RequestMap {
-  DescribeAutoScalingGroups: { input: DescribeAutoScalingGroupsCommandInput; output: DescribeAutoScalingGroupsCommandOutput };
+  DescribeAutoScalingGroups: {
+    input: DescribeAutoScalingGroupsCommandInput;
+    output: DescribeAutoScalingGroupsCommandOutput;
+  };
   DescribePolicies: { input: DescribePoliciesCommandInput; output: DescribePoliciesCommandOutput };
   EnableMetricsCollection: { input: EnableMetricsCollectionCommandInput; output: EnableMetricsCollectionCommandOutput };
-  DisableMetricsCollection: { input: DisableMetricsCollectionCommandInput; output: DisableMetricsCollectionCommandOutput };
+  DisableMetricsCollection: {
+    input: DisableMetricsCollectionCommandInput;
+    output: DisableMetricsCollectionCommandOutput;
+  };
   PutScalingPolicy: { input: PutScalingPolicyCommandInput; output: PutScalingPolicyCommandOutput };
   DeletePolicy: { input: DeletePolicyCommandInput; output: DeletePolicyCommandOutput };
   DescribeAlarms: { input: DescribeAlarmsCommandInput; output: DescribeAlarmsCommandOutput };
@@ -99,7 +105,9 @@ export function recordRequest<K extends RequestName>(name: K, input: RequestMap[
 /** The clients the requests go to (`createControlClients` in lib/aws/clients.ts builds them). */
 export type ExecutorClients = Pick<ControlClients, 'autoscaling' | 'cloudwatch' | 'sqs'>;
 
-type Senders = { [K in RequestName]: (c: ExecutorClients, input: RequestMap[K]['input']) => Promise<RequestMap[K]['output']> };
+type Senders = {
+  [K in RequestName]: (c: ExecutorClients, input: RequestMap[K]['input']) => Promise<RequestMap[K]['output']>;
+};
 
 const SENDERS: Senders = {
   DescribeAutoScalingGroups: (c, i) => c.autoscaling.send(new DescribeAutoScalingGroupsCommand(i)),
@@ -168,5 +176,10 @@ export function toScalingError(err: unknown, request: RequestName): ScalingError
       { cause: err },
     );
   }
-  return new ScalingError('AWS_ERROR', `${request} failed: ${name}: ${message}`, { command: `${request}Command`, awsErrorName: name }, { cause: err });
+  return new ScalingError(
+    'AWS_ERROR',
+    `${request} failed: ${name}: ${message}`,
+    { command: `${request}Command`, awsErrorName: name },
+    { cause: err },
+  );
 }

@@ -80,7 +80,11 @@ export function allAlarmNames(n: ResourceNames): string[] {
 /** Policy constraints that only matter on AWS (CloudWatch periods are whole minutes, etc.). */
 export function validatePolicyForAws(policy: ScalingPolicy): void {
   if (policy.periodSeconds < 60 || policy.periodSeconds % 60 !== 0) {
-    throw PolicyValidationError.of('periodSeconds', 'must be a multiple of 60 on AWS (SQS metrics are 1-minute metrics)', policy.periodSeconds);
+    throw PolicyValidationError.of(
+      'periodSeconds',
+      'must be a multiple of 60 on AWS (SQS metrics are 1-minute metrics)',
+      policy.periodSeconds,
+    );
   }
   const windows: [string, boolean, number][] = [
     ['scaleFromZero.evaluationPeriods', policy.scaleFromZero.enabled, policy.scaleFromZero.evaluationPeriods],
@@ -88,7 +92,11 @@ export function validatePolicyForAws(policy: ScalingPolicy): void {
   ];
   for (const [field, enabled, periods] of windows) {
     if (enabled && periods * policy.periodSeconds > MAX_ALARM_WINDOW_SECONDS) {
-      throw PolicyValidationError.of(field, `× periodSeconds must not exceed ${MAX_ALARM_WINDOW_SECONDS} s (CloudWatch limit)`, periods);
+      throw PolicyValidationError.of(
+        field,
+        `× periodSeconds must not exceed ${MAX_ALARM_WINDOW_SECONDS} s (CloudWatch limit)`,
+        periods,
+      );
     }
   }
 }
@@ -111,7 +119,9 @@ export const describePolicies = (asg: string, names: ResourceNames): DescribePol
   PolicyNames: allPolicyNames(names),
 });
 
-export const describeAlarms = (names: ResourceNames): DescribeAlarmsCommandInput => ({ AlarmNames: allAlarmNames(names) });
+export const describeAlarms = (names: ResourceNames): DescribeAlarmsCommandInput => ({
+  AlarmNames: allAlarmNames(names),
+});
 
 // ---------------------------------------------------------------------------------------------
 // Metrics collection
@@ -123,7 +133,10 @@ export const enableMetricsCollection = (asg: string): EnableMetricsCollectionCom
   Granularity: '1Minute',
 });
 
-export const disableMetricsCollection = (asg: string, metrics: readonly string[]): DisableMetricsCollectionCommandInput => ({
+export const disableMetricsCollection = (
+  asg: string,
+  metrics: readonly string[],
+): DisableMetricsCollectionCommandInput => ({
   AutoScalingGroupName: asg,
   Metrics: [...metrics],
 });
@@ -137,7 +150,11 @@ function sqsMetric(queueName: string, metricName: string) {
 }
 
 function groupMetric(asg: string) {
-  return { Namespace: 'AWS/AutoScaling', MetricName: IN_SERVICE_METRIC, Dimensions: [{ Name: 'AutoScalingGroupName', Value: asg }] };
+  return {
+    Namespace: 'AWS/AutoScaling',
+    MetricName: IN_SERVICE_METRIC,
+    Dimensions: [{ Name: 'AutoScalingGroupName', Value: asg }],
+  };
 }
 
 /** The metric math of AWS's "SQS backlog per instance" example: e1 = m1 / m2. */
@@ -222,7 +239,13 @@ function exactCapacityPolicy(
   policyName: string,
   steps: Pick<PutScalingPolicyCommandInput, 'EstimatedInstanceWarmup' | 'StepAdjustments'>,
 ): PutScalingPolicyCommandInput {
-  return { AutoScalingGroupName: asg, PolicyName: policyName, PolicyType: 'StepScaling', AdjustmentType: 'ExactCapacity', ...steps };
+  return {
+    AutoScalingGroupName: asg,
+    PolicyName: policyName,
+    PolicyType: 'StepScaling',
+    AdjustmentType: 'ExactCapacity',
+    ...steps,
+  };
 }
 
 /** An alarm that triggers one step policy; missing data does not breach. */
@@ -230,9 +253,19 @@ function policyAlarm(
   alarmName: string,
   description: string,
   policyArn: string,
-  condition: Pick<PutMetricAlarmCommandInput, 'Metrics' | 'ComparisonOperator' | 'Threshold' | 'EvaluationPeriods' | 'DatapointsToAlarm'>,
+  condition: Pick<
+    PutMetricAlarmCommandInput,
+    'Metrics' | 'ComparisonOperator' | 'Threshold' | 'EvaluationPeriods' | 'DatapointsToAlarm'
+  >,
 ): PutMetricAlarmCommandInput {
-  return { AlarmName: alarmName, AlarmDescription: description, ActionsEnabled: true, AlarmActions: [policyArn], ...condition, TreatMissingData: 'notBreaching' };
+  return {
+    AlarmName: alarmName,
+    AlarmDescription: description,
+    ActionsEnabled: true,
+    AlarmActions: [policyArn],
+    ...condition,
+    TreatMissingData: 'notBreaching',
+  };
 }
 
 /** m1 of both alarms: the messages waiting in the queue, the period's maximum. */
@@ -240,7 +273,11 @@ function visibleMaximum(t: SetupTarget, period: number): MetricDataQuery {
   return {
     Id: 'm1',
     Label: 'Messages waiting in the queue',
-    MetricStat: { Metric: sqsMetric(t.queueName, 'ApproximateNumberOfMessagesVisible'), Period: period, Stat: 'Maximum' },
+    MetricStat: {
+      Metric: sqsMetric(t.queueName, 'ApproximateNumberOfMessagesVisible'),
+      Period: period,
+      Stat: 'Maximum',
+    },
     ReturnData: false,
   };
 }
@@ -268,7 +305,12 @@ export interface AlarmOwner {
 
 export const SETUP_OWNER: AlarmOwner = Object.freeze({ by: 'scaling-setup', change: 're-run the setup' });
 
-export function alarmDescription(t: SetupTarget, purpose: string, ownedMetrics: readonly string[], owner: AlarmOwner = SETUP_OWNER): string {
+export function alarmDescription(
+  t: SetupTarget,
+  purpose: string,
+  ownedMetrics: readonly string[],
+  owner: AlarmOwner = SETUP_OWNER,
+): string {
   return (
     `Managed by ${owner.by} (${purpose}) for Auto Scaling group ${t.asg} and SQS queue ${t.queueName}; ` +
     `do not edit, ${owner.change}. ${OWNED_METRICS_MARKER}${ownedMetrics.length ? ownedMetrics.join(',') : 'none'}`
@@ -293,22 +335,32 @@ export function scaleFromZeroAlarm(
   owner: AlarmOwner = SETUP_OWNER,
 ): PutMetricAlarmCommandInput {
   const period = policy.periodSeconds;
-  return policyAlarm(resourceNames(t.asg).scaleFromZeroAlarm, alarmDescription(t, 'scale out from zero instances', ownedMetrics, owner), policyArn, {
-    Metrics: [
-      visibleMaximum(t, period),
-      {
-        Id: 'm2',
-        Label: 'Instances in service',
-        MetricStat: { Metric: groupMetric(t.asg), Period: period, Stat: 'Maximum' },
-        ReturnData: false,
-      },
-      { Id: 'e1', Label: 'Messages waiting while no instance is in service', Expression: 'IF(m2 == 0, m1, 0)', ReturnData: true },
-    ],
-    ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-    Threshold: policy.scaleFromZero.threshold,
-    EvaluationPeriods: policy.scaleFromZero.evaluationPeriods,
-    DatapointsToAlarm: policy.scaleFromZero.evaluationPeriods,
-  });
+  return policyAlarm(
+    resourceNames(t.asg).scaleFromZeroAlarm,
+    alarmDescription(t, 'scale out from zero instances', ownedMetrics, owner),
+    policyArn,
+    {
+      Metrics: [
+        visibleMaximum(t, period),
+        {
+          Id: 'm2',
+          Label: 'Instances in service',
+          MetricStat: { Metric: groupMetric(t.asg), Period: period, Stat: 'Maximum' },
+          ReturnData: false,
+        },
+        {
+          Id: 'e1',
+          Label: 'Messages waiting while no instance is in service',
+          Expression: 'IF(m2 == 0, m1, 0)',
+          ReturnData: true,
+        },
+      ],
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Threshold: policy.scaleFromZero.threshold,
+      EvaluationPeriods: policy.scaleFromZero.evaluationPeriods,
+      DatapointsToAlarm: policy.scaleFromZero.evaluationPeriods,
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -330,29 +382,40 @@ export function scaleToZeroAlarm(
 ): PutMetricAlarmCommandInput {
   const period = policy.periodSeconds;
   const n = policy.scaleToZero.emptyPeriods;
-  return policyAlarm(resourceNames(t.asg).scaleToZeroAlarm, alarmDescription(t, `scale in to ${policy.minCapacity} when the queue stays empty`, ownedMetrics, owner), policyArn, {
-    Metrics: [
-      visibleMaximum(t, period),
-      {
-        Id: 'm3',
-        Label: 'Messages in flight',
-        MetricStat: { Metric: sqsMetric(t.queueName, 'ApproximateNumberOfMessagesNotVisible'), Period: period, Stat: 'Maximum' },
-        ReturnData: false,
-      },
-      { Id: 'e1', Label: 'Messages waiting or in flight', Expression: 'm1 + m3', ReturnData: true },
-    ],
-    ComparisonOperator: 'LessThanOrEqualToThreshold',
-    Threshold: 0,
-    EvaluationPeriods: n,
-    DatapointsToAlarm: n,
-  });
+  return policyAlarm(
+    resourceNames(t.asg).scaleToZeroAlarm,
+    alarmDescription(t, `scale in to ${policy.minCapacity} when the queue stays empty`, ownedMetrics, owner),
+    policyArn,
+    {
+      Metrics: [
+        visibleMaximum(t, period),
+        {
+          Id: 'm3',
+          Label: 'Messages in flight',
+          MetricStat: {
+            Metric: sqsMetric(t.queueName, 'ApproximateNumberOfMessagesNotVisible'),
+            Period: period,
+            Stat: 'Maximum',
+          },
+          ReturnData: false,
+        },
+        { Id: 'e1', Label: 'Messages waiting or in flight', Expression: 'm1 + m3', ReturnData: true },
+      ],
+      ComparisonOperator: 'LessThanOrEqualToThreshold',
+      Threshold: 0,
+      EvaluationPeriods: n,
+      DatapointsToAlarm: n,
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Teardown
 // ---------------------------------------------------------------------------------------------
 
-export const deleteAlarms = (alarmNames: readonly string[]): DeleteAlarmsCommandInput => ({ AlarmNames: [...alarmNames] });
+export const deleteAlarms = (alarmNames: readonly string[]): DeleteAlarmsCommandInput => ({
+  AlarmNames: [...alarmNames],
+});
 
 export const deletePolicy = (asg: string, policyName: string): DeletePolicyCommandInput => ({
   AutoScalingGroupName: asg,

@@ -85,16 +85,21 @@ function arnsOf(i: IamInputs) {
   const requestQueue = or(i.queue, 'REQUEST_QUEUE_NAME');
   return {
     requestQueue: queue(requestQueue),
-    deadLetterQueue: queue(i.deadLetterQueue ?? (i.queue === undefined ? '<DEAD_LETTER_QUEUE_NAME>' : `${i.queue}-dlq`)),
+    deadLetterQueue: queue(
+      i.deadLetterQueue ?? (i.queue === undefined ? '<DEAD_LETTER_QUEUE_NAME>' : `${i.queue}-dlq`),
+    ),
     /** The app tier answers any web process's queue: the prefix when known, else the one queue. */
-    responseQueues: queue(i.responseQueuePrefix !== undefined ? `${i.responseQueuePrefix}*` : or(i.responseQueue, 'RESPONSE_QUEUE_NAME')),
+    responseQueues: queue(
+      i.responseQueuePrefix !== undefined ? `${i.responseQueuePrefix}*` : or(i.responseQueue, 'RESPONSE_QUEUE_NAME'),
+    ),
     /** The web tier creates its own queues under the prefix. */
     ownResponseQueues: queue(`${or(i.responseQueuePrefix, 'RESPONSE_QUEUE_PREFIX')}*`),
     inputBucket: bucket(or(i.inputBucket, 'INPUT_BUCKET')),
     outputBucket: bucket(or(i.outputBucket, 'OUTPUT_BUCKET')),
     objectsOf: (bucketArn: string) => `${bucketArn}/*`,
     object: (b: string, key: string) => `${bucket(b)}/${key}`,
-    group: (name: string) => `arn:${partition}:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/${name}`,
+    group: (name: string) =>
+      `arn:${partition}:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/${name}`,
     alarm: (name: string) => `arn:${partition}:cloudwatch:${region}:${account}:alarm:${name}`,
   };
 }
@@ -120,7 +125,11 @@ export function setupPolicy(i: IamInputs): IamPolicyDocument {
     Statement: [
       allow('DescribeCallsWithoutResourceLevelPermissions', UNSCOPED.map(iamActionOf), '*'),
       allow('ManageScalingOfTheAppTierGroup', actionsFor('autoscaling', UNSCOPED), arn.group(asg)),
-      allow('ManageTheSetupAlarms', actionsFor('cloudwatch', UNSCOPED), [names.scaleFromZeroAlarm, names.scaleToZeroAlarm].map(arn.alarm)),
+      allow(
+        'ManageTheSetupAlarms',
+        actionsFor('cloudwatch', UNSCOPED),
+        [names.scaleFromZeroAlarm, names.scaleToZeroAlarm].map(arn.alarm),
+      ),
       allow('CheckTheRequestQueue', actionsFor('sqs', UNSCOPED), arn.requestQueue),
     ],
   };
@@ -148,7 +157,17 @@ export function appTierPolicy(i: IamInputs): IamPolicyDocument {
   return {
     Version: '2012-10-17',
     Statement: [
-      allow('ConsumeRequests', ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], arn.requestQueue),
+      allow(
+        'ConsumeRequests',
+        [
+          'sqs:ReceiveMessage',
+          'sqs:DeleteMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:GetQueueAttributes',
+          'sqs:GetQueueUrl',
+        ],
+        arn.requestQueue,
+      ),
       // The worker looks both queues up at start (pipeline/resources.ts findResources).
       allow('FindTheDeadLetterQueue', ['sqs:GetQueueUrl'], arn.deadLetterQueue),
       allow('PublishResults', ['sqs:SendMessage'], arn.responseQueues),
@@ -168,12 +187,25 @@ export function webTierPolicy(i: IamInputs): IamPolicyDocument {
     Statement: [
       // Requests go out; readiness, GET /api/v1/status and the scaling controller read the depth.
       allow('SubmitRequests', ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], arn.requestQueue),
-      allow('WatchTheDeadLetterQueue', ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueUrl'], arn.deadLetterQueue),
+      allow(
+        'WatchTheDeadLetterQueue',
+        ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueUrl'],
+        arn.deadLetterQueue,
+      ),
       // Its own queue (create, receive, heartbeat tag, delete at stop); the janitor reads the others'
       // tags and age and deletes the dead ones; the dead-letter watcher answers any of them.
       allow(
         'OwnTheResponseQueues',
-        ['sqs:CreateQueue', 'sqs:DeleteQueue', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:TagQueue', 'sqs:ListQueueTags', 'sqs:SendMessage'],
+        [
+          'sqs:CreateQueue',
+          'sqs:DeleteQueue',
+          'sqs:ReceiveMessage',
+          'sqs:DeleteMessage',
+          'sqs:GetQueueAttributes',
+          'sqs:TagQueue',
+          'sqs:ListQueueTags',
+          'sqs:SendMessage',
+        ],
         arn.ownResponseQueues,
       ),
       // The janitor lists the queues under the prefix; ListQueues has no resource-level permissions.
@@ -194,7 +226,14 @@ export function webTierPolicy(i: IamInputs): IamPolicyDocument {
 export function instanceTrustPolicy(): IamPolicyDocument {
   return {
     Version: '2012-10-17',
-    Statement: [{ Sid: 'Ec2AssumesTheRole', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: ['sts:AssumeRole'] }],
+    Statement: [
+      {
+        Sid: 'Ec2AssumesTheRole',
+        Effect: 'Allow',
+        Principal: { Service: 'ec2.amazonaws.com' },
+        Action: ['sts:AssumeRole'],
+      },
+    ],
   };
 }
 
@@ -216,7 +255,7 @@ export function iamBundle(i: IamInputs): IamBundle {
     webTierTrustPolicy: instanceTrustPolicy(),
     notes: [
       'Replace every <PLACEHOLDER>. Describe* and sqs:ListQueues do not support resource-level permissions, hence "Resource": "*".',
-      'The target tracking policy\'s own alarms (TargetTracking-*) are created by Auto Scaling\'s service-linked role, not by the caller.',
+      "The target tracking policy's own alarms (TargetTracking-*) are created by Auto Scaling's service-linked role, not by the caller.",
       'If the buckets use SSE-KMS, the app-tier role also needs kms:Decrypt (input) and kms:GenerateDataKey (output) on the key, and the web tier the reverse.',
       'The deployment (npm run deploy) attaches exactly these instance-role documents, with the release artifact and an s3:// model added when used.',
     ],

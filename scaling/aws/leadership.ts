@@ -12,10 +12,17 @@
 import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { describeGroup } from './asg-actuator.js';
 
-export function smallestInstanceLeads(autoscaling: AutoScalingClient, peersGroup: string, instanceId: string): () => Promise<boolean> {
+export function smallestInstanceLeads(
+  autoscaling: AutoScalingClient,
+  peersGroup: string,
+  instanceId: string,
+): () => Promise<boolean> {
   return async () => {
     const { instances } = await describeGroup(autoscaling, peersGroup);
-    const inService = instances.filter((i) => i.state === 'InService').map((i) => i.id).sort();
+    const inService = instances
+      .filter((i) => i.state === 'InService')
+      .map((i) => i.id)
+      .sort();
     // Not (yet) in service itself, or the group lists nobody: lead only if nobody else can.
     if (!inService.includes(instanceId)) return inService.length === 0;
     return inService[0] === instanceId;

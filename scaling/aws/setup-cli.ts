@@ -31,7 +31,8 @@ function dryRunOutput(report: SetupReport): unknown {
 export async function setupMain(argv: readonly string[], deps: SetupCliDeps = {}): Promise<number> {
   const io = cliIo(deps, 'scaling-setup');
   const { stdout, logger } = io;
-  const executorFor = deps.executorFor ?? ((region: string | undefined) => createExecutor(createControlClients(region)));
+  const executorFor =
+    deps.executorFor ?? ((region: string | undefined) => createExecutor(createControlClients(region)));
   try {
     const opts = parseSetupArgs(argv);
     if (opts.help) {

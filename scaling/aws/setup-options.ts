@@ -52,7 +52,10 @@ export function validateQueueName(name: string, option = '--queue'): string {
 /** Region in an SQS URL such as https://sqs.eu-west-1.amazonaws.com/123456789012/name. */
 export function regionFromQueueUrl(url: string): string | undefined {
   const host = new URL(url).hostname;
-  return /^sqs\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/.exec(host)?.[1] ?? /^([a-z0-9-]+)\.queue\.amazonaws\.com$/.exec(host)?.[1];
+  return (
+    /^sqs\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/.exec(host)?.[1] ??
+    /^([a-z0-9-]+)\.queue\.amazonaws\.com$/.exec(host)?.[1]
+  );
 }
 
 export function parseQueueRef(value: string): QueueRef {
@@ -99,17 +102,20 @@ export function parseSetupArgs(argv: readonly string[]): SetupOptions {
   }
   const queue = v.queue === undefined ? undefined : parseQueueRef(v.queue);
   const region = v.region;
-  if (region !== undefined && !REGION.test(region)) throw bad('--region', 'is not a region name like us-east-1', region);
+  if (region !== undefined && !REGION.test(region))
+    throw bad('--region', 'is not a region name like us-east-1', region);
   const urlRegion = queue?.url === undefined ? undefined : regionFromQueueUrl(queue.url);
   if (region !== undefined && urlRegion !== undefined && region !== urlRegion) {
     throw bad('--region', `conflicts with the queue URL's region ${urlRegion}`, region);
   }
   const accountId = v['account-id'];
   if (accountId !== undefined && !/^\d{12}$/.test(accountId)) throw bad('--account-id', 'must be 12 digits', accountId);
-  const responseQueue = v['response-queue'] === undefined ? undefined : validateQueueName(v['response-queue'], '--response-queue');
+  const responseQueue =
+    v['response-queue'] === undefined ? undefined : validateQueueName(v['response-queue'], '--response-queue');
   for (const option of ['input-bucket', 'output-bucket'] as const) {
     const bucket = v[option];
-    if (bucket !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw bad(`--${option}`, 'is not a valid S3 bucket name', bucket);
+    if (bucket !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+      throw bad(`--${option}`, 'is not a valid S3 bucket name', bucket);
   }
   if (v.policy !== undefined && v.policy.trim() === '') throw bad('--policy', 'must be a file path', v.policy);
 

@@ -35,7 +35,14 @@ export interface TeardownContext {
 }
 
 export type ResourceKind = 'metrics-collection' | 'scaling-policy' | 'alarm';
-export type ChangeAction = 'created' | 'updated' | 'deleted' | 'enabled' | 'already-enabled' | 'disabled' | 'left-enabled';
+export type ChangeAction =
+  | 'created'
+  | 'updated'
+  | 'deleted'
+  | 'enabled'
+  | 'already-enabled'
+  | 'disabled'
+  | 'left-enabled';
 
 export interface ResourceChange {
   readonly kind: ResourceKind;
@@ -105,7 +112,9 @@ export function planningExecutor(state: 'fresh' | 'installed', asg: string): Exe
     }),
     DescribePolicies: () => ({
       ...META,
-      ScalingPolicies: installed ? req.allPolicyNames(names).map((n) => ({ PolicyName: n, PolicyARN: placeholderArn(n) })) : [],
+      ScalingPolicies: installed
+        ? req.allPolicyNames(names).map((n) => ({ PolicyName: n, PolicyARN: placeholderArn(n) }))
+        : [],
     }),
     EnableMetricsCollection: () => ({ ...META }),
     DisableMetricsCollection: () => ({ ...META }),
@@ -179,7 +188,8 @@ async function requireQueue(
     }
     const attrs = await ex.send('GetQueueAttributes', req.getQueueAttributes(url));
     const arn = attrs.Attributes?.QueueArn;
-    if (!arn) throw new ScalingError('AWS_ERROR', `GetQueueAttributes returned no QueueArn for ${url}`, { queueUrl: url });
+    if (!arn)
+      throw new ScalingError('AWS_ERROR', `GetQueueAttributes returned no QueueArn for ${url}`, { queueUrl: url });
     return { name: queue.name, url, arn };
   } catch (err) {
     if (isQueueMissing(err)) throw missing(err);
@@ -190,10 +200,14 @@ async function requireQueue(
 function groupWarnings(group: AutoScalingGroup, policy: ScalingPolicy): string[] {
   const warnings: string[] = [];
   if (group.MaxSize !== undefined && group.MaxSize < policy.maxCapacity) {
-    warnings.push(`group MaxSize ${group.MaxSize} < policy maxCapacity ${policy.maxCapacity}: Auto Scaling will stop at ${group.MaxSize}`);
+    warnings.push(
+      `group MaxSize ${group.MaxSize} < policy maxCapacity ${policy.maxCapacity}: Auto Scaling will stop at ${group.MaxSize}`,
+    );
   }
   if (group.MinSize !== undefined && group.MinSize > policy.minCapacity) {
-    warnings.push(`group MinSize ${group.MinSize} > policy minCapacity ${policy.minCapacity}: scale-to-zero will stop at ${group.MinSize}`);
+    warnings.push(
+      `group MinSize ${group.MinSize} > policy minCapacity ${policy.minCapacity}: scale-to-zero will stop at ${group.MinSize}`,
+    );
   }
   if (group.MaxSize !== undefined && group.MaxSize > policy.maxCapacity) {
     warnings.push(
@@ -232,7 +246,12 @@ async function withRecording(
     return { ...(await steps(ex)), requests };
   } catch (err) {
     if (err instanceof ScalingError) {
-      throw new ScalingError(err.code, err.message, { ...err.context, requestsMade: requests.map((r) => r.command) }, { cause: err.cause ?? err });
+      throw new ScalingError(
+        err.code,
+        err.message,
+        { ...err.context, requestsMade: requests.map((r) => r.command) },
+        { cause: err.cause ?? err },
+      );
     }
     throw err;
   }
@@ -262,7 +281,9 @@ export async function runSetup(ctx: SetupContext, executor: Executor, options: R
 
     // 2. What exists already (so the report can say created vs updated).
     const existingPolicies = new Set(
-      ((await ex.send('DescribePolicies', req.describePolicies(asg, names))).ScalingPolicies ?? []).flatMap((p) => p.PolicyName ?? []),
+      ((await ex.send('DescribePolicies', req.describePolicies(asg, names))).ScalingPolicies ?? []).flatMap(
+        (p) => p.PolicyName ?? [],
+      ),
     );
     const existingAlarms = (await ex.send('DescribeAlarms', req.describeAlarms(names))).MetricAlarms ?? [];
     const existingAlarmNames = new Set(existingAlarms.flatMap((a) => a.AlarmName ?? []));
@@ -270,7 +291,8 @@ export async function runSetup(ctx: SetupContext, executor: Executor, options: R
 
     // 3. Group metrics: m2 needs GroupInServiceInstances. Remember whether *we* enabled it.
     const alreadyCollected = inServiceCollected(group);
-    const owned = ownedMetrics(existingAlarms).includes(req.IN_SERVICE_METRIC) || !alreadyCollected ? [req.IN_SERVICE_METRIC] : [];
+    const owned =
+      ownedMetrics(existingAlarms).includes(req.IN_SERVICE_METRIC) || !alreadyCollected ? [req.IN_SERVICE_METRIC] : [];
     if (!alreadyCollected) {
       await ex.send('EnableMetricsCollection', req.enableMetricsCollection(asg));
       note({ kind: 'metrics-collection', name: req.IN_SERVICE_METRIC, action: 'enabled' });
@@ -278,12 +300,19 @@ export async function runSetup(ctx: SetupContext, executor: Executor, options: R
       note({ kind: 'metrics-collection', name: req.IN_SERVICE_METRIC, action: 'already-enabled' });
     }
     if (owned.length > 0 && !policy.scaleFromZero.enabled && !policy.scaleToZero.enabled) {
-      warnings.push('no alarm is configured, so teardown cannot know that this setup enabled GroupInServiceInstances collection; it will leave it enabled');
+      warnings.push(
+        'no alarm is configured, so teardown cannot know that this setup enabled GroupInServiceInstances collection; it will leave it enabled',
+      );
     }
 
     // 4. Target tracking on backlog per instance.
     const tt = await ex.send('PutScalingPolicy', req.targetTrackingPolicy(target, policy));
-    note({ kind: 'scaling-policy', name: names.targetTrackingPolicy, action: putAction(existingPolicies.has(names.targetTrackingPolicy)), ...arn(tt.PolicyARN) });
+    note({
+      kind: 'scaling-policy',
+      name: names.targetTrackingPolicy,
+      action: putAction(existingPolicies.has(names.targetTrackingPolicy)),
+      ...arn(tt.PolicyARN),
+    });
 
     // 5./6. Alarm-driven step policies: scale from zero, scale to zero.
     const alarmPairs = [
@@ -306,9 +335,17 @@ export async function runSetup(ctx: SetupContext, executor: Executor, options: R
       if (pair.enabled) {
         const out = await ex.send('PutScalingPolicy', pair.policyInput());
         if (!out.PolicyARN) {
-          throw new ScalingError('AWS_ERROR', `PutScalingPolicy returned no PolicyARN for ${pair.policyName}`, { command: 'PutScalingPolicyCommand', policy: pair.policyName });
+          throw new ScalingError('AWS_ERROR', `PutScalingPolicy returned no PolicyARN for ${pair.policyName}`, {
+            command: 'PutScalingPolicyCommand',
+            policy: pair.policyName,
+          });
         }
-        note({ kind: 'scaling-policy', name: pair.policyName, action: putAction(existingPolicies.has(pair.policyName)), arn: out.PolicyARN });
+        note({
+          kind: 'scaling-policy',
+          name: pair.policyName,
+          action: putAction(existingPolicies.has(pair.policyName)),
+          arn: out.PolicyARN,
+        });
         await ex.send('PutMetricAlarm', pair.alarmInput(out.PolicyARN));
         note({ kind: 'alarm', name: pair.alarmName, action: putAction(existingAlarmNames.has(pair.alarmName)) });
       } else {
@@ -351,7 +388,11 @@ function arn(value: string | undefined): { arn?: string } {
  * The queue is not needed. A missing group is not an error: its policies went with it, but the
  * alarms may remain and are still deleted.
  */
-export async function runTeardown(ctx: TeardownContext, executor: Executor, options: RunOptions = {}): Promise<SetupReport> {
+export async function runTeardown(
+  ctx: TeardownContext,
+  executor: Executor,
+  options: RunOptions = {},
+): Promise<SetupReport> {
   const logger = options.logger ?? silentLogger;
   const dryRun = options.dryRun ?? false;
   const base = dryRun ? planningExecutor('installed', ctx.asg) : executor;
@@ -371,7 +412,9 @@ export async function runTeardown(ctx: TeardownContext, executor: Executor, opti
 
     const alarms = (await ex.send('DescribeAlarms', req.describeAlarms(names))).MetricAlarms ?? [];
     const ours = req.allAlarmNames(names);
-    const alarmNames = alarms.flatMap((a) => (a.AlarmName !== undefined && ours.includes(a.AlarmName) ? [a.AlarmName] : []));
+    const alarmNames = alarms.flatMap((a) =>
+      a.AlarmName !== undefined && ours.includes(a.AlarmName) ? [a.AlarmName] : [],
+    );
     const owned = ownedMetrics(alarms);
 
     if (alarmNames.length > 0) {

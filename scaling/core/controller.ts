@@ -75,7 +75,12 @@ export class DepthTimeoutError extends ServiceError<'DEPTH_TIMEOUT'> {
   override readonly name: string = 'DepthTimeoutError';
   declare readonly context: { readonly timeoutMs: number };
 
-  constructor(code: 'DEPTH_TIMEOUT', message: string, context: { readonly timeoutMs: number }, options?: { readonly cause?: unknown }) {
+  constructor(
+    code: 'DEPTH_TIMEOUT',
+    message: string,
+    context: { readonly timeoutMs: number },
+    options?: { readonly cause?: unknown },
+  ) {
     super(code, message, context, options);
   }
 
@@ -96,7 +101,10 @@ interface Settings {
 }
 
 const invalid = (option: string, reason: string, value: unknown): ScalingError =>
-  new ScalingError('INVALID_OPTIONS', `ScalingController: ${option} ${reason} (got ${describeValue(value)})`, { option, reason });
+  new ScalingError('INVALID_OPTIONS', `ScalingController: ${option} ${reason} (got ${describeValue(value)})`, {
+    option,
+    reason,
+  });
 
 const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 
@@ -105,14 +113,18 @@ export function validateControllerOptions(options: ControllerOptions): Settings 
   if (!isObject(options)) throw invalid('(options)', 'must be an object', options);
   const policy = validatePolicy(options.policy);
   const pool: unknown = options.actuator;
-  if (!isObject(pool) || typeof pool.resize !== 'function') throw invalid('actuator', 'must have a resize(count) method', pool);
+  if (!isObject(pool) || typeof pool.resize !== 'function')
+    throw invalid('actuator', 'must have a resize(count) method', pool);
   if (!isCount(pool.desired)) throw invalid('actuator.desired', 'must be an integer >= 0', pool.desired);
   if (!isCount(pool.running)) throw invalid('actuator.running', 'must be an integer >= 0', pool.running);
-  if (options.leadership !== undefined && typeof options.leadership !== 'function') throw invalid('leadership', 'must be a function returning a Promise of a boolean', options.leadership);
-  if (typeof options.depth !== 'function') throw invalid('depth', 'must be a function returning a Promise of { visible, inFlight }', options.depth);
+  if (options.leadership !== undefined && typeof options.leadership !== 'function')
+    throw invalid('leadership', 'must be a function returning a Promise of a boolean', options.leadership);
+  if (typeof options.depth !== 'function')
+    throw invalid('depth', 'must be a function returning a Promise of { visible, inFlight }', options.depth);
   const log: unknown = options.log;
   for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    if (!isObject(log) || typeof log[level] !== 'function') throw invalid('log', `must be a Logger (lib/log.ts); ${level}() is missing`, log);
+    if (!isObject(log) || typeof log[level] !== 'function')
+      throw invalid('log', `must be a Logger (lib/log.ts); ${level}() is missing`, log);
   }
   const historySize = options.historySize ?? 50;
   if (!Number.isInteger(historySize) || historySize < 1 || historySize > 10_000) {
@@ -124,10 +136,24 @@ export function validateControllerOptions(options: ControllerOptions): Settings 
   }
   const periodMs = policy.periodSeconds * 1000;
   const sampleEveryMs = options.sampleEveryMs ?? Math.min(100, periodMs);
-  if (typeof sampleEveryMs !== 'number' || !Number.isFinite(sampleEveryMs) || sampleEveryMs < 10 || sampleEveryMs > periodMs) {
+  if (
+    typeof sampleEveryMs !== 'number' ||
+    !Number.isFinite(sampleEveryMs) ||
+    sampleEveryMs < 10 ||
+    sampleEveryMs > periodMs
+  ) {
     throw invalid('sampleEveryMs', `must be a number of ms in 10..${periodMs} (the period)`, sampleEveryMs);
   }
-  return { policy, pool: options.actuator, depth: options.depth, log: options.log, historySize, depthTimeoutMs, sampleEveryMs, leadership: options.leadership };
+  return {
+    policy,
+    pool: options.actuator,
+    depth: options.depth,
+    log: options.log,
+    historySize,
+    depthTimeoutMs,
+    sampleEveryMs,
+    leadership: options.leadership,
+  };
 }
 
 type MutableRecord = Omit<DecisionRecord, 'resize'> & { resize: ResizeOutcome };
@@ -193,7 +219,10 @@ export class ScalingController {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     // What was decided stays: the desired count is left as it is (on AWS the alarms take over).
-    this.settings.log.info('scaling controller stopped', { desired: this.settings.pool.desired, running: this.settings.pool.running });
+    this.settings.log.info('scaling controller stopped', {
+      desired: this.settings.pool.desired,
+      running: this.settings.pool.running,
+    });
   }
 
   /** For `GET /api/v1/status`. */
@@ -266,7 +295,11 @@ export class ScalingController {
       depth = await this.readDepth();
     } catch (err) {
       this.depthFailures++;
-      this.settings.log[this.depthFailures * this.settings.sampleEveryMs >= 3_000 * this.settings.policy.periodSeconds ? 'error' : 'warn']('queue depth unavailable: sample skipped', {
+      this.settings.log[
+        this.depthFailures * this.settings.sampleEveryMs >= 3_000 * this.settings.policy.periodSeconds
+          ? 'error'
+          : 'warn'
+      ]('queue depth unavailable: sample skipped', {
         error: err,
         consecutiveFailures: this.depthFailures,
       });
@@ -276,7 +309,11 @@ export class ScalingController {
     this.lastDepth = { visible: depth.visible, inFlight: depth.inFlight, sampledAt: new Date().toISOString() };
     const max = this.periodMax;
     this.periodMax = max
-      ? { visible: Math.max(max.visible, depth.visible), inFlight: Math.max(max.inFlight, depth.inFlight), samples: max.samples + 1 }
+      ? {
+          visible: Math.max(max.visible, depth.visible),
+          inFlight: Math.max(max.inFlight, depth.inFlight),
+          samples: max.samples + 1,
+        }
       : { visible: depth.visible, inFlight: depth.inFlight, samples: 1 };
   }
 
@@ -285,7 +322,8 @@ export class ScalingController {
     const { policy, pool, log, leadership } = this.settings;
     if (pool.refresh) await pool.refresh();
     const leading = leadership === undefined || (await leadership());
-    if (leading !== (this.role === 'leader')) log.info(leading ? 'leading: this copy acts' : 'standing by: another copy acts', { actuator: pool.label });
+    if (leading !== (this.role === 'leader'))
+      log.info(leading ? 'leading: this copy acts' : 'standing by: another copy acts', { actuator: pool.label });
     this.role = leading ? 'leader' : 'standby';
     const max = this.periodMax;
     if (max === undefined) {
@@ -298,7 +336,11 @@ export class ScalingController {
     const now = nowSeconds();
     const running = pool.running;
     const desired = pool.desired;
-    this.signals = trackSignals(this.signals, { start: this.periodStart, end: now, visible: max.visible, inFlight: max.inFlight, running }, policy);
+    this.signals = trackSignals(
+      this.signals,
+      { start: this.periodStart, end: now, visible: max.visible, inFlight: max.inFlight, running },
+      policy,
+    );
     this.periodStart = now;
     const inputs: DecisionInputs = {
       visible: max.visible,
@@ -375,7 +417,12 @@ export class ScalingController {
         const error = serializeError(err);
         if (generation !== this.generation) {
           record.resize = { state: 'superseded', attempts, ms, error };
-          log.warn('an earlier resize failed after a later decision replaced it; not retried', { to: target, desired: pool.desired, attempts, error: err });
+          log.warn('an earlier resize failed after a later decision replaced it; not retried', {
+            to: target,
+            desired: pool.desired,
+            attempts,
+            error: err,
+          });
           return;
         }
         record.resize = { state: 'failed', attempts, ms, error };

@@ -41,7 +41,13 @@ export interface Observation {
 }
 
 /** The rule behind a decision (`none`: nothing applied, the capacity holds). */
-export const DECISION_RULES = ['capacity-bounds', 'scale-from-zero', 'scale-to-zero', 'target-tracking', 'none'] as const;
+export const DECISION_RULES = [
+  'capacity-bounds',
+  'scale-from-zero',
+  'scale-to-zero',
+  'target-tracking',
+  'none',
+] as const;
 export type DecisionRule = (typeof DECISION_RULES)[number];
 
 export interface Decision {
@@ -102,7 +108,12 @@ export function decide(policy: ScalingPolicy, obs: Observation): Decision {
   const target = targetBacklogPerInstance(policy);
   const floor = Math.max(min, 1);
   const clamp = (n: number): number => Math.min(max, Math.max(floor, n));
-  const hold = (reason: string, rule: DecisionRule = 'none'): Decision => ({ desired: obs.desired, action: 'none', rule, reason });
+  const hold = (reason: string, rule: DecisionRule = 'none'): Decision => ({
+    desired: obs.desired,
+    action: 'none',
+    rule,
+    reason,
+  });
   const to = (desired: number, rule: DecisionRule, reason: string): Decision => ({
     desired,
     action: desired > obs.desired ? 'scale-out' : desired < obs.desired ? 'scale-in' : 'none',
@@ -120,7 +131,10 @@ export function decide(policy: ScalingPolicy, obs: Observation): Decision {
       const want = clamp(Math.ceil(obs.visible / target));
       const why = `${fmt(obs.visible)} visible and no instance in service: ceil(${fmt(obs.visible)} / ${fmt(target)}) → ${want}`;
       if (want > obs.desired) return to(want, 'scale-from-zero', `scale from zero: ${why}`);
-      return hold(`scale from zero: ${why}; ${obs.desired} already launched, waiting for them to boot`, 'scale-from-zero');
+      return hold(
+        `scale from zero: ${why}; ${obs.desired} already launched, waiting for them to boot`,
+        'scale-from-zero',
+      );
     }
   }
 
@@ -157,14 +171,22 @@ export function decide(policy: ScalingPolicy, obs: Observation): Decision {
   const busy = Math.ceil(obs.inFlight / policy.backlog.messagesPerInstance);
   const scaleInTo = Math.min(obs.desired, clamp(Math.max(tracked, busy)));
   if (scaleInTo < obs.desired) {
-    if (obs.desired > obs.running) return hold(`target tracking would scale in to ${scaleInTo} but instances are still booting`, 'target-tracking');
+    if (obs.desired > obs.running)
+      return hold(`target tracking would scale in to ${scaleInTo} but instances are still booting`, 'target-tracking');
     if (within(obs.now, obs.lastScaleOut, policy.warmupSeconds)) {
       return hold(`target tracking would scale in to ${scaleInTo} but new instances are warming up`, 'target-tracking');
     }
     if (within(obs.now, obs.lastScaleIn, policy.scaleInCooldownSeconds)) {
-      return hold(`target tracking would scale in to ${scaleInTo} but the scale-in cooldown is running`, 'target-tracking');
+      return hold(
+        `target tracking would scale in to ${scaleInTo} but the scale-in cooldown is running`,
+        'target-tracking',
+      );
     }
-    return to(scaleInTo, 'target-tracking', `target tracking: ${basis}; ${busy} instance(s) busy with in-flight messages`);
+    return to(
+      scaleInTo,
+      'target-tracking',
+      `target tracking: ${basis}; ${busy} instance(s) busy with in-flight messages`,
+    );
   }
   return hold(`at target: ${basis}`);
 }

@@ -43,7 +43,12 @@ export class PolicyValidationError extends ScalingError {
   override readonly name: string = 'PolicyValidationError';
   declare readonly context: PolicyFieldProblem;
 
-  constructor(code: 'INVALID_POLICY', message: string, context: PolicyFieldProblem, options?: { readonly cause?: unknown }) {
+  constructor(
+    code: 'INVALID_POLICY',
+    message: string,
+    context: PolicyFieldProblem,
+    options?: { readonly cause?: unknown },
+  ) {
     super(code, message, context, options);
   }
 
@@ -53,7 +58,11 @@ export class PolicyValidationError extends ScalingError {
 
   /** `Invalid scaling policy: <field> <reason> (got <value>)`, with `{ field, reason, value }` as context. */
   static of(field: string, reason: string, value: unknown): PolicyValidationError {
-    return new PolicyValidationError('INVALID_POLICY', `Invalid scaling policy: ${field} ${reason} (got ${describeValue(value)})`, { field, reason, value });
+    return new PolicyValidationError(
+      'INVALID_POLICY',
+      `Invalid scaling policy: ${field} ${reason} (got ${describeValue(value)})`,
+      { field, reason, value },
+    );
   }
 }
 

@@ -169,12 +169,21 @@ const NESTED_KEYS: Readonly<Record<string, readonly string[]>> = {
 function rejectUnknownKeys(obj: JsonObject, allowed: readonly string[], prefix: string): void {
   for (const key of Object.keys(obj)) {
     if (!allowed.includes(key)) {
-      throw PolicyValidationError.of(`${prefix}${key}`, `is not a known field (known: ${allowed.join(', ')})`, obj[key]);
+      throw PolicyValidationError.of(
+        `${prefix}${key}`,
+        `is not a known field (known: ${allowed.join(', ')})`,
+        obj[key],
+      );
     }
   }
 }
 
-function num(obj: JsonObject, key: string, path: string, rule: 'positive' | 'nonNegative' | 'int>=0' | 'int>=1'): number {
+function num(
+  obj: JsonObject,
+  key: string,
+  path: string,
+  rule: 'positive' | 'nonNegative' | 'int>=0' | 'int>=1',
+): number {
   const v = obj[key];
   if (typeof v !== 'number' || !Number.isFinite(v)) throw PolicyValidationError.of(path, 'must be a finite number', v);
   switch (rule) {
@@ -245,7 +254,11 @@ export function validatePolicy(input: unknown): ScalingPolicy {
     evaluationPeriods: num(fz, 'evaluationPeriods', 'scaleFromZero.evaluationPeriods', 'int>=1'),
   });
   if (scaleFromZero.threshold < 1) {
-    throw PolicyValidationError.of('scaleFromZero.threshold', 'must be >= 1 (a count of visible messages)', scaleFromZero.threshold);
+    throw PolicyValidationError.of(
+      'scaleFromZero.threshold',
+      'must be >= 1 (a count of visible messages)',
+      scaleFromZero.threshold,
+    );
   }
 
   const tz = section(input, 'scaleToZero');

@@ -23,12 +23,16 @@ function count(attributes: Partial<Record<string, string>> | undefined, name: st
   const raw = attributes?.[name];
   const value = raw === undefined ? Number.NaN : Number(raw);
   if (!Number.isInteger(value) || value < 0) {
-    throw new ScalingError('AWS_ERROR', `${COMMAND} on ${queueUrl} returned no usable ${name} (got ${JSON.stringify(raw)})`, {
-      command: COMMAND,
-      queueUrl,
-      attribute: name,
-      value: raw,
-    });
+    throw new ScalingError(
+      'AWS_ERROR',
+      `${COMMAND} on ${queueUrl} returned no usable ${name} (got ${JSON.stringify(raw)})`,
+      {
+        command: COMMAND,
+        queueUrl,
+        attribute: name,
+        value: raw,
+      },
+    );
   }
   return value;
 }
@@ -38,7 +42,11 @@ function count(attributes: Partial<Record<string, string>> | undefined, name: st
  * `windowMs` counts as one message in flight. Requests that spend 30 ms in the queue are easy to
  * miss by sampling it; the pool hears of every finished image.
  */
-export function depthWithActivity(depth: () => Promise<QueueDepth>, lastActivityAt: () => number, windowMs = 1_000): () => Promise<QueueDepth> {
+export function depthWithActivity(
+  depth: () => Promise<QueueDepth>,
+  lastActivityAt: () => number,
+  windowMs = 1_000,
+): () => Promise<QueueDepth> {
   return async () => {
     const d = await depth();
     return Date.now() - lastActivityAt() < windowMs ? { ...d, inFlight: Math.max(d.inFlight, 1) } : d;
@@ -53,16 +61,22 @@ export function depthWithActivity(depth: () => Promise<QueueDepth>, lastActivity
 export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<QueueDepth> {
   let attributes: Partial<Record<string, string>> | undefined;
   try {
-    const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: [VISIBLE, IN_FLIGHT] }));
+    const out = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: [VISIBLE, IN_FLIGHT] }),
+    );
     attributes = out.Attributes;
   } catch (err) {
     const name = awsErrorName(err);
     const message = err instanceof Error ? err.message : String(err);
     const context = { command: COMMAND, queueUrl, awsErrorName: name };
     if (isQueueMissing(err)) {
-      throw new ScalingError('QUEUE_NOT_FOUND', `Queue ${queueUrl} does not exist: ${message}`, context, { cause: err });
+      throw new ScalingError('QUEUE_NOT_FOUND', `Queue ${queueUrl} does not exist: ${message}`, context, {
+        cause: err,
+      });
     }
-    throw new ScalingError('AWS_ERROR', `${COMMAND} on ${queueUrl} failed: ${name}: ${message}`, context, { cause: err });
+    throw new ScalingError('AWS_ERROR', `${COMMAND} on ${queueUrl} failed: ${name}: ${message}`, context, {
+      cause: err,
+    });
   }
   return { visible: count(attributes, VISIBLE, queueUrl), inFlight: count(attributes, IN_FLIGHT, queueUrl) };
 }

@@ -21,9 +21,19 @@ export type ResizeOutcome =
   | { readonly state: 'pending'; readonly attempts: number }
   | { readonly state: 'done'; readonly attempts: number; readonly ms: number }
   /** Failed; issued again at the next tick unless another decision comes first. */
-  | { readonly state: 'failed'; readonly attempts: number; readonly ms: number; readonly error: Record<string, unknown> }
+  | {
+      readonly state: 'failed';
+      readonly attempts: number;
+      readonly ms: number;
+      readonly error: Record<string, unknown>;
+    }
   /** It failed after a later decision had already changed the count again (e.g. a booting worker retired). */
-  | { readonly state: 'superseded'; readonly attempts: number; readonly ms: number; readonly error: Record<string, unknown> };
+  | {
+      readonly state: 'superseded';
+      readonly attempts: number;
+      readonly ms: number;
+      readonly error: Record<string, unknown>;
+    };
 
 export interface DecisionRecord {
   /** ISO time of the decision. */

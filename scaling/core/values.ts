@@ -3,4 +3,5 @@
 export type JsonObject = Record<string, unknown>;
 
 /** A plain object: not null, not an array. */
-export const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
+export const isObject = (value: unknown): value is JsonObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);

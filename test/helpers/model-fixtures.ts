@@ -27,7 +27,13 @@ export async function readGroundTruth(): Promise<GroundTruth[]> {
     const match = /^([^,]+),(\d+),([^,]+),(?:"(.*)"|(.*))$/.exec(line);
     if (match === null) throw new Error(`unparsable ground-truth line: ${line}`);
     const [, file, index, wnid, quoted, plain] = match;
-    return { file: file!, path: path.join(SAMPLE_DIR, file!), classIndex: Number(index), wnid: wnid!, label: (quoted ?? plain)!.replace(/""/g, '"') };
+    return {
+      file: file!,
+      path: path.join(SAMPLE_DIR, file!),
+      classIndex: Number(index),
+      wnid: wnid!,
+      label: (quoted ?? plain)!.replace(/""/g, '"'),
+    };
   });
 }
 

@@ -18,7 +18,11 @@ function varint(value: number): number[] {
 
 const key = (field: number, wire: number): number[] => varint((field << 3) | wire);
 const int = (field: number, value: number): number[] => [...key(field, 0), ...varint(value)];
-const bytes = (field: number, body: readonly number[] | Uint8Array): number[] => [...key(field, 2), ...varint(body.length), ...body];
+const bytes = (field: number, body: readonly number[] | Uint8Array): number[] => [
+  ...key(field, 2),
+  ...varint(body.length),
+  ...body,
+];
 const str = (field: number, text: string): number[] => bytes(field, new TextEncoder().encode(text));
 
 function valueInfo(name: string, dims: readonly number[]): number[] {
@@ -39,7 +43,14 @@ export function fixedBatchOnnxModel(batch: number, size: number, classes: number
   ];
   const axes = [...str(1, 'axes'), ...int(8, 2), ...int(8, 3), ...int(20, 7 /* INTS */)];
   const keepdims = [...str(1, 'keepdims'), ...int(3, 0), ...int(20, 2 /* INT */)];
-  const reduce = [...str(1, 'input'), ...str(2, 'pooled'), ...str(3, 'reduce'), ...str(4, 'ReduceMean'), ...bytes(5, axes), ...bytes(5, keepdims)];
+  const reduce = [
+    ...str(1, 'input'),
+    ...str(2, 'pooled'),
+    ...str(3, 'reduce'),
+    ...str(4, 'ReduceMean'),
+    ...bytes(5, axes),
+    ...bytes(5, keepdims),
+  ];
   const matmul = [...str(1, 'pooled'), ...str(1, 'W'), ...str(2, 'output'), ...str(3, 'matmul'), ...str(4, 'MatMul')];
   const graph = [
     ...bytes(1, reduce),

@@ -6,7 +6,12 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ValidateFunction } from 'ajv';
 
-type Doc = { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>> };
+type Doc = {
+  paths: Record<
+    string,
+    Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>
+  >;
+};
 
 export interface Answer {
   readonly status: number;
@@ -15,7 +20,8 @@ export interface Answer {
   readonly body: string;
 }
 
-const pointer = (...parts: string[]) => parts.map((p) => encodeURIComponent(p.replace(/~/g, '~0').replace(/\//g, '~1'))).join('/');
+const pointer = (...parts: string[]) =>
+  parts.map((p) => encodeURIComponent(p.replace(/~/g, '~0').replace(/\//g, '~1'))).join('/');
 
 export class OpenApiChecker {
   private readonly ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false, validateSchema: false });
@@ -48,11 +54,18 @@ export class OpenApiChecker {
     const operation = this.doc.paths[path]?.[method];
     if (!operation) return [`${method.toUpperCase()} ${path} is not in the document`];
     const response = operation.responses[String(answer.status)];
-    if (!response) return [`${what}: status not documented (documented: ${Object.keys(operation.responses).join(', ')})`];
-    if (!response.content) return answer.body === '' ? [] : [`${what}: the document says no body, got ${answer.body.length} bytes`];
+    if (!response)
+      return [`${what}: status not documented (documented: ${Object.keys(operation.responses).join(', ')})`];
+    if (!response.content)
+      return answer.body === '' ? [] : [`${what}: the document says no body, got ${answer.body.length} bytes`];
     const type = answer.contentType.split(';')[0]!.trim().toLowerCase();
-    const key = Object.keys(response.content).find((k) => k === type || (k.endsWith('/*') && type.startsWith(k.slice(0, -1))));
-    if (!key) return [`${what}: content type ${type || '(none)'} not documented (documented: ${Object.keys(response.content).join(', ')})`];
+    const key = Object.keys(response.content).find(
+      (k) => k === type || (k.endsWith('/*') && type.startsWith(k.slice(0, -1))),
+    );
+    if (!key)
+      return [
+        `${what}: content type ${type || '(none)'} not documented (documented: ${Object.keys(response.content).join(', ')})`,
+      ];
     if (type !== 'application/json') return [];
     let body: unknown;
     try {
@@ -60,12 +73,29 @@ export class OpenApiChecker {
     } catch {
       return [`${what}: the body is not JSON: ${answer.body.slice(0, 200)}`];
     }
-    const validate = this.validator('paths', path, method, 'responses', String(answer.status), 'content', key, 'schema');
-    return validate(body) ? [] : (validate.errors ?? []).map((e) => `${what}: ${e.instancePath || '(body)'} ${e.message} ${JSON.stringify(e.params)}`);
+    const validate = this.validator(
+      'paths',
+      path,
+      method,
+      'responses',
+      String(answer.status),
+      'content',
+      key,
+      'schema',
+    );
+    return validate(body)
+      ? []
+      : (validate.errors ?? []).map(
+          (e) => `${what}: ${e.instancePath || '(body)'} ${e.message} ${JSON.stringify(e.params)}`,
+        );
   }
 }
 
 /** A fetch Response as an Answer (reads the body). */
 export async function answerOf(response: Response): Promise<Answer> {
-  return { status: response.status, contentType: response.headers.get('content-type') ?? '', body: await response.text() };
+  return {
+    status: response.status,
+    contentType: response.headers.get('content-type') ?? '',
+    body: await response.text(),
+  };
 }

@@ -46,14 +46,23 @@ export function poolOf(service: Service): WorkerPool {
 }
 
 /** A classic-protocol upload: multipart field `myfile`. */
-export async function postClassic(url: string, path: string, fileName: string, field = 'myfile'): Promise<{ status: number; type: string; body: string }> {
+export async function postClassic(
+  url: string,
+  path: string,
+  fileName: string,
+  field = 'myfile',
+): Promise<{ status: number; type: string; body: string }> {
   const form = new FormData();
   form.append(field, new Blob([await readFile(path)]), fileName);
   const response = await fetch(`${url}/`, { method: 'POST', body: form });
   return { status: response.status, type: response.headers.get('content-type') ?? '', body: await response.text() };
 }
 
-export async function postForm(url: string, route: string, files: { field: string; name: string; bytes: Uint8Array }[]): Promise<{ status: number; json: any }> {
+export async function postForm(
+  url: string,
+  route: string,
+  files: { field: string; name: string; bytes: Uint8Array }[],
+): Promise<{ status: number; json: any }> {
   const form = new FormData();
   for (const file of files) form.append(file.field, new Blob([file.bytes]), file.name);
   const response = await fetch(`${url}${route}`, { method: 'POST', body: form });
@@ -61,7 +70,11 @@ export async function postForm(url: string, route: string, files: { field: strin
 }
 
 /** Runs `tasks` with at most `limit` in flight. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   await Promise.all(

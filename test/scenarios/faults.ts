@@ -72,40 +72,55 @@ export function faultScenarios(mode: string, options: FaultOptions, start: () =>
     );
     await disturbed;
     latencies.sort((a, b) => a - b);
-    const at = (q: number) => (latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)]! / 1000).toFixed(1);
+    const at = (q: number) =>
+      (latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)]! / 1000).toFixed(1);
     const ok = answers.filter((a) => a.status === 200);
     const own = answers.filter((a, i) => a.body.startsWith(`${names[i]},`));
     const correct = answers.filter((a, i) => a.body === `${names[i]},${shortLabel(sample[i]!.label)}`);
     const failures = JSON.stringify(answers.filter((a) => a.status !== 200).slice(0, 3));
-    return { ok: ok.length, own: own.length, correct: correct.length, failures, refused: refusals.count, latency: `p50 ${at(0.5)} s, p99 ${at(0.99)} s, max ${at(1)} s` };
+    return {
+      ok: ok.length,
+      own: own.length,
+      correct: correct.length,
+      failures,
+      refused: refusals.count,
+      latency: `p50 ${at(0.5)} s, p99 ${at(0.99)} s, max ${at(1)} s`,
+    };
   }
 
   test.serial(`${mode}: 200 uploads with no fault (the latency the faults below are compared with)`, async (t) => {
     const result = await loadWith(200, 0, () => undefined);
     t.is(result.ok, 200, result.failures);
     t.is(result.own, 200);
-    t.log(`sent 200, answered ${result.ok}, own ${result.own}, refused and sent again ${result.refused}, latency ${result.latency}`);
+    t.log(
+      `sent 200, answered ${result.ok}, own ${result.own}, refused and sent again ${result.refused}, latency ${result.latency}`,
+    );
   });
 
-  test.serial(`${mode}: kill -9 of a worker in the middle of 200 uploads: all 200 answered, each to its own client`, async (t) => {
-    const { service } = target;
-    const unmatchedBefore = service.submitter.unmatchedAnswers;
-    const killed: number[] = [];
-    const result = await loadWith(200, 40, () => {
-      const pid = poolOf(service).pids[0]!;
-      killed.push(pid);
-      process.kill(pid, 'SIGKILL');
-    });
-    t.is(killed.length, 1);
-    t.is(result.ok, 200, result.failures);
-    t.is(result.own, 200);
-    // Ownership is the point here (names are unique); accuracy is checked over the whole sample in e2e.
-    t.true(result.correct / 200 >= 0.6, `${result.correct}/200 correct`);
-    t.log(`sent 200, answered ${result.ok}, own ${result.own}, correct ${result.correct}, latency ${result.latency}, late duplicate answers dropped by the web tier: ${service.submitter.unmatchedAnswers - unmatchedBefore}`);
-    // The pool replaced the killed worker.
-    await waitFor(() => poolOf(service).running === 2, 60_000);
-    t.false(poolOf(service).pids.includes(killed[0]!));
-  });
+  test.serial(
+    `${mode}: kill -9 of a worker in the middle of 200 uploads: all 200 answered, each to its own client`,
+    async (t) => {
+      const { service } = target;
+      const unmatchedBefore = service.submitter.unmatchedAnswers;
+      const killed: number[] = [];
+      const result = await loadWith(200, 40, () => {
+        const pid = poolOf(service).pids[0]!;
+        killed.push(pid);
+        process.kill(pid, 'SIGKILL');
+      });
+      t.is(killed.length, 1);
+      t.is(result.ok, 200, result.failures);
+      t.is(result.own, 200);
+      // Ownership is the point here (names are unique); accuracy is checked over the whole sample in e2e.
+      t.true(result.correct / 200 >= 0.6, `${result.correct}/200 correct`);
+      t.log(
+        `sent 200, answered ${result.ok}, own ${result.own}, correct ${result.correct}, latency ${result.latency}, late duplicate answers dropped by the web tier: ${service.submitter.unmatchedAnswers - unmatchedBefore}`,
+      );
+      // The pool replaced the killed worker.
+      await waitFor(() => poolOf(service).running === 2, 60_000);
+      t.false(poolOf(service).pids.includes(killed[0]!));
+    },
+  );
 
   test.serial(`${mode}: SIGTERM to a worker during a load: it finishes its messages, nothing is lost`, async (t) => {
     const { service } = target;
@@ -117,30 +132,36 @@ export function faultScenarios(mode: string, options: FaultOptions, start: () =>
     await waitFor(() => poolOf(service).running === 2, 60_000);
   });
 
-  test.serial(`${mode}: the endpoint frozen for 10 s during a load: requests wait it out, nothing is lost`, async (t) => {
-    const pid = target.endpointPid()!;
-    t.truthy(pid);
-    const result = await loadWith(60, 10, async () => {
-      process.kill(pid, 'SIGSTOP');
-      await sleep(10_000);
-      process.kill(pid, 'SIGCONT');
-    });
-    t.is(result.ok, 60, result.failures);
-    t.is(result.own, 60);
-    t.log(`sent 60, answered ${result.ok}, own ${result.own}, latency ${result.latency}`);
-  });
+  test.serial(
+    `${mode}: the endpoint frozen for 10 s during a load: requests wait it out, nothing is lost`,
+    async (t) => {
+      const pid = target.endpointPid()!;
+      t.truthy(pid);
+      const result = await loadWith(60, 10, async () => {
+        process.kill(pid, 'SIGSTOP');
+        await sleep(10_000);
+        process.kill(pid, 'SIGCONT');
+      });
+      t.is(result.ok, 60, result.failures);
+      t.is(result.own, 60);
+      t.log(`sent 60, answered ${result.ok}, own ${result.own}, latency ${result.latency}`);
+    },
+  );
 
   if (!options.endpointSurvivesKill) return;
 
-  test.serial(`${mode}: the endpoint killed with SIGKILL during a load: it is started again on its data, nothing is lost`, async (t) => {
-    const pid = target.endpointPid()!;
-    t.truthy(pid);
-    const result = await loadWith(60, 10, () => {
-      process.kill(pid, 'SIGKILL');
-    });
-    t.is(result.ok, 60, result.failures);
-    t.is(result.own, 60);
-    t.not(target.endpointPid(), pid);
-    t.log(`sent 60, answered ${result.ok}, own ${result.own}, latency ${result.latency}`);
-  });
+  test.serial(
+    `${mode}: the endpoint killed with SIGKILL during a load: it is started again on its data, nothing is lost`,
+    async (t) => {
+      const pid = target.endpointPid()!;
+      t.truthy(pid);
+      const result = await loadWith(60, 10, () => {
+        process.kill(pid, 'SIGKILL');
+      });
+      t.is(result.ok, 60, result.failures);
+      t.is(result.own, 60);
+      t.not(target.endpointPid(), pid);
+      t.log(`sent 60, answered ${result.ok}, own ${result.own}, latency ${result.latency}`);
+    },
+  );
 }

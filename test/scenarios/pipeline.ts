@@ -47,7 +47,13 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
   }
 
   /** `fetch`, its answer read and checked against the document. */
-  async function call(t: ExecutionContext, method: 'get' | 'post', path: string, url: string, init: RequestInit = {}): Promise<Answer & { json: any }> {
+  async function call(
+    t: ExecutionContext,
+    method: 'get' | 'post',
+    path: string,
+    url: string,
+    init: RequestInit = {},
+  ): Promise<Answer & { json: any }> {
     const answer = await answerOf(await fetch(url, { method: method.toUpperCase(), ...init }));
     documented(t, method, path, answer);
     return { ...answer, json: answer.contentType.startsWith('application/json') ? JSON.parse(answer.body) : undefined };
@@ -62,44 +68,63 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
     return object.Body!.transformToString();
   }
 
-  if (options.fullSample) test.serial(`${mode}: classic protocol: all 250 sample photos answered <name>,<label>, top-1 >= 70% against ground truth`, async (t) => {
-    const sample = photos; // the model is deterministic: the whole sample makes the figure exact, not a draw
-    const answers = await mapLimit(sample, 8, (photo) => postClassic(url, photo.path, photo.file));
-    let correct = 0;
-    for (const [i, photo] of sample.entries()) {
-      const answer = answers[i]!;
-      const name = photo.file.replace(/\.JPEG$/, '');
-      t.is(answer.status, 200, answer.body);
-      t.regex(answer.type, /^text\/plain/);
-      documented(t, 'post', '/', { status: answer.status, contentType: answer.type, body: answer.body }, photo.file);
-      const [answeredName, label] = answer.body.split(',');
-      t.is(answeredName, name);
-      t.truthy(label);
-      if (label === shortLabel(photo.label)) correct++;
-      // The classic result object is in the output bucket: key = name, body = the answer.
-      t.is(await getText(service.config.names.outputBucket, name), answer.body);
-    }
-    const accuracy = correct / sample.length;
-    t.log(`top-1 ${correct}/${sample.length} = ${(accuracy * 100).toFixed(1)}%`);
-    t.true(accuracy >= 0.7, `top-1 accuracy ${accuracy}`);
-  });
+  if (options.fullSample)
+    test.serial(
+      `${mode}: classic protocol: all 250 sample photos answered <name>,<label>, top-1 >= 70% against ground truth`,
+      async (t) => {
+        const sample = photos; // the model is deterministic: the whole sample makes the figure exact, not a draw
+        const answers = await mapLimit(sample, 8, (photo) => postClassic(url, photo.path, photo.file));
+        let correct = 0;
+        for (const [i, photo] of sample.entries()) {
+          const answer = answers[i]!;
+          const name = photo.file.replace(/\.JPEG$/, '');
+          t.is(answer.status, 200, answer.body);
+          t.regex(answer.type, /^text\/plain/);
+          documented(
+            t,
+            'post',
+            '/',
+            { status: answer.status, contentType: answer.type, body: answer.body },
+            photo.file,
+          );
+          const [answeredName, label] = answer.body.split(',');
+          t.is(answeredName, name);
+          t.truthy(label);
+          if (label === shortLabel(photo.label)) correct++;
+          // The classic result object is in the output bucket: key = name, body = the answer.
+          t.is(await getText(service.config.names.outputBucket, name), answer.body);
+        }
+        const accuracy = correct / sample.length;
+        t.log(`top-1 ${correct}/${sample.length} = ${(accuracy * 100).toFixed(1)}%`);
+        t.true(accuracy >= 0.7, `top-1 accuracy ${accuracy}`);
+      },
+    );
 
   test.serial(`${mode}: 100 concurrent uploads: every client gets the answer for its own photo`, async (t) => {
     // Names that say nothing about the content, and a reference label per photo computed here with
     // the same model and decoder: an answer only matches if it was computed from this very upload.
-    const sample = photos.slice(0, 250).filter((_, i) => i % 5 !== 0).slice(0, 100);
-    const classifier: Classifier = await loadClassifier(service.config.model.source, { modelsDir: service.config.model.modelsDir });
+    const sample = photos
+      .slice(0, 250)
+      .filter((_, i) => i % 5 !== 0)
+      .slice(0, 100);
+    const classifier: Classifier = await loadClassifier(service.config.model.source, {
+      modelsDir: service.config.model.modelsDir,
+    });
     const reference: string[] = [];
     try {
       for (let i = 0; i < sample.length; i += 10) {
         const batch = sample.slice(i, i + 10);
-        const images = await Promise.all(batch.map(async (p) => decodeImage(await readFile(p.path), classifier.manifest.input)));
+        const images = await Promise.all(
+          batch.map(async (p) => decodeImage(await readFile(p.path), classifier.manifest.input)),
+        );
         for (const prediction of await classifier.classify(images)) reference.push(prediction.label);
       }
     } finally {
       await classifier.dispose();
     }
-    const names = sample.map((_, i) => `upload-${String(i).padStart(3, '0')}-${Math.random().toString(36).slice(2, 8)}`);
+    const names = sample.map(
+      (_, i) => `upload-${String(i).padStart(3, '0')}-${Math.random().toString(36).slice(2, 8)}`,
+    );
     const answers = await Promise.all(sample.map((photo, i) => postClassic(url, photo.path, `${names[i]}.jpg`)));
     for (const [i, answer] of answers.entries()) {
       t.is(answer.status, 200, answer.body);
@@ -107,14 +132,18 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
       documented(t, 'post', '/', { status: answer.status, contentType: answer.type, body: answer.body }, names[i]);
     }
     const stored = await mapLimit(names, 10, (name) => getText(service.config.names.outputBucket, name));
-    t.deepEqual(stored, answers.map((a) => a.body));
+    t.deepEqual(
+      stored,
+      answers.map((a) => a.body),
+    );
   });
 
   test(`${mode}: JSON API: several images in one multipart request`, async (t) => {
     const [a, b] = [photos[10]!, photos[20]!];
     const body = new FormData();
     // Bytes of their own, so that the images go through a worker rather than the result cache.
-    for (const photo of [a, b]) body.append('images', new Blob([withComment(await readFile(photo.path), randomUUID())]), photo.file);
+    for (const photo of [a, b])
+      body.append('images', new Blob([withComment(await readFile(photo.path), randomUUID())]), photo.file);
     const { status, json } = await call(t, 'post', '/api/v1/classify', `${url}/api/v1/classify`, { body });
     t.is(status, 200, JSON.stringify(json));
     t.is(json.results.length, 2);
@@ -126,7 +155,11 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
       t.true(r.score > 0 && r.score <= 1);
       t.is(r.top5.length, 5);
       t.is(r.label, shortLabel(r.top5[0].label));
-      t.true(r.top5.every((c: { index: number; score: number }) => Number.isInteger(c.index) && c.index >= 0 && c.index < 1000));
+      t.true(
+        r.top5.every(
+          (c: { index: number; score: number }) => Number.isInteger(c.index) && c.index >= 0 && c.index < 1000,
+        ),
+      );
       for (const stage of ['upload', 's3Put', 'enqueue', 'queueWait', 's3Get', 'decode', 'infer', 'total']) {
         t.is(typeof r.timings[stage], 'number', `timing ${stage}`);
       }
@@ -137,28 +170,93 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
 
   test(`${mode}: JSON API: a raw image body`, async (t) => {
     const photo = photos[30]!;
-    const response = await call(t, 'post', '/api/v1/classify', `${url}/api/v1/classify?name=${encodeURIComponent('../../etc/passwd.jpg')}`, {
-      headers: { 'content-type': 'image/jpeg' },
-      body: await readFile(photo.path),
-    });
+    const response = await call(
+      t,
+      'post',
+      '/api/v1/classify',
+      `${url}/api/v1/classify?name=${encodeURIComponent('../../etc/passwd.jpg')}`,
+      {
+        headers: { 'content-type': 'image/jpeg' },
+        body: await readFile(photo.path),
+      },
+    );
     t.is(response.status, 200);
     const json = response.json as { results: { file: string; label: string; id: string }[] };
     t.is(json.results[0]!.file, 'passwd.jpg'); // never a client path
-    const input = await service.clients.s3.send(new HeadObjectCommand({ Bucket: service.config.names.inputBucket, Key: `${json.results[0]!.id}/passwd.jpg` }));
+    const input = await service.clients.s3.send(
+      new HeadObjectCommand({ Bucket: service.config.names.inputBucket, Key: `${json.results[0]!.id}/passwd.jpg` }),
+    );
     t.is(input.ContentType, 'image/jpeg');
   });
 
   test(`${mode}: bad input is refused with a 4xx JSON error and the service keeps serving`, async (t) => {
     const jpeg = await readFile(photos[40]!.path);
     const cases: { what: string; send: () => Promise<Response>; status: number; code: string }[] = [
-      { what: 'text named .jpg', status: 415, code: 'NOT_AN_IMAGE', send: () => fetch(`${url}/`, { method: 'POST', body: form('myfile', 'notes.jpg', Buffer.from('hello, not an image')) }) },
-      { what: 'zero-byte file', status: 400, code: 'EMPTY_FILE', send: () => fetch(`${url}/`, { method: 'POST', body: form('myfile', 'empty.jpg', Buffer.alloc(0)) }) },
-      { what: 'wrong field name', status: 400, code: 'NO_FILE', send: () => fetch(`${url}/`, { method: 'POST', body: form('file', 'a.jpg', jpeg) }) },
-      { what: 'not multipart', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', send: () => fetch(`${url}/`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg }) },
-      { what: 'empty body', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', send: () => fetch(`${url}/api/v1/classify`, { method: 'POST' }) },
-      { what: 'SVG', status: 415, code: 'UNSUPPORTED_IMAGE_TYPE', send: () => fetch(`${url}/`, { method: 'POST', body: form('myfile', 'x.jpg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><image href="http://127.0.0.2/x"/></svg>')) }) },
-      { what: 'over the size limit', status: 413, code: 'TOO_LARGE', send: () => fetch(`${url}/`, { method: 'POST', body: form('myfile', 'big.jpg', Buffer.concat([jpeg, Buffer.alloc(5 * 1024 * 1024)])) }) },
-      { what: 'truncated JPEG', status: 422, code: 'UNDECODABLE_IMAGE', send: () => fetch(`${url}/`, { method: 'POST', body: form('myfile', 'cut.jpg', jpeg.subarray(0, Math.floor(jpeg.length / 3))) }) },
+      {
+        what: 'text named .jpg',
+        status: 415,
+        code: 'NOT_AN_IMAGE',
+        send: () =>
+          fetch(`${url}/`, { method: 'POST', body: form('myfile', 'notes.jpg', Buffer.from('hello, not an image')) }),
+      },
+      {
+        what: 'zero-byte file',
+        status: 400,
+        code: 'EMPTY_FILE',
+        send: () => fetch(`${url}/`, { method: 'POST', body: form('myfile', 'empty.jpg', Buffer.alloc(0)) }),
+      },
+      {
+        what: 'wrong field name',
+        status: 400,
+        code: 'NO_FILE',
+        send: () => fetch(`${url}/`, { method: 'POST', body: form('file', 'a.jpg', jpeg) }),
+      },
+      {
+        what: 'not multipart',
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        send: () => fetch(`${url}/`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg }),
+      },
+      {
+        what: 'empty body',
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        send: () => fetch(`${url}/api/v1/classify`, { method: 'POST' }),
+      },
+      {
+        what: 'SVG',
+        status: 415,
+        code: 'UNSUPPORTED_IMAGE_TYPE',
+        send: () =>
+          fetch(`${url}/`, {
+            method: 'POST',
+            body: form(
+              'myfile',
+              'x.jpg',
+              Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><image href="http://127.0.0.2/x"/></svg>'),
+            ),
+          }),
+      },
+      {
+        what: 'over the size limit',
+        status: 413,
+        code: 'TOO_LARGE',
+        send: () =>
+          fetch(`${url}/`, {
+            method: 'POST',
+            body: form('myfile', 'big.jpg', Buffer.concat([jpeg, Buffer.alloc(5 * 1024 * 1024)])),
+          }),
+      },
+      {
+        what: 'truncated JPEG',
+        status: 422,
+        code: 'UNDECODABLE_IMAGE',
+        send: () =>
+          fetch(`${url}/`, {
+            method: 'POST',
+            body: form('myfile', 'cut.jpg', jpeg.subarray(0, Math.floor(jpeg.length / 3))),
+          }),
+      },
       { what: 'unknown route', status: 404, code: 'NOT_FOUND', send: () => fetch(`${url}/nope`) },
     ];
     for (const c of cases) {
@@ -199,23 +297,45 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
     const job = await call(t, 'get', '/api/v1/jobs/{id}', `${url}/api/v1/jobs/${id}`);
     t.is(job.json.status, 'done');
     t.is(job.json.result.label, classified.json.results[0].label);
-    t.is((await call(t, 'get', '/api/v1/jobs/{id}', `${url}/api/v1/jobs/${randomUUID()}`)).json.error.code, 'NO_SUCH_JOB');
+    t.is(
+      (await call(t, 'get', '/api/v1/jobs/{id}', `${url}/api/v1/jobs/${randomUUID()}`)).json.error.code,
+      'NO_SUCH_JOB',
+    );
     t.is((await call(t, 'get', '/api/v1/jobs/{id}', `${url}/api/v1/jobs/not-a-job`)).json.error.code, 'BAD_JOB_ID');
 
     const thumbnail = await fetch(`${url}/api/v1/jobs/${id}/thumbnail`);
     const jpeg = Buffer.from(await thumbnail.arrayBuffer());
-    documented(t, 'get', '/api/v1/jobs/{id}/thumbnail', { status: thumbnail.status, contentType: thumbnail.headers.get('content-type') ?? '', body: '' });
+    documented(t, 'get', '/api/v1/jobs/{id}/thumbnail', {
+      status: thumbnail.status,
+      contentType: thumbnail.headers.get('content-type') ?? '',
+      body: '',
+    });
     t.is(thumbnail.status, 200);
     t.deepEqual([...jpeg.subarray(0, 3)], [0xff, 0xd8, 0xff], 'a JPEG');
-    t.deepEqual(await sharp(jpeg).metadata().then((m) => [m.width, m.height]), [192, 192]);
-    t.is((await call(t, 'get', '/api/v1/jobs/{id}/thumbnail', `${url}/api/v1/jobs/${randomUUID()}/thumbnail`)).status, 404);
+    t.deepEqual(
+      await sharp(jpeg)
+        .metadata()
+        .then((m) => [m.width, m.height]),
+      [192, 192],
+    );
+    t.is(
+      (await call(t, 'get', '/api/v1/jobs/{id}/thumbnail', `${url}/api/v1/jobs/${randomUUID()}/thumbnail`)).status,
+      404,
+    );
 
     // Other tests of this file classify at the same time: the new result is among the 5 most recent
     // unless 5 that completed after it are (the list is newest first).
     const recent = await call(t, 'get', '/api/v1/results', `${url}/api/v1/results?limit=5`);
     const listed = recent.json.results as { id: string; completedAt: string }[];
     t.true(listed.length <= 5);
-    t.deepEqual(listed.map((r) => r.completedAt), listed.map((r) => r.completedAt).sort().reverse(), 'newest first');
+    t.deepEqual(
+      listed.map((r) => r.completedAt),
+      listed
+        .map((r) => r.completedAt)
+        .sort()
+        .reverse(),
+      'newest first',
+    );
     const completedAt = (await service.store.getResult(id))!.completedAt;
     t.true(
       listed.some((r) => r.id === id) || (listed.length === 5 && listed.every((r) => r.completedAt >= completedAt)),
@@ -233,7 +353,11 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
     // The event stream: its hello (and any status event within 3 s) against the document's schemas.
     const abort = new AbortController();
     const events = await fetch(`${url}/api/v1/events`, { signal: abort.signal });
-    documented(t, 'get', '/api/v1/events', { status: events.status, contentType: events.headers.get('content-type') ?? '', body: '' });
+    documented(t, 'get', '/api/v1/events', {
+      status: events.status,
+      contentType: events.headers.get('content-type') ?? '',
+      body: '',
+    });
     const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
     let text = '';
     const deadline = setTimeout(() => abort.abort(), 3_000);
@@ -249,7 +373,17 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
     let statuses = 0;
     for (const frame of frames) {
       const [, name, data] = /^event: (\w+)\ndata: (.*)$/s.exec(frame) ?? [];
-      const validate = api.validator('paths', '/api/v1/events', 'get', 'responses', '200', 'content', 'text/event-stream', 'x-event-data', name ?? '');
+      const validate = api.validator(
+        'paths',
+        '/api/v1/events',
+        'get',
+        'responses',
+        '200',
+        'content',
+        'text/event-stream',
+        'x-event-data',
+        name ?? '',
+      );
       t.true(validate(JSON.parse(data ?? 'null')), `${name}: ${JSON.stringify(validate.errors)}`);
       if (name === 'status') statuses++;
     }
@@ -259,7 +393,9 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
   test(`${mode}: every process runs on Node.js 24 or newer: this one, the web tier and each worker`, async (t) => {
     const major = (version: string) => Number(/^v(\d+)\./.exec(version)?.[1]);
     t.true(major(process.version) >= 24, process.version);
-    const status = (await call(t, 'get', '/api/v1/status', `${url}/api/v1/status`)).json as { runtime: { node: string; workers: string[] } };
+    const status = (await call(t, 'get', '/api/v1/status', `${url}/api/v1/status`)).json as {
+      runtime: { node: string; workers: string[] };
+    };
     t.true(major(status.runtime.node) >= 24, status.runtime.node);
     t.is(status.runtime.workers.length, 2);
     for (const version of status.runtime.workers) t.true(major(version) >= 24, version);
@@ -273,16 +409,22 @@ export function pipelineScenarios(mode: string, options: PipelineOptions, start:
 
   test.serial(`${mode}: replay --missing re-creates a deleted result`, async (t) => {
     const photo = photos[50]!;
-    const { json } = await postForm(url, '/api/v1/classify', [{ field: 'image', name: photo.file, bytes: await readFile(photo.path) }]);
+    const { json } = await postForm(url, '/api/v1/classify', [
+      { field: 'image', name: photo.file, bytes: await readFile(photo.path) },
+    ]);
     const id: string = json.results[0].id;
     const bucket = service.config.names.outputBucket;
     await service.clients.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: resultKey(id) }));
     await t.throwsAsync(service.clients.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: resultKey(id) })));
 
-    const { stdout } = await run(process.execPath, ['--import', './scripts/lib/preload.mjs', 'scripts/replay.ts', '--missing'], {
-      cwd: projectRoot,
-      env: childEnv(service.config, { LOG_LEVEL: 'warn' }),
-    });
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', './scripts/lib/preload.mjs', 'scripts/replay.ts', '--missing'],
+      {
+        cwd: projectRoot,
+        env: childEnv(service.config, { LOG_LEVEL: 'warn' }),
+      },
+    );
     t.regex(stdout, /replaying 1\b/);
     t.regex(stdout, /1 classified, 0 failed/);
     const replayed = JSON.parse(await getText(bucket, resultKey(id)));

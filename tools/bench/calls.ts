@@ -7,7 +7,13 @@
  * Traffic goes to a scratch queue and a `bench-calls/` prefix, never to the service's request queue.
  */
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+} from '@aws-sdk/client-sqs';
 import { createAwsClients } from '../../lib/aws/clients.js';
 import type { Config } from '../../lib/config.js';
 import { cpuMs } from './proc.js';
@@ -26,13 +32,19 @@ export interface CallCost {
 /** Runs `fn(i)` for i in 0..n−1, `concurrency` at a time. */
 async function run(n: number, concurrency: number, fn: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) await fn(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
 }
 
 /** CPU per call of `fn` in this process and in the endpoint process, after a warm-up. */
-async function cost(endpointPid: number, n: number, fn: (i: number) => Promise<unknown>): Promise<{ clientMs: number; endpointMs: number }> {
+async function cost(
+  endpointPid: number,
+  n: number,
+  fn: (i: number) => Promise<unknown>,
+): Promise<{ clientMs: number; endpointMs: number }> {
   await run(Math.min(20, n), 4, fn);
   const client = process.cpuUsage();
   const endpoint = cpuMs(endpointPid);
@@ -55,56 +67,118 @@ export async function measureCalls(config: Config, endpointPid: number, photo: B
     file: 'n01443537_goldfish.JPEG',
     label: 'goldfish',
     score: 0.93,
-    top5: ['goldfish, Carassius auratus', 'tench, Tinca tinca', 'rock beauty', 'anemone fish', 'axolotl'].map((label, index) => ({ label, score: 0.1 / (index + 1), index })),
+    top5: ['goldfish, Carassius auratus', 'tench, Tinca tinca', 'rock beauty', 'anemone fish', 'axolotl'].map(
+      (label, index) => ({ label, score: 0.1 / (index + 1), index }),
+    ),
     model: config.model.source,
     backend: 'onnxruntime-node',
     batch: 8,
-    timings: { upload: 2.1, s3Put: 5.2, enqueue: 3.3, queueWait: 12.5, s3Get: 3.1, decode: 7.9, infer: 55.2, persist: 4.4 },
+    timings: {
+      upload: 2.1,
+      s3Put: 5.2,
+      enqueue: 3.3,
+      queueWait: 12.5,
+      s3Get: 3.1,
+      decode: 7.9,
+      infer: 55.2,
+      persist: 4.4,
+    },
     completedAt: new Date().toISOString(),
   });
-  const request = JSON.stringify({ v: 1, requestId: '7d0c5d0e-9d1b-4b53-a1a4-0c6f4bb0e4f1', bucket: input, key: '7d0c5d0e-9d1b-4b53-a1a4-0c6f4bb0e4f1/n01443537_goldfish.JPEG', file: 'n01443537_goldfish.JPEG', replyTo: queueUrl, enqueuedAt: Date.now(), timings: { upload: 2.1, s3Put: 5.2 } });
+  const request = JSON.stringify({
+    v: 1,
+    requestId: '7d0c5d0e-9d1b-4b53-a1a4-0c6f4bb0e4f1',
+    bucket: input,
+    key: '7d0c5d0e-9d1b-4b53-a1a4-0c6f4bb0e4f1/n01443537_goldfish.JPEG',
+    file: 'n01443537_goldfish.JPEG',
+    replyTo: queueUrl,
+    enqueuedAt: Date.now(),
+    timings: { upload: 2.1, s3Put: 5.2 },
+  });
   const tenOf = (body: string) => Array.from({ length: 10 }, (_, j) => ({ Id: String(j), MessageBody: body }));
   const batches = Math.max(10, Math.round(n / 10));
   const rows: CallCost[] = [];
-  const add = async (call: string, by: CallCost['by'], perImage: number, count: number, fn: (i: number) => Promise<unknown>) =>
-    rows.push({ call, by, perImage, ...(await cost(endpointPid, count, fn)) });
+  const add = async (
+    call: string,
+    by: CallCost['by'],
+    perImage: number,
+    count: number,
+    fn: (i: number) => Promise<unknown>,
+  ) => rows.push({ call, by, perImage, ...(await cost(endpointPid, count, fn)) });
   let cleanupFailure: PromiseRejectedResult | undefined;
   try {
     await add(`PutObject, the upload (${Math.round(photo.length / 1024)} KiB)`, 'web', 1, n, (i) =>
-      s3.send(new PutObjectCommand({ Bucket: input, Key: `${prefix}${i}.jpg`, Body: photo, ContentType: 'image/jpeg', Metadata: { 'request-id': String(i), protocol: 'api' } })));
+      s3.send(
+        new PutObjectCommand({
+          Bucket: input,
+          Key: `${prefix}${i}.jpg`,
+          Body: photo,
+          ContentType: 'image/jpeg',
+          Metadata: { 'request-id': String(i), protocol: 'api' },
+        }),
+      ),
+    );
     await add('GetObject, the upload', 'worker', 1, n, async (i) => {
       const object = await s3.send(new GetObjectCommand({ Bucket: input, Key: `${prefix}${i}.jpg` }));
       await object.Body!.transformToByteArray();
     });
     await add(`PutObject, the result (${result.length} B)`, 'worker', 1, n, (i) =>
-      s3.send(new PutObjectCommand({ Bucket: output, Key: `${prefix}${i}.json`, Body: result, ContentType: 'application/json' })));
+      s3.send(
+        new PutObjectCommand({
+          Bucket: output,
+          Key: `${prefix}${i}.json`,
+          Body: result,
+          ContentType: 'application/json',
+        }),
+      ),
+    );
     // Requests one way, answers the other: each message is sent, received and deleted once.
-    await add('SendMessageBatch ×10 (requests, answers)', 'web + worker', 0.2, batches, (i) => sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: tenOf(i % 2 ? result : request) })));
+    await add('SendMessageBatch ×10 (requests, answers)', 'web + worker', 0.2, batches, (i) =>
+      sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: tenOf(i % 2 ? result : request) })),
+    );
     // Each message is received twice per image (the request by a worker, the answer by the web
     // tier); calls per image follow from how many messages a receive actually returned.
     let receives = 0;
     let received = 0;
     const receiveRow = await cost(endpointPid, batches, async () => {
-      const { Messages: messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+      const { Messages: messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+      );
       receives++;
       received += messages.length;
-      if (messages.length) await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: messages.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })) }));
+      if (messages.length)
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: messages.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })),
+          }),
+        );
     });
     const perMessage = received > 0 ? receives / received : 1;
-    rows.push({ call: `ReceiveMessage + DeleteMessageBatch (${(received / receives).toFixed(1)} messages each)`, by: 'web + worker', perImage: Number((2 * perMessage).toFixed(3)), ...receiveRow });
+    rows.push({
+      call: `ReceiveMessage + DeleteMessageBatch (${(received / receives).toFixed(1)} messages each)`,
+      by: 'web + worker',
+      perImage: Number((2 * perMessage).toFixed(3)),
+      ...receiveRow,
+    });
   } finally {
     // Clean up everything we can, then report the first failure (the measurement's own error wins).
     const cleanup = await Promise.allSettled([
       sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl })),
-      run(n, 8, (i) => Promise.all([
-        s3.send(new DeleteObjectCommand({ Bucket: input, Key: `${prefix}${i}.jpg` })),
-        s3.send(new DeleteObjectCommand({ Bucket: output, Key: `${prefix}${i}.json` })),
-      ])),
+      run(n, 8, (i) =>
+        Promise.all([
+          s3.send(new DeleteObjectCommand({ Bucket: input, Key: `${prefix}${i}.jpg` })),
+          s3.send(new DeleteObjectCommand({ Bucket: output, Key: `${prefix}${i}.json` })),
+        ]),
+      ),
     ]);
     clients.destroy();
     cleanupFailure = cleanup.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   }
   // Reached only when the measurement itself succeeded: its own error wins over the cleanup's.
-  if (cleanupFailure) throw new Error(`bench: cleaning up the call measurements failed: ${String(cleanupFailure.reason)}`, { cause: cleanupFailure.reason });
+  if (cleanupFailure)
+    throw new Error(`bench: cleaning up the call measurements failed: ${String(cleanupFailure.reason)}`, {
+      cause: cleanupFailure.reason,
+    });
   return rows;
 }

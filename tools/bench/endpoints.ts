@@ -24,28 +24,39 @@ export interface StartedEndpoint {
 /** Starts `<dir>`'s `npm run endpoint` command line (with `node` = this Node) on free ports. */
 export async function startCheckoutEndpoint(label: string, dir: string, dataParent: string): Promise<StartedEndpoint> {
   const root = resolve(dir);
-  const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { scripts?: Record<string, string>; dependencies?: Record<string, string> };
+  const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+    scripts?: Record<string, string>;
+    dependencies?: Record<string, string>;
+  };
   const script = pkg.scripts?.endpoint;
-  if (!script?.startsWith('node ')) throw new BenchError('BENCH_FAILED', `${root}/package.json has no "endpoint" script starting with node`);
+  if (!script?.startsWith('node '))
+    throw new BenchError('BENCH_FAILED', `${root}/package.json has no "endpoint" script starting with node`);
   const args = script.slice('node '.length).split(/\s+/);
   const dataDir = await mkdtemp(join(dataParent, 'eir-endpoint-'));
   // Checkouts from the s3rver days used two ports (SQS, S3); this one uses one.
   const [sqsPort, s3Port] = await freePorts(2);
-  const ports = pkg.dependencies?.s3rver ? { EMBEDDED_SQS_PORT: String(sqsPort), EMBEDDED_S3_PORT: String(s3Port) } : { EMBEDDED_PORT: String(sqsPort) };
+  const ports = pkg.dependencies?.s3rver
+    ? { EMBEDDED_SQS_PORT: String(sqsPort), EMBEDDED_S3_PORT: String(s3Port) }
+    : { EMBEDDED_PORT: String(sqsPort) };
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, ENDPOINT_MODE: 'embedded', DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...ports },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const ready = await new Promise<Record<string, unknown>>((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new BenchError('BENCH_FAILED', `${label} endpoint was not ready within 30 s`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new BenchError('BENCH_FAILED', `${label} endpoint was not ready within 30 s`)),
+      30_000,
+    );
     child.on('message', (message: Record<string, unknown>) => {
       if (message.type === 'ready') {
         clearTimeout(timer);
         resolveReady(message);
       }
     });
-    child.once('exit', (code) => reject(new BenchError('BENCH_FAILED', `${label} endpoint exited with code ${code} before it was ready`)));
+    child.once('exit', (code) =>
+      reject(new BenchError('BENCH_FAILED', `${label} endpoint exited with code ${code} before it was ready`)),
+    );
   });
   const sqsUrl = `http://127.0.0.1:${Number(ready.port ?? ready.sqsPort)}`;
   const s3Url = `http://127.0.0.1:${Number(ready.port ?? ready.s3Port)}`;

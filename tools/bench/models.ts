@@ -25,7 +25,11 @@ export interface ModelBench {
 
 const now = () => performance.now();
 
-export async function benchModel(id: string, photos: readonly Photo[], options: { modelsDir: string; batches: readonly number[] }): Promise<ModelBench> {
+export async function benchModel(
+  id: string,
+  photos: readonly Photo[],
+  options: { modelsDir: string; batches: readonly number[] },
+): Promise<ModelBench> {
   sharp.concurrency(1);
   sharp.cache(false);
   const classifier = await loadClassifier(id, { modelsDir: options.modelsDir, threads: 1 });
@@ -61,7 +65,9 @@ export async function benchModel(id: string, photos: readonly Photo[], options: 
       }
       inferMs[batch] = (now() - started) / count;
     }
-    const [bestBatch, bestInferMs] = Object.entries(inferMs).map(([b, ms]) => [Number(b), ms] as const).sort((a, b) => a[1] - b[1])[0]!;
+    const [bestBatch, bestInferMs] = Object.entries(inferMs)
+      .map(([b, ms]) => [Number(b), ms] as const)
+      .sort((a, b) => a[1] - b[1])[0]!;
     return {
       id,
       backend: classifier.backend,

@@ -33,7 +33,10 @@ export async function startServiceProcess(env: Record<string, string>, dataParen
   });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new BenchError('BENCH_FAILED', 'the service did not start within 120 s')), 120_000);
+    const timer = setTimeout(
+      () => reject(new BenchError('BENCH_FAILED', 'the service did not start within 120 s')),
+      120_000,
+    );
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /listening on (http:\/\/\S+)/.exec(out);
@@ -42,7 +45,9 @@ export async function startServiceProcess(env: Record<string, string>, dataParen
         resolve(match[1]!);
       }
     });
-    child.once('exit', (code) => reject(new BenchError('BENCH_FAILED', `the service exited with code ${code} before it was ready`)));
+    child.once('exit', (code) =>
+      reject(new BenchError('BENCH_FAILED', `the service exited with code ${code} before it was ready`)),
+    );
   });
   return {
     url,
@@ -85,7 +90,11 @@ interface ApiResult {
 }
 
 /** Uploads `photos` all at once (at most `concurrency` in flight) to `POST /api/v1/classify`. */
-export async function burst(service: RunningService, photos: readonly Photo[], concurrency: number): Promise<BurstResult> {
+export async function burst(
+  service: RunningService,
+  photos: readonly Photo[],
+  concurrency: number,
+): Promise<BurstResult> {
   const bodies = await Promise.all(photos.map((p) => readFile(p.path)));
   const latencies: number[] = [];
   const results: (ApiResult & { classIndex: number })[] = [];
@@ -127,7 +136,11 @@ export async function burst(service: RunningService, photos: readonly Photo[], c
     latency: describe(latencies),
     stages,
     serviceCpuMsPerImage: cpu / photos.length,
-    cpuMsPerImageByRole: { web: byRole.web / photos.length, endpoint: byRole.endpoint / photos.length, workers: byRole.workers / photos.length },
+    cpuMsPerImageByRole: {
+      web: byRole.web / photos.length,
+      endpoint: byRole.endpoint / photos.length,
+      workers: byRole.workers / photos.length,
+    },
     labels,
     cached: results.filter((r) => r.timings.cacheLookup !== undefined && r.timings.infer === undefined).length,
   };
@@ -137,16 +150,51 @@ export async function burst(service: RunningService, photos: readonly Photo[], c
  * `npm run workload` against the service, as a user runs it (a child process: the classic
  * generator is the web tier's client, not a part of it): 100 concurrent `POST /` uploads.
  */
-export async function classicWorkload(service: RunningService, dir: string, count: number, concurrency: number): Promise<{ meanMs: number; p50Ms: number; p95Ms: number; ok: number; sent: number }> {
+export async function classicWorkload(
+  service: RunningService,
+  dir: string,
+  count: number,
+  concurrency: number,
+): Promise<{ meanMs: number; p50Ms: number; p95Ms: number; ok: number; sent: number }> {
   const json = join(await mkdtemp(join(tmpdir(), 'eir-workload-')), 'report.json');
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', './scripts/lib/preload.mjs', 'scripts/workload.ts', '--url', service.url, '--dir', dir, '--count', String(count), '--concurrency', String(concurrency), '--json', json], {
-      cwd: projectRoot,
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    child.once('exit', (code) => (code === 0 || code === 1 ? resolve() : reject(new BenchError('BENCH_FAILED', `the workload generator exited with code ${code}`))));
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        './scripts/lib/preload.mjs',
+        'scripts/workload.ts',
+        '--url',
+        service.url,
+        '--dir',
+        dir,
+        '--count',
+        String(count),
+        '--concurrency',
+        String(concurrency),
+        '--json',
+        json,
+      ],
+      {
+        cwd: projectRoot,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    child.once('exit', (code) =>
+      code === 0 || code === 1
+        ? resolve()
+        : reject(new BenchError('BENCH_FAILED', `the workload generator exited with code ${code}`)),
+    );
   });
-  const { summary } = JSON.parse(await readFile(json, 'utf8')) as { summary: { latencyMs?: Distribution; answered: number; sent: number; rightOwner: number } };
+  const { summary } = JSON.parse(await readFile(json, 'utf8')) as {
+    summary: { latencyMs?: Distribution; answered: number; sent: number; rightOwner: number };
+  };
   if (!summary.latencyMs) throw new BenchError('BENCH_FAILED', 'the workload generator got no answer');
-  return { meanMs: summary.latencyMs.mean, p50Ms: summary.latencyMs.p50, p95Ms: summary.latencyMs.p95, ok: summary.rightOwner, sent: summary.sent };
+  return {
+    meanMs: summary.latencyMs.mean,
+    p50Ms: summary.latencyMs.p50,
+    p95Ms: summary.latencyMs.p95,
+    ok: summary.rightOwner,
+    sent: summary.sent,
+  };
 }

@@ -63,40 +63,62 @@ async function main(args: BenchArgs): Promise<void> {
   }
   report.models = models;
   out('\n## Models (one thread, all sample photos)\n');
-  out('| model | backend | resize | top-1 | top-5 | decode ms/img | infer ms/img, batch 1 | best batch | infer ms/img, best | images/s per core (decode + infer) |');
+  out(
+    '| model | backend | resize | top-1 | top-5 | decode ms/img | infer ms/img, batch 1 | best batch | infer ms/img, best | images/s per core (decode + infer) |',
+  );
   out('|---|---|---|---|---|---|---|---|---|---|');
   for (const m of models) {
-    out(`| ${m.id} | ${m.backend} | ${m.resize} | ${pct(m.top1)} | ${pct(m.top5)} | ${ms(m.decodeMs)} | ${ms(m.inferMs[1]!)} | ${m.bestBatch} | ${ms(m.bestInferMs)} | ${(1000 / (m.decodeMs + m.bestInferMs)).toFixed(1)} |`);
+    out(
+      `| ${m.id} | ${m.backend} | ${m.resize} | ${pct(m.top1)} | ${pct(m.top5)} | ${ms(m.decodeMs)} | ${ms(m.inferMs[1]!)} | ${m.bestBatch} | ${ms(m.bestInferMs)} | ${(1000 / (m.decodeMs + m.bestInferMs)).toFixed(1)} |`,
+    );
   }
 
   if (args['baseline-endpoint']) {
-    report.endpoints = await compareEndpoints(args['baseline-endpoint'], await readFile(photos[0]!.path), args['data-dir'] ?? tmpdir());
+    report.endpoints = await compareEndpoints(
+      args['baseline-endpoint'],
+      await readFile(photos[0]!.path),
+      args['data-dir'] ?? tmpdir(),
+    );
   }
 
   if (!args['skip-pipeline']) {
-    const raw = models.find((m) => m.id === model) ?? (await benchModel(model, photos, { modelsDir: config.model.modelsDir, batches: [1, 2, 4, 8, 16] }));
+    const raw =
+      models.find((m) => m.id === model) ??
+      (await benchModel(model, photos, { modelsDir: config.model.modelsDir, batches: [1, 2, 4, 8, 16] }));
     const workers = args.workers ?? String(cores);
     process.stderr.write('the worker alone...\n');
     const alone = await workerAlone(model, photos.slice(0, n), args['data-dir'] ?? tmpdir());
     report.workerAlone = alone;
     const aloneRatios = alone.workerMs.map((w, i) => w / alone.rawMs[i]!);
-    out(`\n## The worker alone (model ${model}: one worker pipeline in the bench's process, its endpoint in another; CPU of that process, the same ${alone.images} photos)\n`);
-    out('| round | decode + inference alone, CPU ms/img | the whole worker (receive, fetch, decode, infer, persist, answer, delete), CPU ms/img | ratio |');
+    out(
+      `\n## The worker alone (model ${model}: one worker pipeline in the bench's process, its endpoint in another; CPU of that process, the same ${alone.images} photos)\n`,
+    );
+    out(
+      '| round | decode + inference alone, CPU ms/img | the whole worker (receive, fetch, decode, infer, persist, answer, delete), CPU ms/img | ratio |',
+    );
     out('|---|---|---|---|');
-    for (const [i, r] of alone.rawMs.entries()) out(`| ${i + 1} | ${ms(r)} | ${ms(alone.workerMs[i]!)} | ${aloneRatios[i]!.toFixed(2)} |`);
+    for (const [i, r] of alone.rawMs.entries())
+      out(`| ${i + 1} | ${ms(r)} | ${ms(alone.workerMs[i]!)} | ${aloneRatios[i]!.toFixed(2)} |`);
     process.stderr.write(`starting the service (model ${model}, ${workers} workers)...\n`);
     // Known ports: this process talks to the service's endpoint too, to measure the calls alone.
     const [port] = await freePorts(1);
     const ports = { EMBEDDED_PORT: String(port) };
     // The throughput bursts go through the workers: the result cache is off (the same photos repeat).
-    const service = await startServiceProcess({ MODEL: model, WORKERS: workers, RESULT_CACHE: 'off', ...ports }, args['data-dir']);
+    const service = await startServiceProcess(
+      { MODEL: model, WORKERS: workers, RESULT_CACHE: 'off', ...ports },
+      args['data-dir'],
+    );
     const targets: string[] = [];
     try {
       await burst(service, photos.slice(0, 8), 8); // warm-up: connections, JIT, first batches
       const [endpointPid] = pidsOf(service.pid, 'endpoint');
       if (endpointPid === undefined) throw new Error('the service has no embedded endpoint process');
       process.stderr.write('measuring the S3/SQS calls one image needs...\n');
-      const calls = await measureCalls(loadConfig({ ...process.env, ...ports, MODEL: model }), endpointPid, await readFile(photos[0]!.path));
+      const calls = await measureCalls(
+        loadConfig({ ...process.env, ...ports, MODEL: model }),
+        endpointPid,
+        await readFile(photos[0]!.path),
+      );
       printCalls(calls);
       report.calls = calls;
       const bursts: BurstResult[] = [];
@@ -117,46 +139,75 @@ async function main(args: BenchArgs): Promise<void> {
       }));
       const dataParent = args['data-dir'] ?? tmpdir();
       report.pipeline = { model, workers: Number(workers), dataParent, raw, bursts: rows };
-      out(`\n## Pipeline (\`npm start\` defaults, model ${model}, ${workers} workers, ${cores} cores, data under ${dataParent})\n`);
-      out('| burst | answered | top-1 | makespan s | ideal s | makespan ÷ ideal | images/s | p50 ms | p95 ms | p99 ms | efficiency (÷ raw infer × cores) | efficiency (÷ raw decode+infer × cores) | service CPU ms/img | overhead CPU ms/img |');
+      out(
+        `\n## Pipeline (\`npm start\` defaults, model ${model}, ${workers} workers, ${cores} cores, data under ${dataParent})\n`,
+      );
+      out(
+        '| burst | answered | top-1 | makespan s | ideal s | makespan ÷ ideal | images/s | p50 ms | p95 ms | p99 ms | efficiency (÷ raw infer × cores) | efficiency (÷ raw decode+infer × cores) | service CPU ms/img | overhead CPU ms/img |',
+      );
       out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
       for (const r of rows) {
-        out(`| ${r.n} | ${r.ok} | ${pct(r.correct / r.n)} | ${(r.makespanMs / 1000).toFixed(2)} | ${(r.idealMs / 1000).toFixed(2)} | ${(r.makespanMs / r.idealMs).toFixed(2)} | ${r.imagesPerSecond.toFixed(1)} | ${r.latency?.p50.toFixed(0)} | ${r.latency?.p95.toFixed(0)} | ${r.latency?.p99.toFixed(0)} | ${r.efficiency.toFixed(2)} | ${r.efficiencyWithDecode.toFixed(2)} | ${ms(r.serviceCpuMsPerImage)} | ${ms(r.overheadCpuMsPerImage)} |`);
+        out(
+          `| ${r.n} | ${r.ok} | ${pct(r.correct / r.n)} | ${(r.makespanMs / 1000).toFixed(2)} | ${(r.idealMs / 1000).toFixed(2)} | ${(r.makespanMs / r.idealMs).toFixed(2)} | ${r.imagesPerSecond.toFixed(1)} | ${r.latency?.p50.toFixed(0)} | ${r.latency?.p95.toFixed(0)} | ${r.latency?.p99.toFixed(0)} | ${r.efficiency.toFixed(2)} | ${r.efficiencyWithDecode.toFixed(2)} | ${ms(r.serviceCpuMsPerImage)} | ${ms(r.overheadCpuMsPerImage)} |`,
+        );
       }
-      out('\nCPU per image by part of the service (ms); "own overhead" = web + workers − (decode + inference), i.e. without the embedded endpoint that stands in for AWS:\n');
+      out(
+        '\nCPU per image by part of the service (ms); "own overhead" = web + workers − (decode + inference), i.e. without the embedded endpoint that stands in for AWS:\n',
+      );
       out('| burst | web tier | embedded endpoint | workers | decode + inference (raw) | own overhead |');
       out('|---|---|---|---|---|---|');
       for (const r of rows) {
         const c = r.cpuMsPerImageByRole;
-        out(`| ${r.n} | ${ms(c.web)} | ${ms(c.endpoint)} | ${ms(c.workers)} | ${ms(perImageMs)} | ${ms(r.ownOverheadCpuMsPerImage)} |`);
+        out(
+          `| ${r.n} | ${ms(c.web)} | ${ms(c.endpoint)} | ${ms(c.workers)} | ${ms(perImageMs)} | ${ms(r.ownOverheadCpuMsPerImage)} |`,
+        );
       }
-      out('\nMean ms per stage, as the service reports them (wall time, so queueing shows up in `queueWait`; `infer` is the whole batch; `rest` = persist + respond + answer delivery):\n');
+      out(
+        '\nMean ms per stage, as the service reports them (wall time, so queueing shows up in `queueWait`; `infer` is the whole batch; `rest` = persist + respond + answer delivery):\n',
+      );
       const stages = Object.keys(rows[0]!.stages);
       out(`| burst | ${stages.join(' | ')} |`);
       out(`|---|${stages.map(() => '---').join('|')}|`);
       for (const r of rows) out(`| ${r.n} | ${stages.map((s) => ms(r.stages[s]!)).join(' | ')} |`);
-      out(`\nRaw, this run: decode ${ms(raw.decodeMs)} ms/img, inference ${ms(raw.bestInferMs)} ms/img at batch ${raw.bestBatch} → ${(1000 / raw.bestInferMs).toFixed(1)} img/s per core (inference only).`);
+      out(
+        `\nRaw, this run: decode ${ms(raw.decodeMs)} ms/img, inference ${ms(raw.bestInferMs)} ms/img at batch ${raw.bestBatch} → ${(1000 / raw.bestInferMs).toFixed(1)} img/s per core (inference only).`,
+      );
 
       const full = rows[rows.length - 1]!;
-      targets.push(`target lean workers, in the burst: worker CPU per image ${ms(full.cpuMsPerImageByRole.workers)} ms = ${(full.cpuMsPerImageByRole.workers / perImageMs).toFixed(2)} × raw decode + inference ${ms(perImageMs)} ms (goal <= 1.15)`);
-      targets.push(`target lean workers, alone: worker CPU per image ${alone.workerMs.map(ms).join(' / ')} ms = ${aloneRatios.map((x) => x.toFixed(2)).join(' / ')} × decode + inference ${alone.rawMs.map(ms).join(' / ')} ms in the same process, by round (goal <= 1.15)`);
-      targets.push(`target lean web tier: web tier CPU per image ${ms(full.cpuMsPerImageByRole.web)} ms (goal <= 4 ms)`);
-      targets.push(`target one machine: a burst of ${full.n} at ${full.imagesPerSecond.toFixed(1)} images/s = ${(full.imagesPerSecond / ((cores * 1000) / perImageMs)).toFixed(2)} × the ideal ${((cores * 1000) / perImageMs).toFixed(1)} images/s (goal >= 0.5)`);
+      targets.push(
+        `target lean workers, in the burst: worker CPU per image ${ms(full.cpuMsPerImageByRole.workers)} ms = ${(full.cpuMsPerImageByRole.workers / perImageMs).toFixed(2)} × raw decode + inference ${ms(perImageMs)} ms (goal <= 1.15)`,
+      );
+      targets.push(
+        `target lean workers, alone: worker CPU per image ${alone.workerMs.map(ms).join(' / ')} ms = ${aloneRatios.map((x) => x.toFixed(2)).join(' / ')} × decode + inference ${alone.rawMs.map(ms).join(' / ')} ms in the same process, by round (goal <= 1.15)`,
+      );
+      targets.push(
+        `target lean web tier: web tier CPU per image ${ms(full.cpuMsPerImageByRole.web)} ms (goal <= 4 ms)`,
+      );
+      targets.push(
+        `target one machine: a burst of ${full.n} at ${full.imagesPerSecond.toFixed(1)} images/s = ${(full.imagesPerSecond / ((cores * 1000) / perImageMs)).toFixed(2)} × the ideal ${((cores * 1000) / perImageMs).toFixed(1)} images/s (goal >= 0.5)`,
+      );
 
       process.stderr.write('classic workload, workers warm...\n');
       const warm = await classicWorkload(service, SAMPLE_DIR, photos.length, 100);
       report.classicWarm = warm;
-      targets.push(`target classic, warm (${workers} workers): mean latency ${(warm.meanMs / 1000).toFixed(2)} s over ${warm.ok}/${warm.sent} uploads at 100 concurrent (goal <= 1.2 s)`);
+      targets.push(
+        `target classic, warm (${workers} workers): mean latency ${(warm.meanMs / 1000).toFixed(2)} s over ${warm.ok}/${warm.sent} uploads at 100 concurrent (goal <= 1.2 s)`,
+      );
     } finally {
       await service.stop();
     }
 
     process.stderr.write('classic workload from zero workers (the local autoscaler)...\n');
-    const cold = await startServiceProcess({ MODEL: model, WORKERS: '', WORKERS_MIN: '0', WORKERS_MAX: String(cores), RESULT_CACHE: 'off' }, args['data-dir']);
+    const cold = await startServiceProcess(
+      { MODEL: model, WORKERS: '', WORKERS_MIN: '0', WORKERS_MAX: String(cores), RESULT_CACHE: 'off' },
+      args['data-dir'],
+    );
     try {
       const fromZero = await classicWorkload(cold, SAMPLE_DIR, photos.length, 100);
       report.classicFromZero = fromZero;
-      targets.push(`target classic, from zero workers: mean latency ${(fromZero.meanMs / 1000).toFixed(2)} s over ${fromZero.ok}/${fromZero.sent} uploads at 100 concurrent (goal <= 2.5 s)`);
+      targets.push(
+        `target classic, from zero workers: mean latency ${(fromZero.meanMs / 1000).toFixed(2)} s over ${fromZero.ok}/${fromZero.sent} uploads at 100 concurrent (goal <= 2.5 s)`,
+      );
     } finally {
       await cold.stop();
     }
@@ -164,19 +215,32 @@ async function main(args: BenchArgs): Promise<void> {
     process.stderr.write('the same photos twice, the result cache on (the default)...\n');
     const cached = await startServiceProcess({ MODEL: model, WORKERS: workers }, args['data-dir']);
     try {
-      await burst(cached, photos.slice(0, 8).map((p) => ({ ...p })), 8); // warm-up: connections, JIT (these 8 will be cache hits below)
+      await burst(
+        cached,
+        photos.slice(0, 8).map((p) => ({ ...p })),
+        8,
+      ); // warm-up: connections, JIT (these 8 will be cache hits below)
       const first = await burst(cached, photos.slice(8, 8 + n), n);
       const second = await burst(cached, photos.slice(8, 8 + n), n);
       const same = first.labels.every((label, i) => label !== undefined && label === second.labels[i]);
       report.cache = { first, second };
       out('\n## The result cache: the same photos twice\n');
-      out('| pass | answered | from the cache | makespan s | images/s | p50 ms | p95 ms | web CPU ms/img | endpoint CPU ms/img | workers CPU ms/img |');
+      out(
+        '| pass | answered | from the cache | makespan s | images/s | p50 ms | p95 ms | web CPU ms/img | endpoint CPU ms/img | workers CPU ms/img |',
+      );
       out('|---|---|---|---|---|---|---|---|---|---|');
-      for (const [name, b] of [['first', first], ['second', second]] as const) {
+      for (const [name, b] of [
+        ['first', first],
+        ['second', second],
+      ] as const) {
         const c = b.cpuMsPerImageByRole;
-        out(`| ${name} | ${b.ok} | ${b.cached} | ${(b.makespanMs / 1000).toFixed(2)} | ${b.imagesPerSecond.toFixed(1)} | ${b.latency?.p50.toFixed(0)} | ${b.latency?.p95.toFixed(0)} | ${ms(c.web)} | ${ms(c.endpoint)} | ${ms(c.workers)} |`);
+        out(
+          `| ${name} | ${b.ok} | ${b.cached} | ${(b.makespanMs / 1000).toFixed(2)} | ${b.imagesPerSecond.toFixed(1)} | ${b.latency?.p50.toFixed(0)} | ${b.latency?.p95.toFixed(0)} | ${ms(c.web)} | ${ms(c.endpoint)} | ${ms(c.workers)} |`,
+        );
       }
-      targets.push(`target result cache: second pass ${second.imagesPerSecond.toFixed(1)} images/s = ${(second.imagesPerSecond / first.imagesPerSecond).toFixed(2)} × the first pass's ${first.imagesPerSecond.toFixed(1)} (goal >= 5), labels identical: ${same ? 'yes' : 'NO'} (${second.cached}/${second.n} from the cache)`);
+      targets.push(
+        `target result cache: second pass ${second.imagesPerSecond.toFixed(1)} images/s = ${(second.imagesPerSecond / first.imagesPerSecond).toFixed(2)} × the first pass's ${first.imagesPerSecond.toFixed(1)} (goal >= 5), labels identical: ${same ? 'yes' : 'NO'} (${second.cached}/${second.n} from the cache)`,
+      );
     } finally {
       await cached.stop();
     }
@@ -193,10 +257,17 @@ async function main(args: BenchArgs): Promise<void> {
 }
 
 /** The call floor against this version's endpoint and the baseline's, two alternating rounds each. */
-async function compareEndpoints(baselineDir: string, photo: Buffer, dataParent: string): Promise<Record<string, CallCost[][]>> {
+async function compareEndpoints(
+  baselineDir: string,
+  photo: Buffer,
+  dataParent: string,
+): Promise<Record<string, CallCost[][]>> {
   const results: Record<string, CallCost[][]> = {};
   for (let round = 1; round <= 2; round++) {
-    for (const start of [() => startOwnEndpoint(dataParent), () => startCheckoutEndpoint('baseline', baselineDir, dataParent)]) {
+    for (const start of [
+      () => startOwnEndpoint(dataParent),
+      () => startCheckoutEndpoint('baseline', baselineDir, dataParent),
+    ]) {
       const endpoint = await start();
       try {
         process.stderr.write(`round ${round}: the S3/SQS calls against the ${endpoint.label} endpoint...\n`);
@@ -207,12 +278,16 @@ async function compareEndpoints(baselineDir: string, photo: Buffer, dataParent: 
     }
   }
   const labels = Object.keys(results);
-  out(`\n## Embedded endpoints compared: the calls one image needs (client / endpoint CPU ms per call; baseline = ${baselineDir})\n`);
+  out(
+    `\n## Embedded endpoints compared: the calls one image needs (client / endpoint CPU ms per call; baseline = ${baselineDir})\n`,
+  );
   out(`| call | per image | ${labels.flatMap((l) => [1, 2].map((r) => `${l}, round ${r}`)).join(' | ')} |`);
   out(`|---|---|${labels.flatMap(() => ['---', '---']).join('|')}|`);
   const calls = results[labels[0]!]![0]!;
   calls.forEach((c, i) => {
-    const cells = labels.flatMap((l) => results[l]!.map((rows) => `${ms(rows[i]!.clientMs)} / ${ms(rows[i]!.endpointMs)}`));
+    const cells = labels.flatMap((l) =>
+      results[l]!.map((rows) => `${ms(rows[i]!.clientMs)} / ${ms(rows[i]!.endpointMs)}`),
+    );
     out(`| ${c.call.replace(/ \(\d+\.\d messages each\)/, '')} | ${c.perImage} | ${cells.join(' | ')} |`);
   });
   const perImage = (rows: CallCost[]) => {
@@ -234,10 +309,14 @@ function printCalls(calls: readonly CallCost[]): void {
   for (const c of calls) {
     client += c.perImage * c.clientMs;
     endpoint += c.perImage * c.endpointMs;
-    out(`| ${c.call} | ${c.by} | ${c.perImage} | ${ms(c.clientMs)} | ${ms(c.endpointMs)} | ${ms(c.perImage * c.clientMs)} | ${ms(c.perImage * c.endpointMs)} |`);
+    out(
+      `| ${c.call} | ${c.by} | ${c.perImage} | ${ms(c.clientMs)} | ${ms(c.endpointMs)} | ${ms(c.perImage * c.clientMs)} | ${ms(c.perImage * c.endpointMs)} |`,
+    );
   }
   out(`| **all** | | | | | **${ms(client)}** | **${ms(endpoint)}** |`);
-  out(`\nThe calls alone cost ${ms(client)} ms of CPU per image in the service's own processes (SDK serialization, SigV4 signing, HTTP) and ${ms(endpoint)} ms in the embedded endpoint — before any of the service's own code runs.`);
+  out(
+    `\nThe calls alone cost ${ms(client)} ms of CPU per image in the service's own processes (SDK serialization, SigV4 signing, HTTP) and ${ms(endpoint)} ms in the embedded endpoint — before any of the service's own code runs.`,
+  );
 }
 
 /** `npm run bench`: resolves with the exit code. */

@@ -35,10 +35,19 @@ const cpuMs = (since: NodeJS.CpuUsage) => {
   return (used.user + used.system) / 1000;
 };
 
-export async function workerAlone(model: string, photos: readonly Photo[], dataParent: string, rounds = 2): Promise<WorkerAlone> {
+export async function workerAlone(
+  model: string,
+  photos: readonly Photo[],
+  dataParent: string,
+  rounds = 2,
+): Promise<WorkerAlone> {
   const endpoint = await startOwnEndpoint(dataParent);
   const base = endpoint.config;
-  const config: Config = { ...base, model: { ...base.model, source: model }, worker: { ...base.worker, receiveWaitSeconds: 1 } };
+  const config: Config = {
+    ...base,
+    model: { ...base.model, source: model },
+    worker: { ...base.worker, receiveWaitSeconds: 1 },
+  };
   const clients = createAwsClients(config);
   sharp.concurrency(1);
   sharp.cache(false);
@@ -50,12 +59,16 @@ export async function workerAlone(model: string, photos: readonly Photo[], dataP
     const files = await Promise.all(photos.map((p) => readFile(p.path)));
     const batch = config.worker.maxBatch;
     // Answers go somewhere, as the web tier's would: the worker's respond stage is part of its cost.
-    const { QueueUrl: replyTo } = await clients.sqs.send(new CreateQueueCommand({ QueueName: 'bench-worker-alone-answers' }));
+    const { QueueUrl: replyTo } = await clients.sqs.send(
+      new CreateQueueCommand({ QueueName: 'bench-worker-alone-answers' }),
+    );
 
     const raw = async () => {
       const started = process.cpuUsage();
       for (let i = 0; i < files.length; i += batch) {
-        const images = await Promise.all(files.slice(i, i + batch).map((bytes) => decodeImage(bytes, classifier.manifest.input)));
+        const images = await Promise.all(
+          files.slice(i, i + batch).map((bytes) => decodeImage(bytes, classifier.manifest.input)),
+        );
         await classifier.classify(images);
       }
       return cpuMs(started) / files.length;
@@ -67,8 +80,23 @@ export async function workerAlone(model: string, photos: readonly Photo[], dataP
       const requests: ImageRequest[] = [];
       for (const [i, bytes] of files.slice(0, count).entries()) {
         const requestId = `00000000-0000-4000-8000-${String(round).padStart(4, '0')}${String(i).padStart(8, '0')}`;
-        const { bucket, key } = await store.putInput({ requestId, file: photos[i]!.file, bytes, contentType: 'image/jpeg', protocol: 'api' });
-        requests.push({ v: 1, requestId, bucket, key, file: photos[i]!.file, replyTo: replyTo!, enqueuedAt: Date.now(), timings: {} });
+        const { bucket, key } = await store.putInput({
+          requestId,
+          file: photos[i]!.file,
+          bytes,
+          contentType: 'image/jpeg',
+          protocol: 'api',
+        });
+        requests.push({
+          v: 1,
+          requestId,
+          bucket,
+          key,
+          file: photos[i]!.file,
+          replyTo: replyTo!,
+          enqueuedAt: Date.now(),
+          timings: {},
+        });
       }
       for (let i = 0; i < requests.length; i += 10) {
         const entries = requests.slice(i, i + 10).map((r, j) => ({ Id: String(j), MessageBody: serializeMessage(r) }));
@@ -77,7 +105,11 @@ export async function workerAlone(model: string, photos: readonly Photo[], dataP
       // Everything queued: from here on this process does only the worker's work.
       const stop = new AbortController();
       const started = process.cpuUsage();
-      const { jobs, done } = workerPipeline({ config, clients, classifier, log }, resources.requestQueueUrl, stop.signal);
+      const { jobs, done } = workerPipeline(
+        { config, clients, classifier, log },
+        resources.requestQueueUrl,
+        stop.signal,
+      );
       let finished = 0;
       let failed = 0;
       let ms = 0;
@@ -96,7 +128,8 @@ export async function workerAlone(model: string, photos: readonly Photo[], dataP
           complete: resolve,
         });
       });
-      if (failed > 0) throw new BenchError('BENCH_FAILED', `the worker alone failed ${failed} of ${requests.length} images`);
+      if (failed > 0)
+        throw new BenchError('BENCH_FAILED', `the worker alone failed ${failed} of ${requests.length} images`);
       return ms;
     };
 

@@ -18,7 +18,11 @@ export interface ModeRun {
 }
 
 /** Every AWS mode on every trace, with the same environment overrides and policy options. */
-export function compareModes(traces: readonly Trace[], overrides: Partial<SimEnvironment> = {}, options: PolicyOptions = {}): ModeRun[] {
+export function compareModes(
+  traces: readonly Trace[],
+  overrides: Partial<SimEnvironment> = {},
+  options: PolicyOptions = {},
+): ModeRun[] {
   const runs: ModeRun[] = [];
   for (const trace of traces) {
     for (const mode of AWS_MODES) {
@@ -38,7 +42,11 @@ export interface MakespanParts {
 
 export function makespanParts(s: SimSummary): MakespanParts | null {
   if (s.firstScaleOutSeconds === null || s.firstInServiceSeconds === null) return null;
-  return { reaction: s.firstScaleOutSeconds, start: s.firstInServiceSeconds - s.firstScaleOutSeconds, work: s.makespanSeconds - s.firstInServiceSeconds };
+  return {
+    reaction: s.firstScaleOutSeconds,
+    start: s.firstInServiceSeconds - s.firstScaleOutSeconds,
+    work: s.makespanSeconds - s.firstInServiceSeconds,
+  };
 }
 
 const f1 = (n: number): string => n.toFixed(1);
@@ -54,7 +62,10 @@ export function makespanCause(run: ModeRun): string {
       env.metricLagPeriods > 0
         ? `the scaler's view of the queue: ${policy.periodSeconds} s metric periods, seen ${env.metricLagPeriods} period(s) late`
         : `the controller period (${policy.periodSeconds} s)`,
-    start: run.result.summary.warmStarts > 0 ? `the warm start (warmStartSeconds ${env.warmStartSeconds} s)` : `the boot (bootSeconds ${env.bootSeconds} s)`,
+    start:
+      run.result.summary.warmStarts > 0
+        ? `the warm start (warmStartSeconds ${env.warmStartSeconds} s)`
+        : `the boot (bootSeconds ${env.bootSeconds} s)`,
     work: `the work: ${run.result.summary.requests} images × ${env.perImageSeconds} s on ${run.result.summary.peakCapacity} instance(s) × ${env.concurrency} slot(s)`,
   };
   const largest = (Object.keys(parts) as (keyof MakespanParts)[]).reduce((a, b) => (parts[b] > parts[a] ? b : a));
@@ -139,16 +150,41 @@ export const TARGET_NAMES = {
 
 export function checkTargets(runs: readonly ModeRun[]): TargetCheck[] {
   const checks: TargetCheck[] = [];
-  const check = (run: ModeRun, target: string, value: number | null, limit: number, unit: TargetCheck['unit'], why: string): void => {
-    checks.push({ target, trace: run.trace.name, mode: run.mode, value, limit, unit, met: value !== null && value <= limit, why });
+  const check = (
+    run: ModeRun,
+    target: string,
+    value: number | null,
+    limit: number,
+    unit: TargetCheck['unit'],
+    why: string,
+  ): void => {
+    checks.push({
+      target,
+      trace: run.trace.name,
+      mode: run.mode,
+      value,
+      limit,
+      unit,
+      met: value !== null && value <= limit,
+      why,
+    });
   };
   for (const run of runs) {
     const s = run.result.summary;
     const answered = s.served === s.requests ? s.makespanSeconds : null;
-    if (run.trace.name === 'burst-100' && run.mode === 'controller+warm') check(run, TARGET_NAMES.burst, answered, TARGETS.burstSeconds, 's', makespanCause(run));
-    if (run.trace.name === 'classic-1000') check(run, TARGET_NAMES.classic, answered, TARGETS.classicSeconds, 's', makespanCause(run));
+    if (run.trace.name === 'burst-100' && run.mode === 'controller+warm')
+      check(run, TARGET_NAMES.burst, answered, TARGETS.burstSeconds, 's', makespanCause(run));
+    if (run.trace.name === 'classic-1000')
+      check(run, TARGET_NAMES.classic, answered, TARGETS.classicSeconds, 's', makespanCause(run));
     check(run, TARGET_NAMES.backToMin, s.backToMinSeconds, TARGETS.backToMinSeconds, 's', scaleInCause(run));
-    check(run, TARGET_NAMES.maxInstances, s.peakCapacity, TARGETS.maxInstances, 'instances', `peak of maxCapacity ${run.policy.maxCapacity}`);
+    check(
+      run,
+      TARGET_NAMES.maxInstances,
+      s.peakCapacity,
+      TARGETS.maxInstances,
+      'instances',
+      `peak of maxCapacity ${run.policy.maxCapacity}`,
+    );
   }
   return checks;
 }

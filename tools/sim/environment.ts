@@ -19,7 +19,13 @@
  * instances.
  */
 
-import { CONTROLLER_POLICY, DEFAULT_POLICY, LOCAL_POLICY, validatePolicy, type ScalingPolicy } from '../../scaling/core/policy.js';
+import {
+  CONTROLLER_POLICY,
+  DEFAULT_POLICY,
+  LOCAL_POLICY,
+  validatePolicy,
+  type ScalingPolicy,
+} from '../../scaling/core/policy.js';
 import { ScalingError } from '../../scaling/core/errors.js';
 
 export const AWS_MODES = ['alarms', 'controller', 'controller+warm'] as const;
@@ -103,7 +109,9 @@ export interface RequestOverhead {
   readonly deliverSeconds: number;
 }
 
-type NumericField = { [K in keyof SimEnvironment]-?: SimEnvironment[K] extends number ? K : never }[keyof SimEnvironment];
+type NumericField = {
+  [K in keyof SimEnvironment]-?: SimEnvironment[K] extends number ? K : never;
+}[keyof SimEnvironment];
 
 const NO_EXTRAS = {
   batchOverheadSeconds: 0,
@@ -191,15 +199,23 @@ export interface PolicyOptions {
  * perImageSeconds, messagesPerInstance = concurrency (one instance clears concurrency /
  * perImageSeconds images a second, whatever the batch) — so each mode is tuned to the same service.
  */
-export function policyPreset(mode: SimMode, env: Pick<SimEnvironment, 'perImageSeconds' | 'concurrency'>, options: PolicyOptions = {}): ScalingPolicy {
+export function policyPreset(
+  mode: SimMode,
+  env: Pick<SimEnvironment, 'perImageSeconds' | 'concurrency'>,
+  options: PolicyOptions = {},
+): ScalingPolicy {
   const max = options.maxCapacity === undefined ? {} : { maxCapacity: options.maxCapacity };
   if (mode === 'local') return validatePolicy({ ...LOCAL_POLICY, ...max });
   const controller = mode !== 'alarms';
   if (options.controllerPeriodSeconds !== undefined && !controller) {
-    throw new ScalingError('INVALID_SIMULATION', 'The controller period applies to the controller modes only (alarms evaluate 60 s periods)', {
-      field: 'periodSeconds',
-      mode,
-    });
+    throw new ScalingError(
+      'INVALID_SIMULATION',
+      'The controller period applies to the controller modes only (alarms evaluate 60 s periods)',
+      {
+        field: 'periodSeconds',
+        mode,
+      },
+    );
   }
   const base = controller ? CONTROLLER_POLICY : DEFAULT_POLICY;
   return validatePolicy({
@@ -231,29 +247,43 @@ export function validateEnvironment(env: SimEnvironment): SimEnvironment {
     ['coldStartFactor', (v) => v >= 1, 'must be >= 1'],
   ];
   const invalid = (field: string, reason: string, value: unknown): ScalingError =>
-    new ScalingError('INVALID_SIMULATION', `Invalid simulation environment: ${field} ${reason} (got ${String(value)})`, { field, value });
+    new ScalingError(
+      'INVALID_SIMULATION',
+      `Invalid simulation environment: ${field} ${reason} (got ${String(value)})`,
+      { field, value },
+    );
   for (const [field, ok, reason] of rules) {
     const value = env[field];
     if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value)) throw invalid(field, reason, value);
   }
-  if (typeof env.drainOnScaleIn !== 'boolean') throw invalid('drainOnScaleIn', 'must be true or false', env.drainOnScaleIn);
-  if (env.observation !== 'period-max' && env.observation !== 'instant') throw invalid('observation', 'must be period-max or instant', env.observation);
+  if (typeof env.drainOnScaleIn !== 'boolean')
+    throw invalid('drainOnScaleIn', 'must be true or false', env.drainOnScaleIn);
+  if (env.observation !== 'period-max' && env.observation !== 'instant')
+    throw invalid('observation', 'must be period-max or instant', env.observation);
   if (env.overheadSamples !== undefined) validateOverheadSamples(env.overheadSamples);
   return env;
 }
 
 function validateOverheadSamples(samples: readonly RequestOverhead[]): void {
   if (samples.length === 0) {
-    throw new ScalingError('INVALID_SIMULATION', 'Invalid simulation environment: overheadSamples must not be empty (omit it for constants only)', {
-      field: 'overheadSamples',
-    });
+    throw new ScalingError(
+      'INVALID_SIMULATION',
+      'Invalid simulation environment: overheadSamples must not be empty (omit it for constants only)',
+      {
+        field: 'overheadSamples',
+      },
+    );
   }
   samples.forEach((sample, i) => {
     for (const part of ['ingestSeconds', 'deliverSeconds'] as const) {
       const value = sample[part];
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
         const field = `overheadSamples[${i}].${part}`;
-        throw new ScalingError('INVALID_SIMULATION', `Invalid simulation environment: ${field} must be >= 0 (got ${String(value)})`, { field, value });
+        throw new ScalingError(
+          'INVALID_SIMULATION',
+          `Invalid simulation environment: ${field} must be >= 0 (got ${String(value)})`,
+          { field, value },
+        );
       }
     }
   });

@@ -122,23 +122,32 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
       out: { type: 'string', default: '.tmp/scaling-sim' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
-      ...(Object.fromEntries(Object.keys(NUMERIC_FLAGS).map((flag) => [flag, { type: 'string' }])) as Record<keyof typeof NUMERIC_FLAGS, { type: 'string' }>),
+      ...(Object.fromEntries(Object.keys(NUMERIC_FLAGS).map((flag) => [flag, { type: 'string' }])) as Record<
+        keyof typeof NUMERIC_FLAGS,
+        { type: 'string' }
+      >),
     },
     badFlags(argv),
   );
   const compare = v.compare === true;
   const rawMode = v.mode ?? 'alarms';
   const mode = rawMode === 'aws' ? 'alarms' : rawMode;
-  if (!(SIM_MODES as readonly string[]).includes(mode)) throw badOption('--mode', `must be one of ${SIM_MODES.join(', ')}`, rawMode);
+  if (!(SIM_MODES as readonly string[]).includes(mode))
+    throw badOption('--mode', `must be one of ${SIM_MODES.join(', ')}`, rawMode);
   if (compare && v.mode !== undefined) throw badOption('--mode', 'not with --compare, which runs every AWS mode');
-  if (compare && v.policy !== undefined) throw badOption('--policy', "not with --compare: each mode runs its own preset (use --mode and --policy for one mode's variant)");
+  if (compare && v.policy !== undefined)
+    throw badOption(
+      '--policy',
+      "not with --compare: each mode runs its own preset (use --mode and --policy for one mode's variant)",
+    );
   const overrides: Record<string, number | string> = {};
   for (const [flag, field] of Object.entries(NUMERIC_FLAGS)) {
     const raw = v[flag as keyof typeof NUMERIC_FLAGS];
     if (raw !== undefined) overrides[field] = number(flag, raw);
   }
   if (v.sampling !== undefined) {
-    if (v.sampling !== 'max' && v.sampling !== 'instant') throw badOption('--sampling', 'must be max or instant', v.sampling);
+    if (v.sampling !== 'max' && v.sampling !== 'instant')
+      throw badOption('--sampling', 'must be max or instant', v.sampling);
     overrides.observation = v.sampling === 'max' ? 'period-max' : 'instant';
   }
   const maxCapacity = v.max === undefined ? (compare ? 20 : undefined) : number('max', v.max);
@@ -148,7 +157,8 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
   }
   const help = v.help === true;
   const traces = v.trace ?? [];
-  if (!help && !compare && traces.length !== 1) throw badOption('--trace', traces.length === 0 ? 'is required' : 'give one trace (or use --compare)');
+  if (!help && !compare && traces.length !== 1)
+    throw badOption('--trace', traces.length === 0 ? 'is required' : 'give one trace (or use --compare)');
   return {
     help,
     compare,
@@ -174,7 +184,13 @@ function workloadLine(trace: Trace, requests: number): string {
   return `trace ${trace.name} (${c.requests} requests from ${c.clients} closed-loop clients, think ${c.thinkSeconds} s)`;
 }
 
-export function formatSummary(trace: Trace, mode: SimMode, policy: ScalingPolicy, env: SimEnvironment, result: SimResult): string {
+export function formatSummary(
+  trace: Trace,
+  mode: SimMode,
+  policy: ScalingPolicy,
+  env: SimEnvironment,
+  result: SimResult,
+): string {
   const s = result.summary;
   const pool = env.warmPoolSize > 0 ? ` · warm pool ${env.warmPoolSize} stopped, start ${env.warmStartSeconds} s` : '';
   return [
@@ -186,23 +202,42 @@ export function formatSummary(trace: Trace, mode: SimMode, policy: ScalingPolicy
     `instance-min    ${f(s.instanceMinutes, 2)} · ${s.warmStarts} warm start(s), ${s.launches} launch(es)`,
     `peak queue      ${s.peakQueueDepth} visible`,
     `capacity        peak ${s.peakCapacity} · final ${s.finalCapacity} · ${s.scaleOuts} scale-out(s), ${s.scaleIns} scale-in(s) · back to min ${orDash(s.backToMinSeconds)} after the last answer · stopped at ${f(s.endSeconds, 0)} s`,
-    ...result.actions.map((a) => `  t=${f(a.t, 0).padStart(6)} s  ${String(a.from).padStart(2)} → ${String(a.to).padEnd(2)} ${a.rule}: ${a.reason}`),
+    ...result.actions.map(
+      (a) =>
+        `  t=${f(a.t, 0).padStart(6)} s  ${String(a.from).padStart(2)} → ${String(a.to).padEnd(2)} ${a.rule}: ${a.reason}`,
+    ),
   ].join('\n');
 }
 
 /** A mode's name as it stands in file names. */
 const stemOf = (traceName: string, mode: SimMode): string => `${traceName}-${mode.replace('+', '-')}`;
 
-async function writeChart(outDir: string, trace: Trace, mode: SimMode, policy: ScalingPolicy, result: SimResult): Promise<string> {
+async function writeChart(
+  outDir: string,
+  trace: Trace,
+  mode: SimMode,
+  policy: ScalingPolicy,
+  result: SimResult,
+): Promise<string> {
   const svgPath = join(outDir, `${stemOf(trace.name, mode)}.svg`);
   await writeFile(
     svgPath,
-    renderChart({ title: `${trace.name} · ${mode} mode`, timeline: result.timeline, actions: result.actions, summary: result.summary, maxCapacity: policy.maxCapacity }),
+    renderChart({
+      title: `${trace.name} · ${mode} mode`,
+      timeline: result.timeline,
+      actions: result.actions,
+      summary: result.summary,
+      maxCapacity: policy.maxCapacity,
+    }),
   );
   return svgPath;
 }
 
-const traceJson = (trace: Trace) => ({ name: trace.name, description: trace.description, ...('closedLoop' in trace ? { closedLoop: trace.closedLoop } : {}) });
+const traceJson = (trace: Trace) => ({
+  name: trace.name,
+  description: trace.description,
+  ...('closedLoop' in trace ? { closedLoop: trace.closedLoop } : {}),
+});
 
 export type SimulateCliDeps = CliDeps;
 
@@ -218,7 +253,9 @@ export async function simulateMain(argv: readonly string[], deps: SimulateCliDep
     const outDir = resolve(opts.out);
     await mkdir(outDir, { recursive: true });
     if (opts.compare) {
-      const traces = await Promise.all((opts.traces.length > 0 ? opts.traces : shippedTraces()).map((path) => loadTrace(path)));
+      const traces = await Promise.all(
+        (opts.traces.length > 0 ? opts.traces : shippedTraces()).map((path) => loadTrace(path)),
+      );
       const runs = compareModes(traces, opts.overrides, opts.policyOptions);
       const charts = await Promise.all(runs.map((r) => writeChart(outDir, r.trace, r.mode, r.policy, r.result)));
       const targets = checkTargets(runs);
@@ -228,14 +265,25 @@ export async function simulateMain(argv: readonly string[], deps: SimulateCliDep
       stdout(
         opts.json
           ? JSON.stringify(compareReport(runs, charts, targets), null, 2)
-          : [environmentLine(runs), '', formatCompareTable(runs), '', 'targets (simulated, AWS, at most 20 instances):', formatTargets(targets), '', `charts and compare.json in ${outDir}`].join('\n'),
+          : [
+              environmentLine(runs),
+              '',
+              formatCompareTable(runs),
+              '',
+              'targets (simulated, AWS, at most 20 instances):',
+              formatTargets(targets),
+              '',
+              `charts and compare.json in ${outDir}`,
+            ].join('\n'),
       );
       return 0;
     }
     const path = opts.traces[0]!;
     const preset = modeSetup(opts.mode, opts.overrides, opts.policyOptions);
     const { policy, env } =
-      opts.policyFile === undefined ? preset : modeSetup(opts.mode, opts.overrides, opts.policyOptions, await loadPolicy(opts.policyFile, preset.policy));
+      opts.policyFile === undefined
+        ? preset
+        : modeSetup(opts.mode, opts.overrides, opts.policyOptions, await loadPolicy(opts.policyFile, preset.policy));
     const trace = await loadTrace(path);
     const result = simulate({ ...trace, policy, env });
     const svgPath = await writeChart(outDir, trace, opts.mode, policy, result);
@@ -245,7 +293,11 @@ export async function simulateMain(argv: readonly string[], deps: SimulateCliDep
       `${JSON.stringify({ trace: traceJson(trace), mode: opts.mode, policy, environment: env, summary: result.summary, actions: result.actions, datapoints: result.datapoints }, null, 2)}\n`,
     );
     logger.info('scaling.simulate.wrote', { svg: svgPath, json: jsonPath });
-    stdout(opts.json ? JSON.stringify({ trace: trace.name, mode: opts.mode, summary: result.summary, svg: svgPath }, null, 2) : formatSummary(trace, opts.mode, policy, env, result));
+    stdout(
+      opts.json
+        ? JSON.stringify({ trace: trace.name, mode: opts.mode, summary: result.summary, svg: svgPath }, null, 2)
+        : formatSummary(trace, opts.mode, policy, env, result),
+    );
     return 0;
   } catch (err) {
     return failureExitCode(err, 'scaling.simulate', SIMULATE_USAGE, io);

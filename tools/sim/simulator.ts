@@ -42,7 +42,14 @@
  */
 
 import { percentiles } from '../../lib/stats.js';
-import { decide, NO_SIGNALS, trackSignals, type Datapoint, type DecisionRule, type Signals } from '../../scaling/core/decide.js';
+import {
+  decide,
+  NO_SIGNALS,
+  trackSignals,
+  type Datapoint,
+  type DecisionRule,
+  type Signals,
+} from '../../scaling/core/decide.js';
 import { ScalingError } from '../../scaling/core/errors.js';
 import type { ScalingPolicy } from '../../scaling/core/policy.js';
 import { validateEnvironment, type RequestOverhead, type SimEnvironment } from './environment.js';
@@ -79,7 +86,10 @@ export function requestOverheads(count: number, env: SimEnvironment): RequestOve
   const rand = mulberry32((env.seed ^ OVERHEAD_STREAM) >>> 0);
   return Array.from({ length: count }, () => {
     const drawn = samples[Math.floor(rand() * samples.length)]!;
-    return { ingestSeconds: constant.ingestSeconds + drawn.ingestSeconds, deliverSeconds: constant.deliverSeconds + drawn.deliverSeconds };
+    return {
+      ingestSeconds: constant.ingestSeconds + drawn.ingestSeconds,
+      deliverSeconds: constant.deliverSeconds + drawn.deliverSeconds,
+    };
   });
 }
 
@@ -214,7 +224,11 @@ function before(a: SimEvent, b: SimEvent): boolean {
  * Wall time of `work` seconds of warm service started `ageSeconds` after the instance came into
  * service: at 1 / coldStartFactor speed until coldStartSeconds, at full speed after.
  */
-export function coldServiceSeconds(work: number, ageSeconds: number, env: Pick<SimEnvironment, 'coldStartSeconds' | 'coldStartFactor'>): number {
+export function coldServiceSeconds(
+  work: number,
+  ageSeconds: number,
+  env: Pick<SimEnvironment, 'coldStartSeconds' | 'coldStartFactor'>,
+): number {
   const slowWall = Math.max(0, env.coldStartSeconds - ageSeconds);
   if (work * env.coldStartFactor <= slowWall) return work * env.coldStartFactor;
   return slowWall + (work - slowWall / env.coldStartFactor);
@@ -357,7 +371,13 @@ export function simulate(input: SimInput): SimResult {
   // Timeline and period maxima
   const timeline: TimelinePoint[] = [];
   const record = (t: number): void => {
-    const point: TimelinePoint = { t, visible: queue.length, inFlight, inService: inService(), capacity: active().length };
+    const point: TimelinePoint = {
+      t,
+      visible: queue.length,
+      inFlight,
+      inService: inService(),
+      capacity: active().length,
+    };
     const last = timeline[timeline.length - 1];
     if (last && last.t === t) timeline[timeline.length - 1] = point;
     else if (
@@ -500,11 +520,15 @@ export function simulate(input: SimInput): SimResult {
   }
 
   const end = now;
-  const instanceSeconds = instances.reduce((sum, i) => sum + Math.max(env.minimumBilledSeconds, (i.leftAt ?? end) - i.launchAt), 0);
+  const instanceSeconds = instances.reduce(
+    (sum, i) => sum + Math.max(env.minimumBilledSeconds, (i.leftAt ?? end) - i.launchAt),
+    0,
+  );
   const done = latencies.filter((l) => !Number.isNaN(l));
   const sorted = [...done].sort((a, b) => a - b);
   // Nearest rank; 0 when nothing was served.
-  const [p50, p95, p99] = sorted.length > 0 ? (percentiles(sorted, [50, 95, 99], { sorted: true }) as [number, number, number]) : [0, 0, 0];
+  const [p50, p95, p99] =
+    sorted.length > 0 ? (percentiles(sorted, [50, 95, 99], { sorted: true }) as [number, number, number]) : [0, 0, 0];
   const since = (t: number | null): number | null => (t === null ? null : t - firstArrival);
   return {
     summary: {

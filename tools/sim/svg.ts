@@ -19,7 +19,14 @@ const M = { left: 64, right: 64, top: 56, bottom: 72 };
 const PW = W - M.left - M.right;
 const PH = H - M.top - M.bottom;
 
-const COLORS = { visible: '#2563eb', inFlight: '#93c5fd', capacity: '#ea580c', inService: '#16a34a', grid: '#e5e7eb', text: '#111827' };
+const COLORS = {
+  visible: '#2563eb',
+  inFlight: '#93c5fd',
+  capacity: '#ea580c',
+  inService: '#16a34a',
+  grid: '#e5e7eb',
+  text: '#111827',
+};
 
 function esc(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -62,7 +69,12 @@ function columns(timeline: readonly TimelinePoint[], end: number): TimelinePoint
   return out;
 }
 
-function stepPath(points: readonly TimelinePoint[], x: (t: number) => number, y: (p: TimelinePoint) => number, end: number): string {
+function stepPath(
+  points: readonly TimelinePoint[],
+  x: (t: number) => number,
+  y: (p: TimelinePoint) => number,
+  end: number,
+): string {
   const first = points[0];
   if (!first) return '';
   let d = `M${r1(x(first.t))},${r1(y(first))}`;

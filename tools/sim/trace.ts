@@ -50,14 +50,19 @@ export function requestCount(workload: Workload): number {
   return 'arrivals' in workload ? workload.arrivals.length : workload.closedLoop.requests;
 }
 
-const invalid = (message: string, context: Record<string, unknown>): ScalingError => new ScalingError('INVALID_TRACE', message, context);
+const invalid = (message: string, context: Record<string, unknown>): ScalingError =>
+  new ScalingError('INVALID_TRACE', message, context);
 
 function checkArrivals(values: readonly unknown[], source: string): number[] {
   if (values.length === 0) throw invalid(`Trace ${source} has no arrivals`, { source });
   const out: number[] = [];
   values.forEach((v, index) => {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw invalid(`Trace ${source}: arrival #${index} must be a finite number of seconds >= 0`, { source, index, value: v });
+      throw invalid(`Trace ${source}: arrival #${index} must be a finite number of seconds >= 0`, {
+        source,
+        index,
+        value: v,
+      });
     }
     out.push(v);
   });
@@ -71,16 +76,28 @@ export function checkClosedLoop(value: unknown, source: string): ClosedLoop {
   if (!isObject(value)) throw invalid(`Trace ${source}: "closedLoop" must be an object`, { source });
   for (const key of Object.keys(value)) {
     if (!(CLOSED_LOOP_FIELDS as readonly string[]).includes(key)) {
-      throw invalid(`Trace ${source}: closedLoop.${key} is not a known field (known: ${CLOSED_LOOP_FIELDS.join(', ')})`, { source, field: `closedLoop.${key}` });
+      throw invalid(
+        `Trace ${source}: closedLoop.${key} is not a known field (known: ${CLOSED_LOOP_FIELDS.join(', ')})`,
+        { source, field: `closedLoop.${key}` },
+      );
     }
   }
   const field = (key: (typeof CLOSED_LOOP_FIELDS)[number], whole: boolean): number => {
     const v = value[key] ?? (whole ? undefined : 0);
     const ok = typeof v === 'number' && Number.isFinite(v) && (whole ? Number.isInteger(v) && v >= 1 : v >= 0);
-    if (!ok) throw invalid(`Trace ${source}: closedLoop.${key} must be ${whole ? 'an integer >= 1' : 'a number of seconds >= 0'}`, { source, field: `closedLoop.${key}`, value: v });
+    if (!ok)
+      throw invalid(
+        `Trace ${source}: closedLoop.${key} must be ${whole ? 'an integer >= 1' : 'a number of seconds >= 0'}`,
+        { source, field: `closedLoop.${key}`, value: v },
+      );
     return v;
   };
-  return { clients: field('clients', true), requests: field('requests', true), thinkSeconds: field('thinkSeconds', false), startSeconds: field('startSeconds', false) };
+  return {
+    clients: field('clients', true),
+    requests: field('requests', true),
+    thinkSeconds: field('thinkSeconds', false),
+    startSeconds: field('startSeconds', false),
+  };
 }
 
 /** A trace from parsed JSON: an array of seconds, or `{ name?, description?, arrivals | closedLoop }`. */
@@ -93,7 +110,8 @@ export function traceFromJson(parsed: unknown, source: string): Trace {
     };
     const arrivals = parsed.arrivals;
     if (parsed.closedLoop !== undefined) {
-      if (arrivals !== undefined) throw invalid(`Trace ${source}: give "arrivals" or "closedLoop", not both`, { source });
+      if (arrivals !== undefined)
+        throw invalid(`Trace ${source}: give "arrivals" or "closedLoop", not both`, { source });
       return { ...named, closedLoop: checkClosedLoop(parsed.closedLoop, source) };
     }
     if (!Array.isArray(arrivals)) throw invalid(`Trace ${source}: "arrivals" must be an array of seconds`, { source });
@@ -108,7 +126,12 @@ export function parseJsonTrace(text: string, source: string): Trace {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new ScalingError('INVALID_TRACE', `Trace ${source} is not valid JSON: ${(err as Error).message}`, { source }, { cause: err });
+    throw new ScalingError(
+      'INVALID_TRACE',
+      `Trace ${source} is not valid JSON: ${(err as Error).message}`,
+      { source },
+      { cause: err },
+    );
   }
   return traceFromJson(parsed, source);
 }
@@ -128,7 +151,10 @@ export function parseCsvTrace(text: string, source: string): ArrivalsTrace {
     const value = Number(cell);
     if (cell === '' || !Number.isFinite(value)) {
       if (values.length === 0 && /[A-Za-z]/.test(cell)) return; // header
-      throw invalid(`Trace ${source}: line ${lineIndex + 1} is not a number of seconds: "${cell}"`, { source, line: lineIndex + 1 });
+      throw invalid(`Trace ${source}: line ${lineIndex + 1} is not a number of seconds: "${cell}"`, {
+        source,
+        line: lineIndex + 1,
+      });
     }
     values.push(value);
   });
@@ -149,7 +175,12 @@ export async function loadTrace(path: string): Promise<Trace> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new ScalingError('INVALID_TRACE', `Cannot read trace ${path}: ${(err as Error).message}`, { source: path }, { cause: err });
+    throw new ScalingError(
+      'INVALID_TRACE',
+      `Cannot read trace ${path}: ${(err as Error).message}`,
+      { source: path },
+      { cause: err },
+    );
   }
   return parseCsvTrace(text, name);
 }

@@ -74,7 +74,12 @@ export function wantsHelp(argv: readonly string[]): boolean {
   return argv.includes('--help') || argv.includes('-h');
 }
 
-function positiveInteger(option: string, raw: string | undefined, fallback: number | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
+function positiveInteger(
+  option: string,
+  raw: string | undefined,
+  fallback: number | undefined,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (raw === undefined) return fallback;
   const text = raw.trim();
   const value = /^\d+$/.test(text) ? Number(text) : NaN;
@@ -125,7 +130,8 @@ export function parseWorkloadArgs(argv: readonly string[], cwd = process.cwd()):
     throw WorkloadUsageError.of(`${(err as Error).message}\n${WORKLOAD_USAGE}`, option);
   }
   const url = parseUrl(values.url);
-  if (values.dir === undefined || values.dir === '') throw WorkloadUsageError.of(`--dir is required\n${WORKLOAD_USAGE}`, '--dir');
+  if (values.dir === undefined || values.dir === '')
+    throw WorkloadUsageError.of(`--dir is required\n${WORKLOAD_USAGE}`, '--dir');
   for (const option of ['ground-truth', 'json'] as const) {
     if (values[option] === '') throw WorkloadUsageError.of(`--${option} needs a file path`, `--${option}`);
   }
@@ -231,7 +237,8 @@ export class GroundTruth {
 
   /** Parses `file,...,label` CSV text (other columns ignored, order free). Throws WorkloadUsageError. */
   static parse(text: string, source: string): GroundTruth {
-    const bad = (why: string): WorkloadUsageError => WorkloadUsageError.of(`--ground-truth ${source}: ${why}`, '--ground-truth');
+    const bad = (why: string): WorkloadUsageError =>
+      WorkloadUsageError.of(`--ground-truth ${source}: ${why}`, '--ground-truth');
     let rows: ReturnType<typeof parseCsv>;
     try {
       rows = parseCsv(text);
@@ -243,16 +250,20 @@ export class GroundTruth {
     const fileColumn = columns.indexOf('file');
     const labelColumn = columns.indexOf('label');
     if (fileColumn < 0 || labelColumn < 0) {
-      throw bad(`the header must name the columns "file" and "label" (as in file,class_index,wnid,label), got "${header?.fields.join(',') ?? ''}"`);
+      throw bad(
+        `the header must name the columns "file" and "label" (as in file,class_index,wnid,label), got "${header?.fields.join(',') ?? ''}"`,
+      );
     }
     const byFile = new Map<string, string>();
     for (const { line, fields } of rows) {
-      if (fields.length !== columns.length) throw bad(`line ${line} has ${fields.length} fields, the header ${columns.length}`);
+      if (fields.length !== columns.length)
+        throw bad(`line ${line} has ${fields.length} fields, the header ${columns.length}`);
       const file = fields[fileColumn]!.trim();
       const label = shortLabel(fields[labelColumn]!);
       if (file === '' || label === '') throw bad(`line ${line} has an empty file or label`);
       const known = byFile.get(file);
-      if (known !== undefined && known !== label) throw bad(`line ${line} gives ${file} the label "${label}", an earlier line "${known}"`);
+      if (known !== undefined && known !== label)
+        throw bad(`line ${line} gives ${file} the label "${label}", an earlier line "${known}"`);
       byFile.set(file, label);
     }
     if (byFile.size === 0) throw bad('no rows');
@@ -264,7 +275,10 @@ export class GroundTruth {
     try {
       text = await readFile(path, 'utf8');
     } catch (err) {
-      throw WorkloadUsageError.of(`--ground-truth ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, '--ground-truth');
+      throw WorkloadUsageError.of(
+        `--ground-truth ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+        '--ground-truth',
+      );
     }
     return GroundTruth.parse(text, path);
   }
@@ -308,7 +322,8 @@ export async function prepareWorkload(options: WorkloadOptions): Promise<Workloa
 
   if (options.json !== undefined) {
     const parent = await stat(dirname(options.json)).catch(() => undefined);
-    if (!parent?.isDirectory()) throw WorkloadUsageError.of(`--json ${options.json}: folder ${dirname(options.json)} does not exist`, '--json');
+    if (!parent?.isDirectory())
+      throw WorkloadUsageError.of(`--json ${options.json}: folder ${dirname(options.json)} does not exist`, '--json');
     const existing = await stat(options.json).catch(() => undefined);
     if (existing?.isDirectory()) throw WorkloadUsageError.of(`--json ${options.json} is a folder`, '--json');
   }
@@ -322,25 +337,40 @@ export async function prepareWorkload(options: WorkloadOptions): Promise<Workloa
     if (entry.name.startsWith('.') || !IMAGE_EXTENSIONS.includes(ext)) continue; // dotfiles: `._x.jpg` is macOS metadata
     const path = join(options.dir, entry.name);
     if (!entry.isFile() && !(entry.isSymbolicLink() && (await stat(path).catch(() => undefined))?.isFile())) continue;
-    files.push({ name: entry.name, path, stem: stem(entry.name), mime: MIME[ext]!, expected: groundTruth?.labelOf(entry.name) });
+    files.push({
+      name: entry.name,
+      path,
+      stem: stem(entry.name),
+      mime: MIME[ext]!,
+      expected: groundTruth?.labelOf(entry.name),
+    });
   }
   files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   if (files.length === 0) {
-    throw WorkloadUsageError.of(`--dir ${options.dir} holds no images (${IMAGE_EXTENSIONS.join(' ')}, any case)`, '--dir');
+    throw WorkloadUsageError.of(
+      `--dir ${options.dir} holds no images (${IMAGE_EXTENSIONS.join(' ')}, any case)`,
+      '--dir',
+    );
   }
 
   const warnings: string[] = [];
   if (groundTruth) {
     const unknown = files.filter((f) => f.expected === undefined).map((f) => f.name);
     if (unknown.length === files.length) {
-      warnings.push(`the ground truth knows none of the ${files.length} files: accuracy cannot be measured (${basename(groundTruth.source)} lists e.g. ${listSome(groundTruth.files(), 2)})`);
+      warnings.push(
+        `the ground truth knows none of the ${files.length} files: accuracy cannot be measured (${basename(groundTruth.source)} lists e.g. ${listSome(groundTruth.files(), 2)})`,
+      );
     } else if (unknown.length > 0) {
-      warnings.push(`the ground truth does not know ${unknown.length} of ${files.length} files (left out of accuracy): ${listSome(unknown)}`);
+      warnings.push(
+        `the ground truth does not know ${unknown.length} of ${files.length} files (left out of accuracy): ${listSome(unknown)}`,
+      );
     }
   }
   const refused = files.filter((f) => fileNameProblem(f.name) !== undefined).map((f) => f.name);
   if (refused.length > 0) {
-    warnings.push(`${refused.length} file name(s) the service refuses (control characters, or over ${MAX_CLIENT_NAME_BYTES} bytes): ${listSome(refused)}`);
+    warnings.push(
+      `${refused.length} file name(s) the service refuses (control characters, or over ${MAX_CLIENT_NAME_BYTES} bytes): ${listSome(refused)}`,
+    );
   }
 
   return {
@@ -420,7 +450,12 @@ export interface WorkloadSummary {
   readonly errors: readonly ErrorCount[];
   readonly failed: number;
   /** With ground truth: correct / answered, over the answered files the ground truth knows. */
-  readonly accuracy?: { readonly correct: number; readonly answered: number; readonly ratio: number; readonly unknown: number };
+  readonly accuracy?: {
+    readonly correct: number;
+    readonly answered: number;
+    readonly ratio: number;
+    readonly unknown: number;
+  };
   /** First send to last answer. */
   readonly makespanMs: number;
   /** 200 answers per second of makespan. */
@@ -480,24 +515,48 @@ function errorOf(status: number, body: string): { code: string; message: string 
   return { code: `HTTP_${status}`, message: text.length > 200 ? `${text.slice(0, 200)}...` : text };
 }
 
-function failureOf(err: unknown, timeoutMs: number, runSignal: AbortSignal | undefined): { outcome: UploadOutcome; code: string; message: string } {
+function failureOf(
+  err: unknown,
+  timeoutMs: number,
+  runSignal: AbortSignal | undefined,
+): { outcome: UploadOutcome; code: string; message: string } {
   const e = err as Error & { cause?: { code?: string; message?: string } };
-  if (e?.name === 'TimeoutError') return { outcome: 'timeout', code: 'CLIENT_TIMEOUT', message: `no answer within ${timeoutMs} ms` };
-  if (e?.name === 'AbortError' || runSignal?.aborted) return { outcome: 'aborted', code: 'ABORTED', message: 'the run was stopped' };
+  if (e?.name === 'TimeoutError')
+    return { outcome: 'timeout', code: 'CLIENT_TIMEOUT', message: `no answer within ${timeoutMs} ms` };
+  if (e?.name === 'AbortError' || runSignal?.aborted)
+    return { outcome: 'aborted', code: 'ABORTED', message: 'the run was stopped' };
   const cause = e?.cause;
   const code = (e as NodeJS.ErrnoException)?.code ?? cause?.code;
   return { outcome: 'network', code: code ?? 'NETWORK_ERROR', message: cause?.message ?? e?.message ?? String(err) };
 }
 
-async function uploadOne(plan: WorkloadPlan, file: ImageFile, seq: number, runStart: number, signal: AbortSignal | undefined): Promise<UploadRow> {
-  const base = { seq, file: file.name, stem: file.stem, ...(file.expected === undefined ? {} : { expected: file.expected }) };
+async function uploadOne(
+  plan: WorkloadPlan,
+  file: ImageFile,
+  seq: number,
+  runStart: number,
+  signal: AbortSignal | undefined,
+): Promise<UploadRow> {
+  const base = {
+    seq,
+    file: file.name,
+    stem: file.stem,
+    ...(file.expected === undefined ? {} : { expected: file.expected }),
+  };
   let bytes: Buffer;
   const readStart = performance.now();
   try {
     bytes = await readFile(file.path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'READ_ERROR';
-    return { ...base, startMs: round1(readStart - runStart), ms: 0, status: null, outcome: 'network', error: { code, message: `cannot read ${file.path}: ${(err as Error).message}` } };
+    return {
+      ...base,
+      startMs: round1(readStart - runStart),
+      ms: 0,
+      status: null,
+      outcome: 'network',
+      error: { code, message: `cannot read ${file.path}: ${(err as Error).message}` },
+    };
   }
   const form = new FormData();
   form.append('myfile', new Blob([bytes], { type: file.mime }), file.name);
@@ -518,7 +577,16 @@ async function uploadOne(plan: WorkloadPlan, file: ImageFile, seq: number, runSt
     const status = response.status;
     if (status !== 200) return { ...base, startMs, ms, status, outcome: 'http-error', error: errorOf(status, body) };
     const parsed = parseAnswer(body, file.stem);
-    if (!parsed) return { ...base, startMs, ms, status, outcome: 'bad-answer', answer: body, ...(file.expected === undefined ? {} : { correct: false }) };
+    if (!parsed)
+      return {
+        ...base,
+        startMs,
+        ms,
+        status,
+        outcome: 'bad-answer',
+        answer: body,
+        ...(file.expected === undefined ? {} : { correct: false }),
+      };
     const owner = parsed.name === file.stem;
     return {
       ...base,
@@ -534,12 +602,23 @@ async function uploadOne(plan: WorkloadPlan, file: ImageFile, seq: number, runSt
   } catch (err) {
     const ms = elapsed();
     const failure = failureOf(err, plan.timeoutMs, signal);
-    return { ...base, startMs, ms, status: null, outcome: failure.outcome, error: { code: failure.code, message: failure.message } };
+    return {
+      ...base,
+      startMs,
+      ms,
+      status: null,
+      outcome: failure.outcome,
+      error: { code: failure.code, message: failure.message },
+    };
   }
 }
 
 /** Summary of finished rows; exported so a partial run (or a test) can be summarized too. */
-export function summarize(plan: WorkloadPlan, rows: readonly UploadRow[], run: { makespanMs: number; maxInFlight: number; aborted: boolean }): WorkloadSummary {
+export function summarize(
+  plan: WorkloadPlan,
+  rows: readonly UploadRow[],
+  run: { makespanMs: number; maxInFlight: number; aborted: boolean },
+): WorkloadSummary {
   const answeredRows = rows.filter((r) => r.status === 200);
   const count = (outcome: UploadOutcome): number => rows.filter((r) => r.outcome === outcome).length;
   const errorCounts = new Map<string, { status: number | null; code: string; count: number }>();
@@ -551,7 +630,9 @@ export function summarize(plan: WorkloadPlan, rows: readonly UploadRow[], run: {
     if (known) known.count++;
     else errorCounts.set(key, { status: row.status, code, count: 1 });
   }
-  const errors = [...errorCounts.values()].sort((a, b) => b.count - a.count || String(a.status).localeCompare(String(b.status)) || a.code.localeCompare(b.code));
+  const errors = [...errorCounts.values()].sort(
+    (a, b) => b.count - a.count || String(a.status).localeCompare(String(b.status)) || a.code.localeCompare(b.code),
+  );
   const judged = answeredRows.filter((r) => r.correct !== undefined);
   const correct = judged.filter((r) => r.correct).length;
   const rightOwner = count('ok');
@@ -570,7 +651,14 @@ export function summarize(plan: WorkloadPlan, rows: readonly UploadRow[], run: {
     errors,
     failed: rows.length - answeredRows.length,
     ...(plan.groundTruth
-      ? { accuracy: { correct, answered: judged.length, ratio: judged.length === 0 ? 0 : correct / judged.length, unknown: answeredRows.length - judged.length } }
+      ? {
+          accuracy: {
+            correct,
+            answered: judged.length,
+            ratio: judged.length === 0 ? 0 : correct / judged.length,
+            unknown: answeredRows.length - judged.length,
+          },
+        }
       : {}),
     makespanMs: round1(run.makespanMs),
     imagesPerSecond: run.makespanMs > 0 ? Math.round((answeredRows.length / (run.makespanMs / 1000)) * 100) / 100 : 0,
@@ -613,7 +701,11 @@ export async function runWorkload(plan: WorkloadPlan, hooks: RunHooks = {}): Pro
   await Promise.all(Array.from({ length: Math.min(plan.concurrency, plan.count) }, lane));
 
   rows.sort((a, b) => a.seq - b.seq);
-  const summary = summarize(plan, rows, { makespanMs: lastEnd - runStart, maxInFlight, aborted: hooks.signal?.aborted ?? false });
+  const summary = summarize(plan, rows, {
+    makespanMs: lastEnd - runStart,
+    maxInFlight,
+    aborted: hooks.signal?.aborted ?? false,
+  });
   return { summary, uploads: rows };
 }
 
@@ -628,7 +720,8 @@ export function formatRow(row: UploadRow): string {
     case 'wrong-owner': {
       const notes: string[] = [];
       if (row.outcome === 'wrong-owner') notes.push(`WRONG_OWNER: names ${row.name}, not ${row.stem}`);
-      else if (row.expected !== undefined && row.label !== row.expected) notes.push(`wrong label: expected ${row.expected}`);
+      else if (row.expected !== undefined && row.label !== row.expected)
+        notes.push(`wrong label: expected ${row.expected}`);
       return `${row.file} -> ${row.answer} ${ms}${notes.length ? `  [${notes.join('; ')}]` : ''}`;
     }
     case 'bad-answer':
@@ -647,14 +740,17 @@ export function formatSummary(s: WorkloadSummary): string {
   const pad = (label: string, value: string | number): void => {
     lines.push(`  ${label.padEnd(12)} ${value}`);
   };
-  lines.push(`summary: POST ${s.url}, ${s.files} files from ${s.dir} (concurrency ${s.concurrency}, timeout ${s.timeoutMs} ms)`);
+  lines.push(
+    `summary: POST ${s.url}, ${s.files} files from ${s.dir} (concurrency ${s.concurrency}, timeout ${s.timeoutMs} ms)`,
+  );
   pad('sent', s.planned === s.sent ? s.sent : `${s.sent} of ${s.planned}${s.aborted ? ' (stopped)' : ''}`);
   pad('answered', `${s.answered} (200)`);
   pad('right owner', s.rightOwner);
   pad('wrong owner', s.wrongOwner);
   if (s.badAnswers > 0) pad('bad answers', `${s.badAnswers} (200 but not <name>,<label>)`);
   pad('errors', s.failed);
-  for (const e of s.errors) lines.push(`    ${(e.status === null ? 'no answer' : String(e.status)).padEnd(9)} ${e.code.padEnd(24)} ${e.count}`);
+  for (const e of s.errors)
+    lines.push(`    ${(e.status === null ? 'no answer' : String(e.status)).padEnd(9)} ${e.code.padEnd(24)} ${e.count}`);
   if (s.accuracy) {
     const a = s.accuracy;
     pad(
@@ -666,10 +762,19 @@ export function formatSummary(s: WorkloadSummary): string {
   }
   pad('makespan', fmt(s.makespanMs));
   pad('throughput', `${s.imagesPerSecond.toFixed(2)} images/s`);
-  pad('latency', s.latencyMs ? `p50 ${fmt(s.latencyMs.p50)}  p95 ${fmt(s.latencyMs.p95)}  p99 ${fmt(s.latencyMs.p99)}  max ${fmt(s.latencyMs.max)}` : 'n/a (no 200 answers)');
+  pad(
+    'latency',
+    s.latencyMs
+      ? `p50 ${fmt(s.latencyMs.p50)}  p95 ${fmt(s.latencyMs.p95)}  p99 ${fmt(s.latencyMs.p99)}  max ${fmt(s.latencyMs.max)}`
+      : 'n/a (no 200 answers)',
+  );
   pad('in flight', `at most ${s.maxInFlight}`);
   const bad = s.planned - s.rightOwner;
-  lines.push(s.passed ? `PASS: all ${s.planned} uploads answered 200 with the right owner` : `FAIL: ${bad} of ${s.planned} uploads did not get a 200 with the right owner`);
+  lines.push(
+    s.passed
+      ? `PASS: all ${s.planned} uploads answered 200 with the right owner`
+      : `FAIL: ${bad} of ${s.planned} uploads did not get a 200 with the right owner`,
+  );
   return lines.join('\n');
 }
 
@@ -681,7 +786,8 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
   // `npm run` moves to the package root; relative paths mean what they meant where npm was typed.
-  const cwd = process.env.npm_lifecycle_event === 'workload' && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd();
+  const cwd =
+    process.env.npm_lifecycle_event === 'workload' && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd();
   const plan = await prepareWorkload(parseWorkloadArgs(argv, cwd));
   for (const warning of plan.warnings) process.stderr.write(`warning: ${warning}\n`);
   process.stdout.write(

@@ -98,7 +98,11 @@ export async function readJson(response) {
   const body = type.includes('application/json') ? await response.json() : undefined;
   if (!response.ok) {
     const error = body?.error;
-    throw new ApiError(error?.code ?? `HTTP_${response.status}`, error?.message ?? `the service answered ${response.status}`, response.status);
+    throw new ApiError(
+      error?.code ?? `HTTP_${response.status}`,
+      error?.message ?? `the service answered ${response.status}`,
+      response.status,
+    );
   }
   return body;
 }

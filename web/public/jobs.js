@@ -9,7 +9,19 @@ import { apiFetch, ApiError, readJson, sleep } from './api.js';
 import { errorWords } from './words.js';
 
 const CONCURRENT_UPLOADS = 3;
-const STAGES = ['upload', 'cacheLookup', 's3Put', 'enqueue', 'queueWait', 's3Get', 'decode', 'infer', 'persist', 'respond', 'total'];
+const STAGES = [
+  'upload',
+  'cacheLookup',
+  's3Put',
+  'enqueue',
+  'queueWait',
+  's3Get',
+  'decode',
+  'infer',
+  'persist',
+  'respond',
+  'total',
+];
 
 /**
  * @param {string} tag
@@ -119,9 +131,18 @@ class Card {
   /** @param {File} file */
   constructor(file) {
     this.summary = '';
-    const preview = /** @type {HTMLImageElement} */ (el('img', { alt: `Preview of ${file.name}`, class: 'preview', width: '96', height: '96' }));
+    const preview = /** @type {HTMLImageElement} */ (
+      el('img', { alt: `Preview of ${file.name}`, class: 'preview', width: '96', height: '96' })
+    );
     preview.src = URL.createObjectURL(file);
-    preview.addEventListener('error', () => preview.replaceWith(el('div', { class: 'preview none', role: 'img', 'aria-label': `No preview of ${file.name}` }, ['no preview'])), { once: true });
+    preview.addEventListener(
+      'error',
+      () =>
+        preview.replaceWith(
+          el('div', { class: 'preview none', role: 'img', 'aria-label': `No preview of ${file.name}` }, ['no preview']),
+        ),
+      { once: true },
+    );
     this.status = el('p', { class: 'status' });
     this.body = el('div', { class: 'outcome' });
     this.root = el('li', { class: 'job', 'data-state': 'working' }, [
@@ -143,14 +164,22 @@ class Card {
     this.root.dataset.state = 'done';
     this.root.dataset.jobId = result.id;
     this.summary = `${result.label}, ${percent(result.score)}`;
-    this.status.replaceChildren(el('span', { class: 'label' }, [result.label]), ' ', el('span', { class: 'score' }, [percent(result.score)]));
+    this.status.replaceChildren(
+      el('span', { class: 'label' }, [result.label]),
+      ' ',
+      el('span', { class: 'score' }, [percent(result.score)]),
+    );
     const bars = el(
       'ol',
       { class: 'top5', 'aria-label': 'Top 5 classes' },
       result.top5.map((c) => {
         const fill = el('span', { class: 'fill' });
         fill.style.width = `${Math.max(0.5, c.score * 100)}%`;
-        return el('li', {}, [el('span', { class: 'class' }, [c.label]), el('span', { class: 'bar', 'aria-hidden': 'true' }, [fill]), el('span', { class: 'pct' }, [percent(c.score)])]);
+        return el('li', {}, [
+          el('span', { class: 'class' }, [c.label]),
+          el('span', { class: 'bar', 'aria-hidden': 'true' }, [fill]),
+          el('span', { class: 'pct' }, [percent(c.score)]),
+        ]);
       }),
     );
     const stages = STAGES.filter((s) => typeof result.timings[s] === 'number');
@@ -159,7 +188,13 @@ class Card {
       el('table', {}, [
         el('caption', { class: 'visually-hidden' }, ['Time per stage']),
         el('thead', {}, [el('tr', {}, [el('th', { scope: 'col' }, ['stage']), el('th', { scope: 'col' }, ['time'])])]),
-        el('tbody', {}, stages.map((s) => el('tr', {}, [el('th', { scope: 'row' }, [s]), el('td', {}, [ms(result.timings[s] ?? 0)])]))),
+        el(
+          'tbody',
+          {},
+          stages.map((s) =>
+            el('tr', {}, [el('th', { scope: 'row' }, [s]), el('td', {}, [ms(result.timings[s] ?? 0)])]),
+          ),
+        ),
       ]),
     ]);
     this.body.replaceChildren(bars, timings);
@@ -172,7 +207,11 @@ class Card {
   failed(code, message) {
     this.root.dataset.state = 'failed';
     this.summary = `${errorWords(code)} (${code})`;
-    this.status.replaceChildren(el('strong', { class: 'error-words' }, [errorWords(code)]), ' ', el('code', { class: 'error-code' }, [code]));
+    this.status.replaceChildren(
+      el('strong', { class: 'error-words' }, [errorWords(code)]),
+      ' ',
+      el('code', { class: 'error-code' }, [code]),
+    );
     this.body.replaceChildren(el('p', { class: 'error-message' }, [message]));
   }
 }

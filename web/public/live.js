@@ -60,8 +60,12 @@ export class LiveView {
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     let stall;
     try {
-      const response = await apiFetch('/api/v1/events', { headers: { Accept: 'text/event-stream' }, signal: abort.signal });
-      if (!response.ok || !response.body) throw new ApiError(`HTTP_${response.status}`, 'the event stream was refused', response.status);
+      const response = await apiFetch('/api/v1/events', {
+        headers: { Accept: 'text/event-stream' },
+        signal: abort.signal,
+      });
+      if (!response.ok || !response.body)
+        throw new ApiError(`HTTP_${response.status}`, 'the event stream was refused', response.status);
       stall = setTimeout(() => abort.abort(), STALL_MS);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
@@ -109,7 +113,13 @@ export class LiveView {
       this.lastActivity = Date.now();
       this.onActivity();
     }
-    this.samples.push({ t: event.t, visible: s.queue.visible, inFlight: s.queue.inFlight, desired: s.workers.desired, running: s.workers.running });
+    this.samples.push({
+      t: event.t,
+      visible: s.queue.visible,
+      inFlight: s.queue.inFlight,
+      desired: s.workers.desired,
+      running: s.workers.running,
+    });
     const since = Date.now() - 2 * WINDOW_MS;
     while (this.samples.length > 0 && this.samples[0].t < since) this.samples.shift();
     this.render();
@@ -175,8 +185,14 @@ export class LiveView {
     const minutes = `${windowMs / 60_000} minute${windowMs === 60_000 ? '' : 's'}`;
     const peak = (/** @type {'running' | 'visible'} */ k) => Math.max(0, ...shown.map((p) => p[k]));
     if (s) {
-      setText('workers-summary', `Now ${s.workers.running} running and ${s.workers.desired} wanted; at most ${peak('running')} running in the last ${minutes}.`);
-      setText('queue-summary', `Now ${s.queue.visible} waiting and ${s.queue.inFlight} being classified; at most ${peak('visible')} waiting in the last ${minutes}.`);
+      setText(
+        'workers-summary',
+        `Now ${s.workers.running} running and ${s.workers.desired} wanted; at most ${peak('running')} running in the last ${minutes}.`,
+      );
+      setText(
+        'queue-summary',
+        `Now ${s.queue.visible} waiting and ${s.queue.inFlight} being classified; at most ${peak('visible')} waiting in the last ${minutes}.`,
+      );
     }
   }
 }

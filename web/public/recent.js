@@ -58,18 +58,35 @@ export class RecentResults {
 
   /** @param {any} r */
   item(r) {
-    const img = /** @type {HTMLImageElement} */ (el('img', { class: 'thumb', alt: `Thumbnail of ${r.file}`, width: '96', height: '96' }));
+    const img = /** @type {HTMLImageElement} */ (
+      el('img', { class: 'thumb', alt: `Thumbnail of ${r.file}`, width: '96', height: '96' })
+    );
     void this.thumbnail(r).then((url) => {
       if (url) img.src = url;
-      else img.replaceWith(el('div', { class: 'thumb none', role: 'img', 'aria-label': `No thumbnail of ${r.file}` }, ['no image']));
+      else
+        img.replaceWith(
+          el('div', { class: 'thumb none', role: 'img', 'aria-label': `No thumbnail of ${r.file}` }, ['no image']),
+        );
     });
     const outcome =
       r.status === 'done'
-        ? el('p', { class: 'outcome' }, [el('span', { class: 'label' }, [r.label]), ' ', el('span', { class: 'score' }, [`${(r.score * 100).toFixed(1)}%`])])
-        : el('p', { class: 'outcome' }, [el('strong', { class: 'error-words' }, [errorWords(r.error.code)]), ' ', el('code', { class: 'error-code' }, [r.error.code])]);
+        ? el('p', { class: 'outcome' }, [
+            el('span', { class: 'label' }, [r.label]),
+            ' ',
+            el('span', { class: 'score' }, [`${(r.score * 100).toFixed(1)}%`]),
+          ])
+        : el('p', { class: 'outcome' }, [
+            el('strong', { class: 'error-words' }, [errorWords(r.error.code)]),
+            ' ',
+            el('code', { class: 'error-code' }, [r.error.code]),
+          ]);
     return el('li', { 'data-job-id': r.id, 'data-state': r.status }, [
       img,
-      el('div', {}, [el('p', { class: 'file' }, [r.file]), outcome, el('time', { datetime: r.completedAt }, [new Date(r.completedAt).toLocaleTimeString()])]),
+      el('div', {}, [
+        el('p', { class: 'file' }, [r.file]),
+        outcome,
+        el('time', { datetime: r.completedAt }, [new Date(r.completedAt).toLocaleTimeString()]),
+      ]),
     ]);
   }
 

@@ -7,7 +7,11 @@
  */
 import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 
-export function batchUntil<T>(maxSize: number, maxWaitMs: number, scheduler: SchedulerLike = asyncScheduler): OperatorFunction<T, T[]> {
+export function batchUntil<T>(
+  maxSize: number,
+  maxWaitMs: number,
+  scheduler: SchedulerLike = asyncScheduler,
+): OperatorFunction<T, T[]> {
   return (source) =>
     new Observable<T[]>((subscriber) => {
       let batch: T[] = [];

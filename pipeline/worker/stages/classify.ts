@@ -31,14 +31,20 @@ export function classify(classifier: Classifier, options: BatchOptions): Operato
         const byJob = new Map(ready.map((job, i) => [job, predictions[i]!]));
         return batch.map((job) => {
           const prediction = byJob.get(job);
-          return prediction ? { ...job, prediction, image: undefined, batch: ready.length, timings: { ...job.timings, infer } } : job;
+          return prediction
+            ? { ...job, prediction, image: undefined, batch: ready.length, timings: { ...job.timings, infer } }
+            : job;
         });
       } catch (err) {
         // Retryable: the message comes back (alone or in another batch), and a request that keeps
         // failing ends in the dead-letter queue instead of failing its batch-mates for good.
         const failure = (job: Job) =>
-          new PipelineError('MODEL_FAILED', `the model failed on a batch of ${ready.length}: ${(err as Error).message}`,
-            { stage: 'classify', retryable: true, requestId: job.request.requestId, model: classifier.manifest.id }, { cause: err });
+          new PipelineError(
+            'MODEL_FAILED',
+            `the model failed on a batch of ${ready.length}: ${(err as Error).message}`,
+            { stage: 'classify', retryable: true, requestId: job.request.requestId, model: classifier.manifest.id },
+            { cause: err },
+          );
         return batch.map((job) => (ready.includes(job) ? { ...job, failure: failure(job) } : job));
       }
     }),

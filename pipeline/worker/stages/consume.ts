@@ -44,7 +44,10 @@ export function consume(sqs: SQSClient, options: ConsumeOptions): Consumed {
     const id = job.message?.MessageId;
     const callback = id === undefined ? undefined : settle.get(id);
     if (!callback) {
-      options.log.warn('a job came back after its batch was handed back (deadline passed), or was never handed out', { requestId: job.request.requestId, messageId: id });
+      options.log.warn('a job came back after its batch was handed back (deadline passed), or was never handed out', {
+        requestId: job.request.requestId,
+        messageId: id,
+      });
       return;
     }
     settle.delete(id!);
@@ -59,7 +62,10 @@ export function consume(sqs: SQSClient, options: ConsumeOptions): Consumed {
         // sqs-consumer has no deadline for batch handlers; a job stuck in a stage must not hold its
         // poller (and, through the heartbeat, its messages) for ever.
         const deadline = setTimeout(() => {
-          options.log.error('batch not finished in time; unfinished messages will be redelivered', { pending, deadlineMs: options.batchDeadlineMs });
+          options.log.error('batch not finished in time; unfinished messages will be redelivered', {
+            pending,
+            deadlineMs: options.batchDeadlineMs,
+          });
           for (const message of messages) settle.delete(message.MessageId!);
           resolveBatch([...finished]);
         }, options.batchDeadlineMs);
@@ -83,8 +89,18 @@ export function consume(sqs: SQSClient, options: ConsumeOptions): Consumed {
           } catch (err) {
             // A message we cannot read can never succeed and has nobody to answer: drop it loudly.
             options.log.error('unreadable request message dropped', { messageId: message.MessageId, error: err });
-            const failure = new PipelineError('BAD_MESSAGE', (err as Error).message, { stage: 'consume', retryable: false, messageId: message.MessageId }, { cause: err });
-            back({ request: { v: 1, requestId: 'unknown', bucket: '', key: '', file: '', enqueuedAt: 0, timings: {} }, message, timings: {}, failure });
+            const failure = new PipelineError(
+              'BAD_MESSAGE',
+              (err as Error).message,
+              { stage: 'consume', retryable: false, messageId: message.MessageId },
+              { cause: err },
+            );
+            back({
+              request: { v: 1, requestId: 'unknown', bucket: '', key: '', file: '', enqueuedAt: 0, timings: {} },
+              message,
+              timings: {},
+              failure,
+            });
             continue;
           }
           settle.set(message.MessageId!, back);

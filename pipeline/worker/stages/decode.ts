@@ -10,8 +10,12 @@ export function decode(target: DecodeTarget, concurrency: number): OperatorFunct
     try {
       return { image: await decodeImage(job.bytes, target), bytes: undefined };
     } catch (err) {
-      throw new PipelineError('UNDECODABLE_IMAGE', `${job.request.file} could not be decoded as an image: ${(err as Error).message}`,
-        { stage: 'decode', retryable: false, requestId: job.request.requestId, key: job.request.key }, { cause: err });
+      throw new PipelineError(
+        'UNDECODABLE_IMAGE',
+        `${job.request.file} could not be decoded as an image: ${(err as Error).message}`,
+        { stage: 'decode', retryable: false, requestId: job.request.requestId, key: job.request.key },
+        { cause: err },
+      );
     }
   });
 }

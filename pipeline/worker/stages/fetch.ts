@@ -14,10 +14,20 @@ export function fetchInput(store: Store, concurrency: number, retryBudgetMs: num
     const { bucket, key, requestId } = job.request;
     const input = await retry(() => store.getInput(bucket, key), { budgetMs: retryBudgetMs });
     if (!input) {
-      throw new PipelineError('INPUT_MISSING', `input s3://${bucket}/${key} does not exist`, { stage: 'fetch', retryable: false, requestId, bucket, key });
+      throw new PipelineError('INPUT_MISSING', `input s3://${bucket}/${key} does not exist`, {
+        stage: 'fetch',
+        retryable: false,
+        requestId,
+        bucket,
+        key,
+      });
     }
     // Replayed inputs know only their key (a sanitized name): the client's own name is in the metadata.
     const file = input.file ?? job.request.file;
-    return { bytes: input.bytes, protocol: input.protocol, ...(file === job.request.file ? {} : { request: { ...job.request, file } }) };
+    return {
+      bytes: input.bytes,
+      protocol: input.protocol,
+      ...(file === job.request.file ? {} : { request: { ...job.request, file } }),
+    };
   });
 }

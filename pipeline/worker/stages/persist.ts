@@ -33,14 +33,26 @@ export function toResult(job: Job, classifier: Pick<Classifier, 'manifest' | 'ba
   };
 }
 
-export function persist(store: Store, classifier: Pick<Classifier, 'manifest' | 'backend'>, concurrency: number, retryBudgetMs: number): OperatorFunction<Job, Job> {
+export function persist(
+  store: Store,
+  classifier: Pick<Classifier, 'manifest' | 'backend'>,
+  concurrency: number,
+  retryBudgetMs: number,
+): OperatorFunction<Job, Job> {
   return mergeMap(async (job: Job): Promise<Job> => {
     if (!settlementOf(job.failure).record) return job;
     const started = performance.now();
     const attempt = <T>(write: () => Promise<T>) => retry(write, { budgetMs: retryBudgetMs });
     try {
       if (job.failure) {
-        await attempt(() => store.putFailure({ id: job.request.requestId, file: job.request.file, error: job.failure!.toAnswerError(), completedAt: new Date().toISOString() }));
+        await attempt(() =>
+          store.putFailure({
+            id: job.request.requestId,
+            file: job.request.file,
+            error: job.failure!.toAnswerError(),
+            completedAt: new Date().toISOString(),
+          }),
+        );
         return job;
       }
       const result = toResult(job, classifier);
@@ -49,7 +61,15 @@ export function persist(store: Store, classifier: Pick<Classifier, 'manifest' | 
       const timings = { ...job.timings, persist: roundMs(performance.now() - started) };
       return { ...job, result: { ...result, timings }, timings };
     } catch (err) {
-      return { ...job, failure: asPipelineError(err, 'persist', { requestId: job.request.requestId, key: job.request.key }, 'STORAGE_UNAVAILABLE') };
+      return {
+        ...job,
+        failure: asPipelineError(
+          err,
+          'persist',
+          { requestId: job.request.requestId, key: job.request.key },
+          'STORAGE_UNAVAILABLE',
+        ),
+      };
     }
   }, concurrency);
 }

@@ -23,27 +23,49 @@ export function answerOf(job: Job): Answer {
 const needsAnswer = (job: Job) => job.request.replyTo !== undefined && settlementOf(job.failure).answer;
 
 /** Sends up to 10 answers to one reply queue; returns the jobs with failures where sending failed. */
-async function answerGroup(sqs: SQSClient, replyTo: string, jobs: readonly Job[], retryBudgetMs: number): Promise<Job[]> {
+async function answerGroup(
+  sqs: SQSClient,
+  replyTo: string,
+  jobs: readonly Job[],
+  retryBudgetMs: number,
+): Promise<Job[]> {
   const started = performance.now();
   const entries = jobs.map((job, i) => ({ Id: String(i), MessageBody: serializeMessage(answerOf(job)) }));
   try {
-    const { Failed } = await retry(() => sqs.send(new SendMessageBatchCommand({ QueueUrl: replyTo, Entries: entries })), { budgetMs: retryBudgetMs });
+    const { Failed } = await retry(
+      () => sqs.send(new SendMessageBatchCommand({ QueueUrl: replyTo, Entries: entries })),
+      { budgetMs: retryBudgetMs },
+    );
     const refused = new Map((Failed ?? []).map((f) => [Number(f.Id), f]));
     const respond = roundMs(performance.now() - started);
     return jobs.map((job, i) => {
       const f = refused.get(i);
       if (!f) return { ...job, timings: { ...job.timings, respond } };
       // Not answered means not finished, whatever the job's outcome: keep the message for redelivery.
-      const failure = new PipelineError('QUEUE_UNAVAILABLE', `the answer was refused: ${f.Code} ${f.Message ?? ''}`,
-        { stage: 'respond', retryable: true, requestId: job.request.requestId, replyTo }, { cause: job.failure });
+      const failure = new PipelineError(
+        'QUEUE_UNAVAILABLE',
+        `the answer was refused: ${f.Code} ${f.Message ?? ''}`,
+        { stage: 'respond', retryable: true, requestId: job.request.requestId, replyTo },
+        { cause: job.failure },
+      );
       return { ...job, failure };
     });
   } catch (err) {
     // The reply queue is gone (its web process stopped): the result is persisted, nobody waits.
     if (isQueueMissing(err)) return [...jobs];
     return jobs.map((job) => {
-      const failure = asPipelineError(err, 'respond', { requestId: job.request.requestId, replyTo }, 'QUEUE_UNAVAILABLE');
-      return { ...job, failure: failure.retryable ? failure : new PipelineError(failure.code, failure.message, { ...failure.context, retryable: true }, { cause: err }) };
+      const failure = asPipelineError(
+        err,
+        'respond',
+        { requestId: job.request.requestId, replyTo },
+        'QUEUE_UNAVAILABLE',
+      );
+      return {
+        ...job,
+        failure: failure.retryable
+          ? failure
+          : new PipelineError(failure.code, failure.message, { ...failure.context, retryable: true }, { cause: err }),
+      };
     });
   }
 }

@@ -85,12 +85,14 @@ const WORKER_STAGES = ['s3Get', 'decode', 'persist'] as const;
 /** Per-request sums of `stages` of the answered requests, seconds. */
 function stageSums(m: Measurement, stages: readonly string[]): number[] {
   const persisted = new Map(m.stored.map((r) => [r.id, r.timings.persist]));
-  return m.requests
-    .flatMap((r) => {
-      if (r.id === undefined || r.done === undefined) return [];
-      const timings: Record<string, number | undefined> = { ...r.timings, persist: r.timings.persist ?? persisted.get(r.id) };
-      return [stages.reduce((sum, stage) => sum + (timings[stage] ?? 0), 0) / 1000];
-    });
+  return m.requests.flatMap((r) => {
+    if (r.id === undefined || r.done === undefined) return [];
+    const timings: Record<string, number | undefined> = {
+      ...r.timings,
+      persist: r.timings.persist ?? persisted.get(r.id),
+    };
+    return [stages.reduce((sum, stage) => sum + (timings[stage] ?? 0), 0) / 1000];
+  });
 }
 
 /** Nearest-rank median; 0 for no value. */
@@ -165,13 +167,20 @@ export function calibrate(m: Measurement): Calibration {
   const { starts, readyTimes } = workersOf(m);
   const boots = starts.map((s) => s.bootSeconds);
   if (boots.length === 0) {
-    throw new ValidateError('CALIBRATION', `trace ${m.name}: no completed scale-out, so no measured worker start time`, {
-      trace: m.name,
-      decisions: m.decisions.length,
-    });
+    throw new ValidateError(
+      'CALIBRATION',
+      `trace ${m.name}: no completed scale-out, so no measured worker start time`,
+      {
+        trace: m.name,
+        decisions: m.decisions.length,
+      },
+    );
   }
   const batches = batchesOf(m.stored, m.originEpoch);
-  if (batches.length === 0) throw new ValidateError('CALIBRATION', `trace ${m.name}: no inference batch in the stored results`, { trace: m.name });
+  if (batches.length === 0)
+    throw new ValidateError('CALIBRATION', `trace ${m.name}: no inference batch in the stored results`, {
+      trace: m.name,
+    });
   const attribution = attributeBatches(batches, readyTimes);
   const cold = fitColdStart(attribution.batches);
   const sizes = batches.map((b) => b.n);
@@ -188,7 +197,11 @@ export function calibrate(m: Measurement): Calibration {
       bootsSeconds: boots,
       bootsAtOnce: starts.map((s) => s.atOnce),
       batches: batches.length,
-      batchSizes: { min: Math.min(...sizes), mean: sizes.reduce((a, b) => a + b, 0) / sizes.length, max: Math.max(...sizes) },
+      batchSizes: {
+        min: Math.min(...sizes),
+        mean: sizes.reduce((a, b) => a + b, 0) / sizes.length,
+        max: Math.max(...sizes),
+      },
       fit: cold.warm.kind,
       coldBatches: cold.coldBatches,
       workers: attribution.workers,
@@ -199,14 +212,20 @@ export function calibrate(m: Measurement): Calibration {
 }
 
 /** The time outside the queue the simulator gets: the measured sample, or the medians as constants. */
-function overheadEnvironment(o: OverheadCalibration): Pick<SimEnvironment, 'ingestSeconds' | 'deliverSeconds' | 'overheadSamples'> {
+function overheadEnvironment(
+  o: OverheadCalibration,
+): Pick<SimEnvironment, 'ingestSeconds' | 'deliverSeconds' | 'overheadSamples'> {
   return o.simulated === 'sample'
     ? { ingestSeconds: 0, deliverSeconds: 0, overheadSamples: o.sample }
     : { ingestSeconds: o.answered.ingestSeconds.p50, deliverSeconds: o.answered.deliverSeconds.p50 };
 }
 
 /** The local preset with the measured values in place of the policy's own estimates. */
-export function environmentFrom(preset: SimEnvironment, c: Calibration, visibilityTimeoutSeconds: number): SimEnvironment {
+export function environmentFrom(
+  preset: SimEnvironment,
+  c: Calibration,
+  visibilityTimeoutSeconds: number,
+): SimEnvironment {
   return {
     ...preset,
     bootSeconds: c.bootSeconds,

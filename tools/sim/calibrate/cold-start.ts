@@ -111,7 +111,14 @@ export function batchesOf(stored: readonly StoredResult[], originEpoch: number):
     for (let i = 0; i < sorted.length; i += first.batch) {
       const members = sorted.slice(i, i + first.batch);
       const end = members[0]!.completedAt - originEpoch;
-      out.push({ worker: first.worker, n: first.batch, inferSeconds, start: end - inferSeconds, end, ids: members.map((r) => r.id) });
+      out.push({
+        worker: first.worker,
+        n: first.batch,
+        inferSeconds,
+        start: end - inferSeconds,
+        end,
+        ids: members.map((r) => r.id),
+      });
     }
   }
   return out.sort((a, b) => a.start - b.start);
@@ -135,10 +142,14 @@ function byWorker(batches: readonly Batch[]): Batch[][] {
 export function attributeBatches(batches: readonly Batch[], readyTimes: readonly number[]): Attribution {
   const workers = byWorker(batches);
   if (workers.length > readyTimes.length) {
-    throw new ValidateError('CALIBRATION', `${workers.length} worker processes classified images but only ${readyTimes.length} ready times are known (a start the status never saw settle, or a worker replaced after a crash)`, {
-      workers: workers.map((w) => w[0]!.worker),
-      readyTimes: [...readyTimes],
-    });
+    throw new ValidateError(
+      'CALIBRATION',
+      `${workers.length} worker processes classified images but only ${readyTimes.length} ready times are known (a start the status never saw settle, or a worker replaced after a crash)`,
+      {
+        workers: workers.map((w) => w[0]!.worker),
+        readyTimes: [...readyTimes],
+      },
+    );
   }
   const ready = [...readyTimes].sort((a, b) => a - b);
   const out: AgedBatch[] = [];
@@ -153,7 +164,12 @@ export function attributeBatches(batches: readonly Batch[], readyTimes: readonly
       previousEnd = b.end;
     }
   });
-  return { batches: out.sort((a, b) => a.start - b.start), workers: workers.length, started: readyTimes.length, overlapping };
+  return {
+    batches: out.sort((a, b) => a.start - b.start),
+    workers: workers.length,
+    started: readyTimes.length,
+    overlapping,
+  };
 }
 
 export function fitService(batches: readonly Batch[]): ServiceFit {
@@ -165,7 +181,8 @@ export function fitService(batches: readonly Batch[]): ServiceFit {
   if (sxx > 0) {
     const slope = sxy / sxx;
     const intercept = meanT - slope * meanN;
-    if (slope > 0 && intercept >= 0) return { overheadSeconds: intercept, perImageSeconds: slope, kind: 'least-squares' };
+    if (slope > 0 && intercept >= 0)
+      return { overheadSeconds: intercept, perImageSeconds: slope, kind: 'least-squares' };
   }
   const perImage = batches.reduce((s, b) => s + b.inferSeconds, 0) / batches.reduce((s, b) => s + b.n, 0);
   return { overheadSeconds: 0, perImageSeconds: perImage, kind: 'ratio' };
@@ -175,7 +192,10 @@ const warmSeconds = (fit: ServiceFit, n: number): number => fit.overheadSeconds 
 
 function squaredError(batches: readonly AgedBatch[], warm: ServiceFit, seconds: number, factor: number): number {
   const env = { coldStartSeconds: seconds, coldStartFactor: factor };
-  return batches.reduce((s, b) => s + (b.inferSeconds - coldServiceSeconds(warmSeconds(warm, b.n), b.ageSeconds, env)) ** 2, 0);
+  return batches.reduce(
+    (s, b) => s + (b.inferSeconds - coldServiceSeconds(warmSeconds(warm, b.n), b.ageSeconds, env)) ** 2,
+    0,
+  );
 }
 
 /** Golden-section search of f in [1, fMax] on a log scale (the error is unimodal in practice, not provably). */
@@ -196,7 +216,9 @@ function bestFactor(cold: readonly AgedBatch[], warm: ServiceFit, seconds: numbe
 
 /** Needs at least one batch. */
 export function fitColdStart(batches: readonly AgedBatch[]): ColdStartFit {
-  const candidates = [...new Set(batches.map((b) => b.ageSeconds + b.inferSeconds))].filter((w) => Number.isFinite(w) && w > 0).sort((a, b) => a - b);
+  const candidates = [...new Set(batches.map((b) => b.ageSeconds + b.inferSeconds))]
+    .filter((w) => Number.isFinite(w) && w > 0)
+    .sort((a, b) => a - b);
   const allWarm = fitService(batches);
   const none = { seconds: 0, factor: 1, warm: allWarm, error: squaredError(batches, allWarm, 0, 1) };
   let window: typeof none | undefined;
@@ -210,7 +232,10 @@ export function fitColdStart(batches: readonly AgedBatch[]): ColdStartFit {
     if (error < (window?.error ?? Number.POSITIVE_INFINITY)) window = { seconds, factor, warm, error };
   }
   const floor = batches.length * INFER_RESOLUTION_SECONDS ** 2;
-  const explained = window !== undefined && none.error > floor && windowExplainsBetter(batches.length, none.error, Math.max(window.error, floor));
+  const explained =
+    window !== undefined &&
+    none.error > floor &&
+    windowExplainsBetter(batches.length, none.error, Math.max(window.error, floor));
   const best = explained ? window! : none;
   return {
     seconds: best.seconds,

@@ -45,7 +45,8 @@ export const errorPercent = (predicted: number, measured: number): number => ((p
 
 function measuredOutcome(m: Measurement): Outcome {
   const answered = m.requests.filter((r) => r.done !== undefined);
-  if (answered.length === 0) throw new ValidateError('CALIBRATION', `trace ${m.name}: no request was answered`, { trace: m.name });
+  if (answered.length === 0)
+    throw new ValidateError('CALIBRATION', `trace ${m.name}: no request was answered`, { trace: m.name });
   const start = Math.min(...m.requests.map((r) => r.sent));
   const end = Math.max(...answered.map((r) => r.done ?? 0));
   const [p50Seconds, p95Seconds] = percentiles(
@@ -104,17 +105,30 @@ function checkSamePolicy(m: Measurement, policy: ScalingPolicy, target: number):
     p.periodSeconds === policy.periodSeconds &&
     Math.abs(p.targetBacklogPerInstance - target) < 1e-9;
   if (!same) {
-    throw new ValidateError('CALIBRATION', `trace ${m.name}: the service reports another policy than the one simulated`, {
-      service: p,
-      simulated: { minCapacity: policy.minCapacity, maxCapacity: policy.maxCapacity, periodSeconds: policy.periodSeconds, targetBacklogPerInstance: target },
-    });
+    throw new ValidateError(
+      'CALIBRATION',
+      `trace ${m.name}: the service reports another policy than the one simulated`,
+      {
+        service: p,
+        simulated: {
+          minCapacity: policy.minCapacity,
+          maxCapacity: policy.maxCapacity,
+          periodSeconds: policy.periodSeconds,
+          targetBacklogPerInstance: target,
+        },
+      },
+    );
   }
 }
 
 export function compare(m: Measurement, scale: number, policy: ScalingPolicy, target: number): Comparison {
   checkSamePolicy(m, policy, target);
   const calibration = calibrate(m);
-  const env = environmentFrom(environmentPreset('local', policy), calibration, m.config.worker.visibilityTimeoutSeconds);
+  const env = environmentFrom(
+    environmentPreset('local', policy),
+    calibration,
+    m.config.worker.visibilityTimeoutSeconds,
+  );
   const simulation = simulate({ arrivals: m.arrivals, policy, env });
   const measuredLatencies = m.requests.flatMap((r) => (r.done === undefined ? [] : [r.done - r.sent]));
   return {
@@ -127,6 +141,9 @@ export function compare(m: Measurement, scale: number, policy: ScalingPolicy, ta
     calibration,
     env,
     simulation,
-    tail: latencyTail(measuredLatencies, simulation.latencies.filter((l) => !Number.isNaN(l))),
+    tail: latencyTail(
+      measuredLatencies,
+      simulation.latencies.filter((l) => !Number.isNaN(l)),
+    ),
   };
 }

@@ -63,10 +63,15 @@ async function waitForWorkers(url: string, minWorkers: number, deadline: number)
   for (;;) {
     const status = await fetchStatus(url);
     if (status.policy === undefined) {
-      throw new ValidateError('SERVICE', '/api/v1/status reports no policy: is the local autoscaler on (WORKERS unset)?', {});
+      throw new ValidateError(
+        'SERVICE',
+        '/api/v1/status reports no policy: is the local autoscaler on (WORKERS unset)?',
+        {},
+      );
     }
     if (status.workers.desired === minWorkers && status.workers.running === minWorkers) return status.policy;
-    if (Date.now() > deadline) throw new ValidateError('TIMEOUT', `the service did not settle at ${minWorkers} worker(s)`, { status });
+    if (Date.now() > deadline)
+      throw new ValidateError('TIMEOUT', `the service did not settle at ${minWorkers} worker(s)`, { status });
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -74,7 +79,9 @@ async function waitForWorkers(url: string, minWorkers: number, deadline: number)
 export async function measureTrace(options: MeasureOptions): Promise<Measurement> {
   const { log } = options;
   const deadline = Date.now() + options.timeoutMs;
-  const uploads: Upload[] = await Promise.all(options.photos.map(async (p) => ({ file: p.file, bytes: await readFile(p.path) })));
+  const uploads: Upload[] = await Promise.all(
+    options.photos.map(async (p) => ({ file: p.file, bytes: await readFile(p.path) })),
+  );
   const dataDir = await mkdtemp(join(tmpdir(), 'eir-validate-'));
   // Ports chosen here so that this process can read the stored results from the same endpoint.
   const [port] = await freePorts(1);
@@ -93,17 +100,33 @@ export async function measureTrace(options: MeasureOptions): Promise<Measurement
     REQUEST_TIMEOUT_MS: waitMs,
   };
   const config = loadConfig({ ...process.env, ...env });
-  log.info('starting the service', { trace: options.name, requests: options.arrivals.length, minWorkers: options.minWorkers, maxWorkers: options.maxWorkers });
+  log.info('starting the service', {
+    trace: options.name,
+    requests: options.arrivals.length,
+    minWorkers: options.minWorkers,
+    maxWorkers: options.maxWorkers,
+  });
   let service: RunningService;
   try {
     service = await startServiceProcess(env);
   } catch (err) {
     await rm(dataDir, { recursive: true, force: true });
-    throw new ValidateError('SERVICE', `the service did not start: ${(err as Error).message}`, { trace: options.name }, { cause: err });
+    throw new ValidateError(
+      'SERVICE',
+      `the service did not start: ${(err as Error).message}`,
+      { trace: options.name },
+      { cause: err },
+    );
   }
   const controller = new AbortController();
   const timer = setTimeout(
-    () => controller.abort(new ValidateError('TIMEOUT', `trace ${options.name} did not finish within ${options.timeoutMs} ms`, { trace: options.name, timeoutMs: options.timeoutMs })),
+    () =>
+      controller.abort(
+        new ValidateError('TIMEOUT', `trace ${options.name} did not finish within ${options.timeoutMs} ms`, {
+          trace: options.name,
+          timeoutMs: options.timeoutMs,
+        }),
+      ),
     Math.max(0, deadline - Date.now()),
   );
   try {
@@ -119,8 +142,23 @@ export async function measureTrace(options: MeasureOptions): Promise<Measurement
     }
     const ids = requests.flatMap((r) => (r.id !== undefined && r.done !== undefined ? [r.id] : []));
     const stored = await readStoredResults(config, ids);
-    log.info('trace replayed', { trace: options.name, answered: ids.length, requests: requests.length, decisions: recorder.decisions().length });
-    return { name: options.name, arrivals: options.arrivals, requests, originEpoch, timeline: recorder.samples, decisions: recorder.decisions(), stored, policy, config };
+    log.info('trace replayed', {
+      trace: options.name,
+      answered: ids.length,
+      requests: requests.length,
+      decisions: recorder.decisions().length,
+    });
+    return {
+      name: options.name,
+      arrivals: options.arrivals,
+      requests,
+      originEpoch,
+      timeline: recorder.samples,
+      decisions: recorder.decisions(),
+      stored,
+      policy,
+      config,
+    };
   } finally {
     clearTimeout(timer);
     await stopService(service, log);

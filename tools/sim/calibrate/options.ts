@@ -44,7 +44,10 @@ const TRACES_DIR = join(projectRoot, 'scaling', 'sim', 'traces');
 const DEFAULT_SCALES: ReadonlyMap<string, number> = new Map([['steady', 0.05]]);
 
 const bad = (option: string, reason: string, value: unknown): ValidateError =>
-  new ValidateError('INVALID_OPTIONS', `--${option}: ${reason} (got ${JSON.stringify(value)})`, { option: `--${option}`, value });
+  new ValidateError('INVALID_OPTIONS', `--${option}: ${reason} (got ${JSON.stringify(value)})`, {
+    option: `--${option}`,
+    value,
+  });
 
 function positive(option: string, raw: string): number {
   const n = Number(raw);
@@ -54,7 +57,8 @@ function positive(option: string, raw: string): number {
 
 function count(option: string, raw: string, min: number): number {
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > 256) throw bad(option, `must be an integer in ${min}..256`, raw);
+  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > 256)
+    throw bad(option, `must be an integer in ${min}..256`, raw);
   return n;
 }
 

@@ -97,7 +97,11 @@ function spread(xs: readonly number[]): Spread {
 
 /** p50 and p95 of each part of the overhead of at least one request. */
 export function overheadSpread(pairs: readonly RequestOverhead[]): OverheadSpread {
-  return { ingestSeconds: spread(pairs.map((p) => p.ingestSeconds)), deliverSeconds: spread(pairs.map((p) => p.deliverSeconds)), requests: pairs.length };
+  return {
+    ingestSeconds: spread(pairs.map((p) => p.ingestSeconds)),
+    deliverSeconds: spread(pairs.map((p) => p.deliverSeconds)),
+    requests: pairs.length,
+  };
 }
 
 /** Whether a request whose message entered the queue at `queuedAt` ran without waiting in a backlog (module comment). */
@@ -143,19 +147,30 @@ export function rankCorrelation(pairs: readonly RequestOverhead[]): number | und
  * The overhead of the answered requests of one run; `batchOf` maps a request id to the batch that
  * held it (a request without one is not in the calm sample: it cannot be shown to have run unhindered).
  */
-export function estimateOverhead(trace: string, requests: readonly RequestOutcome[], batchOf: ReadonlyMap<string, AgedBatch>): OverheadEstimate {
+export function estimateOverhead(
+  trace: string,
+  requests: readonly RequestOutcome[],
+  batchOf: ReadonlyMap<string, AgedBatch>,
+): OverheadEstimate {
   const splits = requests.flatMap((r) => {
     const split = splitRequest(r);
     return split === undefined ? [] : [{ request: r, split }];
   });
   if (splits.length === 0) {
-    throw new ValidateError('CALIBRATION', `trace ${trace}: no directly answered request carries the stage timings (${NEEDED.join(', ')})`, {
-      trace,
-      requests: requests.length,
-    });
+    throw new ValidateError(
+      'CALIBRATION',
+      `trace ${trace}: no directly answered request carries the stage timings (${NEEDED.join(', ')})`,
+      {
+        trace,
+        requests: requests.length,
+      },
+    );
   }
   // Clock granularity can make a tiny part slightly negative; a duration is never below 0.
-  const pair = (s: RequestSplit): RequestOverhead => ({ ingestSeconds: Math.max(0, s.ingest), deliverSeconds: Math.max(0, s.deliver) });
+  const pair = (s: RequestSplit): RequestOverhead => ({
+    ingestSeconds: Math.max(0, s.ingest),
+    deliverSeconds: Math.max(0, s.deliver),
+  });
   const calm = [...splits]
     .sort((x, y) => x.request.sent - y.request.sent)
     .filter(({ request, split }) => {
@@ -165,7 +180,13 @@ export function estimateOverhead(trace: string, requests: readonly RequestOutcom
     .map(({ split }) => pair(split));
   return {
     answered: overheadSpread(splits.map(({ split }) => pair(split))),
-    beforeServerSeconds: Math.max(0, percentile(splits.map(({ split }) => split.beforeServer), 50)),
+    beforeServerSeconds: Math.max(
+      0,
+      percentile(
+        splits.map(({ split }) => split.beforeServer),
+        50,
+      ),
+    ),
     calm,
   };
 }

@@ -29,7 +29,6 @@ export interface RequestOutcome {
   readonly error: string | undefined;
 }
 
-
 function numbers(v: unknown): Record<string, number> {
   const out: Record<string, number> = {};
   if (isObject(v)) for (const [k, x] of Object.entries(v)) if (typeof x === 'number') out[k] = x;
@@ -39,10 +38,14 @@ function numbers(v: unknown): Record<string, number> {
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
   });
 
 async function json(response: Response): Promise<unknown> {
@@ -50,12 +53,21 @@ async function json(response: Response): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new ValidateError('SERVICE', `${response.url} answered ${response.status} with non-JSON`, { status: response.status, body: text.slice(0, 200) }, { cause: err });
+    throw new ValidateError(
+      'SERVICE',
+      `${response.url} answered ${response.status} with non-JSON`,
+      { status: response.status, body: text.slice(0, 200) },
+      { cause: err },
+    );
   }
 }
 
 /** Follows a 202 job until it is done or failed. */
-async function pollJob(baseUrl: string, location: string, signal: AbortSignal): Promise<{ ok: boolean; id: string; timings: Record<string, number>; error?: string }> {
+async function pollJob(
+  baseUrl: string,
+  location: string,
+  signal: AbortSignal,
+): Promise<{ ok: boolean; id: string; timings: Record<string, number>; error?: string }> {
   for (;;) {
     await sleep(100, signal);
     const response = await fetch(new URL(location, baseUrl), { signal });
@@ -66,11 +78,23 @@ async function pollJob(baseUrl: string, location: string, signal: AbortSignal): 
       return { ok: true, id: String(body.id), timings: numbers(body.result.timings) };
     }
     if (status === 'failed') return { ok: false, id: String(body.id), timings: {}, error: JSON.stringify(body.error) };
-    if (status !== 'pending') throw new ValidateError('SERVICE', `${location} answered an unknown status`, { location, status: response.status, body });
+    if (status !== 'pending')
+      throw new ValidateError('SERVICE', `${location} answered an unknown status`, {
+        location,
+        status: response.status,
+        body,
+      });
   }
 }
 
-async function uploadOne(baseUrl: string, upload: Upload, signal: AbortSignal, origin: number, index: number, arrival: number): Promise<RequestOutcome> {
+async function uploadOne(
+  baseUrl: string,
+  upload: Upload,
+  signal: AbortSignal,
+  origin: number,
+  index: number,
+  arrival: number,
+): Promise<RequestOutcome> {
   const sent = (performance.now() - origin) / 1000;
   const base = { index, arrival, sent, polled: false };
   const at = () => (performance.now() - origin) / 1000;
@@ -79,15 +103,40 @@ async function uploadOne(baseUrl: string, upload: Upload, signal: AbortSignal, o
     form.append('image', new Blob([upload.bytes]), upload.file);
     const response = await fetch(`${baseUrl}/api/v1/classify`, { method: 'POST', body: form, signal });
     const body = await json(response);
-    const first = isObject(body) && Array.isArray(body.results) && isObject(body.results[0]) ? (body.results[0] as JsonObject) : undefined;
+    const first =
+      isObject(body) && Array.isArray(body.results) && isObject(body.results[0])
+        ? (body.results[0] as JsonObject)
+        : undefined;
     if (response.status === 200 && first && typeof first.label === 'string') {
-      return { ...base, done: at(), status: 200, id: String(first.id), timings: numbers(first.timings), error: undefined };
+      return {
+        ...base,
+        done: at(),
+        status: 200,
+        id: String(first.id),
+        timings: numbers(first.timings),
+        error: undefined,
+      };
     }
     if (response.status === 202 && first && typeof first.location === 'string') {
       const job = await pollJob(baseUrl, first.location, signal);
-      return { ...base, done: job.ok ? at() : undefined, status: 202, id: job.id, timings: job.timings, polled: true, error: job.error };
+      return {
+        ...base,
+        done: job.ok ? at() : undefined,
+        status: 202,
+        id: job.id,
+        timings: job.timings,
+        polled: true,
+        error: job.error,
+      };
     }
-    return { ...base, done: undefined, status: response.status, id: undefined, timings: {}, error: JSON.stringify(body).slice(0, 300) };
+    return {
+      ...base,
+      done: undefined,
+      status: response.status,
+      id: undefined,
+      timings: {},
+      error: JSON.stringify(body).slice(0, 300),
+    };
   } catch (err) {
     if (signal.aborted) throw signal.reason;
     return { ...base, done: undefined, status: 0, id: undefined, timings: {}, error: (err as Error).message };

@@ -55,7 +55,10 @@ export function formatMarkdown(rows: readonly Comparison[]): string {
     '',
     'Slowest requests, k-th slowest latency predicted / measured:',
     '',
-    ...rows.map((r) => `- ${r.trace}: ${r.tail.map((t) => `#${t.rank}${t.p95 ? ' (p95)' : ''} ${s(t.predicted)} / ${s(t.measured)}`).join(' · ')}`),
+    ...rows.map(
+      (r) =>
+        `- ${r.trace}: ${r.tail.map((t) => `#${t.rank}${t.p95 ? ' (p95)' : ''} ${s(t.predicted)} / ${s(t.measured)}`).join(' · ')}`,
+    ),
     '',
     'Workers until the last answer, predicted / measured:',
     '',
@@ -87,7 +90,10 @@ export function summaryJson(rows: readonly Comparison[]): unknown {
       p95: errorPercent(r.predicted.p95Seconds, r.measured.p95Seconds),
     },
     // The sample's pairs are in `env` when simulated; the measurement file has every request anyway.
-    calibration: { ...r.calibration, overhead: { ...r.calibration.overhead, sample: undefined, sampleSize: r.calibration.overhead.sample.length } },
+    calibration: {
+      ...r.calibration,
+      overhead: { ...r.calibration.overhead, sample: undefined, sampleSize: r.calibration.overhead.sample.length },
+    },
     env: r.env,
     tail: r.tail,
   }));

@@ -3,7 +3,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../../lib/log.js';
 import { loadPolicy } from '../../../scaling/core/policy-file.js';
-import { LOCAL_POLICY, targetBacklogPerInstance, validatePolicy, type ScalingPolicy } from '../../../scaling/core/policy.js';
+import {
+  LOCAL_POLICY,
+  targetBacklogPerInstance,
+  validatePolicy,
+  type ScalingPolicy,
+} from '../../../scaling/core/policy.js';
 import { loadTrace } from '../trace.js';
 import { readPhotos } from '../../bench/photos.js';
 import { compare, type Comparison } from './compare.js';
@@ -18,7 +23,9 @@ export interface ValidationRun {
 }
 
 /** The policy `npm start` gives the local autoscaler for these bounds (service/service.ts). */
-export async function servicePolicy(options: Pick<ValidateOptions, 'minWorkers' | 'maxWorkers' | 'policyFile'>): Promise<ScalingPolicy> {
+export async function servicePolicy(
+  options: Pick<ValidateOptions, 'minWorkers' | 'maxWorkers' | 'policyFile'>,
+): Promise<ScalingPolicy> {
   const base: ScalingPolicy = { ...LOCAL_POLICY, minCapacity: options.minWorkers, maxCapacity: options.maxWorkers };
   return options.policyFile ? loadPolicy(options.policyFile, base) : validatePolicy(base);
 }
@@ -34,7 +41,10 @@ export async function runValidation(options: ValidateOptions, log: Logger): Prom
   const policy = await servicePolicy(options);
   const target = targetBacklogPerInstance(policy);
   const photos = await readPhotos(options.photosDir);
-  if (photos.length === 0) throw new ValidateError('INVALID_OPTIONS', `no photos listed in ${options.photosDir}/ground-truth.csv`, { option: '--photos' });
+  if (photos.length === 0)
+    throw new ValidateError('INVALID_OPTIONS', `no photos listed in ${options.photosDir}/ground-truth.csv`, {
+      option: '--photos',
+    });
   await mkdir(options.outDir, { recursive: true });
   const rows: Comparison[] = [];
   const failures: { trace: string; error: unknown }[] = [];
@@ -44,7 +54,9 @@ export async function runValidation(options: ValidateOptions, log: Logger): Prom
       const trace = await loadTrace(path);
       name = trace.name;
       if (!('arrivals' in trace)) {
-        log.warn('trace skipped: closed-loop clients are simulated only, the replay sends fixed arrival times', { trace: trace.name });
+        log.warn('trace skipped: closed-loop clients are simulated only, the replay sends fixed arrival times', {
+          trace: trace.name,
+        });
         continue;
       }
       const scale = scaleFor(options, trace.name);
@@ -67,17 +79,29 @@ export async function runValidation(options: ValidateOptions, log: Logger): Prom
         rows.push(comparison);
       } finally {
         // The raw measurement is kept even when it cannot be compared.
-        await writeFile(file, `${JSON.stringify({ measurement: measured, comparison: comparison ? summaryJson([comparison]) : null, simulatedActions: comparison?.simulation.actions ?? null }, null, 2)}\n`);
+        await writeFile(
+          file,
+          `${JSON.stringify({ measurement: measured, comparison: comparison ? summaryJson([comparison]) : null, simulatedActions: comparison?.simulation.actions ?? null }, null, 2)}\n`,
+        );
       }
-      log.info('trace compared', { trace: trace.name, file, predicted: comparison.predicted, measured: comparison.measured });
+      log.info('trace compared', {
+        trace: trace.name,
+        file,
+        predicted: comparison.predicted,
+        measured: comparison.measured,
+      });
       if (comparison.answered < comparison.requests) {
         const unanswered = measurement.requests.filter((r) => r.done === undefined);
         failures.push({
           trace: trace.name,
-          error: new ValidateError('SERVICE', `${unanswered.length} of ${comparison.requests} requests got no answer (first: ${unanswered[0]?.error ?? 'unknown'})`, {
-            trace: trace.name,
-            statuses: [...new Set(unanswered.map((r) => r.status))],
-          }),
+          error: new ValidateError(
+            'SERVICE',
+            `${unanswered.length} of ${comparison.requests} requests got no answer (first: ${unanswered[0]?.error ?? 'unknown'})`,
+            {
+              trace: trace.name,
+              statuses: [...new Set(unanswered.map((r) => r.status))],
+            },
+          ),
         });
       }
     } catch (error) {

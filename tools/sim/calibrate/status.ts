@@ -4,7 +4,13 @@
  * the local autoscaler made (the status keeps only the last few, so they are accumulated here).
  */
 import { DECISION_RULES } from '../../../scaling/core/decide.js';
-import type { DecisionInputs, DecisionRecord, PolicySummary, ResizeOutcome, ServiceStatus } from '../../../scaling/core/status.js';
+import type {
+  DecisionInputs,
+  DecisionRecord,
+  PolicySummary,
+  ResizeOutcome,
+  ServiceStatus,
+} from '../../../scaling/core/status.js';
 import { isObject, type JsonObject } from '../../../scaling/core/values.js';
 import { ValidateError } from './errors.js';
 
@@ -18,7 +24,8 @@ export interface StatusSample {
   readonly inFlight: number;
 }
 
-const bad = (message: string, context: Record<string, unknown> = {}) => new ValidateError('SERVICE', `/api/v1/status: ${message}`, context);
+const bad = (message: string, context: Record<string, unknown> = {}) =>
+  new ValidateError('SERVICE', `/api/v1/status: ${message}`, context);
 
 function field(o: JsonObject, key: string, where: string): unknown {
   if (!(key in o)) throw bad(`${where}.${key} is missing`, { where, key });
@@ -27,7 +34,8 @@ function field(o: JsonObject, key: string, where: string): unknown {
 
 function num(o: JsonObject, key: string, where: string): number {
   const v = field(o, key, where);
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`${where}.${key} is not a number`, { where, key, value: v });
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw bad(`${where}.${key} is not a number`, { where, key, value: v });
   return v;
 }
 
@@ -43,7 +51,8 @@ function str(o: JsonObject, key: string, where: string): string {
 
 function oneOf<const T extends string>(o: JsonObject, key: string, where: string, values: readonly T[]): T {
   const v = str(o, key, where);
-  if (!(values as readonly string[]).includes(v)) throw bad(`${where}.${key} is not one of ${values.join(', ')}`, { where, key, value: v });
+  if (!(values as readonly string[]).includes(v))
+    throw bad(`${where}.${key} is not one of ${values.join(', ')}`, { where, key, value: v });
   return v as T;
 }
 
@@ -115,7 +124,8 @@ export function parseStatus(body: unknown): ServiceStatus {
   const runtime = obj(body, 'runtime', 'status');
   const nodes = list(runtime, 'workers', 'runtime');
   const sampledAt = queue.sampledAt;
-  if (sampledAt !== undefined && sampledAt !== null && typeof sampledAt !== 'string') throw bad('queue.sampledAt is not a string or null', { value: sampledAt });
+  if (sampledAt !== undefined && sampledAt !== null && typeof sampledAt !== 'string')
+    throw bad('queue.sampledAt is not a string or null', { value: sampledAt });
   return {
     queue: {
       visible: num(queue, 'visible', 'queue'),
@@ -140,17 +150,31 @@ export async function fetchStatus(baseUrl: string, signal?: AbortSignal): Promis
   try {
     response = await fetch(`${baseUrl}/api/v1/status`, signal ? { signal } : {});
   } catch (err) {
-    throw new ValidateError('SERVICE', `GET /api/v1/status failed: ${(err as Error).message}`, { baseUrl }, { cause: err });
+    throw new ValidateError(
+      'SERVICE',
+      `GET /api/v1/status failed: ${(err as Error).message}`,
+      { baseUrl },
+      { cause: err },
+    );
   }
   const text = await response.text();
   if (!response.ok) {
-    throw new ValidateError('SERVICE', `GET /api/v1/status answered ${response.status} (is the autoscaler wiring in place?)`, { status: response.status, body: text.slice(0, 200) });
+    throw new ValidateError(
+      'SERVICE',
+      `GET /api/v1/status answered ${response.status} (is the autoscaler wiring in place?)`,
+      { status: response.status, body: text.slice(0, 200) },
+    );
   }
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (err) {
-    throw new ValidateError('SERVICE', 'GET /api/v1/status did not answer JSON', { body: text.slice(0, 200) }, { cause: err });
+    throw new ValidateError(
+      'SERVICE',
+      'GET /api/v1/status did not answer JSON',
+      { body: text.slice(0, 200) },
+      { cause: err },
+    );
   }
   return parseStatus(body);
 }
@@ -178,7 +202,13 @@ export function recordStatus(baseUrl: string, origin: number, everyMs: number): 
       try {
         const s = await fetchStatus(baseUrl, controller.signal);
         latest = s;
-        samples.push({ t: (performance.now() - origin) / 1000, desired: s.workers.desired, running: s.workers.running, visible: s.queue.visible, inFlight: s.queue.inFlight });
+        samples.push({
+          t: (performance.now() - origin) / 1000,
+          desired: s.workers.desired,
+          running: s.workers.running,
+          visible: s.queue.visible,
+          inFlight: s.queue.inFlight,
+        });
         // A decision's resize outcome changes later (pending → done): keep the newest copy.
         for (const d of s.decisions) seen.set(`${d.at}|${d.from}|${d.to}`, d);
       } catch (err) {

@@ -23,7 +23,6 @@ export interface StoredResult {
   readonly completedAt: number;
 }
 
-
 function parseStored(id: string, text: string): StoredResult {
   let body: unknown;
   try {
@@ -41,7 +40,10 @@ function parseStored(id: string, text: string): StoredResult {
   }
   const completedAt = typeof body.completedAt === 'string' ? Date.parse(body.completedAt) : Number.NaN;
   if (!Number.isFinite(completedAt)) {
-    throw new ValidateError('CALIBRATION', `${resultKey(id)} has no valid completedAt`, { id, completedAt: body.completedAt });
+    throw new ValidateError('CALIBRATION', `${resultKey(id)} has no valid completedAt`, {
+      id,
+      completedAt: body.completedAt,
+    });
   }
   const timings: Record<string, number> = {};
   for (const [k, v] of Object.entries(body.timings)) if (typeof v === 'number') timings[k] = v;
@@ -60,11 +62,18 @@ export async function readStoredResults(config: Config, ids: readonly string[]):
           const i = next++;
           const id = ids[i]!;
           try {
-            const object = await clients.s3.send(new GetObjectCommand({ Bucket: config.names.outputBucket, Key: resultKey(id) }));
+            const object = await clients.s3.send(
+              new GetObjectCommand({ Bucket: config.names.outputBucket, Key: resultKey(id) }),
+            );
             out[i] = parseStored(id, await object.Body!.transformToString());
           } catch (err) {
             if (err instanceof ValidateError) throw err;
-            throw new ValidateError('CALIBRATION', `cannot read ${resultKey(id)}: ${(err as Error).message}`, { id, bucket: config.names.outputBucket }, { cause: err });
+            throw new ValidateError(
+              'CALIBRATION',
+              `cannot read ${resultKey(id)}: ${(err as Error).message}`,
+              { id, bucket: config.names.outputBucket },
+              { cause: err },
+            );
           }
         }
       }),

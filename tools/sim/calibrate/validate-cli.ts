@@ -34,7 +34,8 @@ export async function validateMain(argv: readonly string[], deps: CliDeps = {}):
   try {
     const { rows, failures } = await runValidation(options, logger);
     if (rows.length > 0) stdout(options.json ? JSON.stringify(summaryJson(rows), null, 2) : formatMarkdown(rows));
-    for (const f of failures) stderr(`trace ${f.trace} failed: ${f.error instanceof Error ? f.error.message : String(f.error)}`);
+    for (const f of failures)
+      stderr(`trace ${f.trace} failed: ${f.error instanceof Error ? f.error.message : String(f.error)}`);
     return failures.length > 0 ? 1 : 0;
   } catch (err) {
     logger.error('scaling:validate failed', { error: err });
