@@ -11,9 +11,9 @@
  */
 import type { PutScalingPolicyCommandInput } from '@aws-sdk/client-auto-scaling';
 import type { PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
-import type { CfnScalingPolicyProps } from 'aws-cdk-lib/aws-autoscaling';
-import { MathExpression, Metric, type CfnAlarmProps, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Duration } from 'aws-cdk-lib';
+import type { CfnScalingPolicyProps } from 'aws-cdk-lib/aws-autoscaling';
+import { type CfnAlarmProps, type IMetric, MathExpression, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 
 /** `{ MetricStat: { Period: 60 } }` → `{ metricStat: { period: 60 } }`, all the way down. */
 function camelKeys(value: unknown): unknown {

@@ -6,9 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { projectRoot } from '../lib/config.js';
 import { readJsonFile } from '../lib/json-file.js';
 import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../models/registry.js';
-import { projectRoot } from '../lib/config.js';
 import { validatePolicyForAws } from '../scaling/aws/aws-requests.js';
 import { DEFAULT_POLICY, type ScalingPolicy } from '../scaling/core/policy.js';
 import { loadPolicy } from '../scaling/core/policy-file.js';

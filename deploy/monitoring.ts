@@ -13,7 +13,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { backlogPerInstanceQueries, IN_SERVICE_METRIC } from '../scaling/aws/aws-requests.js';
-import { targetBacklogPerInstance, type ScalingPolicy } from '../scaling/core/policy.js';
+import { type ScalingPolicy, targetBacklogPerInstance } from '../scaling/core/policy.js';
 import { metricFromQueries } from './cfn.js';
 import type { DeployConfig } from './config.js';
 

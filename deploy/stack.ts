@@ -11,7 +11,7 @@
  * policies and their alarms are built by scaling/aws/aws-requests.ts, as `npm run scaling:setup`
  * builds them.
  */
-import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -22,19 +22,19 @@ import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import * as req from '../scaling/aws/aws-requests.js';
-import { appTierPolicy, instanceTrustPolicy, webTierPolicy, type IamInputs } from '../scaling/aws/iam.js';
+import { appTierPolicy, type IamInputs, instanceTrustPolicy, webTierPolicy } from '../scaling/aws/iam.js';
 import type { ScalingPolicy } from '../scaling/core/policy.js';
 import {
+  type EnvironmentSettings,
   environmentFile,
   instanceEnvironment,
   LAYOUT,
   STOP_MARGIN_SECONDS,
+  type Tier,
   unitFile,
   userDataScript,
   webDrainSeconds,
   workerDrainSeconds,
-  type EnvironmentSettings,
-  type Tier,
 } from './boot.js';
 import { cfnAlarmProps, cfnScalingPolicyProps } from './cfn.js';
 import type { DeployConfig } from './config.js';

@@ -12,14 +12,15 @@
  * listens on loopback only. Those parts are fauxqs internals: the version is pinned exactly in
  * package.json and `test/endpoint.test.ts` checks the wiring.
  */
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { buildApp } from 'fauxqs';
 import { ServiceError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { setAsideDamagedObjects, type SetAside } from './repair.js';
-import { migrateS3rverData, type MigrationReport } from './migrate-s3rver.js';
+import { type MigrationReport, migrateS3rverData } from './migrate-s3rver.js';
+import { type SetAside, setAsideDamagedObjects } from './repair.js';
 
 export interface EmbeddedEndpointOptions {
   readonly host: string;

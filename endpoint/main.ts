@@ -3,10 +3,11 @@
  * directory, until SIGTERM (or Ctrl-C when it runs alone, as `npm run endpoint` imports this). As
  * `npm start`'s child it reports `ready` with its port (or `fatal`) over IPC.
  */
-import { serializeError } from '../lib/errors.js';
-import { logStartNotes, startEmbeddedEndpoint } from './embedded.js';
+
 import { loadConfig } from '../lib/config.js';
+import { serializeError } from '../lib/errors.js';
 import { createLogger, setLogLevel } from '../lib/log.js';
+import { logStartNotes, startEmbeddedEndpoint } from './embedded.js';
 
 const log = createLogger('endpoint');
 

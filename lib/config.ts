@@ -3,10 +3,10 @@
  * here, once, validated, and handed around as a frozen `Config`. A bad value fails start-up with a
  * `ConfigError` that names the variable, what it expected and what it got.
  */
-import { availableParallelism } from 'node:os';
+
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
+import { availableParallelism, homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ServiceError } from './errors.js';
 import type { LogLevel } from './log.js';

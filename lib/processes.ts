@@ -2,7 +2,7 @@
  * Child processes of `npm start`: the embedded endpoint and the worker pool. Children are forked
  * with the parent's Node flags (so TypeScript loads the same way) and report readiness over IPC.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ServiceError } from './errors.js';
 import type { Logger } from './log.js';

@@ -1,4 +1,4 @@
-import { ServiceError, type ErrorContext } from '../lib/errors.js';
+import { type ErrorContext, ServiceError } from '../lib/errors.js';
 
 /** Every failure raised by `models/` carries one of these codes and a context naming what failed. */
 export type ModelErrorCode =

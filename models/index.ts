@@ -1,29 +1,29 @@
-import { ModelError } from './errors.js';
 import { convertedOnnxModel } from './convert/cache.js';
+import { ModelError } from './errors.js';
 import { modelRuntime, validateManifest } from './manifest.js';
-import { DEFAULT_MODEL_ID, resolveModel, type RegistryOptions } from './registry.js';
-import { fetchModel, type FetchModelOptions } from './source.js';
+import { DEFAULT_MODEL_ID, type RegistryOptions, resolveModel } from './registry.js';
+import { type FetchModelOptions, fetchModel } from './source.js';
 import type { Classifier, ModelManifest } from './types.js';
 
-export type * from './types.js';
-export { ModelError, isModelError, type ModelErrorCode, type ModelErrorContext } from './errors.js';
-export { validateManifest, loadLabels, modelRuntime, parseS3Url, type ManifestIssue } from './manifest.js';
-export { CONVERTER_VERSION, convertedOnnxModel, type ConvertedModel } from './convert/cache.js';
-export { convertLayersModel, type ConversionResult, type ConvertOptions } from './convert/layers-to-onnx.js';
+export { CONVERTER_VERSION, type ConvertedModel, convertedOnnxModel } from './convert/cache.js';
+export { type ConversionResult, type ConvertOptions, convertLayersModel } from './convert/layers-to-onnx.js';
+export { isModelError, ModelError, type ModelErrorCode, type ModelErrorContext } from './errors.js';
+export { loadLabels, type ManifestIssue, modelRuntime, parseS3Url, validateManifest } from './manifest.js';
+export { checkImages, shortLabel, softmax, TOP_K, toInputBuffer, toPredictions, topK } from './processing.js';
 export {
   BUILTIN_MODEL_IDS,
+  builtinManifest,
+  builtinRegistry,
   DEFAULT_MODEL_ID,
   DEFAULT_MODELS_DIR,
   IMAGENET_LABELS_FILE,
-  builtinManifest,
-  builtinRegistry,
   isBuiltinModelId,
   publicUrl,
-  resolveModel,
   type RegistryOptions,
+  resolveModel,
 } from './registry.js';
-export { DEFAULT_CACHE_DIR, fetchModel, type FetchModelOptions, type LocalModel } from './source.js';
-export { TOP_K, checkImages, shortLabel, softmax, toInputBuffer, toPredictions, topK } from './processing.js';
+export { DEFAULT_CACHE_DIR, type FetchModelOptions, fetchModel, type LocalModel } from './source.js';
+export type * from './types.js';
 
 export interface LoadClassifierOptions extends RegistryOptions, FetchModelOptions {
   /**

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { ModelError } from './errors.js';
 import { readJsonFile } from '../lib/json-file.js';
+import { ModelError } from './errors.js';
 import type { ModelFormat, ModelManifest, ModelRuntime, ResizeMode } from './types.js';
 
 export interface ManifestIssue {

@@ -1,6 +1,6 @@
 /** Runtime-independent pre- and post-processing shared by every backend. */
 import { ModelError } from './errors.js';
-import type { ClassScore, Classifier, ModelManifest, Prediction, RgbImage } from './types.js';
+import type { Classifier, ClassScore, ModelManifest, Prediction, RgbImage } from './types.js';
 
 export const TOP_K = 5;
 

@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ModelError } from './errors.js';
 import { readJsonFile } from '../lib/json-file.js';
+import { ModelError } from './errors.js';
 import { loadLabels, validateManifest } from './manifest.js';
 import type { ModelManifest } from './types.js';
 

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ModelError, describeError } from './errors.js';
 import { readJsonFile } from '../lib/json-file.js';
+import { describeError, ModelError } from './errors.js';
 import { parseS3Url } from './manifest.js';
 import type { ModelManifest } from './types.js';
 

@@ -5,10 +5,10 @@
  * a DEAD_LETTER error instead of letting it hang, and removes it from the queue. The input stays in
  * the input bucket: `npm run replay -- --dlq` re-drives every recorded dead letter after a fix.
  */
-import { SendMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { type Message, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
 import type { Logger } from '../lib/log.js';
-import { deadLetterError, parseImageRequest, serializeMessage, type ImageRequest } from './contract/messages.js';
+import { deadLetterError, type ImageRequest, parseImageRequest, serializeMessage } from './contract/messages.js';
 import type { DeadLetterRecord, Store } from './store.js';
 
 export interface DeadLetterWatcherOptions {

@@ -4,8 +4,8 @@
  * first bytes; the client's content type is not trusted.
  */
 import sharp, { type Metadata } from 'sharp';
-import type { ResizeMode, RgbImage } from '../models/types.js';
 import { ServiceError } from '../lib/errors.js';
+import type { ResizeMode, RgbImage } from '../models/types.js';
 
 export interface SniffedType {
   readonly mime: string;

@@ -10,12 +10,12 @@
 import {
   AggregatorRegistry,
   Counter,
+  collectDefaultMetrics,
   Gauge,
   Histogram,
-  Registry,
-  collectDefaultMetrics,
   type MetricObjectWithValues,
   type MetricValue,
+  Registry,
 } from 'prom-client';
 import type { Timings } from './contract/messages.js';
 

@@ -2,20 +2,21 @@
  * Buckets and queues, created idempotently: `npm start` runs this against the embedded endpoint,
  * `npm run setup:aws` against LocalStack or AWS. Running it twice changes nothing the second time.
  */
-import { CreateBucketCommand, HeadBucketCommand, type BucketLocationConstraint } from '@aws-sdk/client-s3';
+
+import { randomBytes } from 'node:crypto';
+import { type BucketLocationConstraint, CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
   DeleteQueueCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
-  SetQueueAttributesCommand,
   type QueueAttributeName,
+  SetQueueAttributesCommand,
 } from '@aws-sdk/client-sqs';
-import { randomBytes } from 'node:crypto';
-import { ServiceError } from '../lib/errors.js';
-import type { Config } from '../lib/config.js';
-import { isBucketTaken, isQueueNameTaken } from '../lib/aws/errors.js';
 import type { AwsClients } from '../lib/aws/clients.js';
+import { isBucketTaken, isQueueNameTaken } from '../lib/aws/errors.js';
+import type { Config } from '../lib/config.js';
+import { ServiceError } from '../lib/errors.js';
 
 export interface Resources {
   readonly requestQueueUrl: string;

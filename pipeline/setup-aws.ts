@@ -3,9 +3,9 @@
  * AWS environment variables point at), idempotently. `npm start` does the same for the embedded endpoint.
  */
 import { createAwsClients } from '../lib/aws/clients.js';
-import { ensureResources } from './resources.js';
 import { ConfigError, loadConfig } from '../lib/config.js';
 import { createLogger, setLogLevel } from '../lib/log.js';
+import { ensureResources } from './resources.js';
 
 const log = createLogger('setup');
 

@@ -19,6 +19,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { isNoSuchKey } from '../lib/aws/errors.js';
+import type { Config } from '../lib/config.js';
 import type { AnswerError } from './contract/errors.js';
 import {
   cacheKey,
@@ -29,19 +30,18 @@ import {
   encodeNameForMetadata,
   inputKey,
   parseInputKey,
+  RESULTS_PREFIX,
   requestIdOfResultKey,
   resultKey,
-  RESULTS_PREFIX,
   sanitizeFileName,
   stem,
 } from './contract/keys.js';
-import type { Config } from '../lib/config.js';
 import {
-  deadLetterError,
-  protocolOf,
   type ClassificationResult,
+  deadLetterError,
   type ImageRequest,
   type Protocol,
+  protocolOf,
 } from './contract/messages.js';
 
 /** What `results/<id>.json` holds for a request that failed for good. */

@@ -3,32 +3,34 @@
  * the pure decision function, the controller and its status document (`core/`), the AWS setup
  * (`aws/`). The simulator that runs the same policy is a tool (`tools/sim/`).
  */
-export { ScalingError, PolicyValidationError, type ScalingErrorCode } from './core/errors.js';
+
+export { runSetup, runTeardown, type SetupReport } from './aws/setup.js';
+export { type Actuator, type ControllerOptions, DepthTimeoutError, ScalingController } from './core/controller.js';
 export {
+  type Datapoint,
+  type Decision,
+  type DecisionRule,
+  decide,
+  NO_SIGNALS,
+  type Observation,
+  type Signals,
+  trackSignals,
+} from './core/decide.js';
+export { PolicyValidationError, ScalingError, type ScalingErrorCode } from './core/errors.js';
+export {
+  type BacklogTarget,
   CONTROLLER_POLICY,
   DEFAULT_POLICY,
   LOCAL_POLICY,
   resolvePolicy,
-  targetBacklogPerInstance,
-  validatePolicy,
-  type BacklogTarget,
   type ScaleFromZeroPolicy,
   type ScaleToZeroPolicy,
   type ScalingPolicy,
+  targetBacklogPerInstance,
+  validatePolicy,
 } from './core/policy.js';
 export { loadPolicy } from './core/policy-file.js';
-export {
-  decide,
-  trackSignals,
-  NO_SIGNALS,
-  type Datapoint,
-  type Decision,
-  type DecisionRule,
-  type Observation,
-  type Signals,
-} from './core/decide.js';
-export { ScalingController, DepthTimeoutError, type Actuator, type ControllerOptions } from './core/controller.js';
-export { depthWithActivity, queueDepth, type QueueDepth } from './core/queue-depth.js';
+export { depthWithActivity, type QueueDepth, queueDepth } from './core/queue-depth.js';
 export type {
   AutoscalerStatus,
   ControllerInfo,
@@ -39,4 +41,3 @@ export type {
   RuntimeInfo,
   ServiceStatus,
 } from './core/status.js';
-export { runSetup, runTeardown, type SetupReport } from './aws/setup.js';

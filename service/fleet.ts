@@ -12,9 +12,9 @@
  * queue as last read, the workers wanted and running, the recent decisions — its controller's when
  * it has one, its own readings otherwise.
  */
-import { createControlClients, type AwsClients, type ControlClients } from '../lib/aws/clients.js';
+import { type AwsClients, type ControlClients, createControlClients } from '../lib/aws/clients.js';
 import { InstanceMetadata } from '../lib/aws/imds.js';
-import { childEnv, type Config } from '../lib/config.js';
+import { type Config, childEnv } from '../lib/config.js';
 import type { Logger } from '../lib/log.js';
 import { convertedOnnxModel, fetchModel, resolveModel } from '../models/index.js';
 import type { MetricsJson } from '../pipeline/metrics.js';
@@ -23,15 +23,15 @@ import type { AdmissionInputs } from '../pipeline/submit/admission.js';
 import { AsgActuator } from '../scaling/aws/asg-actuator.js';
 import { smallestInstanceLeads } from '../scaling/aws/leadership.js';
 import {
+  type Actuator,
   CONTROLLER_POLICY,
+  type DecisionRecord,
   depthWithActivity,
   LOCAL_POLICY,
   loadPolicy,
+  type QueueDepth,
   queueDepth,
   ScalingController,
-  type Actuator,
-  type DecisionRecord,
-  type QueueDepth,
   type ScalingPolicy,
   type ServiceStatus,
 } from '../scaling/index.js';

@@ -5,8 +5,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../lib/log.js';
+import { ChildProcessError, forkMain, terminate, WORKER_MAIN, waitUntilReady } from '../lib/processes.js';
 import type { MetricsJson } from '../pipeline/metrics.js';
-import { ChildProcessError, forkMain, terminate, waitUntilReady, WORKER_MAIN } from '../lib/processes.js';
 
 export interface PoolOptions {
   readonly env: NodeJS.ProcessEnv;

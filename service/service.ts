@@ -16,10 +16,10 @@
  * goes last. Tests start exactly this.
  */
 import { Producer } from 'sqs-producer';
-import { createAwsClients, type AwsClients } from '../lib/aws/clients.js';
-import { childEnv, loadConfig, type Config } from '../lib/config.js';
-import type { Logger } from '../lib/log.js';
 import { EndpointProcess } from '../endpoint/process.js';
+import { type AwsClients, createAwsClients } from '../lib/aws/clients.js';
+import { type Config, childEnv, loadConfig } from '../lib/config.js';
+import type { Logger } from '../lib/log.js';
 import { serializeMessage } from '../pipeline/contract/messages.js';
 import { startDeadLetterWatcher } from '../pipeline/deadletters.js';
 import { WebMetrics } from '../pipeline/metrics.js';

@@ -4,11 +4,11 @@
  * that names the problem — and the service keeps serving throughout.
  */
 import { readFile } from 'node:fs/promises';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import test from 'ava';
 import sharp from 'sharp';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Service } from '../service/service.js';
-import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
+import { type GroundTruth, readGroundTruth } from './helpers/model-fixtures.js';
 import { shortLabel, startTestService, tempDataDir } from './helpers/service.js';
 
 let service: Service;

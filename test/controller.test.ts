@@ -9,18 +9,18 @@
  */
 import {
   AutoScalingClient,
+  type AutoScalingGroup,
   DescribeAutoScalingGroupsCommand,
   SetDesiredCapacityCommand,
-  type AutoScalingGroup,
 } from '@aws-sdk/client-auto-scaling';
 import { PurgeQueueCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';
 import { mockClient } from 'aws-sdk-client-mock';
-import { createAwsClients, type AwsClients } from '../lib/aws/clients.js';
-import { startEmbeddedEndpoint, type EmbeddedEndpoint } from '../endpoint/embedded.js';
-import { ensureQueue } from '../pipeline/resources.js';
+import { type EmbeddedEndpoint, startEmbeddedEndpoint } from '../endpoint/embedded.js';
+import { type AwsClients, createAwsClients } from '../lib/aws/clients.js';
 import { loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
+import { ensureQueue } from '../pipeline/resources.js';
 import { AsgActuator } from '../scaling/aws/asg-actuator.js';
 import { smallestInstanceLeads } from '../scaling/aws/leadership.js';
 import { LOCAL_POLICY, queueDepth, resolvePolicy, ScalingController } from '../scaling/index.js';
@@ -105,11 +105,9 @@ class FakeGroups {
 function clientFor(fake: FakeGroups) {
   const client = new AutoScalingClient({ region: 'us-east-1' });
   const mock = mockClient(client);
-  mock
-    .on(DescribeAutoScalingGroupsCommand)
-    .callsFake((input: { AutoScalingGroupNames?: string[] }) => ({
-      AutoScalingGroups: fake.describe(input.AutoScalingGroupNames![0]!),
-    }));
+  mock.on(DescribeAutoScalingGroupsCommand).callsFake((input: { AutoScalingGroupNames?: string[] }) => ({
+    AutoScalingGroups: fake.describe(input.AutoScalingGroupNames![0]!),
+  }));
   mock.on(SetDesiredCapacityCommand).callsFake((input: { AutoScalingGroupName: string; DesiredCapacity: number }) => {
     fake.setDesired(input.AutoScalingGroupName, input.DesiredCapacity);
     return {};

@@ -3,24 +3,24 @@
  * predictions as tfjs on every sample photo, hand-written topologies for what MobileNet does not
  * use and for what is refused, the conversion cache, downloads and the registry entries.
  */
-import { cp, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import {
-  ModelError,
   builtinManifest,
+  type Classifier,
   convertedOnnxModel,
   loadClassifier,
-  publicUrl,
-  resolveModel,
-  validateManifest,
-  type Classifier,
+  ModelError,
   type ModelManifest,
   type Prediction,
+  publicUrl,
   type RgbImage,
+  resolveModel,
+  validateManifest,
 } from '../models/index.js';
-import { SHARED_MODELS_DIR, decodeForModel, readGroundTruth } from './helpers/model-fixtures.js';
+import { decodeForModel, readGroundTruth, SHARED_MODELS_DIR } from './helpers/model-fixtures.js';
 import { startModelServer } from './helpers/model-server.js';
 
 const V075 = 'mobilenet-v1-0.75-224';

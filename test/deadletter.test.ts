@@ -12,7 +12,7 @@ import test from 'ava';
 import { childEnv, projectRoot } from '../lib/config.js';
 import { deadLetterKey } from '../pipeline/contract/keys.js';
 import type { Service } from '../service/service.js';
-import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
+import { type GroundTruth, readGroundTruth } from './helpers/model-fixtures.js';
 import {
   poolOf,
   postClassic,

@@ -3,28 +3,29 @@
  * the user data passes shellcheck, the units pass `systemd-analyze verify`, and every bad
  * parameter is refused with its field named. No synthesis here (test/deploy-stack.test.ts does it).
  */
-import test from 'ava';
+
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import test from 'ava';
 import {
   envFilePath,
   environmentFile,
   LAYOUT,
+  type Layout,
   parseEnvironmentFile,
   START_ARGS,
   STOP_MARGIN_SECONDS,
+  type Tier,
   UNIT_NAME,
   unitFile,
   userDataScript,
   webDrainSeconds,
   workerDrainSeconds,
-  type Layout,
-  type Tier,
 } from '../deploy/boot.js';
-import { kebab, resolveDeployConfig, stackPolicy, type ConfigSources } from '../deploy/config.js';
+import { type ConfigSources, kebab, resolveDeployConfig, stackPolicy } from '../deploy/config.js';
 import { DeployError } from '../deploy/errors.js';
 import { projectRoot } from '../lib/config.js';
 

@@ -6,7 +6,7 @@
  * the worker classifies it (the result object appears in the output bucket), then stops on SIGTERM
  * with exit code 0. The slow test of the deployment (npm ci: about a minute with npm's cache).
  */
-import test from 'ava';
+
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -15,13 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { createAwsClients } from '../lib/aws/clients.js';
-import { startEmbeddedEndpoint } from '../endpoint/embedded.js';
-import { ensureResources } from '../pipeline/resources.js';
-import { loadConfig } from '../lib/config.js';
-import { inputKey, sanitizeFileName } from '../pipeline/contract/keys.js';
-import type { ImageRequest } from '../pipeline/contract/messages.js';
-import { Store } from '../pipeline/store.js';
+import test from 'ava';
 import {
   environmentFile,
   instanceEnvironment,
@@ -30,6 +24,13 @@ import {
   unitEnvironment,
 } from '../deploy/boot.js';
 import { buildRelease, promoteToProduction } from '../deploy/release.js';
+import { startEmbeddedEndpoint } from '../endpoint/embedded.js';
+import { createAwsClients } from '../lib/aws/clients.js';
+import { loadConfig } from '../lib/config.js';
+import { inputKey, sanitizeFileName } from '../pipeline/contract/keys.js';
+import type { ImageRequest } from '../pipeline/contract/messages.js';
+import { ensureResources } from '../pipeline/resources.js';
+import { Store } from '../pipeline/store.js';
 import { SAMPLE_DIR, SHARED_MODELS_DIR } from './helpers/model-fixtures.js';
 import { testEnv } from './helpers/service.js';
 

@@ -5,22 +5,23 @@
  * statement anywhere uses a wildcard where a narrower resource exists; the scaling policies and
  * alarms are what `npm run scaling:setup --dry-run` sends for the same group and queue.
  */
-import test from 'ava';
+
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { PutScalingPolicyCommandInput } from '@aws-sdk/client-auto-scaling';
 import type { PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
+import test from 'ava';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { InstanceArchitecture } from 'aws-cdk-lib/aws-ec2';
+import { parseEnvironmentFile, workerDrainSeconds } from '../deploy/boot.js';
+import { type DeployConfig, resolveDeployConfig, stackPolicy } from '../deploy/config.js';
+import { amazonLinux2023Parameter, ImageRecognitionStack } from '../deploy/stack.js';
 import * as req from '../scaling/aws/aws-requests.js';
 import { appTierPolicy, instanceTrustPolicy, UNSCOPED_ACTIONS, webTierPolicy } from '../scaling/aws/iam.js';
 import { runSetup } from '../scaling/aws/setup.js';
 import { targetBacklogPerInstance } from '../scaling/core/policy.js';
-import { amazonLinux2023Parameter, ImageRecognitionStack } from '../deploy/stack.js';
-import { resolveDeployConfig, stackPolicy, type DeployConfig } from '../deploy/config.js';
-import { parseEnvironmentFile, workerDrainSeconds } from '../deploy/boot.js';
-import { InstanceArchitecture } from 'aws-cdk-lib/aws-ec2';
 
 interface Synth {
   readonly stack: ImageRecognitionStack;

@@ -3,8 +3,8 @@
  * worker processes, web tier). The scenarios are in `scenarios/pipeline.ts`.
  */
 import test from 'ava';
-import { pipelineScenarios } from './scenarios/pipeline.js';
 import { startTestService, tempDataDir } from './helpers/service.js';
+import { pipelineScenarios } from './scenarios/pipeline.js';
 
 pipelineScenarios('embedded', { fullSample: true }, async () =>
   startTestService(await tempDataDir('e2e'), { WORKERS: '2', MAX_UPLOAD_BYTES: String(4 * 1024 * 1024) }),

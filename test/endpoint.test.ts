@@ -14,11 +14,11 @@ import {
   SendMessageBatchCommand,
 } from '@aws-sdk/client-sqs';
 import test from 'ava';
-import { createAwsClients } from '../lib/aws/clients.js';
 import { EndpointError, startEmbeddedEndpoint } from '../endpoint/embedded.js';
-import { ensureBucket } from '../pipeline/resources.js';
+import { createAwsClients } from '../lib/aws/clients.js';
 import { loadConfig } from '../lib/config.js';
 import { ENDPOINT_MAIN, forkMain, terminate, waitUntilReady } from '../lib/processes.js';
+import { ensureBucket } from '../pipeline/resources.js';
 import { tempDataDir, testEnv } from './helpers/service.js';
 
 async function startEndpointProcess(dataDir: string, port = 0) {

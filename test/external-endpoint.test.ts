@@ -5,17 +5,17 @@
  * ENDPOINT_MODE — set up with `npm run setup:aws`, then the service started on it. The end-to-end
  * and fault scenarios run against it as they do against the embedded endpoint.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { loadConfig, projectRoot } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
-import { startService, type Service } from '../service/service.js';
 import { freePorts } from '../lib/ports.js';
+import { type Service, startService } from '../service/service.js';
+import { tempDataDir, waitFor } from './helpers/service.js';
 import { faultScenarios } from './scenarios/faults.js';
 import { pipelineScenarios } from './scenarios/pipeline.js';
-import { tempDataDir, waitFor } from './helpers/service.js';
 
 const run = promisify(execFile);
 

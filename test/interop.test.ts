@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import test from 'ava';
 import type { Service } from '../service/service.js';
-import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
+import { type GroundTruth, readGroundTruth } from './helpers/model-fixtures.js';
 import { postForm, startTestService, tempDataDir } from './helpers/service.js';
 
 const run = promisify(execFile);

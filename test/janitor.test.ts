@@ -4,11 +4,11 @@
  */
 import { CreateQueueCommand, ListQueuesCommand, TagQueueCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';
-import { createAwsClients } from '../lib/aws/clients.js';
 import { startEmbeddedEndpoint } from '../endpoint/embedded.js';
+import { createAwsClients } from '../lib/aws/clients.js';
 import { loadConfig } from '../lib/config.js';
-import { HEARTBEAT_TAG, ResponseQueueJanitor } from '../pipeline/submit/janitor.js';
 import { createLogger } from '../lib/log.js';
+import { HEARTBEAT_TAG, ResponseQueueJanitor } from '../pipeline/submit/janitor.js';
 import { tempDataDir, testEnv } from './helpers/service.js';
 
 test('the janitor deletes the response queues whose owner went silent, keeps the live ones and its own', async (t) => {

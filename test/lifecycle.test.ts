@@ -10,19 +10,19 @@ import { AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/clie
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';
 import { mockClient } from 'aws-sdk-client-mock';
-import { loadClassifier, type Classifier } from '../models/index.js';
-import { createAwsClients, type AwsClients } from '../lib/aws/clients.js';
-import { startEmbeddedEndpoint, type EmbeddedEndpoint } from '../endpoint/embedded.js';
-import { ensureResources, type Resources } from '../pipeline/resources.js';
-import { loadConfig, type Config } from '../lib/config.js';
-import { detectLifecycle } from '../pipeline/worker/lifecycle.js';
+import { type EmbeddedEndpoint, startEmbeddedEndpoint } from '../endpoint/embedded.js';
+import { type AwsClients, createAwsClients } from '../lib/aws/clients.js';
+import { type Config, loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
-import { serializeMessage, type ImageRequest } from '../pipeline/contract/messages.js';
+import { type Classifier, loadClassifier } from '../models/index.js';
+import { type ImageRequest, serializeMessage } from '../pipeline/contract/messages.js';
+import { ensureResources, type Resources } from '../pipeline/resources.js';
 import { Store } from '../pipeline/store.js';
+import { detectLifecycle } from '../pipeline/worker/lifecycle.js';
 import { serveQueue } from '../pipeline/worker/worker.js';
 import { queueDepth } from '../scaling/index.js';
 import { startImds } from './helpers/imds.js';
-import { readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
+import { type GroundTruth, readGroundTruth } from './helpers/model-fixtures.js';
 import { tempDataDir, testEnv, waitFor } from './helpers/service.js';
 
 const log = createLogger('lifecycle-test');
@@ -121,13 +121,11 @@ test.serial(
       return {};
     });
     // The launch hook is not waiting for anything here: AWS answers that with a ValidationError.
-    autoscaling
-      .on(CompleteLifecycleActionCommand, { LifecycleHookName: 'warm' })
-      .rejects(
-        Object.assign(new Error('No active Lifecycle Action found with instance ID i-0123456789abcdef0'), {
-          name: 'ValidationError',
-        }),
-      );
+    autoscaling.on(CompleteLifecycleActionCommand, { LifecycleHookName: 'warm' }).rejects(
+      Object.assign(new Error('No active Lifecycle Action found with instance ID i-0123456789abcdef0'), {
+        name: 'ValidationError',
+      }),
+    );
 
     const lifecycle = await detectLifecycle({
       config: r.config,

@@ -1,34 +1,34 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { fileURLToPath as fileURLToPathOf } from 'node:url';
 import path from 'node:path';
+import { fileURLToPath as fileURLToPathOf } from 'node:url';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
+import { startEmbeddedEndpoint } from '../endpoint/embedded.js';
+import { createEmbeddedS3Client } from '../lib/aws/clients.js';
 import {
   BUILTIN_MODEL_IDS,
-  DEFAULT_MODEL_ID,
-  ModelError,
   builtinManifest,
+  type Classifier,
+  DEFAULT_MODEL_ID,
   fetchModel,
   loadClassifier,
+  ModelError,
+  type ModelManifest,
+  type Prediction,
   publicUrl,
+  type RgbImage,
   resolveModel,
   shortLabel,
   softmax,
   topK,
   validateManifest,
-  type Classifier,
-  type ModelManifest,
-  type Prediction,
-  type RgbImage,
 } from '../models/index.js';
-import { createEmbeddedS3Client } from '../lib/aws/clients.js';
-import { startEmbeddedEndpoint } from '../endpoint/embedded.js';
-import { SHARED_MODELS_DIR, decodeForModel, readGroundTruth, type GroundTruth } from './helpers/model-fixtures.js';
+import { decodeForModel, type GroundTruth, readGroundTruth, SHARED_MODELS_DIR } from './helpers/model-fixtures.js';
 import { fixedBatchOnnxModel } from './helpers/model-onnx.js';
-import { startModelServer, type ModelServer } from './helpers/model-server.js';
+import { type ModelServer, startModelServer } from './helpers/model-server.js';
 
 /** Top-1 floors on the sampled photos: well under the README's figures (82%, 55%, 74%), so only a real regression fails. */
 const TOP1_FLOOR: Record<string, number> = {

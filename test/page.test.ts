@@ -14,11 +14,11 @@ import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import type { FileChooser, Page } from 'playwright-core';
-import { loadClassifier } from '../models/index.js';
 import { projectRoot } from '../lib/config.js';
+import { loadClassifier } from '../models/index.js';
 import { decodeImage } from '../pipeline/images.js';
 import type { Service } from '../service/service.js';
-import { ConsoleWatch, launchBrowser, type Browser } from './helpers/browser.js';
+import { type Browser, ConsoleWatch, launchBrowser } from './helpers/browser.js';
 import { readGroundTruth, SAMPLE_DIR } from './helpers/model-fixtures.js';
 import { startTestService, tempDataDir, waitFor } from './helpers/service.js';
 

@@ -3,8 +3,9 @@
  * data, so it is also killed), two worker processes, the default visibility timeout (10 s: what a
  * crashed worker's images wait for). The scenarios are in `scenarios/faults.ts`.
  */
-import { faultScenarios } from './scenarios/faults.js';
+
 import { startTestService, tempDataDir } from './helpers/service.js';
+import { faultScenarios } from './scenarios/faults.js';
 
 faultScenarios('embedded', { endpointSurvivesKill: true }, async () => {
   // The cache off: the same photos go round several times, and every one must go through a worker.

@@ -5,7 +5,7 @@
  * layout, queues that lived in memory) is imported on the first start.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ListQueuesCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';

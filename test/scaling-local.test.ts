@@ -4,29 +4,30 @@
  * onto the queue: the pool goes 0 → 2, every message is processed, and once the queue has been
  * empty for a few periods the pool drains back to 0.
  */
+
+import { randomUUID } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';
-import { randomUUID } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
-import { createAwsClients, type AwsClients } from '../lib/aws/clients.js';
-import { startEmbeddedEndpoint, type EmbeddedEndpoint } from '../endpoint/embedded.js';
-import { ensureResources, type Resources } from '../pipeline/resources.js';
-import { childEnv, loadConfig, type Config } from '../lib/config.js';
-import { Store } from '../pipeline/store.js';
-import { inputKey, RESULTS_PREFIX, resultKey, sanitizeFileName } from '../pipeline/contract/keys.js';
+import { type EmbeddedEndpoint, startEmbeddedEndpoint } from '../endpoint/embedded.js';
+import { type AwsClients, createAwsClients } from '../lib/aws/clients.js';
+import { type Config, childEnv, loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
+import { inputKey, RESULTS_PREFIX, resultKey, sanitizeFileName } from '../pipeline/contract/keys.js';
 import type { ImageRequest } from '../pipeline/contract/messages.js';
-import { WorkerPool } from '../service/pool.js';
+import { ensureResources, type Resources } from '../pipeline/resources.js';
+import { Store } from '../pipeline/store.js';
 import {
+  type AutoscalerStatus,
   depthWithActivity,
-  ScalingController,
   LOCAL_POLICY,
   queueDepth,
   resolvePolicy,
+  ScalingController,
   ScalingError,
-  type AutoscalerStatus,
 } from '../scaling/index.js';
+import { WorkerPool } from '../service/pool.js';
 import { readGroundTruth } from './helpers/model-fixtures.js';
 import { tempDataDir, testEnv } from './helpers/service.js';
 

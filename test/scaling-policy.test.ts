@@ -1,19 +1,19 @@
-import test from 'ava';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decide, NO_SIGNALS, trackSignals, type Observation } from '../scaling/core/decide.js';
+import test from 'ava';
+import { MAX_STEP_ADJUSTMENTS, scaleFromZeroSteps, validatePolicyForAws } from '../scaling/aws/aws-requests.js';
+import { decide, NO_SIGNALS, type Observation, trackSignals } from '../scaling/core/decide.js';
 import { PolicyValidationError, ScalingError } from '../scaling/core/errors.js';
 import {
   DEFAULT_POLICY,
   LOCAL_POLICY,
   resolvePolicy,
+  type ScalingPolicy,
   targetBacklogPerInstance,
   validatePolicy,
-  type ScalingPolicy,
 } from '../scaling/core/policy.js';
 import { loadPolicy } from '../scaling/core/policy-file.js';
-import { scaleFromZeroSteps, MAX_STEP_ADJUSTMENTS, validatePolicyForAws } from '../scaling/aws/aws-requests.js';
 
 // ----- Target formula --------------------------------------------------------------------------
 

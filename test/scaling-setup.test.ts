@@ -1,14 +1,12 @@
-import test from 'ava';
-import { mockClient } from 'aws-sdk-client-mock';
 import {
   AutoScalingClient,
+  type AutoScalingGroup,
   DeletePolicyCommand,
   DescribeAutoScalingGroupsCommand,
   DescribePoliciesCommand,
   DisableMetricsCollectionCommand,
   EnableMetricsCollectionCommand,
   PutScalingPolicyCommand,
-  type AutoScalingGroup,
 } from '@aws-sdk/client-auto-scaling';
 import {
   CloudWatchClient,
@@ -18,14 +16,16 @@ import {
   type PutMetricAlarmCommandInput,
 } from '@aws-sdk/client-cloudwatch';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
+import test from 'ava';
+import { mockClient } from 'aws-sdk-client-mock';
 import { createControlClients } from '../lib/aws/clients.js';
-import { captureLogs, createLogger, silentLogger, type Logger } from '../lib/log.js';
+import { captureLogs, createLogger, type Logger, silentLogger } from '../lib/log.js';
 import { createExecutor } from '../scaling/aws/aws-exec.js';
-import { ScalingError } from '../scaling/core/errors.js';
 import { iamBundle } from '../scaling/aws/iam.js';
-import { DEFAULT_POLICY, resolvePolicy } from '../scaling/core/policy.js';
 import { runSetup, runTeardown, type SetupContext } from '../scaling/aws/setup.js';
 import { setupMain } from '../scaling/aws/setup-cli.js';
+import { ScalingError } from '../scaling/core/errors.js';
+import { DEFAULT_POLICY, resolvePolicy } from '../scaling/core/policy.js';
 
 // Class-level mocks (every client instance is mocked), so tests in this file run serially.
 const asMock = mockClient(AutoScalingClient);
@@ -80,11 +80,9 @@ function mockAccount(
   } = {},
 ) {
   asMock.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [group(opts.enabledMetrics)] });
-  asMock
-    .on(DescribePoliciesCommand)
-    .resolves({
-      ScalingPolicies: (opts.policies ?? []).map((PolicyName) => ({ PolicyName, PolicyARN: ARN(PolicyName) })),
-    });
+  asMock.on(DescribePoliciesCommand).resolves({
+    ScalingPolicies: (opts.policies ?? []).map((PolicyName) => ({ PolicyName, PolicyARN: ARN(PolicyName) })),
+  });
   asMock.on(EnableMetricsCollectionCommand).resolves({});
   asMock.on(DisableMetricsCollectionCommand).resolves({});
   asMock.on(DeletePolicyCommand).resolves({});

@@ -1,15 +1,15 @@
-import test from 'ava';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import test from 'ava';
 import { silentLogger } from '../lib/log.js';
 import { ScalingError } from '../scaling/core/errors.js';
 import {
   CONTROLLER_POLICY,
   DEFAULT_POLICY,
   resolvePolicy,
-  targetBacklogPerInstance,
   type ScalingPolicy,
+  targetBacklogPerInstance,
 } from '../scaling/core/policy.js';
 import { checkTargets, compareModes } from '../tools/sim/compare-modes.js';
 import { parseSimulateArgs, simulateMain } from '../tools/sim/simulate-cli.js';
@@ -17,10 +17,10 @@ import {
   AWS_MODES,
   environmentPreset,
   modeSetup,
-  simulate,
   type SimEnvironment,
   type SimMode,
   type SimResult,
+  simulate,
 } from '../tools/sim/simulator.js';
 import { loadTrace, parseJsonTrace, type Workload } from '../tools/sim/trace.js';
 

@@ -1,41 +1,41 @@
-import test from 'ava';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import test from 'ava';
+import type { Config } from '../lib/config.js';
+import { silentLogger } from '../lib/log.js';
+import { percentile } from '../lib/stats.js';
+import { ScalingError } from '../scaling/core/errors.js';
 import { DEFAULT_POLICY, LOCAL_POLICY, resolvePolicy, type ScalingPolicy } from '../scaling/core/policy.js';
+import type { ServiceStatus } from '../scaling/index.js';
+import { calibrate, environmentFrom } from '../tools/sim/calibrate/calibrate.js';
+import {
+  type AgedBatch,
+  attributeBatches,
+  type Batch,
+  batchesOf,
+  fitColdStart,
+  windowExplainsBetter,
+} from '../tools/sim/calibrate/cold-start.js';
+import { latencyTail } from '../tools/sim/calibrate/compare.js';
+import { ValidateError } from '../tools/sim/calibrate/errors.js';
+import type { Measurement } from '../tools/sim/calibrate/measure.js';
+import { estimateOverhead, rankCorrelation, ranWithoutWaiting, splitRequest } from '../tools/sim/calibrate/overhead.js';
+import type { RequestOutcome } from '../tools/sim/calibrate/replay.js';
+import { parseStatus } from '../tools/sim/calibrate/status.js';
+import type { StoredResult } from '../tools/sim/calibrate/stored.js';
+import { mulberry32 } from '../tools/sim/rng.js';
+import { parseSimulateArgs, simulateMain } from '../tools/sim/simulate-cli.js';
 import {
   coldServiceSeconds,
   environmentPreset,
   modeSetup,
   requestOverheads,
-  simulate,
   SIM_MODES,
   type SimEnvironment,
+  simulate,
 } from '../tools/sim/simulator.js';
 import { loadTrace, parseCsvTrace, parseJsonTrace } from '../tools/sim/trace.js';
-import { parseSimulateArgs, simulateMain } from '../tools/sim/simulate-cli.js';
-import type { Config } from '../lib/config.js';
-import { silentLogger } from '../lib/log.js';
-import { percentile } from '../lib/stats.js';
-import { calibrate, environmentFrom } from '../tools/sim/calibrate/calibrate.js';
-import {
-  attributeBatches,
-  batchesOf,
-  fitColdStart,
-  windowExplainsBetter,
-  type AgedBatch,
-  type Batch,
-} from '../tools/sim/calibrate/cold-start.js';
-import { mulberry32 } from '../tools/sim/rng.js';
-import { latencyTail } from '../tools/sim/calibrate/compare.js';
-import type { Measurement } from '../tools/sim/calibrate/measure.js';
-import { estimateOverhead, rankCorrelation, ranWithoutWaiting, splitRequest } from '../tools/sim/calibrate/overhead.js';
-import type { StoredResult } from '../tools/sim/calibrate/stored.js';
-import type { RequestOutcome } from '../tools/sim/calibrate/replay.js';
-import { ValidateError } from '../tools/sim/calibrate/errors.js';
-import { parseStatus } from '../tools/sim/calibrate/status.js';
-import type { ServiceStatus } from '../scaling/index.js';
-import { ScalingError } from '../scaling/core/errors.js';
 
 const TRACES = new URL('../tools/sim/traces/', import.meta.url);
 /** A shipped trace of fixed arrival times. */

@@ -14,10 +14,9 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { describe, percentile, percentiles } from '../lib/stats.js';
 import {
-  GroundTruth,
-  WorkloadUsageError,
   formatRow,
   formatSummary,
+  GroundTruth,
   parseAnswer,
   parseCsv,
   parseWorkloadArgs,
@@ -25,6 +24,7 @@ import {
   runWorkload,
   type UploadRow,
   type WorkloadPlan,
+  WorkloadUsageError,
 } from '../tools/workload/workload.js';
 
 const projectRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));

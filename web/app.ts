@@ -21,21 +21,21 @@
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import type { Config } from '../lib/config.js';
-import type { ServiceStatus } from '../scaling/index.js';
-import { PipelineError } from '../pipeline/contract/errors.js';
-import { roundMs } from '../pipeline/contract/messages.js';
-import { classicAnswer } from '../pipeline/contract/keys.js';
 import type { Logger } from '../lib/log.js';
+import { PipelineError } from '../pipeline/contract/errors.js';
+import { classicAnswer } from '../pipeline/contract/keys.js';
 import type { ClassificationResult, Protocol } from '../pipeline/contract/messages.js';
+import { roundMs } from '../pipeline/contract/messages.js';
 import type { Store } from '../pipeline/store.js';
 import type { Outcome, Submitter } from '../pipeline/submit/submitter.js';
-import { ASSETS_PREFIX, accessControl, type AuthOptions } from './auth.js';
+import type { ServiceStatus } from '../scaling/index.js';
+import { ASSETS_PREFIX, type AuthOptions, accessControl } from './auth.js';
 import { errorBody, errorMiddleware, HttpError, toHttpError } from './errors.js';
 import type { LiveStatus } from './live.js';
 import { JOB_ID_PATTERN, openApiDocument } from './openapi.js';
 import { loadPageFiles } from './page.js';
 import { MAX_RECENT, RecentResults, Thumbnails } from './recent.js';
-import { multipartBody, receiveImages, type Limits } from './uploads.js';
+import { type Limits, multipartBody, receiveImages } from './uploads.js';
 
 export interface WebDeps {
   readonly submitter: Submitter;

@@ -6,11 +6,11 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
-import { ServiceError, type ErrorContext } from '../lib/errors.js';
+import { type ErrorContext, ServiceError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import type { ErrorCode } from '../pipeline/contract/errors.js';
 import { PipelineError } from '../pipeline/contract/errors.js';
 import { ImageError, type ImageErrorCode } from '../pipeline/images.js';
-import type { Logger } from '../lib/log.js';
 
 /** Every error code the HTTP API answers with, and its status. */
 export const HTTP_STATUS = {

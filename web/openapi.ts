@@ -6,11 +6,12 @@
  * and a code of the table that no operation names (a new one) is listed on every operation.
  * Schemas are JSON Schema 2020-12; the end-to-end scenarios check real answers against them.
  */
-import { DECISION_RULES } from '../scaling/core/decide.js';
+
 import type { Config } from '../lib/config.js';
 import type { ErrorCode, Stage } from '../pipeline/contract/errors.js';
 import type { Timings } from '../pipeline/contract/messages.js';
-import { isOpen, ASSETS_PREFIX, type AuthOptions } from './auth.js';
+import { DECISION_RULES } from '../scaling/core/decide.js';
+import { ASSETS_PREFIX, type AuthOptions, isOpen } from './auth.js';
 import { HTTP_STATUS, type HttpErrorCode } from './errors.js';
 import { MAX_RECENT } from './recent.js';
 

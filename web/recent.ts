@@ -13,12 +13,12 @@
  * shrinks it with sharp; a client's file name never becomes a key or a path here.
  */
 import sharp from 'sharp';
-import { MAX_INPUT_PIXELS } from '../pipeline/images.js';
-import { requestIdOfResultKey, RESULTS_PREFIX } from '../pipeline/contract/keys.js';
+import { LruMap } from '../lib/lru.js';
+import { RESULTS_PREFIX, requestIdOfResultKey } from '../pipeline/contract/keys.js';
 import type { ClassificationResult } from '../pipeline/contract/messages.js';
+import { MAX_INPUT_PIXELS } from '../pipeline/images.js';
 import type { FailureRecord, Store } from '../pipeline/store.js';
 import { HttpError } from './errors.js';
-import { LruMap } from '../lib/lru.js';
 
 export const thumbnailPath = (id: string): string => `/api/v1/jobs/${id}/thumbnail`;
 

@@ -4,12 +4,12 @@
  * size and count limits, and an image type we decode — judged from its bytes.
  */
 import { Writable } from 'node:stream';
-import type { Context, Middleware } from 'koa';
-import { koaBody } from 'koa-body';
 import type { File, Part } from 'formidable';
 import type VolatileFile from 'formidable/VolatileFile.js';
-import { checkImage } from '../pipeline/images.js';
+import type { Context, Middleware } from 'koa';
+import { koaBody } from 'koa-body';
 import { clientFileName, fileNameProblem } from '../pipeline/contract/keys.js';
+import { checkImage } from '../pipeline/images.js';
 import { HttpError } from './errors.js';
 
 export interface Limits {

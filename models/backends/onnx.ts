@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { ModelError, describeError } from '../errors.js';
+import { describeError, ModelError } from '../errors.js';
 import { modelRuntime } from '../manifest.js';
 import { checkImages, toInputBuffer, toPredictions, warmUp } from '../processing.js';
 import type { Classifier, ModelManifest, Prediction, RgbImage } from '../types.js';

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ModelError, describeError } from '../errors.js';
+import { describeError, ModelError } from '../errors.js';
 import { checkImages, toInputBuffer, toPredictions, warmUp } from '../processing.js';
 import { readTfjsModel } from '../source.js';
 import type { Classifier, ModelManifest, Prediction, RgbImage } from '../types.js';

@@ -9,7 +9,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_CACHE_DIR, readTfjsModel, writeAtomic } from '../source.js';
 import type { ModelManifest } from '../types.js';
-import { convertLayersModel, type ConversionResult } from './layers-to-onnx.js';
+import { type ConversionResult, convertLayersModel } from './layers-to-onnx.js';
 
 /** Bump when the converter's output changes: every cached conversion is then redone. */
 export const CONVERTER_VERSION = '1';

@@ -13,17 +13,17 @@
  * every layer class but the ones in `LAYERS`, and every attribute value they do not implement.
  */
 import { ModelError } from '../errors.js';
-import { readTopology, readWeights, type KerasLayer, type Weight } from './keras.js';
+import { type KerasLayer, readTopology, readWeights, type Weight } from './keras.js';
 import {
-  OnnxGraph,
-  UniqueNames,
+  type Attribute,
   encodeModel,
   int,
   ints,
-  string,
-  type Attribute,
   type ModelInfo,
+  OnnxGraph,
   type OnnxValue,
+  string,
+  UniqueNames,
 } from './onnx-model.js';
 
 export interface ConvertOptions {

@@ -6,8 +6,9 @@
  * `settlementOf` is the rule every stage follows: what an outcome means for the request's message,
  * its stored record and its waiting client.
  */
-import { ServiceError, type ErrorContext } from '../../lib/errors.js';
+
 import { isTransientAwsError } from '../../lib/aws/errors.js';
+import { type ErrorContext, ServiceError } from '../../lib/errors.js';
 
 export type Stage =
   | 'ingest'

@@ -17,8 +17,8 @@ export function clientFileName(raw: string | undefined | null): string {
 
 // C0 and C1 controls (NUL included), DEL, and what SQS cannot carry in a message: lone surrogates
 // and the non-characters U+FFFE/U+FFFF.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
 const UNSENDABLE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
   /[\u0000-\u001f\u007f-\u009f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
 
 /** Why a client file name cannot be used as it is, or undefined when it can. */

@@ -5,9 +5,9 @@
  */
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
-import { PipelineError } from '../contract/errors.js';
 import type { Logger } from '../../lib/log.js';
-import { parseAnswer, type Answer } from '../contract/messages.js';
+import { PipelineError } from '../contract/errors.js';
+import { type Answer, parseAnswer } from '../contract/messages.js';
 
 interface Waiter {
   resolve(answer: Answer): void;

@@ -20,11 +20,11 @@ import { retry } from '../../lib/retry.js';
 import type { ModelManifest } from '../../models/types.js';
 import { asPipelineError } from '../contract/errors.js';
 import { cachePrefix } from '../contract/keys.js';
-import { roundMs, type ClassificationResult } from '../contract/messages.js';
+import { type ClassificationResult, roundMs } from '../contract/messages.js';
 import { DECODE_VERSION } from '../images.js';
 import type { CachedResult, Store } from '../store.js';
 import { ingest } from './ingest.js';
-import { uploadOf, type Answerer, type Outcome, type Submission } from './submission.js';
+import { type Answerer, type Outcome, type Submission, uploadOf } from './submission.js';
 
 export function modelFingerprint(manifest: ModelManifest): string {
   const labels = createHash('sha256').update(manifest.labels.join('\n')).digest('hex');

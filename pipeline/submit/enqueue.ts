@@ -5,10 +5,9 @@
  */
 import type { Producer } from 'sqs-producer';
 import { isTransientAwsError } from '../../lib/aws/errors.js';
-import { PipelineError } from '../contract/errors.js';
-import { roundMs } from '../contract/messages.js';
-import { serializeMessage, type ImageRequest } from '../contract/messages.js';
 import { retry } from '../../lib/retry.js';
+import { PipelineError } from '../contract/errors.js';
+import { type ImageRequest, roundMs, serializeMessage } from '../contract/messages.js';
 import type { Ingested } from './ingest.js';
 
 /** sqs-producer's FailedMessagesError (not exported): the ids of the entries SQS refused. */

@@ -4,10 +4,10 @@
  * stream.
  */
 import { isTransientAwsError } from '../../lib/aws/errors.js';
-import { PipelineError } from '../contract/errors.js';
-import { roundMs } from '../contract/messages.js';
-import type { Protocol, Timings } from '../contract/messages.js';
 import { retry } from '../../lib/retry.js';
+import { PipelineError } from '../contract/errors.js';
+import type { Protocol, Timings } from '../contract/messages.js';
+import { roundMs } from '../contract/messages.js';
 import type { Store } from '../store.js';
 
 export interface Upload {

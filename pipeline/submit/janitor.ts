@@ -18,8 +18,8 @@ import {
   GetQueueAttributesCommand,
   ListQueuesCommand,
   ListQueueTagsCommand,
-  TagQueueCommand,
   type SQSClient,
+  TagQueueCommand,
 } from '@aws-sdk/client-sqs';
 import { isQueueMissing } from '../../lib/aws/errors.js';
 import type { Logger } from '../../lib/log.js';

@@ -29,7 +29,7 @@ import { modelFingerprint, ResultCache } from './cache.js';
 import { EnqueueBatcher, enqueue } from './enqueue.js';
 import { ingest } from './ingest.js';
 import { ResponseQueueJanitor } from './janitor.js';
-import { uploadOf, type Answerer, type Outcome, type Submission } from './submission.js';
+import { type Answerer, type Outcome, type Submission, uploadOf } from './submission.js';
 
 export type { Outcome, Submission } from './submission.js';
 

@@ -4,15 +4,16 @@
  * `settlementOf(job.failure)` (errors.ts) decides at the end what happens to its message, its record
  * and its client.
  */
-import { mergeMap, type OperatorFunction } from 'rxjs';
+
 import type { Message } from '@aws-sdk/client-sqs';
+import { mergeMap, type OperatorFunction } from 'rxjs';
 import type { Prediction, RgbImage } from '../../models/types.js';
 import { asPipelineError, type ErrorCode, type PipelineError, type Stage } from '../contract/errors.js';
 import {
-  roundMs,
   type ClassificationResult,
   type ImageRequest,
   type Protocol,
+  roundMs,
   type Timings,
 } from '../contract/messages.js';
 

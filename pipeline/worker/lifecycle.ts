@@ -14,7 +14,7 @@
  * With no AUTO_SCALING_GROUP configured (one machine) there is nothing to follow; off EC2 nothing
  * answers at the metadata address and the worker just runs.
  */
-import { CompleteLifecycleActionCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { type AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
 import { awsErrorName } from '../../lib/aws/errors.js';
 import { InstanceMetadata, type TargetLifecycleState } from '../../lib/aws/imds.js';
 import type { Config } from '../../lib/config.js';
@@ -157,16 +157,14 @@ class GroupLifecycle implements Lifecycle {
     const { log } = this.options;
     if (hook === undefined) return;
     try {
-      await this.options
-        .autoscaling()
-        .send(
-          new CompleteLifecycleActionCommand({
-            AutoScalingGroupName: this.group,
-            LifecycleHookName: hook,
-            InstanceId: this.instanceId,
-            LifecycleActionResult: 'CONTINUE',
-          }),
-        );
+      await this.options.autoscaling().send(
+        new CompleteLifecycleActionCommand({
+          AutoScalingGroupName: this.group,
+          LifecycleHookName: hook,
+          InstanceId: this.instanceId,
+          LifecycleActionResult: 'CONTINUE',
+        }),
+      );
       log.info(`${what} lifecycle action completed`, { hook, group: this.group, instanceId: this.instanceId });
     } catch (err) {
       if (awsErrorName(err) === 'ValidationError' && /No active Lifecycle Action/i.test((err as Error).message)) {

@@ -4,14 +4,15 @@
  * model, finds the queue and buckets, consumes until SIGTERM/SIGINT, then finishes the messages in
  * flight and exits 0. As a child it reports `ready` (or `fatal`) over IPC.
  */
-import { serializeError } from '../../lib/errors.js';
-import { createAwsClients, createControlClients, type ControlClients } from '../../lib/aws/clients.js';
-import { findResources } from '../resources.js';
+
+import { type ControlClients, createAwsClients, createControlClients } from '../../lib/aws/clients.js';
 import { loadConfig } from '../../lib/config.js';
+import { serializeError } from '../../lib/errors.js';
 import { createLogger, setLogLevel } from '../../lib/log.js';
 import { retry } from '../../lib/retry.js';
-import { detectLifecycle } from './lifecycle.js';
 import { WorkerMetrics } from '../metrics.js';
+import { findResources } from '../resources.js';
+import { detectLifecycle } from './lifecycle.js';
 import { loadConfiguredClassifier, serveQueue } from './worker.js';
 
 const log = createLogger('worker');

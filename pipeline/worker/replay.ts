@@ -7,17 +7,18 @@
  * removed once they succeed). Works
  * with `npm start` running or not: in embedded mode it starts the endpoint itself when none answers.
  */
-import { Store } from '../store.js';
+
 import { parseArgs } from 'node:util';
 import { bufferCount, concatMap, count, from, lastValueFrom, mergeMap, tap } from 'rxjs';
-import { ServiceError } from '../../lib/errors.js';
+import { type EmbeddedEndpoint, logStartNotes, startEmbeddedEndpoint } from '../../endpoint/embedded.js';
 import { createAwsClients } from '../../lib/aws/clients.js';
-import { logStartNotes, startEmbeddedEndpoint, type EmbeddedEndpoint } from '../../endpoint/embedded.js';
-import { checkBuckets } from '../resources.js';
-import { ConfigError, loadConfig, type Config } from '../../lib/config.js';
-import type { Job } from './job.js';
+import { type Config, ConfigError, loadConfig } from '../../lib/config.js';
+import { ServiceError } from '../../lib/errors.js';
 import { createLogger, setLogLevel } from '../../lib/log.js';
 import { Progress } from '../../lib/progress.js';
+import { checkBuckets } from '../resources.js';
+import { Store } from '../store.js';
+import type { Job } from './job.js';
 import { classifyStored, loadConfiguredClassifier } from './worker.js';
 
 const log = createLogger('replay');
@@ -99,14 +100,12 @@ async function replay(argv: string[]): Promise<number> {
         mergeMap(async (job) => {
           // A re-driven dead letter that now has its result is no longer dead.
           if (!job.failure && inventory.deadLetters.has(job.request.requestId)) {
-            await store
-              .deleteDeadLetter(job.request.requestId)
-              .catch((err: unknown) =>
-                log.warn('re-driven, but its dead-letter record could not be removed', {
-                  requestId: job.request.requestId,
-                  error: err,
-                }),
-              );
+            await store.deleteDeadLetter(job.request.requestId).catch((err: unknown) =>
+              log.warn('re-driven, but its dead-letter record could not be removed', {
+                requestId: job.request.requestId,
+                error: err,
+              }),
+            );
           }
           return job;
         }),

@@ -5,23 +5,24 @@
  *
  * The same stages without `consume`/`respond` serve replay (see `classifyStored`).
  */
+
+import { type Observable, type OperatorFunction, pipe } from 'rxjs';
 import sharp from 'sharp';
-import { pipe, type Observable, type OperatorFunction } from 'rxjs';
-import { loadClassifier } from '../../models/index.js';
-import type { Classifier } from '../../models/types.js';
 import type { AwsClients } from '../../lib/aws/clients.js';
 import type { Config } from '../../lib/config.js';
+import type { Logger } from '../../lib/log.js';
+import { loadClassifier } from '../../models/index.js';
+import type { Classifier } from '../../models/types.js';
+import type { WorkerMetrics } from '../metrics.js';
+import { Store } from '../store.js';
 import type { Job } from './job.js';
 import type { Lifecycle } from './lifecycle.js';
-import type { Logger } from '../../lib/log.js';
-import type { WorkerMetrics } from '../metrics.js';
 import { classify } from './stages/classify.js';
-import { consume, type Consumed } from './stages/consume.js';
+import { type Consumed, consume } from './stages/consume.js';
 import { decode } from './stages/decode.js';
 import { fetchInput } from './stages/fetch.js';
 import { persist } from './stages/persist.js';
 import { respond } from './stages/respond.js';
-import { Store } from '../store.js';
 
 /** The model the configuration names, from wherever it lives (a local copy, its public URL, S3). */
 export function loadConfiguredClassifier(config: Config, clients: AwsClients): Promise<Classifier> {

@@ -6,10 +6,10 @@
  * termination lifecycle hook, so a worker finishes what it holds first (pipeline/worker/lifecycle.ts).
  */
 import {
-  DescribeAutoScalingGroupsCommand,
-  SetDesiredCapacityCommand,
   type AutoScalingClient,
+  DescribeAutoScalingGroupsCommand,
   type DescribeAutoScalingGroupsCommandOutput,
+  SetDesiredCapacityCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { awsErrorName } from '../../lib/aws/errors.js';
 import type { Actuator } from '../core/controller.js';

@@ -6,45 +6,45 @@
 
 import {
   DeletePolicyCommand,
-  DescribeAutoScalingGroupsCommand,
-  DescribePoliciesCommand,
-  DisableMetricsCollectionCommand,
-  EnableMetricsCollectionCommand,
-  PutScalingPolicyCommand,
   type DeletePolicyCommandInput,
   type DeletePolicyCommandOutput,
+  DescribeAutoScalingGroupsCommand,
   type DescribeAutoScalingGroupsCommandInput,
   type DescribeAutoScalingGroupsCommandOutput,
+  DescribePoliciesCommand,
   type DescribePoliciesCommandInput,
   type DescribePoliciesCommandOutput,
+  DisableMetricsCollectionCommand,
   type DisableMetricsCollectionCommandInput,
   type DisableMetricsCollectionCommandOutput,
+  EnableMetricsCollectionCommand,
   type EnableMetricsCollectionCommandInput,
   type EnableMetricsCollectionCommandOutput,
+  PutScalingPolicyCommand,
   type PutScalingPolicyCommandInput,
   type PutScalingPolicyCommandOutput,
 } from '@aws-sdk/client-auto-scaling';
 import {
   DeleteAlarmsCommand,
-  DescribeAlarmsCommand,
-  PutMetricAlarmCommand,
   type DeleteAlarmsCommandInput,
   type DeleteAlarmsCommandOutput,
+  DescribeAlarmsCommand,
   type DescribeAlarmsCommandInput,
   type DescribeAlarmsCommandOutput,
+  PutMetricAlarmCommand,
   type PutMetricAlarmCommandInput,
   type PutMetricAlarmCommandOutput,
 } from '@aws-sdk/client-cloudwatch';
 import {
   GetQueueAttributesCommand,
-  GetQueueUrlCommand,
   type GetQueueAttributesCommandInput,
   type GetQueueAttributesCommandOutput,
+  GetQueueUrlCommand,
   type GetQueueUrlCommandInput,
   type GetQueueUrlCommandOutput,
 } from '@aws-sdk/client-sqs';
-import { awsErrorName, isAccessDenied } from '../../lib/aws/errors.js';
 import type { ControlClients } from '../../lib/aws/clients.js';
+import { awsErrorName, isAccessDenied } from '../../lib/aws/errors.js';
 import { ScalingError } from '../core/errors.js';
 
 export interface RequestMap {

@@ -35,7 +35,7 @@ import type {
 } from '@aws-sdk/client-cloudwatch';
 import type { GetQueueAttributesCommandInput, GetQueueUrlCommandInput } from '@aws-sdk/client-sqs';
 import { PolicyValidationError } from '../core/errors.js';
-import { targetBacklogPerInstance, type ScalingPolicy } from '../core/policy.js';
+import { type ScalingPolicy, targetBacklogPerInstance } from '../core/policy.js';
 
 /** The group metric the backlog expression divides by. */
 export const IN_SERVICE_METRIC = 'GroupInServiceInstances';

@@ -19,8 +19,8 @@
  * Both tiers read the release artifact and an `s3://` model when they are given.
  */
 
+import { iamActionOf, type RequestName, SERVICE_OF } from './aws-exec.js';
 import { resourceNames } from './aws-requests.js';
-import { iamActionOf, SERVICE_OF, type RequestName } from './aws-exec.js';
 
 export interface IamStatement {
   readonly Sid: string;

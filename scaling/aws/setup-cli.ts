@@ -1,7 +1,7 @@
 /** `npm run scaling:setup`: parse options, then print IAM policies, plan, set up or tear down. */
 
 import { createControlClients } from '../../lib/aws/clients.js';
-import { cliIo, failureExitCode, type CliDeps } from '../core/cli.js';
+import { type CliDeps, cliIo, failureExitCode } from '../core/cli.js';
 import { ScalingError } from '../core/errors.js';
 import { DEFAULT_POLICY } from '../core/policy.js';
 import { loadPolicy } from '../core/policy-file.js';

@@ -10,12 +10,12 @@
 
 import type { AutoScalingGroup } from '@aws-sdk/client-auto-scaling';
 import type { MetricAlarm } from '@aws-sdk/client-cloudwatch';
-import * as req from './aws-requests.js';
-import { recordRequest, type Executor, type RecordedRequest, type RequestMap, type RequestName } from './aws-exec.js';
 import { isQueueMissing as isMissingQueueError } from '../../lib/aws/errors.js';
-import { silentLogger, type Logger } from '../../lib/log.js';
+import { type Logger, silentLogger } from '../../lib/log.js';
 import { ScalingError } from '../core/errors.js';
-import { targetBacklogPerInstance, type ScalingPolicy } from '../core/policy.js';
+import { type ScalingPolicy, targetBacklogPerInstance } from '../core/policy.js';
+import { type Executor, type RecordedRequest, type RequestMap, type RequestName, recordRequest } from './aws-exec.js';
+import * as req from './aws-requests.js';
 
 /** The queue as given on the command line: a name, or a URL (whose last segment is the name). */
 export interface QueueRef {

@@ -2,7 +2,7 @@
  * What the scaling command lines share: strict flag parsing (unknown flags and positionals are
  * errors), where their output goes, and how a failure becomes an exit code.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { ScalingError } from './errors.js';
 

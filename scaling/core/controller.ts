@@ -27,11 +27,11 @@
  * independent; a period still reads empty when all ~10 samples miss the queue's busy moments,
  * which for `scaleToZero.emptyPeriods` periods in a row needs the queue to be nearly always empty.
  */
-import { serializeError, ServiceError } from '../../lib/errors.js';
+import { ServiceError, serializeError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
-import { decide, NO_SIGNALS, trackSignals, type Decision, type Signals } from './decide.js';
+import { type Decision, decide, NO_SIGNALS, type Signals, trackSignals } from './decide.js';
 import { describeValue, ScalingError } from './errors.js';
-import { targetBacklogPerInstance, validatePolicy, type ScalingPolicy } from './policy.js';
+import { type ScalingPolicy, targetBacklogPerInstance, validatePolicy } from './policy.js';
 import type { QueueDepth } from './queue-depth.js';
 import type { AutoscalerStatus, DecisionInputs, DecisionRecord, ResizeOutcome } from './status.js';
 import { isObject } from './values.js';

@@ -17,7 +17,7 @@
  * decision and maintains `idleSince` / `backlogSince` with `trackSignals` once per period.
  */
 
-import { targetBacklogPerInstance, type ScalingPolicy } from './policy.js';
+import { type ScalingPolicy, targetBacklogPerInstance } from './policy.js';
 
 export interface Observation {
   /** Current time, seconds. */

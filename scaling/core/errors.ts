@@ -5,7 +5,7 @@
  * object with the values needed to act on it (the bad field, the missing IAM action, ...). They
  * extend the project's `ServiceError`, with its constructor: `(code, message, context?, { cause }?)`.
  */
-import { ServiceError, type ErrorContext } from '../../lib/errors.js';
+import { type ErrorContext, ServiceError } from '../../lib/errors.js';
 
 export type ScalingErrorCode =
   /** A scaling policy (file or object) failed validation; `context.field` names the field. */

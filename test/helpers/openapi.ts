@@ -3,8 +3,9 @@
  * must be documented for the operation, the content type among the response's, and a JSON body
  * valid against its schema (ajv, JSON Schema 2020-12, the document's `$ref`s resolved in place).
  */
-import { Ajv2020 } from 'ajv/dist/2020.js';
+
 import type { ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 
 type Doc = {
   paths: Record<

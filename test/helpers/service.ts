@@ -9,7 +9,7 @@ import { loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
 import { LocalFleet } from '../../service/fleet.js';
 import type { WorkerPool } from '../../service/pool.js';
-import { startService, type Service } from '../../service/service.js';
+import { type Service, startService } from '../../service/service.js';
 
 export async function tempDataDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `eir-${prefix}-`));

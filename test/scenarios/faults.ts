@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import type { Service } from '../../service/service.js';
-import { readGroundTruth, type GroundTruth } from '../helpers/model-fixtures.js';
+import { type GroundTruth, readGroundTruth } from '../helpers/model-fixtures.js';
 import { poolOf, postClassic, shortLabel, waitFor } from '../helpers/service.js';
 
 export interface FaultTarget {

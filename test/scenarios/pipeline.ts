@@ -12,13 +12,13 @@ import { promisify } from 'node:util';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import test, { type ExecutionContext } from 'ava';
 import sharp from 'sharp';
-import { DEFAULT_MODEL_ID, loadClassifier, type Classifier } from '../../models/index.js';
 import { childEnv, projectRoot } from '../../lib/config.js';
+import { type Classifier, DEFAULT_MODEL_ID, loadClassifier } from '../../models/index.js';
 import { resultKey } from '../../pipeline/contract/keys.js';
 import { decodeImage } from '../../pipeline/images.js';
 import type { Service } from '../../service/service.js';
-import { readGroundTruth, type GroundTruth } from '../helpers/model-fixtures.js';
-import { answerOf, OpenApiChecker, type Answer } from '../helpers/openapi.js';
+import { type GroundTruth, readGroundTruth } from '../helpers/model-fixtures.js';
+import { type Answer, answerOf, OpenApiChecker } from '../helpers/openapi.js';
 import { mapLimit, postClassic, postForm, shortLabel } from '../helpers/service.js';
 
 const run = promisify(execFile);

@@ -4,13 +4,13 @@
  * Node binary, on a fresh data directory. `npm run bench -- --baseline-endpoint DIR` measures the
  * S3/SQS call floor against both, alternately, in the same run.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createAwsClients } from '../../lib/aws/clients.js';
-import { ensureResources } from '../../pipeline/resources.js';
-import { loadConfig, projectRoot, type Config } from '../../lib/config.js';
+import { type Config, loadConfig, projectRoot } from '../../lib/config.js';
 import { freePorts } from '../../lib/ports.js';
+import { ensureResources } from '../../pipeline/resources.js';
 import { BenchError } from './pipeline.js';
 
 export interface StartedEndpoint {

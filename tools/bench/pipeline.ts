@@ -3,15 +3,15 @@
  * web tier), then a burst of uploads through HTTP. Measures makespan, throughput, latency, the
  * per-stage breakdown the service reports, and the CPU the whole service tree spent.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ServiceError } from '../../lib/errors.js';
 import { projectRoot } from '../../lib/config.js';
+import { ServiceError } from '../../lib/errors.js';
+import { type Distribution, describe } from '../../lib/stats.js';
 import type { Photo } from './photos.js';
-import { cpuBetween, cpuByRole, treeCpuMs, type Role } from './proc.js';
-import { describe, type Distribution } from '../../lib/stats.js';
+import { cpuBetween, cpuByRole, type Role, treeCpuMs } from './proc.js';
 
 export interface RunningService {
   readonly url: string;

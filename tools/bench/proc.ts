@@ -1,5 +1,5 @@
 /** CPU time of a process tree, from /proc (Linux): what the service spent, whoever spent it. */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 

@@ -9,16 +9,16 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../../models/index.js';
 import { loadConfig, projectRoot } from '../../lib/config.js';
+import { freePorts } from '../../lib/ports.js';
+import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../../models/index.js';
+import { type CallCost, measureCalls } from './calls.js';
+import { startCheckoutEndpoint, startOwnEndpoint } from './endpoints.js';
 import { benchModel, type ModelBench } from './models.js';
 import { readPhotos, SAMPLE_DIR } from './photos.js';
-import { measureCalls, type CallCost } from './calls.js';
-import { startCheckoutEndpoint, startOwnEndpoint } from './endpoints.js';
-import { burst, classicWorkload, startServiceProcess, type BurstResult } from './pipeline.js';
+import { type BurstResult, burst, classicWorkload, startServiceProcess } from './pipeline.js';
 import { pidsOf } from './proc.js';
 import { workerAlone } from './worker-alone.js';
-import { freePorts } from '../../lib/ports.js';
 
 const parseBenchArgs = (argv: string[]) =>
   parseArgs({

@@ -7,20 +7,21 @@
  * are this process's CPU time (`process.cpuUsage`), so the ratio compares like with like; the
  * pipeline bursts measure the same ratio with every process of the service sharing the cores.
  */
-import { Store } from '../../pipeline/store.js';
+
 import { readFile } from 'node:fs/promises';
 import { CreateQueueCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import sharp from 'sharp';
 import { createAwsClients } from '../../lib/aws/clients.js';
-import { ensureResources } from '../../pipeline/resources.js';
 import type { Config } from '../../lib/config.js';
-import { decodeImage } from '../../pipeline/images.js';
 import { silentLogger } from '../../lib/log.js';
-import { serializeMessage, type ImageRequest } from '../../pipeline/contract/messages.js';
-import { workerPipeline, loadConfiguredClassifier } from '../../pipeline/worker/worker.js';
+import { type ImageRequest, serializeMessage } from '../../pipeline/contract/messages.js';
+import { decodeImage } from '../../pipeline/images.js';
+import { ensureResources } from '../../pipeline/resources.js';
+import { Store } from '../../pipeline/store.js';
+import { loadConfiguredClassifier, workerPipeline } from '../../pipeline/worker/worker.js';
 import { startOwnEndpoint } from './endpoints.js';
-import { BenchError } from './pipeline.js';
 import type { Photo } from './photos.js';
+import { BenchError } from './pipeline.js';
 
 export interface WorkerAlone {
   readonly images: number;

@@ -5,8 +5,8 @@
  */
 
 import type { ScalingPolicy } from '../../scaling/core/policy.js';
-import { AWS_MODES, modeSetup, type AwsMode, type PolicyOptions, type SimEnvironment } from './environment.js';
-import { simulate, type SimResult, type SimSummary } from './simulator.js';
+import { AWS_MODES, type AwsMode, modeSetup, type PolicyOptions, type SimEnvironment } from './environment.js';
+import { type SimResult, type SimSummary, simulate } from './simulator.js';
 import type { Trace } from './trace.js';
 
 export interface ModeRun {

@@ -19,14 +19,14 @@
  * instances.
  */
 
+import { ScalingError } from '../../scaling/core/errors.js';
 import {
   CONTROLLER_POLICY,
   DEFAULT_POLICY,
   LOCAL_POLICY,
-  validatePolicy,
   type ScalingPolicy,
+  validatePolicy,
 } from '../../scaling/core/policy.js';
-import { ScalingError } from '../../scaling/core/errors.js';
 
 export const AWS_MODES = ['alarms', 'controller', 'controller+warm'] as const;
 export type AwsMode = (typeof AWS_MODES)[number];

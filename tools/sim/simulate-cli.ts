@@ -7,13 +7,13 @@ import { readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { badFlags, cliIo, failureExitCode, parseFlags, type CliDeps } from '../../scaling/core/cli.js';
+import { badFlags, type CliDeps, cliIo, failureExitCode, parseFlags } from '../../scaling/core/cli.js';
 import { ScalingError } from '../../scaling/core/errors.js';
-import { targetBacklogPerInstance, type ScalingPolicy } from '../../scaling/core/policy.js';
+import { type ScalingPolicy, targetBacklogPerInstance } from '../../scaling/core/policy.js';
 import { loadPolicy } from '../../scaling/core/policy-file.js';
 import { checkTargets, compareModes, formatCompareTable, formatTargets, type ModeRun } from './compare-modes.js';
-import { modeSetup, SIM_MODES, type PolicyOptions, type SimEnvironment, type SimMode } from './environment.js';
-import { simulate, type SimResult } from './simulator.js';
+import { modeSetup, type PolicyOptions, SIM_MODES, type SimEnvironment, type SimMode } from './environment.js';
+import { type SimResult, simulate } from './simulator.js';
 import { renderChart } from './svg.js';
 import { loadTrace, type Trace } from './trace.js';
 

@@ -43,33 +43,33 @@
 
 import { percentiles } from '../../lib/stats.js';
 import {
-  decide,
-  NO_SIGNALS,
-  trackSignals,
   type Datapoint,
   type DecisionRule,
+  decide,
+  NO_SIGNALS,
   type Signals,
+  trackSignals,
 } from '../../scaling/core/decide.js';
 import { ScalingError } from '../../scaling/core/errors.js';
 import type { ScalingPolicy } from '../../scaling/core/policy.js';
-import { validateEnvironment, type RequestOverhead, type SimEnvironment } from './environment.js';
+import { type RequestOverhead, type SimEnvironment, validateEnvironment } from './environment.js';
 import { MinHeap } from './heap.js';
 import { mulberry32 } from './rng.js';
 import { checkClosedLoop, requestCount, type Workload } from './trace.js';
 
 export {
   AWS_MODES,
-  SIM_MODES,
-  environmentPreset,
-  modeSetup,
-  policyPreset,
-  validateEnvironment,
   type AwsMode,
+  environmentPreset,
   type ModeSetup,
+  modeSetup,
   type PolicyOptions,
+  policyPreset,
   type RequestOverhead,
+  SIM_MODES,
   type SimEnvironment,
   type SimMode,
+  validateEnvironment,
 } from './environment.js';
 
 /** Keeps the overhead draws apart from the service-time jitter's stream of the same seed. */

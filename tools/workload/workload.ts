@@ -9,13 +9,14 @@
  *   runWorkload(plan, hooks)  → WorkloadReport    (never throws for a failed upload: it is a row)
  *   formatRow / formatSummary                     (the text the CLI prints)
  */
-import { shortLabel } from '../../models/processing.js';
-import { ServiceError } from '../../lib/errors.js';
-import { fileNameProblem, MAX_CLIENT_NAME_BYTES, stem } from '../../pipeline/contract/keys.js';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describe, type Distribution } from '../../lib/stats.js';
+import { ServiceError } from '../../lib/errors.js';
+import { type Distribution, describe } from '../../lib/stats.js';
+import { shortLabel } from '../../models/processing.js';
+import { fileNameProblem, MAX_CLIENT_NAME_BYTES, stem } from '../../pipeline/contract/keys.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options

@@ -5,7 +5,7 @@
  * its own request, a few at a time, so each answer shows as soon as it exists; a `202` is followed
  * at `location` with a growing delay (0.5 s, ×1.6, at most 8 s).
  */
-import { apiFetch, ApiError, readJson, sleep } from './api.js';
+import { ApiError, apiFetch, readJson, sleep } from './api.js';
 import { errorWords } from './words.js';
 
 const CONCURRENT_UPLOADS = 3;

@@ -6,7 +6,7 @@
  * one, and a key in a URL ends up in logs). A dropped stream is opened again after 1, 2, 4… 30 s;
  * one silent for 45 s (the server sends a keepalive every 15 s) is dropped.
  */
-import { apiFetch, ApiError, sleep } from './api.js';
+import { ApiError, apiFetch, sleep } from './api.js';
 import { el } from './jobs.js';
 
 /** The charts span the history there is, from 1 to 5 minutes. */

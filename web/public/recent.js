@@ -4,7 +4,7 @@
  * (`GET /api/v1/jobs/:id/thumbnail`, read with `fetch` so the API key goes along, shown from a
  * blob: URL). Read when the page opens, when one of this tab's images is settled, and on Refresh.
  */
-import { apiFetch, ApiError, readJson } from './api.js';
+import { ApiError, apiFetch, readJson } from './api.js';
 import { el } from './jobs.js';
 import { errorWords } from './words.js';
 

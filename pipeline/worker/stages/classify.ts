@@ -2,7 +2,7 @@
  * Worker side: classify. Decoded images are gathered into batches (up to `maxBatch`, or whatever
  * arrived `maxWaitMs` after the first) and run through the model one batch at a time.
  */
-import { concatMap, mergeMap, from, type OperatorFunction, pipe, type SchedulerLike } from 'rxjs';
+import { concatMap, from, mergeMap, type OperatorFunction, pipe, type SchedulerLike } from 'rxjs';
 import type { Classifier } from '../../../models/types.js';
 import { PipelineError } from '../../contract/errors.js';
 import { roundMs } from '../../contract/messages.js';

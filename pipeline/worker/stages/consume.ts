@@ -11,10 +11,10 @@
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { Observable } from 'rxjs';
 import { Consumer } from 'sqs-consumer';
-import { PipelineError, settlementOf } from '../../contract/errors.js';
-import type { Job } from '../job.js';
 import type { Logger } from '../../../lib/log.js';
+import { PipelineError, settlementOf } from '../../contract/errors.js';
 import { parseImageRequest } from '../../contract/messages.js';
+import type { Job } from '../job.js';
 
 export interface ConsumeOptions {
   readonly queueUrl: string;

@@ -1,8 +1,8 @@
 /** Worker side: decode and resize each image to the model's input (`decodeImage` in images.ts). */
 import type { OperatorFunction } from 'rxjs';
 import { PipelineError } from '../../contract/errors.js';
-import { decodeImage, type DecodeTarget } from '../../images.js';
-import { stage, type Job } from '../job.js';
+import { type DecodeTarget, decodeImage } from '../../images.js';
+import { type Job, stage } from '../job.js';
 
 export function decode(target: DecodeTarget, concurrency: number): OperatorFunction<Job, Job> {
   return stage('decode', 'decode', 'UNDECODABLE_IMAGE', concurrency, async (job) => {

@@ -4,10 +4,10 @@
  * redelivery).
  */
 import type { OperatorFunction } from 'rxjs';
-import { PipelineError } from '../../contract/errors.js';
-import { stage, type Job } from '../job.js';
 import { retry } from '../../../lib/retry.js';
+import { PipelineError } from '../../contract/errors.js';
 import type { Store } from '../../store.js';
+import { type Job, stage } from '../job.js';
 
 export function fetchInput(store: Store, concurrency: number, retryBudgetMs: number): OperatorFunction<Job, Job> {
   return stage('fetch', 's3Get', 'INPUT_MISSING', concurrency, async (job) => {

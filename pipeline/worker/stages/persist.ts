@@ -6,13 +6,13 @@
  */
 import { hostname } from 'node:os';
 import { mergeMap, type OperatorFunction } from 'rxjs';
+import { retry } from '../../../lib/retry.js';
 import type { Classifier } from '../../../models/types.js';
 import { asPipelineError, settlementOf } from '../../contract/errors.js';
-import { roundMs } from '../../contract/messages.js';
-import type { Job } from '../job.js';
 import type { ClassificationResult } from '../../contract/messages.js';
-import { retry } from '../../../lib/retry.js';
+import { roundMs } from '../../contract/messages.js';
 import type { Store } from '../../store.js';
+import type { Job } from '../job.js';
 
 const WORKER_ID = `${hostname()}:${process.pid}`;
 

@@ -5,13 +5,12 @@
  * queue. An answer that could not be sent makes the job retryable: its message comes back.
  */
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { from, mergeMap, pipe, type OperatorFunction } from 'rxjs';
+import { from, mergeMap, type OperatorFunction, pipe } from 'rxjs';
 import { isQueueMissing } from '../../../lib/aws/errors.js';
-import { asPipelineError, PipelineError, settlementOf } from '../../contract/errors.js';
-import { roundMs } from '../../contract/messages.js';
-import type { Job } from '../job.js';
-import { serializeMessage, type Answer } from '../../contract/messages.js';
 import { retry } from '../../../lib/retry.js';
+import { asPipelineError, PipelineError, settlementOf } from '../../contract/errors.js';
+import { type Answer, roundMs, serializeMessage } from '../../contract/messages.js';
+import type { Job } from '../job.js';
 import { batchUntil } from './batch-until.js';
 
 export function answerOf(job: Job): Answer {

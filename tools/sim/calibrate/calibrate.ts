@@ -28,10 +28,10 @@
  */
 import { percentile } from '../../../lib/stats.js';
 import type { RequestOverhead, SimEnvironment } from '../simulator.js';
-import { attributeBatches, batchesOf, fitColdStart, type AgedBatch } from './cold-start.js';
+import { type AgedBatch, attributeBatches, batchesOf, fitColdStart } from './cold-start.js';
 import { ValidateError } from './errors.js';
 import type { Measurement } from './measure.js';
-import { estimateOverhead, overheadSpread, rankCorrelation, type OverheadSpread } from './overhead.js';
+import { estimateOverhead, type OverheadSpread, overheadSpread, rankCorrelation } from './overhead.js';
 
 /** The time outside the queue and the slot, as measured and as simulated. */
 export interface OverheadCalibration {

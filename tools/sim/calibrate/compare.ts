@@ -1,8 +1,9 @@
 /** Measured vs simulated: the same arrivals, the same policy, the environment measured in the run. */
-import type { ScalingPolicy } from '../../../scaling/core/policy.js';
+
 import { percentiles } from '../../../lib/stats.js';
-import { environmentPreset, simulate, type SimEnvironment, type SimResult } from '../simulator.js';
-import { calibrate, environmentFrom, type Calibration } from './calibrate.js';
+import type { ScalingPolicy } from '../../../scaling/core/policy.js';
+import { environmentPreset, type SimEnvironment, type SimResult, simulate } from '../simulator.js';
+import { type Calibration, calibrate, environmentFrom } from './calibrate.js';
 import { ValidateError } from './errors.js';
 import type { Measurement } from './measure.js';
 

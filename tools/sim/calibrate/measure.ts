@@ -7,14 +7,14 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, type Config } from '../../../lib/config.js';
+import { type Config, loadConfig } from '../../../lib/config.js';
 import type { Logger } from '../../../lib/log.js';
-import { startServiceProcess, type RunningService } from '../../bench/pipeline.js';
-import type { Photo } from '../../bench/photos.js';
-import { ValidateError } from './errors.js';
 import { freePorts } from '../../../lib/ports.js';
-import { replayArrivals, type RequestOutcome, type Upload } from './replay.js';
 import type { DecisionRecord, PolicySummary } from '../../../scaling/core/status.js';
+import type { Photo } from '../../bench/photos.js';
+import { type RunningService, startServiceProcess } from '../../bench/pipeline.js';
+import { ValidateError } from './errors.js';
+import { type RequestOutcome, replayArrivals, type Upload } from './replay.js';
 import { fetchStatus, recordStatus, type StatusSample } from './status.js';
 import { readStoredResults, type StoredResult } from './stored.js';
 

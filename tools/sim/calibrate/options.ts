@@ -1,8 +1,8 @@
 /** Command line of `npm run scaling:validate`, parsed and checked once. */
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseFlags } from '../../../scaling/core/cli.js';
 import { projectRoot } from '../../../lib/config.js';
+import { parseFlags } from '../../../scaling/core/cli.js';
 import { SAMPLE_DIR } from '../../bench/photos.js';
 import { ValidateError } from './errors.js';
 

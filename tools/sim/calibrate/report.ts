@@ -1,5 +1,5 @@
 /** The comparison as markdown (the main table, then what the simulator was given, then the workers). */
-import { errorPercent, type Comparison } from './compare.js';
+import { type Comparison, errorPercent } from './compare.js';
 import type { Spread } from './overhead.js';
 
 /** Seconds, with two decimals below 10 s so that sub-second latencies stay readable. */

@@ -2,16 +2,16 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../../lib/log.js';
-import { loadPolicy } from '../../../scaling/core/policy-file.js';
 import {
   LOCAL_POLICY,
+  type ScalingPolicy,
   targetBacklogPerInstance,
   validatePolicy,
-  type ScalingPolicy,
 } from '../../../scaling/core/policy.js';
-import { loadTrace } from '../trace.js';
+import { loadPolicy } from '../../../scaling/core/policy-file.js';
 import { readPhotos } from '../../bench/photos.js';
-import { compare, type Comparison } from './compare.js';
+import { loadTrace } from '../trace.js';
+import { type Comparison, compare } from './compare.js';
 import { ValidateError } from './errors.js';
 import { measureTrace } from './measure.js';
 import { scaleFor, type ValidateOptions } from './options.js';

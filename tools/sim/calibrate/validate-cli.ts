@@ -6,7 +6,7 @@
  * makespan and p95 latency, then the calibrated inputs and the slowest latencies.
  */
 import { setLogLevel } from '../../../lib/log.js';
-import { cliIo, type CliDeps } from '../../../scaling/core/cli.js';
+import { type CliDeps, cliIo } from '../../../scaling/core/cli.js';
 import { ValidateError } from './errors.js';
 import { parseValidateArgs, VALIDATE_USAGE, type ValidateOptions } from './options.js';
 import { formatMarkdown, summaryJson } from './report.js';
