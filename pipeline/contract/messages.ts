@@ -6,6 +6,9 @@ import { ServiceError } from '../../lib/errors.js';
 import type { ClassScore } from '../../models/types.js';
 import type { AnswerError } from './errors.js';
 
+/** Milliseconds, rounded to hundredths: how every stage timing is reported. */
+export const roundMs = (ms: number): number => Math.round(ms * 100) / 100;
+
 /** Milliseconds per stage; absent stages did not run for this image. */
 export type Timings = Partial<
   Record<
@@ -151,5 +154,4 @@ export function parseAnswer(body: string | undefined): Answer {
     return { v: 1, requestId, ok: false, error: o.error as AnswerError };
   }
   throw new MessageFormatError('BAD_MESSAGE', 'answer message has neither result nor error', { requestId });
-} /** Milliseconds, rounded to hundredths: how every stage timing is reported. */
-export const roundMs = (ms: number): number => Math.round(ms * 100) / 100;
+}
