@@ -19,6 +19,7 @@ import { dirname, join, relative } from 'node:path';
 import { buildApp } from 'fauxqs';
 import { ServiceError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
+import { addConditionalWrites, type ConditionalParts } from './conditional-writes.js';
 import { type MigrationReport, migrateS3rverData } from './migrate-s3rver.js';
 import { type SetAside, setAsideDamagedObjects } from './repair.js';
 
@@ -65,6 +66,7 @@ interface Internals {
   S3Store: new () => { persistence?: unknown };
   PersistenceManager: new (dir: string) => SqliteManager;
   FileS3Persistence: new (dir: string) => FileS3;
+  S3Error: ConditionalParts['S3Error'];
 }
 
 let internals: Promise<Internals> | undefined;
@@ -74,12 +76,13 @@ function loadInternals(): Promise<Internals> {
   internals ??= (async () => {
     const entry = import.meta.resolve('fauxqs');
     const from = (file: string) => import(new URL(file, entry).href) as Promise<Record<string, unknown>>;
-    const [sqs, sns, s3, persistence, fileS3] = await Promise.all([
+    const [sqs, sns, s3, persistence, fileS3, errors] = await Promise.all([
       from('sqs/sqsStore.js'),
       from('sns/snsStore.js'),
       from('s3/s3Store.js'),
       from('persistence.js'),
       from('s3/fileS3Persistence.js'),
+      from('common/errors.js'),
     ]);
     const parts = {
       SqsStore: sqs.SqsStore,
@@ -87,6 +90,7 @@ function loadInternals(): Promise<Internals> {
       S3Store: s3.S3Store,
       PersistenceManager: persistence.PersistenceManager,
       FileS3Persistence: fileS3.FileS3Persistence,
+      S3Error: errors.S3Error,
     };
     for (const [name, value] of Object.entries(parts)) {
       if (typeof value !== 'function')
@@ -256,6 +260,7 @@ async function start(
     ...(options.region ? { defaultRegion: options.region } : {}),
     stores: { sqsStore, snsStore, s3Store } as never,
   });
+  addConditionalWrites({ app, s3Store, S3Error: (await loadInternals()).S3Error } as unknown as ConditionalParts);
   let port: number;
   try {
     const address = await app.listen({ host: options.host, port: options.port });
