@@ -59,6 +59,8 @@ export interface Config {
     readonly requestQueue: string;
     /** Each web-tier process creates `<prefix><unique suffix>` at start and deletes it on exit. */
     readonly responseQueuePrefix: string;
+    /** A batch's workers answer on `<prefix><batch id>`, created when the batch starts and deleted when it ends. */
+    readonly batchQueuePrefix: string;
     /** Where requests go after `maxReceives` failed deliveries. */
     readonly deadLetterQueue: string;
     readonly maxReceives: number;
@@ -128,6 +130,17 @@ export interface Config {
    * output object's body).
    */
   readonly classic: { readonly field: string; readonly separator: string };
+  /**
+   * Images classified where they are (`s3://bucket/key`, one by one or a whole prefix as a batch):
+   * the buckets they may come from (SOURCE_BUCKETS). Empty: none.
+   */
+  readonly sources: { readonly buckets: readonly string[] };
+  /**
+   * Where results may be announced: webhook hosts (WEBHOOK_ALLOWED_HOSTS: `host`, `host:port`,
+   * `*.example.com`), each POST signed with WEBHOOK_SECRET. SNS topics need no allow-list here: the
+   * instance role decides which it may publish to.
+   */
+  readonly webhooks: { readonly allowedHosts: readonly string[]; readonly secret: string | undefined };
   /** Answer images classified before (same bytes, model and preprocessing) from the output bucket. */
   readonly resultCache: boolean;
   /** Optional access control: with keys set, routes other than the health checks need `Authorization: Bearer <key>`. */
@@ -218,6 +231,8 @@ class Reader {
 
 // S3 bucket names: 3-63 chars, lowercase letters, digits, dots and hyphens.
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+// A webhook host: a DNS name or IPv4 address, optionally a port, or `*.` and a domain.
+const WEBHOOK_HOST = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i;
 // SQS queue names: up to 80 alphanumerics, hyphens and underscores.
 const QUEUE = /^[A-Za-z0-9_-]{1,80}$/;
 
@@ -263,6 +278,36 @@ function classicSeparator(raw: string | undefined): string {
       raw,
     );
   return raw;
+}
+
+/** A comma-separated list, each entry checked by `valid`; empty or unset: []. */
+function list(r: Reader, name: string, valid: RegExp, expected: string): readonly string[] {
+  const entries = (r.raw(name) ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  for (const entry of entries) if (!valid.test(entry)) throw ConfigError.invalid(name, expected, entry);
+  return Object.freeze(entries);
+}
+
+/** WEBHOOK_SECRET: 16 to 256 printable characters; never echoed. Required once a webhook host is allowed. */
+function webhookSecret(r: Reader, hosts: readonly string[]): string | undefined {
+  const secret = r.raw('WEBHOOK_SECRET');
+  if (secret !== undefined && !/^[\x21-\x7e]{16,256}$/.test(secret)) {
+    throw ConfigError.invalid(
+      'WEBHOOK_SECRET',
+      '16 to 256 printable ASCII characters',
+      `(a value of ${secret.length} characters)`,
+    );
+  }
+  if (secret === undefined && hosts.length > 0) {
+    throw ConfigError.invalid(
+      'WEBHOOK_SECRET',
+      'set when WEBHOOK_ALLOWED_HOSTS is: every webhook call is signed with it',
+      undefined,
+    );
+  }
+  return secret;
 }
 
 function staticCredentials(r: Reader): Config['aws']['credentials'] {
@@ -327,6 +372,12 @@ export function loadConfig(env: Env = process.env): Config {
         'a valid SQS queue name',
       ),
       maxReceives: r.int('MAX_RECEIVES', 3, 1, 1000),
+      batchQueuePrefix: r.string(
+        'BATCH_QUEUE_PREFIX',
+        'image-recognition-batch-',
+        /^[A-Za-z0-9_-]{1,40}$/,
+        'up to 40 letters, digits, hyphens or underscores',
+      ),
       responseQueuePrefix: r.string(
         'RESPONSE_QUEUE_PREFIX',
         'image-recognition-responses-',
@@ -383,6 +434,16 @@ export function loadConfig(env: Env = process.env): Config {
       // Read untrimmed: a separator may be a space or a tab.
       separator: classicSeparator(env.CLASSIC_SEPARATOR),
     },
+    sources: { buckets: list(r, 'SOURCE_BUCKETS', BUCKET, 'comma-separated S3 bucket names') },
+    webhooks: (() => {
+      const allowedHosts = list(
+        r,
+        'WEBHOOK_ALLOWED_HOSTS',
+        WEBHOOK_HOST,
+        'comma-separated host names, host:port or *.domain',
+      );
+      return { allowedHosts, secret: webhookSecret(r, allowedHosts) };
+    })(),
     resultCache: r.bool('RESULT_CACHE', true),
     auth: { apiKeys: apiKeys(r), classicRequiresKey: r.bool('CLASSIC_REQUIRES_KEY', false) },
     dataDir: resolve(r.raw('DATA_DIR') ?? join(projectRoot, 'data')),

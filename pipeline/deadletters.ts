@@ -8,7 +8,9 @@
 import { type Message, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
 import type { Logger } from '../lib/log.js';
+import { BatchStore } from './batch-store.js';
 import { deadLetterError, type ImageRequest, parseImageRequest, serializeMessage } from './contract/messages.js';
+import { s3Url } from './contract/sources.js';
 import type { DeadLetterRecord, Store } from './store.js';
 
 export interface DeadLetterWatcherOptions {
@@ -22,6 +24,7 @@ export interface DeadLetterWatcherOptions {
 
 export function startDeadLetterWatcher(options: DeadLetterWatcherOptions): { stop(): void } {
   const { sqs, store, log } = options;
+  const batches = new BatchStore(store);
   const handle = async (message: Message): Promise<Message> => {
     let request: ImageRequest;
     try {
@@ -39,8 +42,19 @@ export function startDeadLetterWatcher(options: DeadLetterWatcherOptions): { sto
       receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? options.maxReceives),
       deadAt: new Date().toISOString(),
     };
-    // Record first: if this throws, the message stays and is handled again.
+    // Record first: if this throws, the message stays and is handled again. An object of a batch
+    // also gets its failed line in the batch's results.
     await store.putDeadLetter(record);
+    if (request.batch) {
+      await batches.putItem(request.batch.id, {
+        seq: request.batch.seq,
+        source: s3Url(request),
+        id: request.requestId,
+        file: request.file,
+        error: deadLetterError(request, options.maxReceives),
+        completedAt: record.deadAt,
+      });
+    }
     log.error('request dead-lettered', {
       requestId: request.requestId,
       key: request.key,

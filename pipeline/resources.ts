@@ -168,6 +168,15 @@ export async function createResponseQueue(clients: AwsClients, config: Config): 
   return { name, url };
 }
 
+/** The queue a batch's workers answer on: its coordinator is the only reader, whichever web instance that is. */
+export async function createBatchQueue(clients: AwsClients, config: Config, batchId: string): Promise<string> {
+  return ensureQueue(clients, `${config.names.batchQueuePrefix}${batchId}`, {
+    // Answers wait for a coordinator that is being replaced (up to its lease): keep them for days.
+    MessageRetentionPeriod: String(4 * 24 * 3600),
+    VisibilityTimeout: '30',
+  });
+}
+
 export async function deleteQueue(clients: AwsClients, url: string): Promise<void> {
   await clients.sqs.send(new DeleteQueueCommand({ QueueUrl: url }));
 }

@@ -10,6 +10,9 @@
  * Calls are single attempts; the stages wrap them in their retry budgets.
  */
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -17,8 +20,9 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { isNoSuchKey } from '../lib/aws/errors.js';
+import { isNoSuchBucket, isNoSuchKey, isPreconditionFailed } from '../lib/aws/errors.js';
 import type { Config } from '../lib/config.js';
 import type { AnswerError } from './contract/errors.js';
 import {
@@ -30,8 +34,11 @@ import {
   encodeNameForMetadata,
   inputKey,
   parseInputKey,
+  RECENT_PREFIX,
   RESULTS_PREFIX,
+  recentKey,
   requestIdOfResultKey,
+  requestRecordKey,
   resultKey,
   sanitizeFileName,
   stem,
@@ -58,6 +65,34 @@ export interface DeadLetterRecord {
   readonly receiveCount: number;
   readonly deadAt: string;
 }
+
+/** A request classified by reference: what its job is while no result exists (`requests/<id>.json`). */
+export interface RequestRecord {
+  readonly id: string;
+  readonly file: string;
+  /** `s3://bucket/key`. */
+  readonly source: string;
+  readonly createdAt: string;
+}
+
+/** What the list of recent results shows of one (`recent/<newest first>_<id>.json`). */
+export type RecentRecord =
+  | {
+      readonly id: string;
+      readonly file: string;
+      readonly completedAt: string;
+      readonly status: 'done';
+      readonly label: string;
+      readonly score: number;
+      readonly model: string;
+    }
+  | {
+      readonly id: string;
+      readonly file: string;
+      readonly completedAt: string;
+      readonly status: 'failed';
+      readonly error: { readonly code: string; readonly message: string };
+    };
 
 export type JobStatus =
   | { readonly id: string; readonly status: 'done'; readonly result: ClassificationResult }
@@ -97,6 +132,12 @@ export type CachedResult = Omit<ClassificationResult, 'id' | 'file' | 'timings' 
   /** The request whose classification this is. */
   readonly from: string;
 };
+
+/** A record and the version (ETag) it was read at. */
+export interface Versioned<T> {
+  readonly value: T;
+  readonly etag: string;
+}
 
 export interface Buckets {
   readonly input: string;
@@ -167,10 +208,23 @@ export class Store {
 
   // ---- outputs
 
-  /** The full result, and for the classic protocol `<name>` → `<name>,<label>` keyed by the client's name. */
+  /**
+   * The full result, its entry among the recent ones, and for the classic protocol
+   * `<name>` → `<name>,<label>` keyed by the client's name.
+   */
   async putResult(result: ClassificationResult, protocol: Protocol): Promise<void> {
+    const recent: RecentRecord = {
+      id: result.id,
+      file: result.file,
+      completedAt: result.completedAt,
+      status: 'done',
+      label: result.label,
+      score: result.score,
+      model: result.model,
+    };
     await Promise.all([
       this.putJson(resultKey(result.id), result),
+      this.putJson(recentKey(Date.parse(result.completedAt), result.id), recent),
       protocol === 'classic'
         ? this.s3.send(
             new PutObjectCommand({
@@ -185,7 +239,32 @@ export class Store {
   }
 
   async putFailure(record: FailureRecord): Promise<void> {
-    await this.putJson(resultKey(record.id), record);
+    const { code, message } = record.error;
+    const recent: RecentRecord = {
+      id: record.id,
+      file: record.file,
+      completedAt: record.completedAt,
+      status: 'failed',
+      error: { code, message },
+    };
+    await Promise.all([
+      this.putJson(resultKey(record.id), record),
+      this.putJson(recentKey(Date.parse(record.completedAt), record.id), recent),
+    ]);
+  }
+
+  /** The `limit` most recent results, newest first: one listing of `limit` keys, whatever the bucket holds. */
+  async recentResults(limit: number): Promise<{ key: string; read: () => Promise<RecentRecord | undefined> }[]> {
+    const { keys } = await this.listKeys(RECENT_PREFIX, { maxKeys: limit });
+    return keys.map((key) => ({ key, read: () => this.getJson<RecentRecord>(key) }));
+  }
+
+  async putRequestRecord(record: RequestRecord): Promise<void> {
+    await this.putJson(requestRecordKey(record.id), record);
+  }
+
+  async getRequestRecord(id: string): Promise<RequestRecord | undefined> {
+    return this.getJson<RequestRecord>(requestRecordKey(id));
   }
 
   async putDeadLetter(record: DeadLetterRecord): Promise<void> {
@@ -236,7 +315,10 @@ export class Store {
       new ListObjectsV2Command({ Bucket: this.buckets.input, Prefix: `${id}/`, MaxKeys: 1 }),
     );
     const key = inputs.Contents?.[0]?.Key;
-    if (!key) return undefined;
+    if (!key) {
+      const named = await this.getRequestRecord(id);
+      return named ? { id, status: 'pending', file: named.file } : undefined;
+    }
     // The key holds a sanitized name; the client's own is in the metadata.
     const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.buckets.input, Key: key }));
     return {
@@ -280,6 +362,224 @@ export class Store {
       finished: await idsUnder(RESULTS_PREFIX),
       deadLetters: await idsUnder(DEAD_LETTERS_PREFIX),
     };
+  }
+
+  // ---- objects of the client's own buckets, classified by reference
+
+  /** Whether a bucket exists (throws when it may not be asked: access denied). */
+  async bucketExists(bucket: string): Promise<boolean> {
+    try {
+      await this.s3.send(new HeadBucketCommand({ Bucket: bucket }));
+      return true;
+    } catch (err) {
+      if (isNoSuchBucket(err) || isNoSuchKey(err)) return false;
+      throw err;
+    }
+  }
+
+  /** An object's size and type, or undefined when the bucket or the key does not exist. */
+  async headSource(
+    bucket: string,
+    key: string,
+  ): Promise<{ size: number; contentType: string | undefined } | undefined> {
+    try {
+      const head = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return { size: head.ContentLength ?? 0, contentType: head.ContentType };
+    } catch (err) {
+      if (isNoSuchKey(err) || isNoSuchBucket(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The first `length` bytes of an object (enough to tell its type and, mostly, its dimensions). */
+  async readSourceStart(bucket: string, key: string, length: number): Promise<Buffer> {
+    const object = await this.s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${length - 1}` }),
+    );
+    return Buffer.from(await object.Body!.transformToByteArray());
+  }
+
+  /**
+   * An object's bytes, or `{ tooLarge }` without reading the body when it is bigger than `maxBytes`;
+   * undefined when it does not exist.
+   */
+  async getSource(
+    bucket: string,
+    key: string,
+    maxBytes: number,
+  ): Promise<{ bytes: Buffer } | { tooLarge: number } | undefined> {
+    try {
+      const object = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const size = object.ContentLength ?? 0;
+      if (size > maxBytes) {
+        object.Body?.transformToWebStream()
+          .cancel()
+          .catch(() => undefined);
+        return { tooLarge: size };
+      }
+      const bytes = await object.Body!.transformToByteArray();
+      return { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+    } catch (err) {
+      if (isNoSuchKey(err) || isNoSuchBucket(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** One page (up to 1000 keys) of a listing of `bucket` under `prefix`, from `token`. Throws for a missing bucket. */
+  async listPage(
+    bucket: string,
+    prefix: string,
+    token: string | undefined,
+    maxKeys = 1000,
+  ): Promise<{ keys: string[]; next?: string }> {
+    const page = await this.s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: maxKeys }),
+    );
+    const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : []));
+    return page.IsTruncated && page.NextContinuationToken ? { keys, next: page.NextContinuationToken } : { keys };
+  }
+
+  // ---- records of the output bucket, for those who own a key space of it (batches, idempotency)
+
+  async getRecord<T>(key: string): Promise<T | undefined> {
+    return this.getJson<T>(key);
+  }
+
+  async putRecord(key: string, value: unknown): Promise<void> {
+    await this.putJson(key, value);
+  }
+
+  async deleteRecord(key: string): Promise<void> {
+    await this.s3.send(new DeleteObjectCommand({ Bucket: this.buckets.output, Key: key }));
+  }
+
+  /** A record and the version it was read at (its ETag), for a compare-and-swap; undefined when absent. */
+  async readVersioned<T>(key: string): Promise<Versioned<T> | undefined> {
+    try {
+      const object = await this.s3.send(new GetObjectCommand({ Bucket: this.buckets.output, Key: key }));
+      return { value: JSON.parse(await object.Body!.transformToString()) as T, etag: object.ETag! };
+    } catch (err) {
+      if (isNoSuchKey(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Writes a record only if it is still at version `etag` — or, with `etag` undefined, only if it does
+   * not exist yet (S3 conditional writes: If-Match / If-None-Match). The new version, or undefined when
+   * the condition did not hold (someone else wrote first).
+   */
+  async writeVersioned(key: string, value: unknown, etag: string | undefined): Promise<string | undefined> {
+    try {
+      const out = await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.buckets.output,
+          Key: key,
+          Body: JSON.stringify(value),
+          ContentType: 'application/json',
+          ...(etag === undefined ? { IfNoneMatch: '*' } : { IfMatch: etag }),
+        }),
+      );
+      return out.ETag;
+    } catch (err) {
+      if (isPreconditionFailed(err) || (etag !== undefined && isNoSuchKey(err))) return undefined;
+      throw err;
+    }
+  }
+
+  async putBytes(key: string, bytes: Uint8Array, contentType = 'application/octet-stream'): Promise<void> {
+    await this.s3.send(
+      new PutObjectCommand({ Bucket: this.buckets.output, Key: key, Body: bytes, ContentType: contentType }),
+    );
+  }
+
+  async getBytes(key: string): Promise<Buffer | undefined> {
+    try {
+      const object = await this.s3.send(new GetObjectCommand({ Bucket: this.buckets.output, Key: key }));
+      return Buffer.from(await object.Body!.transformToByteArray());
+    } catch (err) {
+      if (isNoSuchKey(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Up to `maxKeys` keys of the output bucket under `prefix`, after `startAfter`, in key order. */
+  async listKeys(
+    prefix: string,
+    options: { startAfter?: string; maxKeys?: number } = {},
+  ): Promise<{ keys: string[]; more: boolean }> {
+    const page = await this.s3.send(
+      new ListObjectsV2Command({
+        Bucket: this.buckets.output,
+        Prefix: prefix,
+        MaxKeys: options.maxKeys ?? 1000,
+        ...(options.startAfter ? { StartAfter: options.startAfter } : {}),
+      }),
+    );
+    return { keys: (page.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : [])), more: page.IsTruncated === true };
+  }
+
+  /**
+   * Writes a large object from chunks without holding it whole: one PutObject when it is small, else
+   * a multipart upload in parts of `partBytes` (S3's minimum part is 5 MiB).
+   */
+  async putStreamed(
+    key: string,
+    chunks: AsyncIterable<Buffer>,
+    contentType: string,
+    partBytes = 8 * 1024 * 1024,
+  ): Promise<void> {
+    const Bucket = this.buckets.output;
+    let pending: Buffer[] = [];
+    let size = 0;
+    let uploadId: string | undefined;
+    const parts: { ETag: string; PartNumber: number }[] = [];
+    const flush = async () => {
+      uploadId ??= (
+        await this.s3.send(new CreateMultipartUploadCommand({ Bucket, Key: key, ContentType: contentType }))
+      ).UploadId!;
+      const PartNumber = parts.length + 1;
+      const out = await this.s3.send(
+        new UploadPartCommand({ Bucket, Key: key, UploadId: uploadId, PartNumber, Body: Buffer.concat(pending) }),
+      );
+      parts.push({ ETag: out.ETag!, PartNumber });
+      pending = [];
+      size = 0;
+    };
+    try {
+      for await (const chunk of chunks) {
+        pending.push(chunk);
+        size += chunk.length;
+        if (size >= partBytes) await flush();
+      }
+      if (uploadId === undefined) {
+        await this.s3.send(
+          new PutObjectCommand({ Bucket, Key: key, Body: Buffer.concat(pending), ContentType: contentType }),
+        );
+        return;
+      }
+      if (size > 0) await flush();
+      await this.s3.send(
+        new CompleteMultipartUploadCommand({ Bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      );
+    } catch (err) {
+      if (uploadId !== undefined)
+        await this.s3
+          .send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId: uploadId }))
+          .catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** An object of the output bucket as a stream of bytes (undefined when absent). */
+  async readStream(key: string): Promise<ReadableStream<Uint8Array> | undefined> {
+    try {
+      const object = await this.s3.send(new GetObjectCommand({ Bucket: this.buckets.output, Key: key }));
+      return object.Body!.transformToWebStream();
+    } catch (err) {
+      if (isNoSuchKey(err)) return undefined;
+      throw err;
+    }
   }
 
   /** Every key of a bucket under `prefix`, page by page. */

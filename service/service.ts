@@ -20,12 +20,17 @@ import { EndpointProcess } from '../endpoint/process.js';
 import { type AwsClients, createAwsClients } from '../lib/aws/clients.js';
 import { type Config, childEnv, loadConfig } from '../lib/config.js';
 import type { Logger } from '../lib/log.js';
+import { BatchStore } from '../pipeline/batch-store.js';
 import { serializeMessage } from '../pipeline/contract/messages.js';
 import { startDeadLetterWatcher } from '../pipeline/deadletters.js';
 import { WebMetrics } from '../pipeline/metrics.js';
 import { ensureResources, findResources, type Resources } from '../pipeline/resources.js';
 import { Store } from '../pipeline/store.js';
+import { Batches } from '../pipeline/submit/batches/batches.js';
+import { ownerName } from '../pipeline/submit/batches/coordinator.js';
+import { BatchRunner } from '../pipeline/submit/batches/runner.js';
 import { EnqueueBatcher } from '../pipeline/submit/enqueue.js';
+import { Notifier } from '../pipeline/submit/notify.js';
 import { Submitter } from '../pipeline/submit/submitter.js';
 import type { ServiceStatus } from '../scaling/index.js';
 import { startWebServer, type WebServer } from '../web/server.js';
@@ -38,6 +43,7 @@ export interface Service {
   readonly resources: Resources;
   readonly store: Store;
   readonly submitter: Submitter;
+  readonly batches: Batches;
   readonly fleet: Fleet;
   readonly web: WebServer;
   /** The embedded endpoint's process id, now (undefined with an external endpoint). */
@@ -83,14 +89,36 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
     });
 
     const fleet = await parts.start('fleet', () => createFleet({ config, clients, resources, log }));
+    const notifier = new Notifier({ sns: clients.sns, webhooks: config.webhooks, log: log.child('notify') });
     const metrics = new WebMetrics({
       queue: async () => fleet.depth() ?? (await fleet.status()).queue,
       workers: () => fleet.workers(),
       decisions: () => fleet.decisions(),
     });
     const submitter = await parts.start('submitter', () =>
-      Submitter.start({ config, clients, resources, store, log: log.child('web'), metrics, load: fleet }),
+      Submitter.start({ config, clients, resources, store, log: log.child('web'), metrics, load: fleet, notifier }),
     );
+    // Batches run in whichever web instance holds each one's lease; this one takes its share.
+    const batchStore = new BatchStore(store);
+    const runner = await parts.start('batches', () => {
+      const enqueuer = new EnqueueBatcher(Producer.create({ queueUrl: resources.requestQueueUrl, sqs: clients.sqs }));
+      const coordinators = {
+        config,
+        clients,
+        resources,
+        store,
+        batches: batchStore,
+        enqueuer,
+        notifier,
+        log: log.child('batches'),
+        owner: ownerName(),
+        leaseMs: 15_000,
+      };
+      const started = new BatchRunner(coordinators, log.child('batches'));
+      started.start();
+      return started;
+    });
+    const batches = new Batches({ config, batches: batchStore, notifier, runner });
     const status = async (): Promise<ServiceStatus> => ({
       ...(await fleet.status()),
       runtime: { node: process.version, workers: [...fleet.nodeVersions] },
@@ -99,7 +127,7 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
     const web = await parts.start('web tier', () =>
       startWebServer(
         config,
-        { submitter, store, status, metrics: { render, httpError: (code) => metrics.errors.inc({ code }) } },
+        { submitter, store, status, batches, metrics: { render, httpError: (code) => metrics.errors.inc({ code }) } },
         log.child('web'),
       ),
     );
@@ -130,6 +158,7 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
       resources,
       store,
       submitter,
+      batches,
       fleet,
       web,
       get endpointPid() {

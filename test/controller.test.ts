@@ -116,7 +116,7 @@ function clientFor(fake: FakeGroups) {
 }
 
 async function queueWith(name: string, messages: number): Promise<string> {
-  const url = await ensureQueue({ sqs: clients.sqs, s3: clients.s3, destroy() {} }, name, {});
+  const url = await ensureQueue(clients, name, {});
   for (let i = 0; i < messages; i += 10) {
     await clients.sqs.send(
       new SendMessageBatchCommand({

@@ -151,6 +151,7 @@ test('every route the app serves is in the document, and nothing else', (t) => {
     limits: service.config.limits,
     auth: service.config.auth,
     classic: service.config.classic,
+    batches: service.batches,
     log: silentLogger,
     status: () => service.status(),
     live: new LiveStatus(() => service.status(), silentLogger),

@@ -14,6 +14,7 @@ import { type AwsClients, createAwsClients } from '../lib/aws/clients.js';
 import { type Config, ConfigError, loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
 import { type Classifier, loadClassifier } from '../models/index.js';
+import { BatchStore } from '../pipeline/batch-store.js';
 import { parseInputKey, resultKey, sanitizeFileName, stem } from '../pipeline/contract/keys.js';
 import { MessageFormatError, type Protocol, parseAnswer, parseImageRequest } from '../pipeline/contract/messages.js';
 import { decodeImage, sniffImageType } from '../pipeline/images.js';
@@ -216,10 +217,10 @@ function runWorkerStages(queueUrl: string, expected: number): Promise<Job[]> {
     });
     source.jobs
       .pipe(
-        fetchInput(store, 4, 1000),
+        fetchInput(store, { concurrency: 4, retryBudgetMs: 1000, maxBytes: config.limits.maxUploadBytes }),
         decode(classifier.manifest.input, 2),
         classify(classifier, { maxBatch: 4, maxWaitMs: 20 }),
-        persist(store, classifier, 4, 1000),
+        persist(store, new BatchStore(store), classifier, 4, 1000),
         respond(clients.sqs, 4, 1000),
       )
       .subscribe({

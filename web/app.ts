@@ -5,8 +5,11 @@
  *   GET  /                          the page (web/public/), and its files under /assets/<name>
  *   POST /                          classic protocol: multipart `myfile` → `200 text/plain` `<name>,<label>`
  *                                   (CLASSIC_FIELD and CLASSIC_SEPARATOR change the field and the comma)
- *   POST /api/v1/classify           one or more images (multipart, or a raw image body) → JSON per image,
+ *   POST /api/v1/classify           one or more images (multipart, or a raw image body), or objects named
+ *                                   by reference (JSON `{"source": "s3://bucket/key"}`) → JSON per image,
  *                                   or 202 + Location when an answer takes longer than ANSWER_WAIT_MS
+ *   POST /api/v1/batches            every object under `s3://bucket/prefix` (web/batch-routes.ts), and
+ *   GET|DELETE /api/v1/batches/:id  its progress, its cancel, its results as JSON lines
  *   GET  /api/v1/jobs/:id           a request's status or result, from the output bucket
  *   GET  /api/v1/jobs/:id/thumbnail a small JPEG of the request's input
  *   GET  /api/v1/results?limit=N    the most recent results, from the output bucket
@@ -16,21 +19,27 @@
  *   GET  /healthz                   the process is alive
  *   GET  /readyz                    the queues and buckets are reachable
  *
- * With API_KEYS set, `accessControl` (web/auth.ts) asks for a key first.
+ * With API_KEYS set, `accessControl` (web/auth.ts) asks for a key first. The POSTs that start work
+ * honour `Idempotency-Key` (web/idempotency.ts).
  */
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/log.js';
-import { PipelineError } from '../pipeline/contract/errors.js';
+import type { PipelineError } from '../pipeline/contract/errors.js';
 import { classicAnswer } from '../pipeline/contract/keys.js';
 import type { ClassificationResult, Protocol } from '../pipeline/contract/messages.js';
 import { roundMs } from '../pipeline/contract/messages.js';
+import { parseS3Url, s3Url } from '../pipeline/contract/sources.js';
 import type { Store } from '../pipeline/store.js';
+import type { Batches } from '../pipeline/submit/batches/batches.js';
 import type { Outcome, Submitter } from '../pipeline/submit/submitter.js';
 import type { ServiceStatus } from '../scaling/index.js';
 import { ASSETS_PREFIX, type AuthOptions, accessControl } from './auth.js';
+import { batchRoutes } from './batch-routes.js';
 import { errorBody, errorMiddleware, HttpError, toHttpError } from './errors.js';
+import { IdempotencyKeys, type Replayable, send, sha256 } from './idempotency.js';
+import { canonicalJson, readJsonObject } from './json-body.js';
 import type { LiveStatus } from './live.js';
 import { JOB_ID_PATTERN, openApiDocument } from './openapi.js';
 import { loadPageFiles } from './page.js';
@@ -52,6 +61,8 @@ export interface WebDeps {
   readonly live: LiveStatus;
   /** Prometheus text for `GET /metrics`, and a count per HTTP error code. */
   readonly metrics?: WebMetricsPort;
+  /** Batches over S3 prefixes. */
+  readonly batches: Batches;
 }
 
 /** What the app needs of the service's metrics. */
@@ -71,6 +82,8 @@ export interface ImageAnswer {
   readonly timings: ClassificationResult['timings'];
   /** Answered from the result cache: this earlier request classified the same bytes. */
   readonly cachedFrom?: string;
+  /** The object classified where it is, for a by-reference request. */
+  readonly source?: string;
 }
 
 const toImageAnswer = (r: ClassificationResult): ImageAnswer => ({
@@ -108,6 +121,31 @@ function limitOf(ctx: Context, fallback: number, max: number): number {
   return n;
 }
 
+/**
+ * The answer to a classify request: 200 with an entry per image, in order; 202 with a Location when
+ * one is still in work. One failure among several images is reported in place; only when nothing
+ * worked (and nothing is still pending) is the whole request an error.
+ */
+function classifyAnswer(outcomes: Submitted[]): Replayable {
+  const errorOf = (o: Submitted) =>
+    o.kind === 'refused' ? o.error : o.kind === 'failed' ? failedImage(o.id, o.error) : undefined;
+  if (outcomes.every((o) => errorOf(o) !== undefined)) throw errorOf(outcomes[0]!);
+  const pending = outcomes.find((o) => o.kind === 'pending');
+  const source = (o: Submitted) => (o.source ? { source: o.source } : {});
+  return {
+    status: pending ? 202 : 200,
+    ...(pending ? { location: jobLocation(pending.id) } : {}),
+    body: {
+      results: outcomes.map((o) => {
+        if (o.kind === 'done') return { ...toImageAnswer(o.result), ...source(o) };
+        if (o.kind === 'pending')
+          return { id: o.id, file: o.file, ...source(o), status: 'pending', location: jobLocation(o.id) };
+        return { file: o.file, ...source(o), ...errorBody(errorOf(o)!) };
+      }),
+    },
+  };
+}
+
 /** A failed image as an HTTP error that names its request and where its job can be read. */
 const failedImage = (id: string, error: PipelineError) =>
   new HttpError(error.code, error.message, { requestId: id, stage: error.stage, location: jobLocation(id) });
@@ -121,26 +159,90 @@ interface ClassifyOptions {
   readonly protocol: Protocol;
 }
 
-type Submitted = { readonly file: string } & (Outcome | { readonly kind: 'refused'; readonly error: HttpError });
+type Submitted = { readonly file: string; readonly source?: string } & (
+  | Outcome
+  | { readonly kind: 'refused'; readonly error: HttpError }
+);
 
-/** Every image of the request through the submitter; one that could not be accepted does not hide the others. */
-async function classifyAll(ctx: Context, deps: WebDeps, options: ClassifyOptions): Promise<Submitted[]> {
+/** What a classify request asks, read once: `digest` says it for Idempotency-Key; `submit` does it. */
+interface ClassifyRequest {
+  readonly digest: string;
+  submit(): Promise<Submitted[]>;
+}
+
+/** Uploads (multipart or a raw body): every image through the submitter; one not accepted does not hide the others. */
+async function readUploads(ctx: Context, deps: WebDeps, options: ClassifyOptions): Promise<ClassifyRequest> {
   const images = await receiveImages(ctx, deps.limits, options);
   const uploadMs = roundMs(performance.now() - (ctx.state.receivedAt as number));
-  const settled = await Promise.allSettled(
-    images.map((image) =>
-      deps.submitter.submit(
-        { file: image.originalName, bytes: image.bytes, contentType: image.mime, protocol: options.protocol, uploadMs },
-        options.waitMs,
-      ),
-    ),
-  );
-  return settled.map((s, i): Submitted => {
-    const file = images[i]!.originalName;
-    if (s.status === 'fulfilled') return { file, ...s.value };
-    if (s.reason instanceof PipelineError) return { file, kind: 'refused', error: toHttpError(s.reason) };
-    throw s.reason;
-  });
+  return {
+    digest: sha256('uploads', ...images.flatMap((i) => [i.originalName, sha256(i.bytes)])),
+    submit: async () => {
+      const settled = await Promise.allSettled(
+        images.map((image) =>
+          deps.submitter.submit(
+            {
+              file: image.originalName,
+              bytes: image.bytes,
+              contentType: image.mime,
+              protocol: options.protocol,
+              uploadMs,
+            },
+            options.waitMs,
+          ),
+        ),
+      );
+      return settled.map((s, i) => submitted(s, images[i]!.originalName));
+    },
+  };
+}
+
+/**
+ * Objects named by reference — `{"source": "s3://bucket/key"}` or `{"sources": [...]}`, with an
+ * optional `notify` — each classified where it is. The names are checked here (format, count);
+ * whether each may be read and is an image, by the submitter.
+ */
+async function readReferences(ctx: Context, deps: WebDeps): Promise<ClassifyRequest> {
+  const body = await readJsonObject(ctx);
+  const unknown = Object.keys(body).filter((k) => !['source', 'sources', 'notify'].includes(k));
+  if (unknown.length > 0)
+    throw new HttpError(
+      'BAD_REQUEST',
+      `unknown field(s) ${unknown.join(', ')}: send source (or sources) and optionally notify`,
+    );
+  if ((body.source === undefined) === (body.sources === undefined))
+    throw new HttpError('BAD_SOURCE', 'send either source ("s3://bucket/key") or sources (a list of them)');
+  const texts = body.sources === undefined ? [body.source] : body.sources;
+  if (!Array.isArray(texts) || texts.length === 0)
+    throw new HttpError('BAD_SOURCE', 'sources must be a non-empty list of "s3://bucket/key"');
+  if (texts.length > deps.limits.maxFilesPerRequest)
+    throw new HttpError(
+      'TOO_MANY_FILES',
+      `at most ${deps.limits.maxFilesPerRequest} sources per request (MAX_FILES); a whole prefix is a batch`,
+    );
+  const sources = texts.map((text) => parseS3Url(text, { prefix: false }));
+  const notify = body.notify === undefined ? undefined : deps.batches.checkNotify(body.notify);
+  return {
+    digest: sha256('references', canonicalJson(body)),
+    submit: async () => {
+      const settled = await Promise.allSettled(
+        sources.map((source) =>
+          deps.submitter.submitReference({ source, ...(notify ? { notify } : {}) }, deps.limits.answerWaitMs),
+        ),
+      );
+      return settled.map((s, i) =>
+        submitted(s, sources[i]!.key.slice(sources[i]!.key.lastIndexOf('/') + 1), s3Url(sources[i]!)),
+      );
+    },
+  };
+}
+
+/** An image's outcome, or why it was not accepted (any error the client caused or may retry). */
+function submitted(settled: PromiseSettledResult<Outcome>, file: string, source?: string): Submitted {
+  const named = { file, ...(source ? { source } : {}) };
+  if (settled.status === 'fulfilled') return { ...named, ...settled.value };
+  const error = toHttpError(settled.reason);
+  if (error.code === 'INTERNAL') throw settled.reason;
+  return { ...named, kind: 'refused', error };
 }
 
 export function createApp(deps: WebDeps): Koa {
@@ -149,12 +251,9 @@ export function createApp(deps: WebDeps): Koa {
   const body = multipartBody(deps.limits);
   const page = loadPageFiles();
   const recent = new RecentResults(deps.store);
-  const thumbnails = new Thumbnails(deps.store);
-  const classify = async (ctx: Context, options: ClassifyOptions) => {
-    const outcomes = await classifyAll(ctx, deps, options);
-    for (const o of outcomes) if (o.kind === 'done') recent.note(o.result);
-    return outcomes;
-  };
+  const thumbnails = new Thumbnails(deps.store, deps.limits.maxUploadBytes);
+  const idempotency = new IdempotencyKeys(deps.store, { waitMs: deps.limits.answerWaitMs });
+  const classify = async (ctx: Context, options: ClassifyOptions) => (await readUploads(ctx, deps, options)).submit();
   const openapi = JSON.stringify(
     openApiDocument({ auth: deps.auth, limits: deps.limits, classic: deps.classic, assets: page.names }),
   );
@@ -191,25 +290,16 @@ export function createApp(deps: WebDeps): Koa {
   });
 
   router.post('/api/v1/classify', body, async (ctx) => {
-    const outcomes = await classify(ctx, { allowRaw: true, waitMs: deps.limits.answerWaitMs, protocol: 'api' });
-    const errorOf = (o: Submitted) =>
-      o.kind === 'refused' ? o.error : o.kind === 'failed' ? failedImage(o.id, o.error) : undefined;
-    // One failure among several images is reported in place; only when nothing worked (and
-    // nothing is still pending) is the whole request an error.
-    if (outcomes.every((o) => errorOf(o) !== undefined)) throw errorOf(outcomes[0]!);
-    const pending = outcomes.find((o) => o.kind === 'pending');
-    if (pending) {
-      ctx.status = 202;
-      ctx.set('Location', jobLocation(pending.id));
-    }
-    ctx.body = {
-      results: outcomes.map((o) => {
-        if (o.kind === 'done') return toImageAnswer(o.result);
-        if (o.kind === 'pending') return { id: o.id, file: o.file, status: 'pending', location: jobLocation(o.id) };
-        return { file: o.file, ...errorBody(errorOf(o)!) };
-      }),
-    };
+    const request = ctx.is('application/json')
+      ? await readReferences(ctx, deps)
+      : await readUploads(ctx, deps, { allowRaw: true, waitMs: deps.limits.answerWaitMs, protocol: 'api' });
+    send(
+      ctx,
+      await idempotency.run(ctx, 'classify', request.digest, async () => classifyAnswer(await request.submit())),
+    );
   });
+
+  batchRoutes(router, { batches: deps.batches, idempotency });
 
   router.get('/api/v1/jobs/:id', async (ctx) => {
     const id = jobIdOf(ctx);

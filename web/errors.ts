@@ -10,7 +10,10 @@ import { type ErrorContext, ServiceError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { ErrorCode } from '../pipeline/contract/errors.js';
 import { PipelineError } from '../pipeline/contract/errors.js';
+import { SourceError } from '../pipeline/contract/sources.js';
 import { ImageError, type ImageErrorCode } from '../pipeline/images.js';
+import { NotifyError } from '../pipeline/submit/notify.js';
+import { SourceAccessError } from '../pipeline/submit/sources.js';
 
 /** Every error code the HTTP API answers with, and its status. */
 export const HTTP_STATUS = {
@@ -23,10 +26,21 @@ export const HTTP_STATUS = {
   BAD_JOB_ID: 400,
   BAD_PARAMETER: 400,
   BAD_REQUEST: 400,
+  BAD_SOURCE: 400,
+  BAD_NOTIFY: 400,
+  BAD_BATCH_ID: 400,
+  BAD_IDEMPOTENCY_KEY: 400,
   UNAUTHORIZED: 401,
+  SOURCE_NOT_ALLOWED: 403,
+  NOTIFY_NOT_ALLOWED: 403,
   NOT_FOUND: 404,
   NO_SUCH_JOB: 404,
+  NO_SUCH_BATCH: 404,
+  SOURCE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  IDEMPOTENCY_KEY_IN_PROGRESS: 409,
+  BATCH_FINISHED: 409,
+  CANCELLED: 409,
   TOO_LARGE: 413,
   TOO_MANY_FILES: 413,
   NOT_AN_IMAGE: 415,
@@ -34,6 +48,7 @@ export const HTTP_STATUS = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNDECODABLE_IMAGE: 422,
   IMAGE_TOO_LARGE: 422,
+  IDEMPOTENCY_KEY_REUSED: 422,
   // we are
   INTERNAL: 500,
   BAD_MESSAGE: 500,
@@ -70,7 +85,15 @@ export function toHttpError(err: unknown): HttpError {
       ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
     });
   }
-  if (err instanceof ImageError) return new HttpError(err.code, err.message, err.context);
+  // Errors about what the client sent or named: their code is the answer's, their context is theirs to see.
+  if (
+    err instanceof ImageError ||
+    err instanceof SourceError ||
+    err instanceof SourceAccessError ||
+    err instanceof NotifyError
+  ) {
+    return new HttpError(err.code, err.message, err.context);
+  }
   const status =
     (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode;
   if (status === 405) return new HttpError('METHOD_NOT_ALLOWED', (err as Error).message);

@@ -24,6 +24,8 @@ type DocumentedLimits = Pick<
 >;
 
 export const JOB_ID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+/** A batch id: a UUID, as job ids are. */
+export const BATCH_ID_PATTERN = JOB_ID_PATTERN;
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
 const object = (
@@ -70,6 +72,11 @@ const PIPELINE_CODES = every<ErrorCode>({
   SHUTTING_DOWN: true,
   OVERLOADED: true,
   DEAD_LETTER: true,
+  NOT_AN_IMAGE: true,
+  UNSUPPORTED_IMAGE_TYPE: true,
+  TOO_LARGE: true,
+  IMAGE_TOO_LARGE: true,
+  CANCELLED: true,
 });
 const STAGES = every<Stage>({
   ingest: true,

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/log.js';
 import type { Store } from '../pipeline/store.js';
+import type { Batches } from '../pipeline/submit/batches/batches.js';
 import type { Submitter } from '../pipeline/submit/submitter.js';
 import type { ServiceStatus } from '../scaling/index.js';
 import { createApp, type WebMetricsPort } from './app.js';
@@ -27,10 +28,11 @@ export interface WebServerDeps {
   readonly store: Store;
   readonly status: () => Promise<ServiceStatus>;
   readonly metrics?: WebMetricsPort;
+  readonly batches: Batches;
 }
 
 export async function startWebServer(config: Config, deps: WebServerDeps, log: Logger): Promise<WebServer> {
-  const { submitter, store, status, metrics } = deps;
+  const { submitter, store, status, metrics, batches } = deps;
   const live = new LiveStatus(status, log.child('live'));
   const app = createApp({
     submitter,
@@ -41,6 +43,7 @@ export async function startWebServer(config: Config, deps: WebServerDeps, log: L
     log: log.child('http'),
     status,
     live,
+    batches,
     ...(metrics ? { metrics } : {}),
   });
   const server = app.listen({ host: config.http.host, port: config.http.port });

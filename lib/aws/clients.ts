@@ -5,6 +5,7 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from '../config.js';
 import { isTransientAwsError } from './errors.js';
@@ -12,6 +13,8 @@ import { isTransientAwsError } from './errors.js';
 export interface AwsClients {
   readonly s3: S3Client;
   readonly sqs: SQSClient;
+  /** Notifications to a topic (a batch's `notify` may name one); the embedded endpoint serves SNS too. */
+  readonly sns: SNSClient;
   destroy(): void;
 }
 
@@ -59,12 +62,21 @@ export function createAwsClients(config: Config): AwsClients {
     requestHandler: { connectionTimeout: 5_000, requestTimeout: (config.worker.receiveWaitSeconds + 15) * 1000 },
   });
   pauseFailedReceives(sqs);
+  const sns = new SNSClient({
+    region,
+    ...auth(),
+    ...(sqsEndpoint ? { endpoint: sqsEndpoint } : {}),
+    maxAttempts: 4,
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
+  });
   return {
     s3,
     sqs,
+    sns,
     destroy() {
       s3.destroy();
       sqs.destroy();
+      sns.destroy();
     },
   };
 }

@@ -36,6 +36,16 @@ export const isBucketTaken = is(new Set(['BucketAlreadyOwnedByYou', 'BucketAlrea
 export const isNoSuchKey = (err: unknown): boolean =>
   is(new Set(['NoSuchKey', 'NotFound']))(err) || (statusOf(err) === 404 && nameOf(err) !== 'NoSuchBucket');
 
+/** S3: the bucket does not exist. */
+export const isNoSuchBucket = is(new Set(['NoSuchBucket']));
+
+/**
+ * S3: a conditional write's condition did not hold — the key exists (If-None-Match) or changed
+ * (If-Match) — or another conditional write to the key won the race (409 ConditionalRequestConflict).
+ */
+export const isPreconditionFailed = (err: unknown): boolean =>
+  is(new Set(['PreconditionFailed', 'ConditionalRequestConflict']))(err) || statusOf(err) === 412;
+
 /** Any service: the caller's credentials may not do this. */
 export const isAccessDenied = is(
   new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'AuthorizationError']),

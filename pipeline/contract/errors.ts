@@ -31,7 +31,14 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'SHUTTING_DOWN'
   | 'OVERLOADED'
-  | 'DEAD_LETTER';
+  | 'DEAD_LETTER'
+  /** An object classified by reference: not an image, a type we do not decode, too many bytes or pixels. */
+  | 'NOT_AN_IMAGE'
+  | 'UNSUPPORTED_IMAGE_TYPE'
+  | 'TOO_LARGE'
+  | 'IMAGE_TOO_LARGE'
+  /** The request's batch was cancelled: dropped without classifying. */
+  | 'CANCELLED';
 
 /** How a pipeline error travels in an answer message and a failure record. */
 export interface AnswerError {
@@ -95,12 +102,13 @@ export interface Settlement {
 /**
  * The one rule. Success: final, recorded, answered. A failure that may pass (an outage, a crash):
  * nothing — the message comes back and the client keeps waiting for the real answer. A message
- * nobody can read: final (it will never succeed) with nobody to tell. Any other failure is final,
- * recorded and answered.
+ * nobody can read, or one of a cancelled batch: final (it will never be classified) with nobody to
+ * tell. Any other failure is final, recorded and answered.
  */
 export function settlementOf(failure: PipelineError | undefined): Settlement {
   if (failure === undefined) return { final: true, record: true, answer: true };
   if (failure.retryable) return { final: false, record: false, answer: false };
-  if (failure.code === 'BAD_MESSAGE') return { final: true, record: false, answer: false };
+  if (failure.code === 'BAD_MESSAGE' || failure.code === 'CANCELLED')
+    return { final: true, record: false, answer: false };
   return { final: true, record: true, answer: true };
 }

@@ -95,3 +95,51 @@ export const deadLetterKey = (requestId: string): string => `${DEAD_LETTERS_PREF
 export const CACHE_PREFIX = 'cache/';
 export const cachePrefix = (fingerprint: string): string => `${CACHE_PREFIX}${fingerprint}/`;
 export const cacheKey = (fingerprint: string, sha256: string): string => `${cachePrefix(fingerprint)}${sha256}.json`;
+
+/**
+ * Newest first in a listing: S3 lists keys in ascending order, so a time-ordered index keys its
+ * entries by the time left until 2286 (13 digits), then the id.
+ */
+export const reverseTime = (epochMs: number): string => String(9_999_999_999_999 - epochMs).padStart(13, '0');
+
+/** The most recent results (output bucket): a small summary per result, newest first in a listing. */
+export const RECENT_PREFIX = 'recent/';
+export const recentKey = (completedAtMs: number, requestId: string): string =>
+  `${RECENT_PREFIX}${reverseTime(completedAtMs)}_${requestId}.json`;
+
+/** A request classified by reference: what its job is, until its result exists (output bucket). */
+export const requestRecordKey = (requestId: string): string => `requests/${requestId}.json`;
+
+/** The first answer given under an Idempotency-Key (by the key's SHA-256, never the key itself). */
+export const idempotencyKey = (keyHash: string): string => `idempotency/${keyHash}.json`;
+
+/**
+ * A batch, all under `batches/<id>/` in the output bucket: its state (`batch.json`), the pages of
+ * its listing (`pages/<n>.json`: the keys, in order, with the token of the next page), one result
+ * per object (`items/<seq>.json`, numbered in listing order, so a listing of `items/` is in that
+ * order), the progress behind its counts, and at the end the manifest (`results.jsonl`).
+ * `batches/active/<id>` marks a batch still to be run; `batches/index/` lists them newest first.
+ */
+export const BATCHES_PREFIX = 'batches/';
+export const ACTIVE_BATCHES_PREFIX = `${BATCHES_PREFIX}active/`;
+export const BATCH_INDEX_PREFIX = `${BATCHES_PREFIX}index/`;
+export const batchKey = (id: string): string => `${BATCHES_PREFIX}${id}/batch.json`;
+export const activeBatchKey = (id: string): string => `${ACTIVE_BATCHES_PREFIX}${id}`;
+export const batchIndexKey = (createdAtMs: number, id: string): string =>
+  `${BATCH_INDEX_PREFIX}${reverseTime(createdAtMs)}_${id}`;
+export const batchPageKey = (id: string, page: number): string =>
+  `${BATCHES_PREFIX}${id}/pages/${String(page).padStart(8, '0')}.json`;
+export const batchItemsPrefix = (id: string): string => `${BATCHES_PREFIX}${id}/items/`;
+export const batchItemKey = (id: string, seq: number): string =>
+  `${batchItemsPrefix(id)}${String(seq).padStart(10, '0')}.json`;
+export const batchProgressKey = (id: string, owner: string, generation: number): string =>
+  `${BATCHES_PREFIX}${id}/progress/${owner}-${generation}.bin`;
+export const batchManifestKey = (id: string): string => `${BATCHES_PREFIX}${id}/results.jsonl`;
+
+/** The id at the end of an index key (`<reverse time>_<id>`), or undefined. */
+export function idOfIndexKey(key: string, prefix: string, suffix = ''): string | undefined {
+  if (!key.startsWith(prefix) || !key.endsWith(suffix)) return undefined;
+  const rest = key.slice(prefix.length, key.length - suffix.length);
+  const cut = rest.indexOf('_');
+  return cut === 13 ? rest.slice(cut + 1) : undefined;
+}

@@ -39,11 +39,26 @@ export type Protocol = 'classic' | 'api';
 export const protocolOf = (metadata: Record<string, string> | undefined): Protocol =>
   metadata?.protocol === 'api' ? 'api' : 'classic';
 
+/** One object of a batch: which batch, and its place in the listing (0, 1, 2, ... in key order). */
+export interface BatchItemRef {
+  readonly id: string;
+  readonly seq: number;
+}
+
 export interface ImageRequest {
   readonly v: 1;
   readonly requestId: string;
   readonly bucket: string;
   readonly key: string;
+  /**
+   * `reference`: an object of the client's own bucket, classified where it is (not checked by the
+   * web tier, not ours: no metadata of ours). Absent: an upload the web tier stored and checked.
+   */
+  readonly kind?: 'reference';
+  /** How it came in, when the request says (by-reference requests); else read from the input's metadata. */
+  readonly protocol?: Protocol;
+  /** Set for the objects of a batch: its result is the batch's, counted by its coordinator. */
+  readonly batch?: BatchItemRef;
   /** The client's file name, exactly as sent, e.g. `n01443537_goldfish.JPEG` or `carpenter's kit.jpg`. */
   readonly file: string;
   /** Queue URL to answer on; absent for work nobody waits for (replay). */
@@ -132,16 +147,41 @@ export function parseImageRequest(body: string | undefined): ImageRequest {
   const o = parseObject(body, 'request message');
   const what = 'request message';
   const replyTo = o.replyTo === undefined ? undefined : requireString(o, 'replyTo', what);
+  if (o.kind !== undefined && o.kind !== 'reference')
+    throw new MessageFormatError('BAD_MESSAGE', `${what} has unknown kind ${String(o.kind)}`, { kind: o.kind });
+  if (o.protocol !== undefined && o.protocol !== 'api' && o.protocol !== 'classic')
+    throw new MessageFormatError('BAD_MESSAGE', `${what} has unknown protocol ${String(o.protocol)}`, {});
+  const batch = o.batch === undefined ? undefined : batchRef(o.batch, what);
   return {
     v: 1,
     requestId: requireString(o, 'requestId', what),
     bucket: requireString(o, 'bucket', what),
     key: requireString(o, 'key', what),
+    ...(o.kind === 'reference' ? { kind: 'reference' as const } : {}),
+    ...(o.protocol === undefined ? {} : { protocol: o.protocol as Protocol }),
+    ...(batch ? { batch } : {}),
     file: requireString(o, 'file', what),
     ...(replyTo ? { replyTo } : {}),
     enqueuedAt: typeof o.enqueuedAt === 'number' ? o.enqueuedAt : Date.now(),
     timings: typeof o.timings === 'object' && o.timings !== null ? (o.timings as Timings) : {},
   };
+}
+
+function batchRef(value: unknown, what: string): BatchItemRef {
+  const ref = value as { id?: unknown; seq?: unknown } | null;
+  if (
+    typeof ref !== 'object' ||
+    ref === null ||
+    typeof ref.id !== 'string' ||
+    ref.id === '' ||
+    !Number.isInteger(ref.seq) ||
+    (ref.seq as number) < 0
+  ) {
+    throw new MessageFormatError('BAD_MESSAGE', `${what} has a malformed batch (id and seq)`, {
+      batch: JSON.stringify(value).slice(0, 200),
+    });
+  }
+  return { id: ref.id, seq: ref.seq as number };
 }
 
 export function parseAnswer(body: string | undefined): Answer {

@@ -10,8 +10,8 @@
  * input size, layout, resize, normalization, outputs, labels) and the decoder's version
  * (`DECODE_VERSION`). Change the model or the preprocessing and the fingerprint changes: no earlier
  * answer is served. A bounded map in memory answers repeats without a read; the bucket makes them
- * survive restarts and serves every web instance. Which entries the bucket holds is listed at start
- * and every minute, so an image never seen costs no read at all (new images are most of them).
+ * survive restarts and serves every web instance. An image not in memory costs one read of its
+ * entry's key (a miss is a 404): nothing here lists the bucket or grows with what it holds.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../lib/log.js';
@@ -19,7 +19,6 @@ import { LruMap } from '../../lib/lru.js';
 import { retry } from '../../lib/retry.js';
 import type { ModelManifest } from '../../models/types.js';
 import { asPipelineError } from '../contract/errors.js';
-import { cachePrefix } from '../contract/keys.js';
 import { type ClassificationResult, roundMs } from '../contract/messages.js';
 import { DECODE_VERSION } from '../images.js';
 import type { CachedResult, Store } from '../store.js';
@@ -59,30 +58,10 @@ export interface ResultCacheOptions {
 export class ResultCache {
   readonly fingerprint: string;
   private readonly memory: LruMap<string, CachedResult>;
-  /** The hashes the bucket holds entries for (as last listed, plus what this process added). */
-  private readonly inBucket = new Set<string>();
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ResultCacheOptions) {
     this.fingerprint = options.fingerprint;
     this.memory = new LruMap(options.maxInMemory ?? 10_000);
-  }
-
-  /** Lists the bucket's entries for this fingerprint, now and every `refreshMs`. */
-  async start(refreshMs = 60_000): Promise<void> {
-    await this.list();
-    this.timer = setInterval(
-      () =>
-        void this.list().catch((err: unknown) =>
-          this.options.log.warn('could not list the result cache; trying again later', { error: err }),
-        ),
-      refreshMs,
-    );
-    this.timer.unref();
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
   }
 
   /** `next`, with this cache in front: a hit is answered from the store, a miss goes on and its answer is kept. */
@@ -105,7 +84,6 @@ export class ResultCache {
   async lookup(sha256: string): Promise<CachedResult | undefined> {
     const known = this.memory.get(sha256);
     if (known) return known;
-    if (!this.inBucket.has(sha256)) return undefined;
     const stored = await this.options.store.getCached(this.fingerprint, sha256);
     if (stored) this.memory.set(sha256, stored);
     return stored;
@@ -124,7 +102,6 @@ export class ResultCache {
     } = result;
     const entry: CachedResult = { ...answer, from: id };
     this.memory.set(sha256, entry);
-    this.inBucket.add(sha256);
     this.options.store
       .putCached(this.fingerprint, sha256, entry)
       .catch((err: unknown) =>
@@ -172,12 +149,5 @@ export class ResultCache {
         timings: { ...result.timings, persist, total: roundMs(submission.uploadMs + performance.now() - started) },
       },
     };
-  }
-
-  private async list(): Promise<void> {
-    const prefix = cachePrefix(this.fingerprint);
-    for await (const key of this.options.store.keys('output', prefix)) {
-      if (key.endsWith('.json')) this.inBucket.add(key.slice(prefix.length, -'.json'.length));
-    }
   }
 }

@@ -8,7 +8,9 @@ import { isTransientAwsError } from '../../lib/aws/errors.js';
 import { retry } from '../../lib/retry.js';
 import { PipelineError } from '../contract/errors.js';
 import { type ImageRequest, roundMs, serializeMessage } from '../contract/messages.js';
-import type { Ingested } from './ingest.js';
+
+/** What a request message is made of: an image stored (an upload) or named (an object of the client's). */
+export type Queueable = Pick<ImageRequest, 'requestId' | 'bucket' | 'key' | 'file' | 'timings' | 'kind' | 'protocol'>;
 
 /** sqs-producer's FailedMessagesError (not exported): the ids of the entries SQS refused. */
 function refusedIds(err: unknown): Set<string> | undefined {
@@ -69,7 +71,7 @@ const isTransientQueueError = (err: unknown): boolean =>
 /** Sends the request message for a stored upload (through the batcher), retrying for `retryBudgetMs`. */
 export async function enqueue(
   batcher: EnqueueBatcher,
-  item: Ingested,
+  item: Queueable,
   replyTo: string | undefined,
   retryBudgetMs: number,
 ): Promise<ImageRequest> {
@@ -80,6 +82,8 @@ export async function enqueue(
     bucket: item.bucket,
     key: item.key,
     file: item.file,
+    ...(item.kind ? { kind: item.kind } : {}),
+    ...(item.protocol ? { protocol: item.protocol } : {}),
     ...(replyTo ? { replyTo } : {}),
     enqueuedAt: Date.now(),
     timings: item.timings,

@@ -17,9 +17,11 @@ import { Producer } from 'sqs-producer';
 import type { AwsClients } from '../../lib/aws/clients.js';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/log.js';
+import { retry } from '../../lib/retry.js';
 import { resolveModel } from '../../models/index.js';
 import { PipelineError } from '../contract/errors.js';
-import { roundMs } from '../contract/messages.js';
+import { type Answer, roundMs } from '../contract/messages.js';
+import { type S3Location, s3Url } from '../contract/sources.js';
 import type { WebMetrics } from '../metrics.js';
 import { createResponseQueue, deleteQueue, type Resources } from '../resources.js';
 import type { JobStatus, Store } from '../store.js';
@@ -29,6 +31,8 @@ import { modelFingerprint, ResultCache } from './cache.js';
 import { EnqueueBatcher, enqueue } from './enqueue.js';
 import { ingest } from './ingest.js';
 import { ResponseQueueJanitor } from './janitor.js';
+import type { Notifier } from './notify.js';
+import { checkSourceObject } from './sources.js';
 import { type Answerer, type Outcome, type Submission, uploadOf } from './submission.js';
 
 export type { Outcome, Submission } from './submission.js';
@@ -43,6 +47,8 @@ export interface SubmitterOptions {
   readonly metrics?: WebMetrics;
   /** The backlog and the workers, for refusing what could not be answered in time (admission.ts). */
   readonly load?: AdmissionInputs;
+  /** Delivers a by-reference request's answer to its `notify`. */
+  readonly notifier?: Notifier;
 }
 
 /** What a started submitter holds. */
@@ -54,6 +60,7 @@ interface Parts {
   readonly janitor: ResponseQueueJanitor;
   readonly cache: ResultCache | undefined;
   readonly admission: Admission | undefined;
+  readonly notifier: Notifier | undefined;
 }
 
 export class Submitter {
@@ -99,14 +106,22 @@ export class Submitter {
         retryBudgetMs: config.limits.outageRetryMs,
         log: log.child('cache'),
       });
-      await cache.start();
     }
     log.info('response queue ready', {
       responseQueue: responseQueue.name,
       resultCache: cache ? cache.fingerprint : 'off',
     });
     const admission = options.load ? new Admission(options.load, config.limits.requestTimeoutMs) : undefined;
-    return new Submitter({ options, inbox, enqueuer, responseQueue, janitor, cache, admission });
+    return new Submitter({
+      options,
+      inbox,
+      enqueuer,
+      responseQueue,
+      janitor,
+      cache,
+      admission,
+      notifier: options.notifier,
+    });
   }
 
   get responseQueueUrl(): string {
@@ -143,6 +158,72 @@ export class Submitter {
     return outcome;
   }
 
+  /**
+   * Classifies an object of the client's own bucket where it is (checked first: allowed, there, not
+   * too large, an image), and waits up to `waitMs` for the answer like an upload. With `notify`, the
+   * answer is also delivered there when it comes — after a `pending` too, while this process runs.
+   */
+  async submitReference(
+    reference: { readonly source: S3Location; readonly notify?: string },
+    waitMs: number,
+  ): Promise<Outcome> {
+    const { options, inbox, enqueuer, admission } = this.parts;
+    const { config, store, metrics } = options;
+    const started = performance.now();
+    await checkSourceObject(store, config, reference.source);
+    const id = randomUUID();
+    const file = reference.source.key.slice(reference.source.key.lastIndexOf('/') + 1);
+    let outcome: Outcome;
+    try {
+      admission?.check(id, inbox.waiting);
+      const expectation = inbox.expect(id, config.limits.requestTimeoutMs);
+      let enqueueMs: number | undefined;
+      try {
+        await retry(
+          () =>
+            store.putRequestRecord({ id, file, source: s3Url(reference.source), createdAt: new Date().toISOString() }),
+          { budgetMs: config.limits.outageRetryMs },
+        );
+        const item = {
+          requestId: id,
+          ...reference.source,
+          file,
+          timings: {},
+          kind: 'reference' as const,
+          protocol: 'api' as const,
+        };
+        enqueueMs = (await enqueue(enqueuer, item, inbox.queueUrl, config.limits.outageRetryMs)).timings.enqueue;
+      } catch (err) {
+        expectation.cancel();
+        throw err;
+      }
+      if (reference.notify) this.deliverWhenAnswered(reference.notify, expectation.answer);
+      outcome = await this.wait(id, expectation, waitMs, started, 0, enqueueMs, reference.notify !== undefined);
+    } catch (err) {
+      metrics?.answered('refused', config.model.source);
+      throw err;
+    }
+    if (outcome.kind === 'done') metrics?.answered('classified', outcome.result.model, outcome.result.timings);
+    else metrics?.answered(outcome.kind, config.model.source);
+    return outcome;
+  }
+
+  /** The answer, when it comes, to `notify` (in the background: never in the way of the HTTP answer). */
+  private deliverWhenAnswered(notify: string, answer: Promise<Answer>): void {
+    const { notifier } = this.parts;
+    answer.then(
+      (a) =>
+        void notifier?.deliver(
+          notify,
+          'image.classified',
+          a.ok
+            ? { event: 'image.classified', id: a.requestId, result: a.result }
+            : { event: 'image.failed', id: a.requestId, error: a.error },
+        ),
+      () => undefined,
+    );
+  }
+
   private async throughTheQueue(id: string, submission: Submission, waitMs: number, started: number): Promise<Outcome> {
     const { inbox, enqueuer, admission, options } = this.parts;
     const { limits } = options.config;
@@ -158,12 +239,29 @@ export class Submitter {
       expectation.cancel();
       throw err;
     }
+    return this.wait(id, expectation, waitMs, started, submission.uploadMs, enqueueMs);
+  }
+
+  /**
+   * Waits up to `waitMs` for an accepted image's answer: done, failed, or pending when the wait runs
+   * out (then the expectation is dropped — unless `keepWaiting`, for a notification still to send).
+   */
+  private async wait(
+    id: string,
+    expectation: { answer: Promise<Answer>; cancel(): void },
+    waitMs: number,
+    started: number,
+    uploadMs: number,
+    enqueueMs: number | undefined,
+    keepWaiting = false,
+  ): Promise<Outcome> {
+    const { admission } = this.parts;
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<'waited'>((resolve) => (timer = setTimeout(() => resolve('waited'), waitMs)));
     try {
       const answer = await Promise.race([expectation.answer, waited]);
       if (answer === 'waited') {
-        expectation.cancel();
+        if (!keepWaiting) expectation.cancel();
         return { kind: 'pending', id };
       }
       if (!answer.ok) {
@@ -177,7 +275,7 @@ export class Submitter {
           }),
         };
       }
-      const total = roundMs(submission.uploadMs + performance.now() - started);
+      const total = roundMs(uploadMs + performance.now() - started);
       admission?.observe(answer.result, total);
       return {
         kind: 'done',
@@ -221,7 +319,6 @@ export class Submitter {
     this.stopping ??= (async () => {
       const { janitor, cache, inbox, responseQueue, options } = this.parts;
       janitor.stop();
-      cache?.stop();
       inbox.stop();
       await deleteQueue(options.clients, responseQueue.url).catch((err: unknown) =>
         options.log.warn('could not delete the response queue', { queue: responseQueue.name, error: err }),

@@ -1,7 +1,7 @@
 /**
  * The app tier: one worker = one model session fed by the request queue.
  *
- *   consume → fetch → decode → classify (batched) → persist → respond → done
+ *   consume → skipCancelled → fetch → decode → classify (batched) → persist → respond → done
  *
  * The same stages without `consume`/`respond` serve replay (see `classifyStored`).
  */
@@ -13,6 +13,7 @@ import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/log.js';
 import { loadClassifier } from '../../models/index.js';
 import type { Classifier } from '../../models/types.js';
+import { BatchStore } from '../batch-store.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { Store } from '../store.js';
 import type { Job } from './job.js';
@@ -21,6 +22,7 @@ import { classify } from './stages/classify.js';
 import { type Consumed, consume } from './stages/consume.js';
 import { decode } from './stages/decode.js';
 import { fetchInput } from './stages/fetch.js';
+import { skipCancelled } from './stages/gate.js';
 import { persist } from './stages/persist.js';
 import { respond } from './stages/respond.js';
 
@@ -44,22 +46,24 @@ export interface WorkerDeps {
   readonly metrics?: WorkerMetrics;
 }
 
-/** fetch → decode → classify → persist: what every image goes through, whoever asked for it. */
+/** skipCancelled → fetch → decode → classify → persist: what every image goes through, whoever asked for it. */
 export function classifyStored(deps: WorkerDeps): OperatorFunction<Job, Job> {
   const { config, clients, classifier } = deps;
   const store = Store.of(clients.s3, config);
+  const batches = new BatchStore(store);
   // Enough S3 and decode work in flight to keep the model fed while the next batch is prepared.
   const io = Math.max(4, config.worker.maxBatch * 2);
   const budget = config.limits.outageRetryMs;
   return pipe(
-    fetchInput(store, io, budget),
+    skipCancelled(batches, io),
+    fetchInput(store, { concurrency: io, retryBudgetMs: budget, maxBytes: config.limits.maxUploadBytes }),
     decode(classifier.manifest.input, Math.max(2, config.worker.maxBatch)),
     classify(classifier, {
       maxBatch: config.worker.maxBatch,
       maxWaitMs: config.worker.maxBatchWaitMs,
       onBatch: (size) => deps.metrics?.batchSize.observe(size),
     }),
-    persist(store, classifier, io, budget),
+    persist(store, batches, classifier, io, budget),
   );
 }
 

@@ -8,9 +8,11 @@ import { hostname } from 'node:os';
 import { mergeMap, type OperatorFunction } from 'rxjs';
 import { retry } from '../../../lib/retry.js';
 import type { Classifier } from '../../../models/types.js';
+import type { BatchStore } from '../../batch-store.js';
 import { asPipelineError, settlementOf } from '../../contract/errors.js';
 import type { ClassificationResult } from '../../contract/messages.js';
 import { roundMs } from '../../contract/messages.js';
+import { s3Url } from '../../contract/sources.js';
 import type { Store } from '../../store.js';
 import type { Job } from '../job.js';
 
@@ -35,6 +37,7 @@ export function toResult(job: Job, classifier: Pick<Classifier, 'manifest' | 'ba
 
 export function persist(
   store: Store,
+  batches: BatchStore,
   classifier: Pick<Classifier, 'manifest' | 'backend'>,
   concurrency: number,
   retryBudgetMs: number,
@@ -44,6 +47,25 @@ export function persist(
     const started = performance.now();
     const attempt = <T>(write: () => Promise<T>) => retry(write, { budgetMs: retryBudgetMs });
     try {
+      const batch = job.request.batch;
+      if (batch) {
+        // An object of a batch: its line of the batch's results (the batch's coordinator counts it).
+        const source = s3Url(job.request);
+        const line = job.failure
+          ? {
+              seq: batch.seq,
+              source,
+              id: job.request.requestId,
+              file: job.request.file,
+              error: job.failure.toAnswerError(),
+              completedAt: new Date().toISOString(),
+            }
+          : { seq: batch.seq, source, ...toResult(job, classifier) };
+        await attempt(() => batches.putItem(batch.id, line));
+        if (job.failure || !('label' in line)) return job;
+        const timings = { ...job.timings, persist: roundMs(performance.now() - started) };
+        return { ...job, result: { ...line, timings }, timings };
+      }
       if (job.failure) {
         await attempt(() =>
           store.putFailure({
