@@ -136,6 +136,12 @@ export interface Config {
    */
   readonly sources: { readonly buckets: readonly string[] };
   /**
+   * Batches: objects listed (and queued) per page of a prefix (BATCH_PAGE_SIZE, S3's page is at most
+   * 1000), and how long a web instance's hold on a batch lasts unless renewed (BATCH_LEASE_SECONDS):
+   * another instance takes a batch over that long after its coordinator stopped renewing.
+   */
+  readonly batches: { readonly pageSize: number; readonly leaseSeconds: number };
+  /**
    * Where results may be announced: webhook hosts (WEBHOOK_ALLOWED_HOSTS: `host`, `host:port`,
    * `*.example.com`), each POST signed with WEBHOOK_SECRET. SNS topics need no allow-list here: the
    * instance role decides which it may publish to.
@@ -435,6 +441,10 @@ export function loadConfig(env: Env = process.env): Config {
       separator: classicSeparator(env.CLASSIC_SEPARATOR),
     },
     sources: { buckets: list(r, 'SOURCE_BUCKETS', BUCKET, 'comma-separated S3 bucket names') },
+    batches: {
+      pageSize: r.int('BATCH_PAGE_SIZE', 1000, 1, 1000),
+      leaseSeconds: r.int('BATCH_LEASE_SECONDS', 15, 2, 3600),
+    },
     webhooks: (() => {
       const allowedHosts = list(
         r,

@@ -112,7 +112,7 @@ export async function startService(initial: Config, log: Logger): Promise<Servic
         notifier,
         log: log.child('batches'),
         owner: ownerName(),
-        leaseMs: 15_000,
+        leaseMs: config.batches.leaseSeconds * 1000,
       };
       const started = new BatchRunner(coordinators, log.child('batches'));
       started.start();

@@ -62,7 +62,7 @@ function spin(): () => void {
   return () => child.kill('SIGKILL');
 }
 
-async function main(): Promise<void> {
+export async function testRepeatMain(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
     options: { busy: { type: 'boolean', default: false } },
@@ -96,5 +96,3 @@ async function main(): Promise<void> {
     process.stdout.write(`  failed in ${times} of ${n}: ${name}\n`);
   process.exit(failed === 0 ? 0 : 1);
 }
-
-if (import.meta.main) await main();

@@ -127,6 +127,13 @@ const EVENT_DATA: Record<'hello' | 'status', Schema> = {
   ),
 };
 
+const SOURCE: Schema = { type: 'string', description: 'The object classified where it is (`s3://bucket/key`).' };
+const NOTIFY: Schema = {
+  type: 'string',
+  description:
+    'Where to announce the result: a webhook URL on a host of WEBHOOK_ALLOWED_HOSTS (a signed POST: `X-Signature-256: sha256=<HMAC-SHA256 of the body with WEBHOOK_SECRET>`) or an SNS topic ARN.',
+};
+
 const SCHEMAS: Record<string, Schema> = {
   ErrorCode: {
     description: 'Every error code of the API; its HTTP status is in `x-status`.',
@@ -175,16 +182,78 @@ const SCHEMAS: Record<string, Schema> = {
         description:
           'Answered from the result cache: the same bytes were classified by this model, with this preprocessing, as this earlier request.',
       },
+      source: SOURCE,
     },
     ['id', 'file', 'label', 'score', 'top5', 'model', 'timings'],
   ),
-  PendingEntry: object({
-    id: { ...str, pattern: JOB_ID_PATTERN },
-    file: str,
-    status: { const: 'pending' },
-    location: str,
-  }),
-  FailedEntry: object({ file: str, error: ref('ErrorDetail') }),
+  PendingEntry: object(
+    {
+      id: { ...str, pattern: JOB_ID_PATTERN },
+      file: str,
+      source: SOURCE,
+      status: { const: 'pending' },
+      location: str,
+    },
+    ['id', 'file', 'status', 'location'],
+  ),
+  FailedEntry: object({ file: str, source: SOURCE, error: ref('ErrorDetail') }, ['file', 'error']),
+  ReferenceRequest: object(
+    {
+      source: {
+        ...str,
+        description: 'One object: `s3://bucket/key` (its bucket one of SOURCE_BUCKETS).',
+        pattern: '^s3://',
+      },
+      sources: {
+        type: 'array',
+        items: { ...str, pattern: '^s3://' },
+        minItems: 1,
+        description: 'Several objects (at most MAX_FILES).',
+      },
+      notify: NOTIFY,
+    },
+    [],
+    {
+      additionalProperties: false,
+      oneOf: [{ required: ['source'] }, { required: ['sources'] }],
+      description: 'Objects classified where they are, by reference.',
+    },
+  ),
+  BatchRequest: object(
+    {
+      source: {
+        ...str,
+        pattern: '^s3://',
+        description: 'A prefix, `s3://bucket/prefix/` (an empty prefix is the whole bucket).',
+      },
+      notify: NOTIFY,
+    },
+    ['source'],
+    { additionalProperties: false },
+  ),
+  Batch: object(
+    {
+      id: { ...str, pattern: JOB_ID_PATTERN },
+      source: str,
+      status: { type: 'string', enum: ['listing', 'running', 'done', 'failed', 'cancelled'] },
+      total: { ...integer(), description: 'Objects in the batch, once the whole prefix is listed.' },
+      listed: { ...integer(), description: 'Objects listed and queued so far.' },
+      done: integer(),
+      failed: integer(),
+      createdAt: { ...str, format: 'date-time' },
+      startedAt: { ...str, format: 'date-time' },
+      finishedAt: { ...str, format: 'date-time' },
+      rate: { type: 'number', minimum: 0, description: 'Objects answered per second, lately.' },
+      etaSeconds: { ...integer(), description: 'Seconds until every object is answered at that rate (while running).' },
+      manifest: { ...str, description: 'The results as one JSON-lines object in the output bucket, once finished.' },
+      notify: str,
+      error: object({ code: str, message: str }),
+      location: str,
+      results: { ...str, description: 'GET it for every result so far as JSON lines.' },
+    },
+    ['id', 'source', 'status', 'listed', 'done', 'failed', 'createdAt', 'location', 'results'],
+  ),
+  BatchList: object({ batches: { type: 'array', items: ref('Batch'), description: 'Newest first.' } }),
   ClassifyResponse: object({
     results: {
       type: 'array',
@@ -325,7 +394,7 @@ const COMMON_CODES: readonly HttpErrorCode[] = ['BAD_REQUEST', 'INTERNAL'];
 const ROUTING_CODES: readonly HttpErrorCode[] = ['NOT_FOUND', 'METHOD_NOT_ALLOWED'];
 
 interface Operation {
-  readonly method: 'get' | 'post';
+  readonly method: 'get' | 'post' | 'delete';
   readonly path: string;
   readonly summary: string;
   readonly description?: string;
@@ -341,6 +410,29 @@ const json = (schema: Schema, description: string, headers?: Schema): Schema => 
   ...(headers ? { headers } : {}),
   content: { 'application/json': { schema } },
 });
+const IDEMPOTENCY: Schema = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  schema: { type: 'string', minLength: 1, maxLength: 255 },
+  description:
+    'The same key with the same body gets the first answer again (same ids, no second classification); with another body, 422.',
+};
+const IDEMPOTENCY_CODES = ['BAD_IDEMPOTENCY_KEY', 'IDEMPOTENCY_KEY_REUSED', 'IDEMPOTENCY_KEY_IN_PROGRESS'] as const;
+const REFERENCE_CODES = [
+  'BAD_SOURCE',
+  'SOURCE_NOT_ALLOWED',
+  'SOURCE_NOT_FOUND',
+  'BAD_NOTIFY',
+  'NOTIFY_NOT_ALLOWED',
+] as const;
+const batchId: Schema = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', pattern: BATCH_ID_PATTERN },
+  description: 'The batch id.',
+};
 const jobId: Schema = {
   name: 'id',
   in: 'path',
@@ -404,9 +496,10 @@ function operations(limits: DocumentedLimits, classic: Config['classic'], assets
     {
       method: 'post',
       path: '/api/v1/classify',
-      summary: 'Classify one or more images',
-      description: `Multipart with one or more files (any field names), or a raw image body (\`?name=photo.jpg\` or \`X-File-Name\` names it). One failure among several images is reported in its entry; the request fails only when every image failed. ${sizes}`,
+      summary: 'Classify one or more images, uploaded or named where they are in S3',
+      description: `Multipart with one or more files (any field names), a raw image body (\`?name=photo.jpg\` or \`X-File-Name\` names it), or JSON naming objects by reference (\`{"source": "s3://bucket/key"}\`, classified in place: no copy; the bucket must be one of SOURCE_BUCKETS, and the object is checked as an upload is). One failure among several images is reported in its entry; the request fails only when every image failed. ${sizes}`,
       parameters: [
+        IDEMPOTENCY,
         { name: 'name', in: 'query', required: false, schema: str, description: 'The file name of a raw body.' },
         {
           name: 'X-File-Name',
@@ -431,6 +524,7 @@ function operations(limits: DocumentedLimits, classic: Config['classic'], assets
               },
             },
           },
+          'application/json': { schema: ref('ReferenceRequest') },
           'image/*': { schema: binary('image/*') },
           'application/octet-stream': { schema: binary('application/octet-stream') },
           'application/x-www-form-urlencoded': {
@@ -452,7 +546,73 @@ function operations(limits: DocumentedLimits, classic: Config['classic'], assets
           },
         ),
       },
-      codes: [...UPLOAD_CODES, ...PIPELINE_CODES],
+      codes: [...UPLOAD_CODES, ...PIPELINE_CODES, ...REFERENCE_CODES, ...IDEMPOTENCY_CODES, 'BAD_REQUEST'],
+    },
+    {
+      method: 'post',
+      path: '/api/v1/batches',
+      summary: 'Classify every object under an S3 prefix, as a batch',
+      description:
+        'The prefix is listed page by page and each object queued; workers classify them where they are. Answers 202 at once, with the batch and its Location. Objects that are not images, too large or gone are failed lines of the results; the batch goes on. `notify` is told the summary when the batch ends.',
+      parameters: [IDEMPOTENCY],
+      requestBody: { required: true, content: { 'application/json': { schema: ref('BatchRequest') } } },
+      ok: {
+        202: json(ref('Batch'), 'The batch, started.', {
+          Location: { description: 'The batch: GET it for its progress.', schema: str },
+        }),
+      },
+      codes: [
+        'BAD_SOURCE',
+        'SOURCE_NOT_ALLOWED',
+        'SOURCE_NOT_FOUND',
+        'BAD_NOTIFY',
+        'NOTIFY_NOT_ALLOWED',
+        'BAD_REQUEST',
+        'TOO_LARGE',
+        'UNSUPPORTED_MEDIA_TYPE',
+        ...IDEMPOTENCY_CODES,
+      ],
+    },
+    {
+      method: 'get',
+      path: '/api/v1/batches',
+      summary: 'The most recent batches, newest first',
+      parameters: [
+        {
+          name: 'limit',
+          in: 'query',
+          required: false,
+          schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
+        },
+      ],
+      ok: { 200: json(ref('BatchList'), 'Newest first.') },
+      codes: ['BAD_PARAMETER'],
+    },
+    {
+      method: 'get',
+      path: '/api/v1/batches/{id}',
+      summary: "A batch's progress: status, total, done, failed, rate and ETA, where its results are",
+      parameters: [batchId],
+      ok: { 200: json(ref('Batch'), 'The batch.') },
+      codes: ['BAD_BATCH_ID', 'NO_SUCH_BATCH'],
+    },
+    {
+      method: 'delete',
+      path: '/api/v1/batches/{id}',
+      summary: 'Cancel a batch: its objects still queued are dropped by the workers without being classified',
+      parameters: [batchId],
+      ok: { 200: json(ref('Batch'), 'The batch, cancelled.') },
+      codes: ['BAD_BATCH_ID', 'NO_SUCH_BATCH', 'BATCH_FINISHED'],
+    },
+    {
+      method: 'get',
+      path: '/api/v1/batches/{id}/results',
+      summary: 'Every result of a batch so far, as JSON lines in listing order (the manifest once it ended)',
+      description:
+        'One line per object: `seq` (its place in the listing), `source` (`s3://bucket/key`), and the usual result fields (`id`, `file`, `label`, `score`, `top5`, `model`, ...) or an `error` (`code`, `message`, `stage`).',
+      parameters: [batchId],
+      ok: { 200: { description: 'JSON lines.', content: { 'application/x-ndjson': { schema: str } } } },
+      codes: ['BAD_BATCH_ID', 'NO_SUCH_BATCH'],
     },
     {
       method: 'get',

@@ -317,7 +317,7 @@ export class Submitter {
   /** Stops receiving answers, then removes this process's response queue. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const { janitor, cache, inbox, responseQueue, options } = this.parts;
+      const { janitor, inbox, responseQueue, options } = this.parts;
       janitor.stop();
       inbox.stop();
       await deleteQueue(options.clients, responseQueue.url).catch((err: unknown) =>

@@ -11,7 +11,7 @@ import type { BatchStore } from '../../batch-store.js';
 import { type BatchItem, type BatchRecord, FINISHED } from '../../contract/batch.js';
 import { parseS3Url } from '../../contract/sources.js';
 import type { Notifier } from '../notify.js';
-import { checkSourceBucket } from '../sources.js';
+import { checkAllowed, checkSourceBucket } from '../sources.js';
 import type { BatchRunner } from './runner.js';
 import { type BatchView, batchView } from './view.js';
 
@@ -32,9 +32,11 @@ export class Batches {
   /** Starts a batch over `source` (checked: the format, the allow-list, the bucket exists); `notify` is checked too. */
   async create(input: { readonly source: unknown; readonly notify?: unknown }): Promise<BatchView> {
     const { config, batches, notifier, runner } = this.deps;
+    // The checks that ask nobody first; then whether the bucket is there.
     const source = parseS3Url(input.source, { prefix: true });
-    await checkSourceBucket(batches.store, config, source.bucket);
+    checkAllowed(config, source.bucket);
     const notify = input.notify === undefined ? undefined : notifier.check(input.notify);
+    await checkSourceBucket(batches.store, config, source.bucket);
     const record: BatchRecord = {
       v: 1,
       id: randomUUID(),
@@ -48,6 +50,11 @@ export class Batches {
     await batches.create(record);
     runner.kick();
     return this.view(record);
+  }
+
+  /** Ids of the batches this web instance runs now. */
+  running(): string[] {
+    return this.deps.runner.runningIds;
   }
 
   /** A `notify` target, checked (a webhook host WEBHOOK_ALLOWED_HOSTS allows, or an SNS topic ARN). */

@@ -131,6 +131,8 @@ export class BatchCoordinator {
         const answered = this.progress.done + this.progress.failed;
         const due = Date.now() - this.savedAt >= SAVE_EVERY_MS || this.held.length >= 500;
         if (this.record.listing.complete && answered >= this.record.listing.listed) {
+          // Every object answered: the manifest first, so a batch that says `done` has its results in place.
+          await this.writeManifest();
           this.record = { ...this.record, status: 'done', finishedAt: new Date().toISOString() };
           if (!(await this.save())) return;
         } else if (due && !(await this.save())) return;
@@ -156,7 +158,7 @@ export class BatchCoordinator {
       if (listing.pages > 0) token = this.nextToken ?? (await batches.getPage(id, listing.pages - 1))?.next;
       let listed: { keys: string[]; next?: string };
       try {
-        listed = await store.listPage(source.bucket, source.key, token);
+        listed = await store.listPage(source.bucket, source.key, token, this.deps.config.batches.pageSize);
       } catch (err) {
         if (isNoSuchBucket(err) || isAccessDenied(err)) {
           const code = isNoSuchBucket(err) ? 'SOURCE_NOT_FOUND' : 'SOURCE_NOT_ALLOWED';
@@ -315,13 +317,17 @@ export class BatchCoordinator {
     }
   }
 
+  private async writeManifest(): Promise<void> {
+    await this.deps.batches.writeManifest(this.id, manifestLines(this.deps.batches.items(this.id)));
+    this.record = { ...this.record, results: batchManifestKey(this.id) };
+  }
+
   /** The manifest, the summary to `notify`, then the queue and the active mark go. Each step is skipped when a coordinator before did it. */
   private async finish(): Promise<void> {
     const { batches, notifier, log, clients } = this.deps;
     const { id } = this.record;
     if (!this.record.results) {
-      await batches.writeManifest(id, manifestLines(batches.items(id)));
-      this.record = { ...this.record, results: batchManifestKey(id) };
+      await this.writeManifest();
       if (!(await this.save())) return;
     }
     if (this.record.notify && !this.record.notified) {

@@ -11,7 +11,7 @@ import type { BatchStatus } from '../../contract/batch.js';
 import { PipelineError } from '../../contract/errors.js';
 import { type Job, stage } from '../job.js';
 
-export function skipCancelled(batches: BatchStore, concurrency: number, freshMs = 2_000): OperatorFunction<Job, Job> {
+export function skipCancelled(batches: BatchStore, concurrency: number, freshMs = 1_000): OperatorFunction<Job, Job> {
   const known = new LruMap<string, { readonly status: Promise<BatchStatus | 'gone'>; readonly at: number }>(256);
   const statusOf = (id: string): Promise<BatchStatus | 'gone'> => {
     const cached = known.get(id);
