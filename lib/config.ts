@@ -72,7 +72,7 @@ export interface Config {
     readonly cacheDir: string;
     /** Intra-op threads per model session. */
     readonly threads: number;
-    /** Where ONNX Runtime models run: `cpu`, or `cuda` (opt-in, see README). */
+    /** Where ONNX Runtime models run: `cpu`, or `cuda` (opt-in, docs/configuration.md). */
     readonly device: 'cpu' | 'cuda';
   };
   readonly worker: {

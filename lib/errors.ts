@@ -4,8 +4,8 @@
  * fields), and the `cause`. Every folder's errors extend it, with the same constructor:
  * `(code, message, context?, { cause }?)`.
  *
- * It lives in models/, the bottom of the one-way imports (web → pipeline → models, scaling beside),
- * so that every folder can extend it.
+ * It lives in lib/, the ground floor every other folder stands on (docs/architecture.md), so that
+ * every folder can extend it.
  */
 export type ErrorContext = Readonly<Record<string, unknown>>;
 

@@ -43,7 +43,7 @@ const v1Layers = (width: '0.25' | '0.75'): BuiltinSpec => ({
 
 /**
  * The same files and preprocessing, converted to ONNX when loaded (cached in the model cache) and run
- * NCHW on ONNX Runtime: the same predictions as on tfjs, several times faster (see README).
+ * NCHW on ONNX Runtime: the same predictions as on tfjs, several times faster (docs/benchmarks.md › Models).
  */
 const v1OnOnnxRuntime = (width: '0.25' | '0.75'): BuiltinSpec => ({
   ...v1Layers(width),

@@ -1,6 +1,6 @@
 /**
  * `npm start`'s main: the whole service on this machine. With no endpoint or AWS credentials configured it
- * runs on its embedded SQS + S3 endpoint (data in ./data); see README for LocalStack and AWS.
+ * runs on its embedded SQS + S3 endpoint (data in ./data); see docs/deployment.md for LocalStack and AWS.
  */
 import { ConfigError, loadConfig } from '../lib/config.js';
 import { createLogger, setLogLevel } from '../lib/log.js';

@@ -44,7 +44,7 @@ export function createAwsClients(config: Config): AwsClients {
     forcePathStyle: s3ForcePathStyle,
     // No CRC over every body the SDK sends or receives (its default since 2025): uploads and results
     // cross TLS on AWS, loopback here, and third-party S3 implementations do not all speak the
-    // flexible checksums. It saves a pass over each image (see README › Measured).
+    // flexible checksums. It saves a pass over each image (docs/benchmarks.md › The floor).
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 4,

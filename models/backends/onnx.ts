@@ -7,7 +7,7 @@ import type { Classifier, ModelManifest, Prediction, RgbImage } from '../types.j
 export interface OnnxOptions {
   /** ONNX Runtime intra-op threads. Default 1: the service runs one worker process per core. */
   readonly threads?: number;
-  /** `cpu` (default; ships in the npm package) or `cuda` (needs ONNX Runtime's CUDA files, see README). */
+  /** `cpu` (default; ships in the npm package) or `cuda` (ONNX Runtime's CUDA files: docs/configuration.md). */
   readonly device?: 'cpu' | 'cuda';
 }
 

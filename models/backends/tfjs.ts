@@ -84,7 +84,7 @@ async function importTfjsNode(): Promise<boolean> {
     ) {
       return false;
     }
-    // Installed but broken (e.g. its native library is missing): say so rather than silently run 10x slower.
+    // Installed but broken (e.g. its native library is missing): say so rather than silently run several times slower.
     throw new ModelError(
       'BACKEND_UNAVAILABLE',
       `${TFJS_NODE} is installed but cannot be loaded: ${describeError(error)}`,

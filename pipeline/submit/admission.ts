@@ -12,13 +12,14 @@
  * Until 10 answers are in that window (a burst's first second), it is estimated from the answers'
  * own timings: each carries its worker's decode time and its batch's inference time and size, so a
  * worker handles 1000 ÷ (decode + infer ÷ batch) images a second of model time; 0.3 of that per
- * worker (what `npm run bench` measures for a burst on one machine, 0.30–0.37 of the decode +
- * inference ideal: the rest goes to storage, queues and the web tier sharing the cores), times the
- * workers running or wanted. To the wait in the queue it adds the time an answered image spends
- * outside it (upload, storing, enqueueing, its own work, the answer's way back: total − queueWait,
- * averaged), and it admits an image only if that fits in 80% of the timeout — the rest is for the
- * estimate's error. Before any answer nothing is refused. Retry-After is when enough of the backlog
- * will have drained for a new image to be answered in time.
+ * worker (about the share of the decode + inference ideal a burst on one machine reaches in
+ * `npm run bench`, docs/benchmarks.md › Against the targets: the rest goes to storage, queues and
+ * the web tier sharing the cores), times the workers running or wanted. To the wait in the queue
+ * it adds the time an answered image spends outside it (upload, storing, enqueueing, its own work,
+ * the answer's way back: total − queueWait, averaged), and it admits an image only if that fits in
+ * 80% of the timeout — the rest is for the estimate's error. Before any answer nothing is refused.
+ * Retry-After is when enough of the backlog will have drained for a new image to be answered in
+ * time.
  */
 import { PipelineError } from '../contract/errors.js';
 import type { ClassificationResult } from '../contract/messages.js';

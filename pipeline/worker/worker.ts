@@ -98,7 +98,7 @@ export function runWorker(
   sharp.cache(false);
   const counts = { processed: 0, failed: 0 };
   // Tells a supervising pool that this worker is busy (at most every 100 ms): a message that lives
-  // in the queue for 30 ms is easy to miss by sampling the queue, a finished image is not.
+  // in the queue for a few tens of ms is easy to miss by sampling the queue, a finished image is not.
   let reportedAt = 0;
   const reportActivity = () => {
     if (!process.send || Date.now() - reportedAt < 100) return;

@@ -114,11 +114,11 @@ export const LOCAL_POLICY: ScalingPolicy = Object.freeze({
  *
  *  - `periodSeconds` 2: `SCALER_PERIOD_SECONDS`' default; scale from zero (DEFAULT_POLICY's: threshold
  *    1, evaluationPeriods 1) reacts at the first period end that saw a message.
- *  - `backlog`: 21 ms of worker CPU per image (`npm run bench`'s workers' CPU per image in a burst,
- *    README › Measured: 20.3–21.1 ms with mobilenet-v2-int8-onnx, 16.6–20.4 ms with the default
- *    mobilenet-v1-0.75-224-onnx) and 2 worker processes per instance (a 2-vCPU instance, one worker
- *    per vCPU — an assumption), so the target is 30 / 0.021 × 2 ≈ 2857 waiting messages per
- *    instance: another instance pays only when one cannot clear the backlog within a start.
+ *  - `backlog`: 21 ms of worker CPU per image (the workers' CPU per image in a burst, as
+ *    `npm run bench` measures it: docs/benchmarks.md › The pipeline under bursts) and 2 worker
+ *    processes per instance (a 2-vCPU instance, one worker per vCPU — an assumption), so the target
+ *    is 30 / 0.021 × 2 ≈ 2857 waiting messages per instance: another instance pays only when one
+ *    cannot clear the backlog within a start.
  *  - `scaleToZero.emptyPeriods` 3: back to `minCapacity` 6 s after the last period with a message
  *    visible or in flight; never while one is in flight (that period is not empty).
  *  - No scale-out cooldown (the decision is absolute, ceil(visible / target), not a step); scale-in

@@ -39,8 +39,8 @@ function count(attributes: Partial<Record<string, string>> | undefined, name: st
 
 /**
  * Queue depth that does not read a busy system as idle: a worker that finished an image within
- * `windowMs` counts as one message in flight. Requests that spend 30 ms in the queue are easy to
- * miss by sampling it; the pool hears of every finished image.
+ * `windowMs` counts as one message in flight. Requests that spend a few tens of ms in the queue are
+ * easy to miss by sampling it; the pool hears of every finished image.
  */
 export function depthWithActivity(
   depth: () => Promise<QueueDepth>,

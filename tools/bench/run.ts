@@ -1,23 +1,26 @@
 /**
- * The benchmark behind `npm run bench [-- --n 250] [--burst 100] [--model ID] [--workers N] [--data-dir DIR] [--skip-models] [--skip-pipeline] [--baseline-endpoint DIR]`
+ * The benchmark behind `npm run bench [-- --n 250] [--burst 100] [--model ID] [--workers N] [--data-dir DIR] [--skip-models] [--skip-pipeline] [--baseline-endpoint DIR] [--write-docs]`
  *
  * Prints markdown tables and writes JSON to bench-results/. Every ratio is computed from numbers
  * measured in this same run: the models on one thread in this process, then the service as
- * `npm start` runs it, in a child process, under a burst of uploads.
+ * `npm start` runs it, in a child process, under a burst of uploads. With `--write-docs` it also
+ * puts this run's rows, dated today, into docs/benchmarks.md's tables (docs.ts, report.ts).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, projectRoot } from '../../lib/config.js';
 import { freePorts } from '../../lib/ports.js';
 import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../../models/index.js';
 import { type CallCost, measureCalls } from './calls.js';
+import { checkDatedTables, writeDatedTables } from './docs.js';
 import { startCheckoutEndpoint, startOwnEndpoint } from './endpoints.js';
 import { benchModel, type ModelBench } from './models.js';
 import { readPhotos, SAMPLE_DIR } from './photos.js';
 import { type BurstResult, burst, classicWorkload, startServiceProcess } from './pipeline.js';
 import { pidsOf } from './proc.js';
+import { type BenchReport, benchTableShapes, datedTables, type Target, targetLine } from './report.js';
 import { workerAlone } from './worker-alone.js';
 
 const parseBenchArgs = (argv: string[]) =>
@@ -36,8 +39,13 @@ const parseBenchArgs = (argv: string[]) =>
       // Another checkout of this project (an earlier version): the call floor against its embedded
       // endpoint and against this one's, alternately, in this run.
       'baseline-endpoint': { type: 'string' },
+      // Put this run's rows, dated today, into docs/benchmarks.md.
+      'write-docs': { type: 'boolean', default: false },
     },
   }).values;
+
+/** The page whose dated tables `--write-docs` rewrites. */
+const BENCHMARKS_DOC = join(projectRoot, 'docs', 'benchmarks.md');
 
 type BenchArgs = ReturnType<typeof parseBenchArgs>;
 
@@ -45,14 +53,23 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const ms = (x: number) => x.toFixed(1);
 const out = (line = '') => process.stdout.write(`${line}\n`);
 
-async function main(args: BenchArgs): Promise<void> {
+async function main(args: BenchArgs, argv: readonly string[]): Promise<void> {
+  // A page whose tables the bench cannot write fails now, not after the whole run.
+  if (args['write-docs']) checkDatedTables(await readFile(BENCHMARKS_DOC, 'utf8'), benchTableShapes());
   const config = loadConfig();
   const cores = availableParallelism();
   const photos = await readPhotos();
   const n = Math.min(Number(args.n), photos.length);
   const burstSize = Math.min(Number(args.burst), photos.length);
   const model = args.model ?? config.model.source ?? DEFAULT_MODEL_ID;
-  const report: Record<string, unknown> = { at: new Date().toISOString(), cores, node: process.version, model };
+  const report: BenchReport = {
+    at: new Date().toISOString(),
+    cores,
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    node: process.version,
+    model,
+    options: argv.filter((arg) => arg !== '--write-docs'),
+  };
   out(`# Benchmark — ${cores} cores, Node ${process.version}, ${new Date().toISOString()}`);
 
   const models: ModelBench[] = [];
@@ -108,7 +125,7 @@ async function main(args: BenchArgs): Promise<void> {
       { MODEL: model, WORKERS: workers, RESULT_CACHE: 'off', ...ports },
       args['data-dir'],
     );
-    const targets: string[] = [];
+    const targets: Target[] = [];
     try {
       await burst(service, photos.slice(0, 8), 8); // warm-up: connections, JIT, first batches
       const [endpointPid] = pidsOf(service.pid, 'endpoint');
@@ -174,25 +191,42 @@ async function main(args: BenchArgs): Promise<void> {
       );
 
       const full = rows[rows.length - 1]!;
-      targets.push(
-        `target lean workers, in the burst: worker CPU per image ${ms(full.cpuMsPerImageByRole.workers)} ms = ${(full.cpuMsPerImageByRole.workers / perImageMs).toFixed(2)} × raw decode + inference ${ms(perImageMs)} ms (goal <= 1.15)`,
-      );
-      targets.push(
-        `target lean workers, alone: worker CPU per image ${alone.workerMs.map(ms).join(' / ')} ms = ${aloneRatios.map((x) => x.toFixed(2)).join(' / ')} × decode + inference ${alone.rawMs.map(ms).join(' / ')} ms in the same process, by round (goal <= 1.15)`,
-      );
-      targets.push(
-        `target lean web tier: web tier CPU per image ${ms(full.cpuMsPerImageByRole.web)} ms (goal <= 4 ms)`,
-      );
-      targets.push(
-        `target one machine: a burst of ${full.n} at ${full.imagesPerSecond.toFixed(1)} images/s = ${(full.imagesPerSecond / ((cores * 1000) / perImageMs)).toFixed(2)} × the ideal ${((cores * 1000) / perImageMs).toFixed(1)} images/s (goal >= 0.5)`,
-      );
+      const burstRatio = full.cpuMsPerImageByRole.workers / perImageMs;
+      targets.push({
+        name: 'lean workers, in the burst',
+        measured: `worker CPU per image ${ms(full.cpuMsPerImageByRole.workers)} ms = ${burstRatio.toFixed(2)} × raw decode + inference ${ms(perImageMs)} ms`,
+        goal: '<= 1.15',
+        met: burstRatio <= 1.15,
+      });
+      targets.push({
+        name: 'lean workers, alone',
+        measured: `worker CPU per image ${alone.workerMs.map(ms).join(' / ')} ms = ${aloneRatios.map((x) => x.toFixed(2)).join(' / ')} × decode + inference ${alone.rawMs.map(ms).join(' / ')} ms in the same process, by round`,
+        goal: '<= 1.15',
+        met: aloneRatios.every((x) => x <= 1.15),
+      });
+      targets.push({
+        name: 'lean web tier',
+        measured: `web tier CPU per image ${ms(full.cpuMsPerImageByRole.web)} ms`,
+        goal: '<= 4 ms',
+        met: full.cpuMsPerImageByRole.web <= 4,
+      });
+      const idealRate = (cores * 1000) / perImageMs;
+      targets.push({
+        name: 'one machine',
+        measured: `a burst of ${full.n} at ${full.imagesPerSecond.toFixed(1)} images/s = ${(full.imagesPerSecond / idealRate).toFixed(2)} × the ideal ${idealRate.toFixed(1)} images/s`,
+        goal: '>= 0.5',
+        met: full.imagesPerSecond / idealRate >= 0.5,
+      });
 
       process.stderr.write('classic workload, workers warm...\n');
       const warm = await classicWorkload(service, SAMPLE_DIR, photos.length, 100);
       report.classicWarm = warm;
-      targets.push(
-        `target classic, warm (${workers} workers): mean latency ${(warm.meanMs / 1000).toFixed(2)} s over ${warm.ok}/${warm.sent} uploads at 100 concurrent (goal <= 1.2 s)`,
-      );
+      targets.push({
+        name: `classic, warm (${workers} workers)`,
+        measured: `mean latency ${(warm.meanMs / 1000).toFixed(2)} s over ${warm.ok}/${warm.sent} uploads at 100 concurrent`,
+        goal: '<= 1.2 s',
+        met: warm.meanMs <= 1200 && warm.ok === warm.sent,
+      });
     } finally {
       await service.stop();
     }
@@ -205,9 +239,12 @@ async function main(args: BenchArgs): Promise<void> {
     try {
       const fromZero = await classicWorkload(cold, SAMPLE_DIR, photos.length, 100);
       report.classicFromZero = fromZero;
-      targets.push(
-        `target classic, from zero workers: mean latency ${(fromZero.meanMs / 1000).toFixed(2)} s over ${fromZero.ok}/${fromZero.sent} uploads at 100 concurrent (goal <= 2.5 s)`,
-      );
+      targets.push({
+        name: 'classic, from zero workers',
+        measured: `mean latency ${(fromZero.meanMs / 1000).toFixed(2)} s over ${fromZero.ok}/${fromZero.sent} uploads at 100 concurrent`,
+        goal: '<= 2.5 s',
+        met: fromZero.meanMs <= 2500 && fromZero.ok === fromZero.sent,
+      });
     } finally {
       await cold.stop();
     }
@@ -238,15 +275,19 @@ async function main(args: BenchArgs): Promise<void> {
           `| ${name} | ${b.ok} | ${b.cached} | ${(b.makespanMs / 1000).toFixed(2)} | ${b.imagesPerSecond.toFixed(1)} | ${b.latency?.p50.toFixed(0)} | ${b.latency?.p95.toFixed(0)} | ${ms(c.web)} | ${ms(c.endpoint)} | ${ms(c.workers)} |`,
         );
       }
-      targets.push(
-        `target result cache: second pass ${second.imagesPerSecond.toFixed(1)} images/s = ${(second.imagesPerSecond / first.imagesPerSecond).toFixed(2)} × the first pass's ${first.imagesPerSecond.toFixed(1)} (goal >= 5), labels identical: ${same ? 'yes' : 'NO'} (${second.cached}/${second.n} from the cache)`,
-      );
+      const speedup = second.imagesPerSecond / first.imagesPerSecond;
+      targets.push({
+        name: 'result cache',
+        measured: `second pass ${second.imagesPerSecond.toFixed(1)} images/s = ${speedup.toFixed(2)} × the first pass's ${first.imagesPerSecond.toFixed(1)}, labels identical: ${same ? 'yes' : 'NO'} (${second.cached}/${second.n} from the cache)`,
+        goal: '>= 5, same labels',
+        met: speedup >= 5 && same,
+      });
     } finally {
       await cached.stop();
     }
     report.targets = targets;
     out('\n## Targets (both sides of every ratio measured in this run)\n');
-    for (const line of targets) out(line);
+    for (const target of targets) out(targetLine(target));
   }
 
   const dir = join(projectRoot, 'bench-results');
@@ -254,6 +295,12 @@ async function main(args: BenchArgs): Promise<void> {
   const file = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(file, JSON.stringify(report, null, 2));
   out(`\nJSON: ${file}`);
+  if (args['write-docs']) {
+    const date = report.at.slice(0, 10);
+    const doc = await readFile(BENCHMARKS_DOC, 'utf8');
+    await writeFile(BENCHMARKS_DOC, writeDatedTables(doc, date, datedTables(report)));
+    out(`docs: this run's rows, dated ${date}, in ${BENCHMARKS_DOC}`);
+  }
 }
 
 /** The call floor against this version's endpoint and the baseline's, two alternating rounds each. */
@@ -322,7 +369,7 @@ function printCalls(calls: readonly CallCost[]): void {
 /** `npm run bench`: resolves with the exit code. */
 export async function benchMain(argv: string[]): Promise<number> {
   try {
-    await main(parseBenchArgs(argv));
+    await main(parseBenchArgs(argv), argv);
     return 0;
   } catch (err) {
     process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);

@@ -129,10 +129,10 @@ const NO_EXTRAS = {
  * The AWS app tier, shared by the three AWS modes. Sources (docs/scaling.md › Parameters):
  *  - bootSeconds 38 = 2 s for the group to act (assumption) + 25.8 s EC2 launch → SSH (Amazon Linux
  *    2023, m7i.large, measured) + 10 s worker start on a fresh EBS volume, which is read from its
- *    snapshot lazily (assumption; 1.2 s measured locally on a warm disk).
+ *    snapshot lazily (assumption; the local start on a warm disk is in docs/scaling.md).
  *  - warmStartSeconds 25 = 2 s (assumption) + 21.2 s EC2 start of a stopped instance → SSH
  *    (same measurement) + 2 s worker start, model already on the volume (assumption).
- *  - perImageSeconds 0.021: worker CPU per image, `npm run bench` (README › Measured: 20.3–21.1 ms);
+ *  - perImageSeconds 0.021: worker CPU per image, `npm run bench` (docs/benchmarks.md › The pipeline under bursts);
  *    concurrency 2: a 2-vCPU instance with one worker per vCPU, each vCPU as fast as one core of the
  *    machine measured (assumption); batchSize 8: the worker's MAX_BATCH.
  *  - visibilityTimeoutSeconds 10: VISIBILITY_TIMEOUT_SECONDS (the worker's heartbeat extends it).

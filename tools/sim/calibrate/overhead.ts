@@ -15,7 +15,7 @@
  *
  * `done − sent − total` is the client-side remainder: mostly the wait before the server reads the
  * first byte (connection accept, other uploads being parsed), plus the HTTP response's trip back,
- * which is a few ms (the whole remainder is ~3 ms at light load); it is counted as ingest because the
+ * which is a few ms (docs/scaling.md has the remainder at light load); it is counted as ingest because the
  * status timeline shows the queue filling that late. `deliver` is the worker's handling around the
  * slot (S3 get, decode, the batch's gathering wait, persist), the answer's trip through the response
  * queue and the web tier, and, under a backlog, the time a prefetched message waits in the worker
