@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import test from 'ava';
 import { captureLogs, type LogLevel, setLogLevel } from '../lib/log.js';
 import type { Service } from '../service/service.js';
@@ -27,6 +28,7 @@ let service: Service;
 let strict: Service;
 let doc: OpenApiChecker;
 let jobId: string;
+let batchId: string;
 const dirs: string[] = [];
 const lines: string[] = [];
 let restoreLogs: () => void;
@@ -47,7 +49,7 @@ test.before(async () => {
   dirs.push(a, b);
   [service, strict] = await Promise.all([
     // ANSWER_WAIT_MS=0: every API upload is answered 202 at once, so the page follows its job (with the key).
-    startTestService(a, { API_KEYS: KEYS.join(','), WORKERS: '1', ANSWER_WAIT_MS: '0' }),
+    startTestService(a, { API_KEYS: KEYS.join(','), WORKERS: '1', ANSWER_WAIT_MS: '0', SOURCE_BUCKETS: 'auth-photos' }),
     startTestService(b, { API_KEYS: ` ${KEYS[0]} `, CLASSIC_REQUIRES_KEY: 'true', WORKERS: '1' }),
   ]);
   doc = await OpenApiChecker.load(service.web.url, bearer(KEYS[0]!));
@@ -57,6 +59,13 @@ test.before(async () => {
     body: await photoForm('image'),
   });
   jobId = ((await response.json()) as { results: { id: string }[] }).results[0]!.id;
+  await service.clients.s3.send(new CreateBucketCommand({ Bucket: 'auth-photos' }));
+  const batch = await fetch(`${service.web.url}/api/v1/batches`, {
+    method: 'POST',
+    headers: { ...bearer(KEYS[0]!), 'content-type': 'application/json' },
+    body: JSON.stringify({ source: 's3://auth-photos/' }),
+  });
+  batchId = ((await batch.json()) as { id: string }).id;
 });
 
 test.after.always(async () => {
@@ -67,7 +76,7 @@ test.after.always(async () => {
 });
 
 interface Route {
-  readonly method: 'get' | 'post';
+  readonly method: 'get' | 'post' | 'delete';
   /** As in the OpenAPI document. */
   readonly path: string;
   readonly open: boolean;
@@ -142,6 +151,49 @@ const ROUTES: readonly Route[] = [
     ok: [200],
     send: async () => ({ url: '/api/v1/openapi.json', init: {} }),
   },
+  {
+    method: 'post',
+    path: '/api/v1/batches',
+    open: false,
+    ok: [202],
+    send: async () => ({
+      url: '/api/v1/batches',
+      init: {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ source: 's3://auth-photos/' }),
+      },
+    }),
+  },
+  {
+    method: 'get',
+    path: '/api/v1/batches',
+    open: false,
+    ok: [200],
+    send: async () => ({ url: '/api/v1/batches', init: {} }),
+  },
+  {
+    method: 'get',
+    path: '/api/v1/batches/{id}',
+    open: false,
+    ok: [200],
+    send: async () => ({ url: `/api/v1/batches/${batchId}`, init: {} }),
+  },
+  // An empty prefix: the batch is done at once, so a cancel finds it finished.
+  {
+    method: 'delete',
+    path: '/api/v1/batches/{id}',
+    open: false,
+    ok: [200, 409],
+    send: async () => ({ url: `/api/v1/batches/${batchId}`, init: { method: 'DELETE' } }),
+  },
+  {
+    method: 'get',
+    path: '/api/v1/batches/{id}/results',
+    open: false,
+    ok: [200],
+    send: async () => ({ url: `/api/v1/batches/${batchId}/results`, init: {} }),
+  },
   { method: 'get', path: '/metrics', open: false, ok: [200], send: async () => ({ url: '/metrics', init: {} }) },
   { method: 'get', path: '/healthz', open: true, ok: [200], send: async () => ({ url: '/healthz', init: {} }) },
   { method: 'get', path: '/readyz', open: true, ok: [200], send: async () => ({ url: '/readyz', init: {} }) },
@@ -155,7 +207,11 @@ async function call(
 ): Promise<{ status: number; contentType: string; body: string; wwwAuthenticate: string | null }> {
   const { url, init } = await route.send();
   const abort = new AbortController();
-  const response = await fetch(`${base}${url}`, { ...init, headers, signal: abort.signal });
+  const response = await fetch(`${base}${url}`, {
+    ...init,
+    headers: { ...((init.headers as Record<string, string> | undefined) ?? {}), ...headers },
+    signal: abort.signal,
+  });
   const head = {
     status: response.status,
     contentType: response.headers.get('content-type') ?? '',

@@ -21,6 +21,7 @@ import type { Service } from '../service/service.js';
 import { type Browser, ConsoleWatch, launchBrowser } from './helpers/browser.js';
 import { readGroundTruth, SAMPLE_DIR } from './helpers/model-fixtures.js';
 import { startTestService, tempDataDir, waitFor } from './helpers/service.js';
+import { putPhotos } from './helpers/sources.js';
 
 // What the functions run in the page see (this project type-checks for Node, without the DOM's types).
 declare const document: any;
@@ -58,7 +59,13 @@ test.before(async () => {
       scaleInCooldownSeconds: 2,
     }),
   );
-  service = await startTestService(dataDir, { WORKERS: '', WORKERS_MAX: '2', SCALING_POLICY: policy });
+  service = await startTestService(dataDir, {
+    WORKERS: '',
+    WORKERS_MAX: '2',
+    SCALING_POLICY: policy,
+    SOURCE_BUCKETS: 'page-photos',
+  });
+  await putPhotos(service.clients.s3, 'page-photos', 'album/', (await readGroundTruth()).slice(0, 6));
   // The labels the page must show, from the same model and decoder in this process.
   const classifier = await loadClassifier(service.config.model.source, { modelsDir: service.config.model.modelsDir });
   try {
@@ -296,9 +303,35 @@ test.serial(
   },
 );
 
+test.serial(
+  'a batch started from the form: its progress bar fills and it says done, with its results to download',
+  async (t) => {
+    await page.locator('#batch-source').fill('s3://page-photos/album/');
+    await page.getByRole('button', { name: 'Start' }).click();
+    await page.locator('#batch-list li[data-state="done"]').first().waitFor({ timeout: 60_000 });
+    const bar = page.locator('#batch-list li[data-state="done"] progress').first();
+    t.is(await bar.getAttribute('value'), '6');
+    t.is(await bar.getAttribute('max'), '6');
+    t.regex((await bar.getAttribute('aria-label')) ?? '', /6 of 6 images answered/);
+    t.regex(
+      (await page.locator('#batch-list li[data-state="done"] .counts').first().textContent()) ?? '',
+      /^done: 6 classified, of 6/,
+    );
+    const results = await page.locator('#batch-list li[data-state="done"] a').first().getAttribute('href');
+    t.regex(results ?? '', /^\/api\/v1\/batches\/[0-9a-f-]{36}\/results$/);
+    // A bucket the service may not read: the form says so in words.
+    watch.expect('/api/v1/batches', 403);
+    await page.locator('#batch-source').fill('s3://somebody-elses/');
+    await page.getByRole('button', { name: 'Start' }).click();
+    const refused = page.locator('#batch-state', { hasText: 'may not read that bucket' });
+    await refused.waitFor({ timeout: 10_000 });
+    t.regex((await refused.textContent()) ?? '', /\(SOURCE_NOT_ALLOWED\)/);
+  },
+);
+
 test.serial('screenshots at desktop and phone widths', async (t) => {
   const dir = process.env.UPDATE_SCREENSHOTS
-    ? join(projectRoot, 'web', 'screenshots')
+    ? join(projectRoot, 'docs', 'screenshots')
     : await mkdtemp(join(tmpdir(), 'eir-shots-'));
   await mkdir(dir, { recursive: true });
   // The time of day and the job ids differ from run to run; everything else is the real page.

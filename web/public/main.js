@@ -1,5 +1,6 @@
 // @ts-check
-/** The page's wiring: where images come from (picker, drop, paste) and the three views. */
+/** The page's wiring: where images come from (picker, drop, paste) and the four views. */
+import { Batches } from './batches.js';
 import { Jobs } from './jobs.js';
 import { LiveView } from './live.js';
 import { RecentResults } from './recent.js';
@@ -55,3 +56,4 @@ $('refresh-recent').addEventListener('click', () => void recent.refresh());
 // Images going through the queue (anyone's) bring new results: the pushed status says when.
 new LiveView(() => recent.soon()).start();
 void recent.refresh();
+void new Batches().refresh();

@@ -27,6 +27,14 @@ const WORDS = {
   NETWORK: 'The service could not be reached.',
   NO_SUCH_JOB: 'The service does not know this job.',
   INTERNAL: 'Something went wrong inside the service.',
+  BAD_SOURCE: 'That is not an S3 location (s3://bucket/prefix/).',
+  SOURCE_NOT_ALLOWED: 'The service may not read that bucket.',
+  SOURCE_NOT_FOUND: 'There is no such bucket or object.',
+  NO_SUCH_BATCH: 'The service does not know this batch.',
+  BATCH_FINISHED: 'The batch has already ended.',
+  CANCELLED: 'The batch was cancelled.',
+  BAD_NOTIFY: 'That is not a webhook URL or an SNS topic.',
+  NOTIFY_NOT_ALLOWED: 'The service may not call that address.',
 };
 
 /** @param {string} code */
