@@ -3,6 +3,7 @@
  * the same numbers as the rows of docs/benchmarks.md's dated tables (docs.ts writes them). One
  * table per kind of measurement; the columns here are the tables' columns after `date`.
  */
+import type { BatchRun } from './batch.js';
 import type { Distribution } from '../../lib/stats.js';
 import type { CallCost } from './calls.js';
 import type { DatedTable } from './docs.js';
@@ -60,6 +61,7 @@ export interface BenchReport {
   classicWarm?: ClassicResult;
   classicFromZero?: ClassicResult;
   cache?: { readonly first: BurstResult; readonly second: BurstResult };
+  batches?: { readonly workers: string; readonly idealImagesPerSecond: number; readonly runs: readonly BatchRun[] };
   targets?: readonly Target[];
 }
 
@@ -112,6 +114,17 @@ export const BENCH_TABLES = {
     'CPU ms/img: web / endpoint / workers',
   ],
   classic: ['model', 'workers', 'answered / sent', 'mean latency s', 'p50 / p95 s'],
+  batches: [
+    'model',
+    'workers',
+    'objects',
+    'done / failed',
+    'makespan s',
+    'images/s',
+    '÷ decode + inference ideal',
+    'first result s',
+    'web peak RSS MiB',
+  ],
   targets: ['target', 'goal', 'measured', 'met'],
   endpoints: [
     'call',
@@ -158,6 +171,17 @@ export function datedTables(report: BenchReport): DatedTable[] {
     calls: [],
     cache: [],
     classic: [],
+    batches: (report.batches?.runs ?? []).map((r) => [
+      report.model,
+      report.batches!.workers,
+      String(r.objects),
+      `${r.done} / ${r.failed}`,
+      s(r.makespanMs),
+      r.imagesPerSecond.toFixed(1),
+      (r.imagesPerSecond / report.batches!.idealImagesPerSecond).toFixed(2),
+      s(r.firstResultMs),
+      r.webPeakMiB.toFixed(0),
+    ]),
     targets: (report.targets ?? []).map((t) => [t.name, t.goal, t.measured, t.met ? 'met' : 'missed']),
     endpoints: [],
   };

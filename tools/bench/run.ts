@@ -17,7 +17,8 @@ import { type CallCost, measureCalls } from './calls.js';
 import { checkDatedTables, writeDatedTables } from './docs.js';
 import { startCheckoutEndpoint, startOwnEndpoint } from './endpoints.js';
 import { benchModel, type ModelBench } from './models.js';
-import { readPhotos, SAMPLE_DIR } from './photos.js';
+import { batchRun, type BatchRun } from './batch.js';
+import { type Photo, readPhotos, SAMPLE_DIR } from './photos.js';
 import { type BurstResult, burst, classicWorkload, startServiceProcess } from './pipeline.js';
 import { pidsOf } from './proc.js';
 import { type BenchReport, benchTableShapes, datedTables, type Target, targetLine } from './report.js';
@@ -41,6 +42,8 @@ const parseBenchArgs = (argv: string[]) =>
       'baseline-endpoint': { type: 'string' },
       // Put this run's rows, dated today, into docs/benchmarks.md.
       'write-docs': { type: 'boolean', default: false },
+      // Batches of these sizes (comma-separated; e.g. 1000,10000), each on a fresh service.
+      batch: { type: 'string' },
     },
   }).values;
 
@@ -96,6 +99,15 @@ async function main(args: BenchArgs, argv: readonly string[]): Promise<void> {
       await readFile(photos[0]!.path),
       args['data-dir'] ?? tmpdir(),
     );
+  }
+
+  if (args.batch) {
+    const raw =
+      models.find((m) => m.id === model) ??
+      (await benchModel(model, photos, { modelsDir: config.model.modelsDir, batches: [1, 2, 4, 8, 16] }));
+    const { targets, ...batches } = await benchBatches(args.batch, photos, model, args.workers ?? String(cores), raw, cores, args['data-dir']);
+    report.batches = batches;
+    report.targets = [...(report.targets ?? []), ...targets];
   }
 
   if (!args['skip-pipeline']) {
@@ -285,7 +297,7 @@ async function main(args: BenchArgs, argv: readonly string[]): Promise<void> {
     } finally {
       await cached.stop();
     }
-    report.targets = targets;
+    report.targets = [...(report.targets ?? []), ...targets];
     out('\n## Targets (both sides of every ratio measured in this run)\n');
     for (const target of targets) out(targetLine(target));
   }
@@ -301,6 +313,48 @@ async function main(args: BenchArgs, argv: readonly string[]): Promise<void> {
     await writeFile(BENCHMARKS_DOC, writeDatedTables(doc, date, datedTables(report)));
     out(`docs: this run's rows, dated ${date}, in ${BENCHMARKS_DOC}`);
   }
+}
+
+/**
+ * Batches over the sample photos put under many keys: images/s against the decode + inference ideal
+ * of this run (cores × 1000 ÷ ms per image), the time to the first result, and the web process's
+ * peak memory for each size (it must not grow with the batch).
+ */
+async function benchBatches(sizes: string, photos: readonly Photo[], model: string, workers: string, raw: ModelBench, cores: number, dataParent: string | undefined) {
+  const ideal = (cores * 1000) / (raw.decodeMs + raw.bestInferMs);
+  const runs: BatchRun[] = [];
+  for (const size of sizes.split(',').map(Number)) {
+    if (!Number.isInteger(size) || size < 1) throw new Error(`--batch takes sizes like 1000,10000, got ${sizes}`);
+    runs.push(await batchRun(photos, size, { model, workers, ...(dataParent ? { dataParent } : {}) }));
+  }
+  out(`\n## Batches (model ${model}, ${workers} workers, the sample photos under many keys of one prefix)\n`);
+  out('| objects | done / failed | makespan s | images/s | ÷ ideal | first result s | CPU ms/img: web / endpoint / workers | cores idle | web RSS before → peak MiB |');
+  out('|---|---|---|---|---|---|---|---|---|');
+  for (const r of runs) {
+    const c = r.cpuMsPerImage;
+    out(
+      `| ${r.objects} | ${r.done} / ${r.failed} | ${(r.makespanMs / 1000).toFixed(1)} | ${r.imagesPerSecond.toFixed(1)} | ${(r.imagesPerSecond / ideal).toFixed(2)} | ${(r.firstResultMs / 1000).toFixed(2)} | ${ms(c.web)} / ${ms(c.endpoint)} / ${ms(c.workers)} | ${pct(r.idle)} | ${r.webBeforeMiB.toFixed(0)} → ${r.webPeakMiB.toFixed(0)} |`,
+    );
+  }
+  out(`\nDecode + inference alone: ${ms(raw.decodeMs + raw.bestInferMs)} ms per image (decode ${ms(raw.decodeMs)}, inference ${ms(raw.bestInferMs)} at batch ${raw.bestBatch}).`);
+  const largest = runs.reduce((a, b) => (b.objects > a.objects ? b : a));
+  const smallest = runs.reduce((a, b) => (b.objects < a.objects ? b : a));
+  const targets: Target[] = [
+    {
+      name: 'batch',
+      measured: `${largest.objects} objects at ${largest.imagesPerSecond.toFixed(1)} images/s = ${(largest.imagesPerSecond / ideal).toFixed(2)} × the decode + inference ideal ${ideal.toFixed(1)} images/s; first result after ${(largest.firstResultMs / 1000).toFixed(2)} s`,
+      goal: '>= 0.5',
+      met: largest.imagesPerSecond / ideal >= 0.5,
+    },
+    {
+      name: 'batch memory',
+      measured: `web process peak ${smallest.webPeakMiB.toFixed(0)} MiB for ${smallest.objects} objects, ${largest.webPeakMiB.toFixed(0)} MiB for ${largest.objects}`,
+      goal: 'flat (within 10%)',
+      met: largest.webPeakMiB <= smallest.webPeakMiB * 1.1,
+    },
+  ];
+  for (const target of targets) out(targetLine(target));
+  return { workers, idealImagesPerSecond: ideal, runs, targets };
 }
 
 /** The call floor against this version's endpoint and the baseline's, two alternating rounds each. */

@@ -243,9 +243,11 @@ export class BatchCoordinator {
    */
   private async save(leaseMs = this.deps.leaseMs): Promise<boolean> {
     const { batches, owner } = this.deps;
-    const key = batchProgressKey(this.id, owner, ++this.generation);
-    await batches.putProgress(key, this.progress.encode());
     const counts = { done: this.progress.done, failed: this.progress.failed };
+    // A new bitmap only when the counts moved; a save with nothing new only renews the lease.
+    const moved = counts.done !== this.record.counts.done || counts.failed !== this.record.counts.failed || !this.record.progress;
+    const key = moved ? batchProgressKey(this.id, owner, ++this.generation) : this.record.progress!;
+    if (moved) await batches.putProgress(key, this.progress.encode());
     const now = Date.now();
     const rate = this.measureRate(now);
     const mine = (record: BatchRecord): BatchRecord => ({
@@ -264,7 +266,7 @@ export class BatchCoordinator {
           batch: this.id,
           owner: current?.value.lease?.owner,
         });
-        await batches.deleteProgress(key).catch(() => undefined);
+        if (moved) await batches.deleteProgress(key).catch(() => undefined);
         return false;
       }
       // Changed by someone else while ours: a cancel. Theirs wins for the status, ours for the counts.
