@@ -79,6 +79,8 @@ export interface EnvironmentSettings {
   readonly launchHook: string;
   readonly webPort: number;
   readonly requestTimeoutSeconds: number;
+  /** The load balancer's idle timeout: the web tier keeps idle connections open longer. */
+  readonly loadBalancerIdleSeconds: number;
   readonly controllerPeriodSeconds: number;
 }
 
@@ -121,6 +123,7 @@ export function instanceEnvironment(
     SCALER_PERIOD_SECONDS: String(s.controllerPeriodSeconds),
     WEB_AUTO_SCALING_GROUP: s.webTierGroup,
     REQUEST_TIMEOUT_MS: String(s.requestTimeoutSeconds * 1000),
+    LB_IDLE_TIMEOUT_SECONDS: String(s.loadBalancerIdleSeconds),
   };
 }
 

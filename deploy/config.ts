@@ -53,6 +53,11 @@ export interface DeployConfig {
     readonly port: number;
     /** REQUEST_TIMEOUT_MS of the web tier, in seconds; the load balancer's idle timeout is longer. */
     readonly requestTimeoutSeconds: number;
+    /**
+     * The load balancer's idle timeout, and LB_IDLE_TIMEOUT_SECONDS of the web tier, which keeps idle
+     * connections open longer (lib/config.ts keepAliveTimeouts). Default: the request timeout + 10 s.
+     */
+    readonly idleTimeoutSeconds: number;
   };
   /** MODEL: a registry id, an https:// URL or an s3:// location (cached on the instance). */
   readonly model: string;
@@ -212,6 +217,7 @@ const FIELDS = {
   'webTier.max': integer(1, 100),
   'webTier.port': integer(1024, 65535),
   'webTier.requestTimeoutSeconds': integer(1, 3600),
+  'webTier.idleTimeoutSeconds': integer(1, 4000),
   bootTimeoutSeconds: integer(60, 7200),
   model,
   clientCidr: cidr,
@@ -324,6 +330,7 @@ export function resolveDeployConfig(sources: ConfigSources = {}): DeployConfig {
     );
   }
   const requestQueue = get('names.requestQueue', `${prefix}-requests`);
+  const requestTimeoutSeconds = get('webTier.requestTimeoutSeconds', 120);
   const envAccount = env.CDK_DEFAULT_ACCOUNT;
   const config: DeployConfig = {
     stackName,
@@ -351,7 +358,8 @@ export function resolveDeployConfig(sources: ConfigSources = {}): DeployConfig {
       min: get('webTier.min', 1),
       max: get('webTier.max', 2),
       port: get('webTier.port', 3000),
-      requestTimeoutSeconds: get('webTier.requestTimeoutSeconds', 120),
+      requestTimeoutSeconds,
+      idleTimeoutSeconds: get('webTier.idleTimeoutSeconds', requestTimeoutSeconds + 10),
     },
     bootTimeoutSeconds: get('bootTimeoutSeconds', 900),
     model: get('model', DEFAULT_MODEL_ID),
@@ -397,6 +405,14 @@ function checkTogether(c: DeployConfig): void {
     throw DeployError.invalid('appTier.max', `at least appTier.min (${c.appTier.min})`, c.appTier.max);
   if (c.webTier.max < c.webTier.min)
     throw DeployError.invalid('webTier.max', `at least webTier.min (${c.webTier.min})`, c.webTier.max);
+  if (c.webTier.idleTimeoutSeconds <= c.webTier.requestTimeoutSeconds) {
+    // The web tier answers a request that waited its full time before the load balancer gives up on it.
+    throw DeployError.invalid(
+      'webTier.idleTimeoutSeconds',
+      `longer than webTier.requestTimeoutSeconds (${c.webTier.requestTimeoutSeconds})`,
+      c.webTier.idleTimeoutSeconds,
+    );
+  }
   const prepared = c.appTier.warmPoolMaxPrepared;
   if (prepared !== undefined && prepared < c.appTier.warmPoolMinSize) {
     throw DeployError.invalid(

@@ -194,6 +194,7 @@ export class ImageRecognitionStack extends Stack {
       launchHook: names.launchHook,
       webPort: config.webTier.port,
       requestTimeoutSeconds: config.webTier.requestTimeoutSeconds,
+      loadBalancerIdleSeconds: config.webTier.idleTimeoutSeconds,
       controllerPeriodSeconds: config.scaling.controllerPeriodSeconds,
     };
     const stopTimeouts: Record<Tier, number> = {
@@ -320,8 +321,9 @@ export class ImageRecognitionStack extends Stack {
       vpc,
       internetFacing: true,
       securityGroup: albSecurityGroup,
-      // Longer than a classic request may wait for its answer (REQUEST_TIMEOUT_MS), so the web tier answers first.
-      idleTimeout: Duration.seconds(config.webTier.requestTimeoutSeconds + 10),
+      // Longer than a classic request may wait for its answer (REQUEST_TIMEOUT_MS), so the web tier
+      // answers first; shorter than the web tier's keep-alive (LB_IDLE_TIMEOUT_SECONDS, the same value).
+      idleTimeout: Duration.seconds(config.webTier.idleTimeoutSeconds),
     });
     const listener = this.loadBalancer.addListener('Http', {
       port: 80,

@@ -26,8 +26,46 @@ export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..'
 
 export type EndpointMode = 'embedded' | 'external';
 
+/** The web server's keep-alive settings, derived from the load balancer's idle timeout. */
+export interface KeepAliveTimeouts {
+  /** The load balancer's idle timeout (LB_IDLE_TIMEOUT_SECONDS). */
+  readonly loadBalancerIdleSeconds: number;
+  /** `server.keepAliveTimeout`: longer than the load balancer's idle timeout. */
+  readonly keepAliveTimeoutMs: number;
+  /** `server.headersTimeout`: longer than the keep-alive timeout. */
+  readonly headersTimeoutMs: number;
+}
+
+/** How much longer than the load balancer an idle connection stays open on the web tier. */
+export const KEEP_ALIVE_MARGIN_MS = 5_000;
+
+/**
+ * AWS: "configure the idle timeout of your application to be larger than the idle timeout configured
+ * for the load balancer. Otherwise, if the application closes the TCP connection to the load
+ * balancer ungracefully, the load balancer might send a request to the application before it
+ * receives the packet indicating that the connection is closed [and answers] 502 Bad Gateway"
+ * (Elastic Load Balancing, Application Load Balancers, "Edit load balancer attributes" › Connection
+ * idle timeout). Node closes an idle keep-alive connection after `keepAliveTimeout` (5 s by default)
+ * and a connection whose request headers have not all arrived after `headersTimeout`: the first is
+ * set above the load balancer's timeout, the second above the first (a request that starts on a
+ * connection just before it would idle out still gets its full headers time).
+ */
+export function keepAliveTimeouts(loadBalancerIdleSeconds: number): KeepAliveTimeouts {
+  const keepAliveTimeoutMs = loadBalancerIdleSeconds * 1000 + KEEP_ALIVE_MARGIN_MS;
+  return { loadBalancerIdleSeconds, keepAliveTimeoutMs, headersTimeoutMs: keepAliveTimeoutMs + 1_000 };
+}
+
 export interface Config {
-  readonly http: { readonly host: string; readonly port: number };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    /**
+     * Keep-alive behind a load balancer (LB_IDLE_TIMEOUT_SECONDS, the stack writes it): idle
+     * connections stay open longer than the load balancer keeps them, so it is always the load
+     * balancer that closes them (see `keepAliveTimeouts`). Undefined: Node's defaults.
+     */
+    readonly keepAlive: KeepAliveTimeouts | undefined;
+  };
   readonly aws: {
     readonly region: string;
     /**
@@ -300,7 +338,15 @@ export function loadConfig(env: Env = process.env): Config {
 
   const maxBatch = r.int('MAX_BATCH', 8, 1, 256);
   const config: Config = {
-    http: { host: r.string('HOST', '127.0.0.1'), port: r.int('PORT', 3000, 0, 65535) },
+    http: {
+      host: r.string('HOST', '127.0.0.1'),
+      port: r.int('PORT', 3000, 0, 65535),
+      // An Application Load Balancer's idle timeout is 1..4000 s.
+      keepAlive:
+        r.raw('LB_IDLE_TIMEOUT_SECONDS') === undefined
+          ? undefined
+          : keepAliveTimeouts(r.int('LB_IDLE_TIMEOUT_SECONDS', 60, 1, 4000)),
+    },
     aws: {
       region: r.string(
         'AWS_REGION',

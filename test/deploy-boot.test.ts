@@ -181,7 +181,7 @@ test('defaults: a stack that needs no parameter at all', (t) => {
     region: 'us-east-1',
     vpc: { id: undefined, maxAzs: 2, natGateways: 0 },
     appTier: { instanceType: 'c7a.medium', min: 0, max: 20, warmPool: true, reuseOnScaleIn: false },
-    webTier: { min: 1, max: 2, port: 3000, requestTimeoutSeconds: 120 },
+    webTier: { min: 1, max: 2, port: 3000, requestTimeoutSeconds: 120, idleTimeoutSeconds: 130 },
     model: 'mobilenet-v1-0.75-224-onnx',
     clientCidr: '0.0.0.0/0',
     names: {
@@ -251,6 +251,11 @@ test('a bad parameter is refused with its field named', (t) => {
     [{ file: { appTier: { maximum: 3 } } }, 'appTier.maximum', /known field \(instanceType, min, max/],
     [{ file: { apptier: { max: 3 } } }, 'apptier'],
     [{ context: { 'webTier.colour': 'blue' } }, 'webTier.colour'],
+    [
+      { context: { 'webTier.idleTimeoutSeconds': '120' } },
+      'webTier.idleTimeoutSeconds',
+      /longer than webTier\.requestTimeoutSeconds \(120\)/,
+    ],
     [{ context: { clientCidr: '203.0.113.7' } }, 'clientCidr'],
     [{ context: { clientCidr: '300.0.113.0/24' } }, 'clientCidr'],
     [{ context: { model: '/home/me/model.onnx' } }, 'model', /registry id/],

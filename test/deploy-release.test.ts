@@ -173,6 +173,7 @@ test("a fresh artifact, npm ci --omit=dev, and the worker unit's command classif
           launchHook: 'image-recognition-warm-up',
           webPort: 3000,
           requestTimeoutSeconds: 120,
+          loadBalancerIdleSeconds: 130,
           controllerPeriodSeconds: 2,
         }),
         'test',
