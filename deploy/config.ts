@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { projectRoot } from '../lib/config.js';
+import { MIN_VISIBILITY_OVER_WAIT_SECONDS, projectRoot } from '../lib/config.js';
 import { readJsonFile } from '../lib/json-file.js';
 import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../models/registry.js';
 import { validatePolicyForAws } from '../scaling/aws/aws-requests.js';
@@ -378,7 +378,9 @@ export function resolveDeployConfig(sources: ConfigSources = {}): DeployConfig {
     },
     queue: {
       maxReceives: get('queue.maxReceives', 3),
-      visibilityTimeoutSeconds: get('queue.visibilityTimeoutSeconds', 10),
+      // Longer than the instances' SQS read timeout, which outlasts the 20 s long polls (lib/config.ts
+      // sqsReadTimeoutSeconds); the worker's heartbeat extends it while a batch is worked on.
+      visibilityTimeoutSeconds: get('queue.visibilityTimeoutSeconds', 30),
       receiveWaitSeconds: get('queue.receiveWaitSeconds', 20),
     },
     scaling: {
@@ -405,6 +407,14 @@ function checkTogether(c: DeployConfig): void {
     throw DeployError.invalid('appTier.max', `at least appTier.min (${c.appTier.min})`, c.appTier.max);
   if (c.webTier.max < c.webTier.min)
     throw DeployError.invalid('webTier.max', `at least webTier.min (${c.webTier.min})`, c.webTier.max);
+  const { receiveWaitSeconds, visibilityTimeoutSeconds } = c.queue;
+  if (visibilityTimeoutSeconds < receiveWaitSeconds + MIN_VISIBILITY_OVER_WAIT_SECONDS) {
+    throw DeployError.invalid(
+      'queue.visibilityTimeoutSeconds',
+      `at least queue.receiveWaitSeconds + ${MIN_VISIBILITY_OVER_WAIT_SECONDS} (${receiveWaitSeconds + MIN_VISIBILITY_OVER_WAIT_SECONDS}): longer than the SQS read timeout of the instances, which outlasts a long poll (SQS: the visibility timeout longer than the SDK read timeout)`,
+      visibilityTimeoutSeconds,
+    );
+  }
   if (c.webTier.idleTimeoutSeconds <= c.webTier.requestTimeoutSeconds) {
     // The web tier answers a request that waited its full time before the load balancer gives up on it.
     throw DeployError.invalid(

@@ -36,6 +36,28 @@ export interface KeepAliveTimeouts {
   readonly headersTimeoutMs: number;
 }
 
+/** Seconds a long poll's response may take beyond its wait before the SQS client gives up on it. */
+export const SQS_READ_MARGIN_SECONDS = 5;
+/** The visibility timeout exceeds the receive wait by at least this: room for a read timeout between them. */
+export const MIN_VISIBILITY_OVER_WAIT_SECONDS = 2;
+
+/**
+ * The SQS client's read timeout (the SDK's requestTimeout: how long a request may go without data),
+ * between two bounds. Above the long-poll wait: SQS answers a ReceiveMessage with no message when its
+ * wait ends, and a shorter timeout would cut every empty poll. Below the visibility timeout: SQS's
+ * guide asks for "the visibility timeout to be longer than the AWS SDK read timeout", for
+ * ReceiveMessage with short and long polling, so that messages do not become visible to other
+ * consumers before the request that received them has completed (Amazon SQS Developer Guide,
+ * "Configuring visibility timeouts"). loadConfig and the stack refuse a visibility timeout that
+ * leaves no room between the two (MIN_VISIBILITY_OVER_WAIT_SECONDS).
+ */
+export function sqsReadTimeoutSeconds(queue: {
+  readonly receiveWaitSeconds: number;
+  readonly visibilityTimeoutSeconds: number;
+}): number {
+  return Math.min(queue.receiveWaitSeconds + SQS_READ_MARGIN_SECONDS, queue.visibilityTimeoutSeconds - 1);
+}
+
 /** How much longer than the load balancer an idle connection stays open on the web tier. */
 export const KEEP_ALIVE_MARGIN_MS = 5_000;
 
@@ -396,8 +418,10 @@ export function loadConfig(env: Env = process.env): Config {
       maxBatch,
       maxBatchWaitMs: r.int('MAX_BATCH_WAIT_MS', 5, 0, 10_000),
       // Short, with a heartbeat every third of it: a crashed worker's messages come back within
-      // this many seconds, while a live worker keeps extending what it holds.
-      visibilityTimeoutSeconds: r.int('VISIBILITY_TIMEOUT_SECONDS', 10, 3, 43_200),
+      // this many seconds, while a live worker keeps extending what it holds. Longer than the SQS
+      // client's read timeout, which a long poll needs longer than its wait (sqsReadTimeoutSeconds):
+      // 10 s with the embedded endpoint's 2 s polls, 30 s with 20 s polls elsewhere.
+      visibilityTimeoutSeconds: r.int('VISIBILITY_TIMEOUT_SECONDS', mode === 'embedded' ? 10 : 30, 3, 43_200),
       // Long polls save money on AWS; locally they only make Ctrl-C wait.
       receiveWaitSeconds: r.int('RECEIVE_WAIT_SECONDS', mode === 'embedded' ? 2 : 20, 0, 20),
     },
@@ -444,6 +468,14 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (config.scaler.mode === 'aws' && config.ec2.autoScalingGroup === undefined) {
     throw ConfigError.invalid('AUTO_SCALING_GROUP', "the app tier group's name when SCALER=aws", undefined);
+  }
+  const { receiveWaitSeconds, visibilityTimeoutSeconds } = config.worker;
+  if (visibilityTimeoutSeconds < receiveWaitSeconds + MIN_VISIBILITY_OVER_WAIT_SECONDS) {
+    throw ConfigError.invalid(
+      'VISIBILITY_TIMEOUT_SECONDS',
+      `at least RECEIVE_WAIT_SECONDS + ${MIN_VISIBILITY_OVER_WAIT_SECONDS} (${receiveWaitSeconds + MIN_VISIBILITY_OVER_WAIT_SECONDS}): longer than the SQS client's read timeout, which outlasts a long poll`,
+      String(visibilityTimeoutSeconds),
+    );
   }
   if (config.worker.min > config.worker.max) {
     throw ConfigError.invalid('WORKERS_MIN', `at most WORKERS_MAX (${config.worker.max})`, String(config.worker.min));

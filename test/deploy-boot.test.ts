@@ -30,7 +30,7 @@ import { DeployError } from '../deploy/errors.js';
 import { projectRoot } from '../lib/config.js';
 
 const run = promisify(execFile);
-const QUEUE = { receiveWaitSeconds: 20, visibilityTimeoutSeconds: 10 };
+const QUEUE = { receiveWaitSeconds: 20, visibilityTimeoutSeconds: 30 };
 const TIERS: Tier[] = ['worker', 'web'];
 
 /** Runs `command` with `input` on stdin; its exit code and output. */
@@ -192,7 +192,7 @@ test('defaults: a stack that needs no parameter at all', (t) => {
       responseQueuePrefix: 'image-recognition-responses-',
       appTierGroup: 'image-recognition-app',
     },
-    queue: { maxReceives: 3, visibilityTimeoutSeconds: 10, receiveWaitSeconds: 20 },
+    queue: { maxReceives: 3, visibilityTimeoutSeconds: 30, receiveWaitSeconds: 20 },
     retainBuckets: true,
   });
   t.true(Object.isFrozen(c.names));
@@ -255,6 +255,11 @@ test('a bad parameter is refused with its field named', (t) => {
       { context: { 'webTier.idleTimeoutSeconds': '120' } },
       'webTier.idleTimeoutSeconds',
       /longer than webTier\.requestTimeoutSeconds \(120\)/,
+    ],
+    [
+      { context: { 'queue.visibilityTimeoutSeconds': '20' } },
+      'queue.visibilityTimeoutSeconds',
+      /at least queue\.receiveWaitSeconds \+ 2 \(22\)/,
     ],
     [{ context: { clientCidr: '203.0.113.7' } }, 'clientCidr'],
     [{ context: { clientCidr: '300.0.113.0/24' } }, 'clientCidr'],

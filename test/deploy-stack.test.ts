@@ -18,6 +18,7 @@ import { InstanceArchitecture } from 'aws-cdk-lib/aws-ec2';
 import { parseEnvironmentFile, workerDrainSeconds } from '../deploy/boot.js';
 import { type DeployConfig, resolveDeployConfig, stackPolicy } from '../deploy/config.js';
 import { amazonLinux2023Parameter, ImageRecognitionStack } from '../deploy/stack.js';
+import { loadConfig, sqsReadTimeoutSeconds } from '../lib/config.js';
 import * as req from '../scaling/aws/aws-requests.js';
 import { appTierPolicy, instanceTrustPolicy, UNSCOPED_ACTIONS, webTierPolicy } from '../scaling/aws/iam.js';
 import { runSetup } from '../scaling/aws/setup.js';
@@ -174,6 +175,29 @@ test('the request queue redrives to its dead-letter queue after MAX_RECEIVES, bo
       },
     });
   }
+});
+
+test("the request queue's visibility timeout outlasts the instances' SQS read timeout, which outlasts their long polls", (t) => {
+  const queue = onlyResource('AWS::SQS::Queue', (p) => p.QueueName === 'image-recognition-requests');
+  for (const tier of ['AppTier', 'WebTier']) {
+    // The configuration each tier's process reads, from the environment file the stack writes
+    // (without the values CloudFormation fills in at deployment: the account in the bucket names).
+    const env = Object.fromEntries(Object.entries(environmentOf(tier)).filter(([, value]) => !value.includes('<')));
+    const config = loadConfig(env);
+    const { receiveWaitSeconds, visibilityTimeoutSeconds } = config.worker;
+    const read = sqsReadTimeoutSeconds(config.worker);
+    t.is(visibilityTimeoutSeconds, queue.properties.VisibilityTimeout, tier);
+    t.true(
+      receiveWaitSeconds < read && read < visibilityTimeoutSeconds,
+      `${tier}: wait ${receiveWaitSeconds} s < read timeout ${read} s < visibility ${visibilityTimeoutSeconds} s`,
+    );
+  }
+  // The same rule refuses a process configured otherwise, naming the variable.
+  t.throws(() => loadConfig({ ENDPOINT_MODE: 'aws', RECEIVE_WAIT_SECONDS: '20', VISIBILITY_TIMEOUT_SECONDS: '10' }), {
+    message: /VISIBILITY_TIMEOUT_SECONDS must be at least RECEIVE_WAIT_SECONDS \+ 2 \(22\)/,
+  });
+  t.is(loadConfig({ ENDPOINT_MODE: 'aws' }).worker.visibilityTimeoutSeconds, 30, 'the default on AWS: 20 s polls');
+  t.is(loadConfig({ ENDPOINT_MODE: 'embedded' }).worker.visibilityTimeoutSeconds, 10, 'one machine: 2 s polls');
 });
 
 // ----- IAM -------------------------------------------------------------------------------------
