@@ -179,7 +179,7 @@ test('defaults: a stack that needs no parameter at all', (t) => {
     stackName: 'ImageRecognition',
     account: undefined,
     region: 'us-east-1',
-    vpc: { id: undefined, maxAzs: 2, natGateways: 0 },
+    vpc: { id: undefined, maxAzs: 2, natGateways: 0, isolated: false },
     appTier: { instanceType: 'c7a.medium', min: 0, max: 20, warmPool: true, reuseOnScaleIn: false },
     webTier: { min: 1, max: 2, port: 3000, requestTimeoutSeconds: 120, idleTimeoutSeconds: 130 },
     model: 'mobilenet-v1-0.75-224-onnx',
@@ -194,6 +194,9 @@ test('defaults: a stack that needs no parameter at all', (t) => {
     },
     queue: { maxReceives: 3, visibilityTimeoutSeconds: 30, receiveWaitSeconds: 20 },
     retainBuckets: true,
+    importBuckets: false,
+    certificateArn: undefined,
+    logging: { accessLogs: true, flowLogs: true, expireDays: 90 },
   });
   t.true(Object.isFrozen(c.names));
   // The cdk CLI's environment when it has credentials: the stack becomes account-specific.
@@ -261,6 +264,38 @@ test('a bad parameter is refused with its field named', (t) => {
       'queue.visibilityTimeoutSeconds',
       /at least queue\.receiveWaitSeconds \+ 2 \(22\)/,
     ],
+    [{ context: { 'vpc.maxAzs': '1' } }, 'vpc.maxAzs', /at least 2 \(an Application Load Balancer needs subnets/],
+    [{ context: { 'vpc.isolated': 'true', 'vpc.natGateways': '1' } }, 'vpc.natGateways', /0 with vpc\.isolated/],
+    [{ context: { 'vpc.isolated': 'yes please' } }, 'vpc.isolated'],
+    [
+      { context: { 'vpc.id': 'vpc-0123456789abcdef0', 'vpc.isolated': 'true', account: '123456789012' } },
+      'vpc.isolated',
+    ],
+    [
+      {
+        context: {
+          'vpc.id': 'vpc-0123456789abcdef0',
+          'vpc.availabilityZones': 'us-east-1a',
+          'vpc.publicSubnetIds': 'subnet-0a0a0a0a',
+        },
+      },
+      'vpc.availabilityZones',
+      /two zones or more/,
+    ],
+    [{ context: { certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/not-a-uuid' } }, 'certificateArn'],
+    [
+      {
+        context: {
+          certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
+        },
+      },
+      'certificateArn',
+      /a certificate in the stack's region us-east-1/,
+    ],
+    [{ context: { 'appTier.instanceType': 'c7g.medium' } }, 'appTier.instanceType', /x86_64/],
+    [{ context: { 'webTier.instanceType': 't4g.small' } }, 'webTier.instanceType', /linux-x64/],
+    [{ context: { importBuckets: 'true', 'names.outputBucket': 'acme-out' } }, 'names.inputBucket', /to import/],
+    [{ context: { 'logging.expireDays': '0' } }, 'logging.expireDays'],
     [{ context: { clientCidr: '203.0.113.7' } }, 'clientCidr'],
     [{ context: { clientCidr: '300.0.113.0/24' } }, 'clientCidr'],
     [{ context: { model: '/home/me/model.onnx' } }, 'model', /registry id/],
@@ -297,10 +332,19 @@ test('a bad parameter is refused with its field named', (t) => {
       env: {},
       context: {
         'vpc.id': 'vpc-0123456789abcdef0',
-        'vpc.availabilityZones': 'us-east-1a',
-        'vpc.publicSubnetIds': 'subnet-0a0a0a0a',
+        'vpc.availabilityZones': 'us-east-1a,us-east-1b',
+        'vpc.publicSubnetIds': 'subnet-0a0a0a0a,subnet-0b0b0b0b',
       },
     }),
+  );
+  t.like(
+    resolveDeployConfig({
+      env: {},
+      context: {
+        certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
+      },
+    }),
+    { certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' },
   );
 });
 
