@@ -1,11 +1,14 @@
 /**
  * The CDK app (cdk.json runs it through the project's preload): reads the deployment's parameters
  * (deploy/config.ts), the release artifact (npm run deploy:package) and the scaling policy, and
- * defines the stack. `npm run deploy:synth` works offline, with no AWS account.
+ * defines the stack. `npm run deploy:synth` works offline, with no AWS account. cdk-nag's AwsSolutions
+ * pack checks the stack as it is synthesized: a finding not acknowledged with its reason (deploy/nag.ts)
+ * stops the synthesis, and so the deployment, with a report naming the resource.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { projectRoot } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
 import { readConfigFile, resolveDeployConfig, stackPolicy } from './config.js';
@@ -33,6 +36,7 @@ try {
     releaseFile,
     env: { region: config.region, ...(config.account === undefined ? {} : { account: config.account }) },
   });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   app.synth();
 } catch (err) {
   log.error('the deployment could not be defined', { error: err });
