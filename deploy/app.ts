@@ -13,6 +13,7 @@ import { projectRoot } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
 import { readConfigFile, resolveDeployConfig, stackPolicy } from './config.js';
 import { DeployError } from './errors.js';
+import { readReleaseManifest } from './release.js';
 import { ImageRecognitionStack } from './stack.js';
 
 const log = createLogger('deploy');
@@ -30,10 +31,20 @@ try {
       { file: releaseFile },
     );
   }
+  // The release carries the model (deploy/release-model.ts): it must be the one configured.
+  const release = await readReleaseManifest(releaseFile);
+  if (release?.model.source !== config.model) {
+    throw new DeployError(
+      'RELEASE',
+      `the release artifact ${releaseFile} was built for model ${release?.model.source ?? '(unknown: no release.json beside it)'}, but the deployment's model is ${config.model}: build it with npm run deploy:package -- --model ${config.model} (or set model in deploy/config.json, which npm run deploy:package reads)`,
+      { file: releaseFile, model: config.model, released: release?.model.source ?? null },
+    );
+  }
   new ImageRecognitionStack(app, config.stackName, {
     config,
     policy,
     releaseFile,
+    ...(release.model.manifest === null ? {} : { releaseModel: release.model.manifest }),
     env: { region: config.region, ...(config.account === undefined ? {} : { account: config.account }) },
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -56,6 +56,11 @@ export interface ImageRecognitionStackProps extends StackProps {
   readonly policy: ScalingPolicy;
   /** The release artifact to ship (npm run deploy:package). */
   readonly releaseFile: string;
+  /**
+   * MODEL for the instances when the release carries the model (its release.json `model.manifest`,
+   * relative to the release root); undefined: `config.model`, which the instances then fetch.
+   */
+  readonly releaseModel?: string;
 }
 
 /** Group metrics the dashboard shows, beside the one the scaling policies divide by. */
@@ -174,7 +179,7 @@ export class ImageRecognitionStack extends Stack {
       maxReceives: config.queue.maxReceives,
       visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
       receiveWaitSeconds: config.queue.receiveWaitSeconds,
-      model: config.model,
+      model: props.releaseModel ?? config.model,
       appTierGroup: names.appTierGroup,
       webTierGroup: names.webTierGroup,
       terminateHook: names.terminateHook,

@@ -17,6 +17,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { InstanceArchitecture } from 'aws-cdk-lib/aws-ec2';
 import { parseEnvironmentFile, workerDrainSeconds } from '../deploy/boot.js';
 import { type DeployConfig, resolveDeployConfig, stackPolicy } from '../deploy/config.js';
+import { RELEASE_MODEL_MANIFEST } from '../deploy/release-model.js';
 import { amazonLinux2023Parameter, ImageRecognitionStack } from '../deploy/stack.js';
 import { defaultBucketName } from '../deploy/storage.js';
 import { loadConfig, sqsReadTimeoutSeconds } from '../lib/config.js';
@@ -60,6 +61,8 @@ test.before(async () => {
     config,
     policy,
     releaseFile,
+    // As deploy/app.ts passes it: the release carries the model (its release.json says where).
+    releaseModel: RELEASE_MODEL_MANIFEST,
     env: { region: config.region },
   });
 
@@ -434,9 +437,11 @@ test('the app tier takes no inbound traffic; the web tier only from the load bal
     );
 });
 
-/** The environment file a tier's user data writes, read back from the template. */
-function environmentOf(launchTemplatePrefix: string): Record<string, string> {
-  const [, resource] = resourcesOf('AWS::EC2::LaunchTemplate').find(([id]) => id.startsWith(launchTemplatePrefix))!;
+/** The environment file a tier's user data writes, read back from the template (the default stack's, or `of`'s). */
+function environmentOf(launchTemplatePrefix: string, of: Synth['json'] = synth.json): Record<string, string> {
+  const [, resource] = Object.entries(of.Resources).find(
+    ([id, r]) => r.Type === 'AWS::EC2::LaunchTemplate' && id.startsWith(launchTemplatePrefix),
+  )!;
   const script = flatten(resource.Properties.LaunchTemplateData.UserData);
   const body = /<<'IMAGE_RECOGNITION_ENV_EOF'\n([\s\S]*?)\nIMAGE_RECOGNITION_ENV_EOF/.exec(script)?.[1] ?? '';
   return parseEnvironmentFile(body);
@@ -451,7 +456,8 @@ test('user data installs the release and writes the environment the code reads, 
     script,
     /readonly RELEASE_URL='<\{"Fn::Sub":"s3:\/\/cdk-hnb659fds-assets-\$\{AWS::AccountId\}-us-east-1\/[0-9a-f]{64}\.tgz"\}>'/,
   );
-  t.regex(script, /npm" ci --omit=dev/);
+  t.regex(script, /tar -xzf "\$download\/release\.tgz"/);
+  t.notRegex(script, /\bnpm\b|\bdnf\b/, 'nothing installed but the release');
   t.regex(script, /systemctl enable --now "\$UNIT"/);
   t.regex(script, /readonly UNIT='image-recognition-worker\.service'/);
 
@@ -462,7 +468,7 @@ test('user data installs the release and writes the environment the code reads, 
     REQUEST_QUEUE: 'image-recognition-requests',
     DEAD_LETTER_QUEUE: 'image-recognition-requests-dlq',
     MAX_RECEIVES: '3',
-    MODEL: 'mobilenet-v1-0.75-224-onnx',
+    MODEL: RELEASE_MODEL_MANIFEST,
     MODEL_CACHE_DIR: '/var/lib/image-recognition/models',
     AUTO_SCALING_GROUP: 'image-recognition-app',
     LIFECYCLE_HOOK_TERMINATE: 'image-recognition-drain',
@@ -700,6 +706,9 @@ test('variant: an existing VPC described offline, instances in its private subne
 });
 
 test('variant: both tiers may read an s3:// model, the policy without scale-to-zero has no such alarm, alarms e-mail', (t) => {
+  // Not carried by the release: the instances read it from S3 (through the gateway endpoint).
+  for (const tier of ['AppTier', 'WebTier'])
+    t.is(environmentOf(tier, variant.json).MODEL, 's3://acme-models/mobilenet/model.json', tier);
   for (const role of Object.values(variant.json.Resources).filter((r) => r.Type === 'AWS::IAM::Role')) {
     const statement = role.Properties.Policies[0].PolicyDocument.Statement.find((s: any) => s.Sid === 'ReadTheModel');
     t.deepEqual(statement.Action, ['s3:GetObject']);
