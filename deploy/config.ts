@@ -69,7 +69,7 @@ export interface DeployConfig {
   /** MODEL: a registry id, an https:// URL or an s3:// location (cached on the instance). */
   readonly model: string;
   /**
-   * How long an instance may take to boot (install the release, download the model, report ready):
+   * How long an instance may take to boot (download and unpack the release, load the model, report ready):
    * the app tier's launch hook timeout and the web tier's health check grace period.
    */
   readonly bootTimeoutSeconds: number;

@@ -1,15 +1,18 @@
 /**
  * The whole service on AWS, as one CloudFormation stack:
  *
- *   clients ─HTTP─▶ Application Load Balancer ─▶ web tier (Auto Scaling group, `npm start`, WORKERS=0,
+ *   clients ─HTTP(S)─▶ Application Load Balancer ─▶ web tier (Auto Scaling group, `npm start`, WORKERS=0,
  *                                                 the scaling controller) ──▶ S3 input bucket, SQS request queue
  *   app tier (Auto Scaling group from 0, warm pool, `npm run worker`) ◀── the request queue ──▶ dead-letter queue
  *                                                 ──▶ S3 output bucket, the web processes' response queues
  *
  * Everything the service code reads comes from here through each instance's environment file
- * (deploy/boot.ts); the instance roles are the documents of scaling/aws/iam.ts; the scaling
- * policies and their alarms are built by scaling/aws/aws-requests.ts, as `npm run scaling:setup`
- * builds them.
+ * (deploy/boot.ts), and everything it runs from the release artifact (deploy/release.ts); the
+ * instance roles are the documents of scaling/aws/iam.ts; the scaling policies and their alarms are
+ * built by scaling/aws/aws-requests.ts, as `npm run scaling:setup` builds them. The network
+ * (deploy/network.ts), the buckets (deploy/storage.ts), the load balancer (deploy/load-balancer.ts)
+ * and what to watch (deploy/monitoring.ts) are built in their own files; cdk-nag's findings that are
+ * right for the service are acknowledged where their resources are made (deploy/nag.ts).
  */
 import { Aws, CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
