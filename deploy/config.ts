@@ -6,7 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { projectRoot } from '../lib/config.js';
+import { InstanceArchitecture, InstanceType } from 'aws-cdk-lib/aws-ec2';
+import { MIN_VISIBILITY_OVER_WAIT_SECONDS, projectRoot } from '../lib/config.js';
 import { readJsonFile } from '../lib/json-file.js';
 import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../models/registry.js';
 import { validatePolicyForAws } from '../scaling/aws/aws-requests.js';
@@ -29,6 +30,12 @@ export interface DeployConfig {
     readonly availabilityZones: readonly string[] | undefined;
     readonly publicSubnetIds: readonly string[] | undefined;
     readonly privateSubnetIds: readonly string[] | undefined;
+    /**
+     * A new VPC whose instances sit in private subnets with no route to the internet (no NAT): they
+     * reach S3 through its gateway endpoint and SQS, EC2 Auto Scaling and CloudWatch through interface
+     * endpoints (deploy/network.ts), which the hermetic release makes enough.
+     */
+    readonly isolated: boolean;
   };
   readonly appTier: {
     readonly instanceType: string;
@@ -53,16 +60,35 @@ export interface DeployConfig {
     readonly port: number;
     /** REQUEST_TIMEOUT_MS of the web tier, in seconds; the load balancer's idle timeout is longer. */
     readonly requestTimeoutSeconds: number;
+    /**
+     * The load balancer's idle timeout, and LB_IDLE_TIMEOUT_SECONDS of the web tier, which keeps idle
+     * connections open longer (lib/config.ts keepAliveTimeouts). Default: the request timeout + 10 s.
+     */
+    readonly idleTimeoutSeconds: number;
   };
   /** MODEL: a registry id, an https:// URL or an s3:// location (cached on the instance). */
   readonly model: string;
   /**
-   * How long an instance may take to boot (install the release, download the model, report ready):
+   * How long an instance may take to boot (download and unpack the release, load the model, report ready):
    * the app tier's launch hook timeout and the web tier's health check grace period.
    */
   readonly bootTimeoutSeconds: number;
   /** Who may reach the load balancer. */
   readonly clientCidr: string;
+  /**
+   * An ACM certificate (in the stack's region) for the load balancer: HTTPS on 443, and HTTP on 80
+   * answers with a redirect to it. Undefined: HTTP on 80 only.
+   */
+  readonly certificateArn: string | undefined;
+  /** What the stack records, and where (deploy/logging.ts). */
+  readonly logging: {
+    /** The load balancer's and the buckets' access logs, into a log bucket. */
+    readonly accessLogs: boolean;
+    /** A new VPC's flow log (all traffic), into the log bucket. */
+    readonly flowLogs: boolean;
+    /** Days the log bucket keeps what it receives. */
+    readonly expireDays: number;
+  };
   readonly names: {
     readonly prefix: string;
     /** Undefined: `<prefix>-input-<account>-<region>` (bucket names are global). */
@@ -95,6 +121,11 @@ export interface DeployConfig {
   };
   /** Keep the buckets (and what they hold) when the stack is destroyed. */
   readonly retainBuckets: boolean;
+  /**
+   * Use existing buckets, names.inputBucket and names.outputBucket (e.g. those a destroyed stack
+   * retained), instead of creating them: the stack adds their TLS-only policies and nothing else.
+   */
+  readonly importBuckets: boolean;
   /** The release artifact (`npm run deploy:package`). */
   readonly release: string;
 }
@@ -200,6 +231,7 @@ const FIELDS = {
   'vpc.availabilityZones': list(/^[a-z]{2}(-[a-z]+)+-\d+[a-z]$/, 'availability zones such as us-east-1a'),
   'vpc.publicSubnetIds': list(SUBNET, 'subnet ids'),
   'vpc.privateSubnetIds': list(SUBNET, 'subnet ids'),
+  'vpc.isolated': bool,
   'appTier.instanceType': INSTANCE_TYPE,
   'appTier.min': integer(0, 1000),
   'appTier.max': integer(1, 1000),
@@ -212,6 +244,7 @@ const FIELDS = {
   'webTier.max': integer(1, 100),
   'webTier.port': integer(1024, 65535),
   'webTier.requestTimeoutSeconds': integer(1, 3600),
+  'webTier.idleTimeoutSeconds': integer(1, 4000),
   bootTimeoutSeconds: integer(60, 7200),
   model,
   clientCidr: cidr,
@@ -236,6 +269,14 @@ const FIELDS = {
   'alarms.oldestMessageSeconds': integer(60, 86_400),
   'alarms.email': text(/^[^\s@'"]+@[^\s@'"]+\.[^\s@'"]+$/, 'an e-mail address'),
   retainBuckets: bool,
+  importBuckets: bool,
+  certificateArn: text(
+    /^arn:aws[a-z-]*:acm:[a-z]{2}(-[a-z]+)+-\d+:\d{12}:certificate\/[0-9a-f-]{36}$/,
+    'an ACM certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/<uuid>',
+  ),
+  'logging.accessLogs': bool,
+  'logging.flowLogs': bool,
+  'logging.expireDays': integer(1, 3650),
   release: text(/^\S(.*\S)?$/, 'the path of the release artifact (npm run deploy:package)'),
 } as const satisfies Record<string, Parse<unknown>>;
 
@@ -324,6 +365,7 @@ export function resolveDeployConfig(sources: ConfigSources = {}): DeployConfig {
     );
   }
   const requestQueue = get('names.requestQueue', `${prefix}-requests`);
+  const requestTimeoutSeconds = get('webTier.requestTimeoutSeconds', 120);
   const envAccount = env.CDK_DEFAULT_ACCOUNT;
   const config: DeployConfig = {
     stackName,
@@ -336,6 +378,7 @@ export function resolveDeployConfig(sources: ConfigSources = {}): DeployConfig {
       availabilityZones: get('vpc.availabilityZones'),
       publicSubnetIds: get('vpc.publicSubnetIds'),
       privateSubnetIds: get('vpc.privateSubnetIds'),
+      isolated: get('vpc.isolated', false),
     },
     appTier: {
       instanceType: get('appTier.instanceType', 'c7a.medium'),
@@ -351,11 +394,18 @@ export function resolveDeployConfig(sources: ConfigSources = {}): DeployConfig {
       min: get('webTier.min', 1),
       max: get('webTier.max', 2),
       port: get('webTier.port', 3000),
-      requestTimeoutSeconds: get('webTier.requestTimeoutSeconds', 120),
+      requestTimeoutSeconds,
+      idleTimeoutSeconds: get('webTier.idleTimeoutSeconds', requestTimeoutSeconds + 10),
     },
     bootTimeoutSeconds: get('bootTimeoutSeconds', 900),
     model: get('model', DEFAULT_MODEL_ID),
     clientCidr: get('clientCidr', '0.0.0.0/0'),
+    certificateArn: get('certificateArn'),
+    logging: {
+      accessLogs: get('logging.accessLogs', true),
+      flowLogs: get('logging.flowLogs', true),
+      expireDays: get('logging.expireDays', 90),
+    },
     names: {
       prefix,
       inputBucket: get('names.inputBucket'),
@@ -370,7 +420,9 @@ export function resolveDeployConfig(sources: ConfigSources = {}): DeployConfig {
     },
     queue: {
       maxReceives: get('queue.maxReceives', 3),
-      visibilityTimeoutSeconds: get('queue.visibilityTimeoutSeconds', 10),
+      // Longer than the instances' SQS read timeout, which outlasts the 20 s long polls (lib/config.ts
+      // sqsReadTimeoutSeconds); the worker's heartbeat extends it while a batch is worked on.
+      visibilityTimeoutSeconds: get('queue.visibilityTimeoutSeconds', 30),
       receiveWaitSeconds: get('queue.receiveWaitSeconds', 20),
     },
     scaling: {
@@ -382,6 +434,7 @@ export function resolveDeployConfig(sources: ConfigSources = {}): DeployConfig {
       email: get('alarms.email'),
     },
     retainBuckets: get('retainBuckets', true),
+    importBuckets: get('importBuckets', false),
     release: get('release', DEFAULT_RELEASE),
   };
   checkTogether(config);
@@ -397,6 +450,22 @@ function checkTogether(c: DeployConfig): void {
     throw DeployError.invalid('appTier.max', `at least appTier.min (${c.appTier.min})`, c.appTier.max);
   if (c.webTier.max < c.webTier.min)
     throw DeployError.invalid('webTier.max', `at least webTier.min (${c.webTier.min})`, c.webTier.max);
+  const { receiveWaitSeconds, visibilityTimeoutSeconds } = c.queue;
+  if (visibilityTimeoutSeconds < receiveWaitSeconds + MIN_VISIBILITY_OVER_WAIT_SECONDS) {
+    throw DeployError.invalid(
+      'queue.visibilityTimeoutSeconds',
+      `at least queue.receiveWaitSeconds + ${MIN_VISIBILITY_OVER_WAIT_SECONDS} (${receiveWaitSeconds + MIN_VISIBILITY_OVER_WAIT_SECONDS}): longer than the SQS read timeout of the instances, which outlasts a long poll (SQS: the visibility timeout longer than the SDK read timeout)`,
+      visibilityTimeoutSeconds,
+    );
+  }
+  if (c.webTier.idleTimeoutSeconds <= c.webTier.requestTimeoutSeconds) {
+    // The web tier answers a request that waited its full time before the load balancer gives up on it.
+    throw DeployError.invalid(
+      'webTier.idleTimeoutSeconds',
+      `longer than webTier.requestTimeoutSeconds (${c.webTier.requestTimeoutSeconds})`,
+      c.webTier.idleTimeoutSeconds,
+    );
+  }
   const prepared = c.appTier.warmPoolMaxPrepared;
   if (prepared !== undefined && prepared < c.appTier.warmPoolMinSize) {
     throw DeployError.invalid(
@@ -426,8 +495,24 @@ function checkTogether(c: DeployConfig): void {
       c.names.responseQueuePrefix,
     );
   }
+  checkServing(c);
   const { id, availabilityZones, publicSubnetIds, privateSubnetIds } = c.vpc;
+  if (id !== undefined && c.vpc.isolated) {
+    throw DeployError.invalid(
+      'vpc.isolated',
+      'false with vpc.id (it builds a new VPC with its endpoints; an existing VPC brings its own routes or endpoints)',
+      true,
+    );
+  }
   if (id === undefined) {
+    if (c.vpc.maxAzs < 2) throw DeployError.invalid('vpc.maxAzs', `at least 2 (${TWO_ZONES})`, c.vpc.maxAzs);
+    if (c.vpc.isolated && c.vpc.natGateways > 0) {
+      throw DeployError.invalid(
+        'vpc.natGateways',
+        '0 with vpc.isolated (its instances have no route to the internet)',
+        c.vpc.natGateways,
+      );
+    }
     for (const field of ['availabilityZones', 'publicSubnetIds', 'privateSubnetIds'] as const) {
       if (c.vpc[field] !== undefined)
         throw DeployError.invalid(`vpc.${field}`, 'given only with vpc.id (an existing VPC)', c.vpc[field]);
@@ -439,6 +524,8 @@ function checkTogether(c: DeployConfig): void {
     // Described here: no lookup, so synth works offline. The load balancer needs public subnets.
     if (availabilityZones === undefined)
       throw DeployError.invalid('vpc.availabilityZones', "the VPC's availability zones, one per subnet", undefined);
+    if (new Set(availabilityZones).size < 2)
+      throw DeployError.invalid('vpc.availabilityZones', `two zones or more (${TWO_ZONES})`, availabilityZones);
     if (publicSubnetIds?.length !== availabilityZones.length) {
       throw DeployError.invalid(
         'vpc.publicSubnetIds',
@@ -460,6 +547,39 @@ function checkTogether(c: DeployConfig): void {
       'set (or credentials for cdk to find it) when vpc.id is looked up; or describe the VPC with vpc.availabilityZones and vpc.publicSubnetIds',
       undefined,
     );
+  }
+}
+
+/** Why a load balancer's VPC needs two zones (Elastic Load Balancing: subnets from at least two Availability Zones). */
+const TWO_ZONES = 'an Application Load Balancer needs subnets in at least two availability zones';
+
+/** The load balancer's certificate, the instances' architecture, the buckets to import. */
+function checkServing(c: DeployConfig): void {
+  const arn = c.certificateArn;
+  const certificateRegion = arn?.split(':')[3];
+  if (arn !== undefined && certificateRegion !== c.region) {
+    // A load balancer uses certificates of its own region only (ACM certificates are regional).
+    throw DeployError.invalid('certificateArn', `a certificate in the stack's region ${c.region}`, arn);
+  }
+  for (const tier of ['appTier', 'webTier'] as const) {
+    const type = c[tier].instanceType;
+    if (new InstanceType(type).architecture !== InstanceArchitecture.X86_64) {
+      throw DeployError.invalid(
+        `${tier}.instanceType`,
+        'an x86_64 instance type (the release is built for linux-x64: its Node.js, ONNX Runtime and image libraries)',
+        type,
+      );
+    }
+  }
+  if (c.importBuckets) {
+    for (const field of ['inputBucket', 'outputBucket'] as const) {
+      if (c.names[field] === undefined)
+        throw DeployError.invalid(
+          `names.${field}`,
+          'the name of the bucket to import (importBuckets is true)',
+          undefined,
+        );
+    }
   }
 }
 

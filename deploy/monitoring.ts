@@ -3,9 +3,12 @@
  * message), the app tier (in service, desired, pending), backlog per instance (the very metric math
  * the target tracking policy follows, from scaling/aws/aws-requests.ts, with its target), the
  * dead-letter queue and the load balancer; and two alarms: a dead letter arrived, and a message has
- * waited too long. With `alarms.email`, both notify it through an SNS topic.
+ * waited too long. Both notify the alarm topic, which `alarms.email` subscribes to; the Auto Scaling
+ * groups tell it when an instance fails to launch or to terminate, and tell an events topic (no
+ * subscriber by default: subscribe a queue or a chat hook to it) of every launch and termination.
  */
 import { Duration, type Stack } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -17,6 +20,50 @@ import { type ScalingPolicy, targetBacklogPerInstance } from '../scaling/core/po
 import { metricFromQueries } from './cfn.js';
 import type { DeployConfig } from './config.js';
 
+export interface Topics {
+  /** Alarms and instance launch or termination failures; `alarms.email` is subscribed. */
+  readonly alarms: sns.Topic;
+  /** Every instance launch and termination of both groups. */
+  readonly events: sns.Topic;
+}
+
+export function createTopics(stack: Stack, config: DeployConfig): Topics {
+  const topic = (id: string, what: string) => {
+    // Publishers must use TLS (AwsSolutions-SNS3). No server-side encryption: the notifications carry
+    // names and states, not data, and CloudWatch and Auto Scaling could publish to an encrypted topic
+    // only with a customer-managed KMS key (about $1 a month) whose policy lets them.
+    const created = new sns.Topic(stack, id, {
+      displayName: `Image recognition ${what} (${config.names.prefix})`,
+      enforceSSL: true,
+    });
+    return created;
+  };
+  const alarms = topic('AlarmTopic', 'alarms');
+  if (config.alarms.email !== undefined)
+    alarms.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
+  return { alarms, events: topic('ScalingEventsTopic', 'scaling events') };
+}
+
+/** A group's notifications: failures to the alarm topic, every launch and termination to the events topic. */
+export function groupNotifications(topics: Topics): autoscaling.NotificationConfiguration[] {
+  return [
+    {
+      topic: topics.alarms,
+      scalingEvents: new autoscaling.ScalingEvents(
+        autoscaling.ScalingEvent.INSTANCE_LAUNCH_ERROR,
+        autoscaling.ScalingEvent.INSTANCE_TERMINATE_ERROR,
+      ),
+    },
+    {
+      topic: topics.events,
+      scalingEvents: new autoscaling.ScalingEvents(
+        autoscaling.ScalingEvent.INSTANCE_LAUNCH,
+        autoscaling.ScalingEvent.INSTANCE_TERMINATE,
+      ),
+    },
+  ];
+}
+
 export interface MonitoringProps {
   readonly config: DeployConfig;
   readonly policy: ScalingPolicy;
@@ -24,6 +71,7 @@ export interface MonitoringProps {
   readonly deadLetterQueue: sqs.IQueue;
   readonly appTierGroupName: string;
   readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+  readonly topics: Topics;
 }
 
 export interface Monitoring {
@@ -133,13 +181,7 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): Monitoring 
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-  if (config.alarms.email !== undefined) {
-    const topic = new sns.Topic(stack, 'AlarmTopic', {
-      displayName: `Image recognition alarms (${prefix})`,
-      enforceSSL: true,
-    });
-    topic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
-    for (const alarm of [deadLettersAlarm, oldestMessageAlarm]) alarm.addAlarmAction(new actions.SnsAction(topic));
-  }
+  for (const alarm of [deadLettersAlarm, oldestMessageAlarm])
+    alarm.addAlarmAction(new actions.SnsAction(props.topics.alarms));
   return { dashboardName, deadLettersAlarm, oldestMessageAlarm };
 }

@@ -26,8 +26,68 @@ export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..'
 
 export type EndpointMode = 'embedded' | 'external';
 
+/** The web server's keep-alive settings, derived from the load balancer's idle timeout. */
+export interface KeepAliveTimeouts {
+  /** The load balancer's idle timeout (LB_IDLE_TIMEOUT_SECONDS). */
+  readonly loadBalancerIdleSeconds: number;
+  /** `server.keepAliveTimeout`: longer than the load balancer's idle timeout. */
+  readonly keepAliveTimeoutMs: number;
+  /** `server.headersTimeout`: longer than the keep-alive timeout. */
+  readonly headersTimeoutMs: number;
+}
+
+/** Seconds a long poll's response may take beyond its wait before the SQS client gives up on it. */
+export const SQS_READ_MARGIN_SECONDS = 5;
+/** The visibility timeout exceeds the receive wait by at least this: room for a read timeout between them. */
+export const MIN_VISIBILITY_OVER_WAIT_SECONDS = 2;
+
+/**
+ * The SQS client's read timeout (the SDK's requestTimeout: how long a request may go without data),
+ * between two bounds. Above the long-poll wait: SQS answers a ReceiveMessage with no message when its
+ * wait ends, and a shorter timeout would cut every empty poll. Below the visibility timeout: SQS's
+ * guide asks for "the visibility timeout to be longer than the AWS SDK read timeout", for
+ * ReceiveMessage with short and long polling, so that messages do not become visible to other
+ * consumers before the request that received them has completed (Amazon SQS Developer Guide,
+ * "Configuring visibility timeouts"). loadConfig and the stack refuse a visibility timeout that
+ * leaves no room between the two (MIN_VISIBILITY_OVER_WAIT_SECONDS).
+ */
+export function sqsReadTimeoutSeconds(queue: {
+  readonly receiveWaitSeconds: number;
+  readonly visibilityTimeoutSeconds: number;
+}): number {
+  return Math.min(queue.receiveWaitSeconds + SQS_READ_MARGIN_SECONDS, queue.visibilityTimeoutSeconds - 1);
+}
+
+/** How much longer than the load balancer an idle connection stays open on the web tier. */
+export const KEEP_ALIVE_MARGIN_MS = 5_000;
+
+/**
+ * AWS: "configure the idle timeout of your application to be larger than the idle timeout configured
+ * for the load balancer. Otherwise, if the application closes the TCP connection to the load
+ * balancer ungracefully, the load balancer might send a request to the application before it
+ * receives the packet indicating that the connection is closed [and answers] 502 Bad Gateway"
+ * (Elastic Load Balancing, Application Load Balancers, "Edit load balancer attributes" › Connection
+ * idle timeout). Node closes an idle keep-alive connection after `keepAliveTimeout` (5 s by default)
+ * and a connection whose request headers have not all arrived after `headersTimeout`: the first is
+ * set above the load balancer's timeout, the second above the first (a request that starts on a
+ * connection just before it would idle out still gets its full headers time).
+ */
+export function keepAliveTimeouts(loadBalancerIdleSeconds: number): KeepAliveTimeouts {
+  const keepAliveTimeoutMs = loadBalancerIdleSeconds * 1000 + KEEP_ALIVE_MARGIN_MS;
+  return { loadBalancerIdleSeconds, keepAliveTimeoutMs, headersTimeoutMs: keepAliveTimeoutMs + 1_000 };
+}
+
 export interface Config {
-  readonly http: { readonly host: string; readonly port: number };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    /**
+     * Keep-alive behind a load balancer (LB_IDLE_TIMEOUT_SECONDS, the stack writes it): idle
+     * connections stay open longer than the load balancer keeps them, so it is always the load
+     * balancer that closes them (see `keepAliveTimeouts`). Undefined: Node's defaults.
+     */
+    readonly keepAlive: KeepAliveTimeouts | undefined;
+  };
   readonly aws: {
     readonly region: string;
     /**
@@ -351,7 +411,15 @@ export function loadConfig(env: Env = process.env): Config {
 
   const maxBatch = r.int('MAX_BATCH', 8, 1, 256);
   const config: Config = {
-    http: { host: r.string('HOST', '127.0.0.1'), port: r.int('PORT', 3000, 0, 65535) },
+    http: {
+      host: r.string('HOST', '127.0.0.1'),
+      port: r.int('PORT', 3000, 0, 65535),
+      // An Application Load Balancer's idle timeout is 1..4000 s.
+      keepAlive:
+        r.raw('LB_IDLE_TIMEOUT_SECONDS') === undefined
+          ? undefined
+          : keepAliveTimeouts(r.int('LB_IDLE_TIMEOUT_SECONDS', 60, 1, 4000)),
+    },
     aws: {
       region: r.string(
         'AWS_REGION',
@@ -407,8 +475,10 @@ export function loadConfig(env: Env = process.env): Config {
       maxBatch,
       maxBatchWaitMs: r.int('MAX_BATCH_WAIT_MS', 5, 0, 10_000),
       // Short, with a heartbeat every third of it: a crashed worker's messages come back within
-      // this many seconds, while a live worker keeps extending what it holds.
-      visibilityTimeoutSeconds: r.int('VISIBILITY_TIMEOUT_SECONDS', 10, 3, 43_200),
+      // this many seconds, while a live worker keeps extending what it holds. Longer than the SQS
+      // client's read timeout, which a long poll needs longer than its wait (sqsReadTimeoutSeconds):
+      // 10 s with the embedded endpoint's 2 s polls, 30 s with 20 s polls elsewhere.
+      visibilityTimeoutSeconds: r.int('VISIBILITY_TIMEOUT_SECONDS', mode === 'embedded' ? 10 : 30, 3, 43_200),
       // Long polls save money on AWS; locally they only make Ctrl-C wait.
       receiveWaitSeconds: r.int('RECEIVE_WAIT_SECONDS', mode === 'embedded' ? 2 : 20, 0, 20),
     },
@@ -469,6 +539,14 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (config.scaler.mode === 'aws' && config.ec2.autoScalingGroup === undefined) {
     throw ConfigError.invalid('AUTO_SCALING_GROUP', "the app tier group's name when SCALER=aws", undefined);
+  }
+  const { receiveWaitSeconds, visibilityTimeoutSeconds } = config.worker;
+  if (visibilityTimeoutSeconds < receiveWaitSeconds + MIN_VISIBILITY_OVER_WAIT_SECONDS) {
+    throw ConfigError.invalid(
+      'VISIBILITY_TIMEOUT_SECONDS',
+      `at least RECEIVE_WAIT_SECONDS + ${MIN_VISIBILITY_OVER_WAIT_SECONDS} (${receiveWaitSeconds + MIN_VISIBILITY_OVER_WAIT_SECONDS}): longer than the SQS client's read timeout, which outlasts a long poll`,
+      String(visibilityTimeoutSeconds),
+    );
   }
   if (config.worker.min > config.worker.max) {
     throw ConfigError.invalid('WORKERS_MIN', `at most WORKERS_MAX (${config.worker.max})`, String(config.worker.min));

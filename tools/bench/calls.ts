@@ -121,9 +121,11 @@ export async function measureCalls(config: Config, endpointPid: number, photo: B
     // The result cache's question about an upload never seen: one GetObject of its entry's key, a 404
     // (what replaced listing the cache's entries every minute).
     await add('GetObject, a result cache miss (404)', 'web', 1, n, async (i) => {
-      await s3.send(new GetObjectCommand({ Bucket: output, Key: `${prefix}cache-miss-${i}.json` })).catch((err: unknown) => {
-        if ((err as { name?: string }).name !== 'NoSuchKey') throw err;
-      });
+      await s3
+        .send(new GetObjectCommand({ Bucket: output, Key: `${prefix}cache-miss-${i}.json` }))
+        .catch((err: unknown) => {
+          if ((err as { name?: string }).name !== 'NoSuchKey') throw err;
+        });
     });
     await add('GetObject, the upload', 'worker', 1, n, async (i) => {
       const object = await s3.send(new GetObjectCommand({ Bucket: input, Key: `${prefix}${i}.jpg` }));
@@ -140,9 +142,24 @@ export async function measureCalls(config: Config, endpointPid: number, photo: B
       ),
     );
     // Beside the result, its summary in the time-ordered index of recent results.
-    const summary = JSON.stringify({ id: '7d0c5d0e-9d1b-4b53-a1a4-0c6f4bb0e4f1', file: 'n01443537_goldfish.JPEG', completedAt: new Date().toISOString(), status: 'done', label: 'goldfish', score: 0.93, model: config.model.source });
+    const summary = JSON.stringify({
+      id: '7d0c5d0e-9d1b-4b53-a1a4-0c6f4bb0e4f1',
+      file: 'n01443537_goldfish.JPEG',
+      completedAt: new Date().toISOString(),
+      status: 'done',
+      label: 'goldfish',
+      score: 0.93,
+      model: config.model.source,
+    });
     await add(`PutObject, the recent-results entry (${summary.length} B)`, 'worker', 1, n, (i) =>
-      s3.send(new PutObjectCommand({ Bucket: output, Key: `${prefix}recent-${i}.json`, Body: summary, ContentType: 'application/json' })),
+      s3.send(
+        new PutObjectCommand({
+          Bucket: output,
+          Key: `${prefix}recent-${i}.json`,
+          Body: summary,
+          ContentType: 'application/json',
+        }),
+      ),
     );
     // Requests one way, answers the other: each message is sent, received and deleted once.
     await add('SendMessageBatch ×10 (requests, answers)', 'web + worker', 0.2, batches, (i) =>

@@ -3,8 +3,9 @@
  * the same numbers as the rows of docs/benchmarks.md's dated tables (docs.ts writes them). One
  * table per kind of measurement; the columns here are the tables' columns after `date`.
  */
-import type { BatchRun } from './batch.js';
+
 import type { Distribution } from '../../lib/stats.js';
+import type { BatchRun } from './batch.js';
 import type { CallCost } from './calls.js';
 import type { DatedTable } from './docs.js';
 import type { ModelBench } from './models.js';

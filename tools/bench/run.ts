@@ -13,11 +13,11 @@ import { parseArgs } from 'node:util';
 import { loadConfig, projectRoot } from '../../lib/config.js';
 import { freePorts } from '../../lib/ports.js';
 import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../../models/index.js';
+import { type BatchRun, batchRun } from './batch.js';
 import { type CallCost, measureCalls } from './calls.js';
 import { checkDatedTables, writeDatedTables } from './docs.js';
 import { startCheckoutEndpoint, startOwnEndpoint } from './endpoints.js';
 import { benchModel, type ModelBench } from './models.js';
-import { batchRun, type BatchRun } from './batch.js';
 import { type Photo, readPhotos, SAMPLE_DIR } from './photos.js';
 import { type BurstResult, burst, classicWorkload, startServiceProcess } from './pipeline.js';
 import { pidsOf } from './proc.js';
@@ -105,7 +105,15 @@ async function main(args: BenchArgs, argv: readonly string[]): Promise<void> {
     const raw =
       models.find((m) => m.id === model) ??
       (await benchModel(model, photos, { modelsDir: config.model.modelsDir, batches: [1, 2, 4, 8, 16] }));
-    const { targets, ...batches } = await benchBatches(args.batch, photos, model, args.workers ?? String(cores), raw, cores, args['data-dir']);
+    const { targets, ...batches } = await benchBatches(
+      args.batch,
+      photos,
+      model,
+      args.workers ?? String(cores),
+      raw,
+      cores,
+      args['data-dir'],
+    );
     report.batches = batches;
     report.targets = [...(report.targets ?? []), ...targets];
   }
@@ -320,7 +328,15 @@ async function main(args: BenchArgs, argv: readonly string[]): Promise<void> {
  * of this run (cores × 1000 ÷ ms per image), the time to the first result, and the web process's
  * peak memory for each size (it must not grow with the batch).
  */
-async function benchBatches(sizes: string, photos: readonly Photo[], model: string, workers: string, raw: ModelBench, cores: number, dataParent: string | undefined) {
+async function benchBatches(
+  sizes: string,
+  photos: readonly Photo[],
+  model: string,
+  workers: string,
+  raw: ModelBench,
+  cores: number,
+  dataParent: string | undefined,
+) {
   const ideal = (cores * 1000) / (raw.decodeMs + raw.bestInferMs);
   const runs: BatchRun[] = [];
   for (const size of sizes.split(',').map(Number)) {
@@ -328,7 +344,9 @@ async function benchBatches(sizes: string, photos: readonly Photo[], model: stri
     runs.push(await batchRun(photos, size, { model, workers, ...(dataParent ? { dataParent } : {}) }));
   }
   out(`\n## Batches (model ${model}, ${workers} workers, the sample photos under many keys of one prefix)\n`);
-  out('| objects | done / failed | makespan s | images/s | ÷ ideal | first result s | CPU ms/img: web / endpoint / workers | cores idle | web RSS before → peak MiB |');
+  out(
+    '| objects | done / failed | makespan s | images/s | ÷ ideal | first result s | CPU ms/img: web / endpoint / workers | cores idle | web RSS before → peak MiB |',
+  );
   out('|---|---|---|---|---|---|---|---|---|');
   for (const r of runs) {
     const c = r.cpuMsPerImage;
@@ -336,7 +354,9 @@ async function benchBatches(sizes: string, photos: readonly Photo[], model: stri
       `| ${r.objects} | ${r.done} / ${r.failed} | ${(r.makespanMs / 1000).toFixed(1)} | ${r.imagesPerSecond.toFixed(1)} | ${(r.imagesPerSecond / ideal).toFixed(2)} | ${(r.firstResultMs / 1000).toFixed(2)} | ${ms(c.web)} / ${ms(c.endpoint)} / ${ms(c.workers)} | ${pct(r.idle)} | ${r.webBeforeMiB.toFixed(0)} → ${r.webPeakMiB.toFixed(0)} |`,
     );
   }
-  out(`\nDecode + inference alone: ${ms(raw.decodeMs + raw.bestInferMs)} ms per image (decode ${ms(raw.decodeMs)}, inference ${ms(raw.bestInferMs)} at batch ${raw.bestBatch}).`);
+  out(
+    `\nDecode + inference alone: ${ms(raw.decodeMs + raw.bestInferMs)} ms per image (decode ${ms(raw.decodeMs)}, inference ${ms(raw.bestInferMs)} at batch ${raw.bestBatch}).`,
+  );
   const largest = runs.reduce((a, b) => (b.objects > a.objects ? b : a));
   const smallest = runs.reduce((a, b) => (b.objects < a.objects ? b : a));
   const targets: Target[] = [

@@ -127,9 +127,11 @@ const NO_EXTRAS = {
 
 /**
  * The AWS app tier, shared by the three AWS modes. Sources (docs/scaling.md › Parameters):
- *  - bootSeconds 38 = 2 s for the group to act (assumption) + 25.8 s EC2 launch → SSH (Amazon Linux
- *    2023, m7i.large, measured) + 10 s worker start on a fresh EBS volume, which is read from its
- *    snapshot lazily (assumption; the local start on a warm disk is in docs/scaling.md).
+ *  - bootSeconds 33 = 25.8 s EC2 launch → SSH (Amazon Linux 2023, m7i.large, measured) + 7.2 s from
+ *    the start of the release's unpack to its first answer (the hermetic release of `npm run
+ *    deploy:package`, booted with no network: `npm run deploy:boot-time`, median of 5 on the
+ *    project's 2-core machine, 2026-12-05; DEPLOY-NOTES.md). Not in it: the group's reaction and
+ *    the 94 MB download from S3.
  *  - warmStartSeconds 25 = 2 s (assumption) + 21.2 s EC2 start of a stopped instance → SSH
  *    (same measurement) + 2 s worker start, model already on the volume (assumption).
  *  - perImageSeconds 0.021: worker CPU per image, `npm run bench` (docs/benchmarks.md › The pipeline under bursts);
@@ -143,7 +145,7 @@ const NO_EXTRAS = {
  */
 const AWS_ENVIRONMENT = {
   ...NO_EXTRAS,
-  bootSeconds: 38,
+  bootSeconds: 33,
   warmStartSeconds: 25,
   perImageSeconds: 0.021,
   batchSize: 8,

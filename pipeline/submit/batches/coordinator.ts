@@ -245,7 +245,8 @@ export class BatchCoordinator {
     const { batches, owner } = this.deps;
     const counts = { done: this.progress.done, failed: this.progress.failed };
     // A new bitmap only when the counts moved; a save with nothing new only renews the lease.
-    const moved = counts.done !== this.record.counts.done || counts.failed !== this.record.counts.failed || !this.record.progress;
+    const moved =
+      counts.done !== this.record.counts.done || counts.failed !== this.record.counts.failed || !this.record.progress;
     const key = moved ? batchProgressKey(this.id, owner, ++this.generation) : this.record.progress!;
     if (moved) await batches.putProgress(key, this.progress.encode());
     const now = Date.now();
