@@ -329,7 +329,7 @@ test.serial(
     try {
       const page = await browser.context.newPage();
       const watch = new ConsoleWatch(page);
-      for (const path of ['/api/v1/events', '/api/v1/results']) watch.expect(path, 401);
+      for (const path of ['/api/v1/events', '/api/v1/results', '/api/v1/batches']) watch.expect(path, 401);
       const urls: string[] = [];
       page.on('request', (request) => urls.push(request.url()));
       await page.goto(service.web.url);
@@ -362,7 +362,7 @@ test.serial(
       // Another tab asks again (sessionStorage is per tab).
       const other = await browser.context.newPage();
       const otherWatch = new ConsoleWatch(other);
-      for (const path of ['/api/v1/events', '/api/v1/results']) otherWatch.expect(path, 401);
+      for (const path of ['/api/v1/events', '/api/v1/results', '/api/v1/batches']) otherWatch.expect(path, 401);
       await other.goto(service.web.url);
       await other.getByRole('dialog', { name: 'API key needed' }).waitFor();
       await other.getByRole('button', { name: 'Cancel' }).click();

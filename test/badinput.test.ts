@@ -148,11 +148,19 @@ test('every kind of bad upload gets a 4xx JSON error naming the problem', async 
         code: 'TOO_MANY_FILES',
       },
       {
-        what: 'a JSON body',
+        // JSON names objects by reference; anything else in it is named back.
+        what: 'a JSON body that names no source',
         path: '/api/v1/classify',
         init: { body: '{"image":"x"}', headers: { 'content-type': 'application/json' } },
-        status: 415,
-        code: 'UNSUPPORTED_MEDIA_TYPE',
+        status: 400,
+        code: 'BAD_REQUEST',
+      },
+      {
+        what: 'a JSON body that is not JSON',
+        path: '/api/v1/classify',
+        init: { body: '{"source": ', headers: { 'content-type': 'application/json' } },
+        status: 400,
+        code: 'BAD_REQUEST',
       },
       { what: 'empty body', init: { body: '' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
     ];

@@ -54,6 +54,9 @@ function external(): Promise<External> {
       WORKERS: '2',
       LOG_LEVEL: 'warn',
       RECEIVE_WAIT_SECONDS: '1',
+      // A crashed worker's messages come back after this (on AWS the default is 30 s; here the fault
+      // scenarios wait for it).
+      VISIBILITY_TIMEOUT_SECONDS: '10',
       MAX_UPLOAD_BYTES: String(4 * 1024 * 1024),
       // The fault scenarios send the same photos several times: each must go through a worker.
       RESULT_CACHE: 'off',
