@@ -55,7 +55,12 @@ async function stopService(service: RunningService, log: Logger): Promise<void> 
   clearTimeout(timer);
   if (outcome === 'late') {
     log.warn('the service did not stop in time; killing it', { pid: service.pid, graceMs: STOP_GRACE_MS });
-    process.kill(service.pid, 'SIGKILL');
+    try {
+      process.kill(service.pid, 'SIGKILL');
+    } catch (err) {
+      // It exited between the grace's end and the kill: the measurement taken stands.
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
   }
 }
 
