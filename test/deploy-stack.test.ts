@@ -17,11 +17,12 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { InstanceArchitecture } from 'aws-cdk-lib/aws-ec2';
 import { parseEnvironmentFile, workerDrainSeconds } from '../deploy/boot.js';
 import { type DeployConfig, resolveDeployConfig, stackPolicy } from '../deploy/config.js';
+import { DeployError } from '../deploy/errors.js';
 import { amazonLinux2023Parameter, ImageRecognitionStack } from '../deploy/stack.js';
 import * as req from '../scaling/aws/aws-requests.js';
 import { appTierPolicy, instanceTrustPolicy, UNSCOPED_ACTIONS, webTierPolicy } from '../scaling/aws/iam.js';
 import { runSetup } from '../scaling/aws/setup.js';
-import { targetBacklogPerInstance } from '../scaling/core/policy.js';
+import { CONTROLLER_POLICY, targetBacklogPerInstance } from '../scaling/core/policy.js';
 
 interface Synth {
   readonly stack: ImageRecognitionStack;
@@ -443,11 +444,69 @@ test('scaling policies: the same requests scaling:setup sends (metric math targe
     t.deepEqual(match[0]![1].DependsOn, [group.id], `${PolicyName} waits for the group it names`);
   }
   const tt = inTemplate.find(([, r]) => r.Properties.PolicyType === 'TargetTrackingScaling')![1].Properties;
+  const target = targetBacklogPerInstance(await stackPolicy(synth.config));
   t.is(
     tt.TargetTrackingConfiguration.CustomizedMetricSpecification.Metrics.find((m: any) => m.ReturnData).Expression,
-    'm1 / m2',
+    `IF(FILL(hb, 0) > 0, ${target}, m1 / m2)`,
   );
-  t.is(tt.TargetTrackingConfiguration.TargetValue, targetBacklogPerInstance(await stackPolicy(synth.config)));
+  t.is(tt.TargetTrackingConfiguration.TargetValue, target);
+});
+
+test("one scaling authority: every scaling policy stands aside in a minute with the controller's heartbeat, on the controller's own target", async (t) => {
+  // The backlog target is the web tier's controller's (CONTROLLER_POLICY), not scaling:setup's default of 10.
+  const policy = await stackPolicy(synth.config);
+  t.is(targetBacklogPerInstance(policy), targetBacklogPerInstance(CONTROLLER_POLICY));
+  t.true(targetBacklogPerInstance(policy) > 2_000);
+  const heartbeat = {
+    Namespace: 'ImageRecognition/Scaling',
+    MetricName: 'ControllerHeartbeat',
+    Dimensions: [{ Name: 'AutoScalingGroupName', Value: 'image-recognition-app' }],
+  };
+  const gateOf = (metrics: any[]) => {
+    const hb = metrics.find((m) => m.Id === 'hb');
+    t.deepEqual(hb.MetricStat.Metric, heartbeat);
+    t.is(hb.MetricStat.Stat, 'SampleCount');
+    return metrics.find((m) => m.ReturnData !== false).Expression as string;
+  };
+  const tt = resourcesOf('AWS::AutoScaling::ScalingPolicy').find(
+    ([, r]) => r.Properties.PolicyType === 'TargetTrackingScaling',
+  )![1].Properties;
+  t.regex(gateOf(tt.TargetTrackingConfiguration.CustomizedMetricSpecification.Metrics), /^IF\(FILL\(hb, 0\) > 0, /);
+  const alarms = resourcesOf('AWS::CloudWatch::Alarm')
+    .map(([, r]) => r.Properties)
+    .filter((a) =>
+      a.AlarmActions?.some(
+        (x: { Ref?: string }) => synth.json.Resources[x.Ref ?? '']?.Type === 'AWS::AutoScaling::ScalingPolicy',
+      ),
+    );
+  t.is(alarms.length, 2);
+  for (const alarm of alarms) {
+    // A value that breaches nothing while a controller is alive, and every datapoint of the window must breach.
+    const idle = alarm.ComparisonOperator === 'GreaterThanOrEqualToThreshold' ? 0 : 1;
+    t.true(gateOf(alarm.Metrics).startsWith(`IF(FILL(hb, 0) > 0, ${idle}, `), alarm.AlarmName);
+    t.is(alarm.DatapointsToAlarm, alarm.EvaluationPeriods, alarm.AlarmName);
+    t.is(alarm.TreatMissingData, 'notBreaching');
+  }
+  // The controller (the web tier) may send that heartbeat, in that namespace only, and read it back.
+  const web = webTierPolicy(synth.stack.iamInputs).Statement;
+  t.deepEqual(web.find((s) => s.Action.includes('cloudwatch:PutMetricData'))?.Condition, {
+    StringEquals: { 'cloudwatch:namespace': 'ImageRecognition/Scaling' },
+  });
+  t.truthy(web.find((s) => s.Action.includes('cloudwatch:GetMetricData')));
+  t.false(
+    appTierPolicy(synth.stack.iamInputs).Statement.some((s) => s.Action.some((a) => a.startsWith('cloudwatch:'))),
+    'the workers do not scale',
+  );
+  // A policy file may not give the CloudWatch policies a target of their own.
+  const file = join(dir, 'own-target.json');
+  await writeFile(file, JSON.stringify({ backlog: { override: 10 } }));
+  const err = await t.throwsAsync(
+    stackPolicy({ ...synth.config, scaling: { ...synth.config.scaling, policyFile: file } }),
+    {
+      instanceOf: DeployError,
+    },
+  );
+  t.regex(err.message, /backlog target/);
 });
 
 test("scaling alarms: the same as scaling:setup sends, acting on the stack's policies, described as the stack's", async (t) => {
