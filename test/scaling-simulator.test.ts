@@ -30,9 +30,11 @@ import {
   coldServiceSeconds,
   environmentPreset,
   modeSetup,
+  type PolicyOptions,
   requestOverheads,
   SIM_MODES,
   type SimEnvironment,
+  type SimMode,
   simulate,
 } from '../tools/sim/simulator.js';
 import { loadTrace, parseCsvTrace, parseJsonTrace } from '../tools/sim/trace.js';
@@ -46,6 +48,9 @@ async function arrivalsTrace(file: string) {
 }
 const burst = await arrivalsTrace('burst-100.csv');
 const steady = await arrivalsTrace('steady.json');
+
+/** A mode's options: the controller of `controller-dies` needs a time to die. */
+const optionsOf = (mode: SimMode): PolicyOptions => (mode === 'controller-dies' ? { controllerDiesAt: 10 } : {});
 
 /**
  * The AWS environment before the modes (90 s boot, the policy's own 3 s per image, one at a time,
@@ -212,7 +217,7 @@ test('cold start: factor 1 or a 0-s window changes nothing, and warm minimum ins
     [5, 10, 15],
   );
   for (const mode of SIM_MODES) {
-    t.like(modeSetup(mode).env, { coldStartSeconds: 0, coldStartFactor: 1 });
+    t.like(modeSetup(mode, {}, optionsOf(mode)).env, { coldStartSeconds: 0, coldStartFactor: 1 });
   }
 });
 
@@ -425,7 +430,7 @@ test('per-request overhead: latency is ingest + queue wait + processing + delive
   t.is(Number(timed.summary.latency.p95.toFixed(9)), 15.5);
   t.is(Number(timed.summary.makespanSeconds.toFixed(9)), 15.5);
   for (const mode of SIM_MODES) {
-    const { env } = modeSetup(mode);
+    const { env } = modeSetup(mode, {}, optionsOf(mode));
     t.is(env.ingestSeconds, 0);
     t.is(env.deliverSeconds, 0);
   }
@@ -547,7 +552,7 @@ test('overhead draws have their own stream: a sample of zeros changes nothing, a
     ],
   });
   t.deepEqual(zeros, plain); // same jitter, same service times
-  for (const mode of SIM_MODES) t.is(modeSetup(mode).env.overheadSamples, undefined);
+  for (const mode of SIM_MODES) t.is(modeSetup(mode, {}, optionsOf(mode)).env.overheadSamples, undefined);
   const env = environmentPreset('local', LOCAL_POLICY);
   t.deepEqual(requestOverheads(2, { ...env, ingestSeconds: 0.1, deliverSeconds: 0.2 }), [
     { ingestSeconds: 0.1, deliverSeconds: 0.2 },
