@@ -447,9 +447,10 @@ test('scaling policies: the same requests scaling:setup sends (metric math targe
   const target = targetBacklogPerInstance(await stackPolicy(synth.config));
   t.is(
     tt.TargetTrackingConfiguration.CustomizedMetricSpecification.Metrics.find((m: any) => m.ReturnData).Expression,
-    `IF(FILL(hb, 0) > 0, ${target}, m1 / m2)`,
+    'IF(FILL(hb, 0) > 0, 0, m1 / m2)',
   );
   t.is(tt.TargetTrackingConfiguration.TargetValue, target);
+  t.is(tt.TargetTrackingConfiguration.DisableScaleIn, true, 'scale-in is the controller’s, or scale to zero’s');
 });
 
 test("one scaling authority: every scaling policy stands aside in a minute with the controller's heartbeat, on the controller's own target", async (t) => {
@@ -471,7 +472,7 @@ test("one scaling authority: every scaling policy stands aside in a minute with 
   const tt = resourcesOf('AWS::AutoScaling::ScalingPolicy').find(
     ([, r]) => r.Properties.PolicyType === 'TargetTrackingScaling',
   )![1].Properties;
-  t.regex(gateOf(tt.TargetTrackingConfiguration.CustomizedMetricSpecification.Metrics), /^IF\(FILL\(hb, 0\) > 0, /);
+  t.regex(gateOf(tt.TargetTrackingConfiguration.CustomizedMetricSpecification.Metrics), /^IF\(FILL\(hb, 0\) > 0, 0, /);
   const alarms = resourcesOf('AWS::CloudWatch::Alarm')
     .map(([, r]) => r.Properties)
     .filter((a) =>

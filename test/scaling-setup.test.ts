@@ -166,13 +166,14 @@ const EXPECTED_TT = {
         heartbeat(),
         {
           Id: 'e1',
-          Label: 'Backlog per instance (the target while a controller runs)',
-          // The target itself in a period with a heartbeat: neither of target tracking's alarms breaches.
-          Expression: 'IF(FILL(hb, 0) > 0, 10, m1 / m2)',
+          Label: 'Backlog per instance (0 while a controller runs)',
+          // 0 in a period with a heartbeat: nothing to scale out for, and scale-in is disabled.
+          Expression: 'IF(FILL(hb, 0) > 0, 0, m1 / m2)',
           ReturnData: true,
         },
       ],
     },
+    DisableScaleIn: true,
   },
 };
 

@@ -8,8 +8,9 @@
  *  - `G-sqs-backlog-target-tracking` (TargetTrackingScaling): metric math
  *      m1 = AWS/SQS ApproximateNumberOfMessagesVisible QueueName=Q (Sum)
  *      m2 = AWS/AutoScaling GroupInServiceInstances AutoScalingGroupName=G (Average)
- *      e1 = IF(FILL(hb, 0) > 0, T, m1 / m2)  (the only query with ReturnData = true),
- *      TargetValue = T = target backlog per instance;
+ *      e1 = IF(FILL(hb, 0) > 0, 0, m1 / m2)  (the only query with ReturnData = true),
+ *      TargetValue = target backlog per instance, DisableScaleIn: it only adds instances for a
+ *      backlog, scale to zero below gives them back;
  *  - `G-sqs-scale-from-zero` (StepScaling, ExactCapacity) + alarm of the same name on
  *      e1 = IF(FILL(hb, 0) > 0, 0, IF(m2 == 0, m1, 0)) ≥ threshold, where m1 = visible (Maximum),
  *      m2 = in service (Maximum): "messages are waiting and not one instance was in service during
@@ -21,15 +22,17 @@
  *
  * `hb` is the scaling controller's heartbeat (SampleCount per period, `scaling/aws/heartbeat.ts`):
  * in every period a controller said it was alive, each expression takes a value that breaches
- * nothing (the target itself, 0 waiting, 1 in flight), so these policies act only once no controller
+ * nothing (0 per instance, 0 waiting, 1 in flight), so these policies act only once no controller
  * has spoken for their whole window — every alarm here needs all its datapoints breaching — and a
  * controller acts only once they cannot (`scaling/core/handover.ts`). Without a controller (none
  * deployed, SCALER=off, it died) FILL makes every period a period without heartbeat and the policies
  * scale the group on their own. AWS documentation behind this:
  *  - target tracking takes "any ... function that CloudWatch supports" in its metric math (EC2 Auto
- *    Scaling user guide, "Create a target tracking scaling policy using metric math"), and
- *    acts through two alarms it manages (metric above the target; below it by ~10 %): a metric equal
- *    to its target breaches neither;
+ *    Scaling user guide, "Create a target tracking scaling policy using metric math") and acts
+ *    through alarms it manages: one for a metric above the target, one for a metric below it by an
+ *    undocumented margin (about 10 %). With DisableScaleIn "the target tracking scaling policy
+ *    doesn't remove instances from the Auto Scaling group" (API reference, TargetTrackingConfiguration),
+ *    so the gate's 0 cannot scale anything in, and needs no guess of that margin;
  *  - FILL(m, 0) gives a value to every period without one, IF(cond, a, b) takes a where cond holds
  *    and b elsewhere, dropping the point where b has none (CloudWatch user guide, "Metric math syntax
  *    and functions"); a period whose SQS and group metrics have not arrived has no point, so the gate
@@ -263,10 +266,10 @@ export function backlogPerInstanceQueries(t: SetupTarget): TargetTrackingMetricD
 }
 
 /**
- * Backlog per instance, with the target itself in every period a controller was alive: target
- * tracking then neither scales out (metric above the target) nor in (below it).
+ * Backlog per instance, 0 in every period a controller was alive: target tracking (scale-in
+ * disabled) then has nothing to scale out for.
  */
-export function gatedBacklogQueries(t: SetupTarget, target: number): TargetTrackingMetricDataQuery[] {
+export function gatedBacklogQueries(t: SetupTarget): TargetTrackingMetricDataQuery[] {
   const [m1, m2] = backlogPerInstanceQueries(t);
   return [
     m1!,
@@ -274,23 +277,24 @@ export function gatedBacklogQueries(t: SetupTarget, target: number): TargetTrack
     heartbeatQuery(t.asg),
     {
       Id: 'e1',
-      Label: 'Backlog per instance (the target while a controller runs)',
-      Expression: gatedExpression(target, 'm1 / m2'),
+      Label: 'Backlog per instance (0 while a controller runs)',
+      Expression: gatedExpression(0, 'm1 / m2'),
       ReturnData: true,
     },
   ];
 }
 
 export function targetTrackingPolicy(t: SetupTarget, policy: ScalingPolicy): PutScalingPolicyCommandInput {
-  const target = targetBacklogPerInstance(policy);
   return {
     AutoScalingGroupName: t.asg,
     PolicyName: resourceNames(t.asg).targetTrackingPolicy,
     PolicyType: 'TargetTrackingScaling',
     EstimatedInstanceWarmup: policy.warmupSeconds,
     TargetTrackingConfiguration: {
-      TargetValue: target,
-      CustomizedMetricSpecification: { Metrics: gatedBacklogQueries(t, target) },
+      TargetValue: targetBacklogPerInstance(policy),
+      CustomizedMetricSpecification: { Metrics: gatedBacklogQueries(t) },
+      // Scale-in is the controller's, and scale to zero's once no controller runs.
+      DisableScaleIn: true,
     },
   };
 }
