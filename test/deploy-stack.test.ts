@@ -581,6 +581,7 @@ test('the dashboard shows visible, in flight, oldest age, in service, desired, b
     'ApproximateAgeOfOldestMessage',
     'GroupInServiceInstances',
     'GroupDesiredCapacity',
+    'ControllerHeartbeat',
   ]) {
     t.true(body.includes(`"${metric}"`), metric);
   }
@@ -592,7 +593,7 @@ test('the dashboard shows visible, in flight, oldest age, in service, desired, b
   t.true(body.includes(`<{"Fn::GetAtt":["${dlq.id}","QueueName"]}>`), 'the dead-letter queue');
 });
 
-test('alarms: a dead letter arrived, a request waited too long', (t) => {
+test('alarms: a dead letter arrived, a request waited too long, no scaling controller alive for five minutes', (t) => {
   const dlq = onlyResource('AWS::SQS::Queue', (p) => p.QueueName === 'image-recognition-requests-dlq');
   const dead = onlyResource('AWS::CloudWatch::Alarm', (p) => p.AlarmName === 'image-recognition-dead-letters');
   t.like(dead.properties, {
@@ -608,6 +609,22 @@ test('alarms: a dead letter arrived, a request waited too long', (t) => {
     Threshold: synth.config.alarms.oldestMessageSeconds,
     ComparisonOperator: 'GreaterThanOrEqualToThreshold',
   });
+  // The heartbeat the scaling policies stand aside for: five minutes without one, missing data breaching.
+  const silent = onlyResource(
+    'AWS::CloudWatch::Alarm',
+    (p) => p.AlarmName === 'image-recognition-scaling-controller-silent',
+  );
+  t.like(silent.properties, {
+    Namespace: req.HEARTBEAT.namespace,
+    MetricName: req.HEARTBEAT.metricName,
+    Statistic: 'SampleCount',
+    Threshold: 1,
+    ComparisonOperator: 'LessThanThreshold',
+    EvaluationPeriods: 5,
+    DatapointsToAlarm: 5,
+    TreatMissingData: 'breaching',
+  });
+  t.deepEqual(silent.properties.Dimensions, [{ Name: 'AutoScalingGroupName', Value: 'image-recognition-app' }]);
 });
 
 // ----- the other way: an existing VPC, no warm pool, an s3:// model --------------------------------
@@ -645,6 +662,7 @@ test('variant: both tiers may read an s3:// model, the policy without scale-to-z
     'eir-app-sqs-scale-from-zero',
     'eir-dead-letters',
     'eir-oldest-message',
+    'eir-scaling-controller-silent',
   ]);
   const topic = Object.entries(variant.json.Resources).find(([, r]) => r.Type === 'AWS::SNS::Topic')![0];
   t.true(
