@@ -754,14 +754,42 @@ test('validate: the simulator draws from the requests that ran without waiting, 
   const env = environmentFrom(environmentPreset('local', LOCAL_POLICY), c, 60);
   t.like(env, { ingestSeconds: 0, deliverSeconds: 0, overheadSamples: c.overhead.sample });
 
-  // Mostly waiting: the medians of all answered requests, as constants.
+  // Mostly waiting: each request's ingest drawn from all answered ones (the first to reach the queue
+  // starts the scale-out), and the median deliver of all, as a constant.
   const loaded = calibrate(oneWorkerRun([...waiting, ...calm.slice(0, 2)]));
-  t.is(loaded.overhead.simulated, 'medians');
+  t.is(loaded.overhead.simulated, 'ingest');
   t.is(loaded.overhead.sample.length, 2);
-  const constants = environmentFrom(environmentPreset('local', LOCAL_POLICY), loaded, 60);
-  t.is(constants.overheadSamples, undefined);
-  t.is(Number(constants.deliverSeconds.toFixed(6)), 0.5);
-  t.is(Number(constants.ingestSeconds.toFixed(6)), 0.02);
+  t.is(loaded.overhead.ingest.length, 5);
+  const drawn = environmentFrom(environmentPreset('local', LOCAL_POLICY), loaded, 60);
+  t.deepEqual(
+    drawn.overheadSamples,
+    loaded.overhead.ingest.map((ingestSeconds) => ({ ingestSeconds, deliverSeconds: 0 })),
+  );
+  t.is(Number(drawn.deliverSeconds.toFixed(6)), 0.5);
+  t.is(drawn.ingestSeconds, 0);
+  // The autoscaler's grid: its first decision came 0.5 s after the origin, 1-s periods.
+  t.is(loaded.tickPhaseSeconds, 0.5);
+  t.is(drawn.tickPhaseSeconds, 0.5);
+});
+
+test("the scaler's periods may end off the origin's grid (a controller starts before the trace): ticks at phase + k × period", (t) => {
+  const policy = resolvePolicy(
+    { maxCapacity: 1, warmupSeconds: 0, scaleOutCooldownSeconds: 0, scaleInCooldownSeconds: 0 },
+    LOCAL_POLICY,
+  );
+  const env = (tickPhaseSeconds: number): SimEnvironment => ({
+    ...environmentPreset('local', policy),
+    bootSeconds: 1,
+    perImageSeconds: 0.5,
+    jitter: 0,
+    tickPhaseSeconds,
+  });
+  // One request at 0.2 s: with the grid on the origin it is first seen at 1 s; with a phase of 0.3 s, at 0.3 s.
+  t.is(simulate({ arrivals: [0.2], policy, env: env(0) }).actions[0]?.t, 1);
+  t.is(simulate({ arrivals: [0.2], policy, env: env(0.3) }).actions[0]?.t, 0.3);
+  t.is(simulate({ arrivals: [0.2], policy, env: env(0.3) }).summary.makespanSeconds, 0.3 - 0.2 + 1 + 0.5);
+  t.throws(() => simulate({ arrivals: [0], policy, env: env(1) }), { message: /tickPhaseSeconds/ });
+  t.throws(() => simulate({ arrivals: [0], policy, env: env(-0.1) }), { message: /tickPhaseSeconds/ });
 });
 
 test('the CLI takes --ingest, --deliver, --cold-start and --cold-factor', (t) => {

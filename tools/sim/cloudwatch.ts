@@ -174,6 +174,8 @@ const RULE_OF = { ScaleFromZero: 'scale-from-zero', ScaleToZero: 'scale-to-zero'
 export class CloudWatchScaler implements Scaler {
   readonly name = 'cloudwatch' as const;
   readonly periodSeconds: number;
+  /** CloudWatch's minutes are the clock's. */
+  readonly phaseSeconds = 0;
   private readonly periods: PeriodMetrics[] = [];
   private readonly steps: readonly StepAlarm[];
   private lastScaleOut: number | null = null;

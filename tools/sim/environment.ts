@@ -87,6 +87,13 @@ export interface SimEnvironment {
   readonly observation: 'period-max' | 'instant';
   /** Periods between the end of a datapoint's period and the scaler seeing it. */
   readonly metricLagPeriods: number;
+  /**
+   * Where the scaler's periods end, seconds after the trace's origin: at tickPhaseSeconds + k × period
+   * (0: at the period's multiples). A controller's grid starts when the controller does, not with the
+   * trace: `scaling:validate` measures it, as a decision (a tick) is up to a whole period late or early
+   * against a grid on the origin.
+   */
+  readonly tickPhaseSeconds: number;
   readonly seed: number;
   /** Stop after this many seconds past the last arrival even if not drained. */
   readonly horizonAfterLastArrivalSeconds: number;
@@ -130,6 +137,7 @@ const NO_EXTRAS = {
   jitter: 0.1,
   seed: 1,
   horizonAfterLastArrivalSeconds: 86_400,
+  tickPhaseSeconds: 0,
   ingestSeconds: 0,
   deliverSeconds: 0,
   coldStartSeconds: 0,
@@ -256,6 +264,7 @@ export function validateEnvironment(env: SimEnvironment): SimEnvironment {
     ['jitter', (v) => v >= 0 && v < 1, 'must be in [0, 1)'],
     ['visibilityTimeoutSeconds', (v) => v >= 0, 'must be >= 0'],
     ['metricLagPeriods', (v) => Number.isInteger(v) && v >= 0, 'must be an integer >= 0'],
+    ['tickPhaseSeconds', (v) => v >= 0, 'must be >= 0 (and less than the period)'],
     ['seed', (v) => Number.isInteger(v), 'must be an integer'],
     ['horizonAfterLastArrivalSeconds', (v) => v > 0, 'must be > 0'],
     ['ingestSeconds', (v) => v >= 0, 'must be >= 0'],

@@ -66,6 +66,8 @@ export interface GroupView {
 export interface Scaler {
   readonly name: ScalerName;
   readonly periodSeconds: number;
+  /** Its periods end at phaseSeconds + k × periodSeconds (0 ≤ phase < period). */
+  readonly phaseSeconds: number;
   /** Whether it still runs at `now` (a controller that died does not). */
   alive(now: number): boolean;
   /** The end of one of its periods: `dp` covers [now − periodSeconds, now). */
@@ -144,6 +146,8 @@ export interface DecideScalerOptions {
   readonly diesAt?: number;
   /** When it starts (a fresh process: no datapoint, no signal before); undefined: it always ran. */
   readonly startsAt?: number;
+  /** Where its periods end (SimEnvironment.tickPhaseSeconds); default 0. */
+  readonly phaseSeconds?: number;
 }
 
 /** `decide` on the scaler's own datapoints, as the controller's tick does (scaling/core/controller.ts). */
@@ -160,9 +164,12 @@ export class DecideScaler implements Scaler {
   /** Ticks it held (leading, but the CloudWatch policies could still act). */
   heldTicks = 0;
 
+  readonly phaseSeconds: number;
+
   constructor(private readonly options: DecideScalerOptions) {
     this.name = options.name;
     this.periodSeconds = options.policy.periodSeconds;
+    this.phaseSeconds = options.phaseSeconds ?? 0;
   }
 
   alive(now: number): boolean {

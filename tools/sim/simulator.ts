@@ -275,7 +275,14 @@ function scalersOf(input: SimInput, env: SimEnvironment): { scalers: Scaler[]; q
   const a = input.authority;
   if (a === undefined)
     return {
-      scalers: [new DecideScaler({ name: 'scaler', policy: input.policy, lagPeriods: env.metricLagPeriods })],
+      scalers: [
+        new DecideScaler({
+          name: 'scaler',
+          policy: input.policy,
+          lagPeriods: env.metricLagPeriods,
+          phaseSeconds: env.tickPhaseSeconds,
+        }),
+      ],
       quietSeconds: 0,
     };
   const { policy: fallback, requests } = a.fallback;
@@ -302,6 +309,7 @@ function scalersOf(input: SimInput, env: SimEnvironment): { scalers: Scaler[]; q
         ...(heartbeat === undefined ? {} : { heartbeat }),
         ...(a.controllerDiesAt === undefined ? {} : { diesAt: a.controllerDiesAt }),
         ...(a.controllerStartsAt === undefined ? {} : { startsAt: a.controllerStartsAt }),
+        phaseSeconds: env.tickPhaseSeconds,
       }),
     );
   }
@@ -529,9 +537,23 @@ export function simulate(input: SimInput): SimResult {
   if (fixed) for (const time of fixed) send(time, null);
   else if (loop) for (let c = 0; c < Math.min(loop.clients, total); c++) send(loop.startSeconds, c);
   // Each scaler closes its k-th period at k × its period (integer multiples: no drift).
+  for (const scaler of scalers) {
+    if (scaler.phaseSeconds >= scaler.periodSeconds)
+      throw new ScalingError(
+        'INVALID_SIMULATION',
+        'Invalid simulation environment: tickPhaseSeconds must be less than the period',
+        {
+          field: 'tickPhaseSeconds',
+          value: scaler.phaseSeconds,
+        },
+      );
+  }
+  /** The k-th end of a scaler's periods (k ≥ 1): the first at its phase, or at one period with none. */
+  const tickTime = (scaler: Scaler, k: number): number =>
+    (scaler.phaseSeconds > 0 ? scaler.phaseSeconds : scaler.periodSeconds) + (k - 1) * scaler.periodSeconds;
   const ticks = scalers.map(() => 1);
   scalers.forEach((scaler, i) => {
-    if (scaler.alive(scaler.periodSeconds)) schedule({ kind: 'tick', time: scaler.periodSeconds, scaler: i });
+    if (scaler.alive(tickTime(scaler, 1))) schedule({ kind: 'tick', time: tickTime(scaler, 1), scaler: i });
   });
   record(0);
 
@@ -577,7 +599,7 @@ export function simulate(input: SimInput): SimResult {
         break;
       }
       ticks[i]!++;
-      const next = ticks[i]! * scaler.periodSeconds;
+      const next = tickTime(scaler, ticks[i]!);
       if (scaler.alive(next)) schedule({ kind: 'tick', time: next, scaler: i });
     } else if (event.kind === 'arrival') {
       queue.push(event.message);
