@@ -206,7 +206,9 @@ export class CloudWatchScaler implements Scaler {
 
   /** The longest window any of its alarms looks back over, lag included, seconds: how long it can still act. */
   get reachSeconds(): number {
-    const windows = [TT_LOW_DATAPOINTS, ...this.steps.map((s) => s.alarm.EvaluationPeriods ?? 1)];
+    const scaleIn = this.options.requests.targetTracking.TargetTrackingConfiguration?.DisableScaleIn !== true;
+    const tt = scaleIn ? TT_LOW_DATAPOINTS : TT_HIGH_DATAPOINTS;
+    const windows = [tt, ...this.steps.map((s) => s.alarm.EvaluationPeriods ?? 1)];
     return (Math.max(...windows) + this.options.lagPeriods + 1) * this.periodSeconds;
   }
 

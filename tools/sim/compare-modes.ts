@@ -7,7 +7,7 @@
  * CloudWatch policies finish the work.
  */
 
-import type { ScalingPolicy } from '../../scaling/core/policy.js';
+import { fallbackPolicy, type ScalingPolicy } from '../../scaling/core/policy.js';
 import {
   AWS_MODES,
   type AwsMode,
@@ -125,8 +125,8 @@ export function scaleInCause(run: ModeRun): string {
   const { policy, env } = run;
   const last = run.result.actions.filter((a) => a.to < a.from).at(-1);
   if (last?.by === 'cloudwatch') {
-    const fallback = run.result.authority ? 'the CloudWatch scale-to-zero alarm' : 'scale to zero';
-    return `${fallback}: 5 empty one-minute periods without a controller heartbeat, seen a period late (the controller died at ${f1(run.controllerDiesAt ?? 0)} s)`;
+    const empty = fallbackPolicy(policy).scaleToZero.emptyPeriods;
+    return `the CloudWatch scale-to-zero alarm: ${empty} empty one-minute periods without a controller heartbeat, seen a period late (the controller died at ${f1(run.controllerDiesAt ?? 0)} s)`;
   }
   const lag = env.metricLagPeriods > 0 ? ` + ${env.metricLagPeriods} period(s) of metric lag` : '';
   const held =
