@@ -11,7 +11,12 @@ import { MIN_VISIBILITY_OVER_WAIT_SECONDS, projectRoot } from '../lib/config.js'
 import { readJsonFile } from '../lib/json-file.js';
 import { BUILTIN_MODEL_IDS, DEFAULT_MODEL_ID } from '../models/registry.js';
 import { validatePolicyForAws } from '../scaling/aws/aws-requests.js';
-import { DEFAULT_POLICY, type ScalingPolicy } from '../scaling/core/policy.js';
+import {
+  CONTROLLER_POLICY,
+  fallbackPolicy,
+  type ScalingPolicy,
+  targetBacklogPerInstance,
+} from '../scaling/core/policy.js';
 import { loadPolicy } from '../scaling/core/policy-file.js';
 import { DeployError } from './errors.js';
 
@@ -605,11 +610,14 @@ export async function readConfigFile(context: Raw): Promise<unknown> {
 }
 
 /**
- * The app tier's scaling policy: the AWS defaults, the policy file over them, bounds from
- * appTier.min/max (a policy file that sets other bounds is refused: one place for them).
+ * The app tier's CloudWatch scaling policy, the web tier's controller's fallback
+ * (`fallbackPolicy`): the AWS defaults with the controller's backlog target, the policy file over
+ * them, bounds from appTier.min/max (a policy file that sets other bounds, or another backlog
+ * target than the controller's, is refused: one place for each).
  */
 export async function stackPolicy(config: DeployConfig): Promise<ScalingPolicy> {
-  const base: ScalingPolicy = { ...DEFAULT_POLICY, minCapacity: config.appTier.min, maxCapacity: config.appTier.max };
+  const controller = { ...CONTROLLER_POLICY, minCapacity: config.appTier.min, maxCapacity: config.appTier.max };
+  const base = fallbackPolicy(controller);
   const file = config.scaling.policyFile;
   let policy: ScalingPolicy;
   try {
@@ -629,6 +637,13 @@ export async function stackPolicy(config: DeployConfig): Promise<ScalingPolicy> 
       'scaling.policyFile',
       `a policy without its own bounds (appTier.min/max, ${config.appTier.min}..${config.appTier.max}, are the group's and the policy's)`,
       `minCapacity ${policy.minCapacity}, maxCapacity ${policy.maxCapacity}`,
+    );
+  }
+  if (targetBacklogPerInstance(policy) !== targetBacklogPerInstance(controller)) {
+    throw DeployError.invalid(
+      'scaling.policyFile',
+      `a policy without its own backlog target (the web tier's controller and these policies share one, ${targetBacklogPerInstance(controller)} waiting messages per instance)`,
+      `${targetBacklogPerInstance(policy)} per instance`,
     );
   }
   return policy;

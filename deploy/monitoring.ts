@@ -2,10 +2,12 @@
  * What to watch: a CloudWatch dashboard of the request queue (visible, in flight, age of the oldest
  * message), the app tier (in service, desired, pending), backlog per instance (the very metric math
  * the target tracking policy follows, from scaling/aws/aws-requests.ts, with its target), the
- * dead-letter queue and the load balancer; and two alarms: a dead letter arrived, and a message has
- * waited too long. Both notify the alarm topic, which `alarms.email` subscribes to; the Auto Scaling
- * groups tell it when an instance fails to launch or to terminate, and tell an events topic (no
- * subscriber by default: subscribe a queue or a chat hook to it) of every launch and termination.
+ * dead-letter queue, the load balancer and the scaling controller's heartbeat; and three alarms: a
+ * dead letter arrived, a message has waited too long, and no scaling controller has been alive for
+ * five minutes (the CloudWatch policies scale the app tier on their own meanwhile, minutes slower).
+ * All three notify the alarm topic, which `alarms.email` subscribes to; the Auto Scaling groups tell
+ * it when an instance fails to launch or to terminate, and tell an events topic (no subscriber by
+ * default: subscribe a queue or a chat hook to it) of every launch and termination.
  */
 import { Duration, type Stack } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
@@ -15,7 +17,7 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import { backlogPerInstanceQueries, IN_SERVICE_METRIC } from '../scaling/aws/aws-requests.js';
+import { backlogPerInstanceQueries, HEARTBEAT, IN_SERVICE_METRIC } from '../scaling/aws/aws-requests.js';
 import { type ScalingPolicy, targetBacklogPerInstance } from '../scaling/core/policy.js';
 import { metricFromQueries } from './cfn.js';
 import type { DeployConfig } from './config.js';
@@ -78,6 +80,7 @@ export interface Monitoring {
   readonly dashboardName: string;
   readonly deadLettersAlarm: cloudwatch.Alarm;
   readonly oldestMessageAlarm: cloudwatch.Alarm;
+  readonly controllerSilentAlarm: cloudwatch.Alarm;
 }
 
 const MINUTE = Duration.minutes(1);
@@ -120,6 +123,13 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): Monitoring 
     MINUTE,
   );
   const alb = props.loadBalancer.metrics;
+  const heartbeats = new cloudwatch.Metric({
+    namespace: HEARTBEAT.namespace,
+    metricName: HEARTBEAT.metricName,
+    dimensionsMap: { AutoScalingGroupName: appTierGroupName },
+    statistic: 'SampleCount',
+    period: MINUTE,
+  });
 
   const dashboardName = `${prefix}-service`;
   const dashboard = new cloudwatch.Dashboard(stack, 'Dashboard', { dashboardName, defaultInterval: Duration.hours(3) });
@@ -147,6 +157,11 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): Monitoring 
       title: 'Backlog per instance (target tracking)',
       left: [backlog],
       leftAnnotations: [{ value: targetBacklogPerInstance(policy), label: 'target', color: cloudwatch.Color.GREEN }],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: 'Scaling controller heartbeats (none: the CloudWatch policies scale)',
+      left: [heartbeats.with({ label: 'Heartbeats per minute' })],
       width: 8,
     }),
     new cloudwatch.GraphWidget({
@@ -181,7 +196,18 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): Monitoring 
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-  for (const alarm of [deadLettersAlarm, oldestMessageAlarm])
+  // The policies take over on their own (docs/scaling.md › One scaling authority), but slower: say so.
+  const controllerSilentAlarm = heartbeats.createAlarm(stack, 'ControllerSilentAlarm', {
+    alarmName: `${prefix}-scaling-controller-silent`,
+    alarmDescription: `No scaling controller in the web tier has sent a heartbeat for 5 minutes: the CloudWatch policies of ${appTierGroupName} scale it on their own (minutes, not seconds). Look at the web tier's logs (component autoscaler, heartbeat)`,
+    threshold: 1,
+    evaluationPeriods: 5,
+    datapointsToAlarm: 5,
+    comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+    // No datapoint is exactly what a silent controller looks like.
+    treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+  });
+  for (const alarm of [deadLettersAlarm, oldestMessageAlarm, controllerSilentAlarm])
     alarm.addAlarmAction(new actions.SnsAction(props.topics.alarms));
-  return { dashboardName, deadLettersAlarm, oldestMessageAlarm };
+  return { dashboardName, deadLettersAlarm, oldestMessageAlarm, controllerSilentAlarm };
 }

@@ -366,9 +366,12 @@ export class ImageRecognitionStack extends Stack {
   }
 
   /**
-   * The scaling policies and alarms of `npm run scaling:setup`, from its own builders: target
+   * The scaling policies and alarms of `npm run scaling:setup`, from its own builders
+   * (`req.scalingRequests`, which the simulator's `as-deployed` mode runs as they are): target
    * tracking on backlog per instance, scale from zero, scale to zero (the last two as the policy
-   * enables them). The group's metrics collection is the group's own property (above).
+   * enables them). Each one stands aside in every minute the controller's heartbeat says it is alive
+   * (docs/scaling.md › One scaling authority). The group's metrics collection is the group's own
+   * property (above).
    */
   private scalingPolicies(policy: ScalingPolicy, group: autoscaling.CfnAutoScalingGroup): void {
     const target: req.SetupTarget = { asg: this.names.appTierGroup, queueName: this.names.requestQueue };
@@ -379,23 +382,12 @@ export class ImageRecognitionStack extends Stack {
       resource.addResourceDependency(group);
       return resource;
     };
-    scalingPolicy('BacklogTargetTracking', req.targetTrackingPolicy(target, policy));
-    if (policy.scaleFromZero.enabled) {
-      const fromZero = scalingPolicy('ScaleFromZeroPolicy', req.scaleFromZeroPolicy(target, policy));
-      // The stack, not this alarm, enabled the group metric: teardown by scaling:setup must not disable it.
-      new cloudwatch.CfnAlarm(
-        this,
-        'ScaleFromZeroAlarm',
-        cfnAlarmProps(req.scaleFromZeroAlarm(target, policy, fromZero.ref, [], owner)),
-      );
-    }
-    if (policy.scaleToZero.enabled) {
-      const toZero = scalingPolicy('ScaleToZeroPolicy', req.scaleToZeroPolicy(target, policy));
-      new cloudwatch.CfnAlarm(
-        this,
-        'ScaleToZeroAlarm',
-        cfnAlarmProps(req.scaleToZeroAlarm(target, policy, toZero.ref, [], owner)),
-      );
+    // The stack, not an alarm, enabled the group metric: teardown by scaling:setup must not disable it.
+    const requests = req.scalingRequests(target, policy, [], owner);
+    scalingPolicy('BacklogTargetTracking', requests.targetTracking);
+    for (const step of requests.steps) {
+      const resource = scalingPolicy(`${step.id}Policy`, step.policy);
+      new cloudwatch.CfnAlarm(this, `${step.id}Alarm`, cfnAlarmProps(step.alarm(resource.ref)));
     }
   }
 }

@@ -4,7 +4,9 @@
  *   LocalFleet  this machine's worker processes (`npm start`): a fixed WORKERS, or the local
  *               controller moving them between WORKERS_MIN and WORKERS_MAX (1 s periods)
  *   AwsFleet    the app tier's Auto Scaling group (SCALER=aws): the controller every
- *               SCALER_PERIOD_SECONDS, one copy acting per web tier (WEB_AUTO_SCALING_GROUP)
+ *               SCALER_PERIOD_SECONDS, one copy acting per web tier (WEB_AUTO_SCALING_GROUP), and
+ *               only while the group's CloudWatch policies stand aside for its heartbeat
+ *               (scaling/aws/heartbeat.ts: one scaling authority at a time)
  *
  * A fleet starts in two halves: its workers when it is created (they are stopped late, after the
  * web tier drained, so they finish what they hold) and its scaling last (stopped first). Either way
@@ -21,6 +23,7 @@ import type { MetricsJson } from '../pipeline/metrics.js';
 import type { Resources } from '../pipeline/resources.js';
 import type { AdmissionInputs } from '../pipeline/submit/admission.js';
 import { AsgActuator } from '../scaling/aws/asg-actuator.js';
+import { ControllerHeartbeat } from '../scaling/aws/heartbeat.js';
 import { smallestInstanceLeads } from '../scaling/aws/leadership.js';
 import {
   type Actuator,
@@ -176,7 +179,11 @@ export class LocalFleet extends ActuatedFleet {
   }
 }
 
-/** The app tier's Auto Scaling group, moved by this web instance's controller when it leads. */
+/**
+ * The app tier's Auto Scaling group, moved by this web instance's controller when it leads and the
+ * group's CloudWatch policies stand aside (its heartbeat says it is alive; once it dies or stops,
+ * they take over on their own).
+ */
 export class AwsFleet extends ActuatedFleet {
   readonly nodeVersions: readonly string[] = [];
 
@@ -186,6 +193,7 @@ export class AwsFleet extends ActuatedFleet {
     private readonly group: AsgActuator,
     private readonly policy: ScalingPolicy,
     private readonly leadership: (() => Promise<boolean>) | undefined,
+    private readonly heartbeat: ControllerHeartbeat,
   ) {
     super(deps, group);
   }
@@ -213,7 +221,12 @@ export class AwsFleet extends ActuatedFleet {
               web,
               await new InstanceMetadata(config.ec2.imdsEndpoint).instanceId(),
             );
-      return new AwsFleet(deps, control, group, policy, leadership);
+      const heartbeat = new ControllerHeartbeat({
+        cloudwatch: control.cloudwatch,
+        group: group.group,
+        log: deps.log.child('heartbeat'),
+      });
+      return new AwsFleet(deps, control, group, policy, leadership, heartbeat);
     } catch (err) {
       control.destroy();
       throw err;
@@ -241,6 +254,7 @@ export class AwsFleet extends ActuatedFleet {
         log: this.deps.log.child('autoscaler'),
         sampleEveryMs,
         ...(leadership ? { leadership } : {}),
+        handover: this.heartbeat.lead,
       }),
     );
   }

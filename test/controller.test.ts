@@ -5,7 +5,9 @@
  * backlog (no CloudWatch delay) and back to zero a few periods after the queue empties; with three
  * copies running only the leader acts, and another takes over when the leader's instance goes; a
  * stopped controller leaves the group as it is and never touches the scaling policies (the
- * CloudWatch safety net).
+ * CloudWatch safety net). One scaling authority: the leader sends its heartbeat to CloudWatch (a
+ * mock client) and acts only once the heartbeats read back fill the window the policies look at;
+ * one that cannot send it never acts; a group grown by someone else counts as a scale-out.
  */
 import {
   AutoScalingClient,
@@ -13,6 +15,13 @@ import {
   DescribeAutoScalingGroupsCommand,
   SetDesiredCapacityCommand,
 } from '@aws-sdk/client-auto-scaling';
+import {
+  CloudWatchClient,
+  GetMetricDataCommand,
+  type GetMetricDataCommandInput,
+  PutMetricDataCommand,
+  type PutMetricDataCommandInput,
+} from '@aws-sdk/client-cloudwatch';
 import { PurgeQueueCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import test from 'ava';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -22,6 +31,8 @@ import { loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
 import { ensureQueue } from '../pipeline/resources.js';
 import { AsgActuator } from '../scaling/aws/asg-actuator.js';
+import { HEARTBEAT } from '../scaling/aws/aws-requests.js';
+import { ControllerHeartbeat } from '../scaling/aws/heartbeat.js';
 import { smallestInstanceLeads } from '../scaling/aws/leadership.js';
 import { LOCAL_POLICY, queueDepth, resolvePolicy, ScalingController } from '../scaling/index.js';
 import { tempDataDir, testEnv, waitFor } from './helpers/service.js';
@@ -257,3 +268,134 @@ test.serial('a stopped controller leaves the group as it is and never touches th
   const commands = new Set(mock.calls().map((c) => (c.args[0] as object).constructor.name));
   t.deepEqual([...commands].sort(), ['DescribeAutoScalingGroupsCommand', 'SetDesiredCapacityCommand']);
 });
+
+// ----- one scaling authority: the heartbeat and the handover -----------------------------------
+
+/** Short periods for a test (the real ones are minutes: scaling/core/handover.ts HANDOVER). */
+const TIMING = { periodSeconds: 2, beatSeconds: 0.4, maxGapSeconds: 1.5, clearPeriods: 100 } as const;
+
+/** A CloudWatch client whose GetMetricData answers `perPeriod(periodStart)` heartbeats for every period asked. */
+function cloudwatchWith(perPeriod: (start: number) => number) {
+  const client = new CloudWatchClient({ region: 'us-east-1' });
+  const mock = mockClient(client);
+  mock.on(PutMetricDataCommand).resolves({});
+  mock.on(GetMetricDataCommand).callsFake((input: GetMetricDataCommandInput) => {
+    const period = input.MetricDataQueries![0]!.MetricStat!.Period!;
+    const timestamps: Date[] = [];
+    const values: number[] = [];
+    for (let t = input.StartTime!.getTime() / 1000; t < input.EndTime!.getTime() / 1000; t += period) {
+      const n = perPeriod(t);
+      if (n > 0) {
+        timestamps.push(new Date(t * 1000));
+        values.push(n);
+      }
+    }
+    return { MetricDataResults: [{ Id: 'hb', Timestamps: timestamps, Values: values }] };
+  });
+  return { client, mock };
+}
+
+test.serial(
+  'the leader sends its heartbeat and holds while a recent period had none; it acts once the heartbeats read back fill the window',
+  async (t) => {
+    const fake = new FakeGroups();
+    fake.add('app-tier', 0, 20);
+    const asg = clientFor(fake);
+    let fallbackMayAct = true;
+    const cw = cloudwatchWith(() => (fallbackMayAct ? 0 : 3));
+    const queueUrl = await queueWith('controller-handover', 15);
+    const actuator = new AsgActuator(asg.client, 'app-tier');
+    await actuator.refresh();
+    const heartbeat = new ControllerHeartbeat({ cloudwatch: cw.client, group: 'app-tier', log, timing: TIMING });
+    const controller = new ScalingController({
+      policy,
+      actuator,
+      depth: () => queueDepth(clients.sqs, queueUrl),
+      log,
+      sampleEveryMs: 200,
+      handover: heartbeat.lead,
+    });
+    controller.start();
+    t.teardown(() => controller.stop());
+
+    // It says it is alive, reads the heartbeats back, finds a period without one: it holds.
+    await waitFor(() => cw.mock.commandCalls(GetMetricDataCommand).length >= 2, 8_000);
+    t.is(controller.status().controller?.role, 'handover');
+    t.deepEqual(desiredCalls(asg.mock), [], 'nothing set while the CloudWatch policies may still act');
+    const sent = cw.mock.commandCalls(PutMetricDataCommand).map((c) => c.args[0].input as PutMetricDataCommandInput);
+    t.true(sent.length >= 1);
+    t.like(sent[0], { Namespace: HEARTBEAT.namespace });
+    t.like(sent[0]!.MetricData![0], {
+      MetricName: HEARTBEAT.metricName,
+      Dimensions: [{ Name: 'AutoScalingGroupName', Value: 'app-tier' }],
+      Value: 1,
+    });
+
+    // Every period of the window holds a heartbeat (another copy was alive): it takes over and acts.
+    fallbackMayAct = false;
+    await waitFor(() => desiredCalls(asg.mock).length > 0, 8_000);
+    t.deepEqual(desiredCalls(asg.mock), [2], '15 visible, 10 per instance');
+    t.is(controller.status().controller?.role, 'leader');
+  },
+);
+
+test.serial(
+  'a controller that cannot send its heartbeat never acts: the CloudWatch policies stay in charge',
+  async (t) => {
+    const fake = new FakeGroups();
+    fake.add('app-tier', 0, 20);
+    const asg = clientFor(fake);
+    const cw = cloudwatchWith(() => 3);
+    cw.mock.on(PutMetricDataCommand).rejects(Object.assign(new Error('not allowed'), { name: 'AccessDenied' }));
+    const queueUrl = await queueWith('controller-no-heartbeat', 15);
+    const actuator = new AsgActuator(asg.client, 'app-tier');
+    await actuator.refresh();
+    const heartbeat = new ControllerHeartbeat({ cloudwatch: cw.client, group: 'app-tier', log, timing: TIMING });
+    const controller = new ScalingController({
+      policy,
+      actuator,
+      depth: () => queueDepth(clients.sqs, queueUrl),
+      log,
+      sampleEveryMs: 200,
+      handover: heartbeat.lead,
+    });
+    controller.start();
+    t.teardown(() => controller.stop());
+    await waitFor(() => cw.mock.commandCalls(PutMetricDataCommand).length >= 3, 8_000);
+    t.deepEqual(desiredCalls(asg.mock), []);
+    t.is(controller.status().controller?.role, 'handover');
+    t.is(heartbeat.state().lastBeat, null);
+    t.is(cw.mock.commandCalls(GetMetricDataCommand).length, 0, 'nothing to read back without a heartbeat of its own');
+  },
+);
+
+test.serial(
+  'a group grown by another scaler counts as a scale-out: no scale-in before minimumRunSeconds have passed since',
+  async (t) => {
+    const fake = new FakeGroups();
+    fake.add('app-tier', 0, 20);
+    const asg = clientFor(fake);
+    const queueUrl = await queueWith('controller-observed', 0);
+    const actuator = new AsgActuator(asg.client, 'app-tier');
+    await actuator.refresh();
+    const held = resolvePolicy({ minimumRunSeconds: 3, scaleToZero: { emptyPeriods: 1 } }, policy);
+    const controller = new ScalingController({
+      policy: held,
+      actuator,
+      depth: () => queueDepth(clients.sqs, queueUrl),
+      log,
+      sampleEveryMs: 200,
+    });
+    controller.start();
+    t.teardown(() => controller.stop());
+    await waitFor(() => asg.mock.commandCalls(DescribeAutoScalingGroupsCommand).length >= 3, 5_000);
+    // The CloudWatch policies (before a handover), or a person, start two instances.
+    fake.setDesired('app-tier', 2);
+    await waitFor(() => fake.groups.get('app-tier')!.desired === 0, 10_000);
+    const [back] = controller.status().decisions;
+    t.like(back, { from: 2, to: 0, rule: 'scale-to-zero' });
+    t.not(back!.inputs.lastScaleOut, null, 'the growth it saw is its last scale-out');
+    t.true(back!.t - back!.inputs.lastScaleOut! >= 3, `scaled in ${back!.t - back!.inputs.lastScaleOut!} s after`);
+    t.deepEqual(desiredCalls(asg.mock), [0]);
+  },
+);

@@ -383,10 +383,15 @@ test('the scaling policy: AWS defaults with the app tier bounds; a policy file w
       await writeFile(file, JSON.stringify(body));
       return resolveDeployConfig({ env: {}, context: { 'scaling.policyFile': file } });
     };
-    t.like(await stackPolicy(await write('ok.json', { backlog: { override: 4 } })), {
-      backlog: { override: 4 },
+    t.like(await stackPolicy(await write('ok.json', { scaleToZero: { emptyPeriods: 10 } })), {
+      scaleToZero: { enabled: true, emptyPeriods: 10 },
       maxCapacity: 20,
     });
+    // The backlog target is the controller's (one scaling authority: deploy-stack.test.ts).
+    const target = await t.throwsAsync(stackPolicy(await write('target.json', { backlog: { override: 4 } })), {
+      instanceOf: DeployError,
+    });
+    t.is(target?.field, 'scaling.policyFile');
     const bounds = await t.throwsAsync(stackPolicy(await write('bounds.json', { maxCapacity: 10 })), {
       instanceOf: DeployError,
     });

@@ -17,6 +17,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { InstanceArchitecture } from 'aws-cdk-lib/aws-ec2';
 import { parseEnvironmentFile, workerDrainSeconds } from '../deploy/boot.js';
 import { type DeployConfig, resolveDeployConfig, stackPolicy } from '../deploy/config.js';
+import { DeployError } from '../deploy/errors.js';
 import { RELEASE_MODEL_MANIFEST } from '../deploy/release-model.js';
 import { amazonLinux2023Parameter, ImageRecognitionStack } from '../deploy/stack.js';
 import { defaultBucketName } from '../deploy/storage.js';
@@ -24,7 +25,7 @@ import { loadConfig, sqsReadTimeoutSeconds } from '../lib/config.js';
 import * as req from '../scaling/aws/aws-requests.js';
 import { appTierPolicy, instanceTrustPolicy, UNSCOPED_ACTIONS, webTierPolicy } from '../scaling/aws/iam.js';
 import { runSetup } from '../scaling/aws/setup.js';
-import { targetBacklogPerInstance } from '../scaling/core/policy.js';
+import { CONTROLLER_POLICY, targetBacklogPerInstance } from '../scaling/core/policy.js';
 
 interface Synth {
   readonly stack: ImageRecognitionStack;
@@ -581,11 +582,70 @@ test('scaling policies: the same requests scaling:setup sends (metric math targe
     t.deepEqual(match[0]![1].DependsOn, [group.id], `${PolicyName} waits for the group it names`);
   }
   const tt = inTemplate.find(([, r]) => r.Properties.PolicyType === 'TargetTrackingScaling')![1].Properties;
+  const target = targetBacklogPerInstance(await stackPolicy(synth.config));
   t.is(
     tt.TargetTrackingConfiguration.CustomizedMetricSpecification.Metrics.find((m: any) => m.ReturnData).Expression,
-    'm1 / m2',
+    'IF(FILL(hb, 0) > 0, 0, m1 / m2)',
   );
-  t.is(tt.TargetTrackingConfiguration.TargetValue, targetBacklogPerInstance(await stackPolicy(synth.config)));
+  t.is(tt.TargetTrackingConfiguration.TargetValue, target);
+  t.is(tt.TargetTrackingConfiguration.DisableScaleIn, true, 'scale-in is the controller’s, or scale to zero’s');
+});
+
+test("one scaling authority: every scaling policy stands aside in a minute with the controller's heartbeat, on the controller's own target", async (t) => {
+  // The backlog target is the web tier's controller's (CONTROLLER_POLICY), not scaling:setup's default of 10.
+  const policy = await stackPolicy(synth.config);
+  t.is(targetBacklogPerInstance(policy), targetBacklogPerInstance(CONTROLLER_POLICY));
+  t.true(targetBacklogPerInstance(policy) > 2_000);
+  const heartbeat = {
+    Namespace: 'ImageRecognition/Scaling',
+    MetricName: 'ControllerHeartbeat',
+    Dimensions: [{ Name: 'AutoScalingGroupName', Value: 'image-recognition-app' }],
+  };
+  const gateOf = (metrics: any[]) => {
+    const hb = metrics.find((m) => m.Id === 'hb');
+    t.deepEqual(hb.MetricStat.Metric, heartbeat);
+    t.is(hb.MetricStat.Stat, 'SampleCount');
+    return metrics.find((m) => m.ReturnData !== false).Expression as string;
+  };
+  const tt = resourcesOf('AWS::AutoScaling::ScalingPolicy').find(
+    ([, r]) => r.Properties.PolicyType === 'TargetTrackingScaling',
+  )![1].Properties;
+  t.regex(gateOf(tt.TargetTrackingConfiguration.CustomizedMetricSpecification.Metrics), /^IF\(FILL\(hb, 0\) > 0, 0, /);
+  const alarms = resourcesOf('AWS::CloudWatch::Alarm')
+    .map(([, r]) => r.Properties)
+    .filter((a) =>
+      a.AlarmActions?.some(
+        (x: { Ref?: string }) => synth.json.Resources[x.Ref ?? '']?.Type === 'AWS::AutoScaling::ScalingPolicy',
+      ),
+    );
+  t.is(alarms.length, 2);
+  for (const alarm of alarms) {
+    // A value that breaches nothing while a controller is alive, and every datapoint of the window must breach.
+    const idle = alarm.ComparisonOperator === 'GreaterThanOrEqualToThreshold' ? 0 : 1;
+    t.true(gateOf(alarm.Metrics).startsWith(`IF(FILL(hb, 0) > 0, ${idle}, `), alarm.AlarmName);
+    t.is(alarm.DatapointsToAlarm, alarm.EvaluationPeriods, alarm.AlarmName);
+    t.is(alarm.TreatMissingData, 'notBreaching');
+  }
+  // The controller (the web tier) may send that heartbeat, in that namespace only, and read it back.
+  const web = webTierPolicy(synth.stack.iamInputs).Statement;
+  t.deepEqual(web.find((s) => s.Action.includes('cloudwatch:PutMetricData'))?.Condition, {
+    StringEquals: { 'cloudwatch:namespace': 'ImageRecognition/Scaling' },
+  });
+  t.truthy(web.find((s) => s.Action.includes('cloudwatch:GetMetricData')));
+  t.false(
+    appTierPolicy(synth.stack.iamInputs).Statement.some((s) => s.Action.some((a) => a.startsWith('cloudwatch:'))),
+    'the workers do not scale',
+  );
+  // A policy file may not give the CloudWatch policies a target of their own.
+  const file = join(dir, 'own-target.json');
+  await writeFile(file, JSON.stringify({ backlog: { override: 10 } }));
+  const err = await t.throwsAsync(
+    stackPolicy({ ...synth.config, scaling: { ...synth.config.scaling, policyFile: file } }),
+    {
+      instanceOf: DeployError,
+    },
+  );
+  t.regex(err.message, /backlog target/);
 });
 
 test("scaling alarms: the same as scaling:setup sends, acting on the stack's policies, described as the stack's", async (t) => {
@@ -659,6 +719,7 @@ test('the dashboard shows visible, in flight, oldest age, in service, desired, b
     'ApproximateAgeOfOldestMessage',
     'GroupInServiceInstances',
     'GroupDesiredCapacity',
+    'ControllerHeartbeat',
   ]) {
     t.true(body.includes(`"${metric}"`), metric);
   }
@@ -670,7 +731,7 @@ test('the dashboard shows visible, in flight, oldest age, in service, desired, b
   t.true(body.includes(`<{"Fn::GetAtt":["${dlq.id}","QueueName"]}>`), 'the dead-letter queue');
 });
 
-test('alarms: a dead letter arrived, a request waited too long', (t) => {
+test('alarms: a dead letter arrived, a request waited too long, no scaling controller alive for five minutes', (t) => {
   const dlq = onlyResource('AWS::SQS::Queue', (p) => p.QueueName === 'image-recognition-requests-dlq');
   const dead = onlyResource('AWS::CloudWatch::Alarm', (p) => p.AlarmName === 'image-recognition-dead-letters');
   t.like(dead.properties, {
@@ -686,6 +747,22 @@ test('alarms: a dead letter arrived, a request waited too long', (t) => {
     Threshold: synth.config.alarms.oldestMessageSeconds,
     ComparisonOperator: 'GreaterThanOrEqualToThreshold',
   });
+  // The heartbeat the scaling policies stand aside for: five minutes without one, missing data breaching.
+  const silent = onlyResource(
+    'AWS::CloudWatch::Alarm',
+    (p) => p.AlarmName === 'image-recognition-scaling-controller-silent',
+  );
+  t.like(silent.properties, {
+    Namespace: req.HEARTBEAT.namespace,
+    MetricName: req.HEARTBEAT.metricName,
+    Statistic: 'SampleCount',
+    Threshold: 1,
+    ComparisonOperator: 'LessThanThreshold',
+    EvaluationPeriods: 5,
+    DatapointsToAlarm: 5,
+    TreatMissingData: 'breaching',
+  });
+  t.deepEqual(silent.properties.Dimensions, [{ Name: 'AutoScalingGroupName', Value: 'image-recognition-app' }]);
 });
 
 // ----- the other way: an existing VPC, no warm pool, an s3:// model --------------------------------
@@ -726,6 +803,7 @@ test('variant: both tiers may read an s3:// model, the policy without scale-to-z
     'eir-app-sqs-scale-from-zero',
     'eir-dead-letters',
     'eir-oldest-message',
+    'eir-scaling-controller-silent',
   ]);
   const topic = Object.entries(variant.json.Resources).find(
     ([, r]) => r.Type === 'AWS::SNS::Topic' && r.Properties.DisplayName.startsWith('Image recognition alarms'),

@@ -6,7 +6,9 @@ import { MAX_STEP_ADJUSTMENTS, scaleFromZeroSteps, validatePolicyForAws } from '
 import { decide, NO_SIGNALS, type Observation, trackSignals } from '../scaling/core/decide.js';
 import { PolicyValidationError, ScalingError } from '../scaling/core/errors.js';
 import {
+  CONTROLLER_POLICY,
   DEFAULT_POLICY,
+  fallbackPolicy,
   LOCAL_POLICY,
   resolvePolicy,
   type ScalingPolicy,
@@ -101,6 +103,10 @@ test('validatePolicy accepts the defaults and names the first bad field otherwis
   t.is(
     fieldOf(() => resolvePolicy({ scaleInCooldownSeconds: -1 })),
     'scaleInCooldownSeconds',
+  );
+  t.is(
+    fieldOf(() => resolvePolicy({ minimumRunSeconds: -60 })),
+    'minimumRunSeconds',
   );
   t.is(
     fieldOf(() => resolvePolicy({ scaleFromZero: { enabled: false } })),
@@ -238,6 +244,44 @@ test('target tracking: scale in is held while booting, warming up, in cooldown, 
   t.like(decide(P, obs({ ...quiet, inFlight: 4 })), { desired: 4, action: 'none' });
   const batched = resolvePolicy({ backlog: { messagesPerInstance: 2 } });
   t.like(decide(batched, obs({ ...quiet, inFlight: 4 })), { desired: 2 }); // 4 messages fill 2 instances
+});
+
+test('minimumRunSeconds: no scale-in of either kind within it of the last scale-out (the first billed minute)', (t) => {
+  const C = resolvePolicy({ minimumRunSeconds: 60 }, DEFAULT_POLICY);
+  const idle = { running: 2, desired: 2, idleSince: 10_000 - 5 * 60 };
+  // Empty for the whole window, but the last scale-out is 30 s old: held, and said so.
+  const held = decide(C, obs({ ...idle, lastScaleOut: 9_970 }));
+  t.like(held, { desired: 2, action: 'none', rule: 'scale-to-zero' });
+  t.regex(held.reason, /minimumRunSeconds 60/);
+  t.like(decide(C, obs({ ...idle, lastScaleOut: 9_940 })), { desired: 0, rule: 'scale-to-zero' });
+  // Target tracking's scale-in likewise (past the warm-up of 120 s, which is longer: a 10-s warm-up here).
+  const quick = resolvePolicy({ minimumRunSeconds: 60, warmupSeconds: 10 }, DEFAULT_POLICY);
+  const quiet = { visible: 0, inFlight: 0, running: 4, desired: 4 };
+  t.like(decide(quick, obs({ ...quiet, lastScaleOut: 9_950 })), {
+    desired: 4,
+    action: 'none',
+    rule: 'target-tracking',
+  });
+  t.like(decide(quick, obs({ ...quiet, lastScaleOut: 9_930 })), { desired: 1, action: 'scale-in' });
+  // Scale-out is never held by it.
+  t.like(decide(C, obs({ visible: 45, running: 2, desired: 2, lastScaleOut: 9_930 })), { desired: 5 });
+  t.is(DEFAULT_POLICY.minimumRunSeconds, 0);
+  t.is(CONTROLLER_POLICY.minimumRunSeconds, 60);
+});
+
+test("fallbackPolicy: CloudWatch's windows and periods, the controller's bounds and backlog target", (t) => {
+  const controller = { ...CONTROLLER_POLICY, minCapacity: 1, maxCapacity: 7 };
+  const fallback = fallbackPolicy(controller);
+  t.is(targetBacklogPerInstance(fallback), targetBacklogPerInstance(controller));
+  t.like(fallback, {
+    minCapacity: 1,
+    maxCapacity: 7,
+    periodSeconds: 60,
+    scaleToZero: DEFAULT_POLICY.scaleToZero,
+    warmupSeconds: DEFAULT_POLICY.warmupSeconds,
+    minimumRunSeconds: 0,
+  });
+  t.notThrows(() => validatePolicyForAws(fallback));
 });
 
 test('capacity bounds come first', (t) => {

@@ -136,6 +136,22 @@ const inService = (stat: string, period?: number) => ({
   Stat: stat,
 });
 
+/** The scaling controller's heartbeat: every policy stands aside in a period that has one. */
+const heartbeat = (period?: number) => ({
+  Id: 'hb',
+  Label: 'Scaling controller heartbeats',
+  MetricStat: {
+    Metric: {
+      Namespace: 'ImageRecognition/Scaling',
+      MetricName: 'ControllerHeartbeat',
+      Dimensions: [{ Name: 'AutoScalingGroupName', Value: ASG }],
+    },
+    Stat: 'SampleCount',
+    ...(period === undefined ? {} : { Period: period }),
+  },
+  ReturnData: false,
+});
+
 const EXPECTED_TT = {
   AutoScalingGroupName: ASG,
   PolicyName: TT,
@@ -147,9 +163,17 @@ const EXPECTED_TT = {
       Metrics: [
         { Id: 'm1', Label: 'Messages waiting in the queue', MetricStat: visible('Sum'), ReturnData: false },
         { Id: 'm2', Label: 'Instances in service', MetricStat: inService('Average'), ReturnData: false },
-        { Id: 'e1', Label: 'Backlog per instance', Expression: 'm1 / m2', ReturnData: true },
+        heartbeat(),
+        {
+          Id: 'e1',
+          Label: 'Backlog per instance (0 while a controller runs)',
+          // 0 in a period with a heartbeat: nothing to scale out for, and scale-in is disabled.
+          Expression: 'IF(FILL(hb, 0) > 0, 0, m1 / m2)',
+          ReturnData: true,
+        },
       ],
     },
+    DisableScaleIn: true,
   },
 };
 
@@ -193,10 +217,11 @@ function expectedFzAlarm(ownsMetrics: string) {
     Metrics: [
       { Id: 'm1', Label: 'Messages waiting in the queue', MetricStat: visible('Maximum', 60), ReturnData: false },
       { Id: 'm2', Label: 'Instances in service', MetricStat: inService('Maximum', 60), ReturnData: false },
+      heartbeat(60),
       {
         Id: 'e1',
-        Label: 'Messages waiting while no instance is in service',
-        Expression: 'IF(m2 == 0, m1, 0)',
+        Label: 'Messages waiting while no instance is in service (0 while a controller runs)',
+        Expression: 'IF(FILL(hb, 0) > 0, 0, IF(m2 == 0, m1, 0))',
         ReturnData: true,
       },
     ],
@@ -230,7 +255,13 @@ function expectedTzAlarm(ownsMetrics: string) {
         },
         ReturnData: false,
       },
-      { Id: 'e1', Label: 'Messages waiting or in flight', Expression: 'm1 + m3', ReturnData: true },
+      heartbeat(60),
+      {
+        Id: 'e1',
+        Label: 'Messages waiting or in flight (1 while a controller runs)',
+        Expression: 'IF(FILL(hb, 0) > 0, 1, m1 + m3)',
+        ReturnData: true,
+      },
     ],
     ComparisonOperator: 'LessThanOrEqualToThreshold',
     Threshold: 0,

@@ -29,7 +29,11 @@ const traces = {
   burst: await loadTrace(new URL('burst-100.csv', TRACES).pathname),
   classic: await loadTrace(new URL('classic-1000.json', TRACES).pathname),
   steady: await loadTrace(new URL('steady.json', TRACES).pathname),
+  waves: await loadTrace(new URL('waves.json', TRACES).pathname),
 };
+
+/** When the controller of `controller-dies` dies here, unless a test says otherwise. */
+const DIES_AT = 10;
 
 /** A trace (or any workload) in a mode's preset, with environment overrides and, optionally, another policy. */
 function runMode(
@@ -38,8 +42,13 @@ function runMode(
   env: Partial<SimEnvironment> = {},
   policy?: ScalingPolicy,
 ): SimResult {
-  const setup = modeSetup(mode, env, {}, policy);
-  return simulate({ ...workload, policy: setup.policy, env: setup.env });
+  const setup = modeSetup(mode, env, mode === 'controller-dies' ? { controllerDiesAt: DIES_AT } : {}, policy);
+  return simulate({
+    ...workload,
+    policy: setup.policy,
+    env: setup.env,
+    ...(setup.authority === undefined ? {} : { authority: setup.authority }),
+  });
 }
 
 const r1 = (n: number): number => Number(n.toFixed(1));
@@ -125,21 +134,25 @@ test('a warm-pool instance is in service warmStartSeconds after the scale-out, a
   ]);
 });
 
-for (const mode of ['controller', 'controller+warm'] as const) {
-  test(`${mode}: back at the minimum within a few periods of the last answer, never below the instances holding messages`, (t) => {
+for (const mode of ['controller', 'controller+warm', 'as-deployed'] as const) {
+  test(`${mode}: back at the minimum within a few periods of the last answer (or once the last start has run its first billed minute), never below the instances holding messages`, (t) => {
     const { policy } = modeSetup(mode);
     const few = (policy.scaleToZero.emptyPeriods + 1) * policy.periodSeconds;
     for (const trace of Object.values(traces)) {
       for (const seed of [1, 2, 3]) {
         const r = runMode(trace, mode, { seed, jitter: 0.5 });
         const why = `${trace.name}, seed ${seed}`;
+        // minimumRunSeconds: not before the last start is a minute old.
+        const minute = r.summary.lastStartSeconds! + policy.minimumRunSeconds - r.summary.makespanSeconds;
         t.true(r.summary.drained, why);
         t.is(r.summary.served, r.summary.requests, why);
         t.is(r.summary.finalCapacity, policy.minCapacity, why);
         t.true(
-          r.summary.backToMinSeconds !== null && r.summary.backToMinSeconds <= few,
+          r.summary.backToMinSeconds !== null &&
+            r.summary.backToMinSeconds <= Math.max(few, minute + policy.periodSeconds),
           `${why}: back to min after ${r.summary.backToMinSeconds} s`,
         );
+        t.is(r.summary.shortStarts, 0, why);
         t.true(
           r.summary.backToMinSeconds! >= policy.scaleToZero.emptyPeriods * policy.periodSeconds - policy.periodSeconds,
           why,
@@ -156,7 +169,13 @@ test('a busy instance chosen for scale-in drains (finishes what it holds, billed
   // messagesPerInstance 2 while each instance works one image at a time: three busy instances count
   // as ceil(3 / 2) = 2 busy, so target tracking scales in to 2 while all three hold a message.
   const policy = resolvePolicy(
-    { maxCapacity: 3, backlog: { override: 1, messagesPerInstance: 2 }, warmupSeconds: 0, scaleInCooldownSeconds: 0 },
+    {
+      maxCapacity: 3,
+      backlog: { override: 1, messagesPerInstance: 2 },
+      warmupSeconds: 0,
+      minimumRunSeconds: 0,
+      scaleInCooldownSeconds: 0,
+    },
     CONTROLLER_POLICY,
   );
   const env: Partial<SimEnvironment> = {
@@ -275,11 +294,19 @@ test('the classic trace is the workload generator: 100 closed-loop clients, 1000
 
 test('each AWS mode is tuned to the environment simulated: the backlog estimate follows the service time and the slots', (t) => {
   for (const mode of AWS_MODES) {
-    const { policy, env } = modeSetup(mode, { perImageSeconds: 3, concurrency: 1, batchSize: 1 });
+    const { policy, env, authority } = modeSetup(
+      mode,
+      { perImageSeconds: 3, concurrency: 1, batchSize: 1 },
+      mode === 'controller-dies' ? { controllerDiesAt: DIES_AT } : {},
+    );
     t.like(policy.backlog, { secondsPerMessage: 3, messagesPerInstance: 1 });
     t.is(targetBacklogPerInstance(policy), 10);
-    t.is(env.warmPoolSize, mode === 'controller+warm' ? policy.maxCapacity : 0);
+    t.is(env.warmPoolSize, ['alarms', 'controller'].includes(mode) ? 0 : policy.maxCapacity);
+    // The stack's CloudWatch policies follow the controller's target too.
+    if (authority) t.is(targetBacklogPerInstance(authority.fallback.policy), 10, mode);
   }
+  t.throws(() => modeSetup('controller-dies'), { instanceOf: ScalingError, message: /time the controller dies/ });
+  t.throws(() => modeSetup('as-deployed', {}, { controllerDiesAt: 5 }), { instanceOf: ScalingError });
   t.is(modeSetup('alarms').policy.periodSeconds, 60);
   t.is(modeSetup('controller').policy.periodSeconds, CONTROLLER_POLICY.periodSeconds);
   t.is(modeSetup('controller', {}, { maxCapacity: 7 }).env.warmPoolSize, 0);
@@ -287,13 +314,21 @@ test('each AWS mode is tuned to the environment simulated: the backlog estimate 
   t.is(modeSetup('controller+warm', { warmPoolSize: 3 }).env.warmPoolSize, 3);
 });
 
-test('every start of an instance is billed at least a minute (EC2), then per second', (t) => {
+test('every start of an instance is billed at least a minute (EC2), then per second; the controller keeps it that minute', (t) => {
   // One request: started at 2, in service 25 s later, done at once, back in the pool 6-8 s later — billed 1 minute.
-  const one = runMode({ arrivals: [0] }, 'controller+warm');
+  const quick = resolvePolicy({ minimumRunSeconds: 0 }, modeSetup('controller+warm').policy);
+  const one = runMode({ arrivals: [0] }, 'controller+warm', {}, quick);
   t.true(one.summary.endSeconds < 60);
   t.is(one.summary.instanceMinutes, 1);
-  const perSecond = runMode({ arrivals: [0] }, 'controller+warm', { minimumBilledSeconds: 0 });
+  t.is(one.summary.shortStarts, 1, 'it ran 33 s of its billed minute');
+  const perSecond = runMode({ arrivals: [0] }, 'controller+warm', { minimumBilledSeconds: 0 }, quick);
   t.true(perSecond.summary.instanceMinutes < 0.6, `${perSecond.summary.instanceMinutes}`);
+  // The controller's own policy keeps it until the minute is over (minimumRunSeconds 60): the same
+  // bill, and none of the minute lost.
+  const kept = runMode({ arrivals: [0] }, 'controller+warm');
+  t.is(kept.summary.instanceMinutes, 1);
+  t.is(kept.summary.shortStarts, 0);
+  t.like(kept.actions[1], { t: 62, from: 1, to: 0, rule: 'scale-to-zero' });
   // Past the minute, per second: launched at 2, in service at 102, answered at 102.021; the periods
   // [104, 110) are empty, so it is terminated at 110 — 108 s.
   t.is(runMode({ arrivals: [0] }, 'controller', { bootSeconds: 100, jitter: 0 }).summary.instanceMinutes, 108 / 60);
@@ -302,8 +337,10 @@ test('every start of an instance is billed at least a minute (EC2), then per sec
 test('a controller that reads the queue once per period (no maximum over it) misses short requests and flaps on the steady trace', (t) => {
   // 0.5 requests/s of 21-ms images: a reading at the period end never sees one, so every period looks
   // empty, the group goes to zero between requests and each one waits for a start.
-  const max = runMode(traces.steady, 'controller+warm');
-  const instant = runMode(traces.steady, 'controller+warm', { observation: 'instant' });
+  // (Without the first-minute hold, which would hide part of the flapping: the sampling alone.)
+  const quick = resolvePolicy({ minimumRunSeconds: 0 }, modeSetup('controller+warm').policy);
+  const max = runMode(traces.steady, 'controller+warm', {}, quick);
+  const instant = runMode(traces.steady, 'controller+warm', { observation: 'instant' }, quick);
   t.is(max.summary.scaleOuts, 1);
   t.true(instant.summary.scaleOuts > 20, `${instant.summary.scaleOuts} scale-outs`);
   t.true(
@@ -319,20 +356,29 @@ test('compare: every AWS mode on every shipped trace, a chart each, compare.json
   const out: string[] = [];
   t.is(await simulateMain(['--compare', '--out', dir], { stdout: (s) => out.push(s), logger: silentLogger }), 0);
   const text = out.join('\n');
-  const rows = text.split('\n').filter((l) => /^\| (burst-100|classic-1000|steady) \|/.test(l));
-  t.is(rows.length, 9);
+  const rows = text.split('\n').filter((l) => /^\| (burst-100|classic-1000|steady|waves) \|/.test(l));
+  t.is(rows.length, 20);
   const svgs = (await readdir(dir)).filter((f) => f.endsWith('.svg')).sort();
   t.deepEqual(
     svgs,
-    ['burst-100', 'classic-1000', 'steady']
-      .flatMap((trace) => ['alarms', 'controller-warm', 'controller'].map((m) => `${trace}-${m}.svg`))
+    ['burst-100', 'classic-1000', 'steady', 'waves']
+      .flatMap((trace) =>
+        ['alarms', 'controller-warm', 'controller', 'as-deployed', 'controller-dies'].map((m) => `${trace}-${m}.svg`),
+      )
       .sort(),
   );
   const report = JSON.parse(await readFile(join(dir, 'compare.json'), 'utf8')) as {
     runs: { mode: string; summary: { served: number; requests: number } }[];
     targets: unknown[];
   };
-  t.is(report.runs.length, 9);
+  t.is(report.runs.length, 20);
+  // The churn figures, per mode: starts and the starts ended inside their first billed minute.
+  t.regex(text, /\| starts warm \/ cold \| ended in 1st min \| set by ctl \/ CW \|/);
+  t.regex(text, /^\| waves \| as-deployed \| 18000\/18000 \|.*\| 9 \/ 0 \| 0 \| 6 \/ 0 \|$/m);
+  t.regex(text, /^one scaling authority/m);
+  const authority = text.slice(text.indexOf('one scaling authority'));
+  t.is((authority.match(/^ {2}met {4}\S+ · (as-deployed|controller-dies):/gm) ?? []).length, 8);
+  t.notRegex(authority, /MISSED/);
   t.true(report.runs.every((r) => r.summary.served === r.summary.requests));
   t.regex(
     text,
@@ -346,10 +392,13 @@ test('compare: every AWS mode on every shipped trace, a chart each, compare.json
   t.true(outcome(/^burst of 100/, 'burst-100', 'controller+warm'));
   t.false(outcome(/^1000-image/, 'classic-1000', 'alarms'));
   t.true(outcome(/^1000-image/, 'classic-1000', 'controller'));
-  for (const trace of ['burst-100', 'classic-1000', 'steady']) {
+  for (const trace of ['burst-100', 'classic-1000', 'steady', 'waves']) {
     t.false(outcome(/^back to the minimum/, trace, 'alarms'));
     t.true(outcome(/^back to the minimum/, trace, 'controller'));
     t.true(outcome(/^back to the minimum/, trace, 'controller+warm'));
+    t.true(outcome(/^back to the minimum/, trace, 'as-deployed'));
+    // The CloudWatch policies alone take their five empty minutes.
+    t.false(outcome(/^back to the minimum/, trace, 'controller-dies'));
   }
 });
 

@@ -30,9 +30,11 @@ import {
   coldServiceSeconds,
   environmentPreset,
   modeSetup,
+  type PolicyOptions,
   requestOverheads,
   SIM_MODES,
   type SimEnvironment,
+  type SimMode,
   simulate,
 } from '../tools/sim/simulator.js';
 import { loadTrace, parseCsvTrace, parseJsonTrace } from '../tools/sim/trace.js';
@@ -46,6 +48,9 @@ async function arrivalsTrace(file: string) {
 }
 const burst = await arrivalsTrace('burst-100.csv');
 const steady = await arrivalsTrace('steady.json');
+
+/** A mode's options: the controller of `controller-dies` needs a time to die. */
+const optionsOf = (mode: SimMode): PolicyOptions => (mode === 'controller-dies' ? { controllerDiesAt: 10 } : {});
 
 /**
  * The AWS environment before the modes (90 s boot, the policy's own 3 s per image, one at a time,
@@ -212,7 +217,7 @@ test('cold start: factor 1 or a 0-s window changes nothing, and warm minimum ins
     [5, 10, 15],
   );
   for (const mode of SIM_MODES) {
-    t.like(modeSetup(mode).env, { coldStartSeconds: 0, coldStartFactor: 1 });
+    t.like(modeSetup(mode, {}, optionsOf(mode)).env, { coldStartSeconds: 0, coldStartFactor: 1 });
   }
 });
 
@@ -425,7 +430,7 @@ test('per-request overhead: latency is ingest + queue wait + processing + delive
   t.is(Number(timed.summary.latency.p95.toFixed(9)), 15.5);
   t.is(Number(timed.summary.makespanSeconds.toFixed(9)), 15.5);
   for (const mode of SIM_MODES) {
-    const { env } = modeSetup(mode);
+    const { env } = modeSetup(mode, {}, optionsOf(mode));
     t.is(env.ingestSeconds, 0);
     t.is(env.deliverSeconds, 0);
   }
@@ -547,7 +552,7 @@ test('overhead draws have their own stream: a sample of zeros changes nothing, a
     ],
   });
   t.deepEqual(zeros, plain); // same jitter, same service times
-  for (const mode of SIM_MODES) t.is(modeSetup(mode).env.overheadSamples, undefined);
+  for (const mode of SIM_MODES) t.is(modeSetup(mode, {}, optionsOf(mode)).env.overheadSamples, undefined);
   const env = environmentPreset('local', LOCAL_POLICY);
   t.deepEqual(requestOverheads(2, { ...env, ingestSeconds: 0.1, deliverSeconds: 0.2 }), [
     { ingestSeconds: 0.1, deliverSeconds: 0.2 },
@@ -749,14 +754,42 @@ test('validate: the simulator draws from the requests that ran without waiting, 
   const env = environmentFrom(environmentPreset('local', LOCAL_POLICY), c, 60);
   t.like(env, { ingestSeconds: 0, deliverSeconds: 0, overheadSamples: c.overhead.sample });
 
-  // Mostly waiting: the medians of all answered requests, as constants.
+  // Mostly waiting: each request's ingest drawn from all answered ones (the first to reach the queue
+  // starts the scale-out), and the median deliver of all, as a constant.
   const loaded = calibrate(oneWorkerRun([...waiting, ...calm.slice(0, 2)]));
-  t.is(loaded.overhead.simulated, 'medians');
+  t.is(loaded.overhead.simulated, 'ingest');
   t.is(loaded.overhead.sample.length, 2);
-  const constants = environmentFrom(environmentPreset('local', LOCAL_POLICY), loaded, 60);
-  t.is(constants.overheadSamples, undefined);
-  t.is(Number(constants.deliverSeconds.toFixed(6)), 0.5);
-  t.is(Number(constants.ingestSeconds.toFixed(6)), 0.02);
+  t.is(loaded.overhead.ingest.length, 5);
+  const drawn = environmentFrom(environmentPreset('local', LOCAL_POLICY), loaded, 60);
+  t.deepEqual(
+    drawn.overheadSamples,
+    loaded.overhead.ingest.map((ingestSeconds) => ({ ingestSeconds, deliverSeconds: 0 })),
+  );
+  t.is(Number(drawn.deliverSeconds.toFixed(6)), 0.5);
+  t.is(drawn.ingestSeconds, 0);
+  // The autoscaler's grid: its first decision came 0.5 s after the origin, 1-s periods.
+  t.is(loaded.tickPhaseSeconds, 0.5);
+  t.is(drawn.tickPhaseSeconds, 0.5);
+});
+
+test("the scaler's periods may end off the origin's grid (a controller starts before the trace): ticks at phase + k × period", (t) => {
+  const policy = resolvePolicy(
+    { maxCapacity: 1, warmupSeconds: 0, scaleOutCooldownSeconds: 0, scaleInCooldownSeconds: 0 },
+    LOCAL_POLICY,
+  );
+  const env = (tickPhaseSeconds: number): SimEnvironment => ({
+    ...environmentPreset('local', policy),
+    bootSeconds: 1,
+    perImageSeconds: 0.5,
+    jitter: 0,
+    tickPhaseSeconds,
+  });
+  // One request at 0.2 s: with the grid on the origin it is first seen at 1 s; with a phase of 0.3 s, at 0.3 s.
+  t.is(simulate({ arrivals: [0.2], policy, env: env(0) }).actions[0]?.t, 1);
+  t.is(simulate({ arrivals: [0.2], policy, env: env(0.3) }).actions[0]?.t, 0.3);
+  t.is(simulate({ arrivals: [0.2], policy, env: env(0.3) }).summary.makespanSeconds, 0.3 - 0.2 + 1 + 0.5);
+  t.throws(() => simulate({ arrivals: [0], policy, env: env(1) }), { message: /tickPhaseSeconds/ });
+  t.throws(() => simulate({ arrivals: [0], policy, env: env(-0.1) }), { message: /tickPhaseSeconds/ });
 });
 
 test('the CLI takes --ingest, --deliver, --cold-start and --cold-factor', (t) => {

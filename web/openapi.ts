@@ -11,6 +11,7 @@ import type { Config } from '../lib/config.js';
 import type { ErrorCode, Stage } from '../pipeline/contract/errors.js';
 import type { Timings } from '../pipeline/contract/messages.js';
 import { DECISION_RULES } from '../scaling/core/decide.js';
+import { CONTROLLER_ROLES } from '../scaling/core/status.js';
 import { ASSETS_PREFIX, type AuthOptions, isOpen } from './auth.js';
 import { HTTP_STATUS, type HttpErrorCode } from './errors.js';
 import { MAX_RECENT } from './recent.js';
@@ -357,7 +358,7 @@ const SCHEMAS: Record<string, Schema> = {
         items: ref('DecisionRecord'),
         description: 'Decisions that changed the desired count, oldest first.',
       },
-      controller: object({ actuator: str, role: { enum: ['leader', 'standby'] } }, undefined, {
+      controller: object({ actuator: str, role: { enum: [...CONTROLLER_ROLES] } }, undefined, {
         additionalProperties: true,
       }),
       runtime: object({ node: str, workers: { type: 'array', items: str } }, undefined, { additionalProperties: true }),

@@ -8,13 +8,38 @@
  *  - `G-sqs-backlog-target-tracking` (TargetTrackingScaling): metric math
  *      m1 = AWS/SQS ApproximateNumberOfMessagesVisible QueueName=Q (Sum)
  *      m2 = AWS/AutoScaling GroupInServiceInstances AutoScalingGroupName=G (Average)
- *      e1 = m1 / m2  (the only query with ReturnData = true), TargetValue = target backlog per instance;
+ *      e1 = IF(FILL(hb, 0) > 0, 0, m1 / m2)  (the only query with ReturnData = true),
+ *      TargetValue = target backlog per instance, DisableScaleIn: it only adds instances for a
+ *      backlog, scale to zero below gives them back;
  *  - `G-sqs-scale-from-zero` (StepScaling, ExactCapacity) + alarm of the same name on
- *      e1 = IF(m2 == 0, m1, 0) ≥ threshold, where m1 = visible (Maximum), m2 = in service (Maximum):
- *      "messages are waiting and not one instance was in service during the minute". The steps
- *      map the alarm value to ceil(visible / target) instances, like target tracking would;
+ *      e1 = IF(FILL(hb, 0) > 0, 0, IF(m2 == 0, m1, 0)) ≥ threshold, where m1 = visible (Maximum),
+ *      m2 = in service (Maximum): "messages are waiting and not one instance was in service during
+ *      the minute". The steps map the alarm value to ceil(visible / target) instances, like target
+ *      tracking would;
  *  - `G-sqs-scale-to-zero` (StepScaling, ExactCapacity = minCapacity) + alarm of the same name on
- *      e1 = m1 + m3 ≤ 0 for N periods, m1 = visible (Maximum), m3 = NotVisible / in flight (Maximum).
+ *      e1 = IF(FILL(hb, 0) > 0, 1, m1 + m3) ≤ 0 for N periods, m1 = visible (Maximum),
+ *      m3 = NotVisible / in flight (Maximum).
+ *
+ * `hb` is the scaling controller's heartbeat (SampleCount per period, `scaling/aws/heartbeat.ts`):
+ * in every period a controller said it was alive, each expression takes a value that breaches
+ * nothing (0 per instance, 0 waiting, 1 in flight), so these policies act only once no controller
+ * has spoken for their whole window — every alarm here needs all its datapoints breaching — and a
+ * controller acts only once they cannot (`scaling/core/handover.ts`). Without a controller (none
+ * deployed, SCALER=off, it died) FILL makes every period a period without heartbeat and the policies
+ * scale the group on their own. AWS documentation behind this:
+ *  - target tracking takes "any ... function that CloudWatch supports" in its metric math (EC2 Auto
+ *    Scaling user guide, "Create a target tracking scaling policy using metric math") and acts
+ *    through alarms it manages: one for a metric above the target, one for a metric below it by an
+ *    undocumented margin (about 10 %). With DisableScaleIn "the target tracking scaling policy
+ *    doesn't remove instances from the Auto Scaling group" (API reference, TargetTrackingConfiguration),
+ *    so the gate's 0 cannot scale anything in, and needs no guess of that margin;
+ *  - FILL(m, 0) gives a value to every period without one, IF(cond, a, b) takes a where cond holds
+ *    and b elsewhere, dropping the point where b has none (CloudWatch user guide, "Metric math syntax
+ *    and functions"); a period whose SQS and group metrics have not arrived has no point, so the gate
+ *    cannot open on a heartbeat merely not ingested yet (that page's caveat about FILL and late data);
+ *  - missing datapoints do not breach (TreatMissingData notBreaching);
+ *  - an alarm whose action is an Auto Scaling policy repeats it every period it stays in ALARM
+ *    (CloudWatch user guide, "Alarm actions"): hence the gate on every period, not a switch.
  */
 
 import type {
@@ -30,8 +55,10 @@ import type {
 import type {
   DeleteAlarmsCommandInput,
   DescribeAlarmsCommandInput,
+  GetMetricDataCommandInput,
   MetricDataQuery,
   PutMetricAlarmCommandInput,
+  PutMetricDataCommandInput,
 } from '@aws-sdk/client-cloudwatch';
 import type { GetQueueAttributesCommandInput, GetQueueUrlCommandInput } from '@aws-sdk/client-sqs';
 import { PolicyValidationError } from '../core/errors.js';
@@ -142,6 +169,68 @@ export const disableMetricsCollection = (
 });
 
 // ---------------------------------------------------------------------------------------------
+// The controller's heartbeat, and the gate every policy below puts on it
+// ---------------------------------------------------------------------------------------------
+
+/** The scaling controller's heartbeat: one sample per heartbeat, per app-tier group. */
+export const HEARTBEAT = Object.freeze({ namespace: 'ImageRecognition/Scaling', metricName: 'ControllerHeartbeat' });
+
+export function heartbeatMetric(asg: string) {
+  return {
+    Namespace: HEARTBEAT.namespace,
+    MetricName: HEARTBEAT.metricName,
+    Dimensions: [{ Name: 'AutoScalingGroupName', Value: asg }],
+  };
+}
+
+/** One heartbeat of the controller that scales `asg` (scaling/aws/heartbeat.ts). */
+export function putHeartbeat(asg: string, at: Date): PutMetricDataCommandInput {
+  const { Namespace, ...metric } = heartbeatMetric(asg);
+  return { Namespace, MetricData: [{ ...metric, Timestamp: at, Value: 1, Unit: 'Count' }] };
+}
+
+/** The heartbeats of `asg` per period over [start, end): the copy taking over reads them back. */
+export function getHeartbeats(
+  asg: string,
+  span: { start: Date; end: Date },
+  periodSeconds: number,
+): GetMetricDataCommandInput {
+  return {
+    MetricDataQueries: [
+      {
+        Id: 'hb',
+        MetricStat: { Metric: heartbeatMetric(asg), Period: periodSeconds, Stat: 'SampleCount' },
+        ReturnData: true,
+      },
+    ],
+    StartTime: span.start,
+    EndTime: span.end,
+    ScanBy: 'TimestampAscending',
+  };
+}
+
+/** hb: heartbeats per period (SampleCount; no point in a period without one), target tracking's form. */
+function heartbeatQuery(asg: string): TargetTrackingMetricDataQuery {
+  return {
+    Id: 'hb',
+    Label: 'Scaling controller heartbeats',
+    MetricStat: { Metric: heartbeatMetric(asg), Stat: 'SampleCount' },
+    ReturnData: false,
+  };
+}
+
+/** hb for an alarm, whose metric queries carry their period. */
+function heartbeatAlarmQuery(asg: string, period: number): MetricDataQuery {
+  const { MetricStat, ...rest } = heartbeatQuery(asg);
+  return { ...rest, MetricStat: { Metric: MetricStat!.Metric!, Stat: MetricStat!.Stat!, Period: period } };
+}
+
+/** `idle` in every period with a heartbeat, `expression` in every other (module comment). */
+export function gatedExpression(idle: number, expression: string): string {
+  return `IF(FILL(hb, 0) > 0, ${idle}, ${expression})`;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Target tracking on backlog per instance
 // ---------------------------------------------------------------------------------------------
 
@@ -176,6 +265,25 @@ export function backlogPerInstanceQueries(t: SetupTarget): TargetTrackingMetricD
   ];
 }
 
+/**
+ * Backlog per instance, 0 in every period a controller was alive: target tracking (scale-in
+ * disabled) then has nothing to scale out for.
+ */
+export function gatedBacklogQueries(t: SetupTarget): TargetTrackingMetricDataQuery[] {
+  const [m1, m2] = backlogPerInstanceQueries(t);
+  return [
+    m1!,
+    m2!,
+    heartbeatQuery(t.asg),
+    {
+      Id: 'e1',
+      Label: 'Backlog per instance (0 while a controller runs)',
+      Expression: gatedExpression(0, 'm1 / m2'),
+      ReturnData: true,
+    },
+  ];
+}
+
 export function targetTrackingPolicy(t: SetupTarget, policy: ScalingPolicy): PutScalingPolicyCommandInput {
   return {
     AutoScalingGroupName: t.asg,
@@ -184,7 +292,9 @@ export function targetTrackingPolicy(t: SetupTarget, policy: ScalingPolicy): Put
     EstimatedInstanceWarmup: policy.warmupSeconds,
     TargetTrackingConfiguration: {
       TargetValue: targetBacklogPerInstance(policy),
-      CustomizedMetricSpecification: { Metrics: backlogPerInstanceQueries(t) },
+      CustomizedMetricSpecification: { Metrics: gatedBacklogQueries(t) },
+      // Scale-in is the controller's, and scale to zero's once no controller runs.
+      DisableScaleIn: true,
     },
   };
 }
@@ -348,10 +458,11 @@ export function scaleFromZeroAlarm(
           MetricStat: { Metric: groupMetric(t.asg), Period: period, Stat: 'Maximum' },
           ReturnData: false,
         },
+        heartbeatAlarmQuery(t.asg, period),
         {
           Id: 'e1',
-          Label: 'Messages waiting while no instance is in service',
-          Expression: 'IF(m2 == 0, m1, 0)',
+          Label: 'Messages waiting while no instance is in service (0 while a controller runs)',
+          Expression: gatedExpression(0, 'IF(m2 == 0, m1, 0)'),
           ReturnData: true,
         },
       ],
@@ -399,7 +510,13 @@ export function scaleToZeroAlarm(
           },
           ReturnData: false,
         },
-        { Id: 'e1', Label: 'Messages waiting or in flight', Expression: 'm1 + m3', ReturnData: true },
+        heartbeatAlarmQuery(t.asg, period),
+        {
+          Id: 'e1',
+          Label: 'Messages waiting or in flight (1 while a controller runs)',
+          Expression: gatedExpression(1, 'm1 + m3'),
+          ReturnData: true,
+        },
       ],
       ComparisonOperator: 'LessThanOrEqualToThreshold',
       Threshold: 0,
@@ -421,3 +538,43 @@ export const deletePolicy = (asg: string, policyName: string): DeletePolicyComma
   AutoScalingGroupName: asg,
   PolicyName: policyName,
 });
+
+// ---------------------------------------------------------------------------------------------
+// All of them
+// ---------------------------------------------------------------------------------------------
+
+/** A step policy and the alarm that triggers it (given the policy's ARN). */
+export interface AlarmedStepPolicy {
+  /** `ScaleFromZero` or `ScaleToZero`: the stack's logical ids are `<id>Policy` and `<id>Alarm`. */
+  readonly id: 'ScaleFromZero' | 'ScaleToZero';
+  readonly policy: PutScalingPolicyCommandInput;
+  readonly alarm: (policyArn: string) => PutMetricAlarmCommandInput;
+}
+
+/** The scaling policies and alarms for `t` as `policy` enables them: what the stack deploys, what the simulator runs. */
+export interface ScalingRequests {
+  readonly targetTracking: PutScalingPolicyCommandInput;
+  readonly steps: readonly AlarmedStepPolicy[];
+}
+
+export function scalingRequests(
+  t: SetupTarget,
+  policy: ScalingPolicy,
+  ownedMetrics: readonly string[] = [],
+  owner: AlarmOwner = SETUP_OWNER,
+): ScalingRequests {
+  const steps: AlarmedStepPolicy[] = [];
+  if (policy.scaleFromZero.enabled)
+    steps.push({
+      id: 'ScaleFromZero',
+      policy: scaleFromZeroPolicy(t, policy),
+      alarm: (arn) => scaleFromZeroAlarm(t, policy, arn, ownedMetrics, owner),
+    });
+  if (policy.scaleToZero.enabled)
+    steps.push({
+      id: 'ScaleToZero',
+      policy: scaleToZeroPolicy(t, policy),
+      alarm: (arn) => scaleToZeroAlarm(t, policy, arn, ownedMetrics, owner),
+    });
+  return { targetTracking: targetTrackingPolicy(t, policy), steps };
+}

@@ -14,13 +14,14 @@
  *   requests; owns its response queue (create, receive, delete, tag its heartbeat) and sweeps dead
  *   ones (the janitor: list, read tags and age, delete); watches the dead-letter queue (receive,
  *   delete, record in the output bucket, answer the waiting client); and, as the scaling controller,
- *   reads the groups and sets the app tier's desired capacity.
+ *   reads the groups, sets the app tier's desired capacity, and sends its heartbeat (PutMetricData,
+ *   its own namespace only) and reads it back when it takes over (GetMetricData).
  *
  * Both tiers read the release artifact and an `s3://` model when they are given.
  */
 
 import { iamActionOf, type RequestName, SERVICE_OF } from './aws-exec.js';
-import { resourceNames } from './aws-requests.js';
+import { HEARTBEAT, resourceNames } from './aws-requests.js';
 
 export interface IamStatement {
   readonly Sid: string;
@@ -29,6 +30,8 @@ export interface IamStatement {
   /** Absent in trust policies (they name a Principal instead). */
   readonly Resource?: string | string[];
   readonly Principal?: Readonly<Record<string, string>>;
+  /** A condition that narrows an action without resource-level permissions (PutMetricData's namespace). */
+  readonly Condition?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 export interface IamPolicyDocument {
@@ -67,6 +70,9 @@ export const UNSCOPED_ACTIONS: readonly string[] = [
   'autoscaling:DescribeAutoScalingGroups',
   'autoscaling:DescribePolicies',
   'cloudwatch:DescribeAlarms',
+  'cloudwatch:GetMetricData',
+  // Narrowed by its condition key instead: only the controller's heartbeat namespace.
+  'cloudwatch:PutMetricData',
   'sqs:ListQueues',
 ];
 
@@ -217,6 +223,14 @@ export function webTierPolicy(i: IamInputs): IamPolicyDocument {
       // The controller reads the app tier's group and its own (leader election); no resource-level permissions.
       allow('DescribeTheGroups', ['autoscaling:DescribeAutoScalingGroups'], '*'),
       allow('ScaleTheAppTier', ['autoscaling:SetDesiredCapacity'], arn.group(or(i.asg, 'ASG_NAME'))),
+      // The controller's heartbeat, which the app tier's CloudWatch policies stand aside for; it has no
+      // resource-level permissions, so the condition keeps it to the heartbeat's namespace.
+      {
+        ...allow('SendTheControllerHeartbeat', ['cloudwatch:PutMetricData'], '*'),
+        Condition: { StringEquals: { 'cloudwatch:namespace': HEARTBEAT.namespace } },
+      },
+      // A copy taking over reads the last minutes' heartbeats back; GetMetricData has no resource-level permissions.
+      allow('ReadTheControllerHeartbeat', ['cloudwatch:GetMetricData'], '*'),
       ...common(i, arn),
     ],
   };
@@ -254,7 +268,7 @@ export function iamBundle(i: IamInputs): IamBundle {
     webTierInstanceRole: webTierPolicy(i),
     webTierTrustPolicy: instanceTrustPolicy(),
     notes: [
-      'Replace every <PLACEHOLDER>. Describe* and sqs:ListQueues do not support resource-level permissions, hence "Resource": "*".',
+      'Replace every <PLACEHOLDER>. Describe*, sqs:ListQueues, cloudwatch:GetMetricData and cloudwatch:PutMetricData do not support resource-level permissions, hence "Resource": "*" (PutMetricData narrowed to the heartbeat namespace by its condition key).',
       "The target tracking policy's own alarms (TargetTracking-*) are created by Auto Scaling's service-linked role, not by the caller.",
       'If the buckets use SSE-KMS, the app-tier role also needs kms:Decrypt (input) and kms:GenerateDataKey (output) on the key, and the web tier the reverse.',
       'The deployment (npm run deploy) attaches exactly these instance-role documents, with the release artifact and an s3:// model added when used.',

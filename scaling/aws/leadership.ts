@@ -7,7 +7,9 @@
  * membership change is seen by one copy and not yet by another, both act on the same observations
  * with the same rule — the outcome is the same desired capacity. And if every copy stops, the
  * CloudWatch alarms and target tracking policies on the app tier (`npm run scaling:setup`, the
- * stack) go on scaling it, only more slowly.
+ * stack) go on scaling it, only more slowly: they stand aside only while the leader's heartbeat
+ * comes (`heartbeat.ts`), and a copy that takes over reads the last minutes' heartbeats back before
+ * it acts.
  */
 import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { describeGroup } from './asg-actuator.js';

@@ -6,8 +6,10 @@ import type { QueueRef } from './setup.js';
 
 export const SETUP_USAGE = `Usage: npm run scaling:setup -- --asg NAME --queue NAME|URL [options]
 
-Sets up SQS backlog-per-instance target tracking, scale-from-zero and scale-to-zero for an
-Auto Scaling group. Re-running updates everything in place.
+Sets up SQS backlog-per-instance target tracking (scale-out only), scale-from-zero and
+scale-to-zero for an Auto Scaling group. Each stands aside in every minute a scaling controller
+(SCALER=aws) sends its heartbeat, and scales the group on its own when none does. Re-running
+updates everything in place.
 
   --asg NAME            Auto Scaling group of the app tier (required)
   --queue NAME|URL      request queue, by name or URL (required, except with --teardown)

@@ -4,7 +4,9 @@
  * it moves is an `Actuator` — this machine's worker processes (`service/pool.ts`, the local
  * autoscaler of `npm start`) or the app tier's Auto Scaling group (`scaling/aws/asg-actuator.ts`,
  * in the web tier on AWS). With several copies running (one per web instance) an optional
- * `leadership` check lets one act while the others watch and stand by.
+ * `leadership` check lets one act while the others watch and stand by, and an optional `handover`
+ * keeps it from acting while the group's CloudWatch policies still may (`core/handover.ts`): one
+ * scaling authority at a time.
  *
  * The queue depth is sampled many times per period (on average every `sampleEveryMs`, default
  * 100 ms, randomly spaced; a sample never overlaps the previous one) and, at the end of each
@@ -12,6 +14,8 @@
  *  1. takes the period's maximum visible and in-flight counts (the statistic `decide` expects, as
  *     the simulator and the CloudWatch alarms use it) and the pool's counts (desired, running);
  *  2. folds that datapoint into the signals (`trackSignals`) and calls `decide`;
+ *     (a desired count that grew since the last tick, by anyone, counts as a scale-out: its instances
+ *     are young);
  *  3. if the desired count changes, record lastScaleOut / lastScaleIn, log the decision with all its
  *     inputs, keep it in the history and call `pool.resize` *without waiting for it*: a scale-out
  *     resolves only when the new processes have loaded their model (seconds), and later ticks must
@@ -33,7 +37,7 @@ import { type Decision, decide, NO_SIGNALS, type Signals, trackSignals } from '.
 import { describeValue, ScalingError } from './errors.js';
 import { type ScalingPolicy, targetBacklogPerInstance, validatePolicy } from './policy.js';
 import type { QueueDepth } from './queue-depth.js';
-import type { AutoscalerStatus, DecisionInputs, DecisionRecord, ResizeOutcome } from './status.js';
+import type { AutoscalerStatus, ControllerInfo, DecisionInputs, DecisionRecord, ResizeOutcome } from './status.js';
 import { isObject } from './values.js';
 
 /** What the controller moves: worker processes here, or an Auto Scaling group's desired capacity. */
@@ -68,6 +72,13 @@ export interface ControllerOptions {
    * can take over with its signals up to date.
    */
   readonly leadership?: () => Promise<boolean>;
+  /**
+   * The group's other scaler, when it has one (`scaling/aws/heartbeat.ts`): called at each tick this
+   * copy leads and has read the queue and the group, it says so (the heartbeat) and answers whether
+   * this copy may act; false while the CloudWatch policies may still act (role `handover`: it holds).
+   * Absent: it always may.
+   */
+  readonly handover?: () => Promise<boolean>;
 }
 
 /** The depth read did not answer within `depthTimeoutMs`. */
@@ -98,6 +109,7 @@ interface Settings {
   readonly depthTimeoutMs: number;
   readonly sampleEveryMs: number;
   readonly leadership: (() => Promise<boolean>) | undefined;
+  readonly handover: (() => Promise<boolean>) | undefined;
 }
 
 const invalid = (option: string, reason: string, value: unknown): ScalingError =>
@@ -119,6 +131,8 @@ export function validateControllerOptions(options: ControllerOptions): Settings 
   if (!isCount(pool.running)) throw invalid('actuator.running', 'must be an integer >= 0', pool.running);
   if (options.leadership !== undefined && typeof options.leadership !== 'function')
     throw invalid('leadership', 'must be a function returning a Promise of a boolean', options.leadership);
+  if (options.handover !== undefined && typeof options.handover !== 'function')
+    throw invalid('handover', 'must be a function returning a Promise of a boolean', options.handover);
   if (typeof options.depth !== 'function')
     throw invalid('depth', 'must be a function returning a Promise of { visible, inFlight }', options.depth);
   const log: unknown = options.log;
@@ -153,6 +167,7 @@ export function validateControllerOptions(options: ControllerOptions): Settings 
     depthTimeoutMs,
     sampleEveryMs,
     leadership: options.leadership,
+    handover: options.handover,
   };
 }
 
@@ -164,8 +179,10 @@ const wholeMs = (ms: number): number => Math.round(ms);
 
 export class ScalingController {
   private readonly settings: Settings;
-  /** Whether this copy acted at its last tick (`standby`: another copy leads). */
-  private role: 'leader' | 'standby' = 'leader';
+  /** What this copy did at its last tick (`standby`: another copy leads; `handover`: it holds). */
+  private role: ControllerInfo['role'] = 'leader';
+  /** The group's desired capacity as last seen (read, or set by this copy); null before the first tick. */
+  private observedDesired: number | null = null;
   private timer: NodeJS.Timeout | undefined;
   private active = false;
   /** performance.now() at start(): periods end at origin + k × period. */
@@ -319,12 +336,10 @@ export class ScalingController {
 
   /** Closes the period: one datapoint from the maxima, one decision (acted on by the leader only). */
   private async tick(): Promise<void> {
-    const { policy, pool, log, leadership } = this.settings;
+    const { policy, pool, log, leadership, handover } = this.settings;
     if (pool.refresh) await pool.refresh();
     const leading = leadership === undefined || (await leadership());
-    if (leading !== (this.role === 'leader'))
-      log.info(leading ? 'leading: this copy acts' : 'standing by: another copy acts', { actuator: pool.label });
-    this.role = leading ? 'leader' : 'standby';
+    if (!leading) this.setRole('standby');
     const max = this.periodMax;
     if (max === undefined) {
       // No sample this period: the datapoint is missing, the signals keep their state and the
@@ -336,6 +351,10 @@ export class ScalingController {
     const now = nowSeconds();
     const running = pool.running;
     const desired = pool.desired;
+    // The group grew, and not by this copy (the CloudWatch policies before a handover, another copy,
+    // a person): its new instances are as young as this copy's own scale-outs.
+    if (this.observedDesired !== null && desired > this.observedDesired) this.lastScaleOut = now;
+    this.observedDesired = desired;
     this.signals = trackSignals(
       this.signals,
       { start: this.periodStart, end: now, visible: max.visible, inFlight: max.inFlight, running },
@@ -357,12 +376,32 @@ export class ScalingController {
       log.debug('standing by', { ...inputs, wouldDecide: decision.desired, rule: decision.rule });
       return;
     }
+    // Leading, with the queue and the group read: say so, and act only once nothing else can.
+    const clear = handover === undefined || (await handover());
+    this.setRole(clear ? 'leader' : 'handover');
+    if (!clear) {
+      log.debug('holding: the CloudWatch policies may still act', { ...inputs, wouldDecide: decision.desired });
+      return;
+    }
     if (decision.desired !== desired) {
       this.apply(now, inputs, decision, max.samples);
+      this.observedDesired = decision.desired;
     } else {
       log.debug('holding', { ...inputs, samples: max.samples, rule: decision.rule, reason: decision.reason });
       this.retryFailedResize();
     }
+  }
+
+  private setRole(role: ControllerInfo['role']): void {
+    if (role === this.role) return;
+    const { log, pool } = this.settings;
+    const messages: Record<ControllerInfo['role'], string> = {
+      leader: 'leading: this copy acts',
+      standby: 'standing by: another copy acts',
+      handover: 'handing over: this copy leads but holds while the CloudWatch policies may still act',
+    };
+    log.info(messages[role], { actuator: pool.label });
+    this.role = role;
   }
 
   private apply(now: number, inputs: DecisionInputs, decision: Decision, samples: number): void {

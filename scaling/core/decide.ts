@@ -6,11 +6,12 @@
  *  2. scale from zero — no instance in service and `visible ≥ scaleFromZero.threshold` for
  *     `evaluationPeriods` periods → desired = ceil(visible / target), at least max(1, min)
  *     (the step policy with ExactCapacity steps on AWS);
- *  3. scale to zero — visible + in-flight = 0 for `scaleToZero.emptyPeriods` periods → desired = min;
+ *  3. scale to zero — visible + in-flight = 0 for `scaleToZero.emptyPeriods` periods → desired = min,
+ *     not within `minimumRunSeconds` of the last scale-out;
  *  4. target tracking — desired = ceil(visible / target), clamped to [max(1, min), max], scale-out
- *     limited by the scale-out cooldown, scale-in blocked while instances boot or warm up, by the
- *     scale-in cooldown, and never below the instances busy with in-flight messages
- *     (ceil(inFlight / messagesPerInstance)).
+ *     limited by the scale-out cooldown, scale-in blocked while instances boot or warm up, within
+ *     `minimumRunSeconds` of the last scale-out, by the scale-in cooldown, and never below the
+ *     instances busy with in-flight messages (ceil(inFlight / messagesPerInstance)).
  *
  * Time is in seconds on any clock (simulated or `Date.now() / 1000`); only differences matter.
  * The function keeps no state: the caller records `lastScaleOut` / `lastScaleIn` when it applies a
@@ -144,6 +145,12 @@ export function decide(policy: ScalingPolicy, obs: Observation): Decision {
     obs.desired > min &&
     periodsElapsed(obs.now, obs.idleSince, policy.scaleToZero.emptyPeriods, policy.periodSeconds)
   ) {
+    if (within(obs.now, obs.lastScaleOut, policy.minimumRunSeconds)) {
+      return hold(
+        `queue empty for ${policy.scaleToZero.emptyPeriods} period(s), but the last scale-out is less than minimumRunSeconds ${fmt(policy.minimumRunSeconds)} s old (its instances are billed that long anyway)`,
+        'scale-to-zero',
+      );
+    }
     return to(
       min,
       'scale-to-zero',
@@ -175,6 +182,12 @@ export function decide(policy: ScalingPolicy, obs: Observation): Decision {
       return hold(`target tracking would scale in to ${scaleInTo} but instances are still booting`, 'target-tracking');
     if (within(obs.now, obs.lastScaleOut, policy.warmupSeconds)) {
       return hold(`target tracking would scale in to ${scaleInTo} but new instances are warming up`, 'target-tracking');
+    }
+    if (within(obs.now, obs.lastScaleOut, policy.minimumRunSeconds)) {
+      return hold(
+        `target tracking would scale in to ${scaleInTo} but the last scale-out is less than minimumRunSeconds ${fmt(policy.minimumRunSeconds)} s old`,
+        'target-tracking',
+      );
     }
     if (within(obs.now, obs.lastScaleIn, policy.scaleInCooldownSeconds)) {
       return hold(

@@ -73,6 +73,14 @@ export interface ScalingPolicy {
   readonly scaleToZero: ScaleToZeroPolicy;
   /** Seconds after a launch before a new instance counts in the metrics; no scale-in meanwhile. */
   readonly warmupSeconds: number;
+  /**
+   * No scale-in of any kind (target tracking or scale to zero) within this many seconds of the last
+   * scale-out: EC2 bills every start of an instance at least a minute, so removing it sooner saves
+   * nothing, and work that arrives in the rest of that minute would pay for another start. 0: no
+   * such hold. Only the controller honours it: CloudWatch's policies cannot hold a scale-in after a
+   * scale-out, and their scale-to-zero window (emptyPeriods whole minutes) is longer anyway.
+   */
+  readonly minimumRunSeconds: number;
   /** Minimum seconds between two target-tracking scale-outs. */
   readonly scaleOutCooldownSeconds: number;
   /** Minimum seconds between two target-tracking scale-ins. */
@@ -93,6 +101,7 @@ export const DEFAULT_POLICY: ScalingPolicy = Object.freeze({
   scaleFromZero: Object.freeze({ enabled: true, threshold: 1, evaluationPeriods: 1 }),
   scaleToZero: Object.freeze({ enabled: true, emptyPeriods: 5 }),
   warmupSeconds: 120,
+  minimumRunSeconds: 0,
   scaleOutCooldownSeconds: 60,
   scaleInCooldownSeconds: 300,
 });
@@ -123,6 +132,9 @@ export const LOCAL_POLICY: ScalingPolicy = Object.freeze({
  *    visible or in flight; never while one is in flight (that period is not empty).
  *  - No scale-out cooldown (the decision is absolute, ceil(visible / target), not a step); scale-in
  *    held 10 s after a scale-out and between two target-tracking scale-ins.
+ *  - `minimumRunSeconds` 60: an instance it started is kept for its first billed minute (EC2 bills
+ *    every start at least a minute): scale to zero comes 3 empty periods after the work, but not
+ *    before the last scale-out is a minute old.
  *  - `maxCapacity` 20: the product's bound on app-tier instances.
  * The simulator (`tools/sim/`) runs it in its `controller` and `controller+warm` modes.
  */
@@ -133,9 +145,24 @@ export const CONTROLLER_POLICY: ScalingPolicy = Object.freeze({
   backlog: Object.freeze({ ...DEFAULT_POLICY.backlog, secondsPerMessage: 0.021, messagesPerInstance: 2 }),
   scaleToZero: Object.freeze({ enabled: true, emptyPeriods: 3 }),
   warmupSeconds: 10,
+  minimumRunSeconds: 60,
   scaleOutCooldownSeconds: 0,
   scaleInCooldownSeconds: 10,
 });
+
+/**
+ * The CloudWatch policies that back a controller up (docs/scaling.md › One scaling authority): the
+ * AWS setup's windows and periods (`base`), the controller's bounds and its backlog target, so that
+ * whichever of the two acts, a backlog asks for the same number of instances.
+ */
+export function fallbackPolicy(controller: ScalingPolicy, base: ScalingPolicy = DEFAULT_POLICY): ScalingPolicy {
+  return validatePolicy({
+    ...base,
+    minCapacity: controller.minCapacity,
+    maxCapacity: controller.maxCapacity,
+    backlog: controller.backlog,
+  });
+}
 
 /** The target-tracking target: messages waiting per instance (see the module comment). */
 export function targetBacklogPerInstance(policy: ScalingPolicy): number {
@@ -157,6 +184,7 @@ const TOP_KEYS = [
   'scaleFromZero',
   'scaleToZero',
   'warmupSeconds',
+  'minimumRunSeconds',
   'scaleOutCooldownSeconds',
   'scaleInCooldownSeconds',
 ] as const;
@@ -276,6 +304,7 @@ export function validatePolicy(input: unknown): ScalingPolicy {
     scaleFromZero,
     scaleToZero,
     warmupSeconds: num(input, 'warmupSeconds', 'warmupSeconds', 'nonNegative'),
+    minimumRunSeconds: num(input, 'minimumRunSeconds', 'minimumRunSeconds', 'nonNegative'),
     scaleOutCooldownSeconds: num(input, 'scaleOutCooldownSeconds', 'scaleOutCooldownSeconds', 'nonNegative'),
     scaleInCooldownSeconds: num(input, 'scaleInCooldownSeconds', 'scaleInCooldownSeconds', 'nonNegative'),
   });

@@ -68,10 +68,17 @@ export interface WorkerCounts {
   readonly running: number;
 }
 
-/** Which controller this is: what it moves, and whether it acts (`standby`: another copy leads). */
+/** What a controller copy did at its last tick. */
+export const CONTROLLER_ROLES = ['leader', 'standby', 'handover'] as const;
+
+/**
+ * Which controller this is: what it moves, and whether it acts (`standby`: another copy leads;
+ * `handover`: this copy leads but holds while the CloudWatch policies may still act —
+ * `scaling/core/handover.ts`).
+ */
 export interface ControllerInfo {
   readonly actuator: string;
-  readonly role: 'leader' | 'standby';
+  readonly role: (typeof CONTROLLER_ROLES)[number];
 }
 
 export interface AutoscalerStatus {

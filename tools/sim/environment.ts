@@ -10,6 +10,12 @@
  *    instances still boot from scratch.
  *  - `controller+warm`: the same controller over an Auto Scaling warm pool: a scale-out starts a
  *    stopped, pre-initialized instance (`warmStartSeconds`) instead of launching one.
+ *  - `as-deployed`: what the stack deploys, scaling included: the controller of `controller+warm`,
+ *    sending its heartbeat, and beside it the group's CloudWatch policies, run from the very requests
+ *    the stack's resources are made of (`scalingRequests` with the stack's default names and its
+ *    `fallbackPolicy`), standing aside while the heartbeat comes (docs/scaling.md › One scaling authority).
+ *  - `controller-dies`: the same, but the controller dies at `controllerDiesAt` (`--compare`: half-way
+ *    through the `as-deployed` run of the trace): the CloudWatch policies finish the work.
  *  - `local`: the local autoscaler's worker processes (`npm start`), calibrated by scaling:validate.
  *
  * The AWS modes share one environment, `AWS_ENVIRONMENT`, whose defaults come from published
@@ -19,16 +25,22 @@
  * instances.
  */
 
+import { resolveDeployConfig } from '../../deploy/config.js';
+import { type SetupTarget, scalingRequests } from '../../scaling/aws/aws-requests.js';
 import { ScalingError } from '../../scaling/core/errors.js';
 import {
   CONTROLLER_POLICY,
   DEFAULT_POLICY,
+  fallbackPolicy,
   LOCAL_POLICY,
   type ScalingPolicy,
   validatePolicy,
 } from '../../scaling/core/policy.js';
+import type { AuthorityInput } from './scalers.js';
 
-export const AWS_MODES = ['alarms', 'controller', 'controller+warm'] as const;
+export const AWS_MODES = ['alarms', 'controller', 'controller+warm', 'as-deployed', 'controller-dies'] as const;
+/** The modes that run the stack's scaling: the controller and its CloudWatch policies together. */
+export const AUTHORITY_MODES = ['as-deployed', 'controller-dies'] as const;
 export type AwsMode = (typeof AWS_MODES)[number];
 export const SIM_MODES = [...AWS_MODES, 'local'] as const;
 export type SimMode = (typeof SIM_MODES)[number];
@@ -75,6 +87,13 @@ export interface SimEnvironment {
   readonly observation: 'period-max' | 'instant';
   /** Periods between the end of a datapoint's period and the scaler seeing it. */
   readonly metricLagPeriods: number;
+  /**
+   * Where the scaler's periods end, seconds after the trace's origin: at tickPhaseSeconds + k × period
+   * (0: at the period's multiples). A controller's grid starts when the controller does, not with the
+   * trace: `scaling:validate` measures it, as a decision (a tick) is up to a whole period late or early
+   * against a grid on the origin.
+   */
+  readonly tickPhaseSeconds: number;
   readonly seed: number;
   /** Stop after this many seconds past the last arrival even if not drained. */
   readonly horizonAfterLastArrivalSeconds: number;
@@ -118,6 +137,7 @@ const NO_EXTRAS = {
   jitter: 0.1,
   seed: 1,
   horizonAfterLastArrivalSeconds: 86_400,
+  tickPhaseSeconds: 0,
   ingestSeconds: 0,
   deliverSeconds: 0,
   coldStartSeconds: 0,
@@ -169,6 +189,9 @@ export function environmentPreset(mode: SimMode, policy: ScalingPolicy): SimEnvi
     case 'controller':
       return { ...AWS_ENVIRONMENT, metricLagPeriods: 0, warmPoolSize: 0 };
     case 'controller+warm':
+    case 'as-deployed':
+    case 'controller-dies':
+      // The stack's default app tier has a warm pool (deploy/config.ts appTier.warmPool).
       return { ...AWS_ENVIRONMENT, metricLagPeriods: 0, warmPoolSize: policy.maxCapacity };
     case 'local':
       return {
@@ -192,6 +215,8 @@ export interface PolicyOptions {
   readonly maxCapacity?: number;
   /** The controller's period, seconds (controller modes only). */
   readonly controllerPeriodSeconds?: number;
+  /** When the controller dies, seconds (`controller-dies` only, where it is required). */
+  readonly controllerDiesAt?: number;
 }
 
 /**
@@ -241,6 +266,7 @@ export function validateEnvironment(env: SimEnvironment): SimEnvironment {
     ['jitter', (v) => v >= 0 && v < 1, 'must be in [0, 1)'],
     ['visibilityTimeoutSeconds', (v) => v >= 0, 'must be >= 0'],
     ['metricLagPeriods', (v) => Number.isInteger(v) && v >= 0, 'must be an integer >= 0'],
+    ['tickPhaseSeconds', (v) => v >= 0, 'must be >= 0 (and less than the period)'],
     ['seed', (v) => Number.isInteger(v), 'must be an integer'],
     ['horizonAfterLastArrivalSeconds', (v) => v > 0, 'must be > 0'],
     ['ingestSeconds', (v) => v >= 0, 'must be >= 0'],
@@ -295,6 +321,32 @@ export interface ModeSetup {
   readonly mode: SimMode;
   readonly policy: ScalingPolicy;
   readonly env: SimEnvironment;
+  /** The stack's CloudWatch policies beside the controller (`as-deployed`, `controller-dies`). */
+  readonly authority?: AuthorityInput;
+}
+
+/** The stack's app-tier group and request queue, by their default names (deploy/config.ts). */
+export function stackTarget(): SetupTarget {
+  const { names } = resolveDeployConfig({ env: {} });
+  return { asg: names.appTierGroup, queueName: names.requestQueue };
+}
+
+/**
+ * What the stack deploys beside a controller with `controller` as its policy: `fallbackPolicy` (what
+ * deploy/config.ts `stackPolicy` gives without a policy file) and the requests `deploy/stack.ts`
+ * makes its resources of. CloudWatch sees each minute one minute late (SQS pushes once a minute).
+ */
+export function stackAuthority(
+  controller: ScalingPolicy,
+  options: Pick<PolicyOptions, 'controllerDiesAt'> = {},
+): AuthorityInput {
+  const fallback = fallbackPolicy(controller);
+  return {
+    fallback: { policy: fallback, requests: scalingRequests(stackTarget(), fallback) },
+    lagPeriods: 1,
+    controller: true,
+    ...(options.controllerDiesAt === undefined ? {} : { controllerDiesAt: options.controllerDiesAt }),
+  };
 }
 
 /**
@@ -309,7 +361,19 @@ export function modeSetup(
   options: PolicyOptions = {},
   policy: ScalingPolicy = policyPreset(mode, { ...presetService(mode), ...overrides }, options),
 ): ModeSetup {
-  return { mode, policy, env: validateEnvironment({ ...environmentPreset(mode, policy), ...overrides }) };
+  const env = validateEnvironment({ ...environmentPreset(mode, policy), ...overrides });
+  if (options.controllerDiesAt !== undefined && mode !== 'controller-dies')
+    throw new ScalingError('INVALID_SIMULATION', 'A controller dies in the controller-dies mode only', {
+      field: 'controllerDiesAt',
+      mode,
+    });
+  if (mode === 'controller-dies' && options.controllerDiesAt === undefined)
+    throw new ScalingError('INVALID_SIMULATION', 'The controller-dies mode needs the time the controller dies', {
+      field: 'controllerDiesAt',
+      mode,
+    });
+  if (mode !== 'as-deployed' && mode !== 'controller-dies') return { mode, policy, env };
+  return { mode, policy, env, authority: stackAuthority(policy, options) };
 }
 
 /** The service numbers of a mode's environment before any policy (policyPreset ignores them locally). */

@@ -11,9 +11,19 @@ import { badFlags, type CliDeps, cliIo, failureExitCode, parseFlags } from '../.
 import { ScalingError } from '../../scaling/core/errors.js';
 import { type ScalingPolicy, targetBacklogPerInstance } from '../../scaling/core/policy.js';
 import { loadPolicy } from '../../scaling/core/policy-file.js';
-import { checkTargets, compareModes, formatCompareTable, formatTargets, type ModeRun } from './compare-modes.js';
+import {
+  checkAuthority,
+  checkTargets,
+  compareModes,
+  formatAuthority,
+  formatCompareTable,
+  formatTargets,
+  type ModeRun,
+  midTrace,
+  runSetup,
+} from './compare-modes.js';
 import { modeSetup, type PolicyOptions, SIM_MODES, type SimEnvironment, type SimMode } from './environment.js';
-import { type SimResult, simulate } from './simulator.js';
+import type { SimResult } from './simulator.js';
 import { renderChart } from './svg.js';
 import { loadTrace, type Trace } from './trace.js';
 
@@ -30,10 +40,16 @@ Simulates the queue, the instances and the scaler for a trace: arrival times, or
                       controller:       reads the queue every 2 s (no metric delay), sets the desired
                                         capacity; instances boot from scratch
                       controller+warm:  the same controller, scale-out starts stopped warm-pool instances
+                      as-deployed:      what the stack deploys: controller+warm, sending its heartbeat,
+                                        and the group's CloudWatch policies from the stack's own
+                                        requests, standing aside while the heartbeat comes
+                      controller-dies:  as-deployed, the controller dying at --dies S (default: half-way
+                                        through the as-deployed run): the CloudWatch policies take over
                       local:            the local autoscaler, 1 s periods, 2 s process start, no lag
                       (aws: the former name of alarms)
-  --compare           every AWS mode on every trace: a table, the targets, one chart per run and
-                      compare.json in --out
+  --compare           every AWS mode on every trace: a table, the targets, one scaling authority
+                      checked, one chart per run and compare.json in --out
+  --dies S            when the controller dies, seconds (controller-dies only)
   --policy FILE       JSON scaling policy over the mode's preset (not with --compare)
   --max N             maxCapacity of every mode's policy (default: the preset's; 20 with --compare)
   --period S          the controller's period, seconds (controller modes; default 2)
@@ -118,6 +134,7 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
       compare: { type: 'boolean', default: false },
       max: { type: 'string' },
       period: { type: 'string' },
+      dies: { type: 'string' },
       sampling: { type: 'string' },
       out: { type: 'string', default: '.tmp/scaling-sim' },
       json: { type: 'boolean', default: false },
@@ -155,6 +172,13 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
   if (controllerPeriodSeconds !== undefined && !compare && !mode.startsWith('controller')) {
     throw badOption('--period', 'applies to the controller modes (alarms evaluate 60 s CloudWatch periods)', v.period);
   }
+  const controllerDiesAt = v.dies === undefined ? undefined : number('dies', v.dies);
+  if (controllerDiesAt !== undefined && (compare || mode !== 'controller-dies'))
+    throw badOption(
+      '--dies',
+      'applies to --mode controller-dies (--compare kills it half-way through each trace)',
+      v.dies,
+    );
   const help = v.help === true;
   const traces = v.trace ?? [];
   if (!help && !compare && traces.length !== 1)
@@ -171,6 +195,7 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
     policyOptions: {
       ...(maxCapacity === undefined ? {} : { maxCapacity }),
       ...(controllerPeriodSeconds === undefined ? {} : { controllerPeriodSeconds }),
+      ...(controllerDiesAt === undefined ? {} : { controllerDiesAt }),
     },
   };
 }
@@ -202,9 +227,14 @@ export function formatSummary(
     `instance-min    ${f(s.instanceMinutes, 2)} · ${s.warmStarts} warm start(s), ${s.launches} launch(es)`,
     `peak queue      ${s.peakQueueDepth} visible`,
     `capacity        peak ${s.peakCapacity} · final ${s.finalCapacity} · ${s.scaleOuts} scale-out(s), ${s.scaleIns} scale-in(s) · back to min ${orDash(s.backToMinSeconds)} after the last answer · stopped at ${f(s.endSeconds, 0)} s`,
+    ...(result.authority
+      ? [
+          `authority       the controller ${result.authority.controllerDiedAt === null ? 'ran throughout' : `died at ${f(result.authority.controllerDiedAt)} s`} · held ${result.authority.controllerHeldTicks} tick(s) · ${result.starts.length} start(s), ${s.shortStarts} ended inside their first billed minute`,
+        ]
+      : []),
     ...result.actions.map(
       (a) =>
-        `  t=${f(a.t, 0).padStart(6)} s  ${String(a.from).padStart(2)} → ${String(a.to).padEnd(2)} ${a.rule}: ${a.reason}`,
+        `  t=${f(a.t, 0).padStart(6)} s  ${String(a.from).padStart(2)} → ${String(a.to).padEnd(2)} ${a.by === 'scaler' ? '' : `${a.by}: `}${a.rule}: ${a.reason}`,
     ),
   ].join('\n');
 }
@@ -259,12 +289,13 @@ export async function simulateMain(argv: readonly string[], deps: SimulateCliDep
       const runs = compareModes(traces, opts.overrides, opts.policyOptions);
       const charts = await Promise.all(runs.map((r) => writeChart(outDir, r.trace, r.mode, r.policy, r.result)));
       const targets = checkTargets(runs);
+      const authority = checkAuthority(runs);
       const jsonPath = join(outDir, 'compare.json');
-      await writeFile(jsonPath, `${JSON.stringify(compareReport(runs, charts, targets), null, 2)}\n`);
+      await writeFile(jsonPath, `${JSON.stringify(compareReport(runs, charts, targets, authority), null, 2)}\n`);
       logger.info('scaling.simulate.wrote', { json: jsonPath, svg: charts });
       stdout(
         opts.json
-          ? JSON.stringify(compareReport(runs, charts, targets), null, 2)
+          ? JSON.stringify(compareReport(runs, charts, targets, authority), null, 2)
           : [
               environmentLine(runs),
               '',
@@ -273,19 +304,33 @@ export async function simulateMain(argv: readonly string[], deps: SimulateCliDep
               'targets (simulated, AWS, at most 20 instances):',
               formatTargets(targets),
               '',
+              'one scaling authority (as deployed: the same starts as the controller alone, none cut short; the controller dead half-way: the CloudWatch policies finish the work):',
+              formatAuthority(authority),
+              '',
               `charts and compare.json in ${outDir}`,
             ].join('\n'),
       );
       return 0;
     }
     const path = opts.traces[0]!;
-    const preset = modeSetup(opts.mode, opts.overrides, opts.policyOptions);
-    const { policy, env } =
-      opts.policyFile === undefined
-        ? preset
-        : modeSetup(opts.mode, opts.overrides, opts.policyOptions, await loadPolicy(opts.policyFile, preset.policy));
     const trace = await loadTrace(path);
-    const result = simulate({ ...trace, policy, env });
+    const setupOf = async (mode: SimMode, options: PolicyOptions) => {
+      const preset = modeSetup(mode, opts.overrides, options);
+      return opts.policyFile === undefined
+        ? preset
+        : modeSetup(mode, opts.overrides, options, await loadPolicy(opts.policyFile, preset.policy));
+    };
+    // The controller dies half-way through the as-deployed run unless --dies says when.
+    const options =
+      opts.mode === 'controller-dies' && opts.policyOptions.controllerDiesAt === undefined
+        ? {
+            ...opts.policyOptions,
+            controllerDiesAt: midTrace(trace, runSetup(trace, await setupOf('as-deployed', opts.policyOptions))),
+          }
+        : opts.policyOptions;
+    const setup = await setupOf(opts.mode, options);
+    const { policy, env } = setup;
+    const result = runSetup(trace, setup);
     const svgPath = await writeChart(outDir, trace, opts.mode, policy, result);
     const jsonPath = join(outDir, `${stemOf(trace.name, opts.mode)}.json`);
     await writeFile(
@@ -317,17 +362,26 @@ function environmentLine(runs: readonly ModeRun[]): string {
   );
 }
 
-function compareReport(runs: readonly ModeRun[], charts: readonly string[], targets: ReturnType<typeof checkTargets>) {
+function compareReport(
+  runs: readonly ModeRun[],
+  charts: readonly string[],
+  targets: ReturnType<typeof checkTargets>,
+  authority: ReturnType<typeof checkAuthority>,
+) {
   return {
     runs: runs.map((r, i) => ({
       trace: traceJson(r.trace),
       mode: r.mode,
       policy: r.policy,
       environment: r.env,
+      ...(r.controllerDiesAt === undefined ? {} : { controllerDiesAt: r.controllerDiesAt }),
       summary: r.result.summary,
       actions: r.result.actions,
+      starts: r.result.starts,
+      ...(r.result.authority === undefined ? {} : { authority: r.result.authority }),
       svg: charts[i],
     })),
     targets,
+    authority,
   };
 }

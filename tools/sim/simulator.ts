@@ -1,7 +1,10 @@
 /**
  * Discrete-event simulation of the elastic app tier: a queue, instances that boot and process
  * batches, and a metric pipeline feeding the same pure `decide` the local autoscaler uses — late
- * CloudWatch datapoints (the `alarms` mode) or the queue read directly (the controller modes).
+ * CloudWatch datapoints (the `alarms` mode) or the queue read directly (the controller modes) — or,
+ * as the stack deploys it, the controller and the group's CloudWatch policies together, each
+ * closing its own periods (`authority`: the `as-deployed` and `controller-dies` modes; `scalers.ts`,
+ * `cloudwatch.ts`).
  *
  * Model
  *  - Requests arrive at the trace's times, or, for closed-loop clients, each client's next request
@@ -31,33 +34,40 @@
  *    sees it `metricLagPeriods` periods later (CloudWatch delivery and alarm evaluation; 0 for the
  *    controller and the local autoscaler).
  *  - At every period boundary the scaler folds the visible datapoint into its signals and calls
- *    `decide`. Capacity changes apply at once: launches start booting; scale-in removes booting
+ *    `decide` (with `authority`: the controller every 2 s, the CloudWatch policies every minute; at
+ *    the same instant the controller goes first). Capacity changes apply at once: launches start booting; scale-in removes booting
  *    instances first, then idle ones, then busy ones (newest first). A busy one drains with
  *    `drainOnScaleIn` (takes nothing new, finishes what it holds, then leaves and stops being billed);
  *    without it, it is terminated at once and its messages become visible again after
  *    `visibilityTimeoutSeconds`, like SQS.
  *  - The run ends when every request is served and capacity has settled at its floor (minCapacity,
- *    or max(1, minCapacity) without scale-to-zero), or at the horizon.
+ *    or max(1, minCapacity) without scale-to-zero) — with `authority`, and stayed there for as long
+ *    as any CloudWatch alarm can still look back (so a late action of theirs shows) — or at the horizon.
  * Deterministic: all randomness comes from a seeded PRNG.
  */
 
 import { percentiles } from '../../lib/stats.js';
-import {
-  type Datapoint,
-  type DecisionRule,
-  decide,
-  NO_SIGNALS,
-  type Signals,
-  trackSignals,
-} from '../../scaling/core/decide.js';
+import type { Datapoint, DecisionRule } from '../../scaling/core/decide.js';
 import { ScalingError } from '../../scaling/core/errors.js';
+import { HANDOVER } from '../../scaling/core/handover.js';
 import type { ScalingPolicy } from '../../scaling/core/policy.js';
+import { CloudWatchScaler } from './cloudwatch.js';
 import { type RequestOverhead, type SimEnvironment, validateEnvironment } from './environment.js';
 import { MinHeap } from './heap.js';
 import { mulberry32 } from './rng.js';
+import {
+  type AuthorityInput,
+  DecideScaler,
+  type GroupView,
+  HeartbeatStore,
+  type Scaler,
+  type ScalerName,
+  SimulatedHeartbeat,
+} from './scalers.js';
 import { checkClosedLoop, requestCount, type Workload } from './trace.js';
 
 export {
+  AUTHORITY_MODES,
   AWS_MODES,
   type AwsMode,
   environmentPreset,
@@ -69,8 +79,11 @@ export {
   SIM_MODES,
   type SimEnvironment,
   type SimMode,
+  stackAuthority,
+  stackTarget,
   validateEnvironment,
 } from './environment.js';
+export type { AuthorityInput } from './scalers.js';
 
 /** Keeps the overhead draws apart from the service-time jitter's stream of the same seed. */
 const OVERHEAD_STREAM = 0x9e3779b9;
@@ -110,6 +123,16 @@ export interface ScalingAction {
   readonly reason: string;
   /** Instances in service holding messages when the decision was applied. */
   readonly busy: number;
+  /** Who set it: the run's only scaler, or, with `authority`, the controller or the CloudWatch policies. */
+  readonly by: ScalerName;
+}
+
+/** One start of an instance: launched, or started from the warm pool. */
+export interface InstanceStart {
+  readonly t: number;
+  readonly warm: boolean;
+  /** When it stopped being billed (terminated, drained, back in the pool); null: still running at the end. */
+  readonly ended: number | null;
 }
 
 export interface LatencyStats {
@@ -151,6 +174,13 @@ export interface SimSummary {
   /** Instances started from the warm pool, and launched from scratch. */
   readonly warmStarts: number;
   readonly launches: number;
+  /**
+   * Starts (warm or cold) that ended within `minimumBilledSeconds` of their start: billed for time
+   * they did not run — churn, when a scaler undoes another's scale-out.
+   */
+  readonly shortStarts: number;
+  /** The latest start, from the first arrival, seconds (null: none): its first billed minute ends 60 s later. */
+  readonly lastStartSeconds: number | null;
   /** Messages given back to the queue by an instance terminated while it held them. */
   readonly redeliveries: number;
   /** Simulated time when the run stopped. */
@@ -163,7 +193,12 @@ export interface SimResult {
   readonly summary: SimSummary;
   readonly timeline: TimelinePoint[];
   readonly actions: ScalingAction[];
+  /** The datapoints of the run's scaler (with `authority`, the controller's; the policies' have their own periods). */
   readonly datapoints: Datapoint[];
+  /** Every start of an instance by a scale-out, in order. */
+  readonly starts: InstanceStart[];
+  /** With `authority`: what each side did. */
+  readonly authority?: AuthorityOutcome;
   /** Per request latency, by request: in arrival order for fixed arrivals, in sending order for closed-loop clients. */
   readonly latencies: number[];
   /** Per request arrival (sending) time, same order. */
@@ -172,9 +207,18 @@ export interface SimResult {
   readonly clients: number[] | null;
 }
 
+export interface AuthorityOutcome {
+  /** Controller ticks spent holding (leading, but the CloudWatch policies could still act). */
+  readonly controllerHeldTicks: number;
+  readonly controllerDiedAt: number | null;
+  /** Evaluations with an alarm in ALARM (the policies' own, and target tracking's), by time. */
+  readonly alarms: readonly { readonly t: number; readonly names: readonly string[] }[];
+}
+
 export type SimInput = {
   readonly policy: ScalingPolicy;
   readonly env: SimEnvironment;
+  readonly authority?: AuthorityInput;
 } & Workload;
 
 // ---------------------------------------------------------------------------------------------
@@ -191,6 +235,10 @@ interface Slot {
 
 interface Instance {
   readonly id: number;
+  /** Started by a scale-out from the warm pool (false: launched, or part of the initial capacity). */
+  readonly warm: boolean;
+  /** Part of the capacity at t = 0, not started by a scale-out. */
+  readonly initial: boolean;
   /** Launched, or started from the warm pool: billed from here (a new start each time). */
   readonly launchAt: number;
   readonly readyAt: number;
@@ -205,7 +253,7 @@ interface Instance {
 }
 
 type SimEvent =
-  | { kind: 'tick'; time: number; seq: number }
+  | { kind: 'tick'; time: number; seq: number; scaler: number }
   | { kind: 'arrival'; time: number; seq: number; message: Message }
   | { kind: 'reappear'; time: number; seq: number; messages: Message[] }
   | { kind: 'done'; time: number; seq: number; instance: Instance; slot: Slot; token: number }
@@ -217,7 +265,64 @@ const PRIORITY: Readonly<Record<SimEvent['kind'], number>> = { tick: 0, arrival:
 function before(a: SimEvent, b: SimEvent): boolean {
   if (a.time !== b.time) return a.time < b.time;
   if (PRIORITY[a.kind] !== PRIORITY[b.kind]) return PRIORITY[a.kind] < PRIORITY[b.kind];
+  // Two scalers closing a period at the same instant: in their order (the controller first).
+  if (a.kind === 'tick' && b.kind === 'tick' && a.scaler !== b.scaler) return a.scaler < b.scaler;
   return a.seq < b.seq;
+}
+
+/** The scalers of a run: `decide` alone, or the controller and the CloudWatch policies together. */
+function scalersOf(input: SimInput, env: SimEnvironment): { scalers: Scaler[]; quietSeconds: number } {
+  const a = input.authority;
+  if (a === undefined)
+    return {
+      scalers: [
+        new DecideScaler({
+          name: 'scaler',
+          policy: input.policy,
+          lagPeriods: env.metricLagPeriods,
+          phaseSeconds: env.tickPhaseSeconds,
+        }),
+      ],
+      quietSeconds: 0,
+    };
+  const { policy: fallback, requests } = a.fallback;
+  const store = new HeartbeatStore(fallback.periodSeconds);
+  const scalers: Scaler[] = [];
+  if (a.controller) {
+    const timing = a.timing ?? HANDOVER;
+    if (timing.periodSeconds !== fallback.periodSeconds)
+      throw new ScalingError('INVALID_SIMULATION', 'The handover timing must use the CloudWatch policies’ period', {
+        field: 'authority.timing.periodSeconds',
+        value: timing.periodSeconds,
+      });
+    const heartbeat =
+      a.heartbeat === false
+        ? undefined
+        : a.controllerStartsAt === undefined
+          ? SimulatedHeartbeat.running(store, timing)
+          : SimulatedHeartbeat.starting(store, timing);
+    scalers.push(
+      new DecideScaler({
+        name: 'controller',
+        policy: input.policy,
+        lagPeriods: env.metricLagPeriods,
+        ...(heartbeat === undefined ? {} : { heartbeat }),
+        ...(a.controllerDiesAt === undefined ? {} : { diesAt: a.controllerDiesAt }),
+        ...(a.controllerStartsAt === undefined ? {} : { startsAt: a.controllerStartsAt }),
+        phaseSeconds: env.tickPhaseSeconds,
+      }),
+    );
+  }
+  const cloudwatch = new CloudWatchScaler({
+    requests,
+    periodSeconds: fallback.periodSeconds,
+    lagPeriods: a.lagPeriods,
+    minCapacity: fallback.minCapacity,
+    maxCapacity: fallback.maxCapacity,
+    heartbeats: store,
+  });
+  scalers.push(cloudwatch);
+  return { scalers, quietSeconds: cloudwatch.reachSeconds };
 }
 
 /**
@@ -243,7 +348,7 @@ export function simulate(input: SimInput): SimResult {
   const loop = 'closedLoop' in input ? checkClosedLoop(input.closedLoop, 'closedLoop') : null;
   const total = requestCount(fixed ? { arrivals: fixed } : input);
   if (total === 0) throw new ScalingError('INVALID_SIMULATION', 'The trace has no arrivals', { field: 'arrivals' });
-  const P = policy.periodSeconds;
+  const { scalers, quietSeconds } = scalersOf(input, env);
   const rand = mulberry32(env.seed);
   const firstArrival = fixed ? (fixed[0] ?? 0) : (loop?.startSeconds ?? 0);
   // The horizon counts from the last arrival so far (closed-loop clients keep sending).
@@ -306,6 +411,8 @@ export function simulate(input: SimInput): SimResult {
     const startSeconds = initial ? 0 : fromPool ? env.warmStartSeconds : env.bootSeconds;
     const inst: Instance = {
       id: nextInstanceId++,
+      warm: fromPool,
+      initial,
       launchAt: now,
       readyAt: now + startSeconds,
       coldFrom: initial ? Number.NEGATIVE_INFINITY : now + startSeconds,
@@ -390,95 +497,110 @@ export function simulate(input: SimInput): SimResult {
       timeline.push(point);
     }
   };
-  let periodMaxVisible = 0;
-  let periodMaxInFlight = 0;
+  // Each scaler's maxima over its current period.
+  const periodMax = scalers.map(() => ({ visible: 0, inFlight: 0 }));
   const observe = (): void => {
-    periodMaxVisible = Math.max(periodMaxVisible, queue.length);
-    periodMaxInFlight = Math.max(periodMaxInFlight, inFlight);
+    for (const m of periodMax) {
+      m.visible = Math.max(m.visible, queue.length);
+      m.inFlight = Math.max(m.inFlight, inFlight);
+    }
   };
 
-  // Scaler state
-  const datapoints: Datapoint[] = [];
-  let signals: Signals = NO_SIGNALS;
-  let folded = 0;
-  let lastScaleOut: number | null = null;
-  let lastScaleIn: number | null = null;
   const actions: ScalingAction[] = [];
   let peakQueue = 0;
   let peakCapacity = 0;
+
+  /** The group as scalers see it at `now`: they set its desired capacity through it. */
+  const groupAt = (now: number): GroupView => ({
+    get capacity() {
+      return active().length;
+    },
+    get inService() {
+      return inService();
+    },
+    setCapacity(to: number, by: ScalerName, rule: DecisionRule, reason: string): void {
+      const capacity = active().length;
+      if (to === capacity) return;
+      const busy = active().filter((i) => i.ready && holds(i)).length;
+      if (to > capacity) {
+        for (let i = capacity; i < to; i++) launch(now, false);
+        firstScaleOut ??= now;
+      } else {
+        terminate(now, capacity - to);
+      }
+      actions.push({ t: now, from: capacity, to, rule, reason, busy, by });
+    },
+  });
 
   // Initial capacity: minCapacity instances already in service, past their cold start.
   for (let i = 0; i < policy.minCapacity; i++) launch(0, true);
   if (fixed) for (const time of fixed) send(time, null);
   else if (loop) for (let c = 0; c < Math.min(loop.clients, total); c++) send(loop.startSeconds, c);
-  let tickIndex = 1;
-  schedule({ kind: 'tick', time: P });
+  // Each scaler closes its k-th period at k × its period (integer multiples: no drift).
+  for (const scaler of scalers) {
+    if (scaler.phaseSeconds >= scaler.periodSeconds)
+      throw new ScalingError(
+        'INVALID_SIMULATION',
+        'Invalid simulation environment: tickPhaseSeconds must be less than the period',
+        {
+          field: 'tickPhaseSeconds',
+          value: scaler.phaseSeconds,
+        },
+      );
+  }
+  /** The k-th end of a scaler's periods (k ≥ 1): the first at its phase, or at one period with none. */
+  const tickTime = (scaler: Scaler, k: number): number =>
+    (scaler.phaseSeconds > 0 ? scaler.phaseSeconds : scaler.periodSeconds) + (k - 1) * scaler.periodSeconds;
+  const ticks = scalers.map(() => 1);
+  scalers.forEach((scaler, i) => {
+    if (scaler.alive(tickTime(scaler, 1))) schedule({ kind: 'tick', time: tickTime(scaler, 1), scaler: i });
+  });
   record(0);
 
   let now = 0;
   let drained = false;
+  /** Since when every request is served and capacity sits at its floor (null: not now). */
+  let quietSince: number | null = null;
   for (;;) {
     const event = events.pop();
     if (!event) break;
     now = event.time;
 
     if (event.kind === 'tick') {
+      const i = event.scaler;
+      const scaler = scalers[i]!;
+      const m = periodMax[i]!;
       // Close the period [now − P, now): its maxima, or the counts at its end.
       const instant = env.observation === 'instant';
-      datapoints.push({
-        start: now - P,
+      const dp: Datapoint = {
+        start: now - scaler.periodSeconds,
         end: now,
-        visible: instant ? queue.length : periodMaxVisible,
-        inFlight: instant ? inFlight : periodMaxInFlight,
+        visible: instant ? queue.length : m.visible,
+        inFlight: instant ? inFlight : m.inFlight,
         running: inService(),
-      });
+      };
       // The state at `now` belongs to the new period; it is observed once every event at `now` is done.
-      periodMaxVisible = 0;
-      periodMaxInFlight = 0;
-      // Fold the datapoints the scaler can see by now.
-      while (folded < datapoints.length - env.metricLagPeriods) {
-        const dp = datapoints[folded++];
-        if (dp) signals = trackSignals(signals, dp, policy);
-      }
-      const seen = datapoints[folded - 1];
-      const capacity = active().length;
-      if (seen && folded === datapoints.length - env.metricLagPeriods) {
-        const d = decide(policy, {
-          now,
-          visible: seen.visible,
-          inFlight: seen.inFlight,
-          running: seen.running,
-          desired: capacity,
-          lastScaleOut,
-          lastScaleIn,
-          idleSince: signals.idleSince,
-          backlogSince: signals.backlogSince,
-        });
-        const busy = active().filter((i) => i.ready && holds(i)).length;
-        if (d.desired > capacity) {
-          for (let i = capacity; i < d.desired; i++) launch(now, false);
-          lastScaleOut = now;
-          firstScaleOut ??= now;
-          actions.push({ t: now, from: capacity, to: d.desired, rule: d.rule, reason: d.reason, busy });
-        } else if (d.desired < capacity) {
-          terminate(now, capacity - d.desired);
-          lastScaleIn = now;
-          actions.push({ t: now, from: capacity, to: d.desired, rule: d.rule, reason: d.reason, busy });
-        }
-      }
-      const allServed = served === total;
+      m.visible = 0;
+      m.inFlight = 0;
+      scaler.tick(now, dp, groupAt(now));
       const finalCapacity = active().length;
-      if (allServed && finalCapacity === settled && active().every((i) => i.ready)) {
-        drained = true;
-        record(now);
-        break;
+      if (served === total && finalCapacity === settled && active().every((inst) => inst.ready)) {
+        quietSince ??= now;
+        if (now - quietSince >= quietSeconds) {
+          drained = true;
+          record(now);
+          break;
+        }
+      } else {
+        quietSince = null;
       }
       if (now >= lastArrival + env.horizonAfterLastArrivalSeconds) {
         record(now);
         break;
       }
-      tickIndex++;
-      schedule({ kind: 'tick', time: tickIndex * P });
+      ticks[i]!++;
+      const next = tickTime(scaler, ticks[i]!);
+      if (scaler.alive(next)) schedule({ kind: 'tick', time: next, scaler: i });
     } else if (event.kind === 'arrival') {
       queue.push(event.message);
     } else if (event.kind === 'reappear') {
@@ -530,6 +652,20 @@ export function simulate(input: SimInput): SimResult {
   const [p50, p95, p99] =
     sorted.length > 0 ? (percentiles(sorted, [50, 95, 99], { sorted: true }) as [number, number, number]) : [0, 0, 0];
   const since = (t: number | null): number | null => (t === null ? null : t - firstArrival);
+  const starts: InstanceStart[] = instances
+    .filter((i) => !i.initial)
+    .map((i) => ({ t: i.launchAt, warm: i.warm, ended: i.leftAt }));
+  const lastStart = starts.at(-1)?.t ?? null;
+  const decider = scalers.find((x): x is DecideScaler => x instanceof DecideScaler);
+  const cloudwatch = scalers.find((x): x is CloudWatchScaler => x instanceof CloudWatchScaler);
+  const authority: AuthorityOutcome | undefined =
+    input.authority === undefined
+      ? undefined
+      : {
+          controllerHeldTicks: decider?.heldTicks ?? 0,
+          controllerDiedAt: input.authority.controller ? (input.authority.controllerDiesAt ?? null) : null,
+          alarms: cloudwatch?.alarmsInAlarm ?? [],
+        };
   return {
     summary: {
       requests: total,
@@ -553,13 +689,17 @@ export function simulate(input: SimInput): SimResult {
       backToMinSeconds: served === 0 || settledSince === null ? null : Math.max(0, settledSince - lastAnswer),
       warmStarts,
       launches,
+      shortStarts: starts.filter((x) => x.ended !== null && x.ended - x.t < env.minimumBilledSeconds).length,
+      lastStartSeconds: since(lastStart),
       redeliveries,
       endSeconds: end,
       drained,
     },
     timeline,
     actions,
-    datapoints,
+    datapoints: decider?.datapoints ?? [],
+    starts,
+    ...(authority === undefined ? {} : { authority }),
     latencies,
     arrivals,
     clients,

@@ -3,8 +3,11 @@
  *
  * Formats (chosen by file extension):
  *  - `.json`: either an array of arrival times in seconds, `[0, 0.5, 2]`, or an object
- *    `{ "name": "...", "description": "...", "arrivals": [0, 0.5, 2] }`, or a closed loop
- *    `{ "name": "...", "closedLoop": { "clients": 100, "requests": 1000 } }` (see `ClosedLoop`);
+ *    `{ "name": "...", "description": "...", "arrivals": [0, 0.5, 2] }`, or bursts of arrivals at
+ *    the same second `{ "name": "...", "bursts": [{ "at": 0, "count": 6000 }, ...] }`, or a closed
+ *    loop `{ "name": "...", "closedLoop": { "clients": 100, "requests": 1000 } }` (see `ClosedLoop`);
+ *    an object may say `"replay": false`: simulated only, `scaling:validate` does not replay it (too
+ *    many requests for one machine);
  *  - `.csv` (or anything else): one arrival time in seconds per line (first column); blank lines,
  *    `#` comments and a non-numeric header line (e.g. `arrival_seconds`) are ignored.
  * Times must be finite and ≥ 0; they are sorted, so the file need not be.
@@ -39,6 +42,8 @@ export type Workload = { readonly arrivals: readonly number[] } | { readonly clo
 interface TraceName {
   readonly name: string;
   readonly description: string;
+  /** false: simulated only, too large to replay on one machine (`scaling:validate` skips it). */
+  readonly replay?: boolean;
 }
 /** A trace of fixed arrival times, in seconds, sorted ascending. */
 export type ArrivalsTrace = TraceName & { readonly arrivals: readonly number[] };
@@ -100,24 +105,56 @@ export function checkClosedLoop(value: unknown, source: string): ClosedLoop {
   };
 }
 
-/** A trace from parsed JSON: an array of seconds, or `{ name?, description?, arrivals | closedLoop }`. */
+/** `[{ at, count }]` → `count` arrivals at second `at`, for each burst. */
+function burstArrivals(value: unknown, source: string): number[] {
+  if (!Array.isArray(value) || value.length === 0)
+    throw invalid(`Trace ${source}: "bursts" must be a non-empty array of { "at", "count" }`, { source });
+  return value.flatMap((burst, index) => {
+    const at = isObject(burst) ? burst.at : undefined;
+    const count = isObject(burst) ? burst.count : undefined;
+    if (
+      typeof at !== 'number' ||
+      !Number.isFinite(at) ||
+      at < 0 ||
+      typeof count !== 'number' ||
+      !Number.isInteger(count) ||
+      count < 1
+    )
+      throw invalid(`Trace ${source}: burst #${index} must be { "at": seconds >= 0, "count": an integer >= 1 }`, {
+        source,
+        index,
+        value: burst,
+      });
+    return new Array<number>(count).fill(at);
+  });
+}
+
+/** A trace from parsed JSON: an array of seconds, or `{ name?, description?, replay?, arrivals | bursts | closedLoop }`. */
 export function traceFromJson(parsed: unknown, source: string): Trace {
   if (Array.isArray(parsed)) return { name: source, description: '', arrivals: checkArrivals(parsed, source) };
   if (isObject(parsed)) {
+    if (parsed.replay !== undefined && typeof parsed.replay !== 'boolean')
+      throw invalid(`Trace ${source}: "replay" must be true or false`, { source, value: parsed.replay });
     const named = {
       name: typeof parsed.name === 'string' ? parsed.name : source,
       description: typeof parsed.description === 'string' ? parsed.description : '',
+      ...(parsed.replay === false ? { replay: false } : {}),
     };
+    const forms = (['arrivals', 'bursts', 'closedLoop'] as const).filter((k) => parsed[k] !== undefined);
+    if (forms.length > 1)
+      throw invalid(`Trace ${source}: give one of "arrivals", "bursts" or "closedLoop", not ${forms.join(' and ')}`, {
+        source,
+      });
+    if (parsed.closedLoop !== undefined) return { ...named, closedLoop: checkClosedLoop(parsed.closedLoop, source) };
+    if (parsed.bursts !== undefined)
+      return { ...named, arrivals: checkArrivals(burstArrivals(parsed.bursts, source), source) };
     const arrivals = parsed.arrivals;
-    if (parsed.closedLoop !== undefined) {
-      if (arrivals !== undefined)
-        throw invalid(`Trace ${source}: give "arrivals" or "closedLoop", not both`, { source });
-      return { ...named, closedLoop: checkClosedLoop(parsed.closedLoop, source) };
-    }
     if (!Array.isArray(arrivals)) throw invalid(`Trace ${source}: "arrivals" must be an array of seconds`, { source });
     return { ...named, arrivals: checkArrivals(arrivals, source) };
   }
-  throw invalid(`Trace ${source} must be a JSON array or an object with "arrivals" or "closedLoop"`, { source });
+  throw invalid(`Trace ${source} must be a JSON array or an object with "arrivals", "bursts" or "closedLoop"`, {
+    source,
+  });
 }
 
 /** A JSON trace from its text (`loadTrace` reads `.json` files with `readJsonFile` instead). */

@@ -144,7 +144,7 @@ export class LiveView {
     setText('w-running', s.workers.running);
     const policy = /** @type {HTMLElement} */ (document.getElementById('policy'));
     policy.textContent = s.policy
-      ? `Scales between ${s.policy.minCapacity} and ${s.policy.maxCapacity} workers, deciding every ${s.policy.periodSeconds} s; target ${round(s.policy.targetBacklogPerInstance)} waiting images per worker.${s.controller?.role === 'standby' ? ' (standby: another copy decides)' : ''}`
+      ? `Scales between ${s.policy.minCapacity} and ${s.policy.maxCapacity} workers, deciding every ${s.policy.periodSeconds} s; target ${round(s.policy.targetBacklogPerInstance)} waiting images per worker.${s.controller?.role === 'standby' ? ' (standby: another copy decides)' : s.controller?.role === 'handover' ? ' (taking over: the CloudWatch policies may still act, so this copy waits)' : ''}`
       : 'A fixed number of workers (WORKERS is set): no autoscaler.';
     const decisions = /** @type {HTMLElement} */ (document.getElementById('decisions'));
     const recent = [...s.decisions].reverse().slice(0, 8);

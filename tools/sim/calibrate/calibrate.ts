@@ -22,9 +22,16 @@
  *    and deliver = inference done → answer at the client (the part of the web tier's `total` that is
  *    neither ingest nor queue wait nor inference). The requests that ran without waiting in a backlog
  *    give the simulator a sample of (ingest, deliver) pairs, one drawn per simulated request, when
- *    they are at least half of the answered requests. Otherwise (a burst: every request waited) the
- *    medians over all answered requests are the simulator's constants, as the few unhindered
- *    requests of a loaded run say little about the others' overhead, which grows with the load.
+ *    they are at least half of the answered requests. Otherwise (a burst: every request waited) each
+ *    simulated request draws its ingest from every answered request's — when the first message
+ *    reaches the queue starts the scale-out, which a median for all would delay — and deliver is
+ *    the median over all answered requests, as the few unhindered requests of a loaded run say
+ *    little about the others' deliver, which grows with the load.
+ *  - Tick phase (`tickPhaseSeconds`): the autoscaler's periods end on its own grid, which starts
+ *    with the service, not with the trace; its first decision, modulo the period, says where (a
+ *    decision is taken at the first depth sample past a grid point, a few tens of ms late). Against
+ *    a grid on the origin a scale-out can come up to a period early or late: a second of a burst's
+ *    four, or a few more requests in the steady trace's cold-start backlog.
  */
 import { percentile } from '../../../lib/stats.js';
 import type { RequestOverhead, SimEnvironment } from '../simulator.js';
@@ -35,8 +42,13 @@ import { estimateOverhead, type OverheadSpread, overheadSpread, rankCorrelation 
 
 /** The time outside the queue and the slot, as measured and as simulated. */
 export interface OverheadCalibration {
-  /** `sample`: each simulated request draws a pair from `sample`; `medians`: the medians of `answered` for all. */
-  readonly simulated: 'sample' | 'medians';
+  /**
+   * `sample`: each simulated request draws a pair from `sample`; `ingest`: each draws its ingest from
+   * `ingest` (every answered request's), with the median deliver of all for deliver.
+   */
+  readonly simulated: 'sample' | 'ingest';
+  /** The ingest of every answered request, seconds: what the `ingest` way draws from. */
+  readonly ingest: readonly number[];
   /** (ingest, deliver) of each request that ran without waiting in a backlog, in arrival order. */
   readonly sample: readonly RequestOverhead[];
   /** p50/p95 of the sample (undefined: empty). */
@@ -53,6 +65,8 @@ export interface OverheadCalibration {
 
 export interface Calibration {
   readonly bootSeconds: number;
+  /** Where the autoscaler's periods end, seconds after the origin, modulo the period. */
+  readonly tickPhaseSeconds: number;
   readonly perImageSeconds: number;
   readonly batchOverheadSeconds: number;
   readonly batchSize: number;
@@ -153,7 +167,8 @@ function overheadOf(m: Measurement, batches: readonly AgedBatch[]): OverheadCali
   const estimate = estimateOverhead(m.name, m.requests, batchOf);
   const sample = estimate.calm;
   return {
-    simulated: sample.length >= MIN_CALM_SHARE * estimate.answered.requests ? 'sample' : 'medians',
+    simulated: sample.length >= MIN_CALM_SHARE * estimate.answered.requests ? 'sample' : 'ingest',
+    ingest: estimate.ingest,
     sample,
     sampleSpread: sample.length > 0 ? overheadSpread(sample) : undefined,
     sampleRankCorrelation: rankCorrelation(sample),
@@ -161,6 +176,15 @@ function overheadOf(m: Measurement, batches: readonly AgedBatch[]): OverheadCali
     beforeServerSeconds: estimate.beforeServerSeconds,
     workerPathSeconds: median(stageSums(m, WORKER_STAGES)),
   };
+}
+
+/** The phase of the autoscaler's grid against the trace's origin, from its first decision (0: none). */
+export function tickPhase(m: Pick<Measurement, 'decisions' | 'originEpoch' | 'policy'>): number {
+  const first = m.decisions[0];
+  if (first === undefined) return 0;
+  const P = m.policy.periodSeconds;
+  const phase = (((first.t - m.originEpoch) % P) + P) % P;
+  return phase < P ? phase : 0;
 }
 
 export function calibrate(m: Measurement): Calibration {
@@ -186,6 +210,7 @@ export function calibrate(m: Measurement): Calibration {
   const sizes = batches.map((b) => b.n);
   return {
     bootSeconds: boots.reduce((a, b) => a + b, 0) / boots.length,
+    tickPhaseSeconds: tickPhase(m),
     perImageSeconds: cold.warm.perImageSeconds,
     batchOverheadSeconds: cold.warm.overheadSeconds,
     batchSize: Math.min(10, Math.max(1, m.config.worker.maxBatch)),
@@ -211,13 +236,21 @@ export function calibrate(m: Measurement): Calibration {
   };
 }
 
-/** The time outside the queue the simulator gets: the measured sample, or the medians as constants. */
+/**
+ * The time outside the queue the simulator gets: the measured pairs; or, when most requests waited,
+ * every request's own ingest (when its message reached the queue: the first one starts the scale-out,
+ * so a median for all would start it late) and the median deliver (theirs holds the wait for a slot,
+ * which the simulated queue counts already).
+ */
 function overheadEnvironment(
   o: OverheadCalibration,
 ): Pick<SimEnvironment, 'ingestSeconds' | 'deliverSeconds' | 'overheadSamples'> {
-  return o.simulated === 'sample'
-    ? { ingestSeconds: 0, deliverSeconds: 0, overheadSamples: o.sample }
-    : { ingestSeconds: o.answered.ingestSeconds.p50, deliverSeconds: o.answered.deliverSeconds.p50 };
+  if (o.simulated === 'sample') return { ingestSeconds: 0, deliverSeconds: 0, overheadSamples: o.sample };
+  return {
+    ingestSeconds: 0,
+    deliverSeconds: o.answered.deliverSeconds.p50,
+    overheadSamples: o.ingest.map((ingestSeconds) => ({ ingestSeconds, deliverSeconds: 0 })),
+  };
 }
 
 /** The local preset with the measured values in place of the policy's own estimates. */
@@ -229,6 +262,7 @@ export function environmentFrom(
   return {
     ...preset,
     bootSeconds: c.bootSeconds,
+    tickPhaseSeconds: c.tickPhaseSeconds,
     perImageSeconds: c.perImageSeconds,
     batchOverheadSeconds: c.batchOverheadSeconds,
     batchSize: c.batchSize,

@@ -1,7 +1,7 @@
 /** Command line of `npm run scaling:validate`, parsed and checked once. */
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { projectRoot } from '../../../lib/config.js';
+import { fileURLToPath } from 'node:url';
 import { parseFlags } from '../../../scaling/core/cli.js';
 import { SAMPLE_DIR } from '../../bench/photos.js';
 import { ValidateError } from './errors.js';
@@ -40,7 +40,7 @@ export interface ValidateOptions {
   readonly json: boolean;
 }
 
-const TRACES_DIR = join(projectRoot, 'scaling', 'sim', 'traces');
+const TRACES_DIR = fileURLToPath(new URL('../traces/', import.meta.url));
 const DEFAULT_SCALES: ReadonlyMap<string, number> = new Map([['steady', 0.05]]);
 
 const bad = (option: string, reason: string, value: unknown): ValidateError =>

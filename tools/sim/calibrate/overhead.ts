@@ -60,6 +60,8 @@ export interface OverheadEstimate {
   readonly beforeServerSeconds: number;
   /** (ingest, deliver) of each request that ran without waiting in a backlog, in arrival order. */
   readonly calm: readonly RequestOverhead[];
+  /** The ingest of every directly answered request, in the order they were sent, seconds. */
+  readonly ingest: readonly number[];
 }
 
 const NEEDED = ['total', 'upload', 's3Put', 'enqueue', 'queueWait', 'infer'] as const;
@@ -188,5 +190,6 @@ export function estimateOverhead(
       ),
     ),
     calm,
+    ingest: [...splits].sort((x, y) => x.request.sent - y.request.sent).map(({ split }) => Math.max(0, split.ingest)),
   };
 }

@@ -24,8 +24,8 @@ export function formatMarkdown(rows: readonly Comparison[]): string {
     '',
     'Simulator inputs, measured in the same run (error % = (predicted − measured) / measured):',
     '',
-    '| trace | worker start (each, ×started at once) | per image | per batch | batch ≤ | batches (size min/mean/max) | fit | workers (classifying / started) | cold start | cold batches |',
-    '|---|---:|---:|---:|---:|---|---|---:|---:|---:|',
+    '| trace | worker start (each, ×started at once) | per image | per batch | batch ≤ | batches (size min/mean/max) | fit | workers (classifying / started) | cold start | cold batches | tick phase |',
+    '|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|',
     ...rows.map((r) => {
       const c = r.calibration;
       const b = c.basis.batchSizes;
@@ -34,11 +34,11 @@ export function formatMarkdown(rows: readonly Comparison[]): string {
         `| ${r.trace} | ${c.bootSeconds.toFixed(2)} s (${boots}) | ` +
         `${(c.perImageSeconds * 1000).toFixed(1)} ms | ${(c.batchOverheadSeconds * 1000).toFixed(0)} ms | ${c.batchSize} | ` +
         `${c.basis.batches} (${b.min}/${b.mean.toFixed(1)}/${b.max}) | ${c.basis.fit} | ${c.basis.workers} / ${c.basis.startedWorkers} | ` +
-        `${c.coldStartSeconds.toFixed(2)} s × ${c.coldStartFactor.toFixed(1)} | ${c.basis.coldBatches} |`
+        `${c.coldStartSeconds.toFixed(2)} s × ${c.coldStartFactor.toFixed(1)} | ${c.basis.coldBatches} | ${c.tickPhaseSeconds.toFixed(2)} s |`
       );
     }),
     '',
-    'Time outside the queue and the slot, p50 / p95: the requests that ran without waiting (the sample) and all answered ones; the simulator draws one (ingest, deliver) pair of the sample per request, or takes the medians of all when fewer than half ran without waiting:',
+    'Time outside the queue and the slot, p50 / p95: the requests that ran without waiting (the sample) and all answered ones; the simulator draws one (ingest, deliver) pair of the sample per request, or, when fewer than half ran without waiting, one ingest of all answered requests per request and the median deliver of all:',
     '',
     '| trace | simulated | ran without waiting | ingest | deliver | ingest–deliver rank corr. | all: ingest | of which before the server (p50) | all: deliver | of which worker path (p50) |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -47,7 +47,7 @@ export function formatMarkdown(rows: readonly Comparison[]): string {
       const spread = (x: Spread | undefined) => (x === undefined ? '—' : `${ms(x.p50)} / ${ms(x.p95)}`);
       const corr = o.sampleRankCorrelation === undefined ? '—' : o.sampleRankCorrelation.toFixed(2);
       return (
-        `| ${r.trace} | ${o.simulated === 'sample' ? `sample of ${o.sample.length}` : 'medians of all'} | ${o.sample.length} of ${o.answered.requests} | ` +
+        `| ${r.trace} | ${o.simulated === 'sample' ? `sample of ${o.sample.length}` : `ingest of all ${o.ingest.length}, median deliver`} | ${o.sample.length} of ${o.answered.requests} | ` +
         `${spread(o.sampleSpread?.ingestSeconds)} | ${spread(o.sampleSpread?.deliverSeconds)} | ${corr} | ` +
         `${spread(o.answered.ingestSeconds)} | ${ms(o.beforeServerSeconds)} | ${spread(o.answered.deliverSeconds)} | ${ms(o.workerPathSeconds)} |`
       );

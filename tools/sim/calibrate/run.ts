@@ -59,6 +59,13 @@ export async function runValidation(options: ValidateOptions, log: Logger): Prom
         });
         continue;
       }
+      if (trace.replay === false) {
+        log.warn('trace skipped: it says it is simulated only (too many requests to replay on one machine)', {
+          trace: trace.name,
+          requests: trace.arrivals.length,
+        });
+        continue;
+      }
       const scale = scaleFor(options, trace.name);
       const arrivals = scaledArrivals(trace.arrivals, scale, options.windowSeconds);
       const measurement = await measureTrace({
