@@ -85,6 +85,9 @@ export interface EnvironmentSettings {
   readonly requestQueue: string;
   readonly deadLetterQueue: string;
   readonly responseQueuePrefix: string;
+  readonly batchQueuePrefix: string;
+  /** SOURCE_BUCKETS: what the web tier lets be classified where it is (empty: nothing). */
+  readonly sourceBuckets: readonly string[];
   readonly maxReceives: number;
   readonly visibilityTimeoutSeconds: number;
   readonly receiveWaitSeconds: number;
@@ -140,6 +143,8 @@ export function instanceEnvironment(
     WEB_AUTO_SCALING_GROUP: s.webTierGroup,
     REQUEST_TIMEOUT_MS: String(s.requestTimeoutSeconds * 1000),
     LB_IDLE_TIMEOUT_SECONDS: String(s.loadBalancerIdleSeconds),
+    BATCH_QUEUE_PREFIX: s.batchQueuePrefix,
+    ...(s.sourceBuckets.length > 0 ? { SOURCE_BUCKETS: s.sourceBuckets.join(',') } : {}),
   };
 }
 

@@ -94,6 +94,10 @@ export interface DeployConfig {
     /** Days the log bucket keeps what it receives. */
     readonly expireDays: number;
   };
+  /** Buckets whose objects the service may classify where they are (SOURCE_BUCKETS): read by both tiers. */
+  readonly sources: { readonly buckets: readonly string[] };
+  /** SNS topics a batch's or an image's `notify` may publish to (the web tier's role may publish to these only). */
+  readonly notify: { readonly topics: readonly string[] };
   readonly names: {
     readonly prefix: string;
     /** Undefined: `<prefix>-input-<account>-<region>` (bucket names are global). */
@@ -102,6 +106,8 @@ export interface DeployConfig {
     readonly requestQueue: string;
     readonly deadLetterQueue: string;
     readonly responseQueuePrefix: string;
+    /** A batch's answers queue is `<prefix><batch id>` (BATCH_QUEUE_PREFIX). */
+    readonly batchQueuePrefix: string;
     readonly appTierGroup: string;
     readonly webTierGroup: string;
     readonly terminateHook: string;
@@ -262,6 +268,9 @@ const FIELDS = {
   'names.requestQueue': QUEUE_NAME,
   'names.deadLetterQueue': QUEUE_NAME,
   'names.responseQueuePrefix': text(/^[A-Za-z0-9_-]{1,40}$/, 'up to 40 letters, digits, "-" or "_"'),
+  'names.batchQueuePrefix': text(/^[A-Za-z0-9_-]{1,40}$/, 'up to 40 letters, digits, "-" or "_"'),
+  'sources.buckets': list(/^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'S3 bucket names'),
+  'notify.topics': list(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/, 'SNS topic ARNs'),
   'names.appTierGroup': GROUP_NAME,
   'names.webTierGroup': GROUP_NAME,
   'names.terminateHook': HOOK_NAME,
@@ -406,6 +415,8 @@ export function resolveDeployConfig(sources: ConfigSources = {}): DeployConfig {
     model: get('model', DEFAULT_MODEL_ID),
     clientCidr: get('clientCidr', '0.0.0.0/0'),
     certificateArn: get('certificateArn'),
+    sources: { buckets: get('sources.buckets', []) },
+    notify: { topics: get('notify.topics', []) },
     logging: {
       accessLogs: get('logging.accessLogs', true),
       flowLogs: get('logging.flowLogs', true),
@@ -418,6 +429,7 @@ export function resolveDeployConfig(sources: ConfigSources = {}): DeployConfig {
       requestQueue,
       deadLetterQueue: get('names.deadLetterQueue', `${requestQueue}-dlq`),
       responseQueuePrefix: get('names.responseQueuePrefix', `${prefix}-responses-`),
+      batchQueuePrefix: get('names.batchQueuePrefix', `${prefix}-batch-`),
       appTierGroup: get('names.appTierGroup', `${prefix}-app`),
       webTierGroup: get('names.webTierGroup', `${prefix}-web`),
       terminateHook: get('names.terminateHook', `${prefix}-drain`),

@@ -93,6 +93,17 @@ export function createBuckets(stack: Stack, config: DeployConfig): Buckets {
       bucketName: name,
       removalPolicy: config.retainBuckets ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       ...(logging.accessLogs && logs ? { serverAccessLogsBucket: logs, serverAccessLogsPrefix: `s3/${what}/` } : {}),
+      // The output bucket's short-lived records go by themselves: Idempotency-Key answers are kept a day
+      // (two, to be safe), the recent-results index and by-reference request records a month.
+      ...(what === 'output'
+        ? {
+            lifecycleRules: [
+              { id: 'expire-idempotency-keys', prefix: 'idempotency/', expiration: Duration.days(2) },
+              { id: 'expire-recent-index', prefix: 'recent/', expiration: Duration.days(30) },
+              { id: 'expire-request-records', prefix: 'requests/', expiration: Duration.days(30) },
+            ],
+          }
+        : {}),
     });
     if (!logging.accessLogs) {
       Validations.of(created).acknowledge({

@@ -87,6 +87,8 @@ test.before(async () => {
       model: 's3://acme-models/mobilenet/model.json',
       'scaling.policyFile': policyFile,
       'alarms.email': 'ops@example.com',
+      'sources.buckets': 'acme-photos,acme-archive',
+      'notify.topics': 'arn:aws:sns:eu-west-1:123456789012:batches-done',
     },
     env: {},
   });
@@ -375,12 +377,13 @@ test('no Allow statement in any policy of the template uses a wildcard action, o
         );
       }
       for (const resource of resources) {
-        // Wildcards inside an ARN only where the name is not known in advance (a group's id, the response queues).
+        // Wildcards inside an ARN only where the name is not known in advance (a group's id, the
+        // response queues, the batches' answers queues).
         const text = flatten(resource);
         if (text !== '*' && text.includes('*'))
           t.regex(
             text,
-            /(autoScalingGroup:\*:autoScalingGroupName\/|:image-recognition-responses-\*$|\/\*$)/,
+            /(autoScalingGroup:\*:autoScalingGroupName\/|:image-recognition-responses-\*$|:image-recognition-batch-\*$|\/\*$)/,
             `${where} ${statement.Sid}`,
           );
       }
@@ -818,6 +821,53 @@ test('variant: both tiers may read an s3:// model, the policy without scale-to-z
   );
   for (const alarm of alarms.filter((a) => a.AlarmName !== 'eir-app-sqs-scale-from-zero'))
     t.deepEqual(alarm.AlarmActions, [{ Ref: topic }], alarm.AlarmName);
+});
+
+test('classifying what is in S3: read on exactly SOURCE_BUCKETS, each batch its answers queue, SNS publish on exactly the topics, the records that expire', (t) => {
+  const statementsOf = (v: Synth['json'], role: string) =>
+    Object.entries(v.Resources).find(([id, r]) => r.Type === 'AWS::IAM::Role' && id.startsWith(role))![1].Properties
+      .Policies[0].PolicyDocument.Statement as { Sid: string; Action: string[]; Resource: unknown }[];
+  const find = (statements: { Sid: string; Action: string[]; Resource: unknown }[], sid: string) => {
+    const s = statements.find((x) => x.Sid === sid);
+    return s ? { actions: [s.Action].flat(), resources: [s.Resource].flat().map(flatten) } : undefined;
+  };
+  const bucketArn = (b: string) => `arn:<{"Ref":"AWS::Partition"}>:s3:::${b}`;
+  const app = statementsOf(variant.json, 'AppTierRole');
+  const web = statementsOf(variant.json, 'WebTierRole');
+  t.deepEqual(find(app, 'ReadSourceObjects'), {
+    actions: ['s3:GetObject'],
+    resources: ['acme-photos', 'acme-archive'].map((b) => `${bucketArn(b)}/*`),
+  });
+  t.deepEqual(find(web, 'ReadSourceObjects'), find(app, 'ReadSourceObjects'));
+  t.deepEqual(find(web, 'ListSourceBuckets'), {
+    actions: ['s3:ListBucket'],
+    resources: ['acme-photos', 'acme-archive'].map(bucketArn),
+  });
+  t.deepEqual(find(web, 'NotifyTopics'), {
+    actions: ['sns:Publish'],
+    resources: ['arn:aws:sns:eu-west-1:123456789012:batches-done'],
+  });
+  t.regex(find(app, 'AnswerBatches')!.resources[0]!, /:eir-batch-\*$/);
+  t.deepEqual(find(web, 'RunBatches')!.resources, find(app, 'AnswerBatches')!.resources);
+  t.is(environmentOf('WebTier', variant.json).SOURCE_BUCKETS, 'acme-photos,acme-archive');
+  t.is(environmentOf('WebTier', variant.json).BATCH_QUEUE_PREFIX, 'eir-batch-');
+  // With none configured, no source bucket is readable and nothing may be published.
+  const plain = statementsOf(synth.json, 'AppTierRole');
+  t.is(find(plain, 'ReadSourceObjects'), undefined);
+  t.is(find(statementsOf(synth.json, 'WebTierRole'), 'NotifyTopics'), undefined);
+  t.is(environmentOf('WebTier').SOURCE_BUCKETS, undefined);
+  // Idempotency keys and the recent-results index expire by themselves.
+  const output = onlyResource('AWS::S3::Bucket', (p) =>
+    p.LifecycleConfiguration?.Rules?.some((r: any) => r.Id === 'expire-idempotency-keys'),
+  );
+  t.deepEqual(
+    output.properties.LifecycleConfiguration.Rules.map((r: any) => [r.Prefix, r.ExpirationInDays]),
+    [
+      ['idempotency/', 2],
+      ['recent/', 30],
+      ['requests/', 30],
+    ],
+  );
 });
 
 // ----- HTTPS, an isolated VPC ------------------------------------------------------------------------

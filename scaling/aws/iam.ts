@@ -56,6 +56,12 @@ export interface IamInputs {
   readonly responseQueuePrefix?: string | undefined;
   readonly inputBucket?: string | undefined;
   readonly outputBucket?: string | undefined;
+  /** Buckets whose objects are classified where they are (SOURCE_BUCKETS): read, never written. */
+  readonly sourceBuckets?: readonly string[] | undefined;
+  /** The prefix of the queues batches' answers go to (BATCH_QUEUE_PREFIX). */
+  readonly batchQueuePrefix?: string | undefined;
+  /** SNS topics a `notify` may publish to. */
+  readonly notifyTopics?: readonly string[] | undefined;
   /** The release artifact the instances download at boot. */
   readonly artifact?: { readonly bucket: string; readonly key: string } | undefined;
   /** MODEL as configured: an `s3://bucket/key` location is read by the instances; other sources need no permission. */
@@ -98,6 +104,9 @@ function arnsOf(i: IamInputs) {
     responseQueues: queue(
       i.responseQueuePrefix !== undefined ? `${i.responseQueuePrefix}*` : or(i.responseQueue, 'RESPONSE_QUEUE_NAME'),
     ),
+    /** A batch's answers queue, created and read by the web tier, answered by the app tier. */
+    batchQueues: queue(`${or(i.batchQueuePrefix, 'BATCH_QUEUE_PREFIX')}*`),
+    sourceBuckets: (i.sourceBuckets ?? []).map(bucket),
     /** The web tier creates its own queues under the prefix. */
     ownResponseQueues: queue(`${or(i.responseQueuePrefix, 'RESPONSE_QUEUE_PREFIX')}*`),
     inputBucket: bucket(or(i.inputBucket, 'INPUT_BUCKET')),
@@ -179,6 +188,10 @@ export function appTierPolicy(i: IamInputs): IamPolicyDocument {
       allow('PublishResults', ['sqs:SendMessage'], arn.responseQueues),
       allow('ReadInputImages', ['s3:GetObject'], arn.objectsOf(arn.inputBucket)),
       allow('WriteResults', ['s3:PutObject'], arn.objectsOf(arn.outputBucket)),
+      // A batch's objects: its status (a cancelled batch's are dropped), then its answers queue.
+      allow('ReadBatchStatus', ['s3:GetObject'], `${arn.outputBucket}/batches/*`),
+      allow('AnswerBatches', ['sqs:SendMessage'], arn.batchQueues),
+      ...(arn.sourceBuckets.length > 0 ? [allow('ReadSourceObjects', ['s3:GetObject'], arn.sourceBuckets.map(arn.objectsOf))] : []),
       // Launch (warm pool) and termination hooks: the worker completes them once prepared or drained.
       allow('FollowTheGroupLifecycle', ['autoscaling:CompleteLifecycleAction'], arn.group(or(i.asg, 'ASG_NAME'))),
       ...common(i, arn),
@@ -220,6 +233,22 @@ export function webTierPolicy(i: IamInputs): IamPolicyDocument {
       allow('StoreUploads', ['s3:PutObject', 's3:GetObject'], arn.objectsOf(arn.inputBucket)),
       // Results and dead-letter records for GET /api/v1/jobs; the dead-letter watcher writes the records.
       allow('ReadResultsRecordDeadLetters', ['s3:GetObject', 's3:PutObject'], arn.objectsOf(arn.outputBucket)),
+      // Batches: their records' leftovers (the active mark, an old progress object) and expired keys go.
+      allow('TidyBatchRecords', ['s3:DeleteObject'], [`${arn.outputBucket}/batches/*`, `${arn.outputBucket}/idempotency/*`]),
+      // Each batch's answers queue: created when it starts, read by its coordinator, deleted at the end.
+      allow(
+        'RunBatches',
+        ['sqs:CreateQueue', 'sqs:DeleteQueue', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        arn.batchQueues,
+      ),
+      ...(arn.sourceBuckets.length > 0
+        ? [
+            // A batch lists its prefix; a single object is looked at (HEAD, first bytes) before it is queued.
+            allow('ListSourceBuckets', ['s3:ListBucket'], arn.sourceBuckets),
+            allow('ReadSourceObjects', ['s3:GetObject'], arn.sourceBuckets.map(arn.objectsOf)),
+          ]
+        : []),
+      ...((i.notifyTopics ?? []).length > 0 ? [allow('NotifyTopics', ['sns:Publish'], [...(i.notifyTopics ?? [])])] : []),
       // The controller reads the app tier's group and its own (leader election); no resource-level permissions.
       allow('DescribeTheGroups', ['autoscaling:DescribeAutoScalingGroups'], '*'),
       allow('ScaleTheAppTier', ['autoscaling:SetDesiredCapacity'], arn.group(or(i.asg, 'ASG_NAME'))),
