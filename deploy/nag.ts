@@ -28,11 +28,16 @@ export const WILDCARD_REASONS: Readonly<Record<string, string>> = {
   WriteResults: "<bucket>/* is the output bucket's own objects: a result per request.",
   StoreUploads: "<bucket>/* is the input bucket's own objects: the uploads, one key per request.",
   ReadResultsRecordDeadLetters: "<bucket>/* is the output bucket's own objects: results and dead-letter records.",
-  ReadBatchStatus: "<bucket>/batches/* is the output bucket's batch records: a worker reads its batch's status (cancelled or not).",
-  AnswerBatches: "Each batch gets its answers queue under the stack's batch prefix when it starts (its id as the suffix): the wildcard covers those queues and no other.",
-  RunBatches: "The web tier creates, reads and deletes one answers queue per batch under the stack's batch prefix: only queues under that prefix.",
-  TidyBatchRecords: "<bucket>/batches/* and <bucket>/idempotency/* are the output bucket's own batch and idempotency records, removed when done with.",
-  ReadSourceObjects: "<bucket>/* of each SOURCE_BUCKETS bucket: the objects people ask to be classified where they are, read and never written.",
+  ReadBatchStatus:
+    "<bucket>/batches/* is the output bucket's batch records: a worker reads its batch's status (cancelled or not).",
+  AnswerBatches:
+    "Each batch gets its answers queue under the stack's batch prefix when it starts (its id as the suffix): the wildcard covers those queues and no other.",
+  RunBatches:
+    "The web tier creates, reads and deletes one answers queue per batch under the stack's batch prefix: only queues under that prefix.",
+  TidyBatchRecords:
+    "<bucket>/batches/* and <bucket>/idempotency/* are the output bucket's own batch and idempotency records, removed when done with.",
+  ReadSourceObjects:
+    '<bucket>/* of each SOURCE_BUCKETS bucket: the objects people ask to be classified where they are, read and never written.',
   FollowTheGroupLifecycle:
     'An Auto Scaling group ARN holds an id assigned at creation; the wildcard stands for it and the group name pins the one group.',
   ScaleTheAppTier:

@@ -191,7 +191,9 @@ export function appTierPolicy(i: IamInputs): IamPolicyDocument {
       // A batch's objects: its status (a cancelled batch's are dropped), then its answers queue.
       allow('ReadBatchStatus', ['s3:GetObject'], `${arn.outputBucket}/batches/*`),
       allow('AnswerBatches', ['sqs:SendMessage'], arn.batchQueues),
-      ...(arn.sourceBuckets.length > 0 ? [allow('ReadSourceObjects', ['s3:GetObject'], arn.sourceBuckets.map(arn.objectsOf))] : []),
+      ...(arn.sourceBuckets.length > 0
+        ? [allow('ReadSourceObjects', ['s3:GetObject'], arn.sourceBuckets.map(arn.objectsOf))]
+        : []),
       // Launch (warm pool) and termination hooks: the worker completes them once prepared or drained.
       allow('FollowTheGroupLifecycle', ['autoscaling:CompleteLifecycleAction'], arn.group(or(i.asg, 'ASG_NAME'))),
       ...common(i, arn),
@@ -234,11 +236,22 @@ export function webTierPolicy(i: IamInputs): IamPolicyDocument {
       // Results and dead-letter records for GET /api/v1/jobs; the dead-letter watcher writes the records.
       allow('ReadResultsRecordDeadLetters', ['s3:GetObject', 's3:PutObject'], arn.objectsOf(arn.outputBucket)),
       // Batches: their records' leftovers (the active mark, an old progress object) and expired keys go.
-      allow('TidyBatchRecords', ['s3:DeleteObject'], [`${arn.outputBucket}/batches/*`, `${arn.outputBucket}/idempotency/*`]),
+      allow(
+        'TidyBatchRecords',
+        ['s3:DeleteObject'],
+        [`${arn.outputBucket}/batches/*`, `${arn.outputBucket}/idempotency/*`],
+      ),
       // Each batch's answers queue: created when it starts, read by its coordinator, deleted at the end.
       allow(
         'RunBatches',
-        ['sqs:CreateQueue', 'sqs:DeleteQueue', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        [
+          'sqs:CreateQueue',
+          'sqs:DeleteQueue',
+          'sqs:ReceiveMessage',
+          'sqs:DeleteMessage',
+          'sqs:GetQueueAttributes',
+          'sqs:GetQueueUrl',
+        ],
         arn.batchQueues,
       ),
       ...(arn.sourceBuckets.length > 0
@@ -248,7 +261,9 @@ export function webTierPolicy(i: IamInputs): IamPolicyDocument {
             allow('ReadSourceObjects', ['s3:GetObject'], arn.sourceBuckets.map(arn.objectsOf)),
           ]
         : []),
-      ...((i.notifyTopics ?? []).length > 0 ? [allow('NotifyTopics', ['sns:Publish'], [...(i.notifyTopics ?? [])])] : []),
+      ...((i.notifyTopics ?? []).length > 0
+        ? [allow('NotifyTopics', ['sns:Publish'], [...(i.notifyTopics ?? [])])]
+        : []),
       // The controller reads the app tier's group and its own (leader election); no resource-level permissions.
       allow('DescribeTheGroups', ['autoscaling:DescribeAutoScalingGroups'], '*'),
       allow('ScaleTheAppTier', ['autoscaling:SetDesiredCapacity'], arn.group(or(i.asg, 'ASG_NAME'))),
