@@ -145,6 +145,8 @@ export interface Config {
     readonly policyFile: string | undefined;
     /** Messages per SQS receive (1..10). */
     readonly receiveBatch: number;
+    /** Receive loops per worker, each with its batch in flight: more keep the model fed while batches are fetched and answered. */
+    readonly pollers: number;
     /** Largest inference batch. */
     readonly maxBatch: number;
     /** How long a worker waits to fill an inference batch. */
@@ -472,6 +474,7 @@ export function loadConfig(env: Env = process.env): Config {
       max: r.int('WORKERS_MAX', availableParallelism(), 1, 256),
       policyFile: r.raw('SCALING_POLICY') === undefined ? undefined : resolve(r.raw('SCALING_POLICY')!),
       receiveBatch: r.int('RECEIVE_BATCH', 10, 1, 10),
+      pollers: r.int('RECEIVE_POLLERS', 2, 1, 16),
       maxBatch,
       maxBatchWaitMs: r.int('MAX_BATCH_WAIT_MS', 5, 0, 10_000),
       // Short, with a heartbeat every third of it: a crashed worker's messages come back within

@@ -76,7 +76,7 @@ export function workerPipeline(deps: WorkerDeps, queueUrl: string, signal: Abort
     visibilityTimeoutSeconds: config.worker.visibilityTimeoutSeconds,
     waitTimeSeconds: config.worker.receiveWaitSeconds,
     batchDeadlineMs: Math.max(120_000, 4 * config.limits.outageRetryMs),
-    pollers: 2,
+    pollers: config.worker.pollers,
     signal,
     log,
   });
