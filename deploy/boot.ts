@@ -156,7 +156,7 @@ const ENV_VALUE = /^[^\s'"\\]+$/;
 export function environmentFile(vars: Readonly<Record<string, string>>, header: string): string {
   const lines = [
     `# ${header}`,
-    "# Read by lib/config.ts (README: Configuration). Written by the instance's user data.",
+    "# Read by lib/config.ts (docs/configuration.md). Written by the instance's user data.",
   ];
   for (const [name, value] of Object.entries(vars)) {
     if (!ENV_NAME.test(name))

@@ -85,7 +85,7 @@ export interface DeployConfig {
    * answers with a redirect to it. Undefined: HTTP on 80 only.
    */
   readonly certificateArn: string | undefined;
-  /** What the stack records, and where (deploy/logging.ts). */
+  /** What the stack records, and where (deploy/storage.ts, deploy/network.ts, deploy/load-balancer.ts). */
   readonly logging: {
     /** The load balancer's and the buckets' access logs, into a log bucket. */
     readonly accessLogs: boolean;
@@ -100,7 +100,7 @@ export interface DeployConfig {
   readonly notify: { readonly topics: readonly string[] };
   readonly names: {
     readonly prefix: string;
-    /** Undefined: `<prefix>-input-<account>-<region>` (bucket names are global). */
+    /** Undefined: `<prefix>-input-<account>-<suffix of the stack's id>` (bucket names are global; deploy/storage.ts). */
     readonly inputBucket: string | undefined;
     readonly outputBucket: string | undefined;
     readonly requestQueue: string;

@@ -38,6 +38,10 @@ export const WILDCARD_REASONS: Readonly<Record<string, string>> = {
     "<bucket>/batches/* and <bucket>/idempotency/* are the output bucket's own batch and idempotency records, removed when done with.",
   ReadSourceObjects:
     '<bucket>/* of each SOURCE_BUCKETS bucket: the objects people ask to be classified where they are, read and never written.',
+  SendTheControllerHeartbeat:
+    'cloudwatch:PutMetricData has no resource-level permissions ("*" is the only resource it takes); its condition key narrows it to the heartbeat namespace.',
+  ReadTheControllerHeartbeat:
+    'cloudwatch:GetMetricData has no resource-level permissions: a controller taking over reads the last minutes of the heartbeat back.',
   FollowTheGroupLifecycle:
     'An Auto Scaling group ARN holds an id assigned at creation; the wildcard stands for it and the group name pins the one group.',
   ScaleTheAppTier:

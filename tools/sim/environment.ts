@@ -150,7 +150,7 @@ const NO_EXTRAS = {
  *  - bootSeconds 33 = 25.8 s EC2 launch → SSH (Amazon Linux 2023, m7i.large, measured) + 7.2 s from
  *    the start of the release's unpack to its first answer (the hermetic release of `npm run
  *    deploy:package`, booted with no network: `npm run deploy:boot-time`, median of 5 on the
- *    project's 2-core machine, 2026-12-05; DEPLOY-NOTES.md). Not in it: the group's reaction and
+ *    project's 2-core machine, 2026-12-05; docs/benchmarks.md › The release's boot). Not in it: the group's reaction and
  *    the 94 MB download from S3.
  *  - warmStartSeconds 25 = 2 s (assumption) + 21.2 s EC2 start of a stopped instance → SSH
  *    (same measurement) + 2 s worker start, model already on the volume (assumption).
