@@ -107,17 +107,7 @@ export class AnswerInbox {
   stop(): void {
     this.stopped = true;
     this.consumer.stop();
-    for (const [requestId, waiter] of this.waiters) {
-      clearTimeout(waiter.timer);
-      waiter.reject(
-        new PipelineError('SHUTTING_DOWN', 'the web tier is shutting down', {
-          stage: 'answer',
-          retryable: true,
-          requestId,
-        }),
-      );
-    }
-    this.waiters.clear();
+    this.release();
   }
 
   private deliver(message: Message): void {

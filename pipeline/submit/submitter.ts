@@ -144,11 +144,16 @@ export class Submitter {
    * queue unreachable through the outage budget): then nothing was queued. Once accepted, every
    * outcome is returned.
    */
-  async submit(submission: Submission, waitMs: number): Promise<Outcome> {
+  submit(submission: Submission, waitMs: number): Promise<Outcome> {
+    return this.counted(this.answer(randomUUID(), submission, waitMs, performance.now()));
+  }
+
+  /** Counts an outcome in the metrics: refused when it throws, else by its kind. */
+  private async counted(pending: Promise<Outcome>): Promise<Outcome> {
     const { metrics, config } = this.parts.options;
     let outcome: Outcome;
     try {
-      outcome = await this.answer(randomUUID(), submission, waitMs, performance.now());
+      outcome = await pending;
     } catch (err) {
       metrics?.answered('refused', config.model.source);
       throw err;
@@ -167,45 +172,46 @@ export class Submitter {
     reference: { readonly source: S3Location; readonly notify?: string },
     waitMs: number,
   ): Promise<Outcome> {
-    const { options, inbox, enqueuer, admission } = this.parts;
-    const { config, store, metrics } = options;
+    const { config, store } = this.parts.options;
     const started = performance.now();
     await checkSourceObject(store, config, reference.source);
+    return this.counted(this.queueReference(reference, waitMs, started));
+  }
+
+  /** Queues a checked reference and waits for its answer like an upload. */
+  private async queueReference(
+    reference: { readonly source: S3Location; readonly notify?: string },
+    waitMs: number,
+    started: number,
+  ): Promise<Outcome> {
+    const { options, inbox, enqueuer, admission } = this.parts;
+    const { config, store } = options;
     const id = randomUUID();
     const file = reference.source.key.slice(reference.source.key.lastIndexOf('/') + 1);
-    let outcome: Outcome;
+    admission?.check(id, inbox.waiting);
+    const expectation = inbox.expect(id, config.limits.requestTimeoutMs);
+    let enqueueMs: number | undefined;
     try {
-      admission?.check(id, inbox.waiting);
-      const expectation = inbox.expect(id, config.limits.requestTimeoutMs);
-      let enqueueMs: number | undefined;
-      try {
-        await retry(
-          () =>
-            store.putRequestRecord({ id, file, source: s3Url(reference.source), createdAt: new Date().toISOString() }),
-          { budgetMs: config.limits.outageRetryMs },
-        );
-        const item = {
-          requestId: id,
-          ...reference.source,
-          file,
-          timings: {},
-          kind: 'reference' as const,
-          protocol: 'api' as const,
-        };
-        enqueueMs = (await enqueue(enqueuer, item, inbox.queueUrl, config.limits.outageRetryMs)).timings.enqueue;
-      } catch (err) {
-        expectation.cancel();
-        throw err;
-      }
-      if (reference.notify) this.deliverWhenAnswered(reference.notify, expectation.answer);
-      outcome = await this.wait(id, expectation, waitMs, started, 0, enqueueMs, reference.notify !== undefined);
+      await retry(
+        () =>
+          store.putRequestRecord({ id, file, source: s3Url(reference.source), createdAt: new Date().toISOString() }),
+        { budgetMs: config.limits.outageRetryMs },
+      );
+      const item = {
+        requestId: id,
+        ...reference.source,
+        file,
+        timings: {},
+        kind: 'reference' as const,
+        protocol: 'api' as const,
+      };
+      enqueueMs = (await enqueue(enqueuer, item, inbox.queueUrl, config.limits.outageRetryMs)).timings.enqueue;
     } catch (err) {
-      metrics?.answered('refused', config.model.source);
+      expectation.cancel();
       throw err;
     }
-    if (outcome.kind === 'done') metrics?.answered('classified', outcome.result.model, outcome.result.timings);
-    else metrics?.answered(outcome.kind, config.model.source);
-    return outcome;
+    if (reference.notify) this.deliverWhenAnswered(reference.notify, expectation.answer);
+    return this.wait(id, expectation, waitMs, started, 0, enqueueMs, reference.notify !== undefined);
   }
 
   /** The answer, when it comes, to `notify` (in the background: never in the way of the HTTP answer). */
