@@ -91,12 +91,13 @@ export async function batchRun(
     let polls = 0;
     for (;;) {
       batch = (await (await fetch(`${service.url}/api/v1/batches/${id}`)).json()) as typeof batch;
-      if (process.env.BENCH_HEAP && polls++ % 50 === 0) {
+      if (process.env.BENCH_HEAP && polls++ % Number(process.env.BENCH_HEAP) === 0) {
         const text = await (await fetch(`${service.url}/metrics`)).text();
-        const heap = Number(/^eir_web_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN) / 2 ** 20;
+        const mib = (name: string) =>
+          (Number(new RegExp(`^eir_web_nodejs_${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20).toFixed(0);
         const mem = await memoryOf(service.pid);
         process.stderr.write(
-          `  ${((performance.now() - started) / 1000).toFixed(0)} s: ${batch.done} done, heap used ${heap.toFixed(0)} MiB, rss ${mem.rss.toFixed(0)} MiB\n`,
+          `  ${((performance.now() - started) / 1000).toFixed(0)} s: ${batch.done} done, heap used ${mib('heap_size_used_bytes')} of ${mib('heap_size_total_bytes')} MiB, external ${mib('external_memory_bytes')} MiB, rss ${mem.rss.toFixed(0)} MiB\n`,
         );
       }
       if (firstResultMs === undefined && batch.done + batch.failed > 0) firstResultMs = performance.now() - started;
