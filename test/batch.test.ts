@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import test, { type ExecutionContext } from 'ava';
+import { startEmbeddedEndpoint } from '../endpoint/embedded.js';
 import { loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
 import { BatchStore } from '../pipeline/batch-store.js';
@@ -236,24 +237,31 @@ test.serial(
 test.serial(
   'several web instances on one endpoint: one runs the batch, each reports its progress, the other finishes it when the first stops; SNS is told',
   async (t) => {
-    // Both have a worker: whichever stays must have one to finish the batch.
+    // The endpoint stands apart, as SQS and S3 do on AWS: whichever instance ends up holding the
+    // batch (the one that was asked, or the other, faster to its lease) can stop without taking the
+    // queues and buckets with it. Both have a worker: whichever stays must have one to finish.
     const bucket = 'batch-shared';
-    const a = await startTestService(await tempDataDir('batch-a'), batchEnv(bucket, { WORKERS: '1' }));
-    t.teardown(() => a.stop());
-    // A second web tier reaching the same endpoint the way an external one is reached, with no workers.
-    const bEnv = testEnv(await tempDataDir('batch-b'), {
-      ...batchEnv(bucket, { WORKERS: '1' }),
-      ENDPOINT_MODE: 'aws',
-      AWS_ENDPOINT_URL: a.config.aws.sqsEndpoint!,
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_REGION: a.config.aws.region,
-      RECEIVE_WAIT_SECONDS: '1',
-      // The queues exist with the first instance's attributes; the second asks for the same.
-      VISIBILITY_TIMEOUT_SECONDS: String(a.config.worker.visibilityTimeoutSeconds),
+    const endpoint = await startEmbeddedEndpoint({
+      host: '127.0.0.1',
+      port: 0,
+      dataDir: await tempDataDir('batch-ep'),
     });
-    const b = await startService(loadConfig(bEnv), createLogger('test-b'));
-    t.teardown(() => b.stop());
+    t.teardown(() => endpoint.stop());
+    const instance = async (name: string) => {
+      const env = testEnv(await tempDataDir(`batch-${name}`), {
+        ...batchEnv(bucket, { WORKERS: '1' }),
+        ENDPOINT_MODE: 'aws',
+        AWS_ENDPOINT_URL: endpoint.url,
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        AWS_REGION: 'us-east-1',
+      });
+      const service = await startService(loadConfig(env), createLogger(`test-${name}`));
+      t.teardown(() => service.stop());
+      return service;
+    };
+    const a = await instance('a');
+    const b = await instance('b');
     const keys = await putPhotos(a.clients.s3, bucket, 's/', photos);
     const topic = (await a.clients.sns.send(new CreateTopicCommand({ Name: 'batch-summaries' }))).TopicArn!;
     const inbox = (await a.clients.sqs.send(new CreateQueueCommand({ QueueName: 'batch-summaries-inbox' }))).QueueUrl!;
