@@ -117,8 +117,9 @@ export function runWorker(
         });
         if (job.failure) {
           counts.failed++;
-          const level = job.failure.retryable ? 'warn' : 'error';
-          deps.log[level]('image failed', {
+          // A cancelled batch's objects are dropped as asked: worth a line, not an alarm.
+          const level = job.failure.code === 'CANCELLED' ? 'info' : job.failure.retryable ? 'warn' : 'error';
+          deps.log[level](job.failure.code === 'CANCELLED' ? 'image dropped' : 'image failed', {
             requestId: job.request.requestId,
             key: job.request.key,
             error: job.failure,
