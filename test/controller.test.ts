@@ -1,8 +1,8 @@
 /**
  * The scaling controller on AWS: the same loop as the local autoscaler, with the Auto Scaling group
  * as its actuator. The queue is real (the embedded endpoint); Auto Scaling has no emulator, so the
- * group is a small fake behind the client mock. Checked: it scales from zero within a period of a
- * backlog (no CloudWatch delay) and back to zero a few periods after the queue empties; with three
+ * group is a small fake behind the client mock. Checked: it scales from zero on the queue's own
+ * count (no CloudWatch alarm to wait for) and back to zero after the empty periods; with three
  * copies running only the leader acts, and another takes over when the leader's instance goes; a
  * stopped controller leaves the group as it is and never touches the scaling policies (the
  * CloudWatch safety net). One scaling authority: the leader sends its heartbeat to CloudWatch (a
@@ -145,107 +145,102 @@ async function queueWith(name: string, messages: number): Promise<string> {
 const desiredCalls = (mock: ReturnType<typeof clientFor>['mock']) =>
   mock.commandCalls(SetDesiredCapacityCommand).map((c) => c.args[0].input.DesiredCapacity);
 
-test.serial(
-  'a backlog scales the group out within a period; an empty queue brings it back to zero a few periods later',
-  async (t) => {
-    const fake = new FakeGroups();
-    fake.add('app-tier', 0, 20);
+test('a backlog scales the group out on the count the queue gives (no alarm to wait for); an empty queue brings it back to zero after the empty periods', async (t) => {
+  const fake = new FakeGroups();
+  fake.add('app-tier', 0, 20);
+  const { client, mock } = clientFor(fake);
+  const queueUrl = await queueWith('controller-one', 40);
+  const actuator = new AsgActuator(client, 'app-tier');
+  await actuator.refresh();
+  const controller = new ScalingController({
+    policy,
+    actuator,
+    depth: () => queueDepth(clients.sqs, queueUrl),
+    log,
+    sampleEveryMs: 200,
+  });
+  controller.start();
+  t.teardown(() => controller.stop());
+
+  // No wall-clock bound here (a busy machine delays any timer): what it acted on says it did not wait.
+  await waitFor(() => desiredCalls(mock).length > 0, 10_000);
+  t.deepEqual(desiredCalls(mock), [4], '40 visible, 10 per instance');
+  t.like(controller.status().decisions[0], { rule: 'scale-from-zero', inputs: { visible: 40 } });
+  await waitFor(() => actuator.running === 4, 5_000);
+
+  // The work is done: the queue empties; 3 empty periods later the group goes back to zero.
+  await clients.sqs.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
+  const emptied = Date.now();
+  await waitFor(() => fake.groups.get('app-tier')!.desired === 0, 10_000);
+  // Not before the 3 empty periods (a lower bound: slowness can only lengthen it).
+  const back = Date.now() - emptied;
+  t.true(back >= 2_000, `back to zero ${back} ms after the queue emptied`);
+  t.deepEqual(desiredCalls(mock), [4, 0]);
+  const status = controller.status();
+  t.deepEqual(status.controller, { actuator: 'auto scaling group app-tier', role: 'leader' });
+  t.deepEqual(
+    status.decisions.map((d) => `${d.from}→${d.to} ${d.rule}`),
+    ['0→4 scale-from-zero', '4→0 scale-to-zero'],
+  );
+});
+
+test('three copies at once: only the leader acts; when its instance goes, the next one takes over', async (t) => {
+  const fake = new FakeGroups();
+  fake.add('app-tier', 0, 20);
+  fake.add('web-tier', 1, 3, ['i-web-a', 'i-web-b', 'i-web-c']);
+  const queueUrl = await queueWith('controller-three', 25);
+  const copies = ['i-web-a', 'i-web-b', 'i-web-c'].map((id) => {
     const { client, mock } = clientFor(fake);
-    const queueUrl = await queueWith('controller-one', 40);
     const actuator = new AsgActuator(client, 'app-tier');
-    await actuator.refresh();
     const controller = new ScalingController({
       policy,
       actuator,
       depth: () => queueDepth(clients.sqs, queueUrl),
-      log,
+      log: log.with({ copy: id }),
       sampleEveryMs: 200,
+      leadership: smallestInstanceLeads(client, 'web-tier', id),
     });
-    const started = Date.now();
-    controller.start();
-    t.teardown(() => controller.stop());
+    return { id, mock, actuator, controller };
+  });
+  for (const copy of copies) {
+    await copy.actuator.refresh();
+    copy.controller.start();
+  }
+  t.teardown(() => {
+    for (const c of copies) c.controller.stop();
+  });
 
-    await waitFor(() => desiredCalls(mock).length > 0, 5_000);
-    t.true(Date.now() - started < 2_500, `scaled out ${Date.now() - started} ms after the start`);
-    t.deepEqual(desiredCalls(mock), [4], '40 visible, 10 per instance');
-    await waitFor(() => actuator.running === 4, 5_000);
+  await waitFor(() => fake.groups.get('app-tier')!.desired === 3, 5_000);
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  t.deepEqual(
+    copies.map((c) => desiredCalls(c.mock)),
+    [[3], [], []],
+    'one SetDesiredCapacity, from the leader',
+  );
+  t.deepEqual(
+    copies.map((c) => c.controller.status().controller?.role),
+    ['leader', 'standby', 'standby'],
+  );
 
-    // The work is done: the queue empties; 3 empty periods later the group goes back to zero.
-    await clients.sqs.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
-    const emptied = Date.now();
-    await waitFor(() => fake.groups.get('app-tier')!.desired === 0, 10_000);
-    const back = Date.now() - emptied;
-    t.true(back >= 2_000 && back < 6_000, `back to zero ${back} ms after the queue emptied`);
-    t.deepEqual(desiredCalls(mock), [4, 0]);
-    const status = controller.status();
-    t.deepEqual(status.controller, { actuator: 'auto scaling group app-tier', role: 'leader' });
-    t.deepEqual(
-      status.decisions.map((d) => `${d.from}→${d.to} ${d.rule}`),
-      ['0→4 scale-from-zero', '4→0 scale-to-zero'],
-    );
-  },
-);
+  // The leader's instance is gone; more work arrives.
+  fake.groups.get('web-tier')!.instances.shift();
+  await queueWith('controller-three', 40);
+  await waitFor(() => fake.groups.get('app-tier')!.desired === 7, 6_000);
+  // Only the new leader acted: the 40 messages arrive in batches of 10, so a sample may see part of
+  // them first (3 → 5 → 7); the old leader and the standby did nothing.
+  const [gone, leader, standby] = copies.map((c) => desiredCalls(c.mock));
+  t.deepEqual(gone, [3]);
+  t.deepEqual(standby, []);
+  t.is(leader!.at(-1), 7, JSON.stringify(leader));
+  t.deepEqual(
+    leader,
+    [...leader!].sort((a, b) => (a ?? 0) - (b ?? 0)),
+    'scaled out only',
+  );
+  t.is(copies[1]!.controller.status().controller?.role, 'leader');
+});
 
-test.serial(
-  'three copies at once: only the leader acts; when its instance goes, the next one takes over',
-  async (t) => {
-    const fake = new FakeGroups();
-    fake.add('app-tier', 0, 20);
-    fake.add('web-tier', 1, 3, ['i-web-a', 'i-web-b', 'i-web-c']);
-    const queueUrl = await queueWith('controller-three', 25);
-    const copies = ['i-web-a', 'i-web-b', 'i-web-c'].map((id) => {
-      const { client, mock } = clientFor(fake);
-      const actuator = new AsgActuator(client, 'app-tier');
-      const controller = new ScalingController({
-        policy,
-        actuator,
-        depth: () => queueDepth(clients.sqs, queueUrl),
-        log: log.with({ copy: id }),
-        sampleEveryMs: 200,
-        leadership: smallestInstanceLeads(client, 'web-tier', id),
-      });
-      return { id, mock, actuator, controller };
-    });
-    for (const copy of copies) {
-      await copy.actuator.refresh();
-      copy.controller.start();
-    }
-    t.teardown(() => {
-      for (const c of copies) c.controller.stop();
-    });
-
-    await waitFor(() => fake.groups.get('app-tier')!.desired === 3, 5_000);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    t.deepEqual(
-      copies.map((c) => desiredCalls(c.mock)),
-      [[3], [], []],
-      'one SetDesiredCapacity, from the leader',
-    );
-    t.deepEqual(
-      copies.map((c) => c.controller.status().controller?.role),
-      ['leader', 'standby', 'standby'],
-    );
-
-    // The leader's instance is gone; more work arrives.
-    fake.groups.get('web-tier')!.instances.shift();
-    await queueWith('controller-three', 40);
-    await waitFor(() => fake.groups.get('app-tier')!.desired === 7, 6_000);
-    // Only the new leader acted: the 40 messages arrive in batches of 10, so a sample may see part of
-    // them first (3 → 5 → 7); the old leader and the standby did nothing.
-    const [gone, leader, standby] = copies.map((c) => desiredCalls(c.mock));
-    t.deepEqual(gone, [3]);
-    t.deepEqual(standby, []);
-    t.is(leader!.at(-1), 7, JSON.stringify(leader));
-    t.deepEqual(
-      leader,
-      [...leader!].sort((a, b) => (a ?? 0) - (b ?? 0)),
-      'scaled out only',
-    );
-    t.is(copies[1]!.controller.status().controller?.role, 'leader');
-  },
-);
-
-test.serial('a stopped controller leaves the group as it is and never touches the scaling policies', async (t) => {
+test('a stopped controller leaves the group as it is and never touches the scaling policies', async (t) => {
   const fake = new FakeGroups();
   fake.add('app-tier', 0, 20);
   const { client, mock } = clientFor(fake);
@@ -295,107 +290,98 @@ function cloudwatchWith(perPeriod: (start: number) => number) {
   return { client, mock };
 }
 
-test.serial(
-  'the leader sends its heartbeat and holds while a recent period had none; it acts once the heartbeats read back fill the window',
-  async (t) => {
-    const fake = new FakeGroups();
-    fake.add('app-tier', 0, 20);
-    const asg = clientFor(fake);
-    let fallbackMayAct = true;
-    const cw = cloudwatchWith(() => (fallbackMayAct ? 0 : 3));
-    const queueUrl = await queueWith('controller-handover', 15);
-    const actuator = new AsgActuator(asg.client, 'app-tier');
-    await actuator.refresh();
-    const heartbeat = new ControllerHeartbeat({ cloudwatch: cw.client, group: 'app-tier', log, timing: TIMING });
-    const controller = new ScalingController({
-      policy,
-      actuator,
-      depth: () => queueDepth(clients.sqs, queueUrl),
-      log,
-      sampleEveryMs: 200,
-      handover: heartbeat.lead,
-    });
-    controller.start();
-    t.teardown(() => controller.stop());
+test('the leader sends its heartbeat and holds while a recent period had none; it acts once the heartbeats read back fill the window', async (t) => {
+  const fake = new FakeGroups();
+  fake.add('app-tier', 0, 20);
+  const asg = clientFor(fake);
+  let fallbackMayAct = true;
+  const cw = cloudwatchWith(() => (fallbackMayAct ? 0 : 3));
+  const queueUrl = await queueWith('controller-handover', 15);
+  const actuator = new AsgActuator(asg.client, 'app-tier');
+  await actuator.refresh();
+  const heartbeat = new ControllerHeartbeat({ cloudwatch: cw.client, group: 'app-tier', log, timing: TIMING });
+  const controller = new ScalingController({
+    policy,
+    actuator,
+    depth: () => queueDepth(clients.sqs, queueUrl),
+    log,
+    sampleEveryMs: 200,
+    handover: heartbeat.lead,
+  });
+  controller.start();
+  t.teardown(() => controller.stop());
 
-    // It says it is alive, reads the heartbeats back, finds a period without one: it holds.
-    await waitFor(() => cw.mock.commandCalls(GetMetricDataCommand).length >= 2, 8_000);
-    t.is(controller.status().controller?.role, 'handover');
-    t.deepEqual(desiredCalls(asg.mock), [], 'nothing set while the CloudWatch policies may still act');
-    const sent = cw.mock.commandCalls(PutMetricDataCommand).map((c) => c.args[0].input as PutMetricDataCommandInput);
-    t.true(sent.length >= 1);
-    t.like(sent[0], { Namespace: HEARTBEAT.namespace });
-    t.like(sent[0]!.MetricData![0], {
-      MetricName: HEARTBEAT.metricName,
-      Dimensions: [{ Name: 'AutoScalingGroupName', Value: 'app-tier' }],
-      Value: 1,
-    });
+  // It says it is alive, reads the heartbeats back, finds a period without one: it holds.
+  await waitFor(() => cw.mock.commandCalls(GetMetricDataCommand).length >= 2, 8_000);
+  t.is(controller.status().controller?.role, 'handover');
+  t.deepEqual(desiredCalls(asg.mock), [], 'nothing set while the CloudWatch policies may still act');
+  const sent = cw.mock.commandCalls(PutMetricDataCommand).map((c) => c.args[0].input as PutMetricDataCommandInput);
+  t.true(sent.length >= 1);
+  t.like(sent[0], { Namespace: HEARTBEAT.namespace });
+  t.like(sent[0]!.MetricData![0], {
+    MetricName: HEARTBEAT.metricName,
+    Dimensions: [{ Name: 'AutoScalingGroupName', Value: 'app-tier' }],
+    Value: 1,
+  });
 
-    // Every period of the window holds a heartbeat (another copy was alive): it takes over and acts.
-    fallbackMayAct = false;
-    await waitFor(() => desiredCalls(asg.mock).length > 0, 8_000);
-    t.deepEqual(desiredCalls(asg.mock), [2], '15 visible, 10 per instance');
-    t.is(controller.status().controller?.role, 'leader');
-  },
-);
+  // Every period of the window holds a heartbeat (another copy was alive): it takes over and acts.
+  fallbackMayAct = false;
+  await waitFor(() => desiredCalls(asg.mock).length > 0, 8_000);
+  t.deepEqual(desiredCalls(asg.mock), [2], '15 visible, 10 per instance');
+  t.is(controller.status().controller?.role, 'leader');
+});
 
-test.serial(
-  'a controller that cannot send its heartbeat never acts: the CloudWatch policies stay in charge',
-  async (t) => {
-    const fake = new FakeGroups();
-    fake.add('app-tier', 0, 20);
-    const asg = clientFor(fake);
-    const cw = cloudwatchWith(() => 3);
-    cw.mock.on(PutMetricDataCommand).rejects(Object.assign(new Error('not allowed'), { name: 'AccessDenied' }));
-    const queueUrl = await queueWith('controller-no-heartbeat', 15);
-    const actuator = new AsgActuator(asg.client, 'app-tier');
-    await actuator.refresh();
-    const heartbeat = new ControllerHeartbeat({ cloudwatch: cw.client, group: 'app-tier', log, timing: TIMING });
-    const controller = new ScalingController({
-      policy,
-      actuator,
-      depth: () => queueDepth(clients.sqs, queueUrl),
-      log,
-      sampleEveryMs: 200,
-      handover: heartbeat.lead,
-    });
-    controller.start();
-    t.teardown(() => controller.stop());
-    await waitFor(() => cw.mock.commandCalls(PutMetricDataCommand).length >= 3, 8_000);
-    t.deepEqual(desiredCalls(asg.mock), []);
-    t.is(controller.status().controller?.role, 'handover');
-    t.is(heartbeat.state().lastBeat, null);
-    t.is(cw.mock.commandCalls(GetMetricDataCommand).length, 0, 'nothing to read back without a heartbeat of its own');
-  },
-);
+test('a controller that cannot send its heartbeat never acts: the CloudWatch policies stay in charge', async (t) => {
+  const fake = new FakeGroups();
+  fake.add('app-tier', 0, 20);
+  const asg = clientFor(fake);
+  const cw = cloudwatchWith(() => 3);
+  cw.mock.on(PutMetricDataCommand).rejects(Object.assign(new Error('not allowed'), { name: 'AccessDenied' }));
+  const queueUrl = await queueWith('controller-no-heartbeat', 15);
+  const actuator = new AsgActuator(asg.client, 'app-tier');
+  await actuator.refresh();
+  const heartbeat = new ControllerHeartbeat({ cloudwatch: cw.client, group: 'app-tier', log, timing: TIMING });
+  const controller = new ScalingController({
+    policy,
+    actuator,
+    depth: () => queueDepth(clients.sqs, queueUrl),
+    log,
+    sampleEveryMs: 200,
+    handover: heartbeat.lead,
+  });
+  controller.start();
+  t.teardown(() => controller.stop());
+  await waitFor(() => cw.mock.commandCalls(PutMetricDataCommand).length >= 3, 8_000);
+  t.deepEqual(desiredCalls(asg.mock), []);
+  t.is(controller.status().controller?.role, 'handover');
+  t.is(heartbeat.state().lastBeat, null);
+  t.is(cw.mock.commandCalls(GetMetricDataCommand).length, 0, 'nothing to read back without a heartbeat of its own');
+});
 
-test.serial(
-  'a group grown by another scaler counts as a scale-out: no scale-in before minimumRunSeconds have passed since',
-  async (t) => {
-    const fake = new FakeGroups();
-    fake.add('app-tier', 0, 20);
-    const asg = clientFor(fake);
-    const queueUrl = await queueWith('controller-observed', 0);
-    const actuator = new AsgActuator(asg.client, 'app-tier');
-    await actuator.refresh();
-    const held = resolvePolicy({ minimumRunSeconds: 3, scaleToZero: { emptyPeriods: 1 } }, policy);
-    const controller = new ScalingController({
-      policy: held,
-      actuator,
-      depth: () => queueDepth(clients.sqs, queueUrl),
-      log,
-      sampleEveryMs: 200,
-    });
-    controller.start();
-    t.teardown(() => controller.stop());
-    await waitFor(() => asg.mock.commandCalls(DescribeAutoScalingGroupsCommand).length >= 3, 5_000);
-    // The CloudWatch policies (before a handover), or a person, start two instances.
-    fake.setDesired('app-tier', 2);
-    await waitFor(() => fake.groups.get('app-tier')!.desired === 0, 10_000);
-    const [back] = controller.status().decisions;
-    t.like(back, { from: 2, to: 0, rule: 'scale-to-zero' });
-    t.not(back!.inputs.lastScaleOut, null, 'the growth it saw is its last scale-out');
-    t.true(back!.t - back!.inputs.lastScaleOut! >= 3, `scaled in ${back!.t - back!.inputs.lastScaleOut!} s after`);
-    t.deepEqual(desiredCalls(asg.mock), [0]);
-  },
-);
+test('a group grown by another scaler counts as a scale-out: no scale-in before minimumRunSeconds have passed since', async (t) => {
+  const fake = new FakeGroups();
+  fake.add('app-tier', 0, 20);
+  const asg = clientFor(fake);
+  const queueUrl = await queueWith('controller-observed', 0);
+  const actuator = new AsgActuator(asg.client, 'app-tier');
+  await actuator.refresh();
+  const held = resolvePolicy({ minimumRunSeconds: 3, scaleToZero: { emptyPeriods: 1 } }, policy);
+  const controller = new ScalingController({
+    policy: held,
+    actuator,
+    depth: () => queueDepth(clients.sqs, queueUrl),
+    log,
+    sampleEveryMs: 200,
+  });
+  controller.start();
+  t.teardown(() => controller.stop());
+  await waitFor(() => asg.mock.commandCalls(DescribeAutoScalingGroupsCommand).length >= 3, 5_000);
+  // The CloudWatch policies (before a handover), or a person, start two instances.
+  fake.setDesired('app-tier', 2);
+  await waitFor(() => fake.groups.get('app-tier')!.desired === 0, 10_000);
+  const [back] = controller.status().decisions;
+  t.like(back, { from: 2, to: 0, rule: 'scale-to-zero' });
+  t.not(back!.inputs.lastScaleOut, null, 'the growth it saw is its last scale-out');
+  t.true(back!.t - back!.inputs.lastScaleOut! >= 3, `scaled in ${back!.t - back!.inputs.lastScaleOut!} s after`);
+  t.deepEqual(desiredCalls(asg.mock), [0]);
+});

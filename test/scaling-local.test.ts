@@ -188,7 +188,7 @@ test('options are validated once, at construction', async (t) => {
   }
 });
 
-test.serial('a backlog scales the real pool 0 → 2, every message is processed, then it drains back to 0', async (t) => {
+test('a backlog scales the real pool 0 → 2, every message is processed, then it drains back to 0', async (t) => {
   const stack = await startStack('scaling-local');
   const autoscaler = new ScalingController({
     policy: FAST_POLICY,
@@ -275,60 +275,58 @@ test.serial('a backlog scales the real pool 0 → 2, every message is processed,
   }
 });
 
-test.serial(
-  'a light steady trickle keeps one worker: sampled depth plus worker activity never reads it as idle',
-  async (t) => {
-    // One request every 0.5 s is in the queue for a few tens of ms each: depth readings alone miss
-    // most of them and would scale to zero between requests; the pool hears of every finished image.
-    const stack = await startStack('scaling-trickle');
-    const autoscaler = new ScalingController({
-      policy: FAST_POLICY,
-      actuator: stack.pool,
-      depth: depthWithActivity(
-        () => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl),
-        () => stack.pool.lastActivityAt,
-      ),
-      log: log.child('autoscaler'),
-    });
-    try {
-      autoscaler.start();
-      const photos = (await readGroundTruth()).slice(40, 90);
-      // The first request starts a worker; the trickle goes on once it is ready (however long its
-      // model takes to load on a busy machine, which would otherwise pile up a backlog that rightly
-      // asks for a second worker) and lasts 15 s.
-      const ids = await enqueuePhotos(stack, [photos[0]!]);
-      await until('a worker ready', 120_000, () => stack.pool.running > 0, 100);
-      const servingSince = Date.now();
-      for (const photo of photos.slice(1)) {
-        if (Date.now() - servingSince > 15_000) break;
-        await sleep(500);
-        ids.push(...(await enqueuePhotos(stack, [photo])));
-      }
-      const lastSent = Date.now() / 1000;
-      await until(`${ids.length} results`, 120_000, async () => (await resultKeys(stack)).size >= ids.length, 500);
-      await until('back to 0 workers', 60_000, () => stack.pool.desired === 0 && stack.pool.running === 0);
-
-      const decisions = autoscaler.status().decisions;
-      t.log(
-        decisions
-          .map(
-            (d) =>
-              `${(d.t - lastSent).toFixed(1)} s: ${d.from} → ${d.to} ${d.rule} (visible ${d.inputs.visible}, in flight ${d.inputs.inFlight})`,
-          )
-          .join('\n'),
-      );
-      const during = decisions.filter((d) => d.t < lastSent);
-      t.deepEqual(
-        during.map((d) => [d.from, d.to, d.rule]),
-        [[0, 1, 'scale-from-zero']],
-        'one scale-out, no scale-in while requests kept coming',
-      );
-      const last = decisions[decisions.length - 1];
-      t.like(last, { to: 0, rule: 'scale-to-zero' });
-      t.true((last?.t ?? 0) >= lastSent, 'scaled to zero only after the trickle ended');
-    } finally {
-      autoscaler.stop();
-      await stack.close();
+test('a light steady trickle keeps one worker: sampled depth plus worker activity never reads it as idle', async (t) => {
+  // One request every 0.5 s is in the queue for a few tens of ms each: depth readings alone miss
+  // most of them and would scale to zero between requests; the pool hears of every finished image.
+  const stack = await startStack('scaling-trickle');
+  const autoscaler = new ScalingController({
+    policy: FAST_POLICY,
+    actuator: stack.pool,
+    depth: depthWithActivity(
+      () => queueDepth(stack.clients.sqs, stack.resources.requestQueueUrl),
+      () => stack.pool.lastActivityAt,
+    ),
+    log: log.child('autoscaler'),
+  });
+  try {
+    autoscaler.start();
+    const photos = (await readGroundTruth()).slice(40, 90);
+    // The first request starts a worker; the trickle goes on once it is ready (however long its
+    // model takes to load on a busy machine, which would otherwise pile up a backlog that rightly
+    // asks for a second worker) and lasts 10 s: more than three times the 3 s in which an idle
+    // reading would scale it to zero.
+    const ids = await enqueuePhotos(stack, [photos[0]!]);
+    await until('a worker ready', 120_000, () => stack.pool.running > 0, 100);
+    const servingSince = Date.now();
+    for (const photo of photos.slice(1)) {
+      if (Date.now() - servingSince > 10_000) break;
+      await sleep(500);
+      ids.push(...(await enqueuePhotos(stack, [photo])));
     }
-  },
-);
+    const lastSent = Date.now() / 1000;
+    await until(`${ids.length} results`, 120_000, async () => (await resultKeys(stack)).size >= ids.length, 500);
+    await until('back to 0 workers', 60_000, () => stack.pool.desired === 0 && stack.pool.running === 0);
+
+    const decisions = autoscaler.status().decisions;
+    t.log(
+      decisions
+        .map(
+          (d) =>
+            `${(d.t - lastSent).toFixed(1)} s: ${d.from} → ${d.to} ${d.rule} (visible ${d.inputs.visible}, in flight ${d.inputs.inFlight})`,
+        )
+        .join('\n'),
+    );
+    const during = decisions.filter((d) => d.t < lastSent);
+    t.deepEqual(
+      during.map((d) => [d.from, d.to, d.rule]),
+      [[0, 1, 'scale-from-zero']],
+      'one scale-out, no scale-in while requests kept coming',
+    );
+    const last = decisions[decisions.length - 1];
+    t.like(last, { to: 0, rule: 'scale-to-zero' });
+    t.true((last?.t ?? 0) >= lastSent, 'scaled to zero only after the trickle ended');
+  } finally {
+    autoscaler.stop();
+    await stack.close();
+  }
+});
