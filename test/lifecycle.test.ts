@@ -237,3 +237,36 @@ test.serial('off EC2 (nothing answers at the metadata address) the worker just r
   t.deepEqual(await serving, { processed: 4, failed: 0 });
   t.is(completions().length, 0);
 });
+
+for (const state of ['InService', 'Terminated']) {
+  test.serial(
+    `close() while a read of the state is on its way (${state}): no read after it, nothing stopped`,
+    async (t) => {
+      const imds = await startImds();
+      t.teardown(() => imds.close());
+      const r = await rig(`close${state.slice(0, 2).toLowerCase()}`, imds.url, 0);
+      t.teardown(() => r.clients.destroy());
+      const lifecycle = await detectLifecycle({
+        config: r.config,
+        log,
+        autoscaling: () => new AutoScalingClient({ region: 'us-east-1' }),
+        pollMs: 50,
+      });
+      // The worker has stopped (SIGTERM) while the watcher waits for an answer: the answer, whatever
+      // it says, must neither stop anything nor schedule another read (which would keep the process alive).
+      imds.delayMs = 300;
+      let stopped = false;
+      const before = imds.stateReads;
+      lifecycle.watch(() => {
+        stopped = true;
+      });
+      await waitFor(() => imds.stateReads > before, 5_000);
+      imds.state = state;
+      lifecycle.close();
+      const atClose = imds.stateReads;
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      t.is(imds.stateReads, atClose, 'no read after close()');
+      t.false(stopped);
+    },
+  );
+}

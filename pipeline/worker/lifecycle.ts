@@ -73,6 +73,8 @@ export async function detectLifecycle(options: LifecycleOptions): Promise<Lifecy
 class GroupLifecycle implements Lifecycle {
   private timer: NodeJS.Timeout | undefined;
   private terminating = false;
+  /** Set by close(): a poll already on its way must not schedule the next one. */
+  private closed = false;
   private readonly pollMs: number;
   readonly describe: Record<string, unknown>;
 
@@ -120,6 +122,7 @@ class GroupLifecycle implements Lifecycle {
       this.timer = undefined;
       try {
         const state = await this.state();
+        if (this.closed) return;
         // Scale-in: terminated, or (a warm pool that reuses instances) back into the pool.
         if ((state === 'Terminated' || state.startsWith('Warmed:')) && !this.terminating) {
           this.terminating = true;
@@ -131,9 +134,10 @@ class GroupLifecycle implements Lifecycle {
           return;
         }
       } catch (err) {
+        if (this.closed) return;
         this.options.log.warn('could not read the target lifecycle state; trying again', { error: err });
       }
-      this.timer = setTimeout(() => void poll(), this.pollMs);
+      if (!this.closed) this.timer = setTimeout(() => void poll(), this.pollMs);
     };
     this.timer = setTimeout(() => void poll(), this.pollMs);
   }
@@ -144,6 +148,7 @@ class GroupLifecycle implements Lifecycle {
   }
 
   close(): void {
+    this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
   }

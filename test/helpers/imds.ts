@@ -14,13 +14,17 @@ export interface ImdsStandIn {
   readonly instanceId: string;
   /** Requests seen, as `METHOD path status`. */
   readonly requests: string[];
+  /** Reads of the target lifecycle state received (counted on arrival, before any delay). */
+  readonly stateReads: number;
+  /** How long a read of the target lifecycle state waits before it is answered (default 0). */
+  delayMs: number;
   close(): Promise<void>;
 }
 
 export async function startImds(instanceId = 'i-0123456789abcdef0', state = 'InService'): Promise<ImdsStandIn> {
   const tokens = new Set<string>();
   const requests: string[] = [];
-  const standIn = { state } as { state: string };
+  const standIn = { state, stateReads: 0, delayMs: 0 };
   const server: Server = createServer((req, res) => {
     const answer = (status: number, body = '') => {
       requests.push(`${req.method} ${req.url} ${status}`);
@@ -36,7 +40,11 @@ export async function startImds(instanceId = 'i-0123456789abcdef0', state = 'InS
     if (req.method !== 'GET') return answer(405);
     if (!tokens.has(String(req.headers['x-aws-ec2-metadata-token'] ?? ''))) return answer(401);
     if (req.url === '/latest/meta-data/instance-id') return answer(200, instanceId);
-    if (req.url === '/latest/meta-data/autoscaling/target-lifecycle-state') return answer(200, standIn.state);
+    if (req.url === '/latest/meta-data/autoscaling/target-lifecycle-state') {
+      standIn.stateReads++;
+      setTimeout(() => answer(200, standIn.state), standIn.delayMs);
+      return;
+    }
     return answer(404);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
