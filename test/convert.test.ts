@@ -90,14 +90,17 @@ async function onBothRuntimes(t: ExecutionContext, width: string): Promise<[onnx
   return [onnx, tfjs];
 }
 
-test('v1 0.75 on ONNX Runtime: the same top-1 as tfjs on all 250 photos, probabilities within 1e-3, in batches', async (t) => {
+test('v1 0.75 on ONNX Runtime: the same top-1 as tfjs on every second photo (125), probabilities within 1e-3, in batches', async (t) => {
   const [onnx, tfjs] = await onBothRuntimes(t, V075);
   t.is(onnx.backend, 'onnxruntime-node (converted from tfjs)');
   t.like(onnx.manifest, { format: 'tfjs-layers', runtime: 'onnxruntime', input: { layout: 'NCHW', resize: 'fill' } });
   t.deepEqual(onnx.manifest.input.normalization, tfjs.manifest.input.normalization);
 
-  const truth = await readGroundTruth();
-  t.is(truth.length, 250);
+  // Every second photo: tfjs runs in plain JavaScript here, the slowest thing in the suite; the
+  // bench (npm run bench) gives both runtimes' top-1 on all 250.
+  const all = await readGroundTruth();
+  t.is(all.length, 250);
+  const truth = all.filter((_, i) => i % 2 === 0);
   const images = await Promise.all(truth.map((g) => decodeForModel(g.path, onnx.manifest)));
   const [a, b] = [await classifyAll(onnx, images, BATCH), await classifyAll(tfjs, images, BATCH)];
   const max = assertSamePredictions(
