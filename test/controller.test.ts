@@ -175,12 +175,21 @@ test('a backlog scales the group out on the count the queue gives (no alarm to w
   // Not before the 3 empty periods (a lower bound: slowness can only lengthen it).
   const back = Date.now() - emptied;
   t.true(back >= 2_000, `back to zero ${back} ms after the queue emptied`);
-  t.deepEqual(desiredCalls(mock), [4, 0]);
   const status = controller.status();
   t.deepEqual(status.controller, { actuator: 'auto scaling group app-tier', role: 'leader' });
+  // Out once, then only in: straight to zero, or (when the scale-in cooldown ran out before the
+  // empty periods did, as on a busy machine) through a smaller group first; zero by scale-to-zero.
+  const steps = status.decisions.map((d) => `${d.from}→${d.to} ${d.rule}`);
+  t.is(steps[0], '0→4 scale-from-zero', steps.join(', '));
+  t.regex(steps.at(-1)!, /^\d+→0 scale-to-zero$/, steps.join(', '));
+  t.true(
+    status.decisions.slice(1).every((d) => d.to < d.from),
+    steps.join(', '),
+  );
   t.deepEqual(
-    status.decisions.map((d) => `${d.from}→${d.to} ${d.rule}`),
-    ['0→4 scale-from-zero', '4→0 scale-to-zero'],
+    desiredCalls(mock),
+    status.decisions.map((d) => d.to),
+    'each decision applied once',
   );
 });
 
