@@ -23,7 +23,7 @@ import {
   type PutMetricDataCommandInput,
 } from '@aws-sdk/client-cloudwatch';
 import { PurgeQueueCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type EmbeddedEndpoint, startEmbeddedEndpoint } from '../endpoint/embedded.js';
 import { type AwsClients, createAwsClients } from '../lib/aws/clients.js';
@@ -299,13 +299,12 @@ function cloudwatchWith(perPeriod: (start: number) => number) {
   return { client, mock };
 }
 
-test('the leader sends its heartbeat and holds while a recent period had none; it acts once the heartbeats read back fill the window', async (t) => {
+/** A leader-to-be with a heartbeat on `cw`, over a queue of 15 messages and an empty group: started, stopped on teardown. */
+async function withHeartbeat(t: ExecutionContext, queue: string, cw: ReturnType<typeof cloudwatchWith>) {
   const fake = new FakeGroups();
   fake.add('app-tier', 0, 20);
   const asg = clientFor(fake);
-  let fallbackMayAct = true;
-  const cw = cloudwatchWith(() => (fallbackMayAct ? 0 : 3));
-  const queueUrl = await queueWith('controller-handover', 15);
+  const queueUrl = await queueWith(queue, 15);
   const actuator = new AsgActuator(asg.client, 'app-tier');
   await actuator.refresh();
   const heartbeat = new ControllerHeartbeat({ cloudwatch: cw.client, group: 'app-tier', log, timing: TIMING });
@@ -319,6 +318,13 @@ test('the leader sends its heartbeat and holds while a recent period had none; i
   });
   controller.start();
   t.teardown(() => controller.stop());
+  return { asg, heartbeat, controller };
+}
+
+test('the leader sends its heartbeat and holds while a recent period had none; it acts once the heartbeats read back fill the window', async (t) => {
+  let fallbackMayAct = true;
+  const cw = cloudwatchWith(() => (fallbackMayAct ? 0 : 3));
+  const { asg, controller } = await withHeartbeat(t, 'controller-handover', cw);
 
   // It says it is alive, reads the heartbeats back, finds a period without one: it holds.
   await waitFor(() => cw.mock.commandCalls(GetMetricDataCommand).length >= 2, 8_000);
@@ -341,25 +347,9 @@ test('the leader sends its heartbeat and holds while a recent period had none; i
 });
 
 test('a controller that cannot send its heartbeat never acts: the CloudWatch policies stay in charge', async (t) => {
-  const fake = new FakeGroups();
-  fake.add('app-tier', 0, 20);
-  const asg = clientFor(fake);
   const cw = cloudwatchWith(() => 3);
   cw.mock.on(PutMetricDataCommand).rejects(Object.assign(new Error('not allowed'), { name: 'AccessDenied' }));
-  const queueUrl = await queueWith('controller-no-heartbeat', 15);
-  const actuator = new AsgActuator(asg.client, 'app-tier');
-  await actuator.refresh();
-  const heartbeat = new ControllerHeartbeat({ cloudwatch: cw.client, group: 'app-tier', log, timing: TIMING });
-  const controller = new ScalingController({
-    policy,
-    actuator,
-    depth: () => queueDepth(clients.sqs, queueUrl),
-    log,
-    sampleEveryMs: 200,
-    handover: heartbeat.lead,
-  });
-  controller.start();
-  t.teardown(() => controller.stop());
+  const { asg, heartbeat, controller } = await withHeartbeat(t, 'controller-no-heartbeat', cw);
   await waitFor(() => cw.mock.commandCalls(PutMetricDataCommand).length >= 3, 8_000);
   t.deepEqual(desiredCalls(asg.mock), []);
   t.is(controller.status().controller?.role, 'handover');
